@@ -1,0 +1,266 @@
+//! Command-line interface: argument parsing and the commands themselves.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::controls;
+use crate::engine::{self, Context, Mode};
+use crate::exit::{Failure, Verdict};
+use crate::host::Host;
+use crate::policy::{self, Policy};
+use crate::report::{ControlReport, HostFacts, OutputFormat, PolicyRef, Report, SCHEMA_VERSION, Summary};
+use crate::state;
+use crate::version;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nbwarden",
+    version = version::SHORT,
+    about = "Hardens a SageMaker notebook instance before Jupyter is exposed, and proves it",
+    after_help = "Exit codes: 0 compliant, 1 not compliant, 2 bad usage or invalid policy, \
+                  3 could not evaluate or apply."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Policy file to enforce.
+    #[arg(long, global = true, env = "NBWARDEN_POLICY", default_value = "/etc/nbwarden/policy.toml")]
+    pub policy: PathBuf,
+    /// Operate on the tree at DIR instead of `/` (tests, image building).
+    #[arg(long, global = true, default_value = "/", value_name = "DIR")]
+    pub root: PathBuf,
+    /// Run only these controls (comma-separated ids).
+    #[arg(long, global = true, value_delimiter = ',', value_name = "ID")]
+    pub only: Vec<String>,
+    /// Report format on stdout.
+    #[arg(long, global = true, value_enum, default_value = "human")]
+    pub output: OutputFormat,
+    /// Time budget of the whole run (e.g. 90s, 4m).
+    #[arg(long, global = true, default_value = "4m", value_parser = parse_deadline)]
+    pub deadline: Duration,
+    /// More log output on stderr (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less log output on stderr (-q warnings, -qq errors only).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+}
+
+fn parse_deadline(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (try 90s or 4m)"))?;
+    if d.is_zero() {
+        return Err("the deadline must be longer than zero".into());
+    }
+    Ok(d)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Converge the host to the policy; a second run changes nothing.
+    Apply,
+    /// Check every control; change nothing.
+    Verify,
+    /// Show what `apply` would change, as unified diffs.
+    Plan,
+    /// Show the last run's result.
+    Status {
+        /// Wait while a run is in progress.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Validate a policy or print its JSON Schema.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Print version, git commit, target and build date.
+    Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Check a policy file; errors name line and column.
+    Validate { file: PathBuf },
+    /// Print the policy's JSON Schema.
+    Schema,
+}
+
+impl GlobalArgs {
+    fn verbosity(&self) -> i8 {
+        self.verbose.min(10) as i8 - self.quiet.min(10) as i8
+    }
+}
+
+/// Parses arguments, runs the command, and returns its result. Help and
+/// `--version` exit here with 0; other argument errors become exit 2.
+pub fn main() -> Result<Verdict, Failure> {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return Ok(Verdict::Compliant);
+        }
+        Err(e) => {
+            let _ = e.print();
+            return Err(Failure::Usage("invalid arguments".into()));
+        }
+    };
+    crate::logging::init(cli.global.verbosity());
+    let result = dispatch(&cli);
+    if let Err(failure) = &result {
+        // A usage failure from clap was already printed above.
+        eprintln!("nbwarden: {failure}");
+    }
+    result
+}
+
+fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Apply => run_engine(Mode::Apply, g),
+        Command::Verify => run_engine(Mode::Verify, g),
+        Command::Plan => run_engine(Mode::Plan, g),
+        Command::Status { wait } => status(g, *wait),
+        Command::Policy { command: PolicyCommand::Schema } => {
+            print!("{}", Policy::json_schema());
+            Ok(Verdict::Compliant)
+        }
+        Command::Policy {
+            command: PolicyCommand::Validate { file },
+        } => {
+            let loaded = policy::load_file(file)?;
+            println!("{}: valid policy (sha256 {})", loaded.source, loaded.sha256);
+            Ok(Verdict::Compliant)
+        }
+        Command::Version => {
+            println!("{}", version::LONG);
+            Ok(Verdict::Compliant)
+        }
+    }
+}
+
+fn use_color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn check_only(only: &[String]) -> Result<(), Failure> {
+    let known = controls::known_ids();
+    for id in only {
+        if !known.contains(&id.as_str()) {
+            return Err(Failure::Usage(format!(
+                "--only: unknown control `{id}`; known controls: {}",
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn run_engine(mode: Mode, g: &GlobalArgs) -> Result<Verdict, Failure> {
+    let started = Instant::now();
+    let started_at = SystemTime::now();
+    let deadline = started + g.deadline;
+    check_only(&g.only)?;
+    let loaded = policy::load_file(&g.policy)?;
+    let host = Host::open(&g.root)?;
+    // plan changes nothing, so it needs no lock and may run beside a run.
+    let _lock = match mode {
+        Mode::Plan => None,
+        Mode::Apply | Mode::Verify => Some(state::RunLock::acquire(&host, deadline)?),
+    };
+    let ctx = Context {
+        host: &host,
+        policy: &loaded.policy,
+        deadline,
+    };
+    let mut reports = Vec::new();
+    for entry in controls::REGISTRY {
+        if !g.only.is_empty() && !g.only.iter().any(|id| id == entry.id) {
+            continue;
+        }
+        let report = match entry.build(&loaded.policy) {
+            Some(control) => engine::run_control(mode, &ctx, control.as_ref()),
+            None => ControlReport::skipped(
+                entry.id,
+                entry.title,
+                &format!("off: no [{}] section in the policy", entry.section),
+            ),
+        };
+        reports.push(report);
+    }
+    let summary = Summary::of(&reports);
+    let verdict = summary.verdict();
+    let report = Report {
+        schema_version: SCHEMA_VERSION,
+        nbwarden_version: version::SHORT.to_string(),
+        command: mode.name().to_string(),
+        started_at: humantime::format_rfc3339_millis(started_at).to_string(),
+        finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        duration_ms: started.elapsed().as_millis() as u64,
+        host: HostFacts {
+            root: host.root().display().to_string(),
+            hostname: hostname(),
+            os: host.os().clone(),
+        },
+        policy: PolicyRef {
+            source: loaded.source.clone(),
+            sha256: loaded.sha256.clone(),
+        },
+        controls: reports,
+        summary,
+        exit_code: verdict.code(),
+    };
+    if mode != Mode::Plan {
+        // Recording is bookkeeping: an admin without root can still verify.
+        if let Err(e) = state::save(&host, &report) {
+            tracing::warn!("could not record this run in {}: {e:#}", state::LAST_RUN);
+        }
+    }
+    print!("{}", report.render(g.output, use_color()));
+    Ok(verdict)
+}
+
+fn hostname() -> String {
+    nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn status(g: &GlobalArgs, wait: bool) -> Result<Verdict, Failure> {
+    let host = Host::open(&g.root)?;
+    if wait {
+        state::wait_idle(&host, g.deadline)?;
+    }
+    let Some(report) = state::load(&host)? else {
+        return Err(Failure::CannotEvaluate(anyhow::anyhow!(
+            "no run recorded yet in {}{}: run `nbwarden apply` first",
+            display_root(host.root()),
+            state::LAST_RUN
+        )));
+    };
+    print!("{}", report.render(g.output, use_color()));
+    Verdict::from_code(report.exit_code).ok_or_else(|| {
+        Failure::CannotEvaluate(anyhow::anyhow!(
+            "{} records exit code {}, which no run produces",
+            state::LAST_RUN,
+            report.exit_code
+        ))
+    })
+}
+
+fn display_root(root: &Path) -> String {
+    if root == Path::new("/") {
+        String::new()
+    } else {
+        root.display().to_string()
+    }
+}

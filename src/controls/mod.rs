@@ -1,0 +1,37 @@
+//! Every control nbwarden knows, in the order they run. A control whose
+//! policy section is absent is off and reported as `skip`.
+
+mod variables;
+
+use crate::engine::Control;
+use crate::policy::Policy;
+
+pub struct Entry {
+    pub id: &'static str,
+    pub title: &'static str,
+    /// The policy section that turns the control on.
+    pub section: &'static str,
+    build: fn(&Policy) -> Option<Box<dyn Control>>,
+}
+
+impl Entry {
+    /// The control, when its section is in the policy.
+    pub fn build(&self, policy: &Policy) -> Option<Box<dyn Control>> {
+        (self.build)(policy)
+    }
+}
+
+pub const REGISTRY: &[Entry] = &[Entry {
+    id: variables::ID,
+    title: variables::TITLE,
+    section: "variables",
+    build: |p| {
+        p.variables
+            .clone()
+            .map(|v| Box::new(variables::Variables::new(v)) as Box<dyn Control>)
+    },
+}];
+
+pub fn known_ids() -> Vec<&'static str> {
+    REGISTRY.iter().map(|e| e.id).collect()
+}

@@ -1,0 +1,79 @@
+//! What a control declares: the state the host must be in, and live probes
+//! that prove what file contents alone cannot.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::host::{Host, Ownership};
+
+/// Everything one control wants of the host.
+#[derive(Default)]
+pub struct DesiredState {
+    pub files: Vec<ManagedFile>,
+    pub memberships: Vec<Membership>,
+    pub probes: Vec<Box<dyn Probe>>,
+}
+
+/// A file the control owns, by absolute path inside the root.
+pub struct ManagedFile {
+    pub path: PathBuf,
+    pub state: FileState,
+    /// Diffs and reports never show this file's content (it holds secrets).
+    pub sensitive: bool,
+    /// Run on the fully written candidate before it replaces the file
+    /// (`visudo -c -f` for sudoers); a failure leaves the old file in place.
+    pub check: Option<Box<dyn Fn(&Path) -> Result<()>>>,
+}
+
+pub enum FileState {
+    Present { content: Vec<u8>, own: Ownership },
+    Absent,
+}
+
+impl ManagedFile {
+    /// A root-owned file with the given mode.
+    pub fn root_owned(path: impl Into<PathBuf>, content: impl Into<Vec<u8>>, mode: u32) -> Self {
+        ManagedFile {
+            path: path.into(),
+            state: FileState::Present {
+                content: content.into(),
+                own: Ownership { mode, uid: 0, gid: 0 },
+            },
+            sensitive: false,
+            check: None,
+        }
+    }
+
+    pub fn absent(path: impl Into<PathBuf>) -> Self {
+        ManagedFile {
+            path: path.into(),
+            state: FileState::Absent,
+            sensitive: false,
+            check: None,
+        }
+    }
+}
+
+/// `user` must (or must not) be a member of `group`, in `/etc/group` and
+/// `/etc/gshadow`. The engine turns these into edits of those two files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub user: String,
+    pub group: String,
+    pub member: bool,
+}
+
+/// The outcome of one live check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeResult {
+    pub passed: bool,
+    /// What was observed, for the report (never a secret).
+    pub evidence: String,
+}
+
+/// A live, read-only check of the host (for example `sudo -l -U ec2-user`).
+pub trait Probe {
+    fn describe(&self) -> String;
+    fn check(&self, host: &Host) -> Result<ProbeResult>;
+}

@@ -1,0 +1,275 @@
+//! Controls declare, the engine converges. Diffing, writing, dry runs and
+//! reporting exist once, here, for every control.
+
+mod desired;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+
+pub use desired::{DesiredState, FileState, ManagedFile, Membership, Probe, ProbeResult};
+
+use crate::host::{FileSnapshot, Host, accounts};
+use crate::policy::Policy;
+use crate::report::{Change, ChangeAction, ControlReport, Status};
+
+/// How a run treats differences between the host and the desired state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Report what `apply` would change; touch nothing.
+    Plan,
+    /// Converge, then check.
+    Apply,
+    /// Check only; touch nothing.
+    Verify,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Plan => "plan",
+            Mode::Apply => "apply",
+            Mode::Verify => "verify",
+        }
+    }
+}
+
+/// What controls may look at while declaring their state.
+pub struct Context<'a> {
+    pub host: &'a Host,
+    pub policy: &'a Policy,
+    pub deadline: Instant,
+}
+
+/// One capability of nbwarden (sudo, packages, variables…).
+pub trait Control {
+    /// Stable identifier used by `--only` and in reports.
+    fn id(&self) -> &'static str;
+    fn title(&self) -> &'static str;
+    /// The state this control wants, computed from the policy and the host.
+    fn desired(&self, ctx: &Context<'_>) -> Result<DesiredState>;
+}
+
+/// Runs one control in `mode`. Never panics on a control's failure: an error
+/// becomes an `error` status so the other controls still run.
+pub fn run_control(mode: Mode, ctx: &Context<'_>, control: &dyn Control) -> ControlReport {
+    let started = Instant::now();
+    tracing::info!(control = control.id(), mode = mode.name(), "control started");
+    let mut report = ControlReport::new(control.id(), control.title());
+    if started >= ctx.deadline {
+        report.status = Status::Error;
+        report.error = Some("the run's deadline passed before this control started".into());
+    } else if let Err(e) = converge(mode, ctx, control, &mut report) {
+        report.status = Status::Error;
+        report.error = Some(format!("{e:#}"));
+    }
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    tracing::info!(
+        control = control.id(),
+        status = report.status.as_str(),
+        changes = report.changes.len(),
+        duration_ms = report.duration_ms,
+        "control finished"
+    );
+    report
+}
+
+/// A file whose live state differs from the desired one.
+struct Pending<'a> {
+    file: &'a ManagedFile,
+    change: Change,
+}
+
+fn converge(
+    mode: Mode,
+    ctx: &Context<'_>,
+    control: &dyn Control,
+    report: &mut ControlReport,
+) -> Result<()> {
+    let mut desired = control.desired(ctx)?;
+    let membership_files = membership_edits(ctx.host, &desired.memberships)?;
+    desired.files.extend(membership_files);
+
+    let mut pending = Vec::new();
+    for file in &desired.files {
+        let current = ctx.host.read(&file.path)?;
+        if let Some(change) = difference(file, current.as_ref()) {
+            pending.push(Pending { file, change });
+        }
+    }
+
+    match mode {
+        Mode::Plan => {
+            report.status = if pending.is_empty() { Status::Pass } else { Status::Fail };
+            report.changes = pending.into_iter().map(|p| p.change).collect();
+            if report.changes.is_empty() {
+                report.evidence.push("nothing to change".into());
+            }
+            return Ok(());
+        }
+        Mode::Verify => {
+            if !pending.is_empty() {
+                report.status = Status::Fail;
+            }
+            for p in &pending {
+                report
+                    .evidence
+                    .push(format!("drift: {} ({})", p.change.path, p.change.detail));
+            }
+            report.changes = pending.into_iter().map(|p| p.change).collect();
+        }
+        Mode::Apply => {
+            for p in &pending {
+                apply_file(ctx.host, p.file)?;
+                // Confirm by reading back what is now on disk.
+                let now = ctx.host.read(&p.file.path)?;
+                if let Some(left) = difference(p.file, now.as_ref()) {
+                    bail!("{} still differs after writing it: {}", left.path, left.detail);
+                }
+            }
+            let changed = !pending.is_empty();
+            report.changes = pending.into_iter().map(|p| p.change).collect();
+            report.status = if changed { Status::Fixed } else { Status::Pass };
+        }
+    }
+
+    for probe in &desired.probes {
+        let outcome = probe
+            .check(ctx.host)
+            .with_context(|| format!("probe `{}` could not run", probe.describe()))?;
+        let verdict = if outcome.passed { "ok" } else { "FAILED" };
+        report
+            .evidence
+            .push(format!("{}: {verdict}: {}", probe.describe(), outcome.evidence));
+        if !outcome.passed {
+            report.status = Status::Fail;
+        }
+    }
+    if report.status == Status::Pass && report.evidence.is_empty() {
+        report
+            .evidence
+            .push(format!("{} managed file(s) as desired", desired.files.len()));
+    }
+    Ok(())
+}
+
+fn apply_file(host: &Host, file: &ManagedFile) -> Result<()> {
+    match &file.state {
+        FileState::Present { content, own } => {
+            let check = file.check.as_deref();
+            host.write(&file.path, content, *own, check)
+        }
+        FileState::Absent => host.remove(&file.path),
+    }
+}
+
+/// The change that would turn `current` into the desired file, if any.
+fn difference(file: &ManagedFile, current: Option<&FileSnapshot>) -> Option<Change> {
+    let path = file.path.display().to_string();
+    match (&file.state, current) {
+        (FileState::Absent, None) => None,
+        (FileState::Absent, Some(cur)) => Some(Change {
+            path,
+            action: ChangeAction::Remove,
+            detail: "remove".into(),
+            diff: Some(render_diff(file, &cur.content, b"")),
+        }),
+        (FileState::Present { content, own }, None) => Some(Change {
+            path,
+            action: ChangeAction::Create,
+            detail: format!("create, mode {:04o}, owner {}:{}", own.mode, own.uid, own.gid),
+            diff: Some(render_diff(file, b"", content)),
+        }),
+        (FileState::Present { content, own }, Some(cur)) => {
+            let content_differs = cur.content != *content;
+            let mut details = Vec::new();
+            if content_differs {
+                details.push("content".to_string());
+            }
+            if cur.mode != own.mode {
+                details.push(format!("mode {:04o} -> {:04o}", cur.mode, own.mode));
+            }
+            if (cur.uid, cur.gid) != (own.uid, own.gid) {
+                details.push(format!(
+                    "owner {}:{} -> {}:{}",
+                    cur.uid, cur.gid, own.uid, own.gid
+                ));
+            }
+            if details.is_empty() {
+                return None;
+            }
+            Some(Change {
+                path,
+                action: if content_differs {
+                    ChangeAction::Update
+                } else {
+                    ChangeAction::Metadata
+                },
+                detail: details.join(", "),
+                diff: content_differs.then(|| render_diff(file, &cur.content, content)),
+            })
+        }
+    }
+}
+
+fn render_diff(file: &ManagedFile, old: &[u8], new: &[u8]) -> String {
+    if file.sensitive {
+        return "(content not shown: this file holds secrets)\n".into();
+    }
+    let (Ok(old), Ok(new)) = (std::str::from_utf8(old), std::str::from_utf8(new)) else {
+        return "(binary content differs)\n".into();
+    };
+    let path = file.path.display();
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a{path}"), &format!("b{path}"))
+        .to_string()
+}
+
+const GROUP_FILES: [&str; 2] = ["/etc/group", "/etc/gshadow"];
+
+/// Turns membership wishes into whole-file edits of group and gshadow that
+/// keep each file's mode and owner (gshadow is not world readable).
+fn membership_edits(host: &Host, wanted: &[Membership]) -> Result<Vec<ManagedFile>> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let accounts = host.accounts()?;
+    for m in wanted.iter().filter(|m| m.member) {
+        if accounts.group(&m.group).is_none() {
+            bail!("group `{}` does not exist in /etc/group", m.group);
+        }
+    }
+    let mut files = Vec::new();
+    for name in GROUP_FILES {
+        let path = PathBuf::from(name);
+        let Some(current) = host.read(Path::new(name))? else {
+            continue;
+        };
+        let text = String::from_utf8(current.content.clone())
+            .with_context(|| format!("{name} is not valid UTF-8"))?;
+        let edited = wanted.iter().fold(text, |t, m| {
+            accounts::set_membership(&t, &m.group, &m.user, m.member)
+        });
+        files.push(ManagedFile {
+            path,
+            state: FileState::Present {
+                content: edited.into_bytes(),
+                own: crate::host::Ownership {
+                    mode: current.mode,
+                    uid: current.uid,
+                    gid: current.gid,
+                },
+            },
+            sensitive: name.ends_with("gshadow"),
+            check: None,
+        });
+    }
+    Ok(files)
+}
+
+/// The default time budget of a run: under the 5-minute lifecycle limit
+/// with room for the script's own download and summary.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(240);

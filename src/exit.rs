@@ -1,0 +1,89 @@
+//! The one place where outcomes and failures become process exit codes.
+//!
+//! DESIGN.md fixes the contract: 0 compliant, 1 not compliant, 2 bad usage or
+//! invalid policy (nothing was changed), 3 could not evaluate or apply.
+
+use std::process::ExitCode;
+
+use crate::policy::PolicyError;
+
+pub const COMPLIANT: u8 = 0;
+pub const NOT_COMPLIANT: u8 = 1;
+pub const USAGE: u8 = 2;
+pub const CANNOT_EVALUATE: u8 = 3;
+
+/// Why a command could not produce a verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// Wrong flags or arguments: nothing was read or changed.
+    #[error("{0}")]
+    Usage(String),
+    /// The policy failed to parse or validate: nothing was changed.
+    #[error(transparent)]
+    InvalidPolicy(#[from] PolicyError),
+    /// I/O, a missing tool, an unreadable root, a timeout.
+    #[error("{0:#}")]
+    CannotEvaluate(#[from] anyhow::Error),
+}
+
+/// What a command that ran to the end concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Compliant,
+    NotCompliant,
+    /// The run finished but some control could not be evaluated or applied.
+    Incomplete,
+}
+
+impl Verdict {
+    pub fn code(self) -> u8 {
+        match self {
+            Verdict::Compliant => COMPLIANT,
+            Verdict::NotCompliant => NOT_COMPLIANT,
+            Verdict::Incomplete => CANNOT_EVALUATE,
+        }
+    }
+
+    pub fn from_code(code: u8) -> Option<Verdict> {
+        match code {
+            COMPLIANT => Some(Verdict::Compliant),
+            NOT_COMPLIANT => Some(Verdict::NotCompliant),
+            CANNOT_EVALUATE => Some(Verdict::Incomplete),
+            _ => None,
+        }
+    }
+}
+
+impl Failure {
+    pub fn code(&self) -> u8 {
+        match self {
+            Failure::Usage(_) | Failure::InvalidPolicy(_) => USAGE,
+            Failure::CannotEvaluate(_) => CANNOT_EVALUATE,
+        }
+    }
+}
+
+pub fn exit_code(result: &Result<Verdict, Failure>) -> ExitCode {
+    ExitCode::from(match result {
+        Ok(verdict) => verdict.code(),
+        Err(failure) => failure.code(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_match_the_documented_contract() {
+        assert_eq!(Verdict::Compliant.code(), 0);
+        assert_eq!(Verdict::NotCompliant.code(), 1);
+        assert_eq!(Failure::Usage("x".into()).code(), 2);
+        assert_eq!(Failure::CannotEvaluate(anyhow::anyhow!("io")).code(), 3);
+        assert_eq!(Verdict::Incomplete.code(), 3);
+        for code in [0, 1, 3] {
+            assert_eq!(Verdict::from_code(code).map(Verdict::code), Some(code));
+        }
+        assert_eq!(Verdict::from_code(2), None);
+    }
+}

@@ -1,0 +1,95 @@
+//! `Host` owns every touch of the managed machine: the root prefix, safe
+//! file I/O, users and groups, OS detection and running commands. Tests
+//! point it at a temporary root; the code does not change.
+
+pub mod accounts;
+pub mod command;
+pub mod os;
+pub mod safe_file;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+pub use accounts::{Accounts, Group, User};
+pub use command::CommandOutput;
+pub use os::{Distro, OsInfo};
+pub use safe_file::{CandidateCheck, FileSnapshot, Ownership};
+
+pub struct Host {
+    root: PathBuf,
+    tree: safe_file::Tree,
+    os: OsInfo,
+}
+
+impl Host {
+    /// Opens the tree at `root`. Fails when it is not a readable directory.
+    pub fn open(root: &Path) -> Result<Host> {
+        let root = std::fs::canonicalize(root)
+            .with_context(|| format!("cannot use {} as the root", root.display()))?;
+        let tree = safe_file::Tree::open(&root)?;
+        let os = ["/etc/os-release", "/usr/lib/os-release"]
+            .iter()
+            .find_map(|p| tree.read(Path::new(p)).ok().flatten())
+            .map(|f| OsInfo::parse(&String::from_utf8_lossy(&f.content)))
+            .unwrap_or_else(OsInfo::unknown);
+        // A root we cannot even list is unusable: fail now, not per control.
+        std::fs::read_dir(&root)
+            .with_context(|| format!("cannot read the root directory {}", root.display()))?;
+        Ok(Host { root, tree, os })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn os(&self) -> &OsInfo {
+        &self.os
+    }
+
+    /// Reads a file inside the root (absolute path as seen from the root).
+    pub fn read(&self, path: &Path) -> Result<Option<FileSnapshot>> {
+        self.tree.read(path)
+    }
+
+    /// Reads a text file inside the root; `None` when absent.
+    pub fn read_text(&self, path: &Path) -> Result<Option<String>> {
+        match self.read(path)? {
+            None => Ok(None),
+            Some(f) => String::from_utf8(f.content)
+                .map(Some)
+                .with_context(|| format!("{} is not valid UTF-8", path.display())),
+        }
+    }
+
+    pub fn write(
+        &self,
+        path: &Path,
+        content: &[u8],
+        own: Ownership,
+        check: Option<CandidateCheck<'_>>,
+    ) -> Result<()> {
+        self.tree.write(path, content, own, check)
+    }
+
+    pub fn remove(&self, path: &Path) -> Result<()> {
+        self.tree.remove(path)
+    }
+
+    pub(crate) fn open_lock(&self, path: &Path, create: bool) -> Result<Option<std::fs::File>> {
+        self.tree.open_lock(path, create)
+    }
+
+    /// Users and groups of the root, from its own files.
+    pub fn accounts(&self) -> Result<Accounts> {
+        let passwd = self.read_text(Path::new("/etc/passwd"))?.unwrap_or_default();
+        let group = self.read_text(Path::new("/etc/group"))?.unwrap_or_default();
+        Ok(Accounts::parse(&passwd, &group))
+    }
+
+    /// Runs a program of the host (not of the root) with a timeout.
+    pub fn run(&self, program: &str, args: &[&str], timeout: Duration) -> Result<CommandOutput> {
+        command::run(program, args, timeout)
+    }
+}

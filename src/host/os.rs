@@ -1,0 +1,85 @@
+//! Which distribution the root holds, from its `os-release`.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Distro {
+    AmazonLinux2,
+    AmazonLinux2023,
+    /// Anything else, reported as such (Debian in the system tests).
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OsInfo {
+    pub distro: Distro,
+    pub id: String,
+    pub version_id: String,
+    pub pretty_name: String,
+}
+
+impl OsInfo {
+    pub fn unknown() -> OsInfo {
+        OsInfo {
+            distro: Distro::Other,
+            id: "unknown".into(),
+            version_id: String::new(),
+            pretty_name: "unknown (no os-release)".into(),
+        }
+    }
+
+    /// Parses os-release(5): `KEY=value` lines, values optionally quoted.
+    pub fn parse(text: &str) -> OsInfo {
+        let mut info = OsInfo::unknown();
+        info.pretty_name.clear();
+        for line in text.lines() {
+            let Some((key, raw)) = line.trim().split_once('=') else {
+                continue;
+            };
+            let value = unquote(raw.trim());
+            match key {
+                "ID" => info.id = value,
+                "VERSION_ID" => info.version_id = value,
+                "PRETTY_NAME" => info.pretty_name = value,
+                _ => {}
+            }
+        }
+        if info.pretty_name.is_empty() {
+            info.pretty_name = format!("{} {}", info.id, info.version_id).trim().to_string();
+        }
+        info.distro = match (info.id.as_str(), info.version_id.as_str()) {
+            ("amzn", "2") => Distro::AmazonLinux2,
+            ("amzn", "2023") => Distro::AmazonLinux2023,
+            _ => Distro::Other,
+        };
+        info
+    }
+}
+
+fn unquote(v: &str) -> String {
+    let inner = v
+        .strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .or_else(|| v.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')))
+        .unwrap_or(v);
+    inner.replace("\\\"", "\"").replace("\\\\", "\\")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tells_amazon_linux_versions_apart() {
+        let al2 = OsInfo::parse("NAME=\"Amazon Linux\"\nVERSION=\"2\"\nID=\"amzn\"\nVERSION_ID=\"2\"\nPRETTY_NAME=\"Amazon Linux 2\"\n");
+        assert_eq!(al2.distro, Distro::AmazonLinux2);
+        let al2023 = OsInfo::parse("ID=\"amzn\"\nVERSION_ID=\"2023\"\n");
+        assert_eq!(al2023.distro, Distro::AmazonLinux2023);
+        assert_eq!(al2023.pretty_name, "amzn 2023");
+        let debian = OsInfo::parse("ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME='Debian GNU/Linux 12 (bookworm)'\n");
+        assert_eq!(debian.distro, Distro::Other);
+        assert_eq!(debian.pretty_name, "Debian GNU/Linux 12 (bookworm)");
+        assert_eq!(OsInfo::parse("ID=amzn\nVERSION_ID=2018.03\n").distro, Distro::Other);
+    }
+}

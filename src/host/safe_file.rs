@@ -1,0 +1,342 @@
+//! The one file-access path of nbwarden. Every read and write of the managed
+//! tree goes through here, relative to an open directory descriptor for the
+//! root, so that:
+//! - writes are atomic and durable (temp file with the final mode and owner,
+//!   write, fsync, optional candidate check, rename, fsync the directory);
+//! - a symbolic link is followed only where every directory above it is
+//!   trusted (owned by root or by us, not group/world writable); below a
+//!   directory the notebook user can write, any link is refused;
+//! - the final component is never followed, and reads refuse anything that
+//!   is not a regular file (FIFOs, devices) or larger than a limit.
+
+use std::ffi::{OsStr, OsString};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, Result, anyhow, bail};
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, openat, readlinkat, renameat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fchmod, fstat, fstatat, mkdirat};
+use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fsync, unlinkat};
+
+/// Larger files are refused: nothing nbwarden manages or reads is this big,
+/// and a user-planted huge file must not exhaust memory.
+pub const MAX_READ_BYTES: u64 = 16 * 1024 * 1024;
+const MAX_LINK_HOPS: usize = 32;
+
+/// A regular file's content and metadata, as read without following links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSnapshot {
+    pub content: Vec<u8>,
+    /// Permission bits (`0o7777` mask).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// What a written file must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ownership {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Checks a fully written candidate before it replaces the real file (for
+/// example `visudo -c -f`). It gets a path that names the candidate.
+pub type CandidateCheck<'a> = &'a dyn Fn(&Path) -> Result<()>;
+
+/// The directory a path's final component lives in, opened safely.
+pub(crate) struct ParentDir {
+    fd: OwnedFd,
+    name: OsString,
+    /// False when this directory or one above it (below the root) can be
+    /// written by someone other than root or us.
+    trusted: bool,
+}
+
+pub(crate) struct Tree {
+    root: OwnedFd,
+    euid: u32,
+}
+
+fn dir_flags() -> OFlag {
+    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
+}
+
+impl Tree {
+    pub(crate) fn open(root: &Path) -> Result<Tree> {
+        let fd = nix::fcntl::open(root, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+            .with_context(|| format!("cannot open root directory {}", root.display()))?;
+        Ok(Tree {
+            root: fd,
+            euid: Uid::effective().as_raw(),
+        })
+    }
+
+    fn is_trusted(&self, st: &FileStat) -> bool {
+        let owner_ok = st.st_uid == 0 || st.st_uid == self.euid;
+        let group_write = st.st_mode & 0o020 != 0 && st.st_gid != 0;
+        let other_write = st.st_mode & 0o002 != 0;
+        owner_ok && !group_write && !other_write
+    }
+
+    /// Opens the directory holding `path` (absolute, inside the root).
+    /// `create` makes missing directories (0755, owned by us). Returns
+    /// `None` when a directory is missing and `create` is false.
+    pub(crate) fn parent(&self, path: &Path, create: bool) -> Result<Option<ParentDir>> {
+        let mut parts = components(path)?;
+        let name = parts
+            .pop()
+            .ok_or_else(|| anyhow!("{} names no file", path.display()))?;
+        let mut queue: std::collections::VecDeque<OsString> = parts.into();
+        // Each entry: an open directory and whether it and all above are trusted.
+        let mut stack: Vec<(OwnedFd, bool, PathBuf)> =
+            vec![(self.root.try_clone()?, true, PathBuf::from("/"))];
+        let mut hops = 0;
+        while let Some(comp) = queue.pop_front() {
+            let (cur, cur_trusted, cur_path) = stack.last().ok_or_else(|| anyhow!("empty"))?;
+            let (cur_trusted, cur_path) = (*cur_trusted, cur_path.clone());
+            if comp == ".." {
+                if stack.len() > 1 {
+                    stack.pop();
+                }
+                continue;
+            }
+            if comp == "." {
+                continue;
+            }
+            let here = cur_path.join(&comp);
+            let st = match fstatat(cur, comp.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+                Ok(st) => st,
+                Err(Errno::ENOENT) if create => {
+                    if !cur_trusted {
+                        bail!(
+                            "refusing to create directory {} inside user-writable {}",
+                            here.display(),
+                            cur_path.display()
+                        );
+                    }
+                    mkdirat(cur, comp.as_os_str(), Mode::from_bits_truncate(0o755))
+                        .with_context(|| format!("cannot create directory {}", here.display()))?;
+                    fstatat(cur, comp.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+                        .with_context(|| format!("cannot stat {}", here.display()))?
+                }
+                Err(Errno::ENOENT) => return Ok(None),
+                Err(e) => return Err(e).with_context(|| format!("cannot stat {}", here.display())),
+            };
+            match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
+                SFlag::S_IFLNK => {
+                    if !cur_trusted {
+                        bail!(
+                            "refusing to follow symbolic link {} inside user-writable directory {}",
+                            here.display(),
+                            cur_path.display()
+                        );
+                    }
+                    hops += 1;
+                    if hops > MAX_LINK_HOPS {
+                        bail!("too many symbolic links resolving {}", path.display());
+                    }
+                    let target = readlinkat(cur, comp.as_os_str())
+                        .with_context(|| format!("cannot read link {}", here.display()))?;
+                    let target = PathBuf::from(target);
+                    if target.is_absolute() {
+                        stack.truncate(1);
+                    }
+                    for (i, c) in link_components(&target).into_iter().enumerate() {
+                        queue.insert(i, c);
+                    }
+                }
+                SFlag::S_IFDIR => {
+                    let fd = openat(cur, comp.as_os_str(), dir_flags(), Mode::empty())
+                        .with_context(|| format!("cannot open directory {}", here.display()))?;
+                    // Judge the directory we actually opened, not the name.
+                    let st = fstat(&fd).with_context(|| format!("cannot stat {}", here.display()))?;
+                    let trusted = cur_trusted && self.is_trusted(&st);
+                    stack.push((fd, trusted, here));
+                }
+                _ => bail!("{} is not a directory", here.display()),
+            }
+        }
+        let (fd, trusted, dir_path) = stack.pop().ok_or_else(|| anyhow!("empty"))?;
+        let name_path = dir_path.join(&name);
+        if name == ".." || name == "." {
+            bail!("{} does not name a file", name_path.display());
+        }
+        Ok(Some(ParentDir { fd, name, trusted }))
+    }
+
+    /// Reads a regular file without following a final symbolic link.
+    pub(crate) fn read(&self, path: &Path) -> Result<Option<FileSnapshot>> {
+        let Some(parent) = self.parent(path, false)? else {
+            return Ok(None);
+        };
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let fd = match openat(&parent.fd, parent.name.as_os_str(), flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(Errno::ELOOP) => bail!(
+                "{} is a symbolic link; nbwarden never follows links to the files it reads or manages",
+                path.display()
+            ),
+            Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
+        };
+        let st = fstat(&fd).with_context(|| format!("cannot stat {}", path.display()))?;
+        if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFREG {
+            bail!("{} is not a regular file", path.display());
+        }
+        if !parent.trusted && st.st_nlink > 1 {
+            bail!(
+                "{} has {} hard links inside a user-writable directory; refusing to read it",
+                path.display(),
+                st.st_nlink
+            );
+        }
+        if st.st_size as u64 > MAX_READ_BYTES {
+            bail!(
+                "{} is {} bytes, larger than the {} bytes nbwarden reads",
+                path.display(),
+                st.st_size,
+                MAX_READ_BYTES
+            );
+        }
+        let mut content = Vec::with_capacity(st.st_size as usize);
+        std::fs::File::from(fd)
+            .take(MAX_READ_BYTES + 1)
+            .read_to_end(&mut content)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(Some(FileSnapshot {
+            content,
+            mode: st.st_mode & 0o7777,
+            uid: st.st_uid,
+            gid: st.st_gid,
+        }))
+    }
+
+    /// Replaces `path` atomically and durably with `content`.
+    pub(crate) fn write(
+        &self,
+        path: &Path,
+        content: &[u8],
+        own: Ownership,
+        check: Option<CandidateCheck<'_>>,
+    ) -> Result<()> {
+        let parent = self
+            .parent(path, true)?
+            .ok_or_else(|| anyhow!("cannot create the directories of {}", path.display()))?;
+        if own.uid != self.euid && self.euid != 0 {
+            bail!(
+                "{} must be owned by uid {}, which needs root (running as uid {})",
+                path.display(),
+                own.uid,
+                self.euid
+            );
+        }
+        let temp = temp_name(&parent.name);
+        let mode = Mode::from_bits_truncate(own.mode);
+        let flags = OFlag::O_WRONLY
+            | OFlag::O_CREAT
+            | OFlag::O_EXCL
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_CLOEXEC;
+        let fd = openat(&parent.fd, temp.as_os_str(), flags, mode)
+            .with_context(|| format!("cannot create a temporary file beside {}", path.display()))?;
+        let result = (|| -> Result<()> {
+            // The umask may have cleared bits; ownership before content so
+            // the file is never readable by the wrong owner.
+            if self.euid == 0 {
+                fchown(&fd, Some(Uid::from_raw(own.uid)), Some(Gid::from_raw(own.gid)))?;
+            }
+            fchmod(&fd, mode)?;
+            let mut file = std::fs::File::from(fd);
+            file.write_all(content)?;
+            fsync(file.as_fd())?;
+            drop(file);
+            if let Some(check) = check {
+                let candidate = fd_path(&parent.fd).join(&temp);
+                check(&candidate)?;
+            }
+            renameat(&parent.fd, temp.as_os_str(), &parent.fd, parent.name.as_os_str())?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            let _ = unlinkat(&parent.fd, temp.as_os_str(), UnlinkatFlags::NoRemoveDir);
+            return Err(e).with_context(|| format!("cannot write {}", path.display()));
+        }
+        fsync(&parent.fd).with_context(|| format!("cannot sync the directory of {}", path.display()))
+    }
+
+    /// Removes `path` (a no-op when absent), durably.
+    pub(crate) fn remove(&self, path: &Path) -> Result<()> {
+        let Some(parent) = self.parent(path, false)? else {
+            return Ok(());
+        };
+        match unlinkat(&parent.fd, parent.name.as_os_str(), UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot remove {}", path.display())),
+        }
+        fsync(&parent.fd).with_context(|| format!("cannot sync the directory of {}", path.display()))
+    }
+
+    /// Opens (creating if needed) a file for locking; it is never written.
+    pub(crate) fn open_lock(&self, path: &Path, create: bool) -> Result<Option<std::fs::File>> {
+        let Some(parent) = self.parent(path, create)? else {
+            return Ok(None);
+        };
+        let mut flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        if create {
+            flags |= OFlag::O_CREAT;
+        }
+        match openat(&parent.fd, parent.name.as_os_str(), flags, Mode::from_bits_truncate(0o644)) {
+            Ok(fd) => Ok(Some(std::fs::File::from(fd))),
+            Err(Errno::ENOENT) if !create => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot open lock file {}", path.display())),
+        }
+    }
+}
+
+/// A name for a path through an open descriptor, for tools that need one.
+fn fd_path(fd: &OwnedFd) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+fn temp_name(name: &OsStr) -> OsString {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut t = OsString::from(".");
+    t.push(name);
+    t.push(format!(".nbwarden-{}-{n}.tmp", std::process::id()));
+    t
+}
+
+fn components(path: &Path) -> Result<Vec<OsString>> {
+    if !path.is_absolute() {
+        bail!("{} is not an absolute path", path.display());
+    }
+    let mut out = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::RootDir => {}
+            Component::Normal(n) => out.push(n.to_os_string()),
+            Component::CurDir => {}
+            Component::ParentDir => bail!("{} contains `..`", path.display()),
+            Component::Prefix(_) => bail!("{} is not a Unix path", path.display()),
+        }
+    }
+    Ok(out)
+}
+
+fn link_components(target: &Path) -> Vec<OsString> {
+    target
+        .as_os_str()
+        .as_bytes()
+        .split(|b| *b == b'/')
+        .filter(|c| !c.is_empty())
+        .map(|c| OsStr::from_bytes(c).to_os_string())
+        .collect()
+}

@@ -1,0 +1,14 @@
+//! nbwarden: makes a SageMaker notebook instance safe before Jupyter is
+//! exposed, and proves it. See README.md for the user's manual and
+//! DESIGN.md (in shared/) for the shape.
+
+pub mod cli;
+pub mod controls;
+pub mod engine;
+pub mod exit;
+pub mod host;
+pub mod logging;
+pub mod policy;
+pub mod report;
+pub mod state;
+pub mod version;

@@ -1,0 +1,409 @@
+//! Validated scalar types of the policy. Each rejects a bad value while the
+//! TOML is deserialized, so the error points at that value's line and column.
+//! An error message may carry a hint after [`HINT`].
+
+use std::borrow::Cow;
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Serialize};
+
+/// Separates an error message from its hint inside a serde custom error.
+pub(crate) const HINT: &str = "\nhint: ";
+
+/// The policy format version. Only 1 exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "i64", into = "i64")]
+pub struct PolicyVersion(i64);
+
+impl PolicyVersion {
+    pub const CURRENT: i64 = 1;
+}
+
+impl TryFrom<i64> for PolicyVersion {
+    type Error = String;
+    fn try_from(v: i64) -> Result<Self, String> {
+        if v == Self::CURRENT {
+            Ok(PolicyVersion(v))
+        } else {
+            Err(format!(
+                "unsupported policy version {v}{HINT}this nbwarden reads `version = {}`; \
+                 use a newer nbwarden for newer policies, or rewrite the policy for version {}",
+                Self::CURRENT,
+                Self::CURRENT
+            ))
+        }
+    }
+}
+
+impl From<PolicyVersion> for i64 {
+    fn from(v: PolicyVersion) -> i64 {
+        v.0
+    }
+}
+
+impl JsonSchema for PolicyVersion {
+    fn schema_name() -> Cow<'static, str> {
+        "PolicyVersion".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "integer", "const": PolicyVersion::CURRENT })
+    }
+}
+
+/// A POSIX user name as it appears in `/etc/passwd`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UserName(String);
+
+const USER_PATTERN: &str = "^[a-z_][a-z0-9_.-]{0,31}$";
+
+impl UserName {
+    pub fn notebook_default() -> Self {
+        UserName("ec2-user".to_string())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for UserName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let mut chars = s.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+        let rest_ok = chars.all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-')
+        });
+        if first_ok && rest_ok && s.len() <= 32 {
+            Ok(UserName(s))
+        } else {
+            Err(format!(
+                "invalid user name {s:?}{HINT}a user name matches {USER_PATTERN}, \
+                 for example \"ec2-user\""
+            ))
+        }
+    }
+}
+
+impl From<UserName> for String {
+    fn from(u: UserName) -> String {
+        u.0
+    }
+}
+
+impl fmt::Display for UserName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl JsonSchema for UserName {
+    fn schema_name() -> Cow<'static, str> {
+        "UserName".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "pattern": USER_PATTERN })
+    }
+}
+
+/// An absolute, normalised path on the managed host (no `.` or `..`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AbsPath(PathBuf);
+
+impl AbsPath {
+    /// For defaults written in this program: they are known to be valid.
+    pub(crate) fn fixed(s: &str) -> Self {
+        AbsPath(PathBuf::from(s))
+    }
+    pub fn as_path(&self) -> &Path {
+        &self.0
+    }
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl TryFrom<String> for AbsPath {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let path = PathBuf::from(&s);
+        let normal = path.is_absolute()
+            && path.components().count() > 1
+            && path
+                .components()
+                .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+            && !s.ends_with('/')
+            && !s.contains("//")
+            && !s.split('/').any(|c| c == "." || c == "..");
+        if normal {
+            Ok(AbsPath(path))
+        } else {
+            Err(format!(
+                "invalid path {s:?}{HINT}use an absolute path to a file below `/`, \
+                 without `.`, `..`, `//` or a trailing `/`"
+            ))
+        }
+    }
+}
+
+impl From<AbsPath> for String {
+    fn from(p: AbsPath) -> String {
+        p.0.to_string_lossy().into_owned()
+    }
+}
+
+impl JsonSchema for AbsPath {
+    fn schema_name() -> Cow<'static, str> {
+        "AbsPath".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "pattern": "^/[^\\0]+$" })
+    }
+}
+
+/// A name usable as a Python identifier and a shell variable.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Identifier(String);
+
+const IDENTIFIER_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_]*$";
+
+/// Names that would change how shells, the loader or Python behave for
+/// every user if exported from `/etc/profile.d`.
+const RESERVED_PREFIXES: &[&str] = &["LD_", "PYTHON", "BASH", "CONDA", "PIP_", "JUPYTER"];
+const RESERVED_NAMES: &[&str] = &[
+    "PATH", "HOME", "USER", "SHELL", "ENV", "IFS", "PS1", "PS2", "PS4", "SHELLOPTS", "CDPATH",
+    "LOGNAME", "TMPDIR", "LANG",
+];
+
+impl Identifier {
+    pub(crate) fn fixed(s: &str) -> Self {
+        Identifier(s.to_string())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Identifier {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let mut chars = s.chars();
+        let shape = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !shape {
+            return Err(format!(
+                "invalid name {s:?}{HINT}names match {IDENTIFIER_PATTERN}, \
+                 for example SAGEMAKER_VPC"
+            ));
+        }
+        let upper = s.to_ascii_uppercase();
+        if RESERVED_NAMES.contains(&upper.as_str())
+            || RESERVED_PREFIXES.iter().any(|p| upper.starts_with(p))
+        {
+            return Err(format!(
+                "the name {s:?} is reserved{HINT}it would change the environment of every \
+                 shell on the instance; pick a project-specific name such as SAGEMAKER_{upper}"
+            ));
+        }
+        Ok(Identifier(s))
+    }
+}
+
+impl From<Identifier> for String {
+    fn from(i: Identifier) -> String {
+        i.0
+    }
+}
+
+impl fmt::Display for Identifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl JsonSchema for Identifier {
+    fn schema_name() -> Cow<'static, str> {
+        "Identifier".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "pattern": IDENTIFIER_PATTERN })
+    }
+}
+
+/// A variable's value: one string or a list of strings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum VariableValue {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl VariableValue {
+    pub fn items(&self) -> Vec<&str> {
+        match self {
+            VariableValue::One(s) => vec![s.as_str()],
+            VariableValue::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// The shape a variable's value must have.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ValueKind {
+    /// Any text.
+    #[default]
+    Any,
+    /// A VPC id, `vpc-` and 8 or 17 hex digits.
+    Vpc,
+    /// A subnet id, `subnet-` and 8 or 17 hex digits.
+    Subnet,
+    /// A security group id, `sg-` and 8 or 17 hex digits.
+    SecurityGroup,
+    /// A KMS key id (UUID), key ARN or alias ARN, or `alias/NAME`.
+    KmsKey,
+    /// An S3 bucket name.
+    Bucket,
+}
+
+impl ValueKind {
+    pub fn check(self, value: &str) -> Result<(), String> {
+        let ok = match self {
+            ValueKind::Any => true,
+            ValueKind::Vpc => aws_id(value, "vpc-"),
+            ValueKind::Subnet => aws_id(value, "subnet-"),
+            ValueKind::SecurityGroup => aws_id(value, "sg-"),
+            ValueKind::KmsKey => kms_key(value),
+            ValueKind::Bucket => bucket_name(value),
+        };
+        if ok {
+            return Ok(());
+        }
+        let example = match self {
+            ValueKind::Any => "",
+            ValueKind::Vpc => "vpc-0a1b2c3d4e5f67890",
+            ValueKind::Subnet => "subnet-0a1b2c3d4e5f67890",
+            ValueKind::SecurityGroup => "sg-0a1b2c3d4e5f67890",
+            ValueKind::KmsKey => {
+                "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+            }
+            ValueKind::Bucket => "my-data-bucket",
+        };
+        Err(format!(
+            "{value:?} is not a valid {self:?} value{HINT}expected something like {example}, \
+             or set `kind = \"any\"`"
+        ))
+    }
+}
+
+fn is_lower_hex(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f'))
+}
+
+fn aws_id(value: &str, prefix: &str) -> bool {
+    value
+        .strip_prefix(prefix)
+        .is_some_and(|rest| matches!(rest.len(), 8 | 17) && is_lower_hex(rest))
+}
+
+fn uuid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && is_lower_hex(p))
+}
+
+fn kms_key(value: &str) -> bool {
+    if uuid(value) || alias(value) {
+        return true;
+    }
+    // arn:PARTITION:kms:REGION:ACCOUNT:key/UUID or alias/NAME
+    let fields: Vec<&str> = value.splitn(6, ':').collect();
+    fields.len() == 6
+        && fields[0] == "arn"
+        && fields[1].starts_with("aws")
+        && fields[2] == "kms"
+        && !fields[3].is_empty()
+        && fields[4].len() == 12
+        && fields[4].chars().all(|c| c.is_ascii_digit())
+        && (fields[5].strip_prefix("key/").is_some_and(uuid) || alias(fields[5]))
+}
+
+fn alias(s: &str) -> bool {
+    s.strip_prefix("alias/").is_some_and(|name| {
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-'))
+    })
+}
+
+fn bucket_name(value: &str) -> bool {
+    let len_ok = (3..=63).contains(&value.len());
+    let chars_ok = value
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-'));
+    let ends_ok = value
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && value
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+    len_ok && chars_ok && ends_ok && !value.contains("..")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_accept_real_ids_and_reject_lookalikes() {
+        assert!(ValueKind::Vpc.check("vpc-0a1b2c3d4e5f67890").is_ok());
+        assert!(ValueKind::Vpc.check("vpc-12345678").is_ok());
+        assert!(ValueKind::Vpc.check("vpc-123").is_err());
+        assert!(ValueKind::Vpc.check("subnet-12345678").is_err());
+        assert!(ValueKind::SecurityGroup.check("sg-0123456789abcdef0").is_ok());
+        assert!(ValueKind::SecurityGroup.check("sg-0123456789ABCDEF0").is_err());
+        assert!(
+            ValueKind::KmsKey
+                .check("arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab")
+                .is_ok()
+        );
+        assert!(ValueKind::KmsKey.check("alias/notebooks").is_ok());
+        assert!(ValueKind::KmsKey.check("arn:aws:s3:::bucket").is_err());
+        assert!(ValueKind::Bucket.check("my-data.bucket1").is_ok());
+        assert!(ValueKind::Bucket.check("My_Bucket").is_err());
+        assert!(ValueKind::Bucket.check("a..b").is_err());
+        assert!(ValueKind::Any.check("anything \n at all").is_ok());
+    }
+
+    #[test]
+    fn identifiers_reject_shapes_and_environment_hijacks() {
+        assert!(Identifier::try_from("SAGEMAKER_VPC".to_string()).is_ok());
+        assert!(Identifier::try_from("1ABC".to_string()).is_err());
+        assert!(Identifier::try_from("A-B".to_string()).is_err());
+        assert!(Identifier::try_from("PATH".to_string()).is_err());
+        assert!(Identifier::try_from("LD_PRELOAD".to_string()).is_err());
+        assert!(Identifier::try_from("pythonpath".to_string()).is_err());
+    }
+
+    #[test]
+    fn paths_must_be_absolute_and_normal() {
+        assert!(AbsPath::try_from("/etc/nbwarden/x.json".to_string()).is_ok());
+        for bad in ["etc/x", "/", "/etc/../x", "/etc/./x", "/etc//x", "/etc/"] {
+            assert!(AbsPath::try_from(bad.to_string()).is_err(), "{bad}");
+        }
+    }
+}

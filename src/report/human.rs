@@ -1,0 +1,137 @@
+//! The compact table admins read in a terminal and in lifecycle logs.
+
+use std::fmt::Write;
+
+use super::{Report, Status};
+
+const RESET: &str = "\x1b[0m";
+
+fn paint(color: bool, code: &str, text: &str) -> String {
+    if color {
+        format!("\x1b[{code}m{text}{RESET}")
+    } else {
+        text.to_string()
+    }
+}
+
+fn status_color(status: Status) -> &'static str {
+    match status {
+        Status::Pass | Status::Fixed => "32",
+        Status::Fail | Status::Error => "31",
+        Status::Skip => "2",
+    }
+}
+
+pub fn render(r: &Report, color: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "nbwarden {} on {} ({}), policy {}",
+        r.command, r.host.root, r.host.os.pretty_name, r.policy.source
+    );
+    let id_width = r
+        .controls
+        .iter()
+        .map(|c| c.id.len())
+        .max()
+        .unwrap_or(0)
+        .max("CONTROL".len());
+    let _ = writeln!(
+        out,
+        "{:id_width$}  {:6}  {:>7}  {:>7}  DETAIL",
+        "CONTROL", "STATUS", "CHANGES", "TIME"
+    );
+    for c in &r.controls {
+        let detail = c
+            .error
+            .clone()
+            .or_else(|| {
+                let files: Vec<&str> = c.changes.iter().map(|ch| ch.path.as_str()).collect();
+                (!files.is_empty()).then(|| files.join(", "))
+            })
+            .or_else(|| c.evidence.first().cloned())
+            .unwrap_or_default();
+        let status = format!("{:6}", c.status.as_str());
+        let _ = writeln!(
+            out,
+            "{:id_width$}  {}  {:>7}  {:>5}ms  {}",
+            c.id,
+            paint(color, status_color(c.status), &status),
+            c.changes.len(),
+            c.duration_ms,
+            first_line(&detail)
+        );
+        if matches!(c.status, Status::Fail | Status::Error) {
+            for line in c.evidence.iter().filter(|e| **e != detail) {
+                let _ = writeln!(out, "{:id_width$}  {}", "", line);
+            }
+        }
+    }
+    let show_diffs = r.command == "plan" || r.command == "verify";
+    for c in &r.controls {
+        for ch in &c.changes {
+            let Some(diff) = ch.diff.as_ref().filter(|_| show_diffs) else {
+                continue;
+            };
+            let verb = if r.command == "plan" { "would change" } else { "drift in" };
+            let _ = writeln!(out, "\n{} {} ({}): {}", c.id, verb, ch.detail, ch.path);
+            for line in diff.lines() {
+                let code = match line.chars().next() {
+                    Some('+') if !line.starts_with("+++") => "32",
+                    Some('-') if !line.starts_with("---") => "31",
+                    Some('@') => "36",
+                    _ => "",
+                };
+                if code.is_empty() {
+                    let _ = writeln!(out, "{line}");
+                } else {
+                    let _ = writeln!(out, "{}", paint(color, code, line));
+                }
+            }
+        }
+    }
+    let s = &r.summary;
+    let verdict = match r.exit_code {
+        0 => "compliant",
+        1 if r.command == "plan" => "changes pending",
+        1 => "NOT COMPLIANT",
+        _ => "INCOMPLETE",
+    };
+    let _ = writeln!(
+        out,
+        "\n{} pass, {} fixed, {} fail, {} error, {} skip; {} change(s) in {}ms: {} (exit {})",
+        s.pass, s.fixed, s.fail, s.error, s.skip, s.changes, r.duration_ms, verdict, r.exit_code
+    );
+    out
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::sample;
+
+    #[test]
+    fn table_lists_every_control_and_the_verdict() {
+        let text = render(&sample(), false);
+        for id in ["variables", "sudo", "packages", "monitoring"] {
+            assert!(text.contains(id), "{id} missing from\n{text}");
+        }
+        assert!(text.contains("cannot read /etc/pip.conf"));
+        assert!(text.contains("INCOMPLETE (exit 3)"));
+        assert!(!text.contains('\x1b'), "no colour when asked for none");
+    }
+
+    #[test]
+    fn colour_only_when_asked_and_diffs_only_for_plan_and_verify() {
+        let mut r = sample();
+        assert!(render(&r, true).contains("\x1b[31m"));
+        assert!(!render(&r, false).contains("+{}"));
+        r.command = "plan".into();
+        assert!(render(&r, false).contains("would change"));
+        assert!(render(&r, false).contains("+{}"));
+    }
+}

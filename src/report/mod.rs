@@ -1,0 +1,252 @@
+//! One report value per run. Human, JSON and JUnit are renderings of it; the
+//! state file is a copy of it.
+
+mod human;
+mod junit;
+
+use serde::{Deserialize, Serialize};
+
+use crate::exit::Verdict;
+use crate::host::OsInfo;
+
+/// Version of the JSON report format. Bump on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fixed,
+    Fail,
+    Skip,
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fixed => "fixed",
+            Status::Fail => "fail",
+            Status::Skip => "skip",
+            Status::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeAction {
+    Create,
+    Update,
+    Metadata,
+    Remove,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub path: String,
+    pub action: ChangeAction,
+    pub detail: String,
+    /// Unified diff of the content, when it changes and may be shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlReport {
+    pub id: String,
+    pub title: String,
+    pub status: Status,
+    pub changes: Vec<Change>,
+    pub evidence: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+impl ControlReport {
+    pub fn new(id: &str, title: &str) -> Self {
+        ControlReport {
+            id: id.to_string(),
+            title: title.to_string(),
+            status: Status::Pass,
+            changes: Vec::new(),
+            evidence: Vec::new(),
+            error: None,
+            duration_ms: 0,
+        }
+    }
+
+    pub fn skipped(id: &str, title: &str, why: &str) -> Self {
+        let mut r = ControlReport::new(id, title);
+        r.status = Status::Skip;
+        r.evidence.push(why.to_string());
+        r
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostFacts {
+    pub root: String,
+    pub hostname: String,
+    pub os: OsInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRef {
+    pub source: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub total: usize,
+    pub pass: usize,
+    pub fixed: usize,
+    pub fail: usize,
+    pub skip: usize,
+    pub error: usize,
+    pub changes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub nbwarden_version: String,
+    pub command: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_ms: u64,
+    pub host: HostFacts,
+    pub policy: PolicyRef,
+    pub controls: Vec<ControlReport>,
+    pub summary: Summary,
+    /// The exit code this run ended with (0, 1 or 3).
+    pub exit_code: u8,
+}
+
+impl Summary {
+    pub fn of(controls: &[ControlReport]) -> Summary {
+        let mut s = Summary {
+            total: controls.len(),
+            ..Summary::default()
+        };
+        for c in controls {
+            match c.status {
+                Status::Pass => s.pass += 1,
+                Status::Fixed => s.fixed += 1,
+                Status::Fail => s.fail += 1,
+                Status::Skip => s.skip += 1,
+                Status::Error => s.error += 1,
+            }
+            s.changes += c.changes.len();
+        }
+        s
+    }
+
+    /// Any error makes the run incomplete (3), else any failure makes the
+    /// host not compliant (1).
+    pub fn verdict(&self) -> Verdict {
+        if self.error > 0 {
+            Verdict::Incomplete
+        } else if self.fail > 0 {
+            Verdict::NotCompliant
+        } else {
+            Verdict::Compliant
+        }
+    }
+}
+
+/// How a report is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
+    Junit,
+}
+
+impl Report {
+    pub fn render(&self, format: OutputFormat, color: bool) -> String {
+        match format {
+            OutputFormat::Human => human::render(self, color),
+            OutputFormat::Json => {
+                // A report is plain data; serializing it cannot fail.
+                let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+                s.push('\n');
+                s
+            }
+            OutputFormat::Junit => junit::render(self),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::host::OsInfo;
+
+    pub(crate) fn sample() -> Report {
+        let mut ok = ControlReport::new("variables", "Variables file");
+        ok.status = Status::Fixed;
+        ok.changes.push(Change {
+            path: "/etc/nbwarden/variables.json".into(),
+            action: ChangeAction::Create,
+            detail: "create".into(),
+            diff: Some("--- a\n+++ b\n@@ -0,0 +1 @@\n+{}\n".into()),
+        });
+        let mut bad = ControlReport::new("sudo", "Sudo <stripped> & \"proved\"");
+        bad.status = Status::Fail;
+        bad.evidence.push("grant in /etc/sudoers:12".into());
+        let mut err = ControlReport::new("packages", "Mirror");
+        err.status = Status::Error;
+        err.error = Some("cannot read /etc/pip.conf".into());
+        let skip = ControlReport::skipped("monitoring", "Monitoring", "not in policy");
+        let controls = vec![ok, bad, err, skip];
+        let summary = Summary::of(&controls);
+        Report {
+            schema_version: SCHEMA_VERSION,
+            nbwarden_version: "0.0.0".into(),
+            command: "apply".into(),
+            started_at: "2026-01-01T00:00:00.000Z".into(),
+            finished_at: "2026-01-01T00:00:00.010Z".into(),
+            duration_ms: 10,
+            host: HostFacts {
+                root: "/tmp/root".into(),
+                hostname: "nb".into(),
+                os: OsInfo::unknown(),
+            },
+            policy: PolicyRef {
+                source: "p.toml".into(),
+                sha256: "00".into(),
+            },
+            exit_code: summary.verdict().code(),
+            controls,
+            summary,
+        }
+    }
+
+    #[test]
+    fn summary_counts_and_verdict_precedence() {
+        let r = sample();
+        assert_eq!(
+            (r.summary.fixed, r.summary.fail, r.summary.error, r.summary.skip),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(r.summary.verdict(), Verdict::Incomplete);
+        let only_fail = Summary::of(&r.controls[..2]);
+        assert_eq!(only_fail.verdict(), Verdict::NotCompliant);
+        assert_eq!(Summary::of(&r.controls[..1]).verdict(), Verdict::Compliant);
+    }
+
+    #[test]
+    fn json_round_trips() {
+        let r = sample();
+        let text = r.render(OutputFormat::Json, false);
+        let back: Report = serde_json::from_str(&text).expect("parses");
+        assert_eq!(back, r);
+        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["controls"][1]["status"], "fail");
+    }
+}
