@@ -17,12 +17,16 @@ fn main() {
         .ok()
         .and_then(|e| {
             let secs: i64 = e.parse().ok()?;
-            git(&["log", "-1", "--format=%cs", &format!("--since=@{secs}")]).or(Some(format!("@{secs}")))
+            git(&["log", "-1", "--format=%cs", &format!("--since=@{secs}")])
+                .or(Some(format!("@{secs}")))
         })
         .or_else(|| git(&["log", "-1", "--format=%cs"]))
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=NBWARDEN_GIT_COMMIT={commit}");
-    println!("cargo:rustc-env=NBWARDEN_TARGET={}", std::env::var("TARGET").unwrap_or_default());
+    println!(
+        "cargo:rustc-env=NBWARDEN_TARGET={}",
+        std::env::var("TARGET").unwrap_or_default()
+    );
     println!("cargo:rustc-env=NBWARDEN_BUILD_DATE={date}");
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
     println!("cargo:rerun-if-changed=.git/HEAD");

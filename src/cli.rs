@@ -11,7 +11,9 @@ use crate::engine::{self, Context, Mode};
 use crate::exit::{Failure, Verdict};
 use crate::host::Host;
 use crate::policy::{self, Policy};
-use crate::report::{ControlReport, HostFacts, OutputFormat, PolicyRef, Report, SCHEMA_VERSION, Summary};
+use crate::report::{
+    ControlReport, HostFacts, OutputFormat, PolicyRef, Report, SCHEMA_VERSION, Summary,
+};
 use crate::state;
 use crate::version;
 
@@ -33,7 +35,12 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Policy file to enforce.
-    #[arg(long, global = true, env = "NBWARDEN_POLICY", default_value = "/etc/nbwarden/policy.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "NBWARDEN_POLICY",
+        default_value = "/etc/nbwarden/policy.toml"
+    )]
     pub policy: PathBuf,
     /// Operate on the tree at DIR instead of `/` (tests, image building).
     #[arg(long, global = true, default_value = "/", value_name = "DIR")]
@@ -130,7 +137,9 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
         Command::Verify => run_engine(Mode::Verify, g),
         Command::Plan => run_engine(Mode::Plan, g),
         Command::Status { wait } => status(g, *wait),
-        Command::Policy { command: PolicyCommand::Schema } => {
+        Command::Policy {
+            command: PolicyCommand::Schema,
+        } => {
             print!("{}", Policy::json_schema());
             Ok(Verdict::Compliant)
         }

@@ -108,10 +108,17 @@ mod tests {
         let py = String::from_utf8(python_module(&values)).expect("utf8");
         assert!(py.contains(r#"NASTY = "a'b\"c\\d\ne $(id) `x` é"#), "{py}");
         assert!(py.contains(r#"LIST = ["subnet-1","x'y"]"#), "{py}");
-        assert_eq!(py.lines().count(), 4, "a newline in a value must not break lines: {py}");
+        assert_eq!(
+            py.lines().count(),
+            4,
+            "a newline in a value must not break lines: {py}"
+        );
         let sh = String::from_utf8(shell_file(&values)).expect("utf8");
         assert!(sh.contains("export LIST='subnet-1,x'\\''y'"), "{sh}");
         let json: Value = serde_json::from_slice(&json_file(&values)).expect("json");
-        assert_eq!(json["NASTY"], Value::String("a'b\"c\\d\ne $(id) `x` é\u{2028}".into()));
+        assert_eq!(
+            json["NASTY"],
+            Value::String("a'b\"c\\d\ne $(id) `x` é\u{2028}".into())
+        );
     }
 }

@@ -23,7 +23,7 @@ pub struct ManagedFile {
     pub sensitive: bool,
     /// Run on the fully written candidate before it replaces the file
     /// (`visudo -c -f` for sudoers); a failure leaves the old file in place.
-    pub check: Option<Box<dyn Fn(&Path) -> Result<()>>>,
+    pub check: Option<Box<CheckFn>>,
 }
 
 pub enum FileState {
@@ -38,7 +38,11 @@ impl ManagedFile {
             path: path.into(),
             state: FileState::Present {
                 content: content.into(),
-                own: Ownership { mode, uid: 0, gid: 0 },
+                own: Ownership {
+                    mode,
+                    uid: 0,
+                    gid: 0,
+                },
             },
             sensitive: false,
             check: None,

@@ -55,7 +55,11 @@ pub trait Control {
 /// becomes an `error` status so the other controls still run.
 pub fn run_control(mode: Mode, ctx: &Context<'_>, control: &dyn Control) -> ControlReport {
     let started = Instant::now();
-    tracing::info!(control = control.id(), mode = mode.name(), "control started");
+    tracing::info!(
+        control = control.id(),
+        mode = mode.name(),
+        "control started"
+    );
     let mut report = ControlReport::new(control.id(), control.title());
     if started >= ctx.deadline {
         report.status = Status::Error;
@@ -101,7 +105,11 @@ fn converge(
 
     match mode {
         Mode::Plan => {
-            report.status = if pending.is_empty() { Status::Pass } else { Status::Fail };
+            report.status = if pending.is_empty() {
+                Status::Pass
+            } else {
+                Status::Fail
+            };
             report.changes = pending.into_iter().map(|p| p.change).collect();
             if report.changes.is_empty() {
                 report.evidence.push("nothing to change".into());
@@ -125,7 +133,11 @@ fn converge(
                 // Confirm by reading back what is now on disk.
                 let now = ctx.host.read(&p.file.path)?;
                 if let Some(left) = difference(p.file, now.as_ref()) {
-                    bail!("{} still differs after writing it: {}", left.path, left.detail);
+                    bail!(
+                        "{} still differs after writing it: {}",
+                        left.path,
+                        left.detail
+                    );
                 }
             }
             let changed = !pending.is_empty();
@@ -139,17 +151,20 @@ fn converge(
             .check(ctx.host)
             .with_context(|| format!("probe `{}` could not run", probe.describe()))?;
         let verdict = if outcome.passed { "ok" } else { "FAILED" };
-        report
-            .evidence
-            .push(format!("{}: {verdict}: {}", probe.describe(), outcome.evidence));
+        report.evidence.push(format!(
+            "{}: {verdict}: {}",
+            probe.describe(),
+            outcome.evidence
+        ));
         if !outcome.passed {
             report.status = Status::Fail;
         }
     }
     if report.status == Status::Pass && report.evidence.is_empty() {
-        report
-            .evidence
-            .push(format!("{} managed file(s) as desired", desired.files.len()));
+        report.evidence.push(format!(
+            "{} managed file(s) as desired",
+            desired.files.len()
+        ));
     }
     Ok(())
 }
@@ -178,7 +193,10 @@ fn difference(file: &ManagedFile, current: Option<&FileSnapshot>) -> Option<Chan
         (FileState::Present { content, own }, None) => Some(Change {
             path,
             action: ChangeAction::Create,
-            detail: format!("create, mode {:04o}, owner {}:{}", own.mode, own.uid, own.gid),
+            detail: format!(
+                "create, mode {:04o}, owner {}:{}",
+                own.mode, own.uid, own.gid
+            ),
             diff: Some(render_diff(file, b"", content)),
         }),
         (FileState::Present { content, own }, Some(cur)) => {

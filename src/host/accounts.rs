@@ -141,8 +141,15 @@ mod tests {
     fn reads_users_and_their_groups() {
         let a = Accounts::parse(PASSWD, GROUP);
         let u = a.user("ec2-user").expect("user");
-        assert_eq!((u.uid, u.gid, u.home.as_str()), (1000, 1000, "/home/ec2-user"));
-        let names: Vec<&str> = a.groups_of("ec2-user").iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(
+            (u.uid, u.gid, u.home.as_str()),
+            (1000, 1000, "/home/ec2-user")
+        );
+        let names: Vec<&str> = a
+            .groups_of("ec2-user")
+            .iter()
+            .map(|g| g.name.as_str())
+            .collect();
         assert_eq!(names, ["wheel", "adm", "ec2-user", "docker"]);
         assert!(a.user("+nis").is_none());
     }

@@ -34,7 +34,10 @@ pub fn run(program: &str, args: &[&str], timeout: Duration) -> Result<CommandOut
     let mut child = Command::new(program)
         .args(args)
         .env_clear()
-        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
         .env("LC_ALL", "C")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -90,8 +93,12 @@ mod tests {
 
     #[test]
     fn captures_output_and_status() {
-        let out = run("sh", &["-c", "echo out; echo err >&2; exit 3"], Duration::from_secs(5))
-            .expect("runs");
+        let out = run(
+            "sh",
+            &["-c", "echo out; echo err >&2; exit 3"],
+            Duration::from_secs(5),
+        )
+        .expect("runs");
         assert_eq!(out.status, Some(3));
         assert_eq!(out.stdout, "out\n");
         assert_eq!(out.stderr, "err\n");

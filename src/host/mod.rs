@@ -83,7 +83,9 @@ impl Host {
 
     /// Users and groups of the root, from its own files.
     pub fn accounts(&self) -> Result<Accounts> {
-        let passwd = self.read_text(Path::new("/etc/passwd"))?.unwrap_or_default();
+        let passwd = self
+            .read_text(Path::new("/etc/passwd"))?
+            .unwrap_or_default();
         let group = self.read_text(Path::new("/etc/group"))?.unwrap_or_default();
         Ok(Accounts::parse(&passwd, &group))
     }

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Distro {
+    #[serde(rename = "amazon-linux-2")]
     AmazonLinux2,
+    #[serde(rename = "amazon-linux-2023")]
     AmazonLinux2023,
     /// Anything else, reported as such (Debian in the system tests).
     Other,
@@ -46,7 +48,9 @@ impl OsInfo {
             }
         }
         if info.pretty_name.is_empty() {
-            info.pretty_name = format!("{} {}", info.id, info.version_id).trim().to_string();
+            info.pretty_name = format!("{} {}", info.id, info.version_id)
+                .trim()
+                .to_string();
         }
         info.distro = match (info.id.as_str(), info.version_id.as_str()) {
             ("amzn", "2") => Distro::AmazonLinux2,
@@ -72,14 +76,21 @@ mod tests {
 
     #[test]
     fn tells_amazon_linux_versions_apart() {
-        let al2 = OsInfo::parse("NAME=\"Amazon Linux\"\nVERSION=\"2\"\nID=\"amzn\"\nVERSION_ID=\"2\"\nPRETTY_NAME=\"Amazon Linux 2\"\n");
+        let al2 = OsInfo::parse(
+            "NAME=\"Amazon Linux\"\nVERSION=\"2\"\nID=\"amzn\"\nVERSION_ID=\"2\"\nPRETTY_NAME=\"Amazon Linux 2\"\n",
+        );
         assert_eq!(al2.distro, Distro::AmazonLinux2);
         let al2023 = OsInfo::parse("ID=\"amzn\"\nVERSION_ID=\"2023\"\n");
         assert_eq!(al2023.distro, Distro::AmazonLinux2023);
         assert_eq!(al2023.pretty_name, "amzn 2023");
-        let debian = OsInfo::parse("ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME='Debian GNU/Linux 12 (bookworm)'\n");
+        let debian = OsInfo::parse(
+            "ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME='Debian GNU/Linux 12 (bookworm)'\n",
+        );
         assert_eq!(debian.distro, Distro::Other);
         assert_eq!(debian.pretty_name, "Debian GNU/Linux 12 (bookworm)");
-        assert_eq!(OsInfo::parse("ID=amzn\nVERSION_ID=2018.03\n").distro, Distro::Other);
+        assert_eq!(
+            OsInfo::parse("ID=amzn\nVERSION_ID=2018.03\n").distro,
+            Distro::Other
+        );
     }
 }

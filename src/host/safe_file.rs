@@ -69,8 +69,12 @@ fn dir_flags() -> OFlag {
 
 impl Tree {
     pub(crate) fn open(root: &Path) -> Result<Tree> {
-        let fd = nix::fcntl::open(root, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-            .with_context(|| format!("cannot open root directory {}", root.display()))?;
+        let fd = nix::fcntl::open(
+            root,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .with_context(|| format!("cannot open root directory {}", root.display()))?;
         Ok(Tree {
             root: fd,
             euid: Uid::effective().as_raw(),
@@ -155,7 +159,8 @@ impl Tree {
                     let fd = openat(cur, comp.as_os_str(), dir_flags(), Mode::empty())
                         .with_context(|| format!("cannot open directory {}", here.display()))?;
                     // Judge the directory we actually opened, not the name.
-                    let st = fstat(&fd).with_context(|| format!("cannot stat {}", here.display()))?;
+                    let st =
+                        fstat(&fd).with_context(|| format!("cannot stat {}", here.display()))?;
                     let trusted = cur_trusted && self.is_trusted(&st);
                     stack.push((fd, trusted, here));
                 }
@@ -238,18 +243,19 @@ impl Tree {
         }
         let temp = temp_name(&parent.name);
         let mode = Mode::from_bits_truncate(own.mode);
-        let flags = OFlag::O_WRONLY
-            | OFlag::O_CREAT
-            | OFlag::O_EXCL
-            | OFlag::O_NOFOLLOW
-            | OFlag::O_CLOEXEC;
+        let flags =
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let fd = openat(&parent.fd, temp.as_os_str(), flags, mode)
             .with_context(|| format!("cannot create a temporary file beside {}", path.display()))?;
         let result = (|| -> Result<()> {
             // The umask may have cleared bits; ownership before content so
             // the file is never readable by the wrong owner.
             if self.euid == 0 {
-                fchown(&fd, Some(Uid::from_raw(own.uid)), Some(Gid::from_raw(own.gid)))?;
+                fchown(
+                    &fd,
+                    Some(Uid::from_raw(own.uid)),
+                    Some(Gid::from_raw(own.gid)),
+                )?;
             }
             fchmod(&fd, mode)?;
             let mut file = std::fs::File::from(fd);
@@ -260,14 +266,20 @@ impl Tree {
                 let candidate = fd_path(&parent.fd).join(&temp);
                 check(&candidate)?;
             }
-            renameat(&parent.fd, temp.as_os_str(), &parent.fd, parent.name.as_os_str())?;
+            renameat(
+                &parent.fd,
+                temp.as_os_str(),
+                &parent.fd,
+                parent.name.as_os_str(),
+            )?;
             Ok(())
         })();
         if let Err(e) = result {
             let _ = unlinkat(&parent.fd, temp.as_os_str(), UnlinkatFlags::NoRemoveDir);
             return Err(e).with_context(|| format!("cannot write {}", path.display()));
         }
-        fsync(&parent.fd).with_context(|| format!("cannot sync the directory of {}", path.display()))
+        fsync(&parent.fd)
+            .with_context(|| format!("cannot sync the directory of {}", path.display()))
     }
 
     /// Removes `path` (a no-op when absent), durably.
@@ -275,11 +287,16 @@ impl Tree {
         let Some(parent) = self.parent(path, false)? else {
             return Ok(());
         };
-        match unlinkat(&parent.fd, parent.name.as_os_str(), UnlinkatFlags::NoRemoveDir) {
+        match unlinkat(
+            &parent.fd,
+            parent.name.as_os_str(),
+            UnlinkatFlags::NoRemoveDir,
+        ) {
             Ok(()) | Err(Errno::ENOENT) => {}
             Err(e) => return Err(e).with_context(|| format!("cannot remove {}", path.display())),
         }
-        fsync(&parent.fd).with_context(|| format!("cannot sync the directory of {}", path.display()))
+        fsync(&parent.fd)
+            .with_context(|| format!("cannot sync the directory of {}", path.display()))
     }
 
     /// Opens (creating if needed) a file for locking; it is never written.
@@ -291,7 +308,12 @@ impl Tree {
         if create {
             flags |= OFlag::O_CREAT;
         }
-        match openat(&parent.fd, parent.name.as_os_str(), flags, Mode::from_bits_truncate(0o644)) {
+        match openat(
+            &parent.fd,
+            parent.name.as_os_str(),
+            flags,
+            Mode::from_bits_truncate(0o644),
+        ) {
             Ok(fd) => Ok(Some(std::fs::File::from(fd))),
             Err(Errno::ENOENT) if !create => Ok(None),
             Err(e) => Err(e).with_context(|| format!("cannot open lock file {}", path.display())),

@@ -213,7 +213,11 @@ mod tests {
     #[test]
     fn missing_required_value_is_reported() {
         let e = err("user = \"ec2-user\"\n");
-        assert!(e.message.contains("missing field `version`"), "{}", e.message);
+        assert!(
+            e.message.contains("missing field `version`"),
+            "{}",
+            e.message
+        );
         assert!(e.hint.contains("add the missing key"));
     }
 
@@ -227,7 +231,8 @@ mod tests {
 
     #[test]
     fn bad_value_kind_points_at_the_variable() {
-        let text = "version = 1\n[variables.values.SAGEMAKER_VPC]\nvalue = \"vpc-nope\"\nkind = \"vpc\"\n";
+        let text =
+            "version = 1\n[variables.values.SAGEMAKER_VPC]\nvalue = \"vpc-nope\"\nkind = \"vpc\"\n";
         let e = err(text);
         assert!(e.line >= 2, "{e}");
         assert!(e.message.contains("not a valid Vpc value"), "{}", e.message);

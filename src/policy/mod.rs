@@ -19,7 +19,7 @@ pub use values::{AbsPath, Identifier, PolicyVersion, UserName, ValueKind, Variab
 /// An nbwarden policy (format version 1).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "nbwarden policy", extend("$id" = "https://nbwarden.dev/policy/v1.json"))]
+#[schemars(title = "nbwarden policy")]
 pub struct Policy {
     /// Format version of this file. This nbwarden reads version 1.
     pub version: PolicyVersion,

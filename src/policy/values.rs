@@ -75,9 +75,8 @@ impl TryFrom<String> for UserName {
         let first_ok = chars
             .next()
             .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
-        let rest_ok = chars.all(|c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-')
-        });
+        let rest_ok = chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'));
         if first_ok && rest_ok && s.len() <= 32 {
             Ok(UserName(s))
         } else {
@@ -177,8 +176,20 @@ const IDENTIFIER_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_]*$";
 /// every user if exported from `/etc/profile.d`.
 const RESERVED_PREFIXES: &[&str] = &["LD_", "PYTHON", "BASH", "CONDA", "PIP_", "JUPYTER"];
 const RESERVED_NAMES: &[&str] = &[
-    "PATH", "HOME", "USER", "SHELL", "ENV", "IFS", "PS1", "PS2", "PS4", "SHELLOPTS", "CDPATH",
-    "LOGNAME", "TMPDIR", "LANG",
+    "PATH",
+    "HOME",
+    "USER",
+    "SHELL",
+    "ENV",
+    "IFS",
+    "PS1",
+    "PS2",
+    "PS4",
+    "SHELLOPTS",
+    "CDPATH",
+    "LOGNAME",
+    "TMPDIR",
+    "LANG",
 ];
 
 impl Identifier {
@@ -374,11 +385,21 @@ mod tests {
         assert!(ValueKind::Vpc.check("vpc-12345678").is_ok());
         assert!(ValueKind::Vpc.check("vpc-123").is_err());
         assert!(ValueKind::Vpc.check("subnet-12345678").is_err());
-        assert!(ValueKind::SecurityGroup.check("sg-0123456789abcdef0").is_ok());
-        assert!(ValueKind::SecurityGroup.check("sg-0123456789ABCDEF0").is_err());
+        assert!(
+            ValueKind::SecurityGroup
+                .check("sg-0123456789abcdef0")
+                .is_ok()
+        );
+        assert!(
+            ValueKind::SecurityGroup
+                .check("sg-0123456789ABCDEF0")
+                .is_err()
+        );
         assert!(
             ValueKind::KmsKey
-                .check("arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab")
+                .check(
+                    "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+                )
                 .is_ok()
         );
         assert!(ValueKind::KmsKey.check("alias/notebooks").is_ok());

@@ -73,7 +73,11 @@ pub fn render(r: &Report, color: bool) -> String {
             let Some(diff) = ch.diff.as_ref().filter(|_| show_diffs) else {
                 continue;
             };
-            let verb = if r.command == "plan" { "would change" } else { "drift in" };
+            let verb = if r.command == "plan" {
+                "would change"
+            } else {
+                "drift in"
+            };
             let _ = writeln!(out, "\n{} {} ({}): {}", c.id, verb, ch.detail, ch.path);
             for line in diff.lines() {
                 let code = match line.chars().next() {

@@ -14,7 +14,11 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(
         x,
         "<testsuites name=\"nbwarden\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\">",
-        s.total, s.fail, s.error, s.skip, secs(report.duration_ms)
+        s.total,
+        s.fail,
+        s.error,
+        s.skip,
+        secs(report.duration_ms)
     );
     let _ = writeln!(
         x,
@@ -37,8 +41,12 @@ pub fn render(report: &Report) -> String {
             secs(c.duration_ms)
         );
         let mut details = c.evidence.clone();
-        details.extend(c.changes.iter().map(|ch| format!("{}: {}", ch.path, ch.detail)));
-        let body = escape(&details.join("\n")).into_owned();
+        details.extend(
+            c.changes
+                .iter()
+                .map(|ch| format!("{}: {}", ch.path, ch.detail)),
+        );
+        let body = escape(details.join("\n")).into_owned();
         match c.status {
             Status::Fail => {
                 let _ = write!(
@@ -80,7 +88,9 @@ mod tests {
         let xml = render(&sample());
         assert_eq!(xml.matches("<testcase ").count(), 4);
         assert!(xml.contains("tests=\"4\" failures=\"1\" errors=\"1\" skipped=\"1\""));
-        assert!(xml.contains("<failure message=\"Sudo &lt;stripped&gt; &amp; &quot;proved&quot; is not compliant\">"));
+        assert!(xml.contains(
+            "<failure message=\"Sudo &lt;stripped&gt; &amp; &quot;proved&quot; is not compliant\">"
+        ));
         assert!(xml.contains("<error message=\"cannot read /etc/pip.conf\">"));
         assert!(!xml.contains("<stripped>"));
         // Well-formed: every element quick-xml reads closes.

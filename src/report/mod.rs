@@ -230,7 +230,12 @@ pub(crate) mod tests {
     fn summary_counts_and_verdict_precedence() {
         let r = sample();
         assert_eq!(
-            (r.summary.fixed, r.summary.fail, r.summary.error, r.summary.skip),
+            (
+                r.summary.fixed,
+                r.summary.fail,
+                r.summary.error,
+                r.summary.skip
+            ),
             (1, 1, 1, 1)
         );
         assert_eq!(r.summary.verdict(), Verdict::Incomplete);

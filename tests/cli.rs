@@ -1,0 +1,466 @@
+//! The binary end to end on sandbox roots: plan, apply, verify, status,
+//! policy errors and exit codes.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use common::*;
+
+const STATE: &str = "var/lib/nbwarden";
+
+#[test]
+fn plan_prints_diffs_and_changes_nothing() {
+    let root = sandbox("al2023");
+    let before = snapshot(root.path(), &[]);
+    let out = run_on("plan", root.path(), Path::new(EXAMPLE_POLICY), &[]);
+    assert_eq!(
+        code(&out),
+        1,
+        "plan exits 1 when apply would change something"
+    );
+    let text = stdout(&out);
+    assert!(text.contains("--- a/etc/nbwarden/variables.json"), "{text}");
+    assert!(text.contains("+++ b/etc/nbwarden/variables.json"), "{text}");
+    assert!(
+        text.contains("+SAGEMAKER_VPC = \"vpc-0a1b2c3d4e5f67890\""),
+        "{text}"
+    );
+    assert_eq!(
+        before,
+        snapshot(root.path(), &[]),
+        "plan must not touch the root"
+    );
+}
+
+#[test]
+fn apply_converges_and_a_second_apply_changes_nothing() {
+    let root = sandbox("al2023");
+    let policy = Path::new(EXAMPLE_POLICY);
+    let first = run_on("apply", root.path(), policy, &["--output", "json"]);
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    let report = json(&first);
+    assert_eq!(report["summary"]["changes"], 3);
+    assert_eq!(report["controls"][0]["status"], "fixed");
+
+    let module = root
+        .path()
+        .join("usr/local/lib/nbwarden/python/sagemaker_environment.py");
+    let meta = std::fs::metadata(&module).expect("module written");
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o644);
+    let after_first = snapshot(root.path(), &[STATE]);
+
+    let second = run_on("apply", root.path(), policy, &["--output", "json"]);
+    assert_eq!(code(&second), 0);
+    let report = json(&second);
+    assert_eq!(report["summary"]["changes"], 0);
+    assert_eq!(report["controls"][0]["status"], "pass");
+    assert_eq!(
+        after_first,
+        snapshot(root.path(), &[STATE]),
+        "a second apply must leave every file byte-identical and unrewritten"
+    );
+    let plan = run_on("plan", root.path(), policy, &[]);
+    assert_eq!(code(&plan), 0, "nothing left to plan: {}", stdout(&plan));
+}
+
+#[test]
+fn verify_is_read_only_and_names_tampered_files() {
+    let root = sandbox("al2");
+    let policy = Path::new(EXAMPLE_POLICY);
+    assert_eq!(code(&run_on("apply", root.path(), policy, &[])), 0);
+
+    let before = snapshot(root.path(), &[STATE]);
+    let clean = run_on("verify", root.path(), policy, &[]);
+    assert_eq!(code(&clean), 0, "{}", stdout(&clean));
+    assert_eq!(
+        before,
+        snapshot(root.path(), &[STATE]),
+        "verify touched a file"
+    );
+
+    let profile = root.path().join("etc/profile.d/nbwarden-variables.sh");
+    std::fs::write(&profile, "export SAGEMAKER_VPC='vpc-evil0000'\n").expect("tamper");
+    let json_file = root.path().join("etc/nbwarden/variables.json");
+    std::fs::set_permissions(&json_file, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let tampered = snapshot(root.path(), &[STATE]);
+
+    let out = run_on("verify", root.path(), policy, &[]);
+    assert_eq!(code(&out), 1);
+    let text = stdout(&out);
+    assert!(text.contains("drift in"), "{text}");
+    assert!(
+        text.contains("/etc/profile.d/nbwarden-variables.sh"),
+        "{text}"
+    );
+    assert!(
+        text.contains("-export SAGEMAKER_VPC='vpc-evil0000'"),
+        "{text}"
+    );
+    assert!(text.contains("/etc/nbwarden/variables.json"), "{text}");
+    assert!(text.contains("mode 0666 -> 0644"), "{text}");
+    assert!(text.contains("NOT COMPLIANT (exit 1)"), "{text}");
+    assert_eq!(
+        tampered,
+        snapshot(root.path(), &[STATE]),
+        "verify repaired instead of reporting"
+    );
+
+    // apply repairs it, and verify agrees again.
+    assert_eq!(code(&run_on("apply", root.path(), policy, &[])), 0);
+    assert_eq!(code(&run_on("verify", root.path(), policy, &[])), 0);
+}
+
+#[test]
+fn invalid_policies_exit_2_with_position_and_change_nothing() {
+    let root = sandbox("al2023");
+    let before = snapshot(root.path(), &[]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let cases = [
+        (
+            "version = 1\nusr = \"ec2-user\"\n",
+            ":2:1:",
+            "did you mean `user`",
+        ),
+        ("version = 1\nuser = 1000\n", ":2:8:", "invalid type"),
+        ("user = \"ec2-user\"\n", ":1:1:", "missing field `version`"),
+        (
+            "version = 2\n",
+            ":1:11:",
+            "this nbwarden reads `version = 1`",
+        ),
+        (
+            "version = 1\n[variables.values.SAGEMAKER_VPC]\nvalue = \"vpc-1\"\nkind = \"vpc\"\n",
+            "policy.toml:",
+            "not a valid Vpc value",
+        ),
+        ("version = 1\n[variables\n", ":2:", "TOML"),
+    ];
+    for (text, position, hint) in cases {
+        let policy = write_policy(dir.path(), text);
+        for cmd in ["apply", "plan", "verify"] {
+            let out = run_on(cmd, root.path(), &policy, &[]);
+            assert_eq!(code(&out), 2, "{cmd} with {text:?}: {}", stderr(&out));
+            let err = stderr(&out);
+            assert!(err.contains(position), "{text:?}: no {position} in {err}");
+            assert!(err.contains(hint), "{text:?}: no {hint:?} in {err}");
+            assert!(err.contains("hint:"), "{err}");
+        }
+        let out = nbwarden(&["policy", "validate", policy.to_str().expect("utf8")]);
+        assert_eq!(code(&out), 2);
+    }
+    assert_eq!(
+        before,
+        snapshot(root.path(), &[]),
+        "an invalid policy changed the root"
+    );
+}
+
+#[test]
+fn an_unusable_root_or_policy_file_exits_3() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let missing = dir.path().join("no-such-root");
+    let out = run_on("verify", &missing, Path::new(EXAMPLE_POLICY), &[]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("no-such-root"));
+
+    let a_file = write_policy(dir.path(), "version = 1\n");
+    let out = run_on("apply", &a_file, Path::new(EXAMPLE_POLICY), &[]);
+    assert_eq!(code(&out), 3, "a regular file is no root: {}", stderr(&out));
+
+    let root = sandbox("al2023");
+    let out = run_on("apply", root.path(), &dir.path().join("absent.toml"), &[]);
+    assert_eq!(code(&out), 3);
+    assert!(stderr(&out).contains("absent.toml"));
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let root = sandbox("al2023");
+    let out = run_on(
+        "apply",
+        root.path(),
+        Path::new(EXAMPLE_POLICY),
+        &["--only", "nosuch"],
+    );
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("known controls: variables"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(code(&nbwarden(&["frobnicate"])), 2);
+    let out = run_on(
+        "apply",
+        root.path(),
+        Path::new(EXAMPLE_POLICY),
+        &["--deadline", "soon"],
+    );
+    assert_eq!(code(&out), 2);
+    assert!(
+        !root.path().join("etc/nbwarden").exists(),
+        "bad usage must change nothing"
+    );
+    assert_eq!(code(&nbwarden(&["--help"])), 0);
+}
+
+#[test]
+fn only_runs_the_named_controls() {
+    let root = sandbox("al2023");
+    let out = run_on(
+        "apply",
+        root.path(),
+        Path::new(EXAMPLE_POLICY),
+        &["--only", "variables", "--output", "json"],
+    );
+    assert_eq!(code(&out), 0);
+    let ids: Vec<String> = json(&out)["controls"]
+        .as_array()
+        .expect("controls")
+        .iter()
+        .map(|c| c["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(ids, ["variables"]);
+}
+
+#[test]
+fn an_absent_section_is_reported_as_skip() {
+    let root = sandbox("al2023");
+    let dir = tempfile::tempdir().expect("tmp");
+    let policy = write_policy(dir.path(), "version = 1\n");
+    let out = run_on("apply", root.path(), &policy, &["--output", "json"]);
+    assert_eq!(code(&out), 0);
+    let report = json(&out);
+    assert_eq!(report["controls"][0]["status"], "skip");
+    assert!(!root.path().join("etc/nbwarden").exists());
+}
+
+#[test]
+fn json_and_junit_reports_describe_the_run() {
+    let root = sandbox("al2023");
+    let out = run_on(
+        "apply",
+        root.path(),
+        Path::new(EXAMPLE_POLICY),
+        &["--output", "json"],
+    );
+    let r = json(&out);
+    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["command"], "apply");
+    assert_eq!(r["host"]["os"]["distro"], "amazon-linux-2023");
+    assert_eq!(r["exit_code"], 0);
+    assert_eq!(r["policy"]["sha256"].as_str().map(str::len), Some(64));
+    let change = &r["controls"][0]["changes"][0];
+    assert_eq!(change["action"], "create");
+    assert!(change["path"].as_str().is_some_and(|p| p.starts_with('/')));
+
+    let out = run_on(
+        "verify",
+        root.path(),
+        Path::new(EXAMPLE_POLICY),
+        &["--output", "junit"],
+    );
+    assert_eq!(code(&out), 0);
+    let xml = stdout(&out);
+    assert!(xml.starts_with("<?xml"));
+    assert!(
+        xml.contains("<testcase classname=\"nbwarden.verify\" name=\"variables\""),
+        "{xml}"
+    );
+    assert!(xml.contains("failures=\"0\" errors=\"0\""), "{xml}");
+}
+
+#[test]
+fn status_shows_the_last_run_and_its_exit_code() {
+    let root = sandbox("al2023");
+    let r = root.path().to_str().expect("utf8");
+    let none = nbwarden(&["status", "--root", r]);
+    assert_eq!(code(&none), 3);
+    assert!(
+        stderr(&none).contains("no run recorded yet"),
+        "{}",
+        stderr(&none)
+    );
+
+    assert_eq!(
+        code(&run_on(
+            "apply",
+            root.path(),
+            Path::new(EXAMPLE_POLICY),
+            &[]
+        )),
+        0
+    );
+    let state = root.path().join(STATE).join("last-run.json");
+    let mode = std::fs::metadata(&state)
+        .expect("state file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o644);
+    let out = nbwarden(&["status", "--root", r, "--output", "json"]);
+    assert_eq!(code(&out), 0);
+    assert_eq!(json(&out)["command"], "apply");
+
+    std::fs::write(root.path().join("etc/nbwarden/variables.json"), "{}\n").expect("tamper");
+    assert_eq!(
+        code(&run_on(
+            "verify",
+            root.path(),
+            Path::new(EXAMPLE_POLICY),
+            &[]
+        )),
+        1
+    );
+    let out = nbwarden(&["status", "--root", r]);
+    assert_eq!(code(&out), 1, "status exits with the recorded run's code");
+    assert!(stdout(&out).contains("nbwarden verify"));
+
+    std::fs::write(&state, "{ not a report").expect("corrupt");
+    let out = nbwarden(&["status", "--root", r]);
+    assert_eq!(code(&out), 3);
+    assert!(stderr(&out).contains("last-run.json"), "{}", stderr(&out));
+}
+
+#[test]
+fn status_wait_waits_for_the_run_lock() {
+    use std::time::{Duration, Instant};
+    let root = sandbox("al2023");
+    assert_eq!(
+        code(&run_on(
+            "apply",
+            root.path(),
+            Path::new(EXAMPLE_POLICY),
+            &[]
+        )),
+        0
+    );
+    // Hold the run lock the way a running apply does, from a child process.
+    let lock = root.path().join(STATE).join("run.lock");
+    let mut holder = std::process::Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "1.5"])
+        .spawn()
+        .expect("flock(1) from util-linux");
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let out = nbwarden(&[
+        "status",
+        "--wait",
+        "--root",
+        root.path().to_str().expect("utf8"),
+    ]);
+    let waited = started.elapsed();
+    let _ = holder.wait();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        waited >= Duration::from_millis(800),
+        "returned after {waited:?} while locked"
+    );
+
+    // A run that is still going when the deadline passes is an error.
+    let mut holder = std::process::Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "3"])
+        .spawn()
+        .expect("flock");
+    std::thread::sleep(Duration::from_millis(300));
+    let out = nbwarden(&[
+        "status",
+        "--wait",
+        "--deadline",
+        "500ms",
+        "--root",
+        root.path().to_str().expect("utf8"),
+    ]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(code(&out), 3);
+}
+
+#[test]
+fn policy_schema_and_version_commands() {
+    let out = nbwarden(&["policy", "schema"]);
+    assert_eq!(code(&out), 0);
+    let schema = json(&out);
+    assert_eq!(schema["additionalProperties"], false);
+    assert!(
+        schema["required"]
+            .as_array()
+            .is_some_and(|r| r.contains(&"version".into()))
+    );
+
+    let out = nbwarden(&["version"]);
+    assert_eq!(code(&out), 0);
+    let text = stdout(&out);
+    for field in ["nbwarden ", "commit: ", "target: ", "built: "] {
+        assert!(text.contains(field), "{field} missing: {text}");
+    }
+}
+
+#[test]
+fn the_checked_in_schema_is_current() {
+    let out = nbwarden(&["policy", "schema"]);
+    let checked_in =
+        std::fs::read_to_string(repo().join("config/policy.schema.json")).expect("schema file");
+    assert!(
+        stdout(&out) == checked_in,
+        "config/policy.schema.json is stale: run `cargo run -- policy schema > config/policy.schema.json`"
+    );
+}
+
+#[test]
+fn the_example_policy_is_valid() {
+    let out = nbwarden(&["policy", "validate", EXAMPLE_POLICY]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn the_python_module_imports_with_hostile_values() {
+    let root = sandbox("al2023");
+    let dir = tempfile::tempdir().expect("tmp");
+    let hostile = "a'b\\\"c\\\\d\\n$(id) `x` é \\u2028 \\\\\\n";
+    let policy = write_policy(
+        dir.path(),
+        &format!(
+            "version = 1\n[variables.values.NASTY]\nvalue = \"{hostile}\"\n\
+             [variables.values.LIST]\nvalue = [\"x'y\", \"\\\"\"]\n"
+        ),
+    );
+    assert_eq!(code(&run_on("apply", root.path(), &policy, &[])), 0);
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.path().join("etc/nbwarden/variables.json")).expect("json"),
+    )
+    .expect("valid json");
+    let py = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import json, sagemaker_environment as m; \
+             print(json.dumps({'NASTY': m.NASTY, 'LIST': m.LIST}))",
+        ])
+        .env(
+            "PYTHONPATH",
+            root.path().join("usr/local/lib/nbwarden/python"),
+        )
+        .output()
+        .expect("python3");
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    let imported: serde_json::Value = serde_json::from_slice(&py.stdout).expect("json");
+    assert_eq!(imported, expected);
+    assert!(
+        expected["NASTY"]
+            .as_str()
+            .is_some_and(|s| s.contains("é") && s.contains('\n'))
+    );
+
+    let sh = std::process::Command::new("sh")
+        .args(["-c", ". \"$1\"; printf %s \"$LIST\"", "sh"])
+        .arg(root.path().join("etc/profile.d/nbwarden-variables.sh"))
+        .output()
+        .expect("sh");
+    assert_eq!(String::from_utf8_lossy(&sh.stdout), "x'y,\"");
+}

@@ -1,0 +1,125 @@
+//! Helpers shared by the integration tests: sandbox roots made by the same
+//! script as the README's demo, the built binary, and tree snapshots.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const EXAMPLE_POLICY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/policy.example.toml");
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh simulated notebook root from `tests/fixtures/roots/NAME`.
+pub fn sandbox(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("nbwarden-test-")
+        .tempdir()
+        .expect("temp dir");
+    let status = Command::new(repo().join("scripts/sandbox-root"))
+        .arg(name)
+        .arg(dir.path())
+        .status()
+        .expect("run sandbox-root");
+    assert!(status.success(), "sandbox-root {name} failed");
+    dir
+}
+
+/// Runs the built binary with `args`, logs quiet unless asked.
+pub fn nbwarden(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nbwarden"))
+        .args(args)
+        .env_remove("NBWARDEN_POLICY")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run nbwarden")
+}
+
+/// `nbwarden CMD --root ROOT --policy POLICY EXTRA...`
+pub fn run_on(cmd: &str, root: &Path, policy: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        cmd,
+        "--root",
+        root.to_str().expect("utf8 path"),
+        "--policy",
+        policy.to_str().expect("utf8 path"),
+    ];
+    args.extend_from_slice(extra);
+    nbwarden(&args)
+}
+
+pub fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited, not killed")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", stdout(out)))
+}
+
+/// Every entry under `root` with content, mode, owner, inode and mtime, so
+/// that any write (even of identical bytes) shows up as a difference.
+pub type Snapshot = BTreeMap<PathBuf, (Vec<u8>, u32, u32, u64, i64, i64)>;
+
+pub fn snapshot(root: &Path, skip: &[&str]) -> Snapshot {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            let rel = path.strip_prefix(root).expect("under root").to_path_buf();
+            if skip.iter().any(|s| rel.starts_with(s)) {
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(&path).expect("stat");
+            let content = if meta.is_file() {
+                std::fs::read(&path).expect("read")
+            } else {
+                Vec::new()
+            };
+            if meta.is_dir() {
+                stack.push(path.clone());
+            }
+            out.insert(
+                rel,
+                (
+                    content,
+                    meta.mode(),
+                    meta.uid(),
+                    meta.ino(),
+                    meta.mtime(),
+                    meta.mtime_nsec(),
+                ),
+            );
+        }
+    }
+    out
+}
+
+pub fn write_policy(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("policy.toml");
+    std::fs::write(&path, text).expect("write policy");
+    path
+}
+
+pub fn is_root() -> bool {
+    nix_euid() == 0
+}
+
+fn nix_euid() -> u32 {
+    // Avoids a dev-dependency on nix for one call.
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX)
+}
