@@ -7,6 +7,9 @@ use anyhow::Result;
 
 use crate::host::{Host, Ownership};
 
+/// Checks a fully written candidate, named by a path, before it is renamed.
+pub type CheckFn = dyn Fn(&Path) -> Result<()>;
+
 /// Everything one control wants of the host.
 #[derive(Default)]
 pub struct DesiredState {
