@@ -464,3 +464,54 @@ fn the_python_module_imports_with_hostile_values() {
         .expect("sh");
     assert_eq!(String::from_utf8_lossy(&sh.stdout), "x'y,\"");
 }
+
+#[test]
+fn a_planted_symlink_makes_the_write_fail_and_leaves_the_target_untouched() {
+    let root = sandbox("al2023");
+    let home = root.path().join("home/ec2-user");
+    // The sandbox makes home owned by uid 1000 as root; without root make it
+    // world-writable so it is just as untrusted.
+    if !is_root() {
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    }
+    let shadow = root.path().join("etc/gshadow");
+    let before = std::fs::read(&shadow).expect("gshadow");
+    std::os::unix::fs::symlink("/etc/gshadow", home.join("variables.json")).expect("plant");
+    std::os::unix::fs::symlink("/etc", home.join("conf")).expect("plant");
+    let dir = tempfile::tempdir().expect("tmp");
+    for target in [
+        "/home/ec2-user/variables.json",
+        "/home/ec2-user/conf/gshadow",
+    ] {
+        let policy = write_policy(
+            dir.path(),
+            &format!(
+                "version = 1\n[variables]\njson_path = \"{target}\"\n[variables.values.A]\nvalue = \"b\"\n"
+            ),
+        );
+        let out = run_on("apply", root.path(), &policy, &[]);
+        assert_eq!(code(&out), 3, "{}", stdout(&out));
+        assert!(stdout(&out).contains("symbolic link"), "{}", stdout(&out));
+        assert_eq!(
+            std::fs::read(&shadow).expect("gshadow"),
+            before,
+            "target was written"
+        );
+    }
+}
+
+#[test]
+fn logs_one_start_and_one_end_line_per_control_on_stderr() {
+    let root = sandbox("al2023");
+    let out = run_on("apply", root.path(), Path::new(EXAMPLE_POLICY), &[]);
+    let err = stderr(&out);
+    assert_eq!(err.matches("control started").count(), 1, "{err}");
+    assert_eq!(err.matches("control finished").count(), 1, "{err}");
+    assert!(err.contains("duration_ms="), "{err}");
+    assert!(
+        !stdout(&out).contains("control started"),
+        "logs must stay off stdout"
+    );
+    let quiet = run_on("apply", root.path(), Path::new(EXAMPLE_POLICY), &["-q"]);
+    assert!(!stderr(&quiet).contains("control started"));
+}

@@ -4,7 +4,7 @@
 mod desired;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 
@@ -288,6 +288,179 @@ fn membership_edits(host: &Host, wanted: &[Membership]) -> Result<Vec<ManagedFil
     Ok(files)
 }
 
-/// The default time budget of a run: under the 5-minute lifecycle limit
-/// with room for the script's own download and summary.
-pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(240);
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::policy;
+
+    struct Files(&'static str, Vec<(&'static str, &'static str)>);
+    impl Control for Files {
+        fn id(&self) -> &'static str {
+            self.0
+        }
+        fn title(&self) -> &'static str {
+            "test files"
+        }
+        fn desired(&self, _: &Context<'_>) -> Result<DesiredState> {
+            Ok(DesiredState {
+                files: self
+                    .1
+                    .iter()
+                    .map(|(p, c)| ManagedFile::root_owned(*p, c.as_bytes(), 0o644))
+                    .collect(),
+                ..DesiredState::default()
+            })
+        }
+    }
+
+    struct Broken;
+    impl Control for Broken {
+        fn id(&self) -> &'static str {
+            "broken"
+        }
+        fn title(&self) -> &'static str {
+            "always errors"
+        }
+        fn desired(&self, _: &Context<'_>) -> Result<DesiredState> {
+            bail!("cannot reach the parameter store")
+        }
+    }
+
+    /// Passes when the file at `path` does not list `user` in a group line.
+    struct NotInGroupFile(&'static str);
+    impl Probe for NotInGroupFile {
+        fn describe(&self) -> String {
+            format!("ec2-user absent from {}", self.0)
+        }
+        fn check(&self, host: &Host) -> Result<ProbeResult> {
+            let text = host.read_text(Path::new(self.0))?.unwrap_or_default();
+            let found = text
+                .lines()
+                .any(|l| l.starts_with("wheel:") && l.ends_with("ec2-user"));
+            Ok(ProbeResult {
+                passed: !found,
+                evidence: format!("wheel line lists ec2-user: {found}"),
+            })
+        }
+    }
+
+    struct LeaveWheel;
+    impl Control for LeaveWheel {
+        fn id(&self) -> &'static str {
+            "groups"
+        }
+        fn title(&self) -> &'static str {
+            "leave wheel"
+        }
+        fn desired(&self, _: &Context<'_>) -> Result<DesiredState> {
+            Ok(DesiredState {
+                memberships: vec![Membership {
+                    user: "ec2-user".into(),
+                    group: "wheel".into(),
+                    member: false,
+                }],
+                probes: vec![Box::new(NotInGroupFile("/etc/group"))],
+                ..DesiredState::default()
+            })
+        }
+    }
+
+    fn with_host(f: impl FnOnce(&tempfile::TempDir, &Context<'_>)) {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(dir.path().join("etc")).expect("etc");
+        std::fs::write(
+            dir.path().join("etc/passwd"),
+            "ec2-user:x:1000:1000::/home/ec2-user:/bin/sh\n",
+        )
+        .expect("passwd");
+        std::fs::write(
+            dir.path().join("etc/group"),
+            "wheel:x:10:ec2-user\nec2-user:x:1000:\n",
+        )
+        .expect("group");
+        std::fs::write(
+            dir.path().join("etc/gshadow"),
+            "wheel:!::ec2-user\nec2-user:!::\n",
+        )
+        .expect("gshadow");
+        let host = Host::open(dir.path()).expect("host");
+        let policy = policy::parse("version = 1\n", "t.toml").expect("policy");
+        let ctx = Context {
+            host: &host,
+            policy: &policy,
+            deadline: Instant::now() + Duration::from_secs(60),
+        };
+        f(&dir, &ctx);
+    }
+
+    #[test]
+    fn an_erroring_control_does_not_stop_the_others() {
+        with_host(|dir, ctx| {
+            let controls: Vec<Box<dyn Control>> = vec![
+                Box::new(Broken),
+                Box::new(Files("files", vec![("/etc/a.conf", "a\n")])),
+            ];
+            let reports: Vec<ControlReport> = controls
+                .iter()
+                .map(|c| run_control(Mode::Apply, ctx, c.as_ref()))
+                .collect();
+            assert_eq!(reports[0].status, Status::Error);
+            assert!(
+                reports[0]
+                    .error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("parameter store"))
+            );
+            assert_eq!(reports[1].status, Status::Fixed);
+            assert!(dir.path().join("etc/a.conf").exists());
+        });
+    }
+
+    #[test]
+    fn memberships_become_edits_of_group_and_gshadow_and_probes_confirm() {
+        with_host(|dir, ctx| {
+            let plan = run_control(Mode::Plan, ctx, &LeaveWheel);
+            assert_eq!(plan.status, Status::Fail);
+            assert_eq!(plan.changes.len(), 2);
+            let gshadow_diff = plan.changes[1].diff.as_deref().unwrap_or_default();
+            assert!(
+                gshadow_diff.contains("not shown"),
+                "gshadow content is sensitive"
+            );
+
+            let verify = run_control(Mode::Verify, ctx, &LeaveWheel);
+            assert_eq!(verify.status, Status::Fail);
+            assert!(
+                verify.evidence.iter().any(|e| e.contains("FAILED")),
+                "{:?}",
+                verify.evidence
+            );
+
+            let apply = run_control(Mode::Apply, ctx, &LeaveWheel);
+            assert_eq!(apply.status, Status::Fixed, "{:?}", apply);
+            let group = std::fs::read_to_string(dir.path().join("etc/group")).expect("group");
+            assert_eq!(group, "wheel:x:10:\nec2-user:x:1000:\n");
+            let gshadow = std::fs::read_to_string(dir.path().join("etc/gshadow")).expect("gs");
+            assert_eq!(gshadow, "wheel:!::\nec2-user:!::\n");
+            assert_eq!(
+                run_control(Mode::Apply, ctx, &LeaveWheel).status,
+                Status::Pass
+            );
+        });
+    }
+
+    #[test]
+    fn a_control_past_the_deadline_errors_without_running() {
+        with_host(|dir, ctx| {
+            let late = Context {
+                deadline: Instant::now() - Duration::from_millis(1),
+                ..*ctx
+            };
+            let r = run_control(Mode::Apply, &late, &Files("files", vec![("/etc/a", "a")]));
+            assert_eq!(r.status, Status::Error);
+            assert!(!dir.path().join("etc/a").exists());
+        });
+    }
+}

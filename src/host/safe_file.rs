@@ -362,3 +362,182 @@ fn link_components(target: &Path) -> Vec<OsString> {
         .map(|c| OsStr::from_bytes(c).to_os_string())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    use super::*;
+
+    const OWN: Ownership = Ownership {
+        mode: 0o640,
+        uid: 0,
+        gid: 0,
+    };
+
+    fn own() -> Ownership {
+        Ownership {
+            uid: Uid::effective().as_raw(),
+            gid: Gid::effective().as_raw(),
+            ..OWN
+        }
+    }
+
+    fn tree() -> (tempfile::TempDir, Tree) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let tree = Tree::open(dir.path()).expect("open");
+        (dir, tree)
+    }
+
+    /// A directory anyone can write, as the notebook user's home is to them.
+    fn user_writable(root: &Path, rel: &str) -> PathBuf {
+        let d = root.join(rel);
+        std::fs::create_dir_all(&d).expect("mkdir");
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        d
+    }
+
+    #[test]
+    fn writes_create_directories_and_set_the_exact_mode() {
+        let (dir, tree) = tree();
+        let p = Path::new("/etc/nbwarden/x.conf");
+        tree.write(p, b"one\n", own(), None).expect("write");
+        let snap = tree.read(p).expect("read").expect("exists");
+        assert_eq!(snap.content, b"one\n");
+        assert_eq!(snap.mode, 0o640);
+        let d = std::fs::metadata(dir.path().join("etc/nbwarden")).expect("dir");
+        assert_eq!(d.permissions().mode() & 0o777, 0o755);
+        tree.write(p, b"two\n", own(), None).expect("rewrite");
+        assert_eq!(
+            std::fs::read(dir.path().join("etc/nbwarden/x.conf")).expect("r"),
+            b"two\n"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("etc/nbwarden"))
+            .expect("ls")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "temp files left behind");
+    }
+
+    #[test]
+    fn a_failed_candidate_check_keeps_the_old_file_and_no_temp() {
+        let (dir, tree) = tree();
+        let p = Path::new("/etc/sudoers.d/x");
+        tree.write(p, b"old\n", own(), None).expect("write");
+        let seen = std::cell::RefCell::new(Vec::new());
+        let check = |candidate: &Path| -> Result<()> {
+            seen.borrow_mut().push(std::fs::read(candidate)?);
+            bail!("syntax error")
+        };
+        let err = tree
+            .write(p, b"new\n", own(), Some(&check))
+            .expect_err("refused");
+        assert!(format!("{err:#}").contains("syntax error"));
+        assert_eq!(
+            seen.borrow().as_slice(),
+            [b"new\n".to_vec()],
+            "check saw the candidate"
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("etc/sudoers.d/x")).expect("r"),
+            b"old\n"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("etc/sudoers.d"))
+                .expect("ls")
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn symlinks_in_trusted_directories_resolve_inside_the_root() {
+        let (dir, tree) = tree();
+        std::fs::create_dir_all(dir.path().join("usr/lib")).expect("mkdir");
+        symlink("/usr/lib", dir.path().join("lib")).expect("abs link");
+        symlink("../usr/lib", dir.path().join("usr/lib2")).expect("rel link");
+        tree.write(Path::new("/lib/a"), b"a", own(), None)
+            .expect("through abs link");
+        tree.write(Path::new("/usr/lib2/b"), b"b", own(), None)
+            .expect("through rel link");
+        assert!(dir.path().join("usr/lib/a").exists());
+        assert!(dir.path().join("usr/lib/b").exists());
+    }
+
+    #[test]
+    fn a_link_planted_in_a_user_writable_directory_is_refused() {
+        let (dir, tree) = tree();
+        let victim = dir.path().join("etc/shadow");
+        std::fs::create_dir_all(dir.path().join("etc")).expect("mkdir");
+        std::fs::write(&victim, b"root:secret:\n").expect("victim");
+        let home = user_writable(dir.path(), "home/ec2-user");
+        // An intermediate component: ~/.pip -> /etc
+        symlink("/etc", home.join(".pip")).expect("link");
+        let err = tree
+            .write(
+                Path::new("/home/ec2-user/.pip/shadow"),
+                b"pwned",
+                own(),
+                None,
+            )
+            .expect_err("must refuse");
+        assert!(
+            format!("{err:#}").contains("refusing to follow symbolic link"),
+            "{err:#}"
+        );
+        // The final component: ~/pip.conf -> /etc/shadow
+        symlink("/etc/shadow", home.join("pip.conf")).expect("link");
+        let err = tree
+            .read(Path::new("/home/ec2-user/pip.conf"))
+            .expect_err("must refuse");
+        assert!(format!("{err:#}").contains("symbolic link"), "{err:#}");
+        // Deeper: a real directory below the writable one, with a link in it.
+        std::fs::create_dir(home.join("sub")).expect("mkdir");
+        symlink("/etc", home.join("sub/etc")).expect("link");
+        assert!(
+            tree.write(
+                Path::new("/home/ec2-user/sub/etc/shadow"),
+                b"x",
+                own(),
+                None
+            )
+            .is_err()
+        );
+        assert_eq!(std::fs::read(&victim).expect("victim"), b"root:secret:\n");
+        assert!(!dir.path().join("etc/pip.conf").exists());
+    }
+
+    #[test]
+    fn fifos_hard_links_and_huge_files_are_not_read() {
+        let (dir, tree) = tree();
+        let home = user_writable(dir.path(), "home/u");
+        nix::unistd::mkfifo(&home.join("fifo"), Mode::from_bits_truncate(0o644)).expect("fifo");
+        let err = tree.read(Path::new("/home/u/fifo")).expect_err("fifo");
+        assert!(format!("{err:#}").contains("not a regular file"));
+        std::fs::write(dir.path().join("secret"), b"s").expect("w");
+        std::fs::hard_link(dir.path().join("secret"), home.join("link")).expect("hard link");
+        let err = tree.read(Path::new("/home/u/link")).expect_err("hard link");
+        assert!(format!("{err:#}").contains("hard links"));
+        let big = std::fs::File::create(home.join("big")).expect("create");
+        big.set_len(MAX_READ_BYTES + 1).expect("sparse");
+        assert!(tree.read(Path::new("/home/u/big")).is_err());
+    }
+
+    #[test]
+    fn paths_cannot_climb_out_of_the_root() {
+        let (dir, tree) = tree();
+        std::fs::create_dir_all(dir.path().join("etc")).expect("mkdir");
+        symlink("../../../../../../tmp", dir.path().join("etc/up")).expect("link");
+        tree.write(Path::new("/etc/up/x"), b"x", own(), None)
+            .expect("stays inside");
+        assert!(
+            dir.path().join("tmp/x").exists(),
+            "`..` above the root stops at the root"
+        );
+        assert!(
+            tree.write(Path::new("/etc/../x"), b"x", own(), None)
+                .is_err()
+        );
+    }
+}
