@@ -2,6 +2,8 @@
 //! script as the README's demo, the built binary, and tree snapshots.
 #![allow(dead_code)]
 
+pub mod notebook;
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

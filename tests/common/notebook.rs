@@ -1,0 +1,162 @@
+//! The system tier: a real Debian root shaped like a notebook instance
+//! (tests/system/notebook-root), entered with chroot in a private mount
+//! namespace, with nbwarden's static binary installed as a lifecycle script
+//! would. Needs root and the services of tests/system/services.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use super::repo;
+
+pub const POLICY_IN_ROOT: &str = "/etc/nbwarden/policy.toml";
+pub const BIN_IN_ROOT: &str = "/usr/local/bin/nbwarden";
+const USER_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// A service URL from the environment file of tests/system/services.
+pub fn service(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!(
+            "{var} is not set: the system tier needs its services; run scripts/test, or \
+             `tests/system/services start` and export the variables it writes"
+        )
+    })
+}
+
+fn static_binary() -> PathBuf {
+    let path = std::env::var("NBWARDEN_STATIC_BIN").unwrap_or_else(|_| {
+        panic!(
+            "NBWARDEN_STATIC_BIN is not set: scripts/test builds the static binary \
+             (cargo build --target x86_64-unknown-linux-musl) and exports it"
+        )
+    });
+    PathBuf::from(path)
+}
+
+pub struct Notebook {
+    dir: tempfile::TempDir,
+    policy: String,
+}
+
+fn script() -> PathBuf {
+    repo().join("tests/system/notebook-root")
+}
+
+fn must(out: Output, what: &str) -> Output {
+    assert!(
+        out.status.success(),
+        "{what} failed ({:?}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+impl Notebook {
+    /// A fresh instance from the cached image, with `policy` to install.
+    pub fn create(policy: &str) -> Notebook {
+        assert!(
+            super::is_root(),
+            "the system tier needs root: run scripts/test as root"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("nbwarden-system-")
+            .tempdir_in("/var/tmp")
+            .expect("temp dir");
+        must(
+            Command::new(script())
+                .arg("instance")
+                .arg(dir.path())
+                .output()
+                .expect("run"),
+            "notebook-root instance",
+        );
+        Notebook {
+            dir,
+            policy: policy.to_string(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, inside: &str) -> PathBuf {
+        self.root().join(inside.trim_start_matches('/'))
+    }
+
+    /// What a lifecycle script does before running nbwarden: put the binary
+    /// and the policy on the (fresh) system drive.
+    pub fn install(&self) {
+        let bin = self.path(BIN_IN_ROOT);
+        std::fs::create_dir_all(bin.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(static_binary(), &bin).expect("copy binary");
+        let policy = self.path(POLICY_IN_ROOT);
+        std::fs::create_dir_all(policy.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&policy, &self.policy).expect("write policy");
+    }
+
+    /// Runs `argv` inside the root as root, with /proc mounted in a private
+    /// mount namespace that ends with the command.
+    pub fn as_root(&self, argv: &[&str]) -> Output {
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg("mount -t proc proc \"$0/proc\" && exec chroot \"$0\" \"$@\"")
+            .arg(self.root())
+            .args([
+                "/usr/bin/env",
+                "-i",
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            ])
+            .args(argv)
+            .output()
+            .expect("unshare/chroot")
+    }
+
+    /// Runs `argv` inside the root as the notebook user, with a clean
+    /// environment like a notebook terminal's.
+    pub fn as_user(&self, argv: &[&str]) -> Output {
+        let mut full = vec![
+            "runuser",
+            "-u",
+            "ec2-user",
+            "--",
+            "env",
+            "-i",
+            "HOME=/home/ec2-user",
+        ];
+        let path = format!("PATH={USER_PATH}");
+        full.push(&path);
+        full.extend_from_slice(argv);
+        self.as_root(&full)
+    }
+
+    /// `nbwarden ARGS --policy POLICY_IN_ROOT` inside the root, as root.
+    pub fn nbwarden(&self, args: &[&str]) -> Output {
+        let mut argv = vec![BIN_IN_ROOT];
+        argv.extend_from_slice(args);
+        argv.extend_from_slice(&["--policy", POLICY_IN_ROOT]);
+        self.as_root(&argv)
+    }
+
+    /// The on-start lifecycle path: install, apply, verify. Returns both.
+    pub fn on_start(&self) -> (Output, Output) {
+        self.install();
+        let apply = self.nbwarden(&["apply", "-q"]);
+        let verify = self.nbwarden(&["verify", "-q"]);
+        (apply, verify)
+    }
+
+    /// Stop and start: the system drive is rebuilt from the image, the ML
+    /// volume (home/ec2-user/SageMaker) is kept.
+    pub fn stop_start(&self) {
+        must(
+            Command::new(script())
+                .arg("refresh")
+                .arg(self.root())
+                .output()
+                .expect("run"),
+            "notebook-root refresh",
+        );
+    }
+}
