@@ -89,8 +89,24 @@ pub enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Admin commands of the sudo control.
+    Sudo {
+        #[command(subcommand)]
+        command: SudoCommand,
+    },
     /// Print version, git commit, target and build date.
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SudoCommand {
+    /// Undo the sudo control: restore backed-up drop-ins and commented-out
+    /// grants, remove nbwarden's deny rules, rejoin the removed groups.
+    Restore {
+        /// The notebook user whose grants nbwarden removed.
+        #[arg(long, default_value = "ec2-user")]
+        user: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -150,6 +166,20 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
             println!("{}: valid policy (sha256 {})", loaded.source, loaded.sha256);
             Ok(Verdict::Compliant)
         }
+        Command::Sudo {
+            command: SudoCommand::Restore { user },
+        } => {
+            let control = crate::controls::sudo::restore::SudoRestore { user: user.clone() };
+            let host = Host::open(&g.root)?;
+            let policy = policy::parse("version = 1\n", "(built in)")?;
+            let source = PolicyRef {
+                source: "nbwarden sudo restore".into(),
+                sha256: String::new(),
+            };
+            let run = Run::new(Mode::Apply, g, &host, &policy, source)?;
+            let report = run.finish(vec![engine::run_control(Mode::Apply, &run.ctx(), &control)]);
+            Ok(report)
+        }
         Command::Version => {
             println!("{}", version::LONG);
             Ok(Verdict::Compliant)
@@ -175,67 +205,134 @@ fn check_only(only: &[String]) -> Result<(), Failure> {
 }
 
 fn run_engine(mode: Mode, g: &GlobalArgs) -> Result<Verdict, Failure> {
-    let started = Instant::now();
-    let started_at = SystemTime::now();
-    let deadline = started + g.deadline;
     check_only(&g.only)?;
     let loaded = policy::load_file(&g.policy)?;
     let host = Host::open(&g.root)?;
-    // plan changes nothing, so it needs no lock and may run beside a run.
-    let _lock = match mode {
-        Mode::Plan => None,
-        Mode::Apply | Mode::Verify => Some(state::RunLock::acquire(&host, deadline)?),
+    let source = PolicyRef {
+        source: loaded.source.clone(),
+        sha256: loaded.sha256.clone(),
     };
-    let ctx = Context {
+    let selected: Vec<&controls::Entry> = controls::REGISTRY
+        .iter()
+        .filter(|e| g.only.is_empty() || g.only.iter().any(|id| id == e.id))
+        .collect();
+    let built: Vec<(&controls::Entry, Option<Box<dyn engine::Control>>)> = selected
+        .into_iter()
+        .map(|e| (e, e.build(&loaded.policy)))
+        .collect();
+    // Policy facts checked against the host come first, before even the
+    // lock is taken: exit 2, nothing changed.
+    let early = Context {
         host: &host,
         policy: &loaded.policy,
-        deadline,
+        deadline: Instant::now() + g.deadline,
     };
-    let mut reports = Vec::new();
-    for entry in controls::REGISTRY {
-        if !g.only.is_empty() && !g.only.iter().any(|id| id == entry.id) {
-            continue;
-        }
-        let report = match entry.build(&loaded.policy) {
+    for control in built.iter().filter_map(|(_, c)| c.as_ref()) {
+        control.preflight(&early).map_err(|e| {
+            Failure::Usage(format!("policy {}: [{}] {e}", loaded.source, control.id()))
+        })?;
+    }
+    let run = Run::new(mode, g, &host, &loaded.policy, source)?;
+    let ctx = run.ctx();
+    let reports = built
+        .iter()
+        .map(|(entry, control)| match control {
             Some(control) => engine::run_control(mode, &ctx, control.as_ref()),
             None => ControlReport::skipped(
                 entry.id,
                 entry.title,
                 &format!("off: no [{}] section in the policy", entry.section),
             ),
+        })
+        .collect();
+    Ok(run.finish(reports))
+}
+
+/// One plan/apply/verify run: its clock, lock and report.
+struct Run<'a> {
+    mode: Mode,
+    g: &'a GlobalArgs,
+    host: &'a Host,
+    policy: &'a Policy,
+    source: PolicyRef,
+    started: Instant,
+    started_at: SystemTime,
+    deadline: Instant,
+    _lock: Option<state::RunLock>,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        mode: Mode,
+        g: &'a GlobalArgs,
+        host: &'a Host,
+        policy: &'a Policy,
+        source: PolicyRef,
+    ) -> Result<Self, Failure> {
+        let started = Instant::now();
+        let deadline = started + g.deadline;
+        // plan changes nothing, so it needs no lock and may run beside a run.
+        let lock = match mode {
+            Mode::Plan => None,
+            Mode::Apply => Some(state::RunLock::acquire(host, deadline)?),
+            // An admin without root may verify; the lock is only courtesy
+            // towards a concurrent apply then.
+            Mode::Verify if host.euid() != 0 => state::RunLock::acquire(host, deadline)
+                .inspect_err(|e| tracing::warn!("verifying without the run lock: {e:#}"))
+                .ok(),
+            Mode::Verify => Some(state::RunLock::acquire(host, deadline)?),
         };
-        reports.push(report);
+        Ok(Run {
+            mode,
+            g,
+            host,
+            policy,
+            source,
+            started,
+            started_at: SystemTime::now(),
+            deadline,
+            _lock: lock,
+        })
     }
-    let summary = Summary::of(&reports);
-    let verdict = summary.verdict();
-    let report = Report {
-        schema_version: SCHEMA_VERSION,
-        nbwarden_version: version::SHORT.to_string(),
-        command: mode.name().to_string(),
-        started_at: humantime::format_rfc3339_millis(started_at).to_string(),
-        finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-        duration_ms: started.elapsed().as_millis() as u64,
-        host: HostFacts {
-            root: host.root().display().to_string(),
-            hostname: hostname(),
-            os: host.os().clone(),
-        },
-        policy: PolicyRef {
-            source: loaded.source.clone(),
-            sha256: loaded.sha256.clone(),
-        },
-        controls: reports,
-        summary,
-        exit_code: verdict.code(),
-    };
-    if mode != Mode::Plan {
-        // Recording is bookkeeping: an admin without root can still verify.
-        if let Err(e) = state::save(&host, &report) {
-            tracing::warn!("could not record this run in {}: {e:#}", state::LAST_RUN);
+
+    fn ctx(&self) -> Context<'a> {
+        Context {
+            host: self.host,
+            policy: self.policy,
+            deadline: self.deadline,
         }
     }
-    print!("{}", report.render(g.output, use_color()));
-    Ok(verdict)
+
+    /// Builds the report, records it (apply and verify), prints it.
+    fn finish(&self, reports: Vec<ControlReport>) -> Verdict {
+        let summary = Summary::of(&reports);
+        let verdict = summary.verdict();
+        let report = Report {
+            schema_version: SCHEMA_VERSION,
+            nbwarden_version: version::SHORT.to_string(),
+            command: self.mode.name().to_string(),
+            started_at: humantime::format_rfc3339_millis(self.started_at).to_string(),
+            finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            duration_ms: self.started.elapsed().as_millis() as u64,
+            host: HostFacts {
+                root: self.host.root().display().to_string(),
+                hostname: hostname(),
+                os: self.host.os().clone(),
+            },
+            policy: self.source.clone(),
+            controls: reports,
+            summary,
+            exit_code: verdict.code(),
+        };
+        if self.mode != Mode::Plan {
+            // Recording is bookkeeping: an admin without root can still verify.
+            if let Err(e) = state::save(self.host, &report) {
+                tracing::warn!("could not record this run in {}: {e:#}", state::LAST_RUN);
+            }
+        }
+        print!("{}", report.render(self.g.output, use_color()));
+        verdict
+    }
 }
 
 fn hostname() -> String {

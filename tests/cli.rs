@@ -27,10 +27,10 @@ fn plan_prints_diffs_and_changes_nothing() {
         text.contains("+SAGEMAKER_VPC = \"vpc-0a1b2c3d4e5f67890\""),
         "{text}"
     );
-    assert_eq!(
-        before,
-        snapshot(root.path(), &[]),
-        "plan must not touch the root"
+    assert_same(
+        &before,
+        &snapshot(root.path(), &[]),
+        "plan must not touch the root",
     );
 }
 
@@ -41,8 +41,14 @@ fn apply_converges_and_a_second_apply_changes_nothing() {
     let first = run_on("apply", root.path(), policy, &["--output", "json"]);
     assert_eq!(code(&first), 0, "{}", stderr(&first));
     let report = json(&first);
-    assert_eq!(report["summary"]["changes"], 3);
-    assert_eq!(report["controls"][0]["status"], "fixed");
+    assert_eq!(
+        control(&report, "variables")["changes"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    assert_eq!(control(&report, "sudo")["status"], "fixed");
+    assert_eq!(control(&report, "variables")["status"], "fixed");
 
     let module = root
         .path()
@@ -55,11 +61,11 @@ fn apply_converges_and_a_second_apply_changes_nothing() {
     assert_eq!(code(&second), 0);
     let report = json(&second);
     assert_eq!(report["summary"]["changes"], 0);
-    assert_eq!(report["controls"][0]["status"], "pass");
-    assert_eq!(
-        after_first,
-        snapshot(root.path(), &[STATE]),
-        "a second apply must leave every file byte-identical and unrewritten"
+    assert_eq!(control(&report, "variables")["status"], "pass");
+    assert_same(
+        &after_first,
+        &snapshot(root.path(), &[STATE]),
+        "a second apply must leave every file byte-identical and unrewritten",
     );
     let plan = run_on("plan", root.path(), policy, &[]);
     assert_eq!(code(&plan), 0, "nothing left to plan: {}", stdout(&plan));
@@ -74,10 +80,10 @@ fn verify_is_read_only_and_names_tampered_files() {
     let before = snapshot(root.path(), &[STATE]);
     let clean = run_on("verify", root.path(), policy, &[]);
     assert_eq!(code(&clean), 0, "{}", stdout(&clean));
-    assert_eq!(
-        before,
-        snapshot(root.path(), &[STATE]),
-        "verify touched a file"
+    assert_same(
+        &before,
+        &snapshot(root.path(), &[STATE]),
+        "verify touched a file",
     );
 
     let profile = root.path().join("etc/profile.d/nbwarden-variables.sh");
@@ -101,10 +107,10 @@ fn verify_is_read_only_and_names_tampered_files() {
     assert!(text.contains("/etc/nbwarden/variables.json"), "{text}");
     assert!(text.contains("mode 0666 -> 0644"), "{text}");
     assert!(text.contains("NOT COMPLIANT (exit 1)"), "{text}");
-    assert_eq!(
-        tampered,
-        snapshot(root.path(), &[STATE]),
-        "verify repaired instead of reporting"
+    assert_same(
+        &tampered,
+        &snapshot(root.path(), &[STATE]),
+        "verify repaired instead of reporting",
     );
 
     // apply repairs it, and verify agrees again.
@@ -150,10 +156,10 @@ fn invalid_policies_exit_2_with_position_and_change_nothing() {
         let out = nbwarden(&["policy", "validate", policy.to_str().expect("utf8")]);
         assert_eq!(code(&out), 2);
     }
-    assert_eq!(
-        before,
-        snapshot(root.path(), &[]),
-        "an invalid policy changed the root"
+    assert_same(
+        &before,
+        &snapshot(root.path(), &[]),
+        "an invalid policy changed the root",
     );
 }
 
@@ -186,7 +192,7 @@ fn bad_usage_exits_2() {
     );
     assert_eq!(code(&out), 2);
     assert!(
-        stderr(&out).contains("known controls: variables"),
+        stderr(&out).contains("known controls: sudo, variables"),
         "{}",
         stderr(&out)
     );
@@ -232,7 +238,9 @@ fn an_absent_section_is_reported_as_skip() {
     let out = run_on("apply", root.path(), &policy, &["--output", "json"]);
     assert_eq!(code(&out), 0);
     let report = json(&out);
-    assert_eq!(report["controls"][0]["status"], "skip");
+    for id in ["sudo", "variables"] {
+        assert_eq!(control(&report, id)["status"], "skip");
+    }
     assert!(!root.path().join("etc/nbwarden").exists());
 }
 
@@ -251,7 +259,7 @@ fn json_and_junit_reports_describe_the_run() {
     assert_eq!(r["host"]["os"]["distro"], "amazon-linux-2023");
     assert_eq!(r["exit_code"], 0);
     assert_eq!(r["policy"]["sha256"].as_str().map(str::len), Some(64));
-    let change = &r["controls"][0]["changes"][0];
+    let change = &control(&r, "variables")["changes"][0];
     assert_eq!(change["action"], "create");
     assert!(change["path"].as_str().is_some_and(|p| p.starts_with('/')));
 
@@ -505,8 +513,9 @@ fn logs_one_start_and_one_end_line_per_control_on_stderr() {
     let root = sandbox("al2023");
     let out = run_on("apply", root.path(), Path::new(EXAMPLE_POLICY), &[]);
     let err = stderr(&out);
-    assert_eq!(err.matches("control started").count(), 1, "{err}");
-    assert_eq!(err.matches("control finished").count(), 1, "{err}");
+    // Two controls in the example policy: sudo and variables.
+    assert_eq!(err.matches("control started").count(), 2, "{err}");
+    assert_eq!(err.matches("control finished").count(), 2, "{err}");
     assert!(err.contains("duration_ms="), "{err}");
     assert!(
         !stdout(&out).contains("control started"),

@@ -69,8 +69,8 @@ fn logs_go_to_journald_when_its_socket_exists() {
     };
     let started = with_message("control started");
     let finished = with_message("control finished");
-    assert_eq!((started.len(), finished.len()), (1, 1), "{grams:?}");
-    let end = finished[0];
+    assert_eq!((started.len(), finished.len()), (2, 2), "{grams:?}");
+    let end = finished[1];
     assert_eq!(end["SYSLOG_IDENTIFIER"], "nbwarden", "{end}");
     assert_eq!(end["F_CONTROL"], "variables", "{end}");
     assert_eq!(end["F_STATUS"], "fixed", "{end}");

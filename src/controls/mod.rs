@@ -1,6 +1,7 @@
 //! Every control nbwarden knows, in the order they run. A control whose
 //! policy section is absent is off and reported as `skip`.
 
+pub mod sudo;
 mod variables;
 
 use crate::engine::Control;
@@ -21,16 +22,28 @@ impl Entry {
     }
 }
 
-pub const REGISTRY: &[Entry] = &[Entry {
-    id: variables::ID,
-    title: variables::TITLE,
-    section: "variables",
-    build: |p| {
-        p.variables
-            .clone()
-            .map(|v| Box::new(variables::Variables::new(v)) as Box<dyn Control>)
+pub const REGISTRY: &[Entry] = &[
+    Entry {
+        id: sudo::ID,
+        title: sudo::TITLE,
+        section: "sudo",
+        build: |p| {
+            p.sudo
+                .clone()
+                .map(|s| Box::new(sudo::Sudo::new(s, p.user.as_str())) as Box<dyn Control>)
+        },
     },
-}];
+    Entry {
+        id: variables::ID,
+        title: variables::TITLE,
+        section: "variables",
+        build: |p| {
+            p.variables
+                .clone()
+                .map(|v| Box::new(variables::Variables::new(v)) as Box<dyn Control>)
+        },
+    },
+];
 
 pub fn known_ids() -> Vec<&'static str> {
     REGISTRY.iter().map(|e| e.id).collect()

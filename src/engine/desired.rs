@@ -7,12 +7,15 @@ use anyhow::Result;
 
 use crate::host::{Host, Ownership};
 
-/// Checks a fully written candidate, named by a path, before it is renamed.
-pub type CheckFn = dyn Fn(&Path) -> Result<()>;
+/// Checks a fully written candidate, named by its path inside the root,
+/// before it is renamed over the real file.
+pub type CheckFn = dyn Fn(&Host, &Path) -> Result<()>;
 
 /// Everything one control wants of the host.
 #[derive(Default)]
 pub struct DesiredState {
+    /// Observations made while computing the state (for the report).
+    pub notes: Vec<String>,
     pub files: Vec<ManagedFile>,
     pub memberships: Vec<Membership>,
     pub probes: Vec<Box<dyn Probe>>,

@@ -47,6 +47,12 @@ pub trait Control {
     /// Stable identifier used by `--only` and in reports.
     fn id(&self) -> &'static str;
     fn title(&self) -> &'static str;
+    /// Checks the policy against the host before anything runs (for
+    /// example that the policy's user exists). An error here is a policy
+    /// error: exit 2, nothing changed.
+    fn preflight(&self, _ctx: &Context<'_>) -> Result<(), String> {
+        Ok(())
+    }
     /// The state this control wants, computed from the policy and the host.
     fn desired(&self, ctx: &Context<'_>) -> Result<DesiredState>;
 }
@@ -92,6 +98,7 @@ fn converge(
     report: &mut ControlReport,
 ) -> Result<()> {
     let mut desired = control.desired(ctx)?;
+    report.evidence.append(&mut desired.notes);
     let membership_files = membership_edits(ctx.host, &desired.memberships)?;
     desired.files.extend(membership_files);
 
@@ -171,10 +178,13 @@ fn converge(
 
 fn apply_file(host: &Host, file: &ManagedFile) -> Result<()> {
     match &file.state {
-        FileState::Present { content, own } => {
-            let check = file.check.as_deref();
-            host.write(&file.path, content, *own, check)
-        }
+        FileState::Present { content, own } => match file.check.as_deref() {
+            Some(check) => {
+                let bound = |candidate: &Path| check(host, candidate);
+                host.write(&file.path, content, *own, Some(&bound))
+            }
+            None => host.write(&file.path, content, *own, None),
+        },
         FileState::Absent => host.remove(&file.path),
     }
 }

@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 pub use accounts::{Accounts, Group, User};
 pub use command::CommandOutput;
 pub use os::{Distro, OsInfo};
-pub use safe_file::{CandidateCheck, FileSnapshot, Ownership};
+pub use safe_file::{CandidateCheck, EntryKind, FileSnapshot, Ownership};
 
 pub struct Host {
     root: PathBuf,
@@ -75,6 +75,52 @@ impl Host {
 
     pub fn remove(&self, path: &Path) -> Result<()> {
         self.tree.remove(path)
+    }
+
+    /// The type of `path`'s final component, without following it.
+    pub fn kind(&self, path: &Path) -> Result<Option<EntryKind>> {
+        self.tree.kind(path)
+    }
+
+    /// A directory's entries, sorted, links not followed.
+    pub fn list(&self, path: &Path) -> Result<Option<Vec<(String, EntryKind)>>> {
+        self.tree.list(path)
+    }
+
+    /// True when nbwarden runs on the machine itself rather than on a tree.
+    pub fn is_live(&self) -> bool {
+        self.root == Path::new("/")
+    }
+
+    /// The effective uid nbwarden runs as.
+    pub fn euid(&self) -> u32 {
+        nix::unistd::geteuid().as_raw()
+    }
+
+    /// The first of `candidates` (paths inside the root) that is a file.
+    pub fn find_program(&self, candidates: &[&str]) -> Option<String> {
+        candidates
+            .iter()
+            .find(|p| matches!(self.kind(Path::new(p)), Ok(Some(EntryKind::File))))
+            .map(|p| p.to_string())
+    }
+
+    /// Runs a program of the root: directly when the root is `/`, else
+    /// through `chroot ROOT`, so the root's own tools read the root's own
+    /// configuration.
+    pub fn run_in_root(
+        &self,
+        program: &str,
+        args: &[&str],
+        timeout: Duration,
+    ) -> Result<CommandOutput> {
+        if self.is_live() {
+            return command::run(program, args, timeout);
+        }
+        let root = self.root.to_string_lossy();
+        let mut full = vec![root.as_ref(), program];
+        full.extend_from_slice(args);
+        command::run("chroot", &full, timeout)
     }
 
     pub(crate) fn open_lock(&self, path: &Path, create: bool) -> Result<Option<std::fs::File>> {

@@ -37,6 +37,26 @@ pub struct FileSnapshot {
     pub gid: u32,
 }
 
+/// The type of a directory entry, as `lstat` sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+impl EntryKind {
+    fn of(st: &FileStat) -> EntryKind {
+        match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
+            SFlag::S_IFREG => EntryKind::File,
+            SFlag::S_IFDIR => EntryKind::Dir,
+            SFlag::S_IFLNK => EntryKind::Symlink,
+            _ => EntryKind::Other,
+        }
+    }
+}
+
 /// What a written file must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ownership {
@@ -46,13 +66,15 @@ pub struct Ownership {
 }
 
 /// Checks a fully written candidate before it replaces the real file (for
-/// example `visudo -c -f`). It gets a path that names the candidate.
+/// example `visudo -c -f`). It gets the candidate's path inside the root.
 pub type CandidateCheck<'a> = &'a dyn Fn(&Path) -> Result<()>;
 
 /// The directory a path's final component lives in, opened safely.
 pub(crate) struct ParentDir {
     fd: OwnedFd,
     name: OsString,
+    /// The directory's path inside the root, as resolved.
+    path: PathBuf,
     /// False when this directory or one above it (below the root) can be
     /// written by someone other than root or us.
     trusted: bool,
@@ -172,7 +194,12 @@ impl Tree {
         if name == ".." || name == "." {
             bail!("{} does not name a file", name_path.display());
         }
-        Ok(Some(ParentDir { fd, name, trusted }))
+        Ok(Some(ParentDir {
+            fd,
+            name,
+            trusted,
+            path: dir_path,
+        }))
     }
 
     /// Reads a regular file without following a final symbolic link.
@@ -263,8 +290,7 @@ impl Tree {
             fsync(file.as_fd())?;
             drop(file);
             if let Some(check) = check {
-                let candidate = fd_path(&parent.fd).join(&temp);
-                check(&candidate)?;
+                check(&parent.path.join(&temp))?;
             }
             renameat(
                 &parent.fd,
@@ -299,6 +325,66 @@ impl Tree {
             .with_context(|| format!("cannot sync the directory of {}", path.display()))
     }
 
+    /// What the final component of `path` is, without following it.
+    pub(crate) fn kind(&self, path: &Path) -> Result<Option<EntryKind>> {
+        let Some(parent) = self.parent(path, false)? else {
+            return Ok(None);
+        };
+        match fstatat(
+            &parent.fd,
+            parent.name.as_os_str(),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        ) {
+            Ok(st) => Ok(Some(EntryKind::of(&st))),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot stat {}", path.display())),
+        }
+    }
+
+    /// The entries of directory `path` (sorted by name), without following
+    /// links; `None` when it does not exist.
+    pub(crate) fn list(&self, path: &Path) -> Result<Option<Vec<(String, EntryKind)>>> {
+        let Some(parent) = self.parent(path, false)? else {
+            return Ok(None);
+        };
+        let fd = match openat(
+            &parent.fd,
+            parent.name.as_os_str(),
+            dir_flags(),
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(Errno::ELOOP) => bail!("{} is a symbolic link, not a directory", path.display()),
+            Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
+        };
+        let mut dir = nix::dir::Dir::from_fd(fd)
+            .with_context(|| format!("cannot list {}", path.display()))?;
+        let mut names = Vec::new();
+        for entry in dir.iter() {
+            let entry = entry.with_context(|| format!("cannot list {}", path.display()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == "." || name == ".." {
+                continue;
+            }
+            names.push(name);
+        }
+        names.sort();
+        let dir_fd = dir.as_fd();
+        let mut out = Vec::new();
+        for name in names {
+            match fstatat(dir_fd, name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+                Ok(st) => out.push((name, EntryKind::of(&st))),
+                Err(Errno::ENOENT) => {}
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("cannot stat {}/{name}", path.display()));
+                }
+            }
+        }
+        Ok(Some(out))
+    }
+
     /// Opens (creating if needed) a file for locking; it is never written.
     pub(crate) fn open_lock(&self, path: &Path, create: bool) -> Result<Option<std::fs::File>> {
         let Some(parent) = self.parent(path, create)? else {
@@ -319,12 +405,6 @@ impl Tree {
             Err(e) => Err(e).with_context(|| format!("cannot open lock file {}", path.display())),
         }
     }
-}
-
-/// A name for a path through an open descriptor, for tools that need one.
-fn fd_path(fd: &OwnedFd) -> PathBuf {
-    use std::os::fd::AsRawFd;
-    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
 fn temp_name(name: &OsStr) -> OsString {
@@ -427,7 +507,15 @@ mod tests {
         tree.write(p, b"old\n", own(), None).expect("write");
         let seen = std::cell::RefCell::new(Vec::new());
         let check = |candidate: &Path| -> Result<()> {
-            seen.borrow_mut().push(std::fs::read(candidate)?);
+            assert!(
+                candidate.starts_with("/etc/sudoers.d/"),
+                "{}",
+                candidate.display()
+            );
+            let real = dir
+                .path()
+                .join(candidate.strip_prefix("/").expect("absolute"));
+            seen.borrow_mut().push(std::fs::read(real)?);
             bail!("syntax error")
         };
         let err = tree

@@ -14,7 +14,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use load::{LoadedPolicy, PolicyError, load_file, parse};
-pub use values::{AbsPath, Identifier, PolicyVersion, UserName, ValueKind, VariableValue};
+pub use values::{
+    AbsPath, AccountName, AllowedCommand, Identifier, PolicyVersion, ValueKind, VariableValue,
+};
 
 /// An nbwarden policy (format version 1).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -25,15 +27,50 @@ pub struct Policy {
     pub version: PolicyVersion,
     /// The notebook user that the controls restrict and serve.
     #[serde(default = "default_user")]
-    pub user: UserName,
+    pub user: AccountName,
+    /// Strip sudo and root-equivalent groups from the user, and prove it
+    /// with sudo itself. Absent: the `sudo` control is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sudo: Option<SudoPolicy>,
     /// Variables (network, KMS, buckets) written to root-owned files that
     /// notebooks import. Absent: the `variables` control is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variables: Option<VariablesPolicy>,
 }
 
-fn default_user() -> UserName {
-    UserName::notebook_default()
+fn default_user() -> AccountName {
+    AccountName::notebook_default()
+}
+
+/// The `[sudo]` section.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SudoPolicy {
+    /// Groups that make the user root-equivalent; the user is removed from
+    /// each. Any other group that a sudoers rule grants through is removed too.
+    #[serde(default = "default_strip_groups")]
+    pub strip_groups: Vec<AccountName>,
+    /// Keep the user in `docker` (for rootless Docker setups that need it),
+    /// even when `docker` is in `strip_groups`.
+    #[serde(default)]
+    pub keep_docker: bool,
+    /// Commands the user may still run as root without a password, exactly
+    /// as written (absolute path and arguments).
+    #[serde(default)]
+    pub allow: Vec<AllowedCommand>,
+}
+
+/// wheel, sudo, admin: the sudo groups of Amazon Linux, Debian and Ubuntu.
+/// docker, lxd: their sockets start root containers that mount `/`.
+/// disk: raw block devices, so every file. root: group-writable root files.
+pub const DEFAULT_STRIP_GROUPS: &[&str] =
+    &["wheel", "sudo", "admin", "docker", "lxd", "disk", "root"];
+
+fn default_strip_groups() -> Vec<AccountName> {
+    DEFAULT_STRIP_GROUPS
+        .iter()
+        .filter_map(|g| AccountName::try_from(g.to_string()).ok())
+        .collect()
 }
 
 /// The `[variables]` section.

@@ -52,23 +52,23 @@ impl JsonSchema for PolicyVersion {
     }
 }
 
-/// A POSIX user name as it appears in `/etc/passwd`.
+/// A POSIX user or group name as it appears in `/etc/passwd` or `/etc/group`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct UserName(String);
+pub struct AccountName(String);
 
 const USER_PATTERN: &str = "^[a-z_][a-z0-9_.-]{0,31}$";
 
-impl UserName {
+impl AccountName {
     pub fn notebook_default() -> Self {
-        UserName("ec2-user".to_string())
+        AccountName("ec2-user".to_string())
     }
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
-impl TryFrom<String> for UserName {
+impl TryFrom<String> for AccountName {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
         let mut chars = s.chars();
@@ -78,31 +78,31 @@ impl TryFrom<String> for UserName {
         let rest_ok = chars
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'));
         if first_ok && rest_ok && s.len() <= 32 {
-            Ok(UserName(s))
+            Ok(AccountName(s))
         } else {
             Err(format!(
-                "invalid user name {s:?}{HINT}a user name matches {USER_PATTERN}, \
-                 for example \"ec2-user\""
+                "invalid user or group name {s:?}{HINT}a name matches {USER_PATTERN}, \
+                 for example \"ec2-user\" or \"wheel\""
             ))
         }
     }
 }
 
-impl From<UserName> for String {
-    fn from(u: UserName) -> String {
+impl From<AccountName> for String {
+    fn from(u: AccountName) -> String {
         u.0
     }
 }
 
-impl fmt::Display for UserName {
+impl fmt::Display for AccountName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-impl JsonSchema for UserName {
+impl JsonSchema for AccountName {
     fn schema_name() -> Cow<'static, str> {
-        "UserName".into()
+        "AccountName".into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({ "type": "string", "pattern": USER_PATTERN })
@@ -246,6 +246,95 @@ impl JsonSchema for Identifier {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({ "type": "string", "pattern": IDENTIFIER_PATTERN })
+    }
+}
+
+/// A command the notebook user may still run as root, exactly as written.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AllowedCommand(String);
+
+/// Programs that hand out a shell or run arbitrary code: allowing any of
+/// them through sudo is the same as allowing everything.
+const ROOT_SHELL_PROGRAMS: &[&str] = &[
+    "sh", "bash", "dash", "zsh", "ksh", "csh", "tcsh", "fish", "ash", "busybox", "su", "sudo",
+    "sudoedit", "doas", "env", "nohup", "xargs", "find", "vi", "vim", "nvim", "view", "ex", "ed",
+    "nano", "emacs", "pico", "less", "more", "man", "python", "perl", "ruby", "node", "nodejs",
+    "lua", "php", "tclsh", "wish", "awk", "gawk", "mawk", "jupyter", "ipython", "pip", "conda",
+    "script", "socat", "nc", "ncat", "tee", "cp", "mv", "dd", "chmod", "chown", "install", "rsync",
+    "tar", "zip", "unzip", "docker", "git",
+];
+
+impl AllowedCommand {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The sudoers form: a command without arguments gets `""`, which
+    /// sudo reads as "no arguments allowed" (bare, it would allow any).
+    pub fn sudoers_form(&self) -> String {
+        if self.0.contains(' ') {
+            self.0.clone()
+        } else {
+            format!("{} \"\"", self.0)
+        }
+    }
+}
+
+impl TryFrom<String> for AllowedCommand {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let words: Vec<&str> = s.split_whitespace().collect();
+        let normal = words.join(" ");
+        let Some(program) = words.first() else {
+            return Err(format!(
+                "empty command{HINT}write the absolute path and its exact arguments"
+            ));
+        };
+        if !program.starts_with('/') || program.split('/').any(|c| c == "." || c == "..") {
+            return Err(format!(
+                "{program:?} is not an absolute path{HINT}sudo runs exactly one program: write \
+                 its full path, e.g. /usr/bin/systemctl restart jupyter-server"
+            ));
+        }
+        if let Some(c) = normal
+            .chars()
+            .find(|c| "*?[]\\,:=!\"'#%$`;&|<>(){}".contains(*c) || c.is_control())
+        {
+            return Err(format!(
+                "{normal:?} contains {c:?}{HINT}wildcards and sudoers or shell syntax are not \
+                 allowed: list each exact command line"
+            ));
+        }
+        let base = program.rsplit('/').next().unwrap_or(program);
+        let stem = base.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+        if ROOT_SHELL_PROGRAMS.contains(&base) || ROOT_SHELL_PROGRAMS.contains(&stem) {
+            return Err(format!(
+                "{base} can start a shell, edit files or run code as root{HINT}allowing it would \
+                 grant full root; allow a narrower command (for example a root-owned script that \
+                 does one thing)"
+            ));
+        }
+        Ok(AllowedCommand(normal))
+    }
+}
+
+impl From<AllowedCommand> for String {
+    fn from(c: AllowedCommand) -> String {
+        c.0
+    }
+}
+
+impl JsonSchema for AllowedCommand {
+    fn schema_name() -> Cow<'static, str> {
+        "AllowedCommand".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": "^/",
+            "description": "An absolute program path and its exact arguments; no wildcards, shells, editors or interpreters."
+        })
     }
 }
 
@@ -418,6 +507,30 @@ mod tests {
         assert!(Identifier::try_from("PATH".to_string()).is_err());
         assert!(Identifier::try_from("LD_PRELOAD".to_string()).is_err());
         assert!(Identifier::try_from("pythonpath".to_string()).is_err());
+    }
+
+    #[test]
+    fn allowed_commands_are_exact_and_never_a_way_to_a_shell() {
+        let ok = AllowedCommand::try_from("/usr/bin/systemctl  restart jupyter-server".to_string())
+            .expect("valid");
+        assert_eq!(ok.as_str(), "/usr/bin/systemctl restart jupyter-server");
+        assert_eq!(ok.sudoers_form(), ok.as_str());
+        let bare =
+            AllowedCommand::try_from("/usr/local/bin/restart-jupyter".to_string()).expect("ok");
+        assert_eq!(bare.sudoers_form(), "/usr/local/bin/restart-jupyter \"\"");
+        for bad in [
+            "systemctl restart jupyter-server",
+            "/usr/bin/systemctl restart *",
+            "/usr/bin/../bin/bash",
+            "/bin/bash",
+            "/usr/bin/python3.11 -c x",
+            "/usr/bin/vim /etc/hosts",
+            "/usr/bin/systemctl restart a, /bin/sh",
+            "/usr/bin/systemctl restart a:b",
+            "",
+        ] {
+            assert!(AllowedCommand::try_from(bad.to_string()).is_err(), "{bad}");
+        }
     }
 
     #[test]

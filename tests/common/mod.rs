@@ -72,7 +72,26 @@ pub fn json(out: &Output) -> serde_json::Value {
 
 /// Every entry under `root` with content, mode, owner, inode and mtime, so
 /// that any write (even of identical bytes) shows up as a difference.
+/// Directory mtimes are left out: a new entry shows up as its own path.
 pub type Snapshot = BTreeMap<PathBuf, (Vec<u8>, u32, u32, u64, i64, i64)>;
+
+/// Asserts two snapshots are equal, naming only the paths that differ.
+#[track_caller]
+pub fn assert_same(before: &Snapshot, after: &Snapshot, what: &str) {
+    let changed: Vec<String> = before
+        .keys()
+        .chain(after.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|p| before.get(*p) != after.get(*p))
+        .map(|p| match (before.get(p), after.get(p)) {
+            (None, _) => format!("added {}", p.display()),
+            (_, None) => format!("removed {}", p.display()),
+            _ => format!("changed {}", p.display()),
+        })
+        .collect();
+    assert!(changed.is_empty(), "{what}: {changed:#?}");
+}
 
 pub fn snapshot(root: &Path, skip: &[&str]) -> Snapshot {
     let mut out = BTreeMap::new();
@@ -90,9 +109,12 @@ pub fn snapshot(root: &Path, skip: &[&str]) -> Snapshot {
             } else {
                 Vec::new()
             };
-            if meta.is_dir() {
+            let (mtime, mtime_nsec) = if meta.is_dir() {
                 stack.push(path.clone());
-            }
+                (0, 0)
+            } else {
+                (meta.mtime(), meta.mtime_nsec())
+            };
             out.insert(
                 rel,
                 (
@@ -100,13 +122,22 @@ pub fn snapshot(root: &Path, skip: &[&str]) -> Snapshot {
                     meta.mode(),
                     meta.uid(),
                     meta.ino(),
-                    meta.mtime(),
-                    meta.mtime_nsec(),
+                    mtime,
+                    mtime_nsec,
                 ),
             );
         }
     }
     out
+}
+
+/// The report of control `id` in a JSON run report.
+#[track_caller]
+pub fn control<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["controls"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["id"] == id))
+        .unwrap_or_else(|| panic!("no control {id} in {report}"))
 }
 
 pub fn write_policy(dir: &Path, text: &str) -> PathBuf {

@@ -1,0 +1,360 @@
+//! `[sudo]`: the notebook user cannot become root. Every sudoers rule that
+//! applies to the user is neutralised (its drop-in moved to a backup, or its
+//! lines commented out with a marker), a last-loaded drop-in denies the user
+//! everything but the allow-list, the user leaves root-equivalent groups, and
+//! `sudo -l -U USER`, run inside the root, proves the result.
+
+mod listing;
+pub mod restore;
+pub mod sudoers;
+mod visudo;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::engine::{
+    Context, Control, DesiredState, FileState, ManagedFile, Membership, Probe, ProbeResult,
+};
+use crate::host::{Accounts, Host, Ownership};
+use crate::policy::SudoPolicy;
+use sudoers::{Grant, Sudoers, Via};
+
+pub const ID: &str = "sudo";
+pub const TITLE: &str = "No sudo or root-equivalent groups for the notebook user";
+
+pub const MAIN: &str = "/etc/sudoers";
+pub const DROP_IN_DIR: &str = "/etc/sudoers.d";
+/// Sorts after every usual drop-in (`90-cloud-init-users`); sudo reads the
+/// directory in name order and the last matching rule wins.
+pub const DENY_DROP_IN: &str = "/etc/sudoers.d/zzz-nbwarden";
+pub const BACKUP_DIR: &str = "/var/lib/nbwarden/backup/sudo";
+pub const GROUPS_RECORD: &str = "/var/lib/nbwarden/backup/sudo/removed-groups";
+const SUDO: &[&str] = &["/usr/bin/sudo", "/usr/local/bin/sudo", "/bin/sudo"];
+const TOOL_TIMEOUT: Duration = Duration::from_secs(20);
+const BLOCK_BEGIN: &str = "# BEGIN nbwarden: deny the notebook user (undo: nbwarden sudo restore)";
+const BLOCK_END: &str = "# END nbwarden";
+
+pub fn marker(user: &str) -> String {
+    format!("# nbwarden: disabled sudo grant for {user}: ")
+}
+
+pub const SUDOERS_OWNERSHIP: Ownership = Ownership {
+    mode: 0o440,
+    uid: 0,
+    gid: 0,
+};
+
+pub struct Sudo {
+    policy: SudoPolicy,
+    user: String,
+}
+
+impl Sudo {
+    pub fn new(policy: SudoPolicy, user: &str) -> Self {
+        Sudo {
+            policy,
+            user: user.to_string(),
+        }
+    }
+
+    fn allowed(&self) -> Vec<String> {
+        self.policy.allow.iter().map(|c| c.sudoers_form()).collect()
+    }
+
+    fn deny_rules(&self) -> String {
+        let mut text = format!("{} ALL=(ALL:ALL) !ALL\n", self.user);
+        for cmd in self.allowed() {
+            text.push_str(&format!("{} ALL=(root) NOPASSWD: {cmd}\n", self.user));
+        }
+        text
+    }
+
+    fn deny_drop_in(&self) -> String {
+        format!(
+            "# Managed by nbwarden: the notebook user gets no root through sudo.\n\
+             # Read last in {DROP_IN_DIR}, so it wins over earlier rules.\n\
+             # Undo with `nbwarden sudo restore`.\n{}",
+            self.deny_rules()
+        )
+    }
+
+    fn groups_to_leave(&self, accounts: &Accounts, grants: &[Grant]) -> BTreeSet<String> {
+        let supplementary: BTreeSet<String> = accounts
+            .groups
+            .iter()
+            .filter(|g| g.members.contains(&self.user))
+            .map(|g| g.name.clone())
+            .collect();
+        let mut leave: BTreeSet<String> = self
+            .policy
+            .strip_groups
+            .iter()
+            .map(|g| g.as_str().to_string())
+            .filter(|g| !(self.policy.keep_docker && g == "docker"))
+            .collect();
+        // A group a sudoers rule grants through is root-equivalent too.
+        leave.extend(grants.iter().filter_map(|g| match &g.via {
+            Via::Group(name) => Some(name.clone()),
+            _ => None,
+        }));
+        leave.retain(|g| supplementary.contains(g));
+        leave
+    }
+}
+
+/// Validates a candidate (path inside the root) with visudo.
+pub fn visudo_check(host: &Host, path: &Path) -> Result<()> {
+    visudo::check(host, path).context("nothing was replaced")
+}
+
+fn sudoers_file(path: impl Into<PathBuf>, content: String) -> ManagedFile {
+    ManagedFile {
+        path: path.into(),
+        state: FileState::Present {
+            content: content.into_bytes(),
+            own: SUDOERS_OWNERSHIP,
+        },
+        sensitive: false,
+        check: Some(Box::new(visudo_check)),
+    }
+}
+
+/// Comments out the physical lines `spans` of `text` with the marker.
+fn comment_out(text: &str, spans: &[(usize, usize)], marker: &str) -> String {
+    let mut out = String::with_capacity(text.len() + spans.len() * marker.len());
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let n = i + 1;
+        if spans.iter().any(|(a, b)| (*a..=*b).contains(&n)) {
+            out.push_str(marker);
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+fn is_permission_denied(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<nix::errno::Errno>() == Some(&nix::errno::Errno::EACCES)
+            || c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+    })
+}
+
+impl Control for Sudo {
+    fn id(&self) -> &'static str {
+        ID
+    }
+
+    fn title(&self) -> &'static str {
+        TITLE
+    }
+
+    fn preflight(&self, ctx: &Context<'_>) -> Result<(), String> {
+        let accounts = ctx.host.accounts().map_err(|e| format!("{e:#}"))?;
+        if accounts.user(&self.user).is_none() {
+            return Err(format!(
+                "user `{}` does not exist in {}/etc/passwd; set `user` to the notebook user \
+                 (ec2-user on SageMaker)",
+                self.user,
+                ctx.host.root().display().to_string().trim_end_matches('/')
+            ));
+        }
+        Ok(())
+    }
+
+    fn desired(&self, ctx: &Context<'_>) -> Result<DesiredState> {
+        let host = ctx.host;
+        let mut state = DesiredState::default();
+        let proof = SudoProof {
+            user: self.user.clone(),
+            allowed: self.allowed(),
+        };
+        let tree = match Sudoers::load(host, Path::new(MAIN)) {
+            Ok(tree) => tree,
+            Err(e) if host.euid() != 0 && is_permission_denied(&e) => {
+                state.notes.push(format!(
+                    "cannot read sudoers as uid {}: rules not parsed; only sudo's own answer was checked",
+                    host.euid()
+                ));
+                state.probes.push(Box::new(proof));
+                return Ok(state);
+            }
+            Err(e) => return Err(e.context("cannot read sudoers")),
+        };
+        if visudo::available(host) {
+            visudo::check(host, Path::new(MAIN)).context(
+                "the existing sudoers is invalid, so nbwarden leaves it untouched; fix it first",
+            )?;
+        }
+        state.notes.extend(sudoers::describe_skipped(&tree));
+        let accounts = host.accounts()?;
+        let grants = tree.grants(&self.user, &accounts, &[Path::new(DENY_DROP_IN)]);
+        for g in &grants {
+            state.notes.push(format!(
+                "grant at {} {}: {}",
+                g.location(),
+                g.via.describe(),
+                g.rule
+            ));
+        }
+        let leave = self.groups_to_leave(&accounts, &grants);
+        let remaining: Vec<&Grant> = grants
+            .iter()
+            .filter(|g| !matches!(&g.via, Via::Group(n) if leave.contains(n)))
+            .collect();
+
+        let drop_in_loaded = tree.includes_dir(Path::new(DROP_IN_DIR));
+        if drop_in_loaded {
+            state
+                .files
+                .push(sudoers_file(DENY_DROP_IN, self.deny_drop_in()));
+        }
+        let mut by_file: BTreeMap<&Path, Vec<&Grant>> = BTreeMap::new();
+        for g in &remaining {
+            by_file.entry(g.file.as_path()).or_default().push(g);
+        }
+        let marker = marker(&self.user);
+        let mut moves = Vec::new();
+        for file in &tree.files {
+            let here = by_file
+                .get(file.path.as_path())
+                .cloned()
+                .unwrap_or_default();
+            let is_main = file.path == Path::new(MAIN);
+            // Without a loaded drop-in directory the main file carries the deny block.
+            let carries_block = is_main && !drop_in_loaded;
+            if here.is_empty() && !carries_block {
+                continue;
+            }
+            let rules = file
+                .lines
+                .iter()
+                .filter(|l| matches!(l.kind, sudoers::LineKind::Rule { .. }))
+                .count();
+            let only_this_user =
+                here.len() == rules && here.iter().all(|g| matches!(g.via, Via::User | Via::Uid));
+            if file.drop_in && only_this_user {
+                let name = file.path.file_name().context("drop-in without a name")?;
+                let backup = Path::new(BACKUP_DIR).join("sudoers.d").join(name);
+                moves.push(ManagedFile::root_owned(backup, file.text.clone(), 0o400));
+                moves.push(ManagedFile::absent(&file.path));
+                continue;
+            }
+            let spans: Vec<(usize, usize)> = here.iter().map(|g| (g.first, g.last)).collect();
+            let mut edited = comment_out(&file.text, &spans, &marker);
+            if carries_block {
+                edited = without_block(&edited);
+                if !edited.ends_with('\n') && !edited.is_empty() {
+                    edited.push('\n');
+                }
+                edited.push_str(&format!(
+                    "{BLOCK_BEGIN}\n{}{BLOCK_END}\n",
+                    self.deny_rules()
+                ));
+            }
+            state.files.push(sudoers_file(&file.path, edited));
+        }
+        state.files.extend(moves);
+
+        if !leave.is_empty() {
+            let previous = host
+                .read_text(Path::new(GROUPS_RECORD))?
+                .unwrap_or_default();
+            let mut record: BTreeSet<String> = previous.lines().map(str::to_string).collect();
+            record.extend(leave.iter().cloned());
+            let text: String = record.iter().map(|g| format!("{g}\n")).collect();
+            state
+                .files
+                .push(ManagedFile::root_owned(GROUPS_RECORD, text, 0o600));
+        }
+        state.memberships = leave
+            .iter()
+            .map(|g| Membership {
+                user: self.user.clone(),
+                group: g.clone(),
+                member: false,
+            })
+            .collect();
+        state.probes.push(Box::new(proof));
+        Ok(state)
+    }
+}
+
+/// The main file without nbwarden's block (to re-add it at the end).
+pub fn without_block(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut inside = false;
+    for line in text.split_inclusive('\n') {
+        let bare = line.trim_end_matches('\n');
+        if bare == BLOCK_BEGIN {
+            inside = true;
+            continue;
+        }
+        if inside {
+            if bare == BLOCK_END {
+                inside = false;
+            }
+            continue;
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+/// The proof: sudo itself, from the root, lists nothing beyond the allow-list.
+struct SudoProof {
+    user: String,
+    allowed: Vec<String>,
+}
+
+impl Probe for SudoProof {
+    fn describe(&self) -> String {
+        format!("sudo -l -U {}", self.user)
+    }
+
+    fn check(&self, host: &Host) -> Result<ProbeResult> {
+        let Some(sudo) = host.find_program(SUDO) else {
+            return Ok(ProbeResult {
+                passed: true,
+                evidence: "sudo is not installed: nothing grants root through it".into(),
+            });
+        };
+        let out = if host.euid() == 0 {
+            host.run_in_root(&sudo, &["-l", "-U", &self.user], TOOL_TIMEOUT)?
+        } else if host.is_live() {
+            // Without root sudo answers only for the caller.
+            host.run_in_root(&sudo, &["-n", "-l"], TOOL_TIMEOUT)?
+        } else {
+            bail!("proving sudo inside --root needs root (chroot)");
+        };
+        let text = format!("{}\n{}", out.stdout, out.stderr);
+        listing::judge(&text, &self.allowed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commenting_out_keeps_other_lines_and_marks_every_physical_line() {
+        let text = "root ALL=(ALL) ALL\nec2-user \\\n  ALL=(ALL) ALL\n%sudo ALL=(ALL) ALL\n";
+        let out = comment_out(text, &[(2, 3)], &marker("ec2-user"));
+        assert_eq!(
+            out,
+            "root ALL=(ALL) ALL\n\
+             # nbwarden: disabled sudo grant for ec2-user: ec2-user \\\n\
+             # nbwarden: disabled sudo grant for ec2-user:   ALL=(ALL) ALL\n\
+             %sudo ALL=(ALL) ALL\n"
+        );
+    }
+
+    #[test]
+    fn the_block_is_replaced_not_repeated() {
+        let text = format!("root ALL=(ALL) ALL\n{BLOCK_BEGIN}\nx ALL=(ALL) !ALL\n{BLOCK_END}\n");
+        assert_eq!(without_block(&text), "root ALL=(ALL) ALL\n");
+    }
+}
