@@ -225,3 +225,25 @@ fn a_symlinked_drop_in_is_reported_and_never_followed() {
         "{ev:#?}"
     );
 }
+
+#[test]
+fn an_allow_list_that_would_hand_out_root_is_a_policy_error() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for (command, hint) in [
+        ("/bin/bash", "can start a shell"),
+        ("/usr/bin/python3 -c 1", "can start a shell"),
+        ("systemctl restart jupyter-server", "not an absolute path"),
+        ("/usr/bin/systemctl restart *", "wildcards"),
+    ] {
+        let policy = write_policy(
+            dir.path(),
+            &format!("version = 1\n[sudo]\nallow = [\n  \"{command}\",\n]\n"),
+        );
+        let out = nbwarden(&["policy", "validate", policy.to_str().expect("utf8")]);
+        assert_eq!(code(&out), 2, "{command}");
+        let err = stderr(&out);
+        // toml reports errors inside an array at the array.
+        assert!(err.contains("policy.toml:3:9:"), "{command}: {err}");
+        assert!(err.contains(hint), "{command}: {err}");
+    }
+}
