@@ -3,26 +3,16 @@
 
 mod common;
 
-use std::process::Output;
-
 use common::notebook::Notebook;
-use common::{code, control};
+use common::{code, evidence, output_text};
 
 const POLICY: &str =
     "version = 1\n[sudo]\nallow = [\"/usr/bin/systemctl restart jupyter-server\"]\n";
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// The commands `sudo -l -U ec2-user` lists in the root, one per line.
 fn sudo_listing(nb: &Notebook) -> Vec<String> {
     let out = nb.as_root(&["sudo", "-l", "-U", "ec2-user"]);
-    let t = text(&out);
+    let t = output_text(&out);
     if t.contains("is not allowed to run sudo") {
         return Vec::new();
     }
@@ -45,22 +35,13 @@ fn assert_stripped(nb: &Notebook) {
         "sudo still grants more"
     );
     let visudo = nb.as_root(&["visudo", "-c"]);
-    assert_eq!(code(&visudo), 0, "{}", text(&visudo));
+    assert_eq!(code(&visudo), 0, "{}", output_text(&visudo));
 }
 
 fn apply_json(nb: &Notebook) -> serde_json::Value {
     let out = nb.nbwarden(&["apply", "--only", "sudo", "--output", "json", "-q"]);
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(code(&out), 0, "{}", output_text(&out));
     serde_json::from_slice(&out.stdout).expect("json report")
-}
-
-fn evidence(report: &serde_json::Value) -> Vec<String> {
-    control(report, "sudo")["evidence"]
-        .as_array()
-        .expect("evidence")
-        .iter()
-        .filter_map(|e| e.as_str().map(str::to_string))
-        .collect()
 }
 
 fn write(nb: &Notebook, path: &str, content: &str) {
@@ -82,7 +63,7 @@ fn the_image_grants_are_stripped_and_proved_with_sudo() {
             .any(|l| l.contains("NOPASSWD: ALL"))
     );
     let report = apply_json(&nb);
-    let ev = evidence(&report);
+    let ev = evidence(&report, "sudo");
     for expected in [
         "grant at /etc/sudoers.d/90-cloud-init-users:2 names the user: ec2-user ALL=(ALL) NOPASSWD:ALL",
         "grant at /etc/sudoers:50 through group sudo: %sudo\tALL=(ALL:ALL) ALL",
@@ -99,7 +80,7 @@ fn the_image_grants_are_stripped_and_proved_with_sudo() {
         "{ev:#?}"
     );
     assert_stripped(&nb);
-    let groups = text(&nb.as_root(&["id", "-nG", "ec2-user"]));
+    let groups = output_text(&nb.as_root(&["id", "-nG", "ec2-user"]));
     assert_eq!(
         groups.split_whitespace().collect::<Vec<_>>(),
         ["ec2-user", "adm"]
@@ -113,7 +94,7 @@ fn the_image_grants_are_stripped_and_proved_with_sudo() {
     let again = apply_json(&nb);
     assert_eq!(again["summary"]["changes"], 0, "{again}");
     let verify = nb.nbwarden(&["verify", "--only", "sudo"]);
-    assert_eq!(code(&verify), 0, "{}", text(&verify));
+    assert_eq!(code(&verify), 0, "{}", output_text(&verify));
 
     // A grant planted after apply is drift: verify fails and names it.
     write(
@@ -122,11 +103,11 @@ fn the_image_grants_are_stripped_and_proved_with_sudo() {
         "ec2-user ALL=(ALL) NOPASSWD: ALL\n",
     );
     let drift = nb.nbwarden(&["verify", "--only", "sudo"]);
-    assert_eq!(code(&drift), 1, "{}", text(&drift));
+    assert_eq!(code(&drift), 1, "{}", output_text(&drift));
     assert!(
-        text(&drift).contains("/etc/sudoers.d/50-planted"),
+        output_text(&drift).contains("/etc/sudoers.d/50-planted"),
         "{}",
-        text(&drift)
+        output_text(&drift)
     );
     apply_json(&nb);
     assert_stripped(&nb);
@@ -168,7 +149,7 @@ fn alias_include_and_all_grants_are_commented_out() {
     );
 
     let report = apply_json(&nb);
-    let ev = evidence(&report);
+    let ev = evidence(&report, "sudo");
     for expected in [
         "grant at /etc/sudoers.d/40-team:2 through User_Alias NBTEAM: NBTEAM ALL=(ALL) ALL",
         "grant at /etc/sudoers.d/45-everyone:1 through ALL: ALL ALL=(ALL) NOPASSWD: /usr/bin/id",
@@ -209,16 +190,16 @@ fn a_broken_sudoers_is_reported_and_left_untouched() {
         .map(|p| std::fs::read(nb.path(p)).expect("r"))
         .collect();
     let out = nb.nbwarden(&["apply", "--only", "sudo"]);
-    assert_eq!(code(&out), 3, "{}", text(&out));
+    assert_eq!(code(&out), 3, "{}", output_text(&out));
     assert!(
-        text(&out).contains("the existing sudoers is invalid"),
+        output_text(&out).contains("the existing sudoers is invalid"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
     assert!(
-        text(&out).contains("60-broken"),
+        output_text(&out).contains("60-broken"),
         "visudo's message names the file: {}",
-        text(&out)
+        output_text(&out)
     );
     let after: Vec<Vec<u8>> = watched
         .iter()
@@ -251,8 +232,12 @@ fn a_failure_between_writing_a_candidate_and_renaming_it_leaves_a_valid_sudoers(
     .expect("chmod");
     let before = std::fs::read(nb.path("/etc/sudoers")).expect("r");
     let out = nb.nbwarden(&["apply", "--only", "sudo"]);
-    assert_eq!(code(&out), 3, "{}", text(&out));
-    assert!(text(&out).contains("injected failure"), "{}", text(&out));
+    assert_eq!(code(&out), 3, "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("injected failure"),
+        "{}",
+        output_text(&out)
+    );
     assert_eq!(std::fs::read(nb.path("/etc/sudoers")).expect("r"), before);
     let leftovers: Vec<_> = std::fs::read_dir(nb.path("/etc/sudoers.d"))
         .expect("ls")
@@ -262,7 +247,7 @@ fn a_failure_between_writing_a_candidate_and_renaming_it_leaves_a_valid_sudoers(
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     let check = nb.as_root(&["/usr/sbin/visudo.real", "-c"]);
-    assert_eq!(code(&check), 0, "{}", text(&check));
+    assert_eq!(code(&check), 0, "{}", output_text(&check));
     assert!(
         sudo_listing(&nb)
             .iter()
@@ -280,13 +265,13 @@ fn restore_undoes_the_strip_and_stop_start_needs_the_strip_again() {
     assert_stripped(&nb);
 
     let restore = nb.as_root(&["/usr/local/bin/nbwarden", "sudo", "restore", "-q"]);
-    assert_eq!(code(&restore), 0, "{}", text(&restore));
+    assert_eq!(code(&restore), 0, "{}", output_text(&restore));
     assert_eq!(
         sudo_listing(&nb),
         original,
         "restore must bring back the image's grants"
     );
-    let groups = text(&nb.as_root(&["id", "-nG", "ec2-user"]));
+    let groups = output_text(&nb.as_root(&["id", "-nG", "ec2-user"]));
     for g in ["wheel", "docker", "sudo"] {
         assert!(
             groups.split_whitespace().any(|x| x == g),
@@ -300,8 +285,8 @@ fn restore_undoes_the_strip_and_stop_start_needs_the_strip_again() {
     nb.stop_start();
     assert_eq!(sudo_listing(&nb), original);
     let (apply, verify) = nb.on_start();
-    assert_eq!(code(&apply), 0, "{}", text(&apply));
-    assert_eq!(code(&verify), 0, "{}", text(&verify));
+    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    assert_eq!(code(&verify), 0, "{}", output_text(&verify));
     assert_stripped(&nb);
 }
 
@@ -320,9 +305,9 @@ fn verify_as_the_notebook_user_says_what_it_could_not_read() {
         "--policy",
         common::notebook::POLICY_IN_ROOT,
     ]);
-    let report: serde_json::Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
-    let ev = evidence(&report);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", output_text(&out)));
+    let ev = evidence(&report, "sudo");
     assert!(
         ev.iter()
             .any(|e| e.starts_with("cannot read sudoers as uid 1000")),
@@ -332,5 +317,5 @@ fn verify_as_the_notebook_user_says_what_it_could_not_read() {
         ev.iter().any(|e| e.starts_with("sudo -l -U ec2-user: ok")),
         "{ev:#?}"
     );
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(code(&out), 0, "{}", output_text(&out));
 }

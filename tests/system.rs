@@ -7,15 +7,7 @@ mod common;
 use std::os::unix::fs::MetadataExt;
 
 use common::notebook::{Notebook, service};
-use common::{code, repo};
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use common::{code, output_text, repo};
 
 fn example_policy() -> String {
     std::fs::read_to_string(repo().join("config/policy.example.toml")).expect("example policy")
@@ -26,13 +18,13 @@ fn a_fresh_instance_grants_the_user_root_as_notebook_images_do() {
     let nb = Notebook::create(&example_policy());
     // Real sudo reads the image's sudoers: the grants nbwarden must remove.
     let sudo = nb.as_root(&["sudo", "-l", "-U", "ec2-user"]);
-    let listing = text(&sudo);
+    let listing = output_text(&sudo);
     assert!(listing.contains("(ALL) NOPASSWD: ALL"), "{listing}");
     assert!(
         listing.contains("(ALL) ALL"),
         "%wheel grant missing: {listing}"
     );
-    let id = text(&nb.as_root(&["id", "-nG", "ec2-user"]));
+    let id = output_text(&nb.as_root(&["id", "-nG", "ec2-user"]));
     for group in ["wheel", "docker", "sudo", "adm"] {
         assert!(
             id.split_whitespace().any(|g| g == group),
@@ -44,7 +36,7 @@ fn a_fresh_instance_grants_the_user_root_as_notebook_images_do() {
     for env in ["JupyterSystemEnv", "python3"] {
         let py = format!("/home/ec2-user/anaconda3/envs/{env}/bin/python");
         let out = nb.as_user(&[&py, "-c", "import sys; print(sys.prefix)"]);
-        assert_eq!(code(&out), 0, "{}", text(&out));
+        assert_eq!(code(&out), 0, "{}", output_text(&out));
     }
     assert!(nb.path("/opt/ml/metadata/resource-metadata.json").is_file());
     assert!(nb.path("/var/log/jupyter.log").is_file());
@@ -66,7 +58,7 @@ fn the_instance_reaches_the_test_mirror_and_nothing_else_serves_it() {
         "/tmp/dl",
         "nbwarden-probe",
     ]);
-    assert_eq!(code(&ok), 0, "{}", text(&ok));
+    assert_eq!(code(&ok), 0, "{}", output_text(&ok));
     assert!(
         nb.path("/tmp/dl/nbwarden_probe-1.0.0-py3-none-any.whl")
             .is_file()
@@ -86,7 +78,7 @@ fn the_instance_reaches_the_test_mirror_and_nothing_else_serves_it() {
         code(&absent),
         0,
         "the mirror only holds nbwarden-probe: {}",
-        text(&absent)
+        output_text(&absent)
     );
 }
 
@@ -94,8 +86,8 @@ fn the_instance_reaches_the_test_mirror_and_nothing_else_serves_it() {
 fn apply_and_verify_in_the_root_survive_a_stop_start() {
     let nb = Notebook::create(&example_policy());
     let (apply, verify) = nb.on_start();
-    assert_eq!(code(&apply), 0, "{}", text(&apply));
-    assert_eq!(code(&verify), 0, "{}", text(&verify));
+    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    assert_eq!(code(&verify), 0, "{}", output_text(&verify));
 
     // The user imports the values but cannot change the module.
     let module = "/usr/local/lib/nbwarden/python/sagemaker_environment.py";
@@ -110,7 +102,7 @@ fn apply_and_verify_in_the_root_survive_a_stop_start() {
         String::from_utf8_lossy(&import.stdout),
         "vpc-0a1b2c3d4e5f67890 subnet-1a2b3c4d5e6f78901\n",
         "{}",
-        text(&import)
+        output_text(&import)
     );
     let tamper = nb.as_user(&[
         "sh",
@@ -143,14 +135,18 @@ fn apply_and_verify_in_the_root_survive_a_stop_start() {
     // Before on-start re-applies, verify sees the refreshed drive as unsafe.
     nb.install();
     let stale = nb.nbwarden(&["verify"]);
-    assert_eq!(code(&stale), 1, "{}", text(&stale));
-    assert!(text(&stale).contains(module), "{}", text(&stale));
+    assert_eq!(code(&stale), 1, "{}", output_text(&stale));
+    assert!(
+        output_text(&stale).contains(module),
+        "{}",
+        output_text(&stale)
+    );
 
     let (apply, verify) = nb.on_start();
-    assert_eq!(code(&apply), 0, "{}", text(&apply));
-    assert_eq!(code(&verify), 0, "{}", text(&verify));
+    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    assert_eq!(code(&verify), 0, "{}", output_text(&verify));
     let status = nb.nbwarden(&["status", "--output", "json"]);
-    assert_eq!(code(&status), 0, "{}", text(&status));
+    assert_eq!(code(&status), 0, "{}", output_text(&status));
     let report: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
     assert_eq!(report["command"], "verify");
     assert_eq!(report["host"]["os"]["id"], "debian");

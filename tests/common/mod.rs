@@ -140,6 +140,22 @@ pub fn control<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::V
         .unwrap_or_else(|| panic!("no control {id} in {report}"))
 }
 
+/// The evidence lines of control `id` in a JSON run report.
+#[track_caller]
+pub fn evidence(report: &serde_json::Value, id: &str) -> Vec<String> {
+    control(report, id)["evidence"]
+        .as_array()
+        .expect("evidence")
+        .iter()
+        .filter_map(|e| e.as_str().map(str::to_string))
+        .collect()
+}
+
+/// stdout then stderr, for assertion messages and searches.
+pub fn output_text(out: &Output) -> String {
+    format!("{}{}", stdout(out), stderr(out))
+}
+
 pub fn write_policy(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("policy.toml");
     std::fs::write(&path, text).expect("write policy");
