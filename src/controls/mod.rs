@@ -1,6 +1,7 @@
 //! Every control nbwarden knows, in the order they run. A control whose
 //! policy section is absent is off and reported as `skip`.
 
+mod packages;
 pub mod sudo;
 mod variables;
 
@@ -34,6 +35,16 @@ pub const REGISTRY: &[Entry] = &[
         },
     },
     Entry {
+        id: packages::ID,
+        title: packages::TITLE,
+        section: "packages",
+        build: |p| {
+            p.packages
+                .clone()
+                .map(|s| Box::new(packages::Packages::new(s, p.user.as_str())) as Box<dyn Control>)
+        },
+    },
+    Entry {
         id: variables::ID,
         title: variables::TITLE,
         section: "variables",
@@ -44,6 +55,19 @@ pub const REGISTRY: &[Entry] = &[
         },
     },
 ];
+
+/// The policy's user must exist in the root for controls that act on it.
+pub fn require_user(ctx: &crate::engine::Context<'_>, user: &str) -> Result<(), String> {
+    let accounts = ctx.host.accounts().map_err(|e| format!("{e:#}"))?;
+    if accounts.user(user).is_none() {
+        return Err(format!(
+            "user `{user}` does not exist in {}/etc/passwd; set `user` to the notebook user \
+             (ec2-user on SageMaker)",
+            ctx.host.root().display().to_string().trim_end_matches('/')
+        ));
+    }
+    Ok(())
+}
 
 pub fn known_ids() -> Vec<&'static str> {
     REGISTRY.iter().map(|e| e.id).collect()

@@ -78,8 +78,10 @@ pub struct Membership {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeResult {
     pub passed: bool,
-    /// What was observed, for the report (never a secret).
+    /// What was observed, in one line, for the report (never a secret).
     pub evidence: String,
+    /// Further observations, one report line each.
+    pub details: Vec<String>,
 }
 
 /// A live, read-only check of the host (for example `sudo -l -U ec2-user`).

@@ -163,6 +163,7 @@ fn converge(
             probe.describe(),
             outcome.evidence
         ));
+        report.evidence.extend(outcome.details);
         if !outcome.passed {
             report.status = Status::Fail;
         }
@@ -352,6 +353,7 @@ mod tests {
             Ok(ProbeResult {
                 passed: !found,
                 evidence: format!("wheel line lists ec2-user: {found}"),
+                details: Vec::new(),
             })
         }
     }

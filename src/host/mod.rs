@@ -123,6 +123,49 @@ impl Host {
         command::run("chroot", &full, timeout)
     }
 
+    /// Runs a program of the root as `user` (uid, primary gid, no other
+    /// groups, a clean environment with its HOME), never as root: for
+    /// checks that must see what the user sees, and for running anything
+    /// the user owns.
+    pub fn run_as(
+        &self,
+        user: &User,
+        program: &str,
+        args: &[&str],
+        timeout: Duration,
+    ) -> Result<CommandOutput> {
+        let ids = format!("{}:{}", user.uid, user.gid);
+        let home = format!("HOME={}", user.home);
+        let mut inner = vec![
+            "env",
+            "-i",
+            home.as_str(),
+            "PATH=/usr/local/bin:/usr/bin:/bin",
+            "LC_ALL=C",
+            program,
+        ];
+        inner.extend_from_slice(args);
+        if self.euid() != 0 {
+            if self.is_live() && self.euid() == user.uid {
+                return command::run(inner[0], &inner[1..], timeout);
+            }
+            anyhow::bail!("running a check as {} needs root", user.name);
+        }
+        if self.is_live() {
+            let uid = format!("--reuid={}", user.uid);
+            let gid = format!("--regid={}", user.gid);
+            let mut full = vec![uid.as_str(), gid.as_str(), "--clear-groups", "--"];
+            full.extend(inner);
+            return command::run("setpriv", &full, timeout);
+        }
+        let root = self.root.to_string_lossy();
+        let userspec = format!("--userspec={ids}");
+        let groups = format!("--groups={}", user.gid);
+        let mut full = vec![userspec.as_str(), groups.as_str(), root.as_ref()];
+        full.extend(inner);
+        command::run("chroot", &full, timeout)
+    }
+
     pub(crate) fn open_lock(&self, path: &Path, create: bool) -> Result<Option<std::fs::File>> {
         self.tree.open_lock(path, create)
     }

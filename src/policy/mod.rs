@@ -6,6 +6,7 @@
 //! so every error carries the position of the offending value.
 
 mod load;
+mod packages;
 mod values;
 
 use std::collections::BTreeMap;
@@ -14,6 +15,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use load::{LoadedPolicy, PolicyError, load_file, parse};
+pub use packages::{
+    Channel, CondaPolicy, MirrorUrl, OnOverride, PackagesPolicy, PipPolicy, ProbeMode, SslVerify,
+};
 pub use values::{
     AbsPath, AccountName, AllowedCommand, Identifier, PolicyVersion, ValueKind, VariableValue,
 };
@@ -32,6 +36,10 @@ pub struct Policy {
     /// with sudo itself. Absent: the `sudo` control is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sudo: Option<SudoPolicy>,
+    /// Point pip and conda at the private mirror, for every environment.
+    /// Absent: the `packages` control is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packages: Option<PackagesPolicy>,
     /// Variables (network, KMS, buckets) written to root-owned files that
     /// notebooks import. Absent: the `variables` control is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -60,12 +60,14 @@ pub fn judge(text: &str, allowed: &[String]) -> Result<ProbeResult> {
             evidence: "sudo -n -l: a password is required, so no passwordless rule applies; \
                        rules that need a password are listed only to root"
                 .into(),
+            details: Vec::new(),
         });
     }
     let Some(commands) = listed(text) else {
         return Ok(ProbeResult {
             passed: true,
             evidence: "sudo says the user is not allowed to run sudo".into(),
+            details: Vec::new(),
         });
     };
     if commands.is_empty() && !text.contains("may run the following commands") {
@@ -79,9 +81,11 @@ pub fn judge(text: &str, allowed: &[String]) -> Result<ProbeResult> {
         Ok(ProbeResult {
             passed: true,
             evidence: format!("sudo lists only: {}", commands.join("; ")),
+            details: Vec::new(),
         })
     } else {
         Ok(ProbeResult {
+            details: Vec::new(),
             passed: false,
             evidence: format!(
                 "sudo still grants: {}",

@@ -153,16 +153,7 @@ impl Control for Sudo {
     }
 
     fn preflight(&self, ctx: &Context<'_>) -> Result<(), String> {
-        let accounts = ctx.host.accounts().map_err(|e| format!("{e:#}"))?;
-        if accounts.user(&self.user).is_none() {
-            return Err(format!(
-                "user `{}` does not exist in {}/etc/passwd; set `user` to the notebook user \
-                 (ec2-user on SageMaker)",
-                self.user,
-                ctx.host.root().display().to_string().trim_end_matches('/')
-            ));
-        }
-        Ok(())
+        super::require_user(ctx, &self.user)
     }
 
     fn desired(&self, ctx: &Context<'_>) -> Result<DesiredState> {
@@ -320,6 +311,7 @@ impl Probe for SudoProof {
             return Ok(ProbeResult {
                 passed: true,
                 evidence: "sudo is not installed: nothing grants root through it".into(),
+                details: Vec::new(),
             });
         };
         let out = if host.euid() == 0 {

@@ -1,0 +1,157 @@
+//! conda's YAML configuration: rendering the channel settings into the
+//! system `.condarc` while keeping unrelated keys, and reading channel
+//! settings from any condarc for the precedence check.
+
+use anyhow::{Context, Result};
+use serde_yaml_ng::{Mapping, Value};
+
+use crate::policy::{CondaPolicy, SslVerify};
+
+pub const SYSTEM_FILE: &str = "/etc/conda/.condarc";
+/// Other system-wide files conda reads (besides `condarc.d/*.yml`).
+pub const SYSTEM_OTHERS: [&str; 1] = ["/etc/conda/condarc"];
+/// User files, relative to the home directory.
+pub const USER_FILES: [&str; 5] = [
+    ".config/conda/.condarc",
+    ".config/conda/condarc",
+    ".conda/.condarc",
+    ".conda/condarc",
+    ".condarc",
+];
+/// Keys that decide where conda looks for packages.
+pub const CHANNEL_KEYS: [&str; 5] = [
+    "channels",
+    "default_channels",
+    "channel_alias",
+    "custom_channels",
+    "custom_multichannels",
+];
+/// Environment variables with the same effect.
+pub const CHANNEL_VARS: [&str; 4] = [
+    "CONDARC",
+    "CONDA_CHANNELS",
+    "CONDA_DEFAULT_CHANNELS",
+    "CONDA_CHANNEL_ALIAS",
+];
+
+const HEADER: &str = "# Managed by nbwarden: conda's package mirror. Channel settings here are \
+rewritten at every start;\n# other settings are kept.\n";
+
+fn strings<'a>(items: impl Iterator<Item = &'a str>) -> Value {
+    Value::Sequence(items.map(|s| Value::String(s.to_string())).collect())
+}
+
+/// The condarc content: `existing` with the policy's channel settings.
+pub fn render(existing: Option<&str>, path: &str, c: &CondaPolicy) -> Result<String> {
+    let mut map = match existing.map(str::trim) {
+        None | Some("") => Mapping::new(),
+        Some(text) => match serde_yaml_ng::from_str::<Value>(text).with_context(|| {
+            format!("{path} is not valid YAML; fix or remove it so nbwarden can manage it")
+        })? {
+            Value::Mapping(m) => m,
+            Value::Null => Mapping::new(),
+            _ => anyhow::bail!("{path} is not a YAML mapping; fix or remove it"),
+        },
+    };
+    // Every key nbwarden sets goes, then comes back in a fixed order, so a
+    // second render gives the same bytes.
+    for key in CHANNEL_KEYS.iter().chain(["ssl_verify"].iter()) {
+        map.remove(*key);
+    }
+    map.insert(
+        "channels".into(),
+        strings(c.channels.iter().map(|ch| ch.as_str())),
+    );
+    if !c.default_channels.is_empty() {
+        map.insert(
+            "default_channels".into(),
+            strings(c.default_channels.iter().map(|u| u.as_str())),
+        );
+    }
+    if let Some(alias) = &c.channel_alias {
+        map.insert("channel_alias".into(), alias.as_str().into());
+    }
+    if !c.custom_channels.is_empty() {
+        let custom: Mapping = c
+            .custom_channels
+            .iter()
+            .map(|(k, v)| {
+                (
+                    Value::String(k.clone()),
+                    Value::String(v.as_str().to_string()),
+                )
+            })
+            .collect();
+        map.insert("custom_channels".into(), Value::Mapping(custom));
+    }
+    let ssl = match &c.ssl_verify {
+        SslVerify::Enabled(b) => Value::Bool(*b),
+        SslVerify::CaBundle(p) => Value::String(p.as_path().to_string_lossy().into_owned()),
+    };
+    map.insert("ssl_verify".into(), ssl);
+    let body = serde_yaml_ng::to_string(&Value::Mapping(map)).context("cannot render YAML")?;
+    Ok(format!("{HEADER}{body}"))
+}
+
+/// Every channel setting in a condarc: (key, value as YAML flow text).
+pub fn channel_settings(text: &str) -> Result<Vec<(String, String)>, String> {
+    let value: Value = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
+    let Value::Mapping(map) = value else {
+        return Ok(Vec::new());
+    };
+    Ok(CHANNEL_KEYS
+        .iter()
+        .filter_map(|k| {
+            map.get(*k).map(|v| {
+                let shown = serde_json::to_string(v).unwrap_or_default();
+                (k.to_string(), shown)
+            })
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::parse;
+
+    fn conda() -> CondaPolicy {
+        let text = "version = 1\n[packages.conda]\nchannels = [\"https://c.example/main\", \"forge\"]\n\
+                    channel_alias = \"https://c.example\"\ncustom_channels = { forge = \"https://c.example/f\" }\n";
+        parse(text, "p.toml")
+            .expect("valid")
+            .packages
+            .and_then(|p| p.conda)
+            .expect("conda")
+    }
+
+    #[test]
+    fn renders_channels_and_keeps_other_keys() {
+        let existing = "channels:\n  - defaults\n  - conda-forge\nauto_update_conda: false\nenvs_dirs:\n  - /home/ec2-user/SageMaker/envs\n";
+        let out = render(Some(existing), SYSTEM_FILE, &conda()).expect("render");
+        let back: Value = serde_yaml_ng::from_str(&out).expect("valid YAML");
+        assert_eq!(back["channels"][0], "https://c.example/main");
+        assert_eq!(back["channels"][1], "forge");
+        assert_eq!(
+            back["channel_alias"], "https://c.example/",
+            "URLs are normalised"
+        );
+        assert_eq!(back["custom_channels"]["forge"], "https://c.example/f");
+        assert_eq!(back["ssl_verify"], true);
+        assert_eq!(back["auto_update_conda"], false);
+        assert_eq!(back["envs_dirs"][0], "/home/ec2-user/SageMaker/envs");
+        assert_eq!(
+            render(Some(&out), SYSTEM_FILE, &conda()).expect("again"),
+            out,
+            "stable"
+        );
+        let settings = channel_settings(&out).expect("settings");
+        assert_eq!(settings.len(), 3);
+    }
+
+    #[test]
+    fn malformed_yaml_is_an_error_naming_the_file() {
+        let err = render(Some("channels: [a\n"), SYSTEM_FILE, &conda()).expect_err("bad");
+        assert!(format!("{err:#}").contains("/etc/conda/.condarc is not valid YAML"));
+    }
+}

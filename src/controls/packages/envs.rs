@@ -1,0 +1,79 @@
+//! Finding the Python environments on the instance: the base conda install,
+//! its `envs/*`, and environments kept elsewhere (the ML volume). Walks are
+//! bounded, never follow links, and only read directory entries.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+use crate::host::{EntryKind, Host};
+
+const MAX_DEPTH: usize = 3;
+const MAX_DIRS: usize = 2000;
+
+/// A directory is an environment when it holds `conda-meta` or `pyvenv.cfg`.
+fn is_env(entries: &[(String, EntryKind)]) -> bool {
+    entries.iter().any(|(n, k)| {
+        (n == "conda-meta" && *k == EntryKind::Dir) || (n == "pyvenv.cfg" && *k == EntryKind::File)
+    })
+}
+
+/// Environment prefixes, and notes about what could not be searched.
+pub fn discover(host: &Host, conda_root: &Path, search: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
+    let mut envs = Vec::new();
+    let mut notes = Vec::new();
+    match host.list(conda_root) {
+        Ok(Some(entries)) => {
+            if is_env(&entries) {
+                envs.push(conda_root.to_path_buf());
+            }
+            let dir = conda_root.join("envs");
+            match host.list(&dir) {
+                Ok(Some(list)) => envs.extend(
+                    list.into_iter()
+                        .filter(|(_, k)| *k == EntryKind::Dir)
+                        .map(|(n, _)| dir.join(n)),
+                ),
+                Ok(None) => {}
+                Err(e) => notes.push(format!("cannot list {}: {e:#}", dir.display())),
+            }
+        }
+        Ok(None) => notes.push(format!("no conda install at {}", conda_root.display())),
+        Err(e) => notes.push(format!("cannot list {}: {e:#}", conda_root.display())),
+    }
+    for start in search {
+        let mut queue = VecDeque::from([(start.clone(), 0)]);
+        let mut seen = 0;
+        while let Some((dir, depth)) = queue.pop_front() {
+            seen += 1;
+            if seen > MAX_DIRS {
+                notes.push(format!(
+                    "stopped searching {} after {MAX_DIRS} directories",
+                    start.display()
+                ));
+                break;
+            }
+            let entries = match host.list(&dir) {
+                Ok(Some(e)) => e,
+                Ok(None) => continue,
+                Err(e) => {
+                    notes.push(format!("cannot search {}: {e:#}", dir.display()));
+                    continue;
+                }
+            };
+            if is_env(&entries) {
+                if !envs.contains(&dir) {
+                    envs.push(dir);
+                }
+                continue;
+            }
+            if depth < MAX_DEPTH {
+                for (name, kind) in entries {
+                    if kind == EntryKind::Dir && !name.starts_with('.') {
+                        queue.push_back((dir.join(name), depth + 1));
+                    }
+                }
+            }
+        }
+    }
+    (envs, notes)
+}

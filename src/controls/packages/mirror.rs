@@ -1,0 +1,136 @@
+//! The live proof: the mirror answers, and pip, run as the notebook user
+//! with nothing but its configuration, downloads the probe package from it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::engine::{Probe, ProbeResult};
+use crate::host::{Host, User};
+use crate::policy::{PipPolicy, ProbeMode};
+
+const INDEX_TIMEOUT: Duration = Duration::from_secs(5);
+const PIP_TIMEOUT: Duration = Duration::from_secs(90);
+
+pub struct Mirror {
+    pub pip: PipPolicy,
+    pub mode: ProbeMode,
+    pub user: User,
+    /// The environment whose pip runs the download.
+    pub env: Option<PathBuf>,
+}
+
+fn index_answers(p: &PipPolicy) -> Result<u16> {
+    let mut builder = reqwest::blocking::Client::builder()
+        .timeout(INDEX_TIMEOUT)
+        .connect_timeout(INDEX_TIMEOUT);
+    if let Some(cert) = &p.cert {
+        let pem = std::fs::read(cert.as_path())
+            .with_context(|| format!("cannot read the CA bundle {}", cert.as_path().display()))?;
+        for c in reqwest::Certificate::from_pem_bundle(&pem)? {
+            builder = builder.add_root_certificate(c);
+        }
+    }
+    let client = builder.build()?;
+    let status = client.get(p.index_url.as_str()).send()?.status();
+    Ok(status.as_u16())
+}
+
+impl Probe for Mirror {
+    fn describe(&self) -> String {
+        format!("mirror {}", self.pip.index_url.redacted())
+    }
+
+    fn check(&self, host: &Host) -> Result<ProbeResult> {
+        let required = self.mode == ProbeMode::Required;
+        match index_answers(&self.pip) {
+            Ok(code) if (200..400).contains(&code) => {}
+            outcome => {
+                let why = match outcome {
+                    Ok(code) => format!("answered HTTP {code}"),
+                    Err(e) => format!("did not answer within {INDEX_TIMEOUT:?}: {e:#}"),
+                };
+                return Ok(ProbeResult {
+                    passed: !required,
+                    evidence: if required {
+                        format!("the index {why}")
+                    } else {
+                        format!("the index {why}; live checks skipped (probe = \"auto\")")
+                    },
+                    details: Vec::new(),
+                });
+            }
+        }
+        let (Some(package), Some(env)) = (&self.pip.probe_package, &self.env) else {
+            return Ok(ProbeResult {
+                passed: true,
+                evidence: "the index answers (set probe_package for a download as the user)".into(),
+                details: Vec::new(),
+            });
+        };
+        let pip = env.join("bin/pip");
+        let dest = format!("/tmp/nbwarden-pip-probe-{}", std::process::id());
+        let out = host.run_as(
+            &self.user,
+            &pip.to_string_lossy(),
+            &[
+                "download",
+                "--no-deps",
+                "--no-cache-dir",
+                "--disable-pip-version-check",
+                "-v",
+                "-d",
+                &dest,
+                package,
+            ],
+            PIP_TIMEOUT,
+        )?;
+        let _ = std::fs::remove_dir_all(host.root().join(dest.trim_start_matches('/')));
+        let looked_in = out
+            .stdout
+            .lines()
+            .chain(out.stderr.lines())
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("Looking in indexes: ")
+                    .map(str::to_string)
+            })
+            .unwrap_or_default();
+        let via_mirror = looked_in.split(", ").next().is_some_and(|first| {
+            url::Url::parse(first)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .as_deref()
+                == Some(self.pip.index_url.host())
+        });
+        let passed = out.success() && via_mirror;
+        let evidence = if passed {
+            format!(
+                "`pip download {package}` as {} with {} went to {}",
+                self.user.name,
+                pip.display(),
+                looked_in
+            )
+        } else {
+            let tail: Vec<&str> = out.stderr.lines().rev().take(3).collect();
+            format!(
+                "`pip download {package}` as {} with {} failed or used another index \
+                 (looked in: {}): {}",
+                self.user.name,
+                pip.display(),
+                if looked_in.is_empty() {
+                    "the default index"
+                } else {
+                    &looked_in
+                },
+                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+            )
+        };
+        Ok(ProbeResult {
+            passed,
+            evidence,
+            details: Vec::new(),
+        })
+    }
+}

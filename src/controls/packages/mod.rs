@@ -1,0 +1,120 @@
+//! `[packages]`: pip and conda find packages only on the private mirror.
+//! System-wide files the notebook user cannot edit carry the settings; a
+//! precedence check names every user- or environment-level file or
+//! variable that overrides them; a live probe downloads a package as the
+//! user through the mirror.
+
+mod conda;
+mod envs;
+mod mirror;
+mod overrides;
+mod pip;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::engine::{Context, Control, DesiredState, FileState, ManagedFile, Probe};
+use crate::host::{EntryKind, Ownership};
+use crate::policy::{PackagesPolicy, ProbeMode};
+
+pub const ID: &str = "packages";
+pub const TITLE: &str = "pip and conda use the private mirror";
+
+pub struct Packages {
+    policy: PackagesPolicy,
+    user: String,
+}
+
+impl Packages {
+    pub fn new(policy: PackagesPolicy, user: &str) -> Self {
+        Packages {
+            policy,
+            user: user.to_string(),
+        }
+    }
+}
+
+fn config_file(path: impl Into<PathBuf>, content: String, sensitive: bool) -> ManagedFile {
+    ManagedFile {
+        path: path.into(),
+        state: FileState::Present {
+            content: content.into_bytes(),
+            own: Ownership {
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+            },
+        },
+        sensitive,
+        check: None,
+    }
+}
+
+impl Control for Packages {
+    fn id(&self) -> &'static str {
+        ID
+    }
+
+    fn title(&self) -> &'static str {
+        TITLE
+    }
+
+    fn preflight(&self, ctx: &Context<'_>) -> Result<(), String> {
+        super::require_user(ctx, &self.user)
+    }
+
+    fn desired(&self, ctx: &Context<'_>) -> Result<DesiredState> {
+        let host = ctx.host;
+        let mut state = DesiredState::default();
+        let accounts = host.accounts()?;
+        let user = accounts
+            .user(&self.user)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("user {} vanished from /etc/passwd", self.user))?;
+        if let Some(p) = &self.policy.pip {
+            for path in pip::GLOBAL_FILES {
+                let current = host.read_text(Path::new(path))?;
+                let content = pip::render(current.as_deref(), path, p)?;
+                state
+                    .files
+                    .push(config_file(path, content, p.credentials_in_urls));
+            }
+        }
+        let conda_root = self.policy.conda_root.as_path();
+        if let Some(c) = &self.policy.conda {
+            let mut targets = vec![PathBuf::from(conda::SYSTEM_FILE)];
+            // The base install is the user's: written only through the
+            // safe-path rules, and the system file above is what counts.
+            if host.kind(conda_root)? == Some(EntryKind::Dir) {
+                targets.push(conda_root.join(".condarc"));
+            }
+            for path in targets {
+                let current = host.read_text(&path)?;
+                let content = conda::render(current.as_deref(), &path.display().to_string(), c)?;
+                state.files.push(config_file(path, content, false));
+            }
+        }
+        state.probes.push(Box::new(overrides::Overrides {
+            policy: self.policy.clone(),
+            home: PathBuf::from(&user.home),
+        }));
+        if let (Some(p), false) = (&self.policy.pip, self.policy.probe == ProbeMode::Off) {
+            let search: Vec<PathBuf> = Vec::new();
+            let (envs, _) = envs::discover(host, conda_root, &search);
+            let preferred = ["python3", "JupyterSystemEnv"]
+                .iter()
+                .map(|n| conda_root.join("envs").join(n))
+                .chain(envs.iter().cloned())
+                .find(|e| envs.contains(e));
+            let probe: Box<dyn Probe> = Box::new(mirror::Mirror {
+                pip: p.clone(),
+                mode: self.policy.probe,
+                user,
+                env: preferred,
+            });
+            state.probes.push(probe);
+        }
+        Ok(state)
+    }
+}

@@ -1,0 +1,236 @@
+//! The packages control on Amazon Linux fixture roots: the files it writes,
+//! what it keeps, and every override it must name.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::*;
+
+/// Port 9 (discard) refuses at once on loopback: an unreachable mirror.
+const UNREACHABLE: &str = "http://127.0.0.1:9/simple/";
+
+fn policy(extra: &str) -> String {
+    format!(
+        "version = 1\n[packages]\n{extra}\n[packages.pip]\nindex_url = \"{UNREACHABLE}\"\n\
+         trusted_hosts = [\"127.0.0.1\"]\ntimeout = 20\n\
+         [packages.conda]\nchannels = [\"https://conda.mirror.example/main\"]\n"
+    )
+}
+
+fn ev(out: &std::process::Output) -> Vec<String> {
+    evidence(&json(out), "packages")
+}
+
+#[test]
+fn apply_writes_system_files_keeps_other_settings_and_converges() {
+    let root = sandbox("al2023");
+    std::fs::write(
+        root.path().join("etc/pip.conf"),
+        "[global]\nindex-url = https://pypi.org/simple\ndisable-pip-version-check = true\n",
+    )
+    .expect("image pip.conf");
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write_policy(dir.path(), &policy(""));
+    let out = run_on(
+        "apply",
+        root.path(),
+        &p,
+        &["--only", "packages", "--output", "json"],
+    );
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let e = ev(&out);
+    assert!(
+        e.iter()
+            .any(|l| l.contains("did not answer") && l.contains("live checks skipped")),
+        "{e:#?}"
+    );
+    for path in ["etc/pip.conf", "etc/xdg/pip/pip.conf"] {
+        let text = std::fs::read_to_string(root.path().join(path)).expect(path);
+        assert!(
+            text.contains(&format!("index-url = {UNREACHABLE}")),
+            "{path}: {text}"
+        );
+        assert!(!text.contains("pypi.org"), "{path}: {text}");
+        let mode = std::fs::metadata(root.path().join(path))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o644);
+    }
+    let kept = std::fs::read_to_string(root.path().join("etc/pip.conf")).expect("pip.conf");
+    assert!(kept.contains("disable-pip-version-check = true"), "{kept}");
+    for path in ["etc/conda/.condarc", "home/ec2-user/anaconda3/.condarc"] {
+        let text = std::fs::read_to_string(root.path().join(path)).expect(path);
+        assert!(
+            text.contains("- https://conda.mirror.example/main"),
+            "{path}: {text}"
+        );
+    }
+    let again = run_on(
+        "apply",
+        root.path(),
+        &p,
+        &["--only", "packages", "--output", "json"],
+    );
+    assert_eq!(json(&again)["summary"]["changes"], 0, "{}", stdout(&again));
+}
+
+#[test]
+fn a_required_probe_fails_when_the_mirror_does_not_answer() {
+    let root = sandbox("al2");
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write_policy(dir.path(), &policy("probe = \"required\""));
+    let out = run_on(
+        "apply",
+        root.path(),
+        &p,
+        &["--only", "packages", "--output", "json"],
+    );
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    assert!(
+        ev(&out)
+            .iter()
+            .any(|l| l.contains("FAILED: the index did not answer")),
+        "{:#?}",
+        ev(&out)
+    );
+}
+
+#[test]
+fn every_user_and_environment_override_is_named() {
+    let root = sandbox("al2023");
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write_policy(dir.path(), &policy(""));
+    assert_eq!(
+        code(&run_on("apply", root.path(), &p, &["--only", "packages"])),
+        0
+    );
+    let home = root.path().join("home/ec2-user");
+    let plant = |rel: &str, text: &str| {
+        let path = home.join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, text).expect("plant");
+    };
+    plant(
+        ".config/pip/pip.conf",
+        "[global]\nindex-url = https://pypi.org/simple\n",
+    );
+    plant(
+        "anaconda3/envs/python3/pip.conf",
+        "[install]\nextra-index-url = https://evil.example/simple\n",
+    );
+    plant(".condarc", "channels:\n  - conda-forge\n");
+    // A persistent environment on the ML volume with its own channels.
+    std::fs::create_dir_all(home.join("SageMaker/envs/team/conda-meta")).expect("env");
+    plant(
+        "SageMaker/envs/team/.condarc",
+        "channel_alias: https://public.example\n",
+    );
+    std::fs::create_dir_all(root.path().join("etc/profile.d")).expect("profile.d");
+    std::fs::write(
+        root.path().join("etc/profile.d/proxy.sh"),
+        "export PIP_INDEX_URL=https://pypi.org/simple\n",
+    )
+    .expect("profile");
+
+    let out = run_on(
+        "verify",
+        root.path(),
+        &p,
+        &["--only", "packages", "--output", "json"],
+    );
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    let e = ev(&out);
+    for expected in [
+        "override in /home/ec2-user/.config/pip/pip.conf: [global] index-url = https://pypi.org/simple",
+        "override in /home/ec2-user/anaconda3/envs/python3/pip.conf: [install] extra-index-url = https://evil.example/simple",
+        "override in /home/ec2-user/.condarc: channels: [\"conda-forge\"]",
+        "override in /home/ec2-user/SageMaker/envs/team/.condarc: channel_alias: \"https://public.example\"",
+        "override in /etc/profile.d/proxy.sh: PIP_INDEX_URL=https://pypi.org/simple",
+        "pip in /home/ec2-user/anaconda3/envs/python3: index https://pypi.org/simple (from /home/ec2-user/.config/pip/pip.conf)",
+        "pip in /home/ec2-user/SageMaker/envs/team: index https://pypi.org/simple (from /home/ec2-user/.config/pip/pip.conf)",
+    ] {
+        assert!(
+            e.contains(&expected.to_string()),
+            "missing {expected}\n{e:#?}"
+        );
+    }
+
+    let warn = write_policy(dir.path(), &policy("on_user_override = \"warn\""));
+    let out = run_on(
+        "verify",
+        root.path(),
+        &warn,
+        &["--only", "packages", "--output", "json"],
+    );
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert!(
+        ev(&out)
+            .iter()
+            .any(|l| l.starts_with("warning: override in /home/ec2-user/.config/pip/pip.conf"))
+    );
+}
+
+#[test]
+fn a_symlinked_user_file_is_not_followed_but_counts_against_the_host() {
+    let root = sandbox("al2023");
+    let home = root.path().join("home/ec2-user");
+    std::fs::create_dir_all(home.join(".config/pip")).expect("mkdir");
+    if !is_root() {
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    }
+    std::os::unix::fs::symlink("/etc/gshadow", home.join(".config/pip/pip.conf")).expect("link");
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write_policy(dir.path(), &policy(""));
+    let out = run_on(
+        "apply",
+        root.path(),
+        &p,
+        &["--only", "packages", "--output", "json"],
+    );
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    assert!(
+        ev(&out).iter().any(|l| l
+            .starts_with("override in /home/ec2-user/.config/pip/pip.conf: not checked:")
+            && l.contains("symbolic link")),
+        "{:#?}",
+        ev(&out)
+    );
+}
+
+#[test]
+fn broken_existing_files_and_planted_links_stop_apply_and_change_nothing() {
+    let root = sandbox("al2023");
+    std::fs::write(root.path().join("etc/pip.conf"), "[global\nindex-url\n").expect("broken");
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write_policy(dir.path(), &policy(""));
+    let before = snapshot(root.path(), &[]);
+    let out = run_on("apply", root.path(), &p, &["--only", "packages"]);
+    assert_eq!(code(&out), 3, "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("/etc/pip.conf is not valid INI"),
+        "{}",
+        stdout(&out)
+    );
+    assert_same(
+        &before,
+        &snapshot(root.path(), &["var/lib"]),
+        "a broken pip.conf",
+    );
+
+    let root = sandbox("al2023");
+    let base = root.path().join("home/ec2-user/anaconda3");
+    if !is_root() {
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    }
+    std::os::unix::fs::symlink("/etc/gshadow", base.join(".condarc")).expect("link");
+    let shadow = std::fs::read(root.path().join("etc/gshadow")).expect("gshadow");
+    let out = run_on("apply", root.path(), &p, &["--only", "packages"]);
+    assert_eq!(code(&out), 3, "{}", stdout(&out));
+    assert!(stdout(&out).contains("symbolic link"), "{}", stdout(&out));
+    assert_eq!(
+        std::fs::read(root.path().join("etc/gshadow")).expect("gshadow"),
+        shadow
+    );
+}
