@@ -6,11 +6,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::aws::Aws;
 use crate::controls;
 use crate::engine::{self, Context, Mode};
 use crate::exit::{Failure, Verdict};
 use crate::host::Host;
-use crate::policy::{self, Policy};
+use crate::policy::{self, Policy, PolicySource};
 use crate::report::{
     ControlReport, HostFacts, OutputFormat, PolicyRef, Report, SCHEMA_VERSION, Summary,
 };
@@ -34,14 +35,18 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Policy file to enforce.
+    /// The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME.
     #[arg(
         long,
         global = true,
         env = "NBWARDEN_POLICY",
-        default_value = "/etc/nbwarden/policy.toml"
+        default_value = "/etc/nbwarden/policy.toml",
+        value_name = "SOURCE"
     )]
-    pub policy: PathBuf,
+    pub policy: PolicySource,
+    /// Refuse the policy unless its bytes have this sha256 (hex).
+    #[arg(long, global = true, value_name = "HEX", value_parser = parse_sha256)]
+    pub policy_sha256: Option<String>,
     /// Operate on the tree at DIR instead of `/` (tests, image building).
     #[arg(long, global = true, default_value = "/", value_name = "DIR")]
     pub root: PathBuf,
@@ -60,6 +65,14 @@ pub struct GlobalArgs {
     /// Less log output on stderr (-q warnings, -qq errors only).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
     pub quiet: u8,
+}
+
+fn parse_sha256(s: &str) -> Result<String, String> {
+    if s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err("expected 64 hexadecimal digits".into())
+    }
 }
 
 fn parse_deadline(s: &str) -> Result<Duration, String> {
@@ -162,7 +175,8 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
         Command::Policy {
             command: PolicyCommand::Validate { file },
         } => {
-            let loaded = policy::load_file(file)?;
+            let aws = Aws::new(Instant::now() + g.deadline);
+            let loaded = PolicySource::File(file.clone()).load(None, &aws)?;
             println!("{}: valid policy (sha256 {})", loaded.source, loaded.sha256);
             Ok(Verdict::Compliant)
         }
@@ -176,7 +190,8 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
                 source: "nbwarden sudo restore".into(),
                 sha256: String::new(),
             };
-            let run = Run::new(Mode::Apply, g, &host, &policy, source)?;
+            let aws = Aws::new(Instant::now() + g.deadline);
+            let run = Run::new(Mode::Apply, g, &host, &policy, &aws, source)?;
             let report = run.finish(vec![engine::run_control(Mode::Apply, &run.ctx(), &control)]);
             Ok(report)
         }
@@ -206,7 +221,8 @@ fn check_only(only: &[String]) -> Result<(), Failure> {
 
 fn run_engine(mode: Mode, g: &GlobalArgs) -> Result<Verdict, Failure> {
     check_only(&g.only)?;
-    let loaded = policy::load_file(&g.policy)?;
+    let aws = Aws::new(Instant::now() + g.deadline);
+    let loaded = g.policy.load(g.policy_sha256.as_deref(), &aws)?;
     let host = Host::open(&g.root)?;
     let source = PolicyRef {
         source: loaded.source.clone(),
@@ -226,13 +242,14 @@ fn run_engine(mode: Mode, g: &GlobalArgs) -> Result<Verdict, Failure> {
         host: &host,
         policy: &loaded.policy,
         deadline: Instant::now() + g.deadline,
+        aws: &aws,
     };
     for control in built.iter().filter_map(|(_, c)| c.as_ref()) {
         control.preflight(&early).map_err(|e| {
             Failure::Usage(format!("policy {}: [{}] {e}", loaded.source, control.id()))
         })?;
     }
-    let run = Run::new(mode, g, &host, &loaded.policy, source)?;
+    let run = Run::new(mode, g, &host, &loaded.policy, &aws, source)?;
     let ctx = run.ctx();
     let reports = built
         .iter()
@@ -254,6 +271,7 @@ struct Run<'a> {
     g: &'a GlobalArgs,
     host: &'a Host,
     policy: &'a Policy,
+    aws: &'a Aws,
     source: PolicyRef,
     started: Instant,
     started_at: SystemTime,
@@ -267,6 +285,7 @@ impl<'a> Run<'a> {
         g: &'a GlobalArgs,
         host: &'a Host,
         policy: &'a Policy,
+        aws: &'a Aws,
         source: PolicyRef,
     ) -> Result<Self, Failure> {
         let started = Instant::now();
@@ -287,6 +306,7 @@ impl<'a> Run<'a> {
             g,
             host,
             policy,
+            aws,
             source,
             started,
             started_at: SystemTime::now(),
@@ -300,6 +320,7 @@ impl<'a> Run<'a> {
             host: self.host,
             policy: self.policy,
             deadline: self.deadline,
+            aws: self.aws,
         }
     }
 

@@ -2,10 +2,12 @@
 //! exposed, and proves it. See README.md for the user's manual and
 //! DESIGN.md (in shared/) for the shape.
 
+pub mod aws;
 pub mod cli;
 pub mod controls;
 pub mod engine;
 pub mod exit;
+pub mod facts;
 pub mod host;
 pub mod logging;
 pub mod policy;

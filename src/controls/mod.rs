@@ -1,6 +1,7 @@
 //! Every control nbwarden knows, in the order they run. A control whose
 //! policy section is absent is off and reported as `skip`.
 
+pub mod envs;
 mod packages;
 pub mod sudo;
 mod variables;
@@ -49,9 +50,9 @@ pub const REGISTRY: &[Entry] = &[
         title: variables::TITLE,
         section: "variables",
         build: |p| {
-            p.variables
-                .clone()
-                .map(|v| Box::new(variables::Variables::new(v)) as Box<dyn Control>)
+            p.variables.clone().map(|v| {
+                Box::new(variables::Variables::new(v, p.user.as_str())) as Box<dyn Control>
+            })
         },
     },
 ];

@@ -1,23 +1,181 @@
-//! `[variables]`: network, KMS and bucket settings written by root into files
-//! that notebooks read (JSON), import (Python) or source (shell), so that the
-//! notebook user needs no right to fetch them and cannot change them.
+//! `[variables]`: network, KMS and bucket settings that root reads at start
+//! (literals, SSM parameters, instance facts) and writes into files that
+//! notebooks read (JSON), import (Python) or source (shell), so that the
+//! notebook user needs no right to fetch them and cannot change them. The
+//! module is put on `sys.path` of every environment and the system python
+//! by a root-owned `.pth` file, and verify imports it there as the user.
 
-use anyhow::Result;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
 use serde_json::{Map, Value};
 
-use crate::engine::{Context, Control, DesiredState, ManagedFile};
-use crate::policy::{VariableValue, VariablesPolicy};
+use super::envs;
+use crate::engine::{Context, Control, DesiredState, FileState, ManagedFile, Probe, ProbeResult};
+use crate::facts::Notebook;
+use crate::host::{EntryKind, Host, Ownership, User};
+use crate::policy::{Fact, VariableSource, VariableValue, VariablesPolicy};
 
 pub const ID: &str = "variables";
 pub const TITLE: &str = "Network and KMS variables for notebooks";
+/// Secret values: readable by root and the notebook user's group only.
+pub const SECRETS_FILE: &str = "/etc/nbwarden/secrets.json";
+const PTH_NAME: &str = "nbwarden-variables.pth";
+/// Where system pythons look for `.pth` files (Debian, then Amazon Linux).
+const SYSTEM_SITE_DIRS: &[&str] = &[
+    "/usr/lib/python3/dist-packages",
+    "/usr/local/lib/python3/dist-packages",
+];
+const SYSTEM_PYTHON: &str = "/usr/bin/python3";
+const IMPORT_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Variables {
     policy: VariablesPolicy,
+    user: String,
 }
 
 impl Variables {
-    pub fn new(policy: VariablesPolicy) -> Self {
-        Variables { policy }
+    pub fn new(policy: VariablesPolicy, user: &str) -> Self {
+        Variables {
+            policy,
+            user: user.to_string(),
+        }
+    }
+
+    /// Every variable's value, fetched and checked; secrets apart.
+    fn resolve(&self, ctx: &Context<'_>) -> Result<(Map<String, Value>, Map<String, Value>)> {
+        let mut ssm_names: Vec<String> = self
+            .policy
+            .values
+            .values()
+            .filter_map(|v| match &v.source {
+                VariableSource::Ssm(name) => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
+        ssm_names.sort();
+        ssm_names.dedup();
+        let params: BTreeMap<String, crate::aws::Parameter> = if ssm_names.is_empty() {
+            BTreeMap::new()
+        } else {
+            ctx.aws
+                .ssm_parameters(&ssm_names)?
+                .into_iter()
+                .map(|p| (p.name.clone(), p))
+                .collect()
+        };
+        let mut notebook: Option<Notebook> = None;
+        let mut open = Map::new();
+        let mut secret = Map::new();
+        for (name, var) in &self.policy.values {
+            let name = name.as_str();
+            let (value, secure) = match &var.source {
+                VariableSource::Literal(v) => (literal(v), false),
+                VariableSource::Ssm(param) => {
+                    let p = params
+                        .get(param)
+                        .with_context(|| format!("variable {name}: SSM did not return {param}"))?;
+                    let value = if p.kind == "StringList" {
+                        Value::Array(
+                            p.value
+                                .split(',')
+                                .map(|s| Value::String(s.to_string()))
+                                .collect(),
+                        )
+                    } else {
+                        Value::String(p.value.clone())
+                    };
+                    (value, p.kind == "SecureString")
+                }
+                VariableSource::SsmPath(path) => {
+                    let found = ctx.aws.ssm_parameters_by_path(path)?;
+                    if found.is_empty() {
+                        bail!("variable {name}: no SSM parameters below {path}");
+                    }
+                    let base = path.trim_end_matches('/');
+                    let secure = found.iter().any(|p| p.kind == "SecureString");
+                    let map: Map<String, Value> = found
+                        .into_iter()
+                        .map(|p| {
+                            let key = p
+                                .name
+                                .strip_prefix(base)
+                                .unwrap_or(&p.name)
+                                .trim_start_matches('/')
+                                .to_string();
+                            (key, Value::String(p.value))
+                        })
+                        .collect();
+                    (Value::Object(map), secure)
+                }
+                VariableSource::Fact(fact) => {
+                    let value = match fact {
+                        Fact::InstanceId => ctx.aws.instance_id()?,
+                        other => {
+                            if notebook.is_none() {
+                                notebook = Some(Notebook::read(ctx.host)?);
+                            }
+                            let nb = notebook.as_ref().context("notebook metadata")?;
+                            match other {
+                                Fact::Region => nb.region.clone(),
+                                Fact::Account => nb.account.clone(),
+                                Fact::NotebookName => nb.name.clone(),
+                                _ => nb.arn.clone(),
+                            }
+                        }
+                    };
+                    (Value::String(value), false)
+                }
+            };
+            if secure && !var.secret {
+                bail!(
+                    "variable {name} comes from a SecureString; set `secret = true` so it is kept \
+                     out of world-readable files (nothing was written)"
+                );
+            }
+            for item in strings(&value) {
+                var.kind.check(item).map_err(|e| {
+                    let shown = if var.secret {
+                        "(secret value)".to_string()
+                    } else {
+                        format!("{item:?}")
+                    };
+                    anyhow::anyhow!(
+                        "variable {name}: {shown} fails its kind check: {}; nothing was written",
+                        e.split(crate::policy::HINT_SEPARATOR)
+                            .next()
+                            .unwrap_or(&e)
+                            .replace(&format!("{item:?}"), "the value")
+                    )
+                })?;
+            }
+            if var.secret {
+                secret.insert(name.to_string(), value);
+            } else {
+                open.insert(name.to_string(), value);
+            }
+        }
+        Ok((open, secret))
+    }
+}
+
+fn literal(v: &VariableValue) -> Value {
+    match v {
+        VariableValue::One(s) => Value::String(s.clone()),
+        VariableValue::Many(items) => {
+            Value::Array(items.iter().cloned().map(Value::String).collect())
+        }
+    }
+}
+
+fn strings(v: &Value) -> Vec<&str> {
+    match v {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+        Value::Object(m) => m.values().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -30,22 +188,206 @@ impl Control for Variables {
         TITLE
     }
 
-    fn desired(&self, _ctx: &Context<'_>) -> Result<DesiredState> {
-        let values: Vec<(&str, &VariableValue)> = self
-            .policy
-            .values
-            .iter()
-            .map(|(name, var)| (name.as_str(), &var.value))
-            .collect();
+    fn preflight(&self, ctx: &Context<'_>) -> Result<(), String> {
+        super::require_user(ctx, &self.user)
+    }
+
+    fn desired(&self, ctx: &Context<'_>) -> Result<DesiredState> {
+        let host = ctx.host;
+        let (open, secret) = self.resolve(ctx)?;
         let p = &self.policy;
         let module_path = p.python_dir.join(&format!("{}.py", p.python_module));
-        Ok(DesiredState {
-            files: vec![
-                ManagedFile::root_owned(p.json_path.as_path(), json_file(&values), 0o644),
-                ManagedFile::root_owned(module_path, python_module(&values), 0o644),
-                ManagedFile::root_owned(p.profile_path.as_path(), shell_file(&values), 0o644),
-            ],
-            ..DesiredState::default()
+        let mut state = DesiredState::default();
+        state.files.push(ManagedFile::root_owned(
+            p.json_path.as_path(),
+            json_file(&open),
+            0o644,
+        ));
+        state.files.push(ManagedFile::root_owned(
+            module_path,
+            python_module(&open),
+            0o644,
+        ));
+        state.files.push(ManagedFile::root_owned(
+            p.profile_path.as_path(),
+            shell_file(&open),
+            0o644,
+        ));
+        let accounts = host.accounts()?;
+        let user = accounts
+            .user(&self.user)
+            .cloned()
+            .context("the policy's user vanished")?;
+        if secret.is_empty() {
+            state.files.push(ManagedFile::absent(SECRETS_FILE));
+        } else {
+            state.files.push(ManagedFile {
+                path: PathBuf::from(SECRETS_FILE),
+                state: FileState::Present {
+                    content: json_file(&secret),
+                    own: Ownership {
+                        mode: 0o640,
+                        uid: 0,
+                        gid: user.gid,
+                    },
+                },
+                sensitive: true,
+                check: None,
+            });
+            state.notes.push(format!(
+                "{} secret value(s) kept in {SECRETS_FILE} (mode 0640, group of {})",
+                secret.len(),
+                user.name
+            ));
+        }
+        // Every environment (and the system python) finds the module
+        // through a root-owned .pth naming the root-owned directory.
+        let pth = format!("{}\n", p.python_dir.as_path().display());
+        let (envs, notes) = envs::discover(
+            host,
+            ctx.policy.conda_root.as_path(),
+            &envs::search_paths(ctx.policy),
+        );
+        state.notes.extend(notes);
+        let mut pythons = Vec::new();
+        for env in &envs {
+            let sites = envs::site_packages(host, env);
+            if sites.is_empty() {
+                state.notes.push(format!(
+                    "{}: no site-packages found; module not linked",
+                    env.display()
+                ));
+            }
+            for site in sites {
+                state.files.push(ManagedFile::root_owned(
+                    site.join(PTH_NAME),
+                    pth.clone(),
+                    0o644,
+                ));
+            }
+            let python = env.join("bin/python");
+            if host.kind(&python)?.is_some() {
+                pythons.push(python);
+            }
+        }
+        for dir in system_site_dirs(host) {
+            state.files.push(ManagedFile::root_owned(
+                dir.join(PTH_NAME),
+                pth.clone(),
+                0o644,
+            ));
+        }
+        if host.kind(Path::new(SYSTEM_PYTHON))?.is_some() {
+            pythons.push(PathBuf::from(SYSTEM_PYTHON));
+        }
+        state.probes.push(Box::new(ImportCheck {
+            module: p.python_module.as_str().to_string(),
+            expected: Value::Object(open),
+            pythons,
+            user,
+        }));
+        Ok(state)
+    }
+}
+
+/// The system python's site directories that exist in the root.
+fn system_site_dirs(host: &Host) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = SYSTEM_SITE_DIRS
+        .iter()
+        .map(PathBuf::from)
+        .filter(|d| matches!(host.kind(d), Ok(Some(EntryKind::Dir))))
+        .collect();
+    if dirs.is_empty() {
+        // Amazon Linux: /usr/lib/python3.X/site-packages.
+        for lib in ["/usr/lib", "/usr/lib64"] {
+            if let Ok(Some(entries)) = host.list(Path::new(lib)) {
+                dirs.extend(
+                    entries
+                        .into_iter()
+                        .filter(|(n, k)| *k == EntryKind::Dir && n.starts_with("python3."))
+                        .map(|(n, _)| Path::new(lib).join(n).join("site-packages"))
+                        .filter(|d| matches!(host.kind(d), Ok(Some(EntryKind::Dir)))),
+                );
+            }
+        }
+    }
+    dirs
+}
+
+/// Imports the module with each python, as the notebook user, and compares
+/// the values with what was written.
+struct ImportCheck {
+    module: String,
+    expected: Value,
+    pythons: Vec<PathBuf>,
+    user: User,
+}
+
+impl Probe for ImportCheck {
+    fn describe(&self) -> String {
+        format!("import {}", self.module)
+    }
+
+    fn check(&self, host: &Host) -> Result<ProbeResult> {
+        if self.pythons.is_empty() {
+            return Ok(ProbeResult {
+                passed: true,
+                evidence: "no python found to import with".into(),
+                details: Vec::new(),
+            });
+        }
+        if host.euid() != 0 && !(host.is_live() && host.euid() == self.user.uid) {
+            return Ok(ProbeResult {
+                passed: true,
+                evidence: format!("not checked: importing as {} needs root", self.user.name),
+                details: Vec::new(),
+            });
+        }
+        let script = format!(
+            "import json, {m} as m; print(json.dumps({{k: getattr(m, k) for k in m.__all__}}))",
+            m = self.module
+        );
+        let mut failed = Vec::new();
+        let mut details = Vec::new();
+        for python in &self.pythons {
+            let py = python.to_string_lossy();
+            let out = host.run_as(&self.user, &py, &["-I", "-c", &script], IMPORT_TIMEOUT);
+            let verdict = match out {
+                Ok(o) if o.success() => match serde_json::from_str::<Value>(o.stdout.trim()) {
+                    Ok(v) if v == self.expected => None,
+                    Ok(_) => Some("imports other values than nbwarden wrote".to_string()),
+                    Err(e) => Some(format!("printed no JSON ({e})")),
+                },
+                Ok(o) => Some(o.stderr.lines().last().unwrap_or("failed").to_string()),
+                Err(e) => Some(format!("{e:#}")),
+            };
+            match verdict {
+                None => details.push(format!(
+                    "{py}: imports {} with the expected values",
+                    self.module
+                )),
+                Some(why) => {
+                    details.push(format!("{py}: {why}"));
+                    failed.push(py.into_owned());
+                }
+            }
+        }
+        Ok(ProbeResult {
+            passed: failed.is_empty(),
+            evidence: if failed.is_empty() {
+                format!(
+                    "{} python(s) import it as {}",
+                    self.pythons.len(),
+                    self.user.name
+                )
+            } else {
+                format!(
+                    "{} of {} python(s) cannot import it",
+                    failed.len(),
+                    self.pythons.len()
+                )
+            },
+            details,
         })
     }
 }
@@ -53,45 +395,57 @@ impl Control for Variables {
 const GENERATED: &str = "Generated by nbwarden from its policy at every start. \
 Do not edit: changes are overwritten.";
 
-fn to_json(value: &VariableValue) -> Value {
-    match value {
-        VariableValue::One(s) => Value::String(s.clone()),
-        VariableValue::Many(v) => Value::Array(v.iter().cloned().map(Value::String).collect()),
-    }
-}
-
-fn json_file(values: &[(&str, &VariableValue)]) -> Vec<u8> {
-    let map: Map<String, Value> = values
-        .iter()
-        .map(|(k, v)| (k.to_string(), to_json(v)))
-        .collect();
-    let mut text = serde_json::to_string_pretty(&Value::Object(map)).unwrap_or_default();
+fn json_file(values: &Map<String, Value>) -> Vec<u8> {
+    let mut text = serde_json::to_string_pretty(values).unwrap_or_default();
     text.push('\n');
     text.into_bytes()
 }
 
-/// A JSON string or array of strings is also a valid Python literal: JSON
-/// escapes (`\"`, `\\`, `\n`, `\uXXXX`) mean the same in Python, and Rust
-/// strings hold no lone surrogates.
-fn python_module(values: &[(&str, &VariableValue)]) -> Vec<u8> {
+/// JSON strings, lists and tables of strings are also valid Python
+/// literals: JSON escapes (`\"`, `\\`, `\n`, `\uXXXX`) mean the same in
+/// Python, and Rust strings hold no lone surrogates.
+fn python_module(values: &Map<String, Value>) -> Vec<u8> {
     let mut text = format!("# {GENERATED}\n");
     for (name, value) in values {
-        let literal = serde_json::to_string(&to_json(value)).unwrap_or_default();
+        let literal = serde_json::to_string(value).unwrap_or_default();
         text.push_str(&format!("{name} = {literal}\n"));
     }
-    let names: Vec<String> = values.iter().map(|(n, _)| format!("{n:?}")).collect();
+    let names: Vec<String> = values.keys().map(|n| format!("{n:?}")).collect();
     text.push_str(&format!("__all__ = [{}]\n", names.join(", ")));
     text.into_bytes()
 }
 
-/// Single quotes keep every byte literal in POSIX shells; a quote inside
-/// becomes `'\''`. Lists are joined with commas.
-fn shell_file(values: &[(&str, &VariableValue)]) -> Vec<u8> {
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// Single quotes keep every byte literal in POSIX shells. Lists are joined
+/// with commas; a table becomes NAME_KEY variables.
+fn shell_file(values: &Map<String, Value>) -> Vec<u8> {
     let mut text = format!("# {GENERATED}\n");
     for (name, value) in values {
-        let joined = value.items().join(",");
-        let quoted = joined.replace('\'', "'\\''");
-        text.push_str(&format!("export {name}='{quoted}'\n"));
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let suffix: String = k
+                        .chars()
+                        .map(|c| {
+                            if c.is_ascii_alphanumeric() {
+                                c.to_ascii_uppercase()
+                            } else {
+                                '_'
+                            }
+                        })
+                        .collect();
+                    let v = v.as_str().unwrap_or_default();
+                    text.push_str(&format!("export {name}_{suffix}={}\n", shell_quote(v)));
+                }
+            }
+            other => {
+                let joined = strings(other).join(",");
+                text.push_str(&format!("export {name}={}\n", shell_quote(&joined)));
+            }
+        }
     }
     text.into_bytes()
 }
@@ -102,19 +456,32 @@ mod tests {
 
     #[test]
     fn hostile_values_stay_literal_in_every_output() {
-        let nasty = VariableValue::One("a'b\"c\\d\ne $(id) `x` é\u{2028}".to_string());
-        let list = VariableValue::Many(vec!["subnet-1".into(), "x'y".into()]);
-        let values = [("NASTY", &nasty), ("LIST", &list)];
+        let mut values = Map::new();
+        values.insert(
+            "NASTY".into(),
+            Value::String("a'b\"c\\d\ne $(id) `x` é\u{2028}".into()),
+        );
+        values.insert("LIST".into(), serde_json::json!(["subnet-1", "x'y"]));
+        values.insert(
+            "TABLE".into(),
+            serde_json::json!({"vpc-id": "vpc-1", "kms.key": "k'"}),
+        );
         let py = String::from_utf8(python_module(&values)).expect("utf8");
         assert!(py.contains(r#"NASTY = "a'b\"c\\d\ne $(id) `x` é"#), "{py}");
         assert!(py.contains(r#"LIST = ["subnet-1","x'y"]"#), "{py}");
+        assert!(
+            py.contains(r#"TABLE = {"kms.key":"k'","vpc-id":"vpc-1"}"#),
+            "{py}"
+        );
         assert_eq!(
             py.lines().count(),
-            4,
+            5,
             "a newline in a value must not break lines: {py}"
         );
         let sh = String::from_utf8(shell_file(&values)).expect("utf8");
         assert!(sh.contains("export LIST='subnet-1,x'\\''y'"), "{sh}");
+        assert!(sh.contains("export TABLE_KMS_KEY='k'\\'''"), "{sh}");
+        assert!(sh.contains("export TABLE_VPC_ID='vpc-1'"), "{sh}");
         let json: Value = serde_json::from_slice(&json_file(&values)).expect("json");
         assert_eq!(
             json["NASTY"],

@@ -40,6 +40,8 @@ pub struct Context<'a> {
     pub host: &'a Host,
     pub policy: &'a Policy,
     pub deadline: Instant,
+    /// AWS clients, connected on first use.
+    pub aws: &'a crate::aws::Aws,
 }
 
 /// One capability of nbwarden (sudo, packages, variables…).
@@ -399,10 +401,12 @@ mod tests {
         .expect("gshadow");
         let host = Host::open(dir.path()).expect("host");
         let policy = policy::parse("version = 1\n", "t.toml").expect("policy");
+        let aws = crate::aws::Aws::new(Instant::now() + Duration::from_secs(60));
         let ctx = Context {
             host: &host,
             policy: &policy,
             deadline: Instant::now() + Duration::from_secs(60),
+            aws: &aws,
         };
         f(&dir, &ctx);
     }

@@ -1,11 +1,8 @@
 //! Reading a policy and turning TOML/serde errors into `file:line:column`
 //! errors with a hint.
 
-use std::fmt;
-use std::path::Path;
-
-use anyhow::Context;
 use sha2::{Digest, Sha256};
+use std::fmt;
 
 use super::Policy;
 use super::values::HINT;
@@ -55,26 +52,22 @@ impl fmt::Display for PolicyError {
     }
 }
 
-/// Reads and parses a policy file. Read failures are I/O (exit 3); content
-/// failures are invalid policy (exit 2).
-pub fn load_file(path: &Path) -> Result<LoadedPolicy, Failure> {
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("cannot read policy file {}", path.display()))?;
-    let label = path.display().to_string();
+/// Parses policy bytes read from `label` (a path or a URI).
+pub fn from_bytes(bytes: Vec<u8>, label: &str) -> Result<LoadedPolicy, Failure> {
     let text = String::from_utf8(bytes.clone()).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
         let text = String::from_utf8_lossy(&bytes);
         located(
-            &label,
+            label,
             &text,
             offset..offset + 1,
             "the file is not valid UTF-8".into(),
         )
     })?;
-    let policy = parse(&text, &label)?;
+    let policy = parse(&text, label)?;
     Ok(LoadedPolicy {
         policy,
-        source: label,
+        source: label.to_string(),
         sha256: hex_sha256(&bytes),
     })
 }

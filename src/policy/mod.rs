@@ -7,6 +7,7 @@
 
 mod load;
 mod packages;
+mod source;
 mod values;
 
 use std::collections::BTreeMap;
@@ -14,12 +15,14 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use load::{LoadedPolicy, PolicyError, load_file, parse};
+pub use load::{LoadedPolicy, PolicyError, from_bytes, parse};
 pub use packages::{
     Channel, CondaPolicy, MirrorUrl, OnOverride, PackagesPolicy, PipPolicy, ProbeMode, SslVerify,
 };
+pub use source::PolicySource;
 pub use values::{
-    AbsPath, AccountName, AllowedCommand, Identifier, PolicyVersion, ValueKind, VariableValue,
+    AbsPath, AccountName, AllowedCommand, HINT_SEPARATOR, Identifier, PolicyVersion, ValueKind,
+    VariableValue,
 };
 
 /// An nbwarden policy (format version 1).
@@ -32,6 +35,13 @@ pub struct Policy {
     /// The notebook user that the controls restrict and serve.
     #[serde(default = "default_user")]
     pub user: AccountName,
+    /// The base conda install (owned by the notebook user).
+    #[serde(default = "default_conda_root")]
+    pub conda_root: AbsPath,
+    /// Directories searched (3 levels deep) for more Python environments,
+    /// such as persistent ones on the ML volume.
+    #[serde(default = "default_env_search")]
+    pub env_search: Vec<AbsPath>,
     /// Strip sudo and root-equivalent groups from the user, and prove it
     /// with sudo itself. Absent: the `sudo` control is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,6 +58,14 @@ pub struct Policy {
 
 fn default_user() -> AccountName {
     AccountName::notebook_default()
+}
+
+fn default_conda_root() -> AbsPath {
+    AbsPath::fixed("/home/ec2-user/anaconda3")
+}
+
+fn default_env_search() -> Vec<AbsPath> {
+    vec![AbsPath::fixed("/home/ec2-user/SageMaker")]
 }
 
 /// The `[sudo]` section.
@@ -117,37 +135,147 @@ fn default_profile_path() -> AbsPath {
 
 /// One variable: where its value comes from and what it must look like.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, try_from = "RawVariable")]
+#[serde(try_from = "RawVariable", into = "RawVariable")]
+#[schemars(with = "RawVariable")]
 pub struct Variable {
+    pub source: VariableSource,
+    pub kind: ValueKind,
+    pub secret: bool,
+}
+
+/// Where a variable's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VariableSource {
+    Literal(VariableValue),
+    /// One SSM parameter (a `StringList` becomes a list).
+    Ssm(String),
+    /// Every SSM parameter below a path, as a table of name to value.
+    SsmPath(String),
+    Fact(Fact),
+}
+
+/// A fact about this notebook instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Fact {
+    /// The AWS region (from the resource metadata ARN, else the SDK).
+    Region,
+    /// The AWS account id (from the resource metadata ARN).
+    Account,
+    /// The notebook instance's name (resource metadata).
+    NotebookName,
+    /// The notebook instance's ARN (resource metadata).
+    NotebookArn,
+    /// The EC2 instance id (IMDSv2).
+    InstanceId,
+}
+
+/// One variable: exactly one of `value`, `ssm`, `ssm_path`, `fact`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Variable")]
+pub struct RawVariable {
     /// A literal value: a string, or a list of strings.
-    pub value: VariableValue,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<VariableValue>,
+    /// An SSM parameter name, read at every start by the instance role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssm: Option<String>,
+    /// An SSM path: every parameter below it, as a table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssm_path: Option<String>,
+    /// A fact about the instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fact: Option<Fact>,
     /// What the value must look like; checked before anything is written.
     #[serde(default)]
     pub kind: ValueKind,
+    /// The value is secret (a SecureString is refused without this): it goes
+    /// only to a file readable by root and the notebook user's group, never
+    /// to the world-readable outputs, reports or logs.
+    #[serde(default)]
+    pub secret: bool,
 }
 
-/// One variable: where its value comes from and what it must look like.
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "Variable")]
-struct RawVariable {
-    /// A literal value: a string, or a list of strings.
-    value: VariableValue,
-    /// What the value must look like; checked before anything is written.
-    #[serde(default)]
-    kind: ValueKind,
+fn ssm_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 2048
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '.' | '-'))
 }
 
 impl TryFrom<RawVariable> for Variable {
     type Error = String;
     fn try_from(raw: RawVariable) -> Result<Self, String> {
-        for item in raw.value.items() {
-            raw.kind.check(item)?;
+        let sources = [
+            raw.value.is_some(),
+            raw.ssm.is_some(),
+            raw.ssm_path.is_some(),
+            raw.fact.is_some(),
+        ];
+        if sources.iter().filter(|s| **s).count() != 1 {
+            return Err(format!(
+                "a variable needs exactly one source{}set one of `value`, `ssm`, `ssm_path`, `fact`",
+                values::HINT
+            ));
         }
+        let source = if let Some(v) = raw.value {
+            if raw.secret {
+                return Err(format!(
+                    "a literal in the policy file is not a secret{}keep secrets in SSM as a \
+                     SecureString and use `ssm` with `secret = true`",
+                    values::HINT
+                ));
+            }
+            for item in v.items() {
+                raw.kind.check(item)?;
+            }
+            VariableSource::Literal(v)
+        } else if let Some(name) = raw.ssm {
+            if !ssm_name_ok(&name) {
+                return Err(format!(
+                    "invalid SSM parameter name {name:?}{}use letters, digits, `/_.-`",
+                    values::HINT
+                ));
+            }
+            VariableSource::Ssm(name)
+        } else if let Some(path) = raw.ssm_path {
+            if !path.starts_with('/') || !ssm_name_ok(&path) {
+                return Err(format!(
+                    "invalid SSM path {path:?}{}paths start with `/`",
+                    values::HINT
+                ));
+            }
+            VariableSource::SsmPath(path)
+        } else {
+            VariableSource::Fact(raw.fact.unwrap_or(Fact::Region))
+        };
         Ok(Variable {
-            value: raw.value,
+            source,
             kind: raw.kind,
+            secret: raw.secret,
         })
+    }
+}
+
+impl From<Variable> for RawVariable {
+    fn from(v: Variable) -> RawVariable {
+        let mut raw = RawVariable {
+            value: None,
+            ssm: None,
+            ssm_path: None,
+            fact: None,
+            kind: v.kind,
+            secret: v.secret,
+        };
+        match v.source {
+            VariableSource::Literal(x) => raw.value = Some(x),
+            VariableSource::Ssm(x) => raw.ssm = Some(x),
+            VariableSource::SsmPath(x) => raw.ssm_path = Some(x),
+            VariableSource::Fact(x) => raw.fact = Some(x),
+        }
+        raw
     }
 }
 

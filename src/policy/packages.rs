@@ -22,25 +22,10 @@ pub struct PackagesPolicy {
     /// `fail` (default) or `warn`.
     #[serde(default)]
     pub on_user_override: OnOverride,
-    /// The base conda install (owned by the notebook user).
-    #[serde(default = "default_conda_root")]
-    pub conda_root: AbsPath,
-    /// Directories searched (3 levels deep) for more environments, such as
-    /// persistent ones on the ML volume.
-    #[serde(default = "default_env_search")]
-    pub env_search: Vec<AbsPath>,
     /// Live checks: `auto` (default) runs them when the mirror answers,
     /// `required` fails when it does not, `off` skips them.
     #[serde(default)]
     pub probe: ProbeMode,
-}
-
-fn default_conda_root() -> AbsPath {
-    AbsPath::fixed("/home/ec2-user/anaconda3")
-}
-
-fn default_env_search() -> Vec<AbsPath> {
-    vec![AbsPath::fixed("/home/ec2-user/SageMaker")]
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

@@ -5,7 +5,6 @@
 //! user through the mirror.
 
 mod conda;
-mod envs;
 mod mirror;
 mod overrides;
 mod pip;
@@ -14,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+use super::envs;
 use crate::engine::{Context, Control, DesiredState, FileState, ManagedFile, Probe};
 use crate::host::{EntryKind, Ownership};
 use crate::policy::{PackagesPolicy, ProbeMode};
@@ -81,7 +81,7 @@ impl Control for Packages {
                     .push(config_file(path, content, p.credentials_in_urls));
             }
         }
-        let conda_root = self.policy.conda_root.as_path();
+        let conda_root = ctx.policy.conda_root.as_path();
         if let Some(c) = &self.policy.conda {
             let mut targets = vec![PathBuf::from(conda::SYSTEM_FILE)];
             // The base install is the user's: written only through the
@@ -97,11 +97,12 @@ impl Control for Packages {
         }
         state.probes.push(Box::new(overrides::Overrides {
             policy: self.policy.clone(),
+            conda_root: conda_root.to_path_buf(),
+            env_search: envs::search_paths(ctx.policy),
             home: PathBuf::from(&user.home),
         }));
         if let (Some(p), false) = (&self.policy.pip, self.policy.probe == ProbeMode::Off) {
-            let search: Vec<PathBuf> = Vec::new();
-            let (envs, _) = envs::discover(host, conda_root, &search);
+            let (envs, _) = envs::discover(host, conda_root, &[]);
             let preferred = ["python3", "JupyterSystemEnv"]
                 .iter()
                 .map(|n| conda_root.join("envs").join(n))

@@ -6,13 +6,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::{conda, envs, pip};
+use super::super::envs;
+use super::{conda, pip};
 use crate::engine::{Probe, ProbeResult};
 use crate::host::Host;
 use crate::policy::{OnOverride, PackagesPolicy};
 
 pub struct Overrides {
     pub policy: PackagesPolicy,
+    pub conda_root: PathBuf,
+    pub env_search: Vec<PathBuf>,
     pub home: PathBuf,
 }
 
@@ -74,13 +77,7 @@ impl Probe for Overrides {
     }
 
     fn check(&self, host: &Host) -> Result<ProbeResult> {
-        let search: Vec<PathBuf> = self
-            .policy
-            .env_search
-            .iter()
-            .map(|p| p.as_path().to_path_buf())
-            .collect();
-        let (envs, mut details) = envs::discover(host, self.policy.conda_root.as_path(), &search);
+        let (envs, mut details) = envs::discover(host, &self.conda_root, &self.env_search);
         let mut findings = Vec::new();
 
         if let Some(p) = &self.policy.pip {
@@ -146,7 +143,7 @@ impl Probe for Overrides {
         }
 
         if self.policy.conda.is_some() {
-            let root = self.policy.conda_root.as_path();
+            let root = self.conda_root.as_path();
             let mut files: Vec<PathBuf> = conda::SYSTEM_OTHERS.iter().map(PathBuf::from).collect();
             for dir in [
                 Path::new("/etc/conda/condarc.d").to_path_buf(),

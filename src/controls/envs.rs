@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use crate::host::{EntryKind, Host};
+use crate::policy::Policy;
 
 const MAX_DEPTH: usize = 3;
 const MAX_DIRS: usize = 2000;
@@ -76,4 +77,28 @@ pub fn discover(host: &Host, conda_root: &Path, search: &[PathBuf]) -> (Vec<Path
         }
     }
     (envs, notes)
+}
+
+/// The policy's extra places to look for environments.
+pub fn search_paths(policy: &Policy) -> Vec<PathBuf> {
+    policy
+        .env_search
+        .iter()
+        .map(|p| p.as_path().to_path_buf())
+        .collect()
+}
+
+/// The `site-packages` (or `dist-packages`) directories of an environment:
+/// `lib/python3.*/site-packages`, found by listing, never by running it.
+pub fn site_packages(host: &Host, prefix: &Path) -> Vec<PathBuf> {
+    let lib = prefix.join("lib");
+    let Ok(Some(entries)) = host.list(&lib) else {
+        return Vec::new();
+    };
+    entries
+        .into_iter()
+        .filter(|(n, k)| *k == EntryKind::Dir && n.starts_with("python3"))
+        .map(|(n, _)| lib.join(n).join("site-packages"))
+        .filter(|p| matches!(host.kind(p), Ok(Some(EntryKind::Dir))))
+        .collect()
 }

@@ -1,0 +1,106 @@
+//! AWS failures as messages an administrator can act on.
+
+use std::fmt::Debug;
+
+use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
+
+/// The IAM action prefix of a service name as nbwarden writes it.
+fn iam_prefix(service: &str) -> String {
+    match service {
+        "SSM" => "ssm".into(),
+        "S3" => "s3".into(),
+        "SageMaker" => "sagemaker".into(),
+        other => other.to_ascii_lowercase(),
+    }
+}
+
+/// Names the service, operation and resource, says what happened and how
+/// it is usually fixed.
+pub fn describe<E, R>(
+    err: SdkError<E, R>,
+    service: &str,
+    operation: &str,
+    resource: &str,
+) -> anyhow::Error
+where
+    E: ProvideErrorMetadata + Debug,
+    R: Debug,
+{
+    let what = format!("{service} {operation} on {resource}");
+    match &err {
+        SdkError::TimeoutError(_) => anyhow::anyhow!(
+            "{what} timed out: the {service} endpoint (or its VPC endpoint) did not answer in time"
+        ),
+        SdkError::DispatchFailure(d) => {
+            let kind = if d.is_timeout() {
+                "timed out connecting"
+            } else if d.is_io() {
+                "could not connect"
+            } else {
+                "could not send the request"
+            };
+            anyhow::anyhow!(
+                "{what} failed: {kind} ({:?}); check the {service} VPC endpoint, DNS and \
+                 security groups, or AWS_ENDPOINT_URL",
+                d.as_connector_error()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default()
+            )
+        }
+        SdkError::ConstructionFailure(_) => anyhow::anyhow!(
+            "{what} could not be prepared: usually no credentials (the notebook's execution \
+             role through IMDSv2, or AWS_* variables): {err:?}"
+        ),
+        SdkError::ResponseError(_) => {
+            anyhow::anyhow!("{what} failed: the answer could not be read: {err:?}")
+        }
+        SdkError::ServiceError(s) => {
+            let code = s.err().code().unwrap_or("Unknown");
+            let message = s.err().message().unwrap_or_default();
+            anyhow::anyhow!(
+                "{what} failed: {code}: {message}{}",
+                hint(code, service, operation, resource)
+            )
+        }
+        _ => anyhow::anyhow!("{what} failed: {err:?}"),
+    }
+}
+
+fn hint(code: &str, service: &str, operation: &str, resource: &str) -> String {
+    let action = format!("{}:{operation}", iam_prefix(service));
+    match code {
+        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
+            format!("; fix: the notebook's execution role needs {action} on {resource}")
+        }
+        "ThrottlingException" | "Throttling" | "TooManyRequestsException" | "SlowDown" => {
+            "; fix: the account is being throttled; retry later or raise the quota".into()
+        }
+        "ParameterNotFound" => format!("; fix: create {resource} or correct its name"),
+        "NoSuchKey" | "NoSuchBucket" => format!("; fix: upload {resource} or correct the URI"),
+        "ExpiredTokenException" | "InvalidClientTokenId" | "UnrecognizedClientException" => {
+            "; fix: the credentials are not valid; check the instance role".into()
+        }
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_denied_names_the_action_and_resource() {
+        let h = hint(
+            "AccessDeniedException",
+            "SSM",
+            "GetParameters",
+            "/nbwarden/vpc",
+        );
+        assert_eq!(
+            h,
+            "; fix: the notebook's execution role needs ssm:GetParameters on /nbwarden/vpc"
+        );
+        assert!(hint("NoSuchKey", "S3", "GetObject", "s3://b/k").contains("upload s3://b/k"));
+        assert!(hint("Whatever", "S3", "GetObject", "x").is_empty());
+    }
+}

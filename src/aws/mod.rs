@@ -1,0 +1,258 @@
+//! AWS at the edge: one place that builds clients from the default chain
+//! (environment, profile, IMDSv2 instance role; region from the
+//! environment or IMDS), bounds every call by a per-call timeout inside the
+//! run's deadline with the SDK's jittered, bounded retries, and turns every
+//! failure into a message that names the service, operation and resource,
+//! and the likely fix. The SDK honours `AWS_ENDPOINT_URL*` and
+//! `AWS_EC2_METADATA_SERVICE_ENDPOINT`, which is how tests reach moto and a
+//! local IMDS.
+
+mod errors;
+
+use std::cell::OnceCell;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+pub use errors::describe;
+
+/// The longest any single call may take, deadline permitting.
+const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(6);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Attempts per call (the SDK's standard mode: exponential backoff with jitter).
+const MAX_ATTEMPTS: u32 = 3;
+/// SSM's GetParameters takes at most ten names.
+const SSM_BATCH: usize = 10;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parameter {
+    pub name: String,
+    /// `String`, `StringList` or `SecureString`.
+    pub kind: String,
+    pub value: String,
+}
+
+/// Clients are built on first use: a run whose policy needs no AWS never
+/// touches the network.
+pub struct Aws {
+    deadline: Instant,
+    inner: OnceCell<Connected>,
+}
+
+struct Connected {
+    rt: tokio::runtime::Runtime,
+    config: SdkConfig,
+}
+
+impl Aws {
+    pub fn new(deadline: Instant) -> Aws {
+        Aws {
+            deadline,
+            inner: OnceCell::new(),
+        }
+    }
+
+    fn remaining(&self) -> Result<Duration> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            bail!("the run's deadline passed before an AWS call could start");
+        }
+        Ok(left)
+    }
+
+    fn timeouts(&self) -> Result<TimeoutConfig> {
+        let left = self.remaining()?;
+        Ok(TimeoutConfig::builder()
+            .operation_timeout(left.min(CALL_TIMEOUT))
+            .operation_attempt_timeout(left.min(ATTEMPT_TIMEOUT))
+            .connect_timeout(left.min(CONNECT_TIMEOUT))
+            .build())
+    }
+
+    fn connected(&self) -> Result<&Connected> {
+        if let Some(c) = self.inner.get() {
+            return Ok(c);
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime for AWS calls")?;
+        let timeouts = self.timeouts()?;
+        let left = self.remaining()?;
+        let config = rt.block_on(async {
+            tokio::time::timeout(
+                left.min(CALL_TIMEOUT),
+                aws_config::defaults(BehaviorVersion::latest())
+                    .timeout_config(timeouts)
+                    .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+                    .load(),
+            )
+            .await
+        });
+        let config = config.map_err(|_| anyhow!("loading the AWS configuration timed out"))?;
+        if config.region().is_none() {
+            bail!(
+                "no AWS region: set AWS_REGION, or let nbwarden reach the instance metadata \
+                 service (IMDSv2) to learn it"
+            );
+        }
+        Ok(self.inner.get_or_init(|| Connected { rt, config }))
+    }
+
+    pub fn region(&self) -> Result<String> {
+        let c = self.connected()?;
+        Ok(c.config.region().map(|r| r.to_string()).unwrap_or_default())
+    }
+
+    fn ssm(&self) -> Result<(&Connected, aws_sdk_ssm::Client)> {
+        let c = self.connected()?;
+        let conf = aws_sdk_ssm::config::Builder::from(&c.config)
+            .timeout_config(self.timeouts()?)
+            .build();
+        Ok((c, aws_sdk_ssm::Client::from_conf(conf)))
+    }
+
+    fn s3(&self) -> Result<(&Connected, aws_sdk_s3::Client)> {
+        let c = self.connected()?;
+        // Emulators on 127.0.0.1 have no bucket subdomains.
+        let path_style = std::env::var_os("AWS_ENDPOINT_URL").is_some()
+            || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+        let conf = aws_sdk_s3::config::Builder::from(&c.config)
+            .timeout_config(self.timeouts()?)
+            .force_path_style(path_style)
+            .build();
+        Ok((c, aws_sdk_s3::Client::from_conf(conf)))
+    }
+
+    /// Parameters by name, ten a call, decrypted. Every missing name is an
+    /// error that lists them all.
+    pub fn ssm_parameters(&self, names: &[String]) -> Result<Vec<Parameter>> {
+        let (c, client) = self.ssm()?;
+        let mut out = Vec::new();
+        let mut missing = Vec::new();
+        for batch in names.chunks(SSM_BATCH) {
+            let resp =
+                c.rt.block_on(
+                    client
+                        .get_parameters()
+                        .set_names(Some(batch.to_vec()))
+                        .with_decryption(true)
+                        .send(),
+                )
+                .map_err(|e| describe(e, "SSM", "GetParameters", &batch.join(", ")))?;
+            missing.extend(resp.invalid_parameters().iter().cloned());
+            out.extend(resp.parameters().iter().map(parameter));
+        }
+        if !missing.is_empty() {
+            bail!(
+                "SSM GetParameters: no such parameter(s) {} in {}: create them, or fix the names \
+                 in the policy",
+                missing.join(", "),
+                self.region()?
+            );
+        }
+        Ok(out)
+    }
+
+    /// Every parameter below `path` (recursive, all pages), decrypted.
+    pub fn ssm_parameters_by_path(&self, path: &str) -> Result<Vec<Parameter>> {
+        let (c, client) = self.ssm()?;
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let resp =
+                c.rt.block_on(
+                    client
+                        .get_parameters_by_path()
+                        .path(path)
+                        .recursive(true)
+                        .with_decryption(true)
+                        .set_next_token(token.take())
+                        .send(),
+                )
+                .map_err(|e| describe(e, "SSM", "GetParametersByPath", path))?;
+            out.extend(resp.parameters().iter().map(parameter));
+            match resp.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// One parameter, decrypted.
+    pub fn ssm_parameter(&self, name: &str) -> Result<Parameter> {
+        let (c, client) = self.ssm()?;
+        let resp =
+            c.rt.block_on(
+                client
+                    .get_parameter()
+                    .name(name)
+                    .with_decryption(true)
+                    .send(),
+            )
+            .map_err(|e| describe(e, "SSM", "GetParameter", name))?;
+        resp.parameter()
+            .map(parameter)
+            .with_context(|| format!("SSM GetParameter {name}: the answer held no parameter"))
+    }
+
+    /// An S3 object, refused when larger than `limit` bytes.
+    pub fn s3_object(&self, bucket: &str, key: &str, limit: usize) -> Result<Vec<u8>> {
+        let (c, client) = self.s3()?;
+        let resource = format!("s3://{bucket}/{key}");
+        let bytes = c.rt.block_on(async {
+            let resp = client
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| describe(e, "S3", "GetObject", &resource))?;
+            if resp.content_length().unwrap_or(0) > limit as i64 {
+                bail!("{resource} is larger than {limit} bytes");
+            }
+            let data = resp
+                .body
+                .collect()
+                .await
+                .with_context(|| format!("S3 GetObject {resource}: the download broke off"))?;
+            Ok(data.into_bytes().to_vec())
+        })?;
+        if bytes.len() > limit {
+            bail!("{resource} is larger than {limit} bytes");
+        }
+        Ok(bytes)
+    }
+
+    /// The instance id, from IMDSv2.
+    pub fn instance_id(&self) -> Result<String> {
+        let c = self.connected()?;
+        let client = aws_config::imds::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(ATTEMPT_TIMEOUT)
+            .build();
+        let left = self.remaining()?;
+        c.rt.block_on(async {
+            tokio::time::timeout(left.min(CALL_TIMEOUT), client.get("/latest/meta-data/instance-id")).await
+        })
+        .map_err(|_| anyhow!("IMDS: reading the instance id timed out"))?
+        .map(|s| s.as_ref().to_string())
+        .map_err(|e| anyhow!("IMDS: cannot read the instance id: {e}; is the metadata service reachable (IMDSv2)?"))
+    }
+}
+
+fn parameter(p: &aws_sdk_ssm::types::Parameter) -> Parameter {
+    Parameter {
+        name: p.name().unwrap_or_default().to_string(),
+        kind: p
+            .r#type()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default(),
+        value: p.value().unwrap_or_default().to_string(),
+    }
+}
