@@ -17,7 +17,10 @@ pub fn init(verbosity: i8) {
         1 => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_env("NBWARDEN_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    // Dependencies log at warn at most: the AWS SDK's debug and trace
+    // output can hold request and response bodies, hence secrets.
+    let filter = EnvFilter::try_from_env("NBWARDEN_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("warn,nbwarden={level}")));
     let journald = std::path::Path::new(JOURNAL_SOCKET)
         .exists()
         .then(|| tracing_journald::layer().ok())

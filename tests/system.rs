@@ -91,18 +91,32 @@ fn apply_and_verify_in_the_root_survive_a_stop_start() {
 
     // The user imports the values but cannot change the module.
     let module = "/usr/local/lib/nbwarden/python/sagemaker_environment.py";
-    let import = nb.as_user(&[
-        "env",
-        "PYTHONPATH=/usr/local/lib/nbwarden/python",
-        "python3",
-        "-c",
-        "import sagemaker_environment as m; print(m.SAGEMAKER_VPC, m.SAGEMAKER_SUBNETS[1])",
-    ]);
-    assert_eq!(
-        String::from_utf8_lossy(&import.stdout),
-        "vpc-0a1b2c3d4e5f67890 subnet-1a2b3c4d5e6f78901\n",
-        "{}",
-        output_text(&import)
+    // Every environment's python and the system python find the module
+    // (root-owned .pth files), run as the notebook user, with no PYTHONPATH.
+    for python in [
+        "/usr/bin/python3",
+        "/home/ec2-user/anaconda3/envs/python3/bin/python",
+        "/home/ec2-user/anaconda3/envs/JupyterSystemEnv/bin/python",
+    ] {
+        let import = nb.as_user(&[
+            python,
+            "-c",
+            "import sagemaker_environment as m; print(m.SAGEMAKER_VPC, m.SAGEMAKER_SUBNETS[1])",
+        ]);
+        assert_eq!(
+            String::from_utf8_lossy(&import.stdout),
+            "vpc-0a1b2c3d4e5f67890 subnet-1a2b3c4d5e6f78901\n",
+            "{python}: {}",
+            output_text(&import)
+        );
+    }
+    let report = nb.nbwarden(&["verify", "--only", "variables", "--output", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).expect("json");
+    let ev = common::evidence(&report, "variables");
+    assert!(
+        ev.iter()
+            .any(|e| e == "import sagemaker_environment: ok: 3 python(s) import it as ec2-user"),
+        "{ev:#?}"
     );
     let tamper = nb.as_user(&[
         "sh",

@@ -14,6 +14,18 @@ fn iam_prefix(service: &str) -> String {
     }
 }
 
+/// An error and its causes, on one line.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        parts.push(s.to_string());
+        cur = s.source();
+    }
+    parts.dedup();
+    parts.join(": ")
+}
+
 /// Names the service, operation and resource, says what happened and how
 /// it is usually fixed.
 pub fn describe<E, R>(
@@ -40,11 +52,9 @@ where
                 "could not send the request"
             };
             anyhow::anyhow!(
-                "{what} failed: {kind} ({:?}); check the {service} VPC endpoint, DNS and \
+                "{what} failed: {kind} ({}); check the {service} VPC endpoint, DNS and \
                  security groups, or AWS_ENDPOINT_URL",
-                d.as_connector_error()
-                    .map(|e| e.to_string())
-                    .unwrap_or_default()
+                d.as_connector_error().map(|e| chain(e)).unwrap_or_default()
             )
         }
         SdkError::ConstructionFailure(_) => anyhow::anyhow!(

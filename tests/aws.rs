@@ -1,0 +1,380 @@
+//! The AWS layer against moto_server and the small IMDSv2 server: variables
+//! from SSM and instance facts, remote policies, and every failure ending
+//! with a clear message, exit 3 and nothing written.
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::notebook::service;
+use common::*;
+
+const CANARY: &str = "CANARY-5f2d9a7e-never-log-me";
+/// Port 9 (discard) refuses connections on loopback at once.
+const CLOSED: &str = "http://127.0.0.1:9";
+
+/// nbwarden with a clean AWS environment: endpoints from the test services,
+/// credentials and region from IMDS unless `env` says otherwise.
+fn run_aws(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let home = tempfile::tempdir().expect("home");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nbwarden"));
+    cmd.args(args)
+        .arg("--root")
+        .arg(root)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HOME", home.path())
+        .env("NO_COLOR", "1")
+        .env("AWS_ENDPOINT_URL", service("NBWARDEN_TEST_MOTO_URL"))
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            service("NBWARDEN_TEST_IMDS_URL"),
+        );
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run nbwarden")
+}
+
+fn policy_file(dir: &Path, values: &str) -> String {
+    let text = format!("version = 1\n[variables]\n{values}");
+    write_policy(dir, &text).to_string_lossy().into_owned()
+}
+
+fn variables_json(root: &Path) -> serde_json::Value {
+    let text =
+        std::fs::read_to_string(root.join("etc/nbwarden/variables.json")).expect("json file");
+    serde_json::from_str(&text).expect("valid json")
+}
+
+#[test]
+fn ssm_parameters_paths_and_facts_reach_the_outputs() {
+    let root = sandbox("al2023");
+    let dir = tempfile::tempdir().expect("tmp");
+    let policy = policy_file(
+        dir.path(),
+        "[variables.values.SAGEMAKER_VPC]\nssm = \"/nbwarden/network/vpc-id\"\nkind = \"vpc\"\n\
+         [variables.values.SAGEMAKER_SUBNETS]\nssm = \"/nbwarden/network/subnet-ids\"\nkind = \"subnet\"\n\
+         [variables.values.SAGEMAKER_KMS_KEY_ID]\nssm = \"/nbwarden/kms/cmk-arn\"\nkind = \"kms-key\"\n\
+         [variables.values.SAGEMAKER_NETWORK]\nssm_path = \"/nbwarden/network\"\n\
+         [variables.values.SAGEMAKER_REGION]\nfact = \"region\"\n\
+         [variables.values.SAGEMAKER_ACCOUNT]\nfact = \"account\"\n\
+         [variables.values.SAGEMAKER_NOTEBOOK]\nfact = \"notebook_name\"\n\
+         [variables.values.SAGEMAKER_INSTANCE]\nfact = \"instance_id\"\n",
+    );
+    let out = run_aws(
+        root.path(),
+        &["apply", "--policy", &policy, "--only", "variables"],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", output_text(&out));
+    let v = variables_json(root.path());
+    assert_eq!(v["SAGEMAKER_VPC"], "vpc-0a1b2c3d4e5f67890");
+    assert_eq!(
+        v["SAGEMAKER_SUBNETS"],
+        serde_json::json!(["subnet-0a1b2c3d4e5f67890", "subnet-1a2b3c4d5e6f78901"])
+    );
+    assert_eq!(v["SAGEMAKER_NETWORK"]["vpc-id"], "vpc-0a1b2c3d4e5f67890");
+    assert_eq!(
+        v["SAGEMAKER_NETWORK"]["security-group-id"],
+        "sg-0a1b2c3d4e5f67890"
+    );
+    // Facts from the fixture's resource metadata, and the instance id from IMDS.
+    assert_eq!(v["SAGEMAKER_REGION"], "eu-west-1");
+    assert_eq!(v["SAGEMAKER_ACCOUNT"], "111122223333");
+    assert_eq!(v["SAGEMAKER_NOTEBOOK"], "demo-notebook");
+    assert_eq!(v["SAGEMAKER_INSTANCE"], "i-0123456789abcdef0");
+    let sh = std::fs::read_to_string(root.path().join("etc/profile.d/nbwarden-variables.sh"))
+        .expect("sh");
+    assert!(
+        sh.contains("export SAGEMAKER_NETWORK_VPC_ID='vpc-0a1b2c3d4e5f67890'"),
+        "{sh}"
+    );
+}
+
+#[test]
+fn a_missing_parameter_or_a_bad_value_is_named_and_nothing_is_written() {
+    let root = sandbox("al2023");
+    let dir = tempfile::tempdir().expect("tmp");
+    let before = snapshot(root.path(), &[]);
+    for (values, expected) in [
+        (
+            "[variables.values.A]\nssm = \"/nbwarden/network/vpc-id\"\n[variables.values.B]\nssm = \"/nbwarden/nope\"\n",
+            "/nbwarden/nope",
+        ),
+        (
+            "[variables.values.SAGEMAKER_VPC]\nssm = \"/nbwarden/buckets/data\"\nkind = \"vpc\"\n",
+            "variable SAGEMAKER_VPC: \"nbwarden-ml-data\" fails its kind check",
+        ),
+        (
+            "[variables.values.EMPTY]\nssm_path = \"/nbwarden/nothing-here\"\n",
+            "no SSM parameters below /nbwarden/nothing-here",
+        ),
+    ] {
+        let policy = policy_file(dir.path(), values);
+        let out = run_aws(
+            root.path(),
+            &["apply", "--policy", &policy, "--only", "variables"],
+            &[],
+        );
+        assert_eq!(code(&out), 3, "{}", output_text(&out));
+        assert!(
+            output_text(&out).contains(expected),
+            "{expected}: {}",
+            output_text(&out)
+        );
+        assert_same(&before, &snapshot(root.path(), &["var/lib"]), expected);
+    }
+}
+
+#[test]
+fn a_secure_string_needs_secret_and_never_reaches_a_readable_file_or_log() {
+    let root = sandbox("al2023");
+    let dir = tempfile::tempdir().expect("tmp");
+    let plain = policy_file(
+        dir.path(),
+        "[variables.values.TOKEN]\nssm = \"/nbwarden/secrets/canary\"\n",
+    );
+    let out = run_aws(
+        root.path(),
+        &["apply", "--policy", &plain, "--only", "variables", "-vv"],
+        &[],
+    );
+    assert_eq!(code(&out), 3, "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("set `secret = true`"),
+        "{}",
+        output_text(&out)
+    );
+    assert!(
+        !output_text(&out).contains(CANARY),
+        "the canary leaked into the output"
+    );
+    assert!(!root.path().join("etc/nbwarden").exists());
+
+    let secret = policy_file(
+        dir.path(),
+        "[variables.values.TOKEN]\nssm = \"/nbwarden/secrets/canary\"\nsecret = true\n\
+         [variables.values.VPC]\nssm = \"/nbwarden/network/vpc-id\"\n",
+    );
+    for cmd in ["apply", "verify", "plan"] {
+        let out = run_aws(
+            root.path(),
+            &[cmd, "--policy", &secret, "--output", "json", "-vv"],
+            &[],
+        );
+        assert!(
+            !output_text(&out).contains(CANARY),
+            "{cmd}: the canary leaked: {}",
+            output_text(&out)
+        );
+        if cmd != "plan" {
+            assert_eq!(code(&out), 0, "{cmd}: {}", output_text(&out));
+        }
+    }
+    let secrets = root.path().join("etc/nbwarden/secrets.json");
+    let meta = std::fs::metadata(&secrets).expect("secrets file");
+    assert_eq!(
+        (meta.permissions().mode() & 0o777, meta.uid(), meta.gid()),
+        (0o640, 0, 1000)
+    );
+    assert!(
+        std::fs::read_to_string(&secrets)
+            .expect("r")
+            .contains(CANARY)
+    );
+    // Nowhere else in the root: not in the module, the JSON, the state file.
+    let mut stack = vec![root.path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("ls").flatten() {
+            let p = e.path();
+            let m = std::fs::symlink_metadata(&p).expect("stat");
+            if m.is_dir() {
+                stack.push(p);
+            } else if m.is_file() && p != secrets {
+                let bytes = std::fs::read(&p).expect("read");
+                assert!(
+                    !String::from_utf8_lossy(&bytes).contains(CANARY),
+                    "the canary is in {}",
+                    p.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn region_from_the_environment_when_imds_is_down_and_a_clear_error_without() {
+    let root = sandbox("al2");
+    let dir = tempfile::tempdir().expect("tmp");
+    let policy = policy_file(
+        dir.path(),
+        "[variables.values.VPC]\nssm = \"/nbwarden/network/vpc-id\"\n",
+    );
+    let env = [
+        ("AWS_EC2_METADATA_SERVICE_ENDPOINT", CLOSED),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ];
+    let out = run_aws(
+        root.path(),
+        &["apply", "--policy", &policy, "--only", "variables"],
+        &env,
+    );
+    assert_eq!(code(&out), 0, "{}", output_text(&out));
+    assert_eq!(variables_json(root.path())["VPC"], "vpc-0a1b2c3d4e5f67890");
+
+    let no_region = [env[0], env[2], env[3]];
+    let started = std::time::Instant::now();
+    let out = run_aws(
+        root.path(),
+        &[
+            "apply",
+            "--policy",
+            &policy,
+            "--only",
+            "variables",
+            "--deadline",
+            "20s",
+        ],
+        &no_region,
+    );
+    assert_eq!(code(&out), 3, "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("no AWS region"),
+        "{}",
+        output_text(&out)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
+#[test]
+fn an_unreachable_aws_endpoint_fails_within_the_deadline_naming_the_call() {
+    let root = sandbox("al2023");
+    let dir = tempfile::tempdir().expect("tmp");
+    let policy = policy_file(
+        dir.path(),
+        "[variables.values.VPC]\nssm = \"/nbwarden/network/vpc-id\"\n",
+    );
+    let started = std::time::Instant::now();
+    let out = run_aws(
+        root.path(),
+        &[
+            "apply",
+            "--policy",
+            &policy,
+            "--only",
+            "variables",
+            "--deadline",
+            "30s",
+        ],
+        &[("AWS_ENDPOINT_URL", CLOSED)],
+    );
+    assert_eq!(code(&out), 3, "{}", output_text(&out));
+    let text = output_text(&out);
+    assert!(
+        text.contains("SSM GetParameters on /nbwarden/network/vpc-id failed"),
+        "{text}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert!(!root.path().join("etc/nbwarden").exists());
+}
+
+#[test]
+fn policies_load_from_s3_and_ssm_pinned_by_sha256() {
+    let root = sandbox("al2023");
+    let example = std::fs::read(EXAMPLE_POLICY).expect("example");
+    let sha = {
+        let out = Command::new("sha256sum")
+            .arg(EXAMPLE_POLICY)
+            .output()
+            .expect("sha256sum");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .expect("sum")
+            .to_string()
+    };
+    assert!(!example.is_empty());
+    let uri = "s3://nbwarden-bundles/policies/example.toml";
+    let out = run_aws(
+        root.path(),
+        &[
+            "plan",
+            "--policy",
+            uri,
+            "--policy-sha256",
+            &sha,
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(
+        code(&out),
+        1,
+        "plan of a fresh root has changes: {}",
+        output_text(&out)
+    );
+    let report = json(&out);
+    assert_eq!(report["policy"]["source"], uri);
+    assert_eq!(report["policy"]["sha256"], sha.as_str());
+
+    let wrong = "0".repeat(64);
+    let out = run_aws(
+        root.path(),
+        &["plan", "--policy", uri, "--policy-sha256", &wrong],
+        &[],
+    );
+    assert_eq!(code(&out), 3);
+    assert!(
+        output_text(&out).contains("not the pinned"),
+        "{}",
+        output_text(&out)
+    );
+
+    let out = run_aws(
+        root.path(),
+        &[
+            "plan",
+            "--policy",
+            "s3://nbwarden-bundles/policies/missing.toml",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 3);
+    assert!(
+        output_text(&out).contains("NoSuchKey"),
+        "{}",
+        output_text(&out)
+    );
+
+    let out = run_aws(
+        root.path(),
+        &[
+            "apply",
+            "--policy",
+            "ssm:/nbwarden/policy/minimal",
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", output_text(&out));
+    assert_eq!(variables_json(root.path())["FROM_SSM_POLICY"], "yes");
+
+    let out = run_aws(
+        root.path(),
+        &["plan", "--policy", "ssm:/nbwarden/policy/absent"],
+        &[],
+    );
+    assert_eq!(code(&out), 3);
+    assert!(
+        output_text(&out).contains("ParameterNotFound"),
+        "{}",
+        output_text(&out)
+    );
+}
