@@ -378,3 +378,114 @@ fn policies_load_from_s3_and_ssm_pinned_by_sha256() {
         output_text(&out)
     );
 }
+
+/// tests/system/faults.py in front of moto; stopped by PID when dropped.
+struct FaultProxy {
+    child: std::process::Child,
+    url: String,
+}
+
+impl FaultProxy {
+    fn start(mode: &str) -> FaultProxy {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new("python3")
+            .arg(repo().join("tests/system/faults.py"))
+            .args([
+                "--port",
+                &port.to_string(),
+                "--upstream",
+                &service("NBWARDEN_TEST_MOTO_URL"),
+            ])
+            .args(["--mode", mode])
+            .spawn()
+            .expect("start faults.py");
+        let url = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return FaultProxy { child, url };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("faults.py did not listen on {port}");
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn throttling_is_retried_and_other_faults_end_clearly_within_the_deadline() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let policy = policy_file(
+        dir.path(),
+        "[variables.values.VPC]\nssm = \"/nbwarden/network/vpc-id\"\n",
+    );
+    let run = |mode: &str, deadline: &str| {
+        let root = sandbox("al2023");
+        let proxy = FaultProxy::start(mode);
+        let started = std::time::Instant::now();
+        let out = run_aws(
+            root.path(),
+            &[
+                "apply",
+                "--policy",
+                &policy,
+                "--only",
+                "variables",
+                "--deadline",
+                deadline,
+            ],
+            &[("AWS_ENDPOINT_URL_SSM", proxy.url.as_str())],
+        );
+        (root, out, started.elapsed())
+    };
+
+    let (root, out, _) = run("throttle:2", "60s");
+    assert_eq!(
+        code(&out),
+        0,
+        "two throttles, then success: {}",
+        output_text(&out)
+    );
+    assert_eq!(variables_json(root.path())["VPC"], "vpc-0a1b2c3d4e5f67890");
+
+    let (root, out, _) = run("deny", "60s");
+    assert_eq!(code(&out), 3, "{}", output_text(&out));
+    let text = output_text(&out);
+    assert!(text.contains("AccessDeniedException"), "{text}");
+    assert!(
+        text.contains(
+            "fix: the notebook's execution role needs ssm:GetParameters on /nbwarden/network/vpc-id"
+        ),
+        "{text}"
+    );
+    assert!(!root.path().join("etc/nbwarden").exists());
+
+    let (_, out, _) = run("error500", "60s");
+    assert_eq!(code(&out), 3, "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("SSM GetParameters on /nbwarden/network/vpc-id failed"),
+        "{}",
+        output_text(&out)
+    );
+
+    let (root, out, took) = run("slow:30", "8s");
+    assert_eq!(code(&out), 3, "{}", output_text(&out));
+    assert!(
+        took < std::time::Duration::from_secs(15),
+        "took {took:?} past an 8s deadline"
+    );
+    assert!(
+        output_text(&out).contains("timed out"),
+        "{}",
+        output_text(&out)
+    );
+    assert!(!root.path().join("etc/nbwarden").exists());
+}

@@ -1,0 +1,92 @@
+"""A fault-injecting HTTP proxy for AWS JSON APIs (SSM), on loopback.
+
+    python3 faults.py --port P --upstream http://127.0.0.1:45010 --mode throttle:2
+
+Modes:
+  throttle:N   answer the first N requests with ThrottlingException (HTTP 400),
+               then forward everything to the upstream
+  deny         answer every request with AccessDeniedException (HTTP 400)
+  slow:S       wait S seconds before forwarding each request
+  error500     answer every request with HTTP 500
+"""
+
+import argparse
+import json
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Proxy(BaseHTTPRequestHandler):
+    mode = "forward"
+    upstream = ""
+    remaining = 0
+
+    def fail(self, status, kind, message):
+        body = json.dumps({"__type": kind, "message": message}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/x-amz-json-1.1")
+        self.send_header("x-amzn-ErrorType", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def forward(self, body):
+        req = urllib.request.Request(self.upstream + self.path, data=body, method=self.command)
+        for k, v in self.headers.items():
+            if k.lower() not in ("host", "content-length", "connection"):
+                req.add_header(k, v)
+        try:
+            resp = urllib.request.urlopen(req, timeout=30)
+            status, headers, data = resp.status, resp.headers, resp.read()
+        except urllib.error.HTTPError as e:
+            status, headers, data = e.code, e.headers, e.read()
+        self.send_response(status)
+        for k, v in headers.items():
+            if k.lower() not in ("content-length", "connection", "transfer-encoding", "server", "date"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def handle_any(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        kind, _, arg = self.mode.partition(":")
+        if kind == "throttle" and Proxy.remaining > 0:
+            Proxy.remaining -= 1
+            return self.fail(400, "ThrottlingException", "Rate exceeded")
+        if kind == "deny":
+            return self.fail(
+                400,
+                "AccessDeniedException",
+                "User: arn:aws:sts::123456789012:assumed-role/nbwarden-notebook-role/i-0 "
+                "is not authorized to perform: ssm:GetParameters",
+            )
+        if kind == "error500":
+            return self.fail(500, "InternalServerError", "injected")
+        if kind == "slow":
+            time.sleep(float(arg))
+        return self.forward(body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
+
+    def log_message(self, fmt, *args):
+        pass
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--upstream", required=True)
+    ap.add_argument("--mode", required=True)
+    args = ap.parse_args()
+    Proxy.mode = args.mode
+    Proxy.upstream = args.upstream.rstrip("/")
+    if args.mode.startswith("throttle:"):
+        Proxy.remaining = int(args.mode.split(":")[1])
+    ThreadingHTTPServer(("127.0.0.1", args.port), Proxy).serve_forever()
+
+
+if __name__ == "__main__":
+    main()
