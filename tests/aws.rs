@@ -402,10 +402,14 @@ impl FaultProxy {
             .args(["--mode", mode])
             .spawn()
             .expect("start faults.py");
-        let url = format!("http://127.0.0.1:{port}");
+        // Owned from here on, so the process is stopped even if we panic.
+        let proxy = FaultProxy {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return FaultProxy { child, url };
+                return proxy;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
