@@ -11,7 +11,7 @@ use crate::controls;
 use crate::engine::{self, Context, Mode};
 use crate::exit::{Failure, Verdict};
 use crate::host::Host;
-use crate::policy::{self, Policy, PolicySource};
+use crate::policy::{self, OnFailure, Policy, PolicySource, Severity};
 use crate::report::{
     ControlReport, HostFacts, OutputFormat, PolicyRef, Report, SCHEMA_VERSION, Summary,
 };
@@ -102,6 +102,11 @@ pub enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// The fleet's reports in S3.
+    Fleet {
+        #[command(subcommand)]
+        command: FleetCommand,
+    },
     /// Admin commands of the sudo control.
     Sudo {
         #[command(subcommand)]
@@ -109,6 +114,18 @@ pub enum Command {
     },
     /// Print version, git commit, target and build date.
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// Every notebook's latest report: which fail, which controls, since when.
+    /// Exits 1 when any notebook is not compliant.
+    Summary {
+        #[arg(long)]
+        bucket: String,
+        #[arg(long, default_value = "nbwarden")]
+        prefix: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,6 +196,24 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
             let loaded = PolicySource::File(file.clone()).load(None, &aws)?;
             println!("{}: valid policy (sha256 {})", loaded.source, loaded.sha256);
             Ok(Verdict::Compliant)
+        }
+        Command::Fleet {
+            command: FleetCommand::Summary { bucket, prefix },
+        } => {
+            let aws = Aws::new(Instant::now() + g.deadline);
+            let rows = crate::fleet::summary(&aws, bucket, prefix)?;
+            match g.output {
+                OutputFormat::Json => {
+                    let text = serde_json::to_string_pretty(&rows).unwrap_or_default();
+                    println!("{text}");
+                }
+                _ => print!("{}", crate::fleet::render_table(&rows)),
+            }
+            Ok(if rows.iter().any(|r| r.exit_code != 0) {
+                Verdict::NotCompliant
+            } else {
+                Verdict::Compliant
+            })
         }
         Command::Sudo {
             command: SudoCommand::Restore { user },
@@ -254,7 +289,12 @@ fn run_engine(mode: Mode, g: &GlobalArgs) -> Result<Verdict, Failure> {
     let reports = built
         .iter()
         .map(|(entry, control)| match control {
-            Some(control) => engine::run_control(mode, &ctx, control.as_ref()),
+            Some(control) => {
+                let mut report = engine::run_control(mode, &ctx, control.as_ref());
+                report.blocking = control.severity() == Severity::Block
+                    && loaded.policy.verify.on_failure == OnFailure::Fail;
+                report
+            }
             None => ControlReport::skipped(
                 entry.id,
                 entry.title,
@@ -328,7 +368,7 @@ impl<'a> Run<'a> {
     fn finish(&self, reports: Vec<ControlReport>) -> Verdict {
         let summary = Summary::of(&reports);
         let verdict = summary.verdict();
-        let report = Report {
+        let mut report = Report {
             schema_version: SCHEMA_VERSION,
             nbwarden_version: version::SHORT.to_string(),
             command: self.mode.name().to_string(),
@@ -344,9 +384,44 @@ impl<'a> Run<'a> {
             controls: reports,
             summary,
             exit_code: verdict.code(),
+            context: None,
+            failing_since: None,
+            upload: None,
         };
+        // Recording is bookkeeping: an admin without root can still verify.
+        if self.mode != Mode::Plan && self.host.euid() == 0 {
+            let home = self.host.accounts().ok().and_then(|a| {
+                a.user(self.policy.user.as_str())
+                    .map(|u| PathBuf::from(&u.home))
+            });
+            // The instance id costs an IMDS call: only when AWS is in use.
+            let instance = self
+                .aws
+                .is_connected()
+                .then(|| self.aws.instance_id().ok())
+                .flatten();
+            let complete = verdict != Verdict::Incomplete;
+            match state::observe_boot(self.host, home.as_deref(), instance, complete) {
+                Ok(ctx) => report.context = Some(ctx),
+                Err(e) => tracing::warn!("could not record the boot: {e:#}"),
+            }
+            if self.mode == Mode::Apply {
+                let entries: Vec<_> = report
+                    .controls
+                    .iter()
+                    .flat_map(|c| c.managed.clone())
+                    .collect();
+                if let Err(e) = state::save_manifest(self.host, &report, &entries) {
+                    tracing::warn!("could not write {}: {e:#}", state::MANIFEST);
+                }
+            }
+        }
         if self.mode != Mode::Plan {
-            // Recording is bookkeeping: an admin without root can still verify.
+            if let Some(sink) = &self.policy.verify.report {
+                let outcome = crate::fleet::upload(self.host, self.aws, sink, &mut report);
+                tracing::info!("{outcome}");
+                report.upload = Some(outcome);
+            }
             if let Err(e) = state::save(self.host, &report) {
                 tracing::warn!("could not record this run in {}: {e:#}", state::LAST_RUN);
             }

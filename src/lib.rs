@@ -8,6 +8,7 @@ pub mod controls;
 pub mod engine;
 pub mod exit;
 pub mod facts;
+pub mod fleet;
 pub mod host;
 pub mod logging;
 pub mod policy;

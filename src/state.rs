@@ -10,10 +10,17 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::host::{Host, Ownership};
-use crate::report::Report;
+use crate::report::{ManagedEntry, Report, RunContext, RunKind};
 
 pub const STATE_DIR: &str = "/var/lib/nbwarden";
 pub const LAST_RUN: &str = "/var/lib/nbwarden/last-run.json";
+pub const MANIFEST: &str = "/var/lib/nbwarden/manifest.json";
+pub const BOOT: &str = "/var/lib/nbwarden/boot.json";
+const DRIVE_ID: &str = "/var/lib/nbwarden/drive-id";
+/// On the ML volume, which survives stop/start: only marks that this
+/// notebook has been seen. The user can delete or forge it; it only labels
+/// runs (`first-ever`) and no decision depends on it.
+const FIRST_SEEN: &str = "SageMaker/.nbwarden-first-seen";
 const LOCK: &str = "/var/lib/nbwarden/run.lock";
 
 /// Held for the whole of an apply or verify.
@@ -89,4 +96,101 @@ pub fn wait_idle(host: &Host, timeout: Duration) -> Result<()> {
         Some(_) => Ok(()),
         None => bail!("a run still holds the lock after {timeout:?}"),
     }
+}
+
+fn root_file(mode: u32) -> Ownership {
+    Ownership {
+        mode,
+        uid: 0,
+        gid: 0,
+    }
+}
+
+fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    let filled = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+    if filled.is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        bytes = (nanos ^ u128::from(std::process::id())).to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Tells a new system drive from one seen before, and a notebook never seen
+/// from one that was; records it. `home` is the notebook user's home; the
+/// mark on the ML volume is left only by a run that completed (`complete`),
+/// so a run stopped by bad input leaves nothing outside nbwarden's state.
+pub fn observe_boot(
+    host: &Host,
+    home: Option<&Path>,
+    instance_id: Option<String>,
+    complete: bool,
+) -> Result<RunContext> {
+    let boot_id = if host.is_live() {
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "unknown".into())
+    } else {
+        "unknown (not the live system)".into()
+    };
+    let seen_drive = host.read_text(Path::new(DRIVE_ID))?;
+    let first_seen = home.map(|h| h.join(FIRST_SEEN));
+    let seen_before = match &first_seen {
+        Some(p) => host.read(p).ok().flatten().is_some(),
+        None => false,
+    };
+    let (kind, drive_id) = match seen_drive {
+        Some(id) => (RunKind::SameDrive, id.trim().to_string()),
+        None => {
+            let id = random_id();
+            host.write(
+                Path::new(DRIVE_ID),
+                format!("{id}\n").as_bytes(),
+                root_file(0o644),
+                None,
+            )?;
+            let kind = if seen_before {
+                RunKind::NewDrive
+            } else {
+                RunKind::FirstEver
+            };
+            (kind, id)
+        }
+    };
+    if let (Some(p), false, true) = (&first_seen, seen_before, complete) {
+        let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        if let Err(e) = host.write(p, format!("{stamp}\n").as_bytes(), root_file(0o644), None) {
+            tracing::warn!("could not mark the ML volume as seen: {e:#}");
+        }
+    }
+    let context = RunContext {
+        kind,
+        boot_id,
+        drive_id,
+        instance_id,
+    };
+    let text = serde_json::to_vec_pretty(&context).context("cannot serialize the boot record")?;
+    host.write(Path::new(BOOT), &text, root_file(0o644), None)?;
+    Ok(context)
+}
+
+/// Every file `apply` manages, with its digest, mode and owner, and the
+/// facts it relied on.
+pub fn save_manifest(host: &Host, report: &Report, entries: &[ManagedEntry]) -> Result<()> {
+    let doc = serde_json::json!({
+        "schema_version": 1,
+        "written_at": report.finished_at,
+        "nbwarden_version": report.nbwarden_version,
+        "policy": report.policy,
+        "host": report.host,
+        "context": report.context,
+        "files": entries,
+    });
+    let mut text = serde_json::to_vec_pretty(&doc).context("cannot serialize the manifest")?;
+    text.push(b'\n');
+    host.write(Path::new(MANIFEST), &text, root_file(0o644), None)
 }

@@ -229,6 +229,150 @@ impl Aws {
         Ok(bytes)
     }
 
+    /// Whether a client was built (the policy needed AWS).
+    pub fn is_connected(&self) -> bool {
+        self.inner.get().is_some()
+    }
+
+    /// An S3 object, or `None` when the key does not exist.
+    pub fn s3_object_optional(
+        &self,
+        bucket: &str,
+        key: &str,
+        limit: usize,
+    ) -> Result<Option<Vec<u8>>> {
+        let (c, client) = self.s3()?;
+        let resource = format!("s3://{bucket}/{key}");
+        c.rt.block_on(async {
+            match client.get_object().bucket(bucket).key(key).send().await {
+                Ok(resp) => {
+                    let data = resp.body.collect().await.with_context(|| {
+                        format!("S3 GetObject {resource}: the download broke off")
+                    })?;
+                    let bytes = data.into_bytes().to_vec();
+                    if bytes.len() > limit {
+                        bail!("{resource} is larger than {limit} bytes");
+                    }
+                    Ok(Some(bytes))
+                }
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+                Err(e) => Err(describe(e, "S3", "GetObject", &resource)),
+            }
+        })
+    }
+
+    /// Writes an S3 object, with SSE-KMS when `kms_key` is given.
+    pub fn s3_put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        kms_key: Option<&str>,
+    ) -> Result<()> {
+        let (c, client) = self.s3()?;
+        let resource = format!("s3://{bucket}/{key}");
+        let mut req = client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(body.into());
+        if let Some(k) = kms_key {
+            req = req
+                .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+                .ssekms_key_id(k);
+        }
+        c.rt.block_on(req.send())
+            .map_err(|e| describe(e, "S3", "PutObject", &resource))?;
+        Ok(())
+    }
+
+    /// Every key under `prefix`, through all pages.
+    pub fn s3_list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>> {
+        let (c, client) = self.s3()?;
+        let resource = format!("s3://{bucket}/{prefix}");
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let resp =
+                c.rt.block_on(
+                    client
+                        .list_objects_v2()
+                        .bucket(bucket)
+                        .prefix(prefix)
+                        .set_continuation_token(token.take())
+                        .send(),
+                )
+                .map_err(|e| describe(e, "S3", "ListObjectsV2", &resource))?;
+            keys.extend(
+                resp.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+            match resp.next_continuation_token() {
+                Some(t) if resp.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Many objects, fetched 16 at a time; each result on its own.
+    pub fn s3_objects(
+        &self,
+        bucket: &str,
+        keys: &[String],
+        limit: usize,
+    ) -> Result<Vec<Result<Vec<u8>>>> {
+        let (c, client) = self.s3()?;
+        let results = c.rt.block_on(async {
+            let mut out: Vec<Option<Result<Vec<u8>>>> = (0..keys.len()).map(|_| None).collect();
+            let mut set = tokio::task::JoinSet::new();
+            let mut next = 0;
+            loop {
+                while set.len() < 16 && next < keys.len() {
+                    let client = client.clone();
+                    let (bucket, key, i) = (bucket.to_string(), keys[next].clone(), next);
+                    set.spawn(async move {
+                        let resource = format!("s3://{bucket}/{key}");
+                        let got = async {
+                            let resp = client
+                                .get_object()
+                                .bucket(&bucket)
+                                .key(&key)
+                                .send()
+                                .await
+                                .map_err(|e| describe(e, "S3", "GetObject", &resource))?;
+                            let data = resp
+                                .body
+                                .collect()
+                                .await
+                                .context("the download broke off")?;
+                            let bytes = data.into_bytes().to_vec();
+                            if bytes.len() > limit {
+                                bail!("{resource} is larger than {limit} bytes");
+                            }
+                            Ok(bytes)
+                        }
+                        .await;
+                        (i, got)
+                    });
+                    next += 1;
+                }
+                match set.join_next().await {
+                    Some(Ok((i, got))) => out[i] = Some(got),
+                    Some(Err(e)) => return Err(anyhow!("a download task failed: {e}")),
+                    None => break,
+                }
+            }
+            Ok(out
+                .into_iter()
+                .map(|o| o.unwrap_or_else(|| Err(anyhow!("not fetched"))))
+                .collect())
+        })?;
+        Ok(results)
+    }
+
     /// The instance id, from IMDSv2.
     pub fn instance_id(&self) -> Result<String> {
         let c = self.connected()?;

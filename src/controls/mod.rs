@@ -1,6 +1,7 @@
 //! Every control nbwarden knows, in the order they run. A control whose
 //! policy section is absent is off and reported as `skip`.
 
+pub mod checks;
 pub mod envs;
 mod packages;
 pub mod sudo;
@@ -53,6 +54,51 @@ pub const REGISTRY: &[Entry] = &[
             p.variables.clone().map(|v| {
                 Box::new(variables::Variables::new(v, p.user.as_str())) as Box<dyn Control>
             })
+        },
+    },
+    Entry {
+        id: checks::permissions::ID,
+        title: checks::permissions::TITLE,
+        section: "verify.permissions",
+        build: |p| {
+            p.verify.permissions.clone().map(|check| {
+                Box::new(checks::permissions::Permissions { check }) as Box<dyn Control>
+            })
+        },
+    },
+    Entry {
+        id: checks::boot_exec::ID,
+        title: checks::boot_exec::TITLE,
+        section: "verify.boot_exec",
+        build: |p| {
+            p.verify.boot_exec.clone().map(|check| {
+                Box::new(checks::boot_exec::BootExec {
+                    check,
+                    user: p.user.as_str().to_string(),
+                }) as Box<dyn Control>
+            })
+        },
+    },
+    Entry {
+        id: checks::egress::ID,
+        title: checks::egress::TITLE,
+        section: "verify.egress",
+        build: |p| {
+            p.verify
+                .egress
+                .clone()
+                .map(|check| Box::new(checks::egress::Egress { check }) as Box<dyn Control>)
+        },
+    },
+    Entry {
+        id: checks::rpm::ID,
+        title: checks::rpm::TITLE,
+        section: "verify.rpm",
+        build: |p| {
+            p.verify
+                .rpm
+                .clone()
+                .map(|check| Box::new(checks::rpm::Rpm { check }) as Box<dyn Control>)
         },
     },
 ];

@@ -55,6 +55,10 @@ pub trait Control {
     fn preflight(&self, _ctx: &Context<'_>) -> Result<(), String> {
         Ok(())
     }
+    /// Whether this control's failure may block the start (`[verify]`).
+    fn severity(&self) -> crate::policy::Severity {
+        crate::policy::Severity::Block
+    }
     /// The state this control wants, computed from the policy and the host.
     fn desired(&self, ctx: &Context<'_>) -> Result<DesiredState>;
 }
@@ -104,6 +108,11 @@ fn converge(
     let membership_files = membership_edits(ctx.host, &desired.memberships)?;
     desired.files.extend(membership_files);
 
+    report.managed = desired
+        .files
+        .iter()
+        .map(|f| manifest_entry(control.id(), f))
+        .collect();
     let mut pending = Vec::new();
     for file in &desired.files {
         let current = ctx.host.read(&file.path)?;
@@ -177,6 +186,28 @@ fn converge(
         ));
     }
     Ok(())
+}
+
+fn manifest_entry(control: &str, file: &ManagedFile) -> crate::report::ManagedEntry {
+    let path = file.path.display().to_string();
+    match &file.state {
+        FileState::Present { content, own } => crate::report::ManagedEntry {
+            path,
+            control: control.to_string(),
+            kind: "file".into(),
+            sha256: Some(crate::policy::sha256_hex(content)),
+            mode: Some(format!("{:04o}", own.mode)),
+            owner: Some(format!("{}:{}", own.uid, own.gid)),
+        },
+        FileState::Absent => crate::report::ManagedEntry {
+            path,
+            control: control.to_string(),
+            kind: "absent".into(),
+            sha256: None,
+            mode: None,
+            owner: None,
+        },
+    }
 }
 
 fn apply_file(host: &Host, file: &ManagedFile) -> Result<()> {

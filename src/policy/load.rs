@@ -72,7 +72,8 @@ pub fn from_bytes(bytes: Vec<u8>, label: &str) -> Result<LoadedPolicy, Failure> 
     })
 }
 
-pub(crate) fn hex_sha256(bytes: &[u8]) -> String {
+/// Lowercase hex sha256 of `bytes`.
+pub fn hex_sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))

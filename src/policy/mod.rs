@@ -9,13 +9,14 @@ mod load;
 mod packages;
 mod source;
 mod values;
+mod verify;
 
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use load::{LoadedPolicy, PolicyError, from_bytes, parse};
+pub use load::{LoadedPolicy, PolicyError, from_bytes, hex_sha256 as sha256_hex, parse};
 pub use packages::{
     Channel, CondaPolicy, MirrorUrl, OnOverride, PackagesPolicy, PipPolicy, ProbeMode, SslVerify,
 };
@@ -23,6 +24,10 @@ pub use source::PolicySource;
 pub use values::{
     AbsPath, AccountName, AllowedCommand, HINT_SEPARATOR, Identifier, PolicyVersion, ValueKind,
     VariableValue,
+};
+pub use verify::{
+    BootExecCheck, EgressCheck, OnFailure, PermissionsCheck, ReportSink, RpmCheck, Severity,
+    VerifyPolicy,
 };
 
 /// An nbwarden policy (format version 1).
@@ -50,6 +55,10 @@ pub struct Policy {
     /// Absent: the `packages` control is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packages: Option<PackagesPolicy>,
+    /// Checks beyond nbwarden's own files, fail-closed behaviour and the
+    /// fleet report. Absent: only the controls above are verified.
+    #[serde(default)]
+    pub verify: VerifyPolicy,
     /// Variables (network, KMS, buckets) written to root-owned files that
     /// notebooks import. Absent: the `variables` control is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]

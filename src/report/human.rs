@@ -52,6 +52,12 @@ pub fn render(r: &Report, color: bool) -> String {
             .or_else(|| c.evidence.first().cloned())
             .unwrap_or_default();
         let status = format!("{:6}", c.status.as_str());
+        let failing = matches!(c.status, Status::Fail | Status::Error);
+        let detail = if failing && !c.blocking {
+            format!("[advisory] {detail}")
+        } else {
+            detail
+        };
         let _ = writeln!(
             out,
             "{:id_width$}  {}  {:>7}  {:>5}ms  {}",
@@ -61,8 +67,8 @@ pub fn render(r: &Report, color: bool) -> String {
             c.duration_ms,
             first_line(&detail)
         );
-        if matches!(c.status, Status::Fail | Status::Error) {
-            for line in c.evidence.iter().filter(|e| **e != detail) {
+        if failing {
+            for line in c.evidence.iter().filter(|e| !detail.ends_with(e.as_str())) {
                 let _ = writeln!(out, "{:id_width$}  {}", "", line);
             }
         }

@@ -63,6 +63,17 @@ pub struct ControlReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub duration_ms: u64,
+    /// The files this control manages, for the manifest (not reported).
+    #[serde(skip)]
+    pub managed: Vec<ManagedEntry>,
+    /// Whether a `fail` or `error` here decides the exit code; advisory
+    /// controls are reported only (`[verify] on_failure`, `severity`).
+    #[serde(default = "blocking_default")]
+    pub blocking: bool,
+}
+
+fn blocking_default() -> bool {
+    true
 }
 
 impl ControlReport {
@@ -75,6 +86,8 @@ impl ControlReport {
             evidence: Vec::new(),
             error: None,
             duration_ms: 0,
+            managed: Vec::new(),
+            blocking: true,
         }
     }
 
@@ -84,6 +97,22 @@ impl ControlReport {
         r.evidence.push(why.to_string());
         r
     }
+}
+
+/// One file in the manifest of what `apply` left on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManagedEntry {
+    pub path: String,
+    pub control: String,
+    /// `file`, or `absent` for a file nbwarden removes.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +137,11 @@ pub struct Summary {
     pub skip: usize,
     pub error: usize,
     pub changes: usize,
+    /// Failures and errors of blocking controls: these decide the verdict.
+    #[serde(default)]
+    pub blocking_fail: usize,
+    #[serde(default)]
+    pub blocking_error: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +158,38 @@ pub struct Report {
     pub summary: Summary,
     /// The exit code this run ended with (0, 1 or 3).
     pub exit_code: u8,
+    /// Which system drive and boot this run saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<RunContext>,
+    /// Since when this notebook has been failing, as far as the fleet
+    /// reports know (set when the report is uploaded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<String>,
+    /// What happened to the fleet upload of this report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<String>,
+}
+
+/// How this run relates to earlier ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunKind {
+    /// No earlier run is known for this notebook.
+    FirstEver,
+    /// The first run on a freshly built system drive (after a stop/start).
+    NewDrive,
+    /// Another run on a drive nbwarden has already seen.
+    SameDrive,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunContext {
+    pub kind: RunKind,
+    pub boot_id: String,
+    /// A random id nbwarden writes on each new system drive.
+    pub drive_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
 }
 
 impl Summary {
@@ -140,17 +206,24 @@ impl Summary {
                 Status::Skip => s.skip += 1,
                 Status::Error => s.error += 1,
             }
+            if c.blocking {
+                match c.status {
+                    Status::Fail => s.blocking_fail += 1,
+                    Status::Error => s.blocking_error += 1,
+                    _ => {}
+                }
+            }
             s.changes += c.changes.len();
         }
         s
     }
 
-    /// Any error makes the run incomplete (3), else any failure makes the
-    /// host not compliant (1).
+    /// Any blocking error makes the run incomplete (3), else any blocking
+    /// failure makes the host not compliant (1).
     pub fn verdict(&self) -> Verdict {
-        if self.error > 0 {
+        if self.blocking_error > 0 {
             Verdict::Incomplete
-        } else if self.fail > 0 {
+        } else if self.blocking_fail > 0 {
             Verdict::NotCompliant
         } else {
             Verdict::Compliant
@@ -221,6 +294,9 @@ pub(crate) mod tests {
                 sha256: "00".into(),
             },
             exit_code: summary.verdict().code(),
+            context: None,
+            failing_since: None,
+            upload: None,
             controls,
             summary,
         }
@@ -242,6 +318,21 @@ pub(crate) mod tests {
         let only_fail = Summary::of(&r.controls[..2]);
         assert_eq!(only_fail.verdict(), Verdict::NotCompliant);
         assert_eq!(Summary::of(&r.controls[..1]).verdict(), Verdict::Compliant);
+        let mut advisory = r.controls.clone();
+        for c in &mut advisory {
+            c.blocking = false;
+        }
+        let s = Summary::of(&advisory);
+        assert_eq!(
+            (s.fail, s.error),
+            (1, 1),
+            "advisory results are still counted"
+        );
+        assert_eq!(
+            s.verdict(),
+            Verdict::Compliant,
+            "but they do not decide the exit code"
+        );
     }
 
     #[test]

@@ -1,0 +1,121 @@
+//! Egress: connections that must fail (the public index, public addresses)
+//! and connections that must succeed (the mirror, VPC endpoints), probed
+//! concurrently, each with a short timeout.
+
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::engine::{Context, Control, DesiredState, Probe, ProbeResult};
+use crate::host::Host;
+use crate::policy::{EgressCheck, Severity};
+
+pub const ID: &str = "egress";
+pub const TITLE: &str = "Network egress is as the policy says";
+
+pub struct Egress {
+    pub check: EgressCheck,
+}
+
+impl Control for Egress {
+    fn id(&self) -> &'static str {
+        ID
+    }
+    fn title(&self) -> &'static str {
+        TITLE
+    }
+    fn severity(&self) -> Severity {
+        self.check.severity
+    }
+    fn desired(&self, _ctx: &Context<'_>) -> Result<DesiredState> {
+        Ok(DesiredState {
+            probes: vec![Box::new(Connect {
+                check: self.check.clone(),
+            })],
+            ..DesiredState::default()
+        })
+    }
+}
+
+/// Connects to `target` (host:port), resolving and connecting within
+/// `timeout` each. Ok(address) when connected.
+fn reach(target: &str, timeout: Duration) -> Result<SocketAddr, String> {
+    let target = target.to_string();
+    // Name resolution has no timeout of its own: bound it with a thread.
+    let (tx, rx) = mpsc::channel();
+    let name = target.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(name.to_socket_addrs().map(|a| a.collect::<Vec<_>>()));
+    });
+    let addrs = match rx.recv_timeout(timeout) {
+        Ok(Ok(addrs)) if !addrs.is_empty() => addrs,
+        Ok(Ok(_)) => return Err("no address".into()),
+        Ok(Err(e)) => return Err(format!("does not resolve ({e})")),
+        Err(_) => return Err("name resolution timed out".into()),
+    };
+    let mut last = String::new();
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(_) => return Ok(addr),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(last)
+}
+
+struct Connect {
+    check: EgressCheck,
+}
+
+impl Probe for Connect {
+    fn describe(&self) -> String {
+        "egress".into()
+    }
+
+    fn check(&self, _host: &Host) -> Result<ProbeResult> {
+        let timeout = Duration::from_millis(u64::from(self.check.timeout_ms));
+        let targets: Vec<(String, bool)> = self
+            .check
+            .must_fail
+            .iter()
+            .map(|t| (t.clone(), false))
+            .chain(self.check.must_succeed.iter().map(|t| (t.clone(), true)))
+            .collect();
+        let handles: Vec<_> = targets
+            .into_iter()
+            .map(|(target, want)| {
+                std::thread::spawn(move || {
+                    let outcome = reach(&target, timeout);
+                    (target, want, outcome)
+                })
+            })
+            .collect();
+        let mut details = Vec::new();
+        let mut bad = 0;
+        for h in handles {
+            let Ok((target, want, outcome)) = h.join() else {
+                continue;
+            };
+            let line = match (&outcome, want) {
+                (Ok(addr), true) => format!("{target}: reachable ({addr}), as required"),
+                (Err(e), false) => format!("{target}: blocked ({e}), as required"),
+                (Ok(addr), false) => {
+                    bad += 1;
+                    format!("{target}: REACHABLE ({addr}) but must be blocked")
+                }
+                (Err(e), true) => {
+                    bad += 1;
+                    format!("{target}: NOT reachable ({e}) but must be")
+                }
+            };
+            details.push(line);
+        }
+        Ok(ProbeResult {
+            passed: bad == 0,
+            evidence: format!("{bad} of {} connection(s) not as required", details.len()),
+            details,
+        })
+    }
+}

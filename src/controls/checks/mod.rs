@@ -1,0 +1,35 @@
+//! Checks beyond nbwarden's own files (`[verify.*]`): each is a control
+//! that declares no files, only a probe, with the severity the policy gives.
+
+pub mod boot_exec;
+pub mod egress;
+pub mod permissions;
+pub mod rpm;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use crate::host::Host;
+
+/// Whether someone other than root can write `path` (inside the root), or
+/// create it: it, or a directory above it, is owned by another user, group
+/// writable for a group other than root's, or world writable (a sticky
+/// directory such as /tmp still lets anyone create new names). Paths under
+/// `home` (the notebook user's) always count.
+pub fn user_writable(host: &Host, path: &Path, home: &Path) -> bool {
+    if path.starts_with(home) {
+        return true;
+    }
+    let mut cur = Some(path);
+    while let Some(p) = cur {
+        let real = host.root().join(p.strip_prefix("/").unwrap_or(p));
+        if let Ok(meta) = std::fs::symlink_metadata(&real) {
+            let mode = meta.mode();
+            if meta.uid() != 0 || (mode & 0o020 != 0 && meta.gid() != 0) || mode & 0o002 != 0 {
+                return true;
+            }
+        }
+        cur = p.parent();
+    }
+    false
+}

@@ -1,0 +1,183 @@
+//! The `[verify]` section: checks beyond nbwarden's own files, whether a
+//! failure blocks the start, and where reports go for the fleet.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::values::AbsPath;
+
+/// The `[verify]` section.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyPolicy {
+    /// `fail` (default): a failing blocking control makes verify exit 1 and
+    /// so fails the notebook's start. `warn`: everything is reported, and
+    /// verify exits 0 unless it could not run at all.
+    #[serde(default)]
+    pub on_failure: OnFailure,
+    /// World-writable files and setuid/setgid binaries in system paths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<PermissionsCheck>,
+    /// Nothing run as root at boot or on a schedule executes from a
+    /// user-writable path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_exec: Option<BootExecCheck>,
+    /// Connections that must fail, and ones that must succeed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<EgressCheck>,
+    /// `rpm -V` of packages (Amazon Linux); skipped on other systems.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<RpmCheck>,
+    /// Upload every run's report to S3 for `nbwarden fleet summary`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<ReportSink>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    #[default]
+    Fail,
+    Warn,
+}
+
+/// Whether a check's failure can block the start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Fails verify (with `on_failure = "fail"`).
+    #[default]
+    Block,
+    /// Reported only.
+    Warn,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionsCheck {
+    /// Trees searched, without following links.
+    #[serde(default = "default_permission_paths")]
+    pub paths: Vec<AbsPath>,
+    /// setuid/setgid files that may exist.
+    #[serde(default = "default_setuid_allow")]
+    pub setuid_allow: Vec<AbsPath>,
+    /// The search stops (and says so) after this many seconds.
+    #[serde(default = "default_time_limit")]
+    pub time_limit_s: u32,
+    #[serde(default)]
+    pub severity: Severity,
+}
+
+fn default_permission_paths() -> Vec<AbsPath> {
+    [
+        "/etc",
+        "/usr/local/bin",
+        "/usr/local/sbin",
+        "/opt/ml",
+        "/usr/bin",
+        "/usr/sbin",
+    ]
+    .iter()
+    .map(|p| AbsPath::fixed(p))
+    .collect()
+}
+
+fn default_setuid_allow() -> Vec<AbsPath> {
+    [
+        "/usr/bin/sudo",
+        "/usr/bin/su",
+        "/usr/bin/passwd",
+        "/usr/bin/chsh",
+        "/usr/bin/chfn",
+        "/usr/bin/gpasswd",
+        "/usr/bin/newgrp",
+        "/usr/bin/mount",
+        "/usr/bin/umount",
+        "/usr/bin/pkexec",
+        "/usr/bin/crontab",
+        "/usr/bin/chage",
+        "/usr/bin/expiry",
+        "/usr/bin/wall",
+        "/usr/bin/write",
+        "/usr/bin/ssh-agent",
+        "/usr/sbin/unix_chkpwd",
+        "/usr/sbin/pam_timestamp_check",
+        "/usr/sbin/userhelper",
+        "/usr/bin/fusermount",
+        "/usr/bin/fusermount3",
+    ]
+    .iter()
+    .map(|p| AbsPath::fixed(p))
+    .collect()
+}
+
+fn default_time_limit() -> u32 {
+    20
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BootExecCheck {
+    #[serde(default)]
+    pub severity: Severity,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EgressCheck {
+    /// `host:port` that must not be reachable (the public package index,
+    /// public addresses).
+    #[serde(default)]
+    pub must_fail: Vec<String>,
+    /// `host:port` that must be reachable (the mirror, VPC endpoints).
+    #[serde(default)]
+    pub must_succeed: Vec<String>,
+    /// Per-connection timeout; probes run concurrently.
+    #[serde(default = "default_egress_timeout")]
+    pub timeout_ms: u32,
+    #[serde(default)]
+    pub severity: Severity,
+}
+
+fn default_egress_timeout() -> u32 {
+    2000
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RpmCheck {
+    /// Packages whose files must match the RPM database.
+    #[serde(default = "default_rpm_packages")]
+    pub packages: Vec<String>,
+    #[serde(default = "default_rpm_severity")]
+    pub severity: Severity,
+}
+
+fn default_rpm_packages() -> Vec<String> {
+    vec![
+        "sudo".into(),
+        "shadow-utils".into(),
+        "amazon-cloudwatch-agent".into(),
+    ]
+}
+
+fn default_rpm_severity() -> Severity {
+    Severity::Warn
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSink {
+    /// Reports go to s3://BUCKET/PREFIX/ACCOUNT/REGION/NOTEBOOK/TIMESTAMP.json
+    /// and .../latest.json.
+    pub bucket: String,
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// SSE-KMS with this key when set.
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+}
+
+fn default_prefix() -> String {
+    "nbwarden".into()
+}
