@@ -6,37 +6,14 @@ mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use common::notebook::service;
+use common::notebook::{run_aws, service};
 use common::*;
 
 const CANARY: &str = "CANARY-5f2d9a7e-never-log-me";
 /// Port 9 (discard) refuses connections on loopback at once.
 const CLOSED: &str = "http://127.0.0.1:9";
-
-/// nbwarden with a clean AWS environment: endpoints from the test services,
-/// credentials and region from IMDS unless `env` says otherwise.
-fn run_aws(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let home = tempfile::tempdir().expect("home");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nbwarden"));
-    cmd.args(args)
-        .arg("--root")
-        .arg(root)
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("HOME", home.path())
-        .env("NO_COLOR", "1")
-        .env("AWS_ENDPOINT_URL", service("NBWARDEN_TEST_MOTO_URL"))
-        .env(
-            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-            service("NBWARDEN_TEST_IMDS_URL"),
-        );
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run nbwarden")
-}
 
 fn policy_file(dir: &Path, values: &str) -> String {
     let text = format!("version = 1\n[variables]\n{values}");

@@ -160,3 +160,38 @@ impl Notebook {
         );
     }
 }
+
+/// nbwarden with a clean AWS environment: endpoints from the test services,
+/// credentials and region from IMDS unless `env` says otherwise.
+pub fn run_aws(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let home = tempfile::tempdir().expect("home");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nbwarden"));
+    cmd.args(args)
+        .arg("--root")
+        .arg(root)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HOME", home.path())
+        .env("NO_COLOR", "1")
+        .env("AWS_ENDPOINT_URL", service("NBWARDEN_TEST_MOTO_URL"))
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            service("NBWARDEN_TEST_IMDS_URL"),
+        );
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run nbwarden")
+}
+
+/// Runs a Python snippet with the services' venv (boto3 against moto).
+pub fn boto3(script: &str, args: &[&str]) -> Output {
+    let venv = service("NBWARDEN_TEST_VENV");
+    Command::new(format!("{venv}/bin/python"))
+        .arg("-c")
+        .arg(script)
+        .arg(service("NBWARDEN_TEST_MOTO_URL"))
+        .args(args)
+        .output()
+        .expect("python")
+}

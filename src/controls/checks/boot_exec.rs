@@ -86,7 +86,13 @@ struct Scan {
 
 impl Scan {
     fn judge(&self, host: &Host, source: &Path, command: &str, out: &mut Vec<String>) {
-        for path in paths_in(command) {
+        // Device and kernel files (/dev/null, /proc/…) are not code.
+        let pseudo = |p: &Path| {
+            ["/dev", "/proc", "/sys", "/run/systemd"]
+                .iter()
+                .any(|d| p.starts_with(d))
+        };
+        for path in paths_in(command).into_iter().filter(|p| !pseudo(p)) {
             if user_writable(host, &path, &self.home) {
                 out.push(format!(
                     "{}: runs {} (user-writable) as root",

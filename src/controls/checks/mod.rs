@@ -24,7 +24,12 @@ pub fn user_writable(host: &Host, path: &Path, home: &Path) -> bool {
     while let Some(p) = cur {
         let real = host.root().join(p.strip_prefix("/").unwrap_or(p));
         if let Ok(meta) = std::fs::symlink_metadata(&real) {
-            let mode = meta.mode();
+            // A link's own mode bits mean nothing; only who owns it counts.
+            let mode = if meta.file_type().is_symlink() {
+                0
+            } else {
+                meta.mode()
+            };
             if meta.uid() != 0 || (mode & 0o020 != 0 && meta.gid() != 0) || mode & 0o002 != 0 {
                 return true;
             }
