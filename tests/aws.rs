@@ -470,3 +470,122 @@ fn throttling_is_retried_and_other_faults_end_clearly_within_the_deadline() {
     );
     assert!(!root.path().join("etc/nbwarden").exists());
 }
+
+#[test]
+fn control_plane_facts_come_from_describe_notebook_instance() {
+    let root = sandbox("al2023");
+    std::fs::write(
+        root.path().join("opt/ml/metadata/resource-metadata.json"),
+        r#"{"ResourceArn":"arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/nbwarden-system-test","ResourceName":"nbwarden-system-test"}"#,
+    )
+    .expect("metadata");
+    let dir = tempfile::tempdir().expect("tmp");
+    let lenient = write_policy(dir.path(), "version = 1\n[verify.control_plane]\n");
+    let out = run_aws(
+        root.path(),
+        &[
+            "verify",
+            "--policy",
+            &lenient.to_string_lossy(),
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", output_text(&out));
+    let ev = evidence(&json(&out), "control-plane");
+    assert!(
+        ev.contains(&"KmsKeyId: arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab".to_string()),
+        "{ev:#?}"
+    );
+    assert!(
+        ev.contains(&"DirectInternetAccess: Disabled".to_string()),
+        "{ev:#?}"
+    );
+
+    // A notebook created with internet, root access and the AWS managed key.
+    let made = common::notebook::boto3(
+        r#"
+import boto3, sys
+sm = boto3.client("sagemaker", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+try:
+    sm.create_notebook_instance(NotebookInstanceName="nbwarden-open-notebook", InstanceType="ml.t3.medium",
+        RoleArn="arn:aws:iam::123456789012:role/nbwarden-notebook-role",
+        DirectInternetAccess="Enabled", RootAccess="Enabled")
+except sm.exceptions.ClientError as e:
+    if "already exists" not in str(e):
+        raise
+"#,
+        &[],
+    );
+    assert!(made.status.success(), "{}", output_text(&made));
+    std::fs::write(
+        root.path().join("opt/ml/metadata/resource-metadata.json"),
+        r#"{"ResourceArn":"arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/nbwarden-open-notebook","ResourceName":"nbwarden-open-notebook"}"#,
+    )
+    .expect("metadata");
+    let strict = write_policy(
+        dir.path(),
+        "version = 1\n[verify.control_plane]\nrequire_root_access_disabled = true\n",
+    );
+    let out = run_aws(
+        root.path(),
+        &[
+            "verify",
+            "--policy",
+            &strict.to_string_lossy(),
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 1, "{}", output_text(&out));
+    let ev = evidence(&json(&out), "control-plane");
+    for required in [
+        "required: no customer KMS key on the ML volume",
+        "required: direct internet access is not Disabled",
+        "required: root access is not Disabled",
+    ] {
+        assert!(ev.contains(&required.to_string()), "{required}: {ev:#?}");
+    }
+
+    // A role that may not call the API: said, not guessed.
+    let proxy = FaultProxy::start("deny");
+    let out = run_aws(
+        root.path(),
+        &[
+            "verify",
+            "--policy",
+            &lenient.to_string_lossy(),
+            "--output",
+            "json",
+        ],
+        &[("AWS_ENDPOINT_URL_SAGEMAKER", proxy.url.as_str())],
+    );
+    assert_eq!(code(&out), 0, "{}", output_text(&out));
+    let ev = evidence(&json(&out), "control-plane");
+    assert!(
+        ev.iter()
+            .any(|e| e.contains("not checked: the role may not call DescribeNotebookInstance")),
+        "{ev:#?}"
+    );
+
+    // An unknown notebook is an error that names it.
+    std::fs::write(
+        root.path().join("opt/ml/metadata/resource-metadata.json"),
+        r#"{"ResourceArn":"arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/ghost","ResourceName":"ghost"}"#,
+    )
+    .expect("metadata");
+    let out = run_aws(
+        root.path(),
+        &["verify", "--policy", &lenient.to_string_lossy()],
+        &[],
+    );
+    assert_eq!(code(&out), 3, "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("SageMaker DescribeNotebookInstance on ghost failed"),
+        "{}",
+        output_text(&out)
+    );
+}

@@ -76,7 +76,7 @@ where
     }
 }
 
-fn hint(code: &str, service: &str, operation: &str, resource: &str) -> String {
+pub(crate) fn hint(code: &str, service: &str, operation: &str, resource: &str) -> String {
     let action = format!("{}:{operation}", iam_prefix(service));
     match code {
         "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {

@@ -8,6 +8,7 @@
 //! local IMDS.
 
 mod errors;
+mod sagemaker;
 
 use std::cell::OnceCell;
 use std::time::{Duration, Instant};

@@ -91,6 +91,16 @@ pub const REGISTRY: &[Entry] = &[
         },
     },
     Entry {
+        id: checks::control_plane::ID,
+        title: checks::control_plane::TITLE,
+        section: "verify.control_plane",
+        build: |p| {
+            p.verify.control_plane.clone().map(|check| {
+                Box::new(checks::control_plane::ControlPlane { check }) as Box<dyn Control>
+            })
+        },
+    },
+    Entry {
         id: checks::rpm::ID,
         title: checks::rpm::TITLE,
         section: "verify.rpm",

@@ -26,8 +26,8 @@ pub use values::{
     VariableValue,
 };
 pub use verify::{
-    BootExecCheck, EgressCheck, OnFailure, PermissionsCheck, ReportSink, RpmCheck, Severity,
-    VerifyPolicy,
+    BootExecCheck, ControlPlaneCheck, EgressCheck, OnFailure, PermissionsCheck, ReportSink,
+    RpmCheck, Severity, VerifyPolicy,
 };
 
 /// An nbwarden policy (format version 1).

@@ -25,6 +25,9 @@ pub struct VerifyPolicy {
     /// Connections that must fail, and ones that must succeed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub egress: Option<EgressCheck>,
+    /// SageMaker's own settings for this notebook, from DescribeNotebookInstance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_plane: Option<ControlPlaneCheck>,
     /// `rpm -V` of packages (Amazon Linux); skipped on other systems.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rpm: Option<RpmCheck>,
@@ -180,4 +183,24 @@ pub struct ReportSink {
 
 fn default_prefix() -> String {
     "nbwarden".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ControlPlaneCheck {
+    /// The ML volume must use a customer-managed KMS key (`KmsKeyId`).
+    #[serde(default = "yes")]
+    pub require_customer_kms_key: bool,
+    /// `DirectInternetAccess` must be `Disabled`.
+    #[serde(default = "yes")]
+    pub require_no_direct_internet: bool,
+    /// `RootAccess` must be `Disabled`.
+    #[serde(default)]
+    pub require_root_access_disabled: bool,
+    #[serde(default)]
+    pub severity: Severity,
+}
+
+fn yes() -> bool {
+    true
 }

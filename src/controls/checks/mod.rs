@@ -2,6 +2,7 @@
 //! that declares no files, only a probe, with the severity the policy gives.
 
 pub mod boot_exec;
+pub mod control_plane;
 pub mod egress;
 pub mod permissions;
 pub mod rpm;

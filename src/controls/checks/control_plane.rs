@@ -1,0 +1,120 @@
+//! Facts only the control plane knows, from `DescribeNotebookInstance`: a
+//! customer KMS key on the volumes, no direct internet access, root access
+//! disabled. Encryption is invisible from inside the guest, so nothing here
+//! is inferred locally. Where the role may not call the API, the control
+//! says so instead of guessing.
+
+use anyhow::Result;
+
+use crate::engine::{Context, Control, DesiredState, Probe, ProbeResult};
+use crate::facts::Notebook;
+use crate::host::Host;
+use crate::policy::{ControlPlaneCheck, Severity};
+
+pub const ID: &str = "control-plane";
+pub const TITLE: &str = "SageMaker's settings for this notebook (KMS, internet, root)";
+
+pub struct ControlPlane {
+    pub check: ControlPlaneCheck,
+}
+
+impl Control for ControlPlane {
+    fn id(&self) -> &'static str {
+        ID
+    }
+    fn title(&self) -> &'static str {
+        TITLE
+    }
+    fn severity(&self) -> Severity {
+        self.check.severity
+    }
+    fn desired(&self, ctx: &Context<'_>) -> Result<DesiredState> {
+        let notebook = Notebook::read(ctx.host)?;
+        let answer = ctx.aws.sagemaker_describe_notebook(&notebook.name);
+        Ok(DesiredState {
+            probes: vec![Box::new(Judge {
+                check: self.check.clone(),
+                answer: answer.map_err(|e| format!("{e:#}")),
+            })],
+            ..DesiredState::default()
+        })
+    }
+}
+
+/// Judges the answer fetched while declaring (the probe itself needs no
+/// network, which keeps the AWS client in one place).
+struct Judge {
+    check: ControlPlaneCheck,
+    answer: Result<serde_json::Value, String>,
+}
+
+impl Probe for Judge {
+    fn describe(&self) -> String {
+        "DescribeNotebookInstance".into()
+    }
+
+    fn check(&self, _host: &Host) -> Result<ProbeResult> {
+        let nb = match &self.answer {
+            Ok(v) => v,
+            Err(e) if e.contains("AccessDenied") => {
+                return Ok(ProbeResult {
+                    passed: true,
+                    evidence: "not checked: the role may not call DescribeNotebookInstance".into(),
+                    details: vec![e.clone()],
+                });
+            }
+            Err(e) => anyhow::bail!("{e}"),
+        };
+        let field = |k: &str| nb[k].as_str().unwrap_or("").to_string();
+        let kms = field("KmsKeyId");
+        let internet = field("DirectInternetAccess");
+        let root = field("RootAccess");
+        let mut details = vec![
+            format!(
+                "KmsKeyId: {}",
+                if kms.is_empty() {
+                    "(none: the AWS managed key)"
+                } else {
+                    &kms
+                }
+            ),
+            format!(
+                "DirectInternetAccess: {}",
+                if internet.is_empty() {
+                    "(not reported)"
+                } else {
+                    &internet
+                }
+            ),
+            format!(
+                "RootAccess: {}",
+                if root.is_empty() {
+                    "(not reported)"
+                } else {
+                    &root
+                }
+            ),
+            format!("SubnetId: {}", field("SubnetId")),
+        ];
+        let mut failed = Vec::new();
+        if self.check.require_customer_kms_key && kms.is_empty() {
+            failed.push("no customer KMS key on the ML volume");
+        }
+        if self.check.require_no_direct_internet && internet != "Disabled" {
+            failed.push("direct internet access is not Disabled");
+        }
+        if self.check.require_root_access_disabled && root != "Disabled" {
+            failed.push("root access is not Disabled");
+        }
+        details.extend(failed.iter().map(|f| format!("required: {f}")));
+        Ok(ProbeResult {
+            passed: failed.is_empty(),
+            evidence: if failed.is_empty() {
+                "the control plane reports the required settings".into()
+            } else {
+                failed.join("; ")
+            },
+            details,
+        })
+    }
+}
