@@ -35,17 +35,12 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME.
-    #[arg(
-        long,
-        global = true,
-        env = "NBWARDEN_POLICY",
-        default_value = "/etc/nbwarden/policy.toml",
-        value_name = "SOURCE"
-    )]
-    pub policy: PolicySource,
+    /// The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME
+    /// [default: /etc/nbwarden/policy.toml].
+    #[arg(long, global = true, env = "NBWARDEN_POLICY", value_name = "SOURCE")]
+    pub policy: Option<PolicySource>,
     /// Refuse the policy unless its bytes have this sha256 (hex).
-    #[arg(long, global = true, value_name = "HEX", value_parser = parse_sha256)]
+    #[arg(long, global = true, env = "NBWARDEN_POLICY_SHA256", value_name = "HEX", value_parser = parse_sha256)]
     pub policy_sha256: Option<String>,
     /// Operate on the tree at DIR instead of `/` (tests, image building).
     #[arg(long, global = true, default_value = "/", value_name = "DIR")]
@@ -66,6 +61,10 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
     pub quiet: u8,
 }
+
+/// Where the lifecycle script's environment file points `--policy` when
+/// nothing else does.
+pub const DEFAULT_POLICY: &str = "/etc/nbwarden/policy.toml";
 
 fn parse_sha256(s: &str) -> Result<String, String> {
     if s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -102,6 +101,11 @@ pub enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Lifecycle configuration scripts for a bundle.
+    Lifecycle {
+        #[command(subcommand)]
+        command: LifecycleCommand,
+    },
     /// The fleet's reports in S3.
     Fleet {
         #[command(subcommand)]
@@ -114,6 +118,42 @@ pub enum Command {
     },
     /// Print version, git commit, target and build date.
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LifecycleCommand {
+    /// Write on-create.sh and on-start.sh for a bundle in S3 (or print their
+    /// base64 content, or a CloudFormation resource). `--policy` is the policy
+    /// the scripts load [default: BUNDLE/policy.toml].
+    Render {
+        /// The bundle's location: s3://BUCKET/PREFIX/VERSION
+        #[arg(long)]
+        bundle: String,
+        /// The bundle's SHA256SUMS (lines `HEX  bin/nbwarden-ARCH`).
+        #[arg(long, value_name = "FILE")]
+        checksums: Option<PathBuf>,
+        /// A binary's sha256 as ARCH=HEX (repeatable), instead of --checksums.
+        #[arg(long, value_name = "ARCH=HEX")]
+        binary_sha256: Vec<String>,
+        /// An explicit S3 endpoint for the AWS CLI (VPC endpoints, tests).
+        #[arg(long, value_name = "URL")]
+        s3_endpoint_url: Option<String>,
+        /// Where to write the scripts (with --format files).
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "files")]
+        format: ScriptFormat,
+        /// The lifecycle configuration's name (CloudFormation).
+        #[arg(long, default_value = "nbwarden")]
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScriptFormat {
+    Files,
+    Base64,
+    Cloudformation,
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,6 +237,27 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
             println!("{}: valid policy (sha256 {})", loaded.source, loaded.sha256);
             Ok(Verdict::Compliant)
         }
+        Command::Lifecycle {
+            command:
+                LifecycleCommand::Render {
+                    bundle,
+                    checksums,
+                    binary_sha256,
+                    s3_endpoint_url,
+                    out,
+                    format,
+                    name,
+                },
+        } => render_lifecycle(
+            g,
+            bundle,
+            checksums.as_deref(),
+            binary_sha256,
+            s3_endpoint_url,
+            out,
+            *format,
+            name,
+        ),
         Command::Fleet {
             command: FleetCommand::Summary { bucket, prefix },
         } => {
@@ -257,7 +318,11 @@ fn check_only(only: &[String]) -> Result<(), Failure> {
 fn run_engine(mode: Mode, g: &GlobalArgs) -> Result<Verdict, Failure> {
     check_only(&g.only)?;
     let aws = Aws::new(Instant::now() + g.deadline);
-    let loaded = g.policy.load(g.policy_sha256.as_deref(), &aws)?;
+    let source = g
+        .policy
+        .clone()
+        .unwrap_or_else(|| PolicySource::File(DEFAULT_POLICY.into()));
+    let loaded = source.load(g.policy_sha256.as_deref(), &aws)?;
     let host = Host::open(&g.root)?;
     let source = PolicyRef {
         source: loaded.source.clone(),
@@ -429,6 +494,112 @@ impl<'a> Run<'a> {
         print!("{}", report.render(self.g.output, use_color()));
         verdict
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render_lifecycle(
+    g: &GlobalArgs,
+    bundle: &str,
+    checksums: Option<&Path>,
+    binary_sha256: &[String],
+    s3_endpoint_url: &Option<String>,
+    out: &Path,
+    format: ScriptFormat,
+    name: &str,
+) -> Result<Verdict, Failure> {
+    use std::collections::BTreeMap;
+    let bundle = bundle.trim_end_matches('/');
+    if !bundle.starts_with("s3://") || bundle.len() <= 5 {
+        return Err(Failure::Usage(format!(
+            "--bundle {bundle}: write s3://BUCKET/PREFIX/VERSION"
+        )));
+    }
+    let mut binaries = BTreeMap::new();
+    if let Some(file) = checksums {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Failure::Usage(format!("--checksums {}: {e}", file.display())))?;
+        for line in text.lines() {
+            let mut parts = line.split_whitespace();
+            if let (Some(sha), Some(path)) = (parts.next(), parts.next()) {
+                if let Some(arch) = path.trim_start_matches('*').strip_prefix("bin/nbwarden-") {
+                    binaries.insert(arch.to_string(), sha.to_ascii_lowercase());
+                }
+            }
+        }
+    }
+    for pair in binary_sha256 {
+        let (arch, sha) = pair
+            .split_once('=')
+            .ok_or_else(|| Failure::Usage(format!("--binary-sha256 {pair}: write ARCH=HEX")))?;
+        binaries.insert(arch.to_string(), sha.to_ascii_lowercase());
+    }
+    for (arch, sha) in &binaries {
+        if !crate::lifecycle::ARCHES.contains(&arch.as_str()) || parse_sha256(sha).is_err() {
+            return Err(Failure::Usage(format!(
+                "binary checksum {arch}={sha}: expected x86_64 or aarch64 and 64 hex digits"
+            )));
+        }
+    }
+    if binaries.is_empty() {
+        return Err(Failure::Usage(
+            "no binary checksum: give --checksums SHA256SUMS or --binary-sha256 ARCH=HEX".into(),
+        ));
+    }
+    let options = crate::lifecycle::Options {
+        bundle: bundle.to_string(),
+        policy: g
+            .policy
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| format!("{bundle}/policy.toml")),
+        policy_sha256: g.policy_sha256.clone(),
+        binaries,
+        s3_endpoint_url: s3_endpoint_url.clone(),
+        version: version::SHORT.to_string(),
+    };
+    let scripts = [
+        ("on-create.sh", crate::lifecycle::on_create(&options)),
+        ("on-start.sh", crate::lifecycle::on_start(&options)),
+    ];
+    for (file, script) in &scripts {
+        crate::lifecycle::check(file, script)?;
+    }
+    match format {
+        ScriptFormat::Files => {
+            std::fs::create_dir_all(out).map_err(|e| {
+                Failure::CannotEvaluate(anyhow::anyhow!("cannot create {}: {e}", out.display()))
+            })?;
+            for (file, script) in &scripts {
+                let path = out.join(file);
+                std::fs::write(&path, script)
+                    .and_then(|_| {
+                        std::fs::set_permissions(
+                            &path,
+                            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+                        )
+                    })
+                    .map_err(|e| {
+                        Failure::CannotEvaluate(anyhow::anyhow!(
+                            "cannot write {}: {e}",
+                            path.display()
+                        ))
+                    })?;
+                println!("{} ({} characters)", path.display(), script.chars().count());
+            }
+        }
+        ScriptFormat::Base64 => {
+            for (file, script) in &scripts {
+                println!("{file}: {}", crate::lifecycle::base64(script));
+            }
+        }
+        ScriptFormat::Cloudformation => {
+            print!(
+                "{}",
+                crate::lifecycle::cloudformation(name, &scripts[0].1, &scripts[1].1)
+            );
+        }
+    }
+    Ok(Verdict::Compliant)
 }
 
 fn hostname() -> String {

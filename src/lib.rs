@@ -10,6 +10,7 @@ pub mod exit;
 pub mod facts;
 pub mod fleet;
 pub mod host;
+pub mod lifecycle;
 pub mod logging;
 pub mod policy;
 pub mod report;

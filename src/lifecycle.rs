@@ -1,0 +1,233 @@
+//! The lifecycle scripts a platform team puts in a SageMaker lifecycle
+//! configuration: `on-start.sh` fetches the binary from the bundle with the
+//! instance's system AWS CLI, checks it against the sha256 rendered here
+//! before running it, installs it, runs `apply` then `verify` within the
+//! 5-minute limit, and exits with `verify`'s code so an unsafe notebook does
+//! not start. Every script is checked against SageMaker's limits and the
+//! patterns security tooling flags.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use anyhow::{Result, bail};
+
+/// SageMaker's limit on each script (characters, before base64).
+pub const MAX_SCRIPT_CHARS: usize = 16_384;
+/// Patterns that security tooling flags in lifecycle scripts.
+pub const FORBIDDEN: &[&str] = &[
+    "| sh",
+    "| bash",
+    "base64 -d",
+    "169.254.169.254",
+    "/dev/tcp/",
+];
+/// The machines SageMaker runs notebooks on.
+pub const ARCHES: &[&str] = &["x86_64", "aarch64"];
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `s3://BUCKET/PREFIX/VERSION` (no trailing slash).
+    pub bundle: String,
+    /// The policy source nbwarden loads (default `BUNDLE/policy.toml`).
+    pub policy: String,
+    pub policy_sha256: Option<String>,
+    /// sha256 of `bin/nbwarden-ARCH` by architecture.
+    pub binaries: BTreeMap<String, String>,
+    /// For S3 VPC endpoints that need an explicit URL (and for tests).
+    pub s3_endpoint_url: Option<String>,
+    pub version: String,
+}
+
+/// Single-quotes a value for bash.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// Checks SageMaker's limits and the flagged patterns.
+pub fn check(name: &str, script: &str) -> Result<()> {
+    if script.contains('\r') {
+        bail!("{name} has CR characters: SageMaker runs it as /bin/bash^M and the start times out");
+    }
+    let chars = script.chars().count();
+    if chars > MAX_SCRIPT_CHARS {
+        bail!("{name} is {chars} characters; SageMaker takes at most {MAX_SCRIPT_CHARS}");
+    }
+    if let Some(p) = FORBIDDEN.iter().find(|p| script.contains(*p)) {
+        bail!("{name} contains {p:?}, which security tooling flags");
+    }
+    Ok(())
+}
+
+pub fn on_create(o: &Options) -> String {
+    format!(
+        "#!/bin/bash\n\
+         # nbwarden {version} on-create. SageMaker runs on-start at creation too,\n\
+         # and every system drive change is lost at each stop/start, so all the\n\
+         # hardening lives in on-start.sh. This script only says so in the log.\n\
+         set -euo pipefail\n\
+         echo \"nbwarden: on-create: nothing to do; on-start.sh hardens every start (bundle {bundle})\"\n",
+        version = o.version,
+        bundle = o.bundle
+    )
+}
+
+pub fn on_start(o: &Options) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "#!/bin/bash");
+    let _ = writeln!(
+        s,
+        "# nbwarden {} on-start, rendered by `nbwarden lifecycle render`.",
+        o.version
+    );
+    s.push_str(
+        "# Runs as root at every start, before Jupyter is exposed. Exits non-zero when\n\
+         # the instance is not safe, so SageMaker does not start the notebook.\n\
+         set -euo pipefail\n\
+         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n",
+    );
+    let _ = writeln!(s, "bundle={}", quote(&o.bundle));
+    let _ = writeln!(s, "policy={}", quote(&o.policy));
+    let _ = writeln!(
+        s,
+        "policy_sha256={}",
+        quote(o.policy_sha256.as_deref().unwrap_or(""))
+    );
+    for arch in ARCHES {
+        let sha = o.binaries.get(*arch).map(String::as_str).unwrap_or("");
+        let _ = writeln!(s, "sha_{arch}={}", quote(sha));
+    }
+    match &o.s3_endpoint_url {
+        Some(url) => {
+            let _ = writeln!(s, "endpoint=(--endpoint-url {})", quote(url));
+        }
+        None => s.push_str("endpoint=()\n"),
+    }
+    s.push_str(
+        r#"started=$SECONDS
+log() { echo "nbwarden: $*"; }
+
+case "$(uname -m)" in
+  x86_64) arch=x86_64; want=$sha_x86_64 ;;
+  aarch64) arch=aarch64; want=$sha_aarch64 ;;
+  *) log "unsupported machine $(uname -m)"; exit 1 ;;
+esac
+if [ -z "$want" ]; then log "the bundle has no $arch binary"; exit 1; fi
+
+# Only a system AWS CLI: the conda one belongs to the notebook user and is
+# never run as root.
+aws=""
+for candidate in /usr/local/bin/aws /usr/bin/aws /bin/aws; do
+  if [ -x "$candidate" ] && [ "$(stat -c %u "$candidate")" = 0 ]; then aws=$candidate; break; fi
+done
+if [ -z "$aws" ]; then log "no root-owned AWS CLI in /usr/local/bin or /usr/bin"; exit 1; fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+if ! "$aws" "${endpoint[@]}" s3 cp --only-show-errors "$bundle/bin/nbwarden-$arch" "$work/nbwarden"; then
+  log "cannot download $bundle/bin/nbwarden-$arch"; exit 1
+fi
+got=$(sha256sum "$work/nbwarden")
+got=${got%% *}
+if [ "$got" != "$want" ]; then
+  log "bin/nbwarden-$arch has sha256 $got, not $want: refusing to run it"; exit 1
+fi
+install -m 0755 -o root -g root "$work/nbwarden" /usr/local/bin/nbwarden
+
+# Later runs (the verify timer, admins) use the same policy.
+mkdir -p /etc/nbwarden
+printf 'NBWARDEN_POLICY=%s\n' "$policy" > /etc/nbwarden/lifecycle.env
+if [ -n "$policy_sha256" ]; then printf 'NBWARDEN_POLICY_SHA256=%s\n' "$policy_sha256" >> /etc/nbwarden/lifecycle.env; fi
+args=(--policy "$policy")
+if [ -n "$policy_sha256" ]; then args+=(--policy-sha256 "$policy_sha256"); fi
+
+rc=0
+/usr/local/bin/nbwarden apply "${args[@]}" --deadline 150s -q || rc=$?
+log "apply exited $rc"
+vrc=0
+/usr/local/bin/nbwarden verify "${args[@]}" --deadline 60s -q || vrc=$?
+
+# Periodic drift checks run under systemd, never blocking the start.
+if [ -d /run/systemd/system ] && systemctl cat nbwarden-verify.timer >/dev/null 2>&1; then
+  systemctl --no-block start nbwarden-verify.timer || true
+fi
+log "verify exited $vrc after $((SECONDS - started))s"
+exit "$vrc"
+"#,
+    );
+    s
+}
+
+/// The base64 content `CreateNotebookInstanceLifecycleConfig` expects.
+pub fn base64(script: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(script)
+}
+
+/// A CloudFormation resource creating the lifecycle configuration.
+pub fn cloudformation(name: &str, on_create: &str, on_start: &str) -> String {
+    let indent = |script: &str| {
+        script
+            .lines()
+            .map(|l| {
+                if l.is_empty() {
+                    String::new()
+                } else {
+                    format!("              {l}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    format!(
+        "Resources:\n  NbwardenLifecycleConfig:\n    Type: AWS::SageMaker::NotebookInstanceLifecycleConfig\n    Properties:\n      NotebookInstanceLifecycleConfigName: {name}\n      OnCreate:\n        - Content:\n            Fn::Base64: |\n{}\n      OnStart:\n        - Content:\n            Fn::Base64: |\n{}\n",
+        indent(on_create),
+        indent(on_start)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> Options {
+        Options {
+            bundle: "s3://bucket/nbwarden/0.1.0".into(),
+            policy: "s3://bucket/nbwarden/0.1.0/policy.toml".into(),
+            policy_sha256: None,
+            binaries: BTreeMap::from([("x86_64".to_string(), "ab".repeat(32))]),
+            s3_endpoint_url: None,
+            version: "0.1.0".into(),
+        }
+    }
+
+    #[test]
+    fn rendered_scripts_pass_their_own_checks() {
+        let o = options();
+        for (name, script) in [
+            ("on-start.sh", on_start(&o)),
+            ("on-create.sh", on_create(&o)),
+        ] {
+            check(name, &script).expect("within limits");
+            assert!(script.starts_with("#!/bin/bash\n"));
+        }
+        assert!(on_start(&o).contains(&format!("sha_x86_64='{}'", "ab".repeat(32))));
+    }
+
+    #[test]
+    fn crlf_oversize_and_flagged_patterns_are_refused() {
+        assert!(check("x", "#!/bin/bash\r\necho\r\n").is_err());
+        assert!(check("x", &"#".repeat(MAX_SCRIPT_CHARS + 1)).is_err());
+        for p in FORBIDDEN {
+            assert!(check("x", &format!("echo hi {p} x")).is_err(), "{p}");
+        }
+    }
+
+    #[test]
+    fn base64_matches_the_standard_alphabet_and_padding() {
+        assert_eq!(base64(""), "");
+        assert_eq!(base64("f"), "Zg==");
+        assert_eq!(base64("fo"), "Zm8=");
+        assert_eq!(base64("foo"), "Zm9v");
+        assert_eq!(base64("#!/bin/bash\n"), "IyEvYmluL2Jhc2gK");
+    }
+}
