@@ -520,10 +520,10 @@ fn render_lifecycle(
             .map_err(|e| Failure::Usage(format!("--checksums {}: {e}", file.display())))?;
         for line in text.lines() {
             let mut parts = line.split_whitespace();
-            if let (Some(sha), Some(path)) = (parts.next(), parts.next()) {
-                if let Some(arch) = path.trim_start_matches('*').strip_prefix("bin/nbwarden-") {
-                    binaries.insert(arch.to_string(), sha.to_ascii_lowercase());
-                }
+            if let (Some(sha), Some(path)) = (parts.next(), parts.next())
+                && let Some(arch) = path.trim_start_matches('*').strip_prefix("bin/nbwarden-")
+            {
+                binaries.insert(arch.to_string(), sha.to_ascii_lowercase());
             }
         }
     }
