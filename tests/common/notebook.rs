@@ -99,6 +99,11 @@ impl Notebook {
     /// Runs `argv` inside the root as root, with /proc mounted in a private
     /// mount namespace that ends with the command.
     pub fn as_root(&self, argv: &[&str]) -> Output {
+        self.as_root_with(&[], argv)
+    }
+
+    /// `as_root` with extra environment variables (`NAME=value`).
+    pub fn as_root_with(&self, env: &[&str], argv: &[&str]) -> Output {
         Command::new("unshare")
             .args(["-m", "--propagation", "private", "sh", "-c"])
             .arg("mount -t proc proc \"$0/proc\" && exec chroot \"$0\" \"$@\"")
@@ -108,6 +113,7 @@ impl Notebook {
                 "-i",
                 "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             ])
+            .args(env)
             .args(argv)
             .output()
             .expect("unshare/chroot")

@@ -1,0 +1,145 @@
+//! The rendered on-start script, run as SageMaker would (root, at start),
+//! inside the Debian root with the bundle in moto's S3: the instance ends
+//! hardened. A tampered binary stops the script before it runs anything.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::notebook::{Notebook, boto3, service};
+use common::{code, output_text, repo};
+
+const UPLOAD: &str = r#"
+import boto3, os, sys
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+root, prefix = sys.argv[2], sys.argv[3]
+for d, _, files in os.walk(root):
+    for f in files:
+        path = os.path.join(d, f)
+        s3.upload_file(path, "nbwarden-bundles", prefix + "/" + os.path.relpath(path, root))
+if len(sys.argv) > 4:
+    s3.put_object(Bucket="nbwarden-bundles", Key=prefix + "/bin/nbwarden-x86_64", Body=sys.argv[4].encode())
+"#;
+
+/// Builds a bundle for `prefix`, uploads it (optionally with a tampered
+/// binary), and renders on-start.sh pointing the AWS CLI at moto.
+fn publish(prefix: &str, tamper: Option<&str>) -> String {
+    let dir = tempfile::tempdir().expect("tmp");
+    let uri = format!("s3://nbwarden-bundles/{prefix}");
+    let bin = std::env::var("NBWARDEN_STATIC_BIN").expect("NBWARDEN_STATIC_BIN");
+    let out = Command::new(repo().join("scripts/bundle"))
+        .arg(&uri)
+        .arg(dir.path())
+        .arg(format!("x86_64={bin}"))
+        .output()
+        .expect("bundle");
+    assert!(out.status.success(), "{}", output_text(&out));
+    let tarball = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        Command::new("tar")
+            .args(["xzf", &tarball, "-C"])
+            .arg(dir.path())
+            .status()
+            .expect("tar")
+            .success()
+    );
+    let root = dir.path().join("nbwarden-0.1.0");
+    std::fs::copy(
+        repo().join("config/policy.example.toml"),
+        root.join("policy.toml"),
+    )
+    .expect("policy");
+    let mut args = vec![root.to_string_lossy().into_owned(), prefix.to_string()];
+    if let Some(t) = tamper {
+        args.push(t.to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let up = boto3(UPLOAD, &args);
+    assert!(up.status.success(), "{}", output_text(&up));
+    let rendered = Command::new(env!("CARGO_BIN_EXE_nbwarden"))
+        .args(["lifecycle", "render", "--bundle", &uri, "--checksums"])
+        .arg(root.join("SHA256SUMS"))
+        .args([
+            "--s3-endpoint-url",
+            &service("NBWARDEN_TEST_MOTO_URL"),
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("render");
+    assert!(rendered.status.success(), "{}", output_text(&rendered));
+    std::fs::read_to_string(dir.path().join("on-start.sh")).expect("on-start.sh")
+}
+
+fn run_on_start(nb: &Notebook, script: &str) -> std::process::Output {
+    std::fs::write(nb.path("/root/on-start.sh"), script).expect("script");
+    let moto = format!("AWS_ENDPOINT_URL={}", service("NBWARDEN_TEST_MOTO_URL"));
+    nb.as_root_with(
+        &[
+            "AWS_ACCESS_KEY_ID=testing",
+            "AWS_SECRET_ACCESS_KEY=testing",
+            "AWS_DEFAULT_REGION=us-east-1",
+            "AWS_REGION=us-east-1",
+            "AWS_EC2_METADATA_DISABLED=true",
+            &moto,
+        ],
+        &["/bin/bash", "/root/on-start.sh"],
+    )
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{prefix}-{nanos}")
+}
+
+#[test]
+fn the_rendered_on_start_hardens_the_instance() {
+    let script = publish(&unique("lc"), None);
+    let nb = Notebook::create("");
+    let out = run_on_start(&nb, &script);
+    assert_eq!(code(&out), 0, "{}", output_text(&out));
+    let log = output_text(&out);
+    assert!(log.contains("nbwarden: apply exited 0"), "{log}");
+    assert!(
+        log.contains("compliant (exit 0)"),
+        "the human summary reaches the log: {log}"
+    );
+    assert!(nb.path("/usr/local/bin/nbwarden").is_file());
+    let env = std::fs::read_to_string(nb.path("/etc/nbwarden/lifecycle.env")).expect("env file");
+    assert!(
+        env.starts_with("NBWARDEN_POLICY=s3://nbwarden-bundles/"),
+        "{env}"
+    );
+    let sudo = nb.as_root(&["sudo", "-l", "-U", "ec2-user"]);
+    assert!(
+        !output_text(&sudo).contains("NOPASSWD: ALL"),
+        "{}",
+        output_text(&sudo)
+    );
+    assert!(Path::new(&nb.path("/etc/pip.conf")).is_file());
+}
+
+#[test]
+fn a_tampered_binary_stops_the_script_before_it_runs() {
+    let script = publish(
+        &unique("tampered"),
+        Some("#!/bin/sh\necho pwned > /tmp/pwned\n"),
+    );
+    let nb = Notebook::create("");
+    let out = run_on_start(&nb, &script);
+    assert_ne!(code(&out), 0, "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("refusing to run it"),
+        "{}",
+        output_text(&out)
+    );
+    assert!(!nb.path("/usr/local/bin/nbwarden").exists());
+    assert!(!nb.path("/tmp/pwned").exists());
+    let sudo = nb.as_root(&["sudo", "-l", "-U", "ec2-user"]);
+    assert!(output_text(&sudo).contains("NOPASSWD: ALL"), "nothing ran");
+}

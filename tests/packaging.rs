@@ -1,0 +1,229 @@
+//! What ships: the lifecycle scripts (SageMaker's limits, shellcheck), the
+//! systemd units (systemd-analyze), the RPM's contents and the bundle.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+fn static_binary() -> String {
+    std::env::var("NBWARDEN_STATIC_BIN")
+        .expect("NBWARDEN_STATIC_BIN: scripts/test builds and exports it")
+}
+
+fn render(dir: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "lifecycle",
+        "render",
+        "--bundle",
+        "s3://nbwarden-bundles/nbwarden/0.1.0",
+        "--binary-sha256",
+        "x86_64=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "--out",
+    ];
+    let out = dir.to_string_lossy().into_owned();
+    args.push(&out);
+    args.extend_from_slice(extra);
+    nbwarden(&args)
+}
+
+#[test]
+fn lifecycle_scripts_fit_sagemaker_and_pass_shellcheck() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = render(dir.path(), &[]);
+    assert_eq!(code(&out), 0, "{}", output_text(&out));
+    for name in ["on-create.sh", "on-start.sh"] {
+        let text = std::fs::read_to_string(dir.path().join(name)).expect(name);
+        assert!(!text.contains('\r'), "{name} has CR");
+        assert!(text.chars().count() < 16_384, "{name} is too long");
+        for flagged in [
+            "| sh",
+            "| bash",
+            "base64 -d",
+            "169.254.169.254",
+            "/dev/tcp/",
+        ] {
+            assert!(!text.contains(flagged), "{name} contains {flagged}");
+        }
+        let check = Command::new("shellcheck")
+            .arg(dir.path().join(name))
+            .output()
+            .expect("shellcheck (Debian package)");
+        assert!(check.status.success(), "{name}: {}", output_text(&check));
+    }
+    let start = std::fs::read_to_string(dir.path().join("on-start.sh")).expect("on-start");
+    assert!(
+        start.contains("sha_x86_64='aaaaaaaa"),
+        "the checksum is rendered in"
+    );
+    assert!(start.contains("policy='s3://nbwarden-bundles/nbwarden/0.1.0/policy.toml'"));
+
+    // The base64 the API wants decodes to the same script.
+    let b64 = render(dir.path(), &["--format", "base64"]);
+    let line = stdout(&b64)
+        .lines()
+        .find_map(|l| l.strip_prefix("on-start.sh: ").map(str::to_string))
+        .expect("line");
+    let decoded = Command::new("python3")
+        .args([
+            "-c",
+            "import base64,sys; sys.stdout.write(base64.b64decode(sys.argv[1]).decode())",
+            &line,
+        ])
+        .output()
+        .expect("python3");
+    assert_eq!(String::from_utf8_lossy(&decoded.stdout), start);
+
+    let cfn = render(dir.path(), &["--format", "cloudformation"]);
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_slice(&cfn.stdout).expect("valid YAML");
+    let props = &doc["Resources"]["NbwardenLifecycleConfig"]["Properties"];
+    assert_eq!(
+        props["OnStart"][0]["Content"]["Fn::Base64"].as_str(),
+        Some(start.as_str())
+    );
+
+    // Bad input: no checksum, or one that is not a sha256.
+    let none = nbwarden(&[
+        "lifecycle",
+        "render",
+        "--bundle",
+        "s3://b/p/1",
+        "--out",
+        &dir.path().to_string_lossy(),
+    ]);
+    assert_eq!(code(&none), 2);
+    let bad = nbwarden(&[
+        "lifecycle",
+        "render",
+        "--bundle",
+        "s3://b/p/1",
+        "--binary-sha256",
+        "x86_64=beef",
+    ]);
+    assert_eq!(code(&bad), 2);
+}
+
+#[test]
+fn systemd_units_pass_systemd_analyze_verify() {
+    assert!(is_root(), "needs root for a mount namespace");
+    // systemd-analyze checks that ExecStart exists: show it ours in a
+    // private mount namespace instead of touching this host's /usr/local/bin.
+    let bin = tempfile::tempdir().expect("tmp");
+    std::fs::copy(static_binary(), bin.path().join("nbwarden")).expect("copy");
+    let units = repo().join("systemd");
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg("mount --bind \"$0\" /usr/local/bin && systemd-analyze verify --man=no \"$1\"/nbwarden-verify.service \"$1\"/nbwarden-verify.timer")
+        .arg(bin.path())
+        .arg(&units)
+        .output()
+        .expect("systemd-analyze");
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(stderr(&out).trim().is_empty(), "warnings: {}", stderr(&out));
+}
+
+#[test]
+fn the_rpm_holds_the_binary_units_policies_and_man_page() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let built = Command::new(repo().join("scripts/build-rpm"))
+        .arg(static_binary())
+        .arg(dir.path())
+        .output()
+        .expect("build-rpm");
+    assert!(built.status.success(), "{}", output_text(&built));
+    let rpm = stdout(&built).trim().to_string();
+    let list = Command::new("rpm")
+        .args(["-qlp", &rpm])
+        .output()
+        .expect("rpm");
+    let files: Vec<String> = stdout(&list).lines().map(str::to_string).collect();
+    for f in [
+        "/usr/local/bin/nbwarden",
+        "/usr/lib/systemd/system/nbwarden-verify.service",
+        "/usr/lib/systemd/system/nbwarden-verify.timer",
+        "/usr/share/nbwarden/policy.example.toml",
+        "/usr/share/man/man8/nbwarden.8.gz",
+        "/usr/share/doc/nbwarden/GUIDE.md",
+    ] {
+        assert!(
+            files.contains(&f.to_string()),
+            "{f} missing from {files:#?}"
+        );
+    }
+}
+
+#[test]
+fn the_bundle_is_complete_checksummed_and_reproducible() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let bin = format!("x86_64={}", static_binary());
+    let mut sums = Vec::new();
+    for run in ["a", "b"] {
+        let out_dir = dir.path().join(run);
+        let out = Command::new(repo().join("scripts/bundle"))
+            .args(["s3://nbwarden-bundles/nbwarden/0.1.0"])
+            .arg(&out_dir)
+            .arg(&bin)
+            .output()
+            .expect("bundle");
+        assert!(out.status.success(), "{}", output_text(&out));
+        let tarball = stdout(&out).trim().to_string();
+        let sum = Command::new("sha256sum")
+            .arg(&tarball)
+            .output()
+            .expect("sha256sum");
+        sums.push(
+            stdout(&sum)
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        );
+        let x = Command::new("tar")
+            .args(["xzf", &tarball, "-C"])
+            .arg(&out_dir)
+            .status()
+            .expect("tar");
+        assert!(x.success());
+    }
+    assert_eq!(sums[0], sums[1], "two bundles of the same source differ");
+    let root = dir.path().join("a/nbwarden-0.1.0");
+    for f in [
+        "bin/nbwarden-x86_64",
+        "lifecycle/on-start.sh",
+        "lifecycle/on-create.sh",
+        "cloudformation/lifecycle.yaml",
+        "systemd/nbwarden-verify.service",
+        "config/policy.example.toml",
+        "iam/notebook-role-policy.json",
+        "GUIDE.md",
+    ] {
+        assert!(root.join(f).is_file(), "{f} missing");
+    }
+    let verify = Command::new("sha256sum")
+        .args(["-c", "--quiet", "SHA256SUMS"])
+        .current_dir(&root)
+        .output()
+        .expect("sha256sum");
+    assert!(verify.status.success(), "{}", output_text(&verify));
+    let iam: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("iam/notebook-role-policy.json")).expect("iam"),
+    )
+    .expect("JSON");
+    assert_eq!(iam["Version"], "2012-10-17");
+    let start = std::fs::read_to_string(root.join("lifecycle/on-start.sh")).expect("script");
+    let bin_sum = Command::new("sha256sum")
+        .arg(root.join("bin/nbwarden-x86_64"))
+        .output()
+        .expect("sum");
+    let bin_sum = stdout(&bin_sum)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        start.contains(&format!("sha_x86_64='{bin_sum}'")),
+        "the script pins the bundled binary"
+    );
+}
