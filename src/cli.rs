@@ -101,6 +101,13 @@ pub enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// The long-running service: metrics, drift re-checks, idle auto-stop
+    /// (`[monitoring]`).
+    Monitor {
+        /// One round (drift included), printed as JSON, then exit.
+        #[arg(long)]
+        once: bool,
+    },
     /// Lifecycle configuration scripts for a bundle.
     Lifecycle {
         #[command(subcommand)]
@@ -237,6 +244,7 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
             println!("{}: valid policy (sha256 {})", loaded.source, loaded.sha256);
             Ok(Verdict::Compliant)
         }
+        Command::Monitor { once } => monitor(g, *once),
         Command::Lifecycle {
             command:
                 LifecycleCommand::Render {
@@ -493,6 +501,51 @@ impl<'a> Run<'a> {
         }
         print!("{}", report.render(self.g.output, use_color()));
         verdict
+    }
+}
+
+fn monitor(g: &GlobalArgs, once: bool) -> Result<Verdict, Failure> {
+    let source = g
+        .policy
+        .clone()
+        .unwrap_or_else(|| PolicySource::File(DEFAULT_POLICY.into()));
+    let loaded = source.load(
+        g.policy_sha256.as_deref(),
+        &Aws::new(Instant::now() + g.deadline),
+    )?;
+    let monitoring = loaded.policy.monitoring.clone().ok_or_else(|| {
+        Failure::Usage(format!(
+            "policy {}: no [monitoring] section: nothing to monitor",
+            loaded.source
+        ))
+    })?;
+    let host = Host::open(&g.root)?;
+    let controls: Vec<Box<dyn engine::Control>> = controls::REGISTRY
+        .iter()
+        .filter_map(|e| e.build(&loaded.policy))
+        .collect();
+    let interval = Duration::from_secs(u64::from(monitoring.interval_s.max(1)));
+    let drift_every = Duration::from_secs(u64::from(monitoring.drift_every_s));
+    let mut last_drift: Option<Instant> = None;
+    loop {
+        let started = Instant::now();
+        let aws = Aws::new(started + g.deadline);
+        let ctx = Context {
+            host: &host,
+            policy: &loaded.policy,
+            deadline: started + g.deadline,
+            aws: &aws,
+        };
+        let check_drift = once || last_drift.is_none_or(|t| t.elapsed() >= drift_every);
+        if check_drift {
+            last_drift = Some(started);
+        }
+        let outcome = crate::monitor::round(&ctx, &monitoring, &controls, check_drift);
+        println!("{outcome}");
+        if once {
+            return Ok(Verdict::Compliant);
+        }
+        std::thread::sleep(interval.saturating_sub(started.elapsed()));
     }
 }
 

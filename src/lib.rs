@@ -12,6 +12,7 @@ pub mod fleet;
 pub mod host;
 pub mod lifecycle;
 pub mod logging;
+pub mod monitor;
 pub mod policy;
 pub mod report;
 pub mod state;

@@ -21,11 +21,23 @@ impl Aws {
 
     /// `DescribeNotebookInstance` for `name`: the JSON answer.
     pub fn sagemaker_describe_notebook(&self, name: &str) -> Result<serde_json::Value> {
+        self.sagemaker_call("DescribeNotebookInstance", name)
+    }
+
+    /// `StopNotebookInstance` for `name`.
+    pub fn sagemaker_stop_notebook(&self, name: &str) -> Result<()> {
+        self.sagemaker_call("StopNotebookInstance", name)
+            .map(|_| ())
+    }
+
+    /// One SageMaker JSON call whose only argument is the notebook's name.
+    fn sagemaker_call(&self, operation: &str, name: &str) -> Result<serde_json::Value> {
         let c = self.connected()?;
         let region = self.region()?;
         let url = self.sagemaker_endpoint(&region);
         let timeout = self.remaining()?.min(super::CALL_TIMEOUT);
-        let what = format!("SageMaker DescribeNotebookInstance on {name}");
+        let what = format!("SageMaker {operation} on {name}");
+        let target = format!("SageMaker.{operation}");
         let body = serde_json::to_vec(&serde_json::json!({ "NotebookInstanceName": name }))?;
         let provider = c
             .config
@@ -48,7 +60,7 @@ impl Aws {
                 .into();
             let headers = [
                 ("content-type", "application/x-amz-json-1.1"),
-                ("x-amz-target", "SageMaker.DescribeNotebookInstance"),
+                ("x-amz-target", target.as_str()),
             ];
             let signable = SignableRequest::new(
                 "POST",
@@ -90,8 +102,11 @@ impl Aws {
                     .unwrap_or(&text);
                 bail!(
                     "{what} failed: {code}: {message}{}",
-                    errors::hint(code, "SageMaker", "DescribeNotebookInstance", name)
+                    errors::hint(code, "SageMaker", operation, name)
                 );
+            }
+            if text.trim().is_empty() {
+                return Ok(serde_json::Value::Null);
             }
             serde_json::from_str(&text).with_context(|| format!("{what}: the answer is not JSON"))
         })

@@ -6,6 +6,7 @@
 //! so every error carries the position of the offending value.
 
 mod load;
+mod monitoring;
 mod packages;
 mod source;
 mod values;
@@ -17,6 +18,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use load::{LoadedPolicy, PolicyError, from_bytes, hex_sha256 as sha256_hex, parse};
+pub use monitoring::{DEFAULT_JUPYTER_URL, HumanDuration, IdlePolicy, MonitoringPolicy};
 pub use packages::{
     Channel, CondaPolicy, MirrorUrl, OnOverride, PackagesPolicy, PipPolicy, ProbeMode, SslVerify,
 };
@@ -55,6 +57,9 @@ pub struct Policy {
     /// Absent: the `packages` control is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packages: Option<PackagesPolicy>,
+    /// What `nbwarden monitor` does: metrics, drift re-checks, idle auto-stop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<MonitoringPolicy>,
     /// Checks beyond nbwarden's own files, fail-closed behaviour and the
     /// fleet report. Absent: only the controls above are verified.
     #[serde(default)]
