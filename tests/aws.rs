@@ -589,3 +589,49 @@ except sm.exceptions.ClientError as e:
         output_text(&out)
     );
 }
+
+#[test]
+fn variables_from_the_notebooks_settings_and_tags() {
+    let root = sandbox("al2023");
+    std::fs::write(
+        root.path().join("opt/ml/metadata/resource-metadata.json"),
+        r#"{"ResourceArn":"arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/nbwarden-system-test","ResourceName":"nbwarden-system-test"}"#,
+    )
+    .expect("metadata");
+    let dir = tempfile::tempdir().expect("tmp");
+    let policy = policy_file(
+        dir.path(),
+        "[variables.values.SAGEMAKER_SUBNET]\nnotebook = \"SubnetId\"\nkind = \"subnet\"\n\
+         [variables.values.SAGEMAKER_SECURITY_GROUPS]\nnotebook = \"SecurityGroups\"\nkind = \"security-group\"\n\
+         [variables.values.OWNER_EMAIL]\ntag = \"NotebookOwnerEmail\"\n",
+    );
+    let out = run_aws(
+        root.path(),
+        &["apply", "--policy", &policy, "--only", "variables"],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", output_text(&out));
+    let v = variables_json(root.path());
+    assert_eq!(v["SAGEMAKER_SUBNET"], "subnet-0a1b2c3d4e5f67890");
+    assert_eq!(
+        v["SAGEMAKER_SECURITY_GROUPS"],
+        serde_json::json!(["sg-0a1b2c3d4e5f67890"])
+    );
+    assert_eq!(v["OWNER_EMAIL"], "ada@example.com");
+
+    let missing = policy_file(
+        dir.path(),
+        "[variables.values.COST_CENTER]\ntag = \"CostCenter\"\n",
+    );
+    let out = run_aws(
+        root.path(),
+        &["apply", "--policy", &missing, "--only", "variables"],
+        &[],
+    );
+    assert_eq!(code(&out), 3);
+    assert!(
+        output_text(&out).contains("the notebook has no tag \"CostCenter\""),
+        "{}",
+        output_text(&out)
+    );
+}

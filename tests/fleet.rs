@@ -11,14 +11,6 @@ use common::*;
 
 const BUCKET: &str = "nbwarden-reports";
 
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{prefix}-{nanos}")
-}
-
 #[test]
 fn reports_are_uploaded_with_kms_and_failing_since_survives_until_fixed() {
     let root = sandbox("al2023");

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::notebook::{Notebook, boto3, service};
-use common::{code, output_text, repo};
+use common::{code, output_text, repo, unique};
 
 const UPLOAD: &str = r#"
 import boto3, os, sys
@@ -87,14 +87,6 @@ fn run_on_start(nb: &Notebook, script: &str) -> std::process::Output {
         ],
         &["/bin/bash", "/root/on-start.sh"],
     )
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{prefix}-{nanos}")
 }
 
 #[test]

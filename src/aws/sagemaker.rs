@@ -21,24 +21,53 @@ impl Aws {
 
     /// `DescribeNotebookInstance` for `name`: the JSON answer.
     pub fn sagemaker_describe_notebook(&self, name: &str) -> Result<serde_json::Value> {
-        self.sagemaker_call("DescribeNotebookInstance", name)
+        let body = serde_json::json!({ "NotebookInstanceName": name });
+        self.sagemaker_call("DescribeNotebookInstance", &body, name)
     }
 
     /// `StopNotebookInstance` for `name`.
     pub fn sagemaker_stop_notebook(&self, name: &str) -> Result<()> {
-        self.sagemaker_call("StopNotebookInstance", name)
+        let body = serde_json::json!({ "NotebookInstanceName": name });
+        self.sagemaker_call("StopNotebookInstance", &body, name)
             .map(|_| ())
     }
 
-    /// One SageMaker JSON call whose only argument is the notebook's name.
-    fn sagemaker_call(&self, operation: &str, name: &str) -> Result<serde_json::Value> {
+    /// The tags of a resource (`ListTags`, all pages) as key → value.
+    pub fn sagemaker_tags(&self, arn: &str) -> Result<std::collections::BTreeMap<String, String>> {
+        let mut tags = std::collections::BTreeMap::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut body = serde_json::json!({ "ResourceArn": arn });
+            if let Some(t) = token.take() {
+                body["NextToken"] = serde_json::Value::String(t);
+            }
+            let page = self.sagemaker_call("ListTags", &body, arn)?;
+            for t in page["Tags"].as_array().into_iter().flatten() {
+                if let (Some(k), Some(v)) = (t["Key"].as_str(), t["Value"].as_str()) {
+                    tags.insert(k.to_string(), v.to_string());
+                }
+            }
+            match page["NextToken"].as_str() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => return Ok(tags),
+            }
+        }
+    }
+
+    /// One SageMaker JSON call; `name` (the resource) appears in errors.
+    fn sagemaker_call(
+        &self,
+        operation: &str,
+        request: &serde_json::Value,
+        name: &str,
+    ) -> Result<serde_json::Value> {
         let c = self.connected()?;
         let region = self.region()?;
         let url = self.sagemaker_endpoint(&region);
         let timeout = self.remaining()?.min(super::CALL_TIMEOUT);
         let what = format!("SageMaker {operation} on {name}");
         let target = format!("SageMaker.{operation}");
-        let body = serde_json::to_vec(&serde_json::json!({ "NotebookInstanceName": name }))?;
+        let body = serde_json::to_vec(request)?;
         let provider = c
             .config
             .credentials_provider()

@@ -61,9 +61,10 @@ pub const REGISTRY: &[Entry] = &[
         title: checks::permissions::TITLE,
         section: "verify.permissions",
         build: |p| {
-            p.verify.permissions.clone().map(|check| {
-                Box::new(checks::permissions::Permissions { check }) as Box<dyn Control>
-            })
+            p.verify
+                .permissions
+                .clone()
+                .map(|c| Box::new(checks::permissions::control(c)) as Box<dyn Control>)
         },
     },
     Entry {
@@ -71,11 +72,9 @@ pub const REGISTRY: &[Entry] = &[
         title: checks::boot_exec::TITLE,
         section: "verify.boot_exec",
         build: |p| {
-            p.verify.boot_exec.clone().map(|check| {
-                Box::new(checks::boot_exec::BootExec {
-                    check,
-                    user: p.user.as_str().to_string(),
-                }) as Box<dyn Control>
+            p.verify.boot_exec.clone().map(|c| {
+                Box::new(checks::boot_exec::control(c, p.user.as_str().to_string()))
+                    as Box<dyn Control>
             })
         },
     },
@@ -87,7 +86,7 @@ pub const REGISTRY: &[Entry] = &[
             p.verify
                 .egress
                 .clone()
-                .map(|check| Box::new(checks::egress::Egress { check }) as Box<dyn Control>)
+                .map(|c| Box::new(checks::egress::control(c)) as Box<dyn Control>)
         },
     },
     Entry {
@@ -95,9 +94,10 @@ pub const REGISTRY: &[Entry] = &[
         title: checks::control_plane::TITLE,
         section: "verify.control_plane",
         build: |p| {
-            p.verify.control_plane.clone().map(|check| {
-                Box::new(checks::control_plane::ControlPlane { check }) as Box<dyn Control>
-            })
+            p.verify
+                .control_plane
+                .clone()
+                .map(|c| Box::new(checks::control_plane::control(c)) as Box<dyn Control>)
         },
     },
     Entry {
@@ -108,7 +108,7 @@ pub const REGISTRY: &[Entry] = &[
             p.verify
                 .rpm
                 .clone()
-                .map(|check| Box::new(checks::rpm::Rpm { check }) as Box<dyn Control>)
+                .map(|c| Box::new(checks::rpm::control(c)) as Box<dyn Control>)
         },
     },
 ];

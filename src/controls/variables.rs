@@ -67,6 +67,8 @@ impl Variables {
                 .collect()
         };
         let mut notebook: Option<Notebook> = None;
+        let mut described: Option<Value> = None;
+        let mut tags: Option<BTreeMap<String, String>> = None;
         let mut open = Map::new();
         let mut secret = Map::new();
         for (name, var) in &self.policy.values {
@@ -128,6 +130,44 @@ impl Variables {
                     };
                     (Value::String(value), false)
                 }
+                // Fetched below, once per run.
+                VariableSource::Notebook(_) | VariableSource::Tag(_) => (Value::Null, false),
+            };
+            let (value, secure) = match (&var.source, value) {
+                (VariableSource::Notebook(field), _) => {
+                    if notebook.is_none() {
+                        notebook = Some(Notebook::read(ctx.host)?);
+                    }
+                    let nb = notebook.as_ref().context("notebook metadata")?;
+                    if described.is_none() {
+                        described = Some(ctx.aws.sagemaker_describe_notebook(&nb.name)?);
+                    }
+                    let v = described
+                        .as_ref()
+                        .map(|d| d[field.key()].clone())
+                        .unwrap_or_default();
+                    if v.is_null() {
+                        bail!(
+                            "variable {name}: DescribeNotebookInstance has no {}",
+                            field.key()
+                        );
+                    }
+                    (v, false)
+                }
+                (VariableSource::Tag(tag), _) => {
+                    if notebook.is_none() {
+                        notebook = Some(Notebook::read(ctx.host)?);
+                    }
+                    let nb = notebook.as_ref().context("notebook metadata")?;
+                    if tags.is_none() {
+                        tags = Some(ctx.aws.sagemaker_tags(&nb.arn)?);
+                    }
+                    let v = tags.as_ref().and_then(|t| t.get(tag)).with_context(|| {
+                        format!("variable {name}: the notebook has no tag {tag:?}")
+                    })?;
+                    (Value::String(v.clone()), false)
+                }
+                (_, v) => (v, secure),
             };
             if secure && !var.secret {
                 bail!(

@@ -166,6 +166,37 @@ pub enum VariableSource {
     /// Every SSM parameter below a path, as a table of name to value.
     SsmPath(String),
     Fact(Fact),
+    /// A field of this notebook's DescribeNotebookInstance.
+    Notebook(NotebookField),
+    /// A tag of this notebook (ListTags on the resource metadata's ARN).
+    Tag(String),
+}
+
+/// A field of DescribeNotebookInstance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum NotebookField {
+    SubnetId,
+    /// A list.
+    SecurityGroups,
+    KmsKeyId,
+    DirectInternetAccess,
+    RootAccess,
+    RoleArn,
+    InstanceType,
+}
+
+impl NotebookField {
+    pub fn key(self) -> &'static str {
+        match self {
+            NotebookField::SubnetId => "SubnetId",
+            NotebookField::SecurityGroups => "SecurityGroups",
+            NotebookField::KmsKeyId => "KmsKeyId",
+            NotebookField::DirectInternetAccess => "DirectInternetAccess",
+            NotebookField::RootAccess => "RootAccess",
+            NotebookField::RoleArn => "RoleArn",
+            NotebookField::InstanceType => "InstanceType",
+        }
+    }
 }
 
 /// A fact about this notebook instance.
@@ -184,7 +215,8 @@ pub enum Fact {
     InstanceId,
 }
 
-/// One variable: exactly one of `value`, `ssm`, `ssm_path`, `fact`.
+/// One variable: exactly one of `value`, `ssm`, `ssm_path`, `fact`,
+/// `notebook`, `tag`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Variable")]
@@ -201,6 +233,12 @@ pub struct RawVariable {
     /// A fact about the instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fact: Option<Fact>,
+    /// A field of DescribeNotebookInstance for this notebook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notebook: Option<NotebookField>,
+    /// A tag of this notebook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
     /// What the value must look like; checked before anything is written.
     #[serde(default)]
     pub kind: ValueKind,
@@ -227,10 +265,12 @@ impl TryFrom<RawVariable> for Variable {
             raw.ssm.is_some(),
             raw.ssm_path.is_some(),
             raw.fact.is_some(),
+            raw.notebook.is_some(),
+            raw.tag.is_some(),
         ];
         if sources.iter().filter(|s| **s).count() != 1 {
             return Err(format!(
-                "a variable needs exactly one source{}set one of `value`, `ssm`, `ssm_path`, `fact`",
+                "a variable needs exactly one source{}set one of `value`, `ssm`, `ssm_path`, `fact`, `notebook`, `tag`",
                 values::HINT
             ));
         }
@@ -262,6 +302,10 @@ impl TryFrom<RawVariable> for Variable {
                 ));
             }
             VariableSource::SsmPath(path)
+        } else if let Some(field) = raw.notebook {
+            VariableSource::Notebook(field)
+        } else if let Some(tag) = raw.tag {
+            VariableSource::Tag(tag)
         } else {
             VariableSource::Fact(raw.fact.unwrap_or(Fact::Region))
         };
@@ -280,6 +324,8 @@ impl From<Variable> for RawVariable {
             ssm: None,
             ssm_path: None,
             fact: None,
+            notebook: None,
+            tag: None,
             kind: v.kind,
             secret: v.secret,
         };
@@ -288,6 +334,8 @@ impl From<Variable> for RawVariable {
             VariableSource::Ssm(x) => raw.ssm = Some(x),
             VariableSource::SsmPath(x) => raw.ssm_path = Some(x),
             VariableSource::Fact(x) => raw.fact = Some(x),
+            VariableSource::Notebook(x) => raw.notebook = Some(x),
+            VariableSource::Tag(x) => raw.tag = Some(x),
         }
         raw
     }

@@ -156,6 +156,15 @@ pub fn output_text(out: &Output) -> String {
     format!("{}{}", stdout(out), stderr(out))
 }
 
+/// A name no earlier run used (for S3 prefixes and notebook names).
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{prefix}-{nanos}")
+}
+
 pub fn write_policy(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("policy.toml");
     std::fs::write(&path, text).expect("write policy");

@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+use super::Check;
 use super::user_writable;
-use crate::engine::{Context, Control, DesiredState, Probe, ProbeResult};
+use crate::engine::{Probe, ProbeResult};
 use crate::host::{EntryKind, Host};
-use crate::policy::{BootExecCheck, Severity};
+use crate::policy::BootExecCheck;
 
 pub const ID: &str = "boot-exec";
 pub const TITLE: &str =
@@ -37,33 +38,17 @@ const CRON_DIRS: &[&str] = &[
 ];
 const SHELL_FILES: &[&str] = &["/etc/rc.local", "/etc/rc.d/rc.local"];
 
-pub struct BootExec {
-    pub check: BootExecCheck,
-    pub user: String,
-}
-
-impl Control for BootExec {
-    fn id(&self) -> &'static str {
-        ID
-    }
-    fn title(&self) -> &'static str {
-        TITLE
-    }
-    fn severity(&self) -> Severity {
-        self.check.severity
-    }
-    fn desired(&self, ctx: &Context<'_>) -> Result<DesiredState> {
+/// The control for `[verify.boot_exec]`: `user` is the notebook user.
+pub fn control(check: BootExecCheck, user: String) -> Check {
+    Check::new(ID, TITLE, check.severity, move |ctx| {
         let home = ctx
             .host
             .accounts()?
-            .user(&self.user)
+            .user(&user)
             .map(|u| PathBuf::from(&u.home))
-            .unwrap_or_else(|| PathBuf::from("/home").join(&self.user));
-        Ok(DesiredState {
-            probes: vec![Box::new(Scan { home })],
-            ..DesiredState::default()
-        })
-    }
+            .unwrap_or_else(|| PathBuf::from("/home").join(&user));
+        Ok(Box::new(Scan { home }))
+    })
 }
 
 /// Absolute paths in a command line: words, `--opt=/path` values, with

@@ -6,39 +6,25 @@
 
 use anyhow::Result;
 
-use crate::engine::{Context, Control, DesiredState, Probe, ProbeResult};
+use super::Check;
+use crate::engine::{Probe, ProbeResult};
 use crate::facts::Notebook;
 use crate::host::Host;
-use crate::policy::{ControlPlaneCheck, Severity};
+use crate::policy::ControlPlaneCheck;
 
 pub const ID: &str = "control-plane";
 pub const TITLE: &str = "SageMaker's settings for this notebook (KMS, internet, root)";
 
-pub struct ControlPlane {
-    pub check: ControlPlaneCheck,
-}
-
-impl Control for ControlPlane {
-    fn id(&self) -> &'static str {
-        ID
-    }
-    fn title(&self) -> &'static str {
-        TITLE
-    }
-    fn severity(&self) -> Severity {
-        self.check.severity
-    }
-    fn desired(&self, ctx: &Context<'_>) -> Result<DesiredState> {
+/// The control for `[verify.control_plane]`.
+pub fn control(check: ControlPlaneCheck) -> Check {
+    Check::new(ID, TITLE, check.severity, move |ctx| {
         let notebook = Notebook::read(ctx.host)?;
         let answer = ctx.aws.sagemaker_describe_notebook(&notebook.name);
-        Ok(DesiredState {
-            probes: vec![Box::new(Judge {
-                check: self.check.clone(),
-                answer: answer.map_err(|e| format!("{e:#}")),
-            })],
-            ..DesiredState::default()
-        })
-    }
+        Ok(Box::new(Judge {
+            check: check.clone(),
+            answer: answer.map_err(|e| format!("{e:#}")),
+        }))
+    })
 }
 
 /// Judges the answer fetched while declaring (the probe itself needs no

@@ -8,35 +8,21 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::engine::{Context, Control, DesiredState, Probe, ProbeResult};
+use super::Check;
+use crate::engine::{Probe, ProbeResult};
 use crate::host::Host;
-use crate::policy::{EgressCheck, Severity};
+use crate::policy::EgressCheck;
 
 pub const ID: &str = "egress";
 pub const TITLE: &str = "Network egress is as the policy says";
 
-pub struct Egress {
-    pub check: EgressCheck,
-}
-
-impl Control for Egress {
-    fn id(&self) -> &'static str {
-        ID
-    }
-    fn title(&self) -> &'static str {
-        TITLE
-    }
-    fn severity(&self) -> Severity {
-        self.check.severity
-    }
-    fn desired(&self, _ctx: &Context<'_>) -> Result<DesiredState> {
-        Ok(DesiredState {
-            probes: vec![Box::new(Connect {
-                check: self.check.clone(),
-            })],
-            ..DesiredState::default()
-        })
-    }
+/// The control for `[verify.egress]`.
+pub fn control(check: EgressCheck) -> Check {
+    Check::new(ID, TITLE, check.severity, move |_| {
+        Ok(Box::new(Connect {
+            check: check.clone(),
+        }))
+    })
 }
 
 /// Connects to `target` (host:port), resolving and connecting within

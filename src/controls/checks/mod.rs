@@ -10,7 +10,56 @@ pub mod rpm;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use anyhow::Result;
+
+use crate::engine::{Context, Control, DesiredState, Probe};
 use crate::host::Host;
+use crate::policy::Severity;
+
+type MakeProbe = dyn Fn(&Context<'_>) -> Result<Box<dyn Probe>>;
+
+/// A check: a control that declares no files, only one probe, with the
+/// severity its policy section gives.
+pub struct Check {
+    id: &'static str,
+    title: &'static str,
+    severity: Severity,
+    probe: Box<MakeProbe>,
+}
+
+impl Check {
+    pub fn new(
+        id: &'static str,
+        title: &'static str,
+        severity: Severity,
+        probe: impl Fn(&Context<'_>) -> Result<Box<dyn Probe>> + 'static,
+    ) -> Check {
+        Check {
+            id,
+            title,
+            severity,
+            probe: Box::new(probe),
+        }
+    }
+}
+
+impl Control for Check {
+    fn id(&self) -> &'static str {
+        self.id
+    }
+    fn title(&self) -> &'static str {
+        self.title
+    }
+    fn severity(&self) -> Severity {
+        self.severity
+    }
+    fn desired(&self, ctx: &Context<'_>) -> Result<DesiredState> {
+        Ok(DesiredState {
+            probes: vec![(self.probe)(ctx)?],
+            ..DesiredState::default()
+        })
+    }
+}
 
 /// Whether someone other than root can write `path` (inside the root), or
 /// create it: it, or a directory above it, is owned by another user, group

@@ -8,37 +8,23 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use crate::engine::{Context, Control, DesiredState, Probe, ProbeResult};
+use super::Check;
+use crate::engine::{Probe, ProbeResult};
 use crate::host::Host;
-use crate::policy::{PermissionsCheck, Severity};
+use crate::policy::PermissionsCheck;
 
 pub const ID: &str = "permissions";
 pub const TITLE: &str = "No world-writable or unexpected setuid files in system paths";
 const SHOWN: usize = 40;
 const MAX_ENTRIES: usize = 500_000;
 
-pub struct Permissions {
-    pub check: PermissionsCheck,
-}
-
-impl Control for Permissions {
-    fn id(&self) -> &'static str {
-        ID
-    }
-    fn title(&self) -> &'static str {
-        TITLE
-    }
-    fn severity(&self) -> Severity {
-        self.check.severity
-    }
-    fn desired(&self, _ctx: &Context<'_>) -> Result<DesiredState> {
-        Ok(DesiredState {
-            probes: vec![Box::new(Walk {
-                check: self.check.clone(),
-            })],
-            ..DesiredState::default()
-        })
-    }
+/// The control for `[verify.permissions]`.
+pub fn control(check: PermissionsCheck) -> Check {
+    Check::new(ID, TITLE, check.severity, move |_| {
+        Ok(Box::new(Walk {
+            check: check.clone(),
+        }))
+    })
 }
 
 struct Walk {

@@ -5,36 +5,22 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::engine::{Context, Control, DesiredState, Probe, ProbeResult};
+use super::Check;
+use crate::engine::{Probe, ProbeResult};
 use crate::host::Host;
-use crate::policy::{RpmCheck, Severity};
+use crate::policy::RpmCheck;
 
 pub const ID: &str = "rpm";
 pub const TITLE: &str = "Package files match the RPM database";
 const RPM: &[&str] = &["/usr/bin/rpm", "/bin/rpm"];
 
-pub struct Rpm {
-    pub check: RpmCheck,
-}
-
-impl Control for Rpm {
-    fn id(&self) -> &'static str {
-        ID
-    }
-    fn title(&self) -> &'static str {
-        TITLE
-    }
-    fn severity(&self) -> Severity {
-        self.check.severity
-    }
-    fn desired(&self, _ctx: &Context<'_>) -> Result<DesiredState> {
-        Ok(DesiredState {
-            probes: vec![Box::new(Verify {
-                packages: self.check.packages.clone(),
-            })],
-            ..DesiredState::default()
-        })
-    }
+/// The control for `[verify.rpm]`.
+pub fn control(check: RpmCheck) -> Check {
+    Check::new(ID, TITLE, check.severity, move |_| {
+        Ok(Box::new(Verify {
+            packages: check.packages.clone(),
+        }))
+    })
 }
 
 /// One line of `rpm -V`: `S.5....T.  c /etc/sudoers` or `missing   /x`.
