@@ -306,6 +306,18 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
     }
 }
 
+/// This process's high-water mark of resident memory (Linux `VmHWM`).
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn use_color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
@@ -448,6 +460,8 @@ impl<'a> Run<'a> {
             started_at: humantime::format_rfc3339_millis(self.started_at).to_string(),
             finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             duration_ms: self.started.elapsed().as_millis() as u64,
+            aws_wait_ms: self.aws.waited().as_millis() as u64,
+            peak_rss_kib: peak_rss_kib(),
             host: HostFacts {
                 root: self.host.root().display().to_string(),
                 hostname: hostname(),

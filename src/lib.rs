@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod cli;
 pub mod controls;
+pub mod download;
 pub mod engine;
 pub mod exit;
 pub mod facts;

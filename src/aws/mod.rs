@@ -47,6 +47,19 @@ pub struct Aws {
 struct Connected {
     rt: tokio::runtime::Runtime,
     config: SdkConfig,
+    /// Time spent waiting on AWS (and IMDS), for the report: the rest of a
+    /// run is nbwarden's own cost.
+    waited: std::cell::Cell<Duration>,
+}
+
+impl Connected {
+    /// Runs one AWS exchange to completion, counting the time it took.
+    fn wait<F: std::future::Future>(&self, f: F) -> F::Output {
+        let started = Instant::now();
+        let out = self.rt.block_on(f);
+        self.waited.set(self.waited.get() + started.elapsed());
+        out
+    }
 }
 
 impl Aws {
@@ -84,6 +97,7 @@ impl Aws {
             .context("cannot start the async runtime for AWS calls")?;
         let timeouts = self.timeouts()?;
         let left = self.remaining()?;
+        let started = Instant::now();
         let config = rt.block_on(async {
             tokio::time::timeout(
                 left.min(CALL_TIMEOUT),
@@ -101,7 +115,11 @@ impl Aws {
                  service (IMDSv2) to learn it"
             );
         }
-        Ok(self.inner.get_or_init(|| Connected { rt, config }))
+        Ok(self.inner.get_or_init(|| Connected {
+            rt,
+            config,
+            waited: std::cell::Cell::new(started.elapsed()),
+        }))
     }
 
     pub fn region(&self) -> Result<String> {
@@ -136,8 +154,8 @@ impl Aws {
         let mut out = Vec::new();
         let mut missing = Vec::new();
         for batch in names.chunks(SSM_BATCH) {
-            let resp =
-                c.rt.block_on(
+            let resp = c
+                .wait(
                     client
                         .get_parameters()
                         .set_names(Some(batch.to_vec()))
@@ -165,8 +183,8 @@ impl Aws {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let resp =
-                c.rt.block_on(
+            let resp = c
+                .wait(
                     client
                         .get_parameters_by_path()
                         .path(path)
@@ -188,8 +206,8 @@ impl Aws {
     /// One parameter, decrypted.
     pub fn ssm_parameter(&self, name: &str) -> Result<Parameter> {
         let (c, client) = self.ssm()?;
-        let resp =
-            c.rt.block_on(
+        let resp = c
+            .wait(
                 client
                     .get_parameter()
                     .name(name)
@@ -204,30 +222,61 @@ impl Aws {
 
     /// An S3 object, refused when larger than `limit` bytes.
     pub fn s3_object(&self, bucket: &str, key: &str, limit: usize) -> Result<Vec<u8>> {
+        let mut data = Vec::new();
+        self.s3_stream(bucket, key, limit as u64, CALL_TIMEOUT, &mut |chunk| {
+            data.extend_from_slice(chunk);
+            Ok(())
+        })?;
+        Ok(data)
+    }
+
+    /// Streams an S3 object into `sink` chunk by chunk, refused when larger
+    /// than `limit` bytes or slower than `timeout` (deadline permitting).
+    pub fn s3_stream(
+        &self,
+        bucket: &str,
+        key: &str,
+        limit: u64,
+        timeout: Duration,
+        sink: &mut dyn FnMut(&[u8]) -> Result<()>,
+    ) -> Result<u64> {
         let (c, client) = self.s3()?;
         let resource = format!("s3://{bucket}/{key}");
-        let bytes = c.rt.block_on(async {
-            let resp = client
+        let timeout = timeout.min(self.remaining()?);
+        let too_large = || anyhow!("{resource} is larger than {limit} bytes; refusing it");
+        let stream = async {
+            let mut resp = client
                 .get_object()
                 .bucket(bucket)
                 .key(key)
                 .send()
                 .await
                 .map_err(|e| describe(e, "S3", "GetObject", &resource))?;
-            if resp.content_length().unwrap_or(0) > limit as i64 {
-                bail!("{resource} is larger than {limit} bytes");
+            if resp.content_length().unwrap_or(0) as u64 > limit {
+                return Err(too_large());
             }
-            let data = resp
+            let mut total = 0u64;
+            while let Some(chunk) = resp
                 .body
-                .collect()
+                .try_next()
                 .await
-                .with_context(|| format!("S3 GetObject {resource}: the download broke off"))?;
-            Ok(data.into_bytes().to_vec())
-        })?;
-        if bytes.len() > limit {
-            bail!("{resource} is larger than {limit} bytes");
-        }
-        Ok(bytes)
+                .with_context(|| format!("S3 GetObject {resource}: the download broke off"))?
+            {
+                total += chunk.len() as u64;
+                if total > limit {
+                    return Err(too_large());
+                }
+                sink(&chunk)?;
+            }
+            Ok(total)
+        };
+        c.wait(async { tokio::time::timeout(timeout, stream).await })
+            .map_err(|_| anyhow!("S3 GetObject {resource}: not finished within {timeout:?}"))?
+    }
+
+    /// How long this run has waited on AWS so far.
+    pub fn waited(&self) -> Duration {
+        self.inner.get().map(|c| c.waited.get()).unwrap_or_default()
     }
 
     /// Whether a client was built (the policy needed AWS).
@@ -244,7 +293,7 @@ impl Aws {
     ) -> Result<Option<Vec<u8>>> {
         let (c, client) = self.s3()?;
         let resource = format!("s3://{bucket}/{key}");
-        c.rt.block_on(async {
+        c.wait(async {
             match client.get_object().bucket(bucket).key(key).send().await {
                 Ok(resp) => {
                     let data = resp.body.collect().await.with_context(|| {
@@ -283,7 +332,7 @@ impl Aws {
                 .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
                 .ssekms_key_id(k);
         }
-        c.rt.block_on(req.send())
+        c.wait(req.send())
             .map_err(|e| describe(e, "S3", "PutObject", &resource))?;
         Ok(())
     }
@@ -295,8 +344,8 @@ impl Aws {
         let mut keys = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let resp =
-                c.rt.block_on(
+            let resp = c
+                .wait(
                     client
                         .list_objects_v2()
                         .bucket(bucket)
@@ -326,7 +375,7 @@ impl Aws {
         limit: usize,
     ) -> Result<Vec<Result<Vec<u8>>>> {
         let (c, client) = self.s3()?;
-        let results = c.rt.block_on(async {
+        let results = c.wait(async {
             let mut out: Vec<Option<Result<Vec<u8>>>> = (0..keys.len()).map(|_| None).collect();
             let mut set = tokio::task::JoinSet::new();
             let mut next = 0;
@@ -382,7 +431,7 @@ impl Aws {
             .read_timeout(ATTEMPT_TIMEOUT)
             .build();
         let left = self.remaining()?;
-        c.rt.block_on(async {
+        c.wait(async {
             tokio::time::timeout(left.min(CALL_TIMEOUT), client.get("/latest/meta-data/instance-id")).await
         })
         .map_err(|_| anyhow!("IMDS: reading the instance id timed out"))?

@@ -72,7 +72,7 @@ impl Aws {
             .config
             .credentials_provider()
             .context("no AWS credentials provider")?;
-        c.rt.block_on(async {
+        c.wait(async {
             let creds = tokio::time::timeout(timeout, provider.provide_credentials())
                 .await
                 .map_err(|_| anyhow!("{what}: getting credentials timed out"))?

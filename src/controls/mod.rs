@@ -1,7 +1,9 @@
 //! Every control nbwarden knows, in the order they run. A control whose
 //! policy section is absent is off and reported as `skip`.
 
+mod agents;
 pub mod checks;
+mod cloudwatch;
 pub mod envs;
 mod packages;
 pub mod sudo;
@@ -53,6 +55,29 @@ pub const REGISTRY: &[Entry] = &[
         build: |p| {
             p.variables.clone().map(|v| {
                 Box::new(variables::Variables::new(v, p.user.as_str())) as Box<dyn Control>
+            })
+        },
+    },
+    Entry {
+        id: agents::ID,
+        title: agents::TITLE,
+        section: "monitoring.packages",
+        build: |p| {
+            p.monitoring
+                .as_ref()
+                .filter(|m| !m.packages.is_empty())
+                .map(|m| Box::new(agents::Agents::new(m.packages.clone())) as Box<dyn Control>)
+        },
+    },
+    Entry {
+        id: cloudwatch::ID,
+        title: cloudwatch::TITLE,
+        section: "monitoring.cloudwatch",
+        build: |p| {
+            p.monitoring.as_ref().and_then(|m| {
+                m.cloudwatch.clone().map(|c| {
+                    Box::new(cloudwatch::CloudWatch::new(c, &m.namespace)) as Box<dyn Control>
+                })
             })
         },
     },

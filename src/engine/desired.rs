@@ -19,6 +19,9 @@ pub struct DesiredState {
     pub files: Vec<ManagedFile>,
     pub memberships: Vec<Membership>,
     pub probes: Vec<Box<dyn Probe>>,
+    /// Steps that are not files (installing a package, loading an agent's
+    /// configuration), run in order after the files are written.
+    pub actions: Vec<Box<dyn Action>>,
 }
 
 /// A file the control owns, by absolute path inside the root.
@@ -88,4 +91,35 @@ pub struct ProbeResult {
 pub trait Probe {
     fn describe(&self) -> String;
     fn check(&self, host: &Host) -> Result<ProbeResult>;
+}
+
+/// Whether an action still has work to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionState {
+    /// The host already has what the action would do.
+    Done(String),
+    /// Handed to a systemd unit that has not finished yet: not drift.
+    HandedOff(String),
+    /// The action must run; the reason is reported.
+    Needed(String),
+}
+
+/// What `perform` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionOutcome {
+    Done(String),
+    /// The work would overrun the run's deadline and was handed to a unit.
+    HandedOff(String),
+}
+
+/// A step with an effect other than a file's content, such as
+/// `dpkg -i` or `amazon-cloudwatch-agent-ctl -a append-config`.
+pub trait Action {
+    /// What the step changes, in a report's `path` column
+    /// (for example `package falcon-sensor`).
+    fn target(&self) -> String;
+    /// Looks, never changes.
+    fn state(&self, host: &Host) -> Result<ActionState>;
+    /// Makes the change, within the run's deadline.
+    fn perform(&self, ctx: &super::Context<'_>) -> Result<ActionOutcome>;
 }

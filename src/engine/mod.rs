@@ -8,7 +8,10 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 
-pub use desired::{DesiredState, FileState, ManagedFile, Membership, Probe, ProbeResult};
+pub use desired::{
+    Action, ActionOutcome, ActionState, DesiredState, FileState, ManagedFile, Membership, Probe,
+    ProbeResult,
+};
 
 use crate::host::{FileSnapshot, Host, accounts};
 use crate::policy::Policy;
@@ -120,30 +123,49 @@ fn converge(
             pending.push(Pending { file, change });
         }
     }
+    let mut actions = Vec::new();
+    for action in &desired.actions {
+        match action.state(ctx.host)? {
+            ActionState::Done(why) => report
+                .evidence
+                .push(format!("{}: as desired: {why}", action.target())),
+            // apply does the work itself (the unit it was handed to runs
+            // apply); plan and verify do not count it as drift.
+            ActionState::HandedOff(why) if mode == Mode::Apply => {
+                actions.push((action.as_ref(), run_change(&**action, why)))
+            }
+            ActionState::HandedOff(why) => report
+                .evidence
+                .push(format!("{}: in progress: {why}", action.target())),
+            ActionState::Needed(why) => actions.push((action.as_ref(), run_change(&**action, why))),
+        }
+    }
 
     match mode {
         Mode::Plan => {
-            report.status = if pending.is_empty() {
+            report.status = if pending.is_empty() && actions.is_empty() {
                 Status::Pass
             } else {
                 Status::Fail
             };
             report.changes = pending.into_iter().map(|p| p.change).collect();
+            report.changes.extend(actions.into_iter().map(|(_, c)| c));
             if report.changes.is_empty() {
                 report.evidence.push("nothing to change".into());
             }
             return Ok(());
         }
         Mode::Verify => {
-            if !pending.is_empty() {
+            if !pending.is_empty() || !actions.is_empty() {
                 report.status = Status::Fail;
             }
-            for p in &pending {
+            report.changes = pending.into_iter().map(|p| p.change).collect();
+            report.changes.extend(actions.into_iter().map(|(_, c)| c));
+            for c in &report.changes {
                 report
                     .evidence
-                    .push(format!("drift: {} ({})", p.change.path, p.change.detail));
+                    .push(format!("drift: {} ({})", c.path, c.detail));
             }
-            report.changes = pending.into_iter().map(|p| p.change).collect();
         }
         Mode::Apply => {
             for p in &pending {
@@ -158,8 +180,28 @@ fn converge(
                     );
                 }
             }
-            let changed = !pending.is_empty();
+            let changed = !pending.is_empty() || !actions.is_empty();
             report.changes = pending.into_iter().map(|p| p.change).collect();
+            for (action, change) in actions {
+                let outcome = action
+                    .perform(ctx)
+                    .with_context(|| format!("{} failed", action.target()))?;
+                match outcome {
+                    ActionOutcome::Done(what) => {
+                        // Confirm by looking again, as for files.
+                        if let ActionState::Needed(why) = action.state(ctx.host)? {
+                            bail!("{} still needed after running it: {why}", action.target());
+                        }
+                        report.evidence.push(format!("{}: {what}", action.target()));
+                    }
+                    ActionOutcome::HandedOff(what) => {
+                        report
+                            .evidence
+                            .push(format!("{}: handed off: {what}", action.target()));
+                    }
+                }
+                report.changes.push(change);
+            }
             report.status = if changed { Status::Fixed } else { Status::Pass };
         }
     }
@@ -186,6 +228,15 @@ fn converge(
         ));
     }
     Ok(())
+}
+
+fn run_change(action: &dyn Action, why: String) -> Change {
+    Change {
+        path: action.target(),
+        action: ChangeAction::Run,
+        detail: why,
+        diff: None,
+    }
 }
 
 fn manifest_entry(control: &str, file: &ManagedFile) -> crate::report::ManagedEntry {

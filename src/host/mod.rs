@@ -73,6 +73,27 @@ impl Host {
         self.tree.write(path, content, own, check)
     }
 
+    /// Like [`Host::write`], with the content streamed in by `fill`.
+    pub fn write_with(
+        &self,
+        path: &Path,
+        own: Ownership,
+        fill: &mut dyn FnMut(&mut std::fs::File) -> Result<()>,
+        check: Option<CandidateCheck<'_>>,
+    ) -> Result<()> {
+        self.tree.write_with(path, own, fill, check)
+    }
+
+    /// Whether the directories holding `path` can be written by root (or
+    /// us) only; missing ones are created.
+    pub fn is_trusted_dir(&self, path: &Path) -> Result<bool> {
+        self.tree.parent_is_trusted(path, true)
+    }
+
+    pub fn make_dir(&self, path: &Path, mode: u32) -> Result<()> {
+        self.tree.make_dir(path, mode)
+    }
+
     pub fn remove(&self, path: &Path) -> Result<()> {
         self.tree.remove(path)
     }

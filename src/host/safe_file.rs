@@ -257,6 +257,18 @@ impl Tree {
         own: Ownership,
         check: Option<CandidateCheck<'_>>,
     ) -> Result<()> {
+        self.write_with(path, own, &mut |file| Ok(file.write_all(content)?), check)
+    }
+
+    /// Replaces `path` atomically and durably with what `fill` writes into
+    /// the candidate (a download streamed to disk).
+    pub(crate) fn write_with(
+        &self,
+        path: &Path,
+        own: Ownership,
+        fill: &mut dyn FnMut(&mut std::fs::File) -> Result<()>,
+        check: Option<CandidateCheck<'_>>,
+    ) -> Result<()> {
         let parent = self
             .parent(path, true)?
             .ok_or_else(|| anyhow!("cannot create the directories of {}", path.display()))?;
@@ -286,7 +298,7 @@ impl Tree {
             }
             fchmod(&fd, mode)?;
             let mut file = std::fs::File::from(fd);
-            file.write_all(content)?;
+            fill(&mut file)?;
             fsync(file.as_fd())?;
             drop(file);
             if let Some(check) = check {
@@ -304,6 +316,35 @@ impl Tree {
             let _ = unlinkat(&parent.fd, temp.as_os_str(), UnlinkatFlags::NoRemoveDir);
             return Err(e).with_context(|| format!("cannot write {}", path.display()));
         }
+        fsync(&parent.fd)
+            .with_context(|| format!("cannot sync the directory of {}", path.display()))
+    }
+
+    /// Whether only root (or we) can write the directory holding `path`
+    /// and every directory above it; `create` makes missing ones.
+    pub(crate) fn parent_is_trusted(&self, path: &Path, create: bool) -> Result<bool> {
+        Ok(self.parent(path, create)?.is_some_and(|p| p.trusted))
+    }
+
+    /// Creates the directory `path` with `mode`, owned by us, inside a
+    /// trusted parent.
+    pub(crate) fn make_dir(&self, path: &Path, mode: u32) -> Result<()> {
+        let parent = self
+            .parent(path, true)?
+            .ok_or_else(|| anyhow!("cannot create the directories of {}", path.display()))?;
+        if !parent.trusted {
+            bail!(
+                "refusing to create {} inside user-writable {}",
+                path.display(),
+                parent.path.display()
+            );
+        }
+        mkdirat(
+            &parent.fd,
+            parent.name.as_os_str(),
+            Mode::from_bits_truncate(mode),
+        )
+        .with_context(|| format!("cannot create directory {}", path.display()))?;
         fsync(&parent.fd)
             .with_context(|| format!("cannot sync the directory of {}", path.display()))
     }

@@ -18,7 +18,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use load::{LoadedPolicy, PolicyError, from_bytes, hex_sha256 as sha256_hex, parse};
-pub use monitoring::{DEFAULT_JUPYTER_URL, HumanDuration, IdlePolicy, MonitoringPolicy};
+pub use monitoring::{
+    AgentPackage, CloudWatchMetric, CloudWatchPolicy, DEFAULT_JUPYTER_URL, DownloadSource,
+    HumanDuration, IdlePolicy, MonitoringPolicy, PackageKind,
+};
 pub use packages::{
     Channel, CondaPolicy, MirrorUrl, OnOverride, PackagesPolicy, PipPolicy, ProbeMode, SslVerify,
 };

@@ -41,6 +41,8 @@ pub enum ChangeAction {
     Update,
     Metadata,
     Remove,
+    /// A step that is not a file (a package install, an agent reload).
+    Run,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,6 +154,14 @@ pub struct Report {
     pub started_at: String,
     pub finished_at: String,
     pub duration_ms: u64,
+    /// Of the whole run (policy download included), the time spent waiting
+    /// on AWS and the instance metadata service.
+    #[serde(default)]
+    pub aws_wait_ms: u64,
+    /// nbwarden's own peak resident memory in this run (its children's
+    /// not included), KiB.
+    #[serde(default)]
+    pub peak_rss_kib: u64,
     pub host: HostFacts,
     pub policy: PolicyRef,
     pub controls: Vec<ControlReport>,
@@ -284,6 +294,8 @@ pub(crate) mod tests {
             started_at: "2026-01-01T00:00:00.000Z".into(),
             finished_at: "2026-01-01T00:00:00.010Z".into(),
             duration_ms: 10,
+            aws_wait_ms: 0,
+            peak_rss_kib: 0,
             host: HostFacts {
                 root: "/tmp/root".into(),
                 hostname: "nb".into(),
