@@ -1,4 +1,7 @@
 fn main() -> std::process::ExitCode {
+    // Reads FAILPOINTS from the environment; compiled in for tests only.
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let result = nbwarden::cli::main();
     nbwarden::exit::exit_code(&result)
 }

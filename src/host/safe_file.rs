@@ -280,12 +280,18 @@ impl Tree {
                 self.euid
             );
         }
+        remove_stale_temps(&parent)?;
         let temp = temp_name(&parent.name);
         let mode = Mode::from_bits_truncate(own.mode);
         let flags =
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let fd = openat(&parent.fd, temp.as_os_str(), flags, mode)
             .with_context(|| format!("cannot create a temporary file beside {}", path.display()))?;
+        // Failpoints (feature `failpoints`) stand for a crash or an I/O
+        // error at each step; tests/crash.rs drives them.
+        fail::fail_point!("write::created", |_| Err(anyhow!(
+            "failpoint write::created"
+        )));
         let result = (|| -> Result<()> {
             // The umask may have cleared bits; ownership before content so
             // the file is never readable by the wrong owner.
@@ -299,11 +305,15 @@ impl Tree {
             fchmod(&fd, mode)?;
             let mut file = std::fs::File::from(fd);
             fill(&mut file)?;
+            fail::fail_point!("write::filled", |_| Err(anyhow!("failpoint write::filled")));
             fsync(file.as_fd())?;
             drop(file);
             if let Some(check) = check {
                 check(&parent.path.join(&temp))?;
             }
+            fail::fail_point!("write::checked", |_| Err(anyhow!(
+                "failpoint write::checked"
+            )));
             renameat(
                 &parent.fd,
                 temp.as_os_str(),
@@ -316,6 +326,9 @@ impl Tree {
             let _ = unlinkat(&parent.fd, temp.as_os_str(), UnlinkatFlags::NoRemoveDir);
             return Err(e).with_context(|| format!("cannot write {}", path.display()));
         }
+        fail::fail_point!("write::renamed", |_| Err(anyhow!(
+            "failpoint write::renamed"
+        )));
         fsync(&parent.fd)
             .with_context(|| format!("cannot sync the directory of {}", path.display()))
     }
@@ -446,6 +459,39 @@ impl Tree {
             Err(e) => Err(e).with_context(|| format!("cannot open lock file {}", path.display())),
         }
     }
+}
+
+/// Removes temporaries a crashed run left beside the file (`.NAME.nbwarden-
+/// PID-N.tmp`). Runs hold the run lock, so none belongs to a live writer.
+fn remove_stale_temps(parent: &ParentDir) -> Result<()> {
+    let mut prefix = OsString::from(".");
+    prefix.push(&parent.name);
+    prefix.push(".nbwarden-");
+    let prefix = prefix.as_bytes().to_vec();
+    let dup = parent.fd.try_clone()?;
+    let mut dir = nix::dir::Dir::from_fd(dup)
+        .with_context(|| format!("cannot list {}", parent.path.display()))?;
+    let stale: Vec<std::ffi::CString> = dir
+        .iter()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_owned())
+        .filter(|n| n.to_bytes().starts_with(&prefix) && n.to_bytes().ends_with(b".tmp"))
+        .collect();
+    for name in stale {
+        match unlinkat(&parent.fd, name.as_c_str(), UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "cannot remove a stale temporary {:?} in {}",
+                        name,
+                        parent.path.display()
+                    )
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn temp_name(name: &OsStr) -> OsString {

@@ -81,13 +81,25 @@ impl Sudo {
         )
     }
 
-    fn groups_to_leave(&self, accounts: &Accounts, grants: &[Grant]) -> BTreeSet<String> {
-        let supplementary: BTreeSet<String> = accounts
+    /// `gshadow` counts too: a run that stopped between writing
+    /// /etc/group and /etc/gshadow left the user only there.
+    fn groups_to_leave(
+        &self,
+        accounts: &Accounts,
+        gshadow: &str,
+        grants: &[Grant],
+    ) -> BTreeSet<String> {
+        let mut supplementary: BTreeSet<String> = accounts
             .groups
             .iter()
             .filter(|g| g.members.contains(&self.user))
             .map(|g| g.name.clone())
             .collect();
+        supplementary.extend(gshadow.lines().filter_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            (fields.len() == 4 && fields[3].split(',').any(|m| m.trim() == self.user))
+                .then(|| fields[0].to_string())
+        }));
         let mut leave: BTreeSet<String> = self
             .policy
             .strip_groups
@@ -191,7 +203,10 @@ impl Control for Sudo {
                 g.rule
             ));
         }
-        let leave = self.groups_to_leave(&accounts, &grants);
+        let gshadow = host
+            .read_text(Path::new("/etc/gshadow"))?
+            .unwrap_or_default();
+        let leave = self.groups_to_leave(&accounts, &gshadow, &grants);
         let remaining: Vec<&Grant> = grants
             .iter()
             .filter(|g| !matches!(&g.via, Via::Group(n) if leave.contains(n)))
