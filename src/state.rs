@@ -174,7 +174,11 @@ pub fn observe_boot(
         instance_id,
     };
     let text = serde_json::to_vec_pretty(&context).context("cannot serialize the boot record")?;
-    host.write(Path::new(BOOT), &text, root_file(0o644), None)?;
+    // Unchanged within a boot: rewriting it would cost two fsyncs a run.
+    let current = host.read(Path::new(BOOT)).ok().flatten();
+    if current.is_none_or(|f| f.content != text) {
+        host.write(Path::new(BOOT), &text, root_file(0o644), None)?;
+    }
     Ok(context)
 }
 

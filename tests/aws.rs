@@ -472,6 +472,54 @@ fn throttling_is_retried_and_other_faults_end_clearly_within_the_deadline() {
 }
 
 #[test]
+fn refused_connections_and_failing_dns_end_clearly_with_nothing_written() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let policy = policy_file(
+        dir.path(),
+        "[variables.values.VPC]\nssm = \"/nbwarden/network/vpc-id\"\n",
+    );
+    // Port 9 (discard) on loopback has no listener here: connection refused.
+    for (endpoint, expect) in [
+        (
+            "http://127.0.0.1:9",
+            "SSM GetParameters on /nbwarden/network/vpc-id failed",
+        ),
+        (
+            "http://nbwarden-no-such-host.invalid",
+            "SSM GetParameters on /nbwarden/network/vpc-id failed",
+        ),
+    ] {
+        let root = sandbox("al2023");
+        let started = std::time::Instant::now();
+        let out = run_aws(
+            root.path(),
+            &[
+                "apply",
+                "--policy",
+                &policy,
+                "--only",
+                "variables",
+                "--deadline",
+                "20s",
+            ],
+            &[("AWS_ENDPOINT_URL_SSM", endpoint)],
+        );
+        let text = output_text(&out);
+        assert_eq!(code(&out), 3, "{endpoint}: {text}");
+        assert!(text.contains(expect), "{endpoint}: {text}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(25),
+            "{endpoint}: took {:?}",
+            started.elapsed()
+        );
+        assert!(
+            !root.path().join("etc/nbwarden").exists(),
+            "{endpoint}: wrote output"
+        );
+    }
+}
+
+#[test]
 fn control_plane_facts_come_from_describe_notebook_instance() {
     let root = sandbox("al2023");
     std::fs::write(

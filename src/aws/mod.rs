@@ -20,6 +20,22 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 pub use errors::describe;
 
+/// Checks an instance id from IMDS before it names anything (it becomes
+/// part of the fleet report's S3 key): `i-` and 8 or 17 hex digits.
+pub fn parse_instance_id(answer: &str) -> Result<String> {
+    let id = answer.trim();
+    let hex = id.strip_prefix("i-").unwrap_or("");
+    if matches!(hex.len(), 8 | 17)
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    {
+        return Ok(id.to_string());
+    }
+    let shown: String = id.chars().take(40).flat_map(char::escape_default).collect();
+    bail!("IMDS answered {shown:?} for the instance id, which is not one (i-0123456789abcdef0)")
+}
+
 /// The longest any single call may take, deadline permitting.
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(6);
@@ -435,8 +451,8 @@ impl Aws {
             tokio::time::timeout(left.min(CALL_TIMEOUT), client.get("/latest/meta-data/instance-id")).await
         })
         .map_err(|_| anyhow!("IMDS: reading the instance id timed out"))?
-        .map(|s| s.as_ref().to_string())
         .map_err(|e| anyhow!("IMDS: cannot read the instance id: {e}; is the metadata service reachable (IMDSv2)?"))
+        .and_then(|s| parse_instance_id(s.as_ref()))
     }
 }
 
@@ -448,5 +464,30 @@ fn parameter(p: &aws_sdk_ssm::types::Parameter) -> Parameter {
             .map(|t| t.as_str().to_string())
             .unwrap_or_default(),
         value: p.value().unwrap_or_default().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_instance_id;
+
+    #[test]
+    fn only_real_instance_ids_pass_from_imds() {
+        assert_eq!(
+            parse_instance_id("i-0123456789abcdef0\n").unwrap(),
+            "i-0123456789abcdef0"
+        );
+        assert_eq!(parse_instance_id("i-1234abcd").unwrap(), "i-1234abcd");
+        for bad in [
+            "",
+            "i-",
+            "../../reports/x",
+            "i-0123456789abcdef0/../x",
+            "i-ABCDEF12",
+            "i-0123456789abcdef",
+        ] {
+            let err = parse_instance_id(bad).unwrap_err().to_string();
+            assert!(err.contains("not one"), "{bad:?}: {err}");
+        }
     }
 }

@@ -154,3 +154,34 @@ pub fn require_user(ctx: &crate::engine::Context<'_>, user: &str) -> Result<(), 
 pub fn known_ids() -> Vec<&'static str> {
     REGISTRY.iter().map(|e| e.id).collect()
 }
+
+/// Entry points for the fuzz targets in `fuzz/`: the readers of files an
+/// image or a user can shape. Not an API.
+#[doc(hidden)]
+pub mod fuzz {
+    use crate::policy::{CondaPolicy, PipPolicy};
+
+    const POLICY: &str = "version = 1\n[packages.pip]\nindex_url = \"https://mirror.example/simple/\"\n\
+        [packages.conda]\nchannels = [\"https://mirror.example/conda/main\"]\n";
+
+    fn sections() -> (PipPolicy, CondaPolicy) {
+        let policy = crate::policy::parse(POLICY, "fuzz").expect("the fuzz policy is valid");
+        let packages = policy.packages.expect("[packages]");
+        (
+            packages.pip.expect("[packages.pip]"),
+            packages.conda.expect("[packages.conda]"),
+        )
+    }
+
+    /// Merges `existing` as a pip.conf; an error is fine, a panic is not.
+    pub fn pip_conf(existing: &str) {
+        let (pip, _) = sections();
+        let _ = super::packages::pip::render(Some(existing), "/etc/pip.conf", &pip);
+    }
+
+    /// Merges `existing` as a .condarc; an error is fine, a panic is not.
+    pub fn condarc(existing: &str) {
+        let (_, conda) = sections();
+        let _ = super::packages::conda::render(Some(existing), "/etc/conda/.condarc", &conda);
+    }
+}

@@ -4,10 +4,10 @@
 //! variable that overrides them; a live probe downloads a package as the
 //! user through the mirror.
 
-mod conda;
+pub(super) mod conda;
 mod mirror;
 mod overrides;
-mod pip;
+pub(super) mod pip;
 
 use std::path::{Path, PathBuf};
 
