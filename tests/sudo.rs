@@ -146,6 +146,33 @@ fn with_this_machines_visudo_a_fixture_root_is_stripped_and_rerooted_includes_ho
     assert_eq!(json(&again)["summary"]["changes"], 0, "{}", stdout(&again));
 }
 
+/// Regression (found by tests/crash.rs): a run stopped after writing
+/// /etc/group but before /etc/gshadow left the user in gshadow's wheel, and
+/// the next apply, reading memberships from /etc/group alone, kept it there.
+#[test]
+fn membership_left_only_in_gshadow_by_a_crash_is_removed_too() {
+    let root = sandbox("al2023");
+    let group_path = root.path().join("etc/group");
+    let group = std::fs::read_to_string(&group_path).expect("group");
+    std::fs::write(
+        &group_path,
+        group
+            .replace("\nwheel:x:10:ec2-user\n", "\nwheel:x:10:\n")
+            .replace("\ndocker:x:992:ec2-user\n", "\ndocker:x:992:\n"),
+    )
+    .expect("write group");
+    let dir = tempfile::tempdir().expect("tmp");
+    let policy = write_policy(dir.path(), POLICY);
+    let out = run_on("apply", root.path(), &policy, &["--only", "sudo"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let gshadow = std::fs::read_to_string(root.path().join("etc/gshadow")).expect("gshadow");
+    assert!(
+        gshadow.contains("\nwheel:!::\n") && gshadow.contains("\ndocker:!::\n"),
+        "{gshadow}"
+    );
+    assert!(gshadow.contains("\nadm:!::ec2-user\n"), "{gshadow}");
+}
+
 #[test]
 fn a_user_that_does_not_exist_is_a_policy_error() {
     let root = sandbox("al2");
