@@ -2,9 +2,13 @@
 //! policy section is absent is off and reported as `skip`.
 
 mod agents;
+mod block;
 pub mod checks;
 mod cloudwatch;
+mod environment;
 pub mod envs;
+mod git;
+mod jupyter;
 mod packages;
 pub mod sudo;
 mod variables;
@@ -56,6 +60,36 @@ pub const REGISTRY: &[Entry] = &[
             p.variables.clone().map(|v| {
                 Box::new(variables::Variables::new(v, p.user.as_str())) as Box<dyn Control>
             })
+        },
+    },
+    Entry {
+        id: git::ID,
+        title: git::TITLE,
+        section: "git",
+        build: |p| {
+            p.git
+                .clone()
+                .map(|g| Box::new(git::Git::new(g)) as Box<dyn Control>)
+        },
+    },
+    Entry {
+        id: environment::ID,
+        title: environment::TITLE,
+        section: "environment",
+        build: |p| {
+            p.environment
+                .clone()
+                .map(|e| Box::new(environment::Environment::new(e)) as Box<dyn Control>)
+        },
+    },
+    Entry {
+        id: jupyter::ID,
+        title: jupyter::TITLE,
+        section: "jupyter",
+        build: |p| {
+            p.jupyter
+                .clone()
+                .map(|j| Box::new(jupyter::Jupyter::new(j)) as Box<dyn Control>)
         },
     },
     Entry {

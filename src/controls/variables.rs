@@ -455,7 +455,8 @@ fn python_module(values: &Map<String, Value>) -> Vec<u8> {
     text.into_bytes()
 }
 
-fn shell_quote(s: &str) -> String {
+/// One POSIX shell word holding exactly `s`.
+pub(super) fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 

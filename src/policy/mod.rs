@@ -9,6 +9,7 @@ mod load;
 mod monitoring;
 mod packages;
 mod source;
+mod tailoring;
 mod values;
 mod verify;
 
@@ -26,6 +27,7 @@ pub use packages::{
     Channel, CondaPolicy, MirrorUrl, OnOverride, PackagesPolicy, PipPolicy, ProbeMode, SslVerify,
 };
 pub use source::PolicySource;
+pub use tailoring::{EnvValue, EnvironmentPolicy, GitPolicy, JupyterPolicy};
 pub use values::{
     AbsPath, AccountName, AllowedCommand, HINT_SEPARATOR, Identifier, PolicyVersion, ValueKind,
     VariableValue,
@@ -60,6 +62,18 @@ pub struct Policy {
     /// Absent: the `packages` control is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packages: Option<PackagesPolicy>,
+    /// The system git configuration: credential helper, committer from
+    /// the notebook's tags, safe directories. Absent: the `git` control is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitPolicy>,
+    /// Variables (literals, notebook tags) for users' shells and kernels.
+    /// Absent: the `environment` control is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<EnvironmentPolicy>,
+    /// Jupyter Server's configuration: terminals, kernel culling, uploads,
+    /// origins. Absent: the `jupyter` control is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jupyter: Option<JupyterPolicy>,
     /// What `nbwarden monitor` does: metrics, drift re-checks, idle auto-stop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitoring: Option<MonitoringPolicy>,

@@ -291,23 +291,7 @@ impl Control for Sudo {
 
 /// The main file without nbwarden's block (to re-add it at the end).
 pub fn without_block(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut inside = false;
-    for line in text.split_inclusive('\n') {
-        let bare = line.trim_end_matches('\n');
-        if bare == BLOCK_BEGIN {
-            inside = true;
-            continue;
-        }
-        if inside {
-            if bare == BLOCK_END {
-                inside = false;
-            }
-            continue;
-        }
-        out.push_str(line);
-    }
-    out
+    super::block::without(text, BLOCK_BEGIN, BLOCK_END)
 }
 
 /// The proof: sudo itself, from the root, lists nothing beyond the allow-list.

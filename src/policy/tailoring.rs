@@ -1,0 +1,123 @@
+//! `[git]` and `[jupyter]`: what admins add to lifecycle scripts beyond
+//! the basics.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::monitoring::HumanDuration;
+use super::values::AbsPath;
+
+/// The `[git]` section: the system git configuration (`git config --system`).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GitPolicy {
+    /// `codecommit` (the AWS CLI's CodeCommit helper, with UseHttpPath),
+    /// `none`, or a helper command line used as written.
+    #[serde(default = "default_helper")]
+    pub credential_helper: String,
+    /// The notebook tag holding the committer's name (absent tag: no name).
+    #[serde(default = "default_name_tag")]
+    pub user_name_tag: String,
+    /// The notebook tag holding the committer's email.
+    #[serde(default = "default_email_tag")]
+    pub user_email_tag: String,
+    /// Repositories git trusts although another user owns them
+    /// (`safe.directory`): the ML volume's clones.
+    #[serde(default = "default_safe")]
+    pub safe_directories: Vec<String>,
+    /// The system configuration file.
+    #[serde(default = "default_gitconfig")]
+    pub config_path: AbsPath,
+}
+
+fn default_helper() -> String {
+    "codecommit".into()
+}
+fn default_name_tag() -> String {
+    "NotebookOwnerUsername".into()
+}
+fn default_email_tag() -> String {
+    "NotebookOwnerEmail".into()
+}
+fn default_safe() -> Vec<String> {
+    vec!["/home/ec2-user/SageMaker/*".into()]
+}
+fn default_gitconfig() -> AbsPath {
+    AbsPath::fixed("/etc/gitconfig")
+}
+
+/// The `[jupyter]` section: Jupyter Server's configuration (JupyterLab 3
+/// and 4), merged into `jupyter_server_config.json`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JupyterPolicy {
+    /// Configuration directories whose `jupyter_server_config.json` gets the
+    /// settings (other keys are kept).
+    #[serde(default = "default_config_dirs")]
+    pub config_dirs: Vec<AbsPath>,
+    /// Allow terminals (a shell as the user in the browser).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminals: Option<bool>,
+    /// Shut kernels down after this long idle, e.g. "2h".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cull_idle_timeout: Option<HumanDuration>,
+    /// Cull idle kernels even while a browser tab is connected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cull_connected: Option<bool>,
+    /// Largest upload through the browser, in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_upload_mb: Option<u32>,
+    /// Origins allowed to call the API (`ServerApp.allow_origin`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_origin: Option<String>,
+    /// The systemd unit to restart (never blocking, and only if it runs)
+    /// when the configuration changed.
+    #[serde(default = "default_unit")]
+    pub unit: String,
+}
+
+fn default_config_dirs() -> Vec<AbsPath> {
+    vec![AbsPath::fixed("/etc/jupyter")]
+}
+fn default_unit() -> String {
+    "jupyter-server".into()
+}
+
+/// The `[environment]` section: variables exported to every login shell
+/// and to Jupyter (so its kernels inherit them).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentPolicy {
+    /// The shell file sourced by login shells.
+    #[serde(default = "default_env_profile")]
+    pub profile_path: AbsPath,
+    /// The systemd environment file Jupyter's unit reads.
+    #[serde(default = "default_env_file")]
+    pub env_file: AbsPath,
+    /// Jupyter's unit: a drop-in makes it read `env_file`.
+    #[serde(default = "default_unit")]
+    pub jupyter_unit: String,
+    /// NAME = { value = "…" } or { tag = "TagKey" }. Never secrets: these
+    /// are readable by every process of the user.
+    #[serde(default)]
+    pub values: std::collections::BTreeMap<super::values::Identifier, EnvValue>,
+}
+
+fn default_env_profile() -> AbsPath {
+    AbsPath::fixed("/etc/profile.d/nbwarden-environment.sh")
+}
+fn default_env_file() -> AbsPath {
+    AbsPath::fixed("/etc/nbwarden/environment.env")
+}
+
+/// Where one environment variable's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub enum EnvValue {
+    /// A literal.
+    #[serde(rename = "value")]
+    Value(String),
+    /// A tag of this notebook (ListTags on the resource metadata's ARN).
+    #[serde(rename = "tag")]
+    Tag(String),
+}

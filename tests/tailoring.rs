@@ -1,0 +1,295 @@
+//! `[git]` and `[jupyter]` against the real readers: the host's git reads
+//! the written system configuration, and a real jupyter_server (the test
+//! venv's) loads the settings: culling in its effective configuration, the
+//! terminals API gone when terminals are off.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command};
+
+use common::notebook::{run_aws, service};
+use common::{code, json, output_text, sandbox, write_policy};
+
+const METADATA: &str = r#"{"ResourceArn":"arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/nbwarden-system-test","ResourceName":"nbwarden-system-test"}"#;
+
+fn git_system_list(root: &Path) -> String {
+    let home = tempfile::tempdir().expect("home");
+    let out = Command::new("git")
+        .args(["config", "--system", "--list"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", home.path())
+        .env("GIT_CONFIG_SYSTEM", root.join("etc/gitconfig"))
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "{}", output_text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn git_reads_our_helper_the_committer_from_tags_and_keeps_other_settings() {
+    let root = sandbox("al2023");
+    std::fs::write(
+        root.path().join("opt/ml/metadata/resource-metadata.json"),
+        METADATA,
+    )
+    .expect("metadata");
+    std::fs::write(
+        root.path().join("etc/gitconfig"),
+        "[core]\n\tautocrlf = input\n",
+    )
+    .expect("gitconfig");
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write_policy(dir.path(), "version = 1\n[git]\n");
+    let p = p.to_string_lossy();
+
+    let out = run_aws(
+        root.path(),
+        &["apply", "--policy", &p, "--only", "git"],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", output_text(&out));
+    let listed = git_system_list(root.path());
+    for line in [
+        "core.autocrlf=input",
+        "credential.helper=!aws codecommit credential-helper $@",
+        "credential.usehttppath=true",
+        "user.name=Ada Lovelace",
+        "user.email=ada@example.com",
+        "safe.directory=/home/ec2-user/SageMaker/*",
+    ] {
+        assert!(
+            listed.lines().any(|l| l == line),
+            "{line} missing from:\n{listed}"
+        );
+    }
+
+    let again = run_aws(
+        root.path(),
+        &["apply", "--policy", &p, "--only", "git", "--output", "json"],
+        &[],
+    );
+    assert_eq!(
+        json(&again)["summary"]["changes"],
+        0,
+        "{}",
+        output_text(&again)
+    );
+
+    // A committer edited by hand is drift, and apply puts it back.
+    let path = root.path().join("etc/gitconfig");
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(&path, text.replace("Ada Lovelace", "Someone Else")).expect("edit");
+    let verify = run_aws(
+        root.path(),
+        &["verify", "--policy", &p, "--only", "git"],
+        &[],
+    );
+    assert_eq!(code(&verify), 1, "{}", output_text(&verify));
+    assert!(
+        output_text(&verify).contains("/etc/gitconfig"),
+        "{}",
+        output_text(&verify)
+    );
+}
+
+/// A jupyter_server from the test venv on a loopback port, stopped by PID.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn jupyter(config_path: &Path, home: &Path, args: &[&str]) -> Command {
+    let venv = service("NBWARDEN_TEST_VENV");
+    let mut cmd = Command::new(format!("{venv}/bin/jupyter"));
+    cmd.arg("server")
+        .args(args)
+        .env_clear()
+        .env("PATH", format!("{venv}/bin:/usr/bin:/bin"))
+        .env("HOME", home)
+        .env("JUPYTER_CONFIG_PATH", config_path)
+        .env("JUPYTER_CONFIG_DIR", home.join(".jupyter"))
+        .env("JUPYTER_RUNTIME_DIR", home.join("runtime"));
+    cmd
+}
+
+/// HTTP status of GET `path` on the server, once it answers.
+fn status_of(port: u16, path: &str) -> u16 {
+    for _ in 0..200 {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let req = format!(
+                "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: token t\r\nConnection: close\r\n\r\n"
+            );
+            if s.write_all(req.as_bytes()).is_ok() {
+                let mut answer = String::new();
+                let _ = s.read_to_string(&mut answer);
+                if let Some(code) = answer
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|c| c.parse().ok())
+                {
+                    return code;
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("jupyter did not answer on {port}");
+}
+
+fn terminals_status(config: &Path, port: u16) -> u16 {
+    let home = tempfile::tempdir().expect("home");
+    let child = jupyter(
+        config,
+        home.path(),
+        &[
+            "--no-browser",
+            "--allow-root",
+            "--ServerApp.ip=127.0.0.1",
+            &format!("--ServerApp.port={port}"),
+            "--ServerApp.port_retries=0",
+            "--IdentityProvider.token=t",
+            &format!("--ServerApp.root_dir={}", home.path().display()),
+        ],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .expect("jupyter server");
+    let _server = Server(child);
+    status_of(port, "/api/terminals")
+}
+
+#[test]
+fn jupyter_server_loads_the_fragment_culling_and_terminals() {
+    let root = sandbox("al2023");
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write_policy(
+        dir.path(),
+        "version = 1\n[jupyter]\nterminals = false\ncull_idle_timeout = \"2h\"\ncull_connected = true\nmax_upload_mb = 50\n",
+    );
+    let out = run_aws(
+        root.path(),
+        &[
+            "apply",
+            "--policy",
+            &p.to_string_lossy(),
+            "--only",
+            "jupyter",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", output_text(&out));
+    let config = root.path().join("etc/jupyter");
+    assert!(config.join("jupyter_server_config.json").is_file());
+
+    // Jupyter's own view of its configuration.
+    let home = tempfile::tempdir().expect("home");
+    let shown = jupyter(&config, home.path(), &["--show-config"])
+        .output()
+        .expect("show-config");
+    let text = output_text(&shown);
+    assert!(shown.status.success(), "{text}");
+    for setting in [
+        "terminals_enabled = False",
+        "cull_idle_timeout = 7200",
+        "cull_connected = True",
+        "max_body_size = 52428800",
+    ] {
+        assert!(text.contains(setting), "{setting} not loaded:\n{text}");
+    }
+
+    // A running server: no terminals API with terminals off, one with them on.
+    let port = 45200 + (std::process::id() % 400) as u16;
+    assert_eq!(terminals_status(&config, port), 404);
+    let p = write_policy(dir.path(), "version = 1\n[jupyter]\nterminals = true\n");
+    let out = run_aws(
+        root.path(),
+        &[
+            "apply",
+            "--policy",
+            &p.to_string_lossy(),
+            "--only",
+            "jupyter",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", output_text(&out));
+    assert_eq!(terminals_status(&config, port + 1), 200);
+}
+
+#[test]
+fn environment_reaches_login_shells_and_jupyters_unit_from_tags_and_literals() {
+    let root = sandbox("al2023");
+    std::fs::write(
+        root.path().join("opt/ml/metadata/resource-metadata.json"),
+        METADATA,
+    )
+    .expect("metadata");
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write_policy(
+        dir.path(),
+        "version = 1\n[environment.values]\nTEAM = { tag = \"team\" }\nOWNER = { tag = \"NotebookOwnerEmail\" }\n\
+         GREETING = { value = \"it's \\\"$HOME\\\"\" }\n",
+    );
+    let p = p.to_string_lossy();
+    let out = run_aws(
+        root.path(),
+        &["apply", "--policy", &p, "--only", "environment"],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", output_text(&out));
+
+    // A login shell sourcing the profile file gets the values, literally.
+    let profile = root.path().join("etc/profile.d/nbwarden-environment.sh");
+    let shell = Command::new("bash")
+        .arg("-c")
+        .arg(r#". "$0" && printf '%s|%s|%s' "$TEAM" "$OWNER" "$GREETING""#)
+        .arg(&profile)
+        .env_clear()
+        .env("HOME", "/nowhere")
+        .output()
+        .expect("bash");
+    assert_eq!(
+        String::from_utf8_lossy(&shell.stdout),
+        r#"ml-platform|ada@example.com|it's "$HOME""#,
+        "{}",
+        output_text(&shell)
+    );
+    // Jupyter's unit reads the environment file (kernels inherit it).
+    let drop_in = std::fs::read_to_string(
+        root.path()
+            .join("etc/systemd/system/jupyter-server.service.d/nbwarden-environment.conf"),
+    )
+    .expect("drop-in");
+    assert!(
+        drop_in.contains("EnvironmentFile=-/etc/nbwarden/environment.env"),
+        "{drop_in}"
+    );
+    let env =
+        std::fs::read_to_string(root.path().join("etc/nbwarden/environment.env")).expect("env");
+    assert!(env.contains("TEAM=\"ml-platform\"\n"), "{env}");
+
+    // Names that would change every shell are a policy error: exit 2.
+    let bad = write_policy(
+        dir.path(),
+        "version = 1\n[environment.values]\nLD_PRELOAD = { value = \"/tmp/x.so\" }\n",
+    );
+    let out = run_aws(
+        root.path(),
+        &["apply", "--policy", &bad.to_string_lossy()],
+        &[],
+    );
+    assert_eq!(code(&out), 2, "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("reserved"),
+        "{}",
+        output_text(&out)
+    );
+}
