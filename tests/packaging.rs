@@ -115,7 +115,7 @@ fn systemd_units_pass_systemd_analyze_verify() {
     let units = repo().join("systemd");
     let out = Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c"])
-        .arg("mount --bind \"$0\" /usr/local/bin && systemd-analyze verify --man=no \"$1\"/nbwarden-verify.service \"$1\"/nbwarden-verify.timer \"$1\"/nbwarden-monitor.service")
+        .arg("mount --bind \"$0\" /usr/local/bin && systemd-analyze verify --man=no \"$1\"/nbwarden-verify.service \"$1\"/nbwarden-verify.timer \"$1\"/nbwarden-monitor.service \"$1\"/nbwarden-codeartifact.service \"$1\"/nbwarden-codeartifact.timer")
         .arg(bin.path())
         .arg(&units)
         .output()
@@ -144,6 +144,7 @@ fn the_rpm_holds_the_binary_units_policies_and_man_page() {
         "/usr/lib/systemd/system/nbwarden-verify.service",
         "/usr/lib/systemd/system/nbwarden-verify.timer",
         "/usr/lib/systemd/system/nbwarden-monitor.service",
+        "/usr/lib/systemd/system/nbwarden-codeartifact.timer",
         "/usr/share/nbwarden/policy.example.toml",
         "/usr/share/man/man8/nbwarden.8.gz",
         "/usr/share/doc/nbwarden/GUIDE.md",

@@ -293,3 +293,175 @@ fn environment_reaches_login_shells_and_jupyters_unit_from_tags_and_literals() {
         output_text(&out)
     );
 }
+
+/// tests/system/codeartifact.py on a loopback port, stopped by PID.
+struct CodeArtifact(Child, u16, std::path::PathBuf);
+
+impl CodeArtifact {
+    fn start(dir: &Path) -> CodeArtifact {
+        let port = 45700 + (std::process::id() % 200) as u16;
+        let log = dir.join("codeartifact.log");
+        let mut child = Command::new("python3")
+            .arg(common::repo().join("tests/system/codeartifact.py"))
+            .arg(port.to_string())
+            .arg(&log)
+            .spawn()
+            .expect("codeartifact.py");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return CodeArtifact(child, port, log);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("codeartifact.py did not listen on {port}");
+    }
+
+    fn requests(&self) -> usize {
+        std::fs::read_to_string(&self.2)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for CodeArtifact {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn token_in(root: &Path) -> String {
+    let cache: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root.join("var/lib/nbwarden/codeartifact-token.json")).expect("cache"),
+    )
+    .expect("json");
+    cache["token"].as_str().expect("token").to_string()
+}
+
+#[test]
+fn codeartifact_tokens_reach_pip_conf_once_never_the_logs_and_are_refreshed_when_due() {
+    let root = sandbox("al2023");
+    let dir = tempfile::tempdir().expect("tmp");
+    let server = CodeArtifact::start(dir.path());
+    let endpoint = format!("http://127.0.0.1:{}", server.1);
+    let p = write_policy(
+        dir.path(),
+        "version = 1\nuser = \"ec2-user\"\n[packages]\nprobe = \"off\"\n\
+         [packages.pip]\nindex_url = \"https://placeholder.example/simple/\"\n\
+         [packages.codeartifact]\ndomain = \"nbwarden\"\ndomain_owner = \"123456789012\"\n\
+         repository = \"pypi-store\"\n",
+    );
+    let p = p.to_string_lossy().into_owned();
+    let env = [
+        ("AWS_ENDPOINT_URL_CODEARTIFACT", endpoint.as_str()),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let run = |cmd: &str| {
+        run_aws(
+            root.path(),
+            &[
+                cmd, "--policy", &p, "--only", "packages", "--output", "json", "-vv",
+            ],
+            &env,
+        )
+    };
+
+    let apply = run("apply");
+    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    assert_eq!(server.requests(), 1);
+    let token = token_in(root.path());
+    assert!(token.starts_with("CA-TOKEN-"));
+    let pip_conf = std::fs::read_to_string(root.path().join("etc/pip.conf")).expect("pip.conf");
+    assert!(
+        pip_conf.contains(&format!(
+            "index-url = https://aws:{token}@nbwarden-123456789012.d.codeartifact.us-east-1.amazonaws.com/pypi/pypi-store/simple/"
+        )),
+        "{pip_conf}"
+    );
+    let mode = |rel: &str| {
+        std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(root.path().join(rel))
+                .expect("meta")
+                .permissions(),
+        ) & 0o777
+    };
+    assert_eq!(mode("var/lib/nbwarden/codeartifact-token.json"), 0o600);
+    assert_eq!(
+        mode("etc/pip.conf"),
+        0o644,
+        "pip runs as the user: see the trade-off"
+    );
+    // Never in the output (trace logs included), the report or the state file.
+    let last =
+        std::fs::read_to_string(root.path().join("var/lib/nbwarden/last-run.json")).expect("state");
+    assert!(!output_text(&apply).contains(&token), "token in the output");
+    assert!(!last.contains(&token), "token in the state file");
+
+    // Valid for hours: a second apply and verify fetch nothing, change nothing.
+    let again = run("apply");
+    assert_eq!(
+        json(&again)["summary"]["changes"],
+        0,
+        "{}",
+        output_text(&again)
+    );
+    let verify = run("verify");
+    assert_eq!(code(&verify), 0, "{}", output_text(&verify));
+    assert_eq!(server.requests(), 1, "a fresh token was fetched again");
+
+    // Due (less than refresh_before left): verify says so, apply refreshes.
+    let cache = root.path().join("var/lib/nbwarden/codeartifact-token.json");
+    let mut c: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cache).expect("read")).expect("json");
+    c["expires_at"] = serde_json::json!(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+            + 600
+    );
+    std::fs::write(&cache, serde_json::to_vec(&c).expect("json")).expect("write");
+    let due = run("verify");
+    assert_eq!(code(&due), 1, "{}", output_text(&due));
+    assert!(
+        output_text(&due).contains("new CodeArtifact token"),
+        "{}",
+        output_text(&due)
+    );
+    let refreshed = run("apply");
+    assert_eq!(code(&refreshed), 0, "{}", output_text(&refreshed));
+    assert_ne!(token_in(root.path()), token);
+    assert!(!output_text(&refreshed).contains(&token_in(root.path())));
+    assert_eq!(server.requests(), 3);
+
+    // A domain CodeArtifact does not know: exit 3, named, pip.conf kept.
+    let before = std::fs::read(root.path().join("etc/pip.conf")).expect("pip.conf");
+    let wrong = write_policy(
+        dir.path(),
+        "version = 1\n[packages]\nprobe = \"off\"\n[packages.pip]\nindex_url = \"https://x.example/simple/\"\n\
+         [packages.codeartifact]\ndomain = \"other\"\ndomain_owner = \"123456789012\"\nrepository = \"pypi-store\"\n",
+    );
+    let out = run_aws(
+        root.path(),
+        &[
+            "apply",
+            "--policy",
+            &wrong.to_string_lossy(),
+            "--only",
+            "packages",
+        ],
+        &env,
+    );
+    assert_eq!(code(&out), 3, "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("ResourceNotFoundException"),
+        "{}",
+        output_text(&out)
+    );
+    assert_eq!(
+        std::fs::read(root.path().join("etc/pip.conf")).expect("pip.conf"),
+        before
+    );
+}

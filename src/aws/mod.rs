@@ -7,6 +7,7 @@
 //! `AWS_EC2_METADATA_SERVICE_ENDPOINT`, which is how tests reach moto and a
 //! local IMDS.
 
+mod codeartifact;
 mod errors;
 mod sagemaker;
 
@@ -18,6 +19,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
+pub use codeartifact::CodeArtifactToken;
 pub use errors::describe;
 
 /// Checks an instance id from IMDS before it names anything (it becomes

@@ -1,4 +1,4 @@
-//! SageMaker's DescribeNotebookInstance, signed with SigV4 (`aws-sigv4`,
+//! SageMaker calls (and any other JSON call, see `signed_call`), signed with SigV4 (`aws-sigv4`,
 //! the SDK's own signer) and sent with reqwest: one JSON call does not
 //! justify compiling the whole SageMaker SDK crate into a lifecycle binary.
 
@@ -61,17 +61,34 @@ impl Aws {
         request: &serde_json::Value,
         name: &str,
     ) -> Result<serde_json::Value> {
+        let region = self.region()?;
+        let target = format!("SageMaker.{operation}");
+        self.signed_call(&SignedCall {
+            service: "sagemaker",
+            product: "SageMaker",
+            operation,
+            resource: name,
+            url: self.sagemaker_endpoint(&region),
+            headers: vec![
+                ("content-type", "application/x-amz-json-1.1".into()),
+                ("x-amz-target", target),
+            ],
+            body: serde_json::to_vec(request)?,
+        })
+    }
+
+    /// One SigV4-signed POST with a JSON answer, inside the run's deadline.
+    pub(super) fn signed_call(&self, call: &SignedCall<'_>) -> Result<serde_json::Value> {
         let c = self.connected()?;
         let region = self.region()?;
-        let url = self.sagemaker_endpoint(&region);
         let timeout = self.remaining()?.min(super::CALL_TIMEOUT);
-        let what = format!("SageMaker {operation} on {name}");
-        let target = format!("SageMaker.{operation}");
-        let body = serde_json::to_vec(request)?;
+        let what = format!("{} {} on {}", call.product, call.operation, call.resource);
         let provider = c
             .config
             .credentials_provider()
             .context("no AWS credentials provider")?;
+        let url = call.url.as_str();
+        let body = &call.body;
         c.wait(async {
             let creds = tokio::time::timeout(timeout, provider.provide_credentials())
                 .await
@@ -81,21 +98,17 @@ impl Aws {
             let params: aws_sigv4::http_request::SigningParams<'_> = v4::SigningParams::builder()
                 .identity(&identity)
                 .region(&region)
-                .name("sagemaker")
+                .name(call.service)
                 .time(SystemTime::now())
                 .settings(SigningSettings::default())
                 .build()
                 .map_err(|e| anyhow!("{what}: cannot sign: {e}"))?
                 .into();
-            let headers = [
-                ("content-type", "application/x-amz-json-1.1"),
-                ("x-amz-target", target.as_str()),
-            ];
             let signable = SignableRequest::new(
                 "POST",
-                url.as_str(),
-                headers.iter().copied(),
-                SignableBody::Bytes(&body),
+                url,
+                call.headers.iter().map(|(k, v)| (*k, v.as_str())),
+                SignableBody::Bytes(body),
             )
             .map_err(|e| anyhow!("{what}: cannot sign: {e}"))?;
             let (instructions, _) = sign(signable, &params)
@@ -105,9 +118,9 @@ impl Aws {
                 .timeout(timeout)
                 .connect_timeout(super::CONNECT_TIMEOUT)
                 .build()?;
-            let mut req = client.post(&url).body(body.clone());
-            for (k, v) in headers {
-                req = req.header(k, v);
+            let mut req = client.post(url).body(body.clone());
+            for (k, v) in &call.headers {
+                req = req.header(*k, v.as_str());
             }
             let (signed, _) = instructions.into_parts();
             for h in signed {
@@ -115,23 +128,34 @@ impl Aws {
             }
             let resp = req.send().await.map_err(|e| {
                 anyhow!(
-                    "{what} failed: {e}; check the SageMaker API VPC endpoint, DNS and \
-                     security groups, or AWS_ENDPOINT_URL"
+                    "{what} failed: {e}; check the {} VPC endpoint, DNS and security groups, \
+                     or AWS_ENDPOINT_URL",
+                    call.product
                 )
             })?;
             let status = resp.status();
+            let error_type = resp
+                .headers()
+                .get("x-amzn-errortype")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
             let text = resp.text().await.unwrap_or_default();
             if !status.is_success() {
                 let err: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-                let code = err["__type"].as_str().unwrap_or("Unknown");
-                let code = code.rsplit('#').next().unwrap_or(code);
+                let code = err["__type"]
+                    .as_str()
+                    .map(str::to_string)
+                    .or(error_type)
+                    .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
+                let code = code.rsplit('#').next().unwrap_or(&code);
+                let code = code.split(':').next().unwrap_or(code);
                 let message = err["message"]
                     .as_str()
                     .or(err["Message"].as_str())
                     .unwrap_or(&text);
                 bail!(
                     "{what} failed: {code}: {message}{}",
-                    errors::hint(code, "SageMaker", operation, name)
+                    errors::hint(code, call.product, call.operation, call.resource)
                 );
             }
             if text.trim().is_empty() {
@@ -140,4 +164,18 @@ impl Aws {
             serde_json::from_str(&text).with_context(|| format!("{what}: the answer is not JSON"))
         })
     }
+}
+
+/// A request for [`Aws::signed_call`].
+pub(super) struct SignedCall<'a> {
+    /// The SigV4 signing name.
+    pub service: &'a str,
+    /// How errors name the service.
+    pub product: &'a str,
+    pub operation: &'a str,
+    /// What the call is about, for errors.
+    pub resource: &'a str,
+    pub url: String,
+    pub headers: Vec<(&'a str, String)>,
+    pub body: Vec<u8>,
 }

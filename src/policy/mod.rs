@@ -24,7 +24,8 @@ pub use monitoring::{
     HumanDuration, IdlePolicy, MonitoringPolicy, PackageKind,
 };
 pub use packages::{
-    Channel, CondaPolicy, MirrorUrl, OnOverride, PackagesPolicy, PipPolicy, ProbeMode, SslVerify,
+    Channel, CodeArtifactPolicy, CondaPolicy, MirrorUrl, OnOverride, PackagesPolicy, PipPolicy,
+    ProbeMode, SslVerify,
 };
 pub use source::PolicySource;
 pub use tailoring::{EnvValue, EnvironmentPolicy, GitPolicy, JupyterPolicy};

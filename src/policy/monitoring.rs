@@ -502,6 +502,10 @@ impl HumanDuration {
     pub fn duration(&self) -> Duration {
         self.1
     }
+    /// For defaults written in this program.
+    pub(crate) fn fixed(text: &str, d: Duration) -> Self {
+        HumanDuration(text.to_string(), d)
+    }
 }
 
 impl TryFrom<String> for HumanDuration {

@@ -26,6 +26,35 @@ pub struct PackagesPolicy {
     /// `required` fails when it does not, `off` skips them.
     #[serde(default)]
     pub probe: ProbeMode,
+    /// pip's index is this CodeArtifact repository, with a token from
+    /// GetAuthorizationToken (replaces `pip.index_url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codeartifact: Option<CodeArtifactPolicy>,
+}
+
+/// `[packages.codeartifact]`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeArtifactPolicy {
+    /// The CodeArtifact domain.
+    pub domain: String,
+    /// The 12-digit account that owns the domain.
+    pub domain_owner: String,
+    /// The repository pip installs from.
+    pub repository: String,
+    /// How long a token is valid (at most 12h).
+    #[serde(default = "default_token_duration")]
+    pub duration: super::monitoring::HumanDuration,
+    /// A token with less than this left is replaced.
+    #[serde(default = "default_refresh_before")]
+    pub refresh_before: super::monitoring::HumanDuration,
+}
+
+fn default_token_duration() -> super::monitoring::HumanDuration {
+    super::monitoring::HumanDuration::fixed("12h", std::time::Duration::from_secs(12 * 3600))
+}
+fn default_refresh_before() -> super::monitoring::HumanDuration {
+    super::monitoring::HumanDuration::fixed("3h", std::time::Duration::from_secs(3 * 3600))
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

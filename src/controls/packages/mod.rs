@@ -4,6 +4,7 @@
 //! variable that overrides them; a live probe downloads a package as the
 //! user through the mirror.
 
+mod codeartifact;
 pub(super) mod conda;
 mod mirror;
 mod overrides;
@@ -61,6 +62,16 @@ impl Control for Packages {
     }
 
     fn preflight(&self, ctx: &Context<'_>) -> Result<(), String> {
+        if let Some(ca) = &self.policy.codeartifact {
+            if self.policy.pip.is_none() {
+                return Err(
+                    "[packages.codeartifact] needs [packages.pip] (its index_url is \
+                            replaced by the repository's)"
+                        .into(),
+                );
+            }
+            codeartifact::check(ca)?;
+        }
         super::require_user(ctx, &self.user)
     }
 
@@ -72,7 +83,16 @@ impl Control for Packages {
             .user(&self.user)
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("user {} vanished from /etc/passwd", self.user))?;
-        if let Some(p) = &self.policy.pip {
+        let pip = match (&self.policy.pip, &self.policy.codeartifact) {
+            (Some(p), Some(ca)) => {
+                let (with_token, cache, note) = codeartifact::pip_with_token(ctx, p, ca)?;
+                state.notes.push(note);
+                state.files.push(cache);
+                Some(with_token)
+            }
+            (p, _) => p.clone(),
+        };
+        if let Some(p) = &pip {
             for path in pip::GLOBAL_FILES {
                 let current = host.read_text(Path::new(path))?;
                 let content = pip::render(current.as_deref(), path, p)?;
@@ -95,13 +115,15 @@ impl Control for Packages {
                 state.files.push(config_file(path, content, false));
             }
         }
+        let mut policy = self.policy.clone();
+        policy.pip = pip.clone();
         state.probes.push(Box::new(overrides::Overrides {
-            policy: self.policy.clone(),
+            policy,
             conda_root: conda_root.to_path_buf(),
             env_search: envs::search_paths(ctx.policy),
             home: PathBuf::from(&user.home),
         }));
-        if let (Some(p), false) = (&self.policy.pip, self.policy.probe == ProbeMode::Off) {
+        if let (Some(p), false) = (&pip, self.policy.probe == ProbeMode::Off) {
             let (envs, _) = envs::discover(host, conda_root, &[]);
             let preferred = ["python3", "JupyterSystemEnv"]
                 .iter()

@@ -106,12 +106,9 @@ impl Probe for Overrides {
             }
             for env in &envs {
                 let path = env.join("pip.conf");
-                let mut effective = user_index.clone().unwrap_or_else(|| {
-                    (
-                        p.index_url.as_str().to_string(),
-                        pip::GLOBAL_FILES[1].to_string(),
-                    )
-                });
+                let mut effective = user_index
+                    .clone()
+                    .unwrap_or_else(|| (p.index_url.redacted(), pip::GLOBAL_FILES[1].to_string()));
                 if let Some(text) = self.read(host, &path, &mut findings) {
                     for (section, key, value) in pip::index_settings(&text).unwrap_or_default() {
                         if section == "global" && key == "index-url" {
