@@ -7,10 +7,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 
 use common::notebook::{Notebook, boto3, run_aws};
-use common::{code, control, evidence, json, output_text, repo, unique, write_policy};
+use common::{
+    LoopbackServer, code, control, evidence, json, output_text, repo, unique, write_policy,
+};
 
 const AGENT_DIR: &str = "/opt/aws/amazon-cloudwatch-agent";
 /// What SageMaker loads into the agent to ship its logs.
@@ -308,43 +310,20 @@ fn a_wrong_sha256_is_refused_before_dpkg_and_leaves_nothing() {
     assert_eq!(code(&apply), 0, "{}", output_text(&apply));
 }
 
-/// `python3 -m http.server` on loopback, stopped by PID on drop.
-struct WebServer(Child, u16);
-
-impl WebServer {
-    fn serve(dir: &Path) -> WebServer {
-        let port = 45100 + (std::process::id() % 800) as u16;
-        let mut child = Command::new("python3")
-            .args([
-                "-m",
-                "http.server",
-                "--bind",
-                "127.0.0.1",
-                &port.to_string(),
-                "-d",
-            ])
-            .arg(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("http.server");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return WebServer(child, port);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("http.server did not listen on {port}");
-    }
-}
-
-impl Drop for WebServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// `python3 -m http.server` serving `dir` on loopback.
+fn web_server(dir: &Path) -> LoopbackServer {
+    let port = 45100 + (std::process::id() % 800) as u16;
+    let mut cmd = Command::new("python3");
+    cmd.args([
+        "-m",
+        "http.server",
+        "--bind",
+        "127.0.0.1",
+        &port.to_string(),
+        "-d",
+    ])
+    .arg(dir);
+    LoopbackServer::spawn(cmd, port)
 }
 
 #[test]
@@ -375,7 +354,7 @@ fn a_tar_gz_from_the_mirror_is_unpacked_and_an_oversize_one_refused() {
         .expect("head");
     std::fs::write(content.join("blob"), noise.stdout).expect("blob");
     let big = tar("big.tar.gz");
-    let web = WebServer::serve(&site);
+    let web = web_server(&site);
     let nb = Notebook::create("");
     let text = format!(
         r#"version = 1
@@ -394,7 +373,7 @@ kind = "tar.gz"
 install_dir = "/opt/big"
 max_mb = 1
 "#,
-        port = web.1,
+        port = web.port,
         small = sha256(&small),
         big = sha256(&big),
     );

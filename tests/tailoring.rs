@@ -6,10 +6,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 
 use common::notebook::{run_aws, service};
-use common::{code, json, output_text, sandbox, write_policy};
+use common::{LoopbackServer, code, json, output_text, sandbox, write_policy};
 
 const METADATA: &str = r#"{"ResourceArn":"arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/nbwarden-system-test","ResourceName":"nbwarden-system-test"}"#;
 
@@ -94,16 +94,6 @@ fn git_reads_our_helper_the_committer_from_tags_and_keeps_other_settings() {
     );
 }
 
-/// A jupyter_server from the test venv on a loopback port, stopped by PID.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn jupyter(config_path: &Path, home: &Path, args: &[&str]) -> Command {
     let venv = service("NBWARDEN_TEST_VENV");
     let mut cmd = Command::new(format!("{venv}/bin/jupyter"));
@@ -145,7 +135,7 @@ fn status_of(port: u16, path: &str) -> u16 {
 
 fn terminals_status(config: &Path, port: u16) -> u16 {
     let home = tempfile::tempdir().expect("home");
-    let child = jupyter(
+    let cmd = jupyter(
         config,
         home.path(),
         &[
@@ -157,12 +147,8 @@ fn terminals_status(config: &Path, port: u16) -> u16 {
             "--IdentityProvider.token=t",
             &format!("--ServerApp.root_dir={}", home.path().display()),
         ],
-    )
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .expect("jupyter server");
-    let _server = Server(child);
+    );
+    let _server = LoopbackServer::spawn(cmd, port);
     status_of(port, "/api/terminals")
 }
 
@@ -294,41 +280,30 @@ fn environment_reaches_login_shells_and_jupyters_unit_from_tags_and_literals() {
     );
 }
 
-/// tests/system/codeartifact.py on a loopback port, stopped by PID.
-struct CodeArtifact(Child, u16, std::path::PathBuf);
+/// tests/system/codeartifact.py on loopback, and the log of its requests.
+struct CodeArtifact {
+    server: LoopbackServer,
+    log: std::path::PathBuf,
+}
 
 impl CodeArtifact {
     fn start(dir: &Path) -> CodeArtifact {
         let port = 45700 + (std::process::id() % 200) as u16;
         let log = dir.join("codeartifact.log");
-        let mut child = Command::new("python3")
-            .arg(common::repo().join("tests/system/codeartifact.py"))
+        let mut cmd = Command::new("python3");
+        cmd.arg(common::repo().join("tests/system/codeartifact.py"))
             .arg(port.to_string())
-            .arg(&log)
-            .spawn()
-            .expect("codeartifact.py");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return CodeArtifact(child, port, log);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            .arg(&log);
+        CodeArtifact {
+            server: LoopbackServer::spawn(cmd, port),
+            log,
         }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("codeartifact.py did not listen on {port}");
     }
 
     fn requests(&self) -> usize {
-        std::fs::read_to_string(&self.2)
+        std::fs::read_to_string(&self.log)
             .map(|t| t.lines().count())
             .unwrap_or(0)
-    }
-}
-
-impl Drop for CodeArtifact {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -345,7 +320,7 @@ fn codeartifact_tokens_reach_pip_conf_once_never_the_logs_and_are_refreshed_when
     let root = sandbox("al2023");
     let dir = tempfile::tempdir().expect("tmp");
     let server = CodeArtifact::start(dir.path());
-    let endpoint = format!("http://127.0.0.1:{}", server.1);
+    let endpoint = format!("http://127.0.0.1:{}", server.server.port);
     let p = write_policy(
         dir.path(),
         "version = 1\nuser = \"ec2-user\"\n[packages]\nprobe = \"off\"\n\

@@ -225,7 +225,7 @@ impl Install {
                 out.stderr.trim()
             );
         }
-        if !systemd_runs(host)? {
+        if !host.systemd_runs()? {
             return Ok(Some(format!(
                 "{} enabled (systemd not running here: not started)",
                 unit.as_str()
@@ -249,7 +249,7 @@ impl Install {
 
     fn hand_off(&self, host: &Host, left: Duration) -> Result<ActionOutcome> {
         let needs = self.0.install_timeout;
-        if !host.is_live() || !systemd_runs(host)? {
+        if !host.systemd_runs()? {
             bail!(
                 "installing {} may take up to {} but only {} of the run's deadline is left, \
                  and no systemd runs here to finish it later: raise --deadline or lower \
@@ -397,12 +397,6 @@ fn write_json<T: Serialize>(host: &Host, path: &Path, value: &T) -> Result<()> {
         gid: 0,
     };
     host.write(path, &text, own, None)
-}
-
-/// True when systemd manages the root (not in a chroot or a container
-/// without it).
-fn systemd_runs(host: &Host) -> Result<bool> {
-    Ok(host.kind(Path::new("/run/systemd/system"))? == Some(EntryKind::Dir))
 }
 
 fn remove_tree(host: &Host, path: &Path) -> Result<()> {

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use crate::engine::{
     Action, ActionOutcome, ActionState, Context, Control, DesiredState, ManagedFile,
 };
-use crate::host::{EntryKind, Host, Ownership};
+use crate::host::{Host, Ownership};
 use crate::policy::JupyterPolicy;
 
 pub const ID: &str = "jupyter";
@@ -131,10 +131,6 @@ pub(super) struct Restart {
     pub reload_units: bool,
 }
 
-fn systemd_runs(host: &Host) -> Result<bool> {
-    Ok(host.is_live() && host.kind(Path::new("/run/systemd/system"))? == Some(EntryKind::Dir))
-}
-
 impl Action for Restart {
     fn target(&self) -> String {
         format!("unit {}", self.unit)
@@ -153,7 +149,7 @@ impl Action for Restart {
 
     fn perform(&self, ctx: &Context<'_>) -> Result<ActionOutcome> {
         let host = ctx.host;
-        let what = if systemd_runs(host)? {
+        let what = if host.systemd_runs()? {
             if self.reload_units {
                 let out = host.run_in_root("systemctl", &["daemon-reload"], SYSTEMCTL_TIMEOUT)?;
                 if !out.success() {

@@ -113,6 +113,12 @@ impl Host {
         self.root == Path::new("/")
     }
 
+    /// True when systemd manages this root: nbwarden runs on the machine
+    /// itself and systemd is PID 1 (not in a chroot or a bare container).
+    pub fn systemd_runs(&self) -> Result<bool> {
+        Ok(self.is_live() && self.kind(Path::new("/run/systemd/system"))? == Some(EntryKind::Dir))
+    }
+
     /// The effective uid nbwarden runs as.
     pub fn euid(&self) -> u32 {
         nix::unistd::geteuid().as_raw()

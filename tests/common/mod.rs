@@ -181,3 +181,37 @@ fn nix_euid() -> u32 {
         .map(|m| m.uid())
         .unwrap_or(u32::MAX)
 }
+
+/// A helper server a test starts on a loopback port (python http.server,
+/// jupyter, a stand-in): waited for until it listens, stopped by PID when
+/// dropped, even when the test fails.
+pub struct LoopbackServer {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl LoopbackServer {
+    /// Spawns `cmd` and waits (up to 20 s) for 127.0.0.1:`port` to accept.
+    pub fn spawn(mut cmd: Command, port: u16) -> LoopbackServer {
+        let child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn a test server");
+        let server = LoopbackServer { child, port };
+        for _ in 0..400 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the test server on port {port} never listened");
+    }
+}
+
+impl Drop for LoopbackServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
