@@ -194,6 +194,26 @@ fn jupyter_server_loads_the_fragment_culling_and_terminals() {
     // A running server: no terminals API with terminals off, one with them on.
     let port = 45200 + (std::process::id() % 400) as u16;
     assert_eq!(terminals_status(&config, port), 404);
+    // The same settings again: no file written, no restart asked for.
+    let again = run_aws(
+        root.path(),
+        &[
+            "apply",
+            "--policy",
+            &p.to_string_lossy(),
+            "--only",
+            "jupyter",
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(
+        json(&again)["summary"]["changes"],
+        0,
+        "{}",
+        output_text(&again)
+    );
     let p = write_policy(dir.path(), "version = 1\n[jupyter]\nterminals = true\n");
     let out = run_aws(
         root.path(),
