@@ -259,32 +259,12 @@ impl Install {
                 humantime::format_duration(Duration::from_secs(left.as_secs())),
             );
         }
-        let exe = std::env::current_exe().context("cannot find nbwarden's own path")?;
-        let exe = exe.to_string_lossy();
-        let unit = format!("--unit={HANDOFF_UNIT}");
         let deadline = format!("--deadline={HANDOFF_DEADLINE}");
-        let out = host.run(
-            "systemd-run",
-            &[
-                &unit,
-                "--no-block",
-                "--collect",
-                "--property=Type=oneshot",
-                "--property=EnvironmentFile=-/etc/nbwarden/lifecycle.env",
-                "--",
-                &exe,
-                "apply",
-                "--only",
-                ID,
-                &deadline,
-                "-q",
-            ],
-            QUERY_TIMEOUT,
+        host.run_nbwarden_in_unit(
+            HANDOFF_UNIT,
+            &["apply", "--only", ID, &deadline, "-q"],
+            None,
         )?;
-        // A unit already running from an earlier hand-off is as good.
-        if !out.success() && !out.stderr.contains("already") {
-            bail!("systemd-run failed: {}", out.stderr.trim());
-        }
         let mark = HandOff {
             sha256: self.0.sha256.as_str().to_string(),
             unit: format!("{HANDOFF_UNIT}.service"),

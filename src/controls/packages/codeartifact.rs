@@ -16,8 +16,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Context, FileState, ManagedFile};
-use crate::host::Ownership;
+use crate::engine::{Action, ActionOutcome, ActionState, Context, FileState, ManagedFile};
+use crate::host::{Host, Ownership};
 use crate::policy::{CodeArtifactPolicy, MirrorUrl, PipPolicy};
 
 const CACHE: &str = "/var/lib/nbwarden/codeartifact-token.json";
@@ -167,4 +167,64 @@ pub fn pip_with_token(
 
 fn stamp(unix: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + std::time::Duration::from_secs(unix)).to_string()
+}
+
+/// The refresh timer, `nbwarden-codeartifact.timer`: the shipped unit when
+/// installed (RPM), else a transient timer made with `systemd-run`, so a
+/// notebook that runs for days keeps a valid token.
+pub struct RefreshTimer;
+
+const TIMER: &str = "nbwarden-codeartifact";
+
+impl Action for RefreshTimer {
+    fn target(&self) -> String {
+        format!("timer {TIMER}.timer")
+    }
+
+    fn state(&self, host: &Host) -> Result<ActionState> {
+        if !host.systemd_runs()? {
+            return Ok(ActionState::Done(
+                "systemd does not run here: the next apply refreshes a due token".into(),
+            ));
+        }
+        let out = host.run_in_root(
+            "systemctl",
+            &["is-active", &format!("{TIMER}.timer")],
+            std::time::Duration::from_secs(10),
+        )?;
+        Ok(if out.stdout.trim() == "active" {
+            ActionState::Done("refreshes the token hourly when due".into())
+        } else {
+            ActionState::Needed("start the hourly token refresh".into())
+        })
+    }
+
+    fn perform(&self, ctx: &Context<'_>) -> Result<ActionOutcome> {
+        let host = ctx.host;
+        let timeout = std::time::Duration::from_secs(20);
+        let installed = host
+            .run_in_root("systemctl", &["cat", &format!("{TIMER}.timer")], timeout)?
+            .success();
+        if installed {
+            let out = host.run_in_root(
+                "systemctl",
+                &["--no-block", "start", &format!("{TIMER}.timer")],
+                timeout,
+            )?;
+            if !out.success() {
+                bail!("cannot start {TIMER}.timer: {}", out.stderr.trim());
+            }
+            return Ok(ActionOutcome::Done(format!(
+                "started the installed {TIMER}.timer"
+            )));
+        }
+        host.run_nbwarden_in_unit(
+            TIMER,
+            &["apply", "--only", "packages", "--deadline", "60s", "-q"],
+            Some("1h"),
+        )?;
+        Ok(ActionOutcome::Done(format!(
+            "made a transient {TIMER}.timer (hourly) with systemd-run"
+        )))
+    }
 }

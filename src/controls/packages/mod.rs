@@ -88,6 +88,7 @@ impl Control for Packages {
                 let (with_token, cache, note) = codeartifact::pip_with_token(ctx, p, ca)?;
                 state.notes.push(note);
                 state.files.push(cache);
+                state.actions.push(Box::new(codeartifact::RefreshTimer));
                 Some(with_token)
             }
             (p, _) => p.clone(),
