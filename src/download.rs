@@ -16,11 +16,7 @@ use crate::host::{Host, Ownership};
 use crate::policy::DownloadSource;
 
 /// Root-only: nobody else may swap or read a file root is about to install.
-const DOWNLOAD_OWNER: Ownership = Ownership {
-    mode: 0o600,
-    uid: 0,
-    gid: 0,
-};
+const DOWNLOAD_OWNER: Ownership = Ownership::root(0o600);
 
 /// Downloads `source` to `dest` (a path inside the root) when its sha256 is
 /// `sha256`. A mismatch, an oversize body, a timeout or a broken transfer

@@ -69,12 +69,7 @@ impl RunLock {
 pub fn save(host: &Host, report: &Report) -> Result<()> {
     let mut text = serde_json::to_vec_pretty(report).context("cannot serialize the report")?;
     text.push(b'\n');
-    let own = Ownership {
-        mode: 0o644,
-        uid: 0,
-        gid: 0,
-    };
-    host.write(Path::new(LAST_RUN), &text, own, None)
+    host.write(Path::new(LAST_RUN), &text, Ownership::root(0o644), None)
 }
 
 /// The last run's report, if any run was recorded.
@@ -95,14 +90,6 @@ pub fn wait_idle(host: &Host, timeout: Duration) -> Result<()> {
     match poll_lock(file, FlockArg::LockSharedNonblock, Instant::now() + timeout)? {
         Some(_) => Ok(()),
         None => bail!("a run still holds the lock after {timeout:?}"),
-    }
-}
-
-fn root_file(mode: u32) -> Ownership {
-    Ownership {
-        mode,
-        uid: 0,
-        gid: 0,
     }
 }
 
@@ -150,7 +137,7 @@ pub fn observe_boot(
             host.write(
                 Path::new(DRIVE_ID),
                 format!("{id}\n").as_bytes(),
-                root_file(0o644),
+                Ownership::root(0o644),
                 None,
             )?;
             let kind = if seen_before {
@@ -163,7 +150,12 @@ pub fn observe_boot(
     };
     if let (Some(p), false, true) = (&first_seen, seen_before, complete) {
         let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-        if let Err(e) = host.write(p, format!("{stamp}\n").as_bytes(), root_file(0o644), None) {
+        if let Err(e) = host.write(
+            p,
+            format!("{stamp}\n").as_bytes(),
+            Ownership::root(0o644),
+            None,
+        ) {
             tracing::warn!("could not mark the ML volume as seen: {e:#}");
         }
     }
@@ -177,7 +169,7 @@ pub fn observe_boot(
     // Unchanged within a boot: rewriting it would cost two fsyncs a run.
     let current = host.read(Path::new(BOOT)).ok().flatten();
     if current.is_none_or(|f| f.content != text) {
-        host.write(Path::new(BOOT), &text, root_file(0o644), None)?;
+        host.write(Path::new(BOOT), &text, Ownership::root(0o644), None)?;
     }
     Ok(context)
 }
@@ -196,5 +188,5 @@ pub fn save_manifest(host: &Host, report: &Report, entries: &[ManagedEntry]) -> 
     });
     let mut text = serde_json::to_vec_pretty(&doc).context("cannot serialize the manifest")?;
     text.push(b'\n');
-    host.write(Path::new(MANIFEST), &text, root_file(0o644), None)
+    host.write(Path::new(MANIFEST), &text, Ownership::root(0o644), None)
 }

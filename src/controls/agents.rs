@@ -371,12 +371,7 @@ fn now() -> String {
 fn write_json<T: Serialize>(host: &Host, path: &Path, value: &T) -> Result<()> {
     let mut text = serde_json::to_vec_pretty(value)?;
     text.push(b'\n');
-    let own = Ownership {
-        mode: 0o644,
-        uid: 0,
-        gid: 0,
-    };
-    host.write(path, &text, own, None)
+    host.write(path, &text, Ownership::root(0o644), None)
 }
 
 fn remove_tree(host: &Host, path: &Path) -> Result<()> {

@@ -172,15 +172,10 @@ impl Action for Restart {
         } else {
             "systemd does not run here: Jupyter reads the configuration when it starts".into()
         };
-        let own = Ownership {
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-        };
         host.write(
             Path::new(self.receipt),
             format!("{}\n", self.sha256).as_bytes(),
-            own,
+            Ownership::root(0o644),
             None,
         )?;
         Ok(ActionOutcome::Done(what))

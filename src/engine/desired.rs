@@ -47,11 +47,7 @@ impl ManagedFile {
             path: path.into(),
             state: FileState::Present {
                 content: content.into(),
-                own: Ownership {
-                    mode,
-                    uid: 0,
-                    gid: 0,
-                },
+                own: Ownership::root(mode),
             },
             sensitive: false,
             check: None,

@@ -65,6 +65,17 @@ pub struct Ownership {
     pub gid: u32,
 }
 
+impl Ownership {
+    /// Owned by root:root with `mode`.
+    pub const fn root(mode: u32) -> Ownership {
+        Ownership {
+            mode,
+            uid: 0,
+            gid: 0,
+        }
+    }
+}
+
 /// Checks a fully written candidate before it replaces the real file (for
 /// example `visudo -c -f`). It gets the candidate's path inside the root.
 pub type CandidateCheck<'a> = &'a dyn Fn(&Path) -> Result<()>;

@@ -16,8 +16,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Action, ActionOutcome, ActionState, Context, FileState, ManagedFile};
-use crate::host::{Host, Ownership};
+use crate::engine::{Action, ActionOutcome, ActionState, Context, ManagedFile};
+use crate::host::Host;
 use crate::policy::{CodeArtifactPolicy, MirrorUrl, PipPolicy};
 
 const CACHE: &str = "/var/lib/nbwarden/codeartifact-token.json";
@@ -150,17 +150,8 @@ pub fn pip_with_token(
     let mut text = serde_json::to_vec_pretty(&cached)?;
     text.push(b'\n');
     let cache = ManagedFile {
-        path: CACHE.into(),
-        state: FileState::Present {
-            content: text,
-            own: Ownership {
-                mode: 0o600,
-                uid: 0,
-                gid: 0,
-            },
-        },
         sensitive: true,
-        check: None,
+        ..ManagedFile::root_owned(CACHE, text, 0o600)
     };
     Ok((with_token, cache, note))
 }

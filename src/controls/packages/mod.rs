@@ -41,11 +41,7 @@ fn config_file(path: impl Into<PathBuf>, content: String, sensitive: bool) -> Ma
         path: path.into(),
         state: FileState::Present {
             content: content.into_bytes(),
-            own: Ownership {
-                mode: 0o644,
-                uid: 0,
-                gid: 0,
-            },
+            own: Ownership::root(0o644),
         },
         sensitive,
         check: None,

@@ -41,11 +41,7 @@ pub fn marker(user: &str) -> String {
     format!("# nbwarden: disabled sudo grant for {user}: ")
 }
 
-pub const SUDOERS_OWNERSHIP: Ownership = Ownership {
-    mode: 0o440,
-    uid: 0,
-    gid: 0,
-};
+pub const SUDOERS_OWNERSHIP: Ownership = Ownership::root(0o440);
 
 pub struct Sudo {
     policy: SudoPolicy,
