@@ -363,8 +363,16 @@ fn membership_edits(host: &Host, wanted: &[Membership]) -> Result<Vec<ManagedFil
         };
         let text = String::from_utf8(current.content.clone())
             .with_context(|| format!("{name} is not valid UTF-8"))?;
+        let shadow = name.ends_with("gshadow");
         let edited = wanted.iter().fold(text, |t, m| {
-            accounts::set_membership(&t, &m.group, &m.user, m.member)
+            let t = accounts::set_membership(&t, &m.group, &m.user, m.member);
+            // Leaving a group also ends administering it (gshadow's third
+            // field): an administrator can `gpasswd -a` itself back.
+            if shadow && !m.member {
+                accounts::clear_admin(&t, &m.group, &m.user)
+            } else {
+                t
+            }
         });
         files.push(ManagedFile {
             path,

@@ -127,6 +127,38 @@ pub fn set_membership(text: &str, group: &str, user: &str, member: bool) -> Stri
     out
 }
 
+/// Removes `user` from the administrator list (third field) of `group` in
+/// `gshadow` text; every other byte is kept.
+pub fn clear_admin(text: &str, group: &str, user: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let (body, newline) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        let fields: Vec<&str> = body.split(':').collect();
+        if fields.len() != 4 || fields[0] != group {
+            out.push_str(line);
+            continue;
+        }
+        let admins = split_members(fields[2]);
+        if !admins.iter().any(|a| a == user) {
+            out.push_str(line);
+            continue;
+        }
+        let kept: Vec<String> = admins.into_iter().filter(|a| a != user).collect();
+        out.push_str(&format!(
+            "{}:{}:{}:{}{}",
+            fields[0],
+            fields[1],
+            kept.join(","),
+            fields[3],
+            newline
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +199,11 @@ mod tests {
         assert_eq!(
             set_membership(gshadow, "wheel", "ec2-user", false),
             "wheel:!::\n# comment\n"
+        );
+        let admin = "docker:!:root,ec2-user:ec2-user\nwheel:!:ec2-user:\n";
+        assert_eq!(
+            clear_admin(admin, "docker", "ec2-user"),
+            "docker:!:root:ec2-user\nwheel:!:ec2-user:\n"
         );
     }
 }

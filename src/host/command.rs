@@ -1,11 +1,40 @@
 //! The one way nbwarden runs another program: logged with its duration,
-//! bounded by a timeout, output captured.
+//! bounded by a timeout and by the run's deadline, output captured up to a
+//! bound, helpers found by absolute path in system directories only.
+//!
+//! Every program starts in a session of its own (no controlling terminal,
+//! so nothing it runs can push keystrokes into an admin's root shell with
+//! `TIOCSTI`), with stdin from `/dev/null`, its own two pipes and no other
+//! inherited descriptor, and a clean environment. A program run as another
+//! user (the notebook user's Python, pip) is also *confined*: as root it
+//! gets a PID namespace of its own, so when it ends, or its timeout kills
+//! it, the kernel kills every process it left behind, including ones that
+//! double-forked or started their own session. Nothing it leaves can hold
+//! its output open past the timeout, and the run never waits for it.
 
+use std::ffi::CString;
 use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use nix::libc;
+
+/// Where nbwarden looks for a helper given by name. `/usr/local` is left
+/// out: a helper root runs comes with the distribution.
+pub const SYSTEM_DIRS: &[&str] = &["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+/// The PATH of root's helpers.
+const SYSTEM_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+/// The PATH of programs run as the user.
+const USER_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+/// The most of each stream kept; the rest is read and dropped so the
+/// program never blocks on a full pipe.
+pub const OUTPUT_LIMIT: usize = 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct CommandOutput {
@@ -22,60 +51,362 @@ impl CommandOutput {
     }
 }
 
+/// The identity a confined program runs as: uid, and gid as its only group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// One program to run.
+#[derive(Debug, Clone)]
+pub struct Invocation<'a> {
+    pub program: &'a str,
+    pub args: &'a [&'a str],
+    pub timeout: Duration,
+    /// `chroot` into this directory before running (the program's path is
+    /// then inside it).
+    pub root: Option<&'a Path>,
+    /// Run as this identity, confined. `None`: as nbwarden's own user.
+    pub user: Option<Identity>,
+    /// HOME for a program run as a user.
+    pub home: Option<&'a str>,
+}
+
+impl<'a> Invocation<'a> {
+    pub fn new(program: &'a str, args: &'a [&'a str], timeout: Duration) -> Self {
+        Invocation {
+            program,
+            args,
+            timeout,
+            root: None,
+            user: None,
+            home: None,
+        }
+    }
+}
+
+/// The run's deadline, set once by whoever owns the run: no program
+/// outlives it, whatever timeout its caller asked for.
+static DEADLINE: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// Bounds every later program by `deadline` (`None`: only their timeouts).
+pub fn set_deadline(deadline: Option<Instant>) {
+    if let Ok(mut d) = DEADLINE.lock() {
+        *d = deadline;
+    }
+}
+
+fn effective_timeout(timeout: Duration, shown: &str) -> Result<Duration> {
+    let deadline = DEADLINE.lock().ok().and_then(|d| *d);
+    match deadline {
+        None => Ok(timeout),
+        Some(d) => {
+            let left = d.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                bail!("the run's deadline passed before `{shown}` could start");
+            }
+            Ok(timeout.min(left))
+        }
+    }
+}
+
 /// Runs `program` with `args`, a minimal fixed environment and no stdin.
 /// Fails when the program cannot be started or outlives `timeout` (it is
 /// then killed).
 pub fn run(program: &str, args: &[&str], timeout: Duration) -> Result<CommandOutput> {
-    let shown = std::iter::once(program)
-        .chain(args.iter().copied())
+    run_invocation(&Invocation::new(program, args, timeout))
+}
+
+/// Finds `program` (a bare name) in [`SYSTEM_DIRS`] under `root`; a path
+/// is returned as given.
+pub fn resolve(program: &str, root: &Path) -> Result<String> {
+    if program.contains('/') {
+        return Ok(program.to_string());
+    }
+    for dir in SYSTEM_DIRS {
+        let candidate = root.join(dir.trim_start_matches('/')).join(program);
+        if std::fs::metadata(&candidate).is_ok_and(|m| m.is_file()) {
+            return Ok(format!("{dir}/{program}"));
+        }
+    }
+    bail!(
+        "`{program}` is not installed in {} of {}",
+        SYSTEM_DIRS.join(", "),
+        root.display()
+    )
+}
+
+/// Everything `pre_exec` needs, prepared before the fork (nothing may be
+/// allocated between fork and exec).
+struct ChildSetup {
+    root: Option<CString>,
+    user: Option<Identity>,
+    pid_namespace: bool,
+}
+
+/// Marks every descriptor from 3 up close-on-exec: the program gets its
+/// stdio and nothing nbwarden (or whoever started nbwarden) had open.
+/// Called between fork and exec: only async-signal-safe calls.
+fn cloexec_from_3() {
+    // close_range(3, ~0, CLOSE_RANGE_CLOEXEC), Linux 5.11+.
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: a plain system call on integers.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3 as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r == 0 {
+        return;
+    }
+    // Older kernels (Amazon Linux 2's 5.10): every possible descriptor.
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    let max = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur.min(1 << 20) as libc::c_int
+    } else {
+        1 << 16
+    };
+    for fd in 3..max {
+        // SAFETY: fcntl on a descriptor number; EBADF for closed ones.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+}
+
+fn os_err() -> std::io::Error {
+    std::io::Error::last_os_error()
+}
+
+/// Runs between fork and exec in the child. With a PID namespace the child
+/// forks once more: the grandchild becomes the namespace's init and runs
+/// the program; the child only waits for it and ends with its status, so
+/// the parent's view (one child, one status) stays the same.
+fn child_setup(setup: &ChildSetup) -> std::io::Result<()> {
+    // SAFETY: every call below is async-signal-safe and takes only data
+    // prepared before the fork.
+    unsafe {
+        if libc::setsid() < 0 {
+            return Err(os_err());
+        }
+        if setup.pid_namespace {
+            if libc::unshare(libc::CLONE_NEWPID) != 0 {
+                return Err(os_err());
+            }
+            let pid = libc::fork();
+            if pid < 0 {
+                return Err(os_err());
+            }
+            if pid > 0 {
+                // Hold nothing open: the parent's pipes and its exec-error
+                // channel must close when the program's side does.
+                if libc::syscall(
+                    libc::SYS_close_range,
+                    0 as libc::c_uint,
+                    libc::c_uint::MAX,
+                    0,
+                ) != 0
+                {
+                    for fd in 0..1024 {
+                        libc::close(fd);
+                    }
+                }
+                let mut status = 0;
+                loop {
+                    let r = libc::waitpid(pid, &mut status, 0);
+                    if r == pid {
+                        break;
+                    }
+                    if r < 0 && *libc::__errno_location() != libc::EINTR {
+                        libc::_exit(127);
+                    }
+                }
+                if libc::WIFEXITED(status) {
+                    libc::_exit(libc::WEXITSTATUS(status));
+                }
+                libc::_exit(128 + libc::WTERMSIG(status));
+            }
+        }
+        cloexec_from_3();
+        if let Some(root) = &setup.root
+            && libc::chroot(root.as_ptr()) != 0
+        {
+            return Err(os_err());
+        }
+        if libc::chdir(c"/".as_ptr()) != 0 {
+            return Err(os_err());
+        }
+        if let Some(id) = setup.user {
+            let groups = [id.gid as libc::gid_t];
+            if libc::setgroups(1, groups.as_ptr()) != 0
+                || libc::setresgid(id.gid, id.gid, id.gid) != 0
+                || libc::setresuid(id.uid, id.uid, id.uid) != 0
+            {
+                return Err(os_err());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The processes whose parent is `pid`, from /proc.
+fn children_of(pid: u32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| {
+                    let after = &s[s.rfind(')')? + 2..];
+                    after.split(' ').nth(1)?.parse::<u32>().ok()
+                })
+                == Some(pid)
+        })
+        .collect()
+}
+
+/// Ends the program and everything it started. With a PID namespace,
+/// killing its init (the child's only child) makes the kernel kill the
+/// rest; without one, the program's session (its process group) is killed.
+fn kill_tree(child: &mut std::process::Child, pid_namespace: bool) {
+    let pid = child.id();
+    if pid_namespace {
+        for init in children_of(pid) {
+            // SAFETY: a signal to a pid we just read as our child's child.
+            unsafe { libc::kill(init, libc::SIGKILL) };
+        }
+    }
+    // SAFETY: the child made its own session, so its pid is its group.
+    unsafe { libc::killpg(pid as i32, libc::SIGKILL) };
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Reads a stream to its end on a thread of its own, keeping the first
+/// [`OUTPUT_LIMIT`] bytes; the result arrives on the returned channel.
+fn bounded_reader(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        if let Some(mut p) = pipe {
+            let mut buf = [0u8; 8192];
+            loop {
+                match p.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        let room = OUTPUT_LIMIT.saturating_sub(kept.len());
+                        kept.extend_from_slice(&buf[..n.min(room)]);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        let _ = tx.send(String::from_utf8_lossy(&kept).into_owned());
+    });
+    rx
+}
+
+/// Runs one [`Invocation`].
+pub fn run_invocation(inv: &Invocation<'_>) -> Result<CommandOutput> {
+    let shown = std::iter::once(inv.program)
+        .chain(inv.args.iter().copied())
         .collect::<Vec<_>>()
         .join(" ");
-    let started = Instant::now();
-    let mut child = Command::new(program)
-        .args(args)
-        .env_clear()
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
-        .env("LC_ALL", "C")
-        .stdin(Stdio::null())
+    let timeout = effective_timeout(inv.timeout, &shown)?;
+    let host_root = Path::new("/");
+    let program = resolve(inv.program, inv.root.unwrap_or(host_root))?;
+    // Only root can make a PID namespace; a user running nbwarden on
+    // itself gets its session killed instead.
+    let is_root = nix::unistd::geteuid().is_root();
+    let pid_namespace = inv.user.is_some() && is_root;
+    let setup = ChildSetup {
+        root: match inv.root {
+            Some(r) => Some(
+                CString::new(r.as_os_str().as_bytes())
+                    .with_context(|| format!("{} holds a NUL byte", r.display()))?,
+            ),
+            None => None,
+        },
+        // Not root: nbwarden already runs as that user (Host::run_as checks).
+        user: inv.user.filter(|_| is_root),
+        pid_namespace,
+    };
+    let mut cmd = Command::new(&program);
+    cmd.args(inv.args).env_clear().env("LC_ALL", "C");
+    match (inv.user, inv.home) {
+        (Some(_), home) => {
+            cmd.env("PATH", USER_PATH);
+            if let Some(home) = home {
+                cmd.env("HOME", home);
+            }
+        }
+        (None, _) => {
+            cmd.env("PATH", SYSTEM_PATH);
+        }
+    }
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: child_setup makes only async-signal-safe calls on data
+    // prepared above.
+    unsafe {
+        cmd.pre_exec(move || child_setup(&setup));
+    }
+    let started = Instant::now();
+    let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot run `{shown}`"))?;
-    let mut out_pipe = child.stdout.take();
-    let mut err_pipe = child.stderr.take();
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(p) = out_pipe.as_mut() {
-            let _ = p.read_to_string(&mut s);
-        }
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(p) = err_pipe.as_mut() {
-            let _ = p.read_to_string(&mut s);
-        }
-        s
-    });
+    let out_rx = bounded_reader(child.stdout.take());
+    let err_rx = bounded_reader(child.stderr.take());
+    let timed_out = |child: &mut std::process::Child| {
+        kill_tree(child, pid_namespace);
+        tracing::warn!(command = %shown, timeout_ms = timeout.as_millis() as u64, "command timed out");
+        anyhow::anyhow!(
+            "`{shown}` did not finish within {timeout:?}; it and every process it started were killed"
+        )
+    };
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
         }
         if started.elapsed() >= timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            tracing::warn!(command = %shown, timeout_ms = timeout.as_millis() as u64, "command timed out");
-            bail!("`{shown}` did not finish within {timeout:?}");
+            return Err(timed_out(&mut child));
         }
         std::thread::sleep(Duration::from_millis(5));
     };
+    // The program ended; whatever it left behind may still hold its
+    // output open. Never wait for that past the timeout.
+    let mut streams = Vec::with_capacity(2);
+    for rx in [out_rx, err_rx] {
+        let left = timeout.saturating_sub(started.elapsed());
+        match rx.recv_timeout(left) {
+            Ok(s) => streams.push(s),
+            Err(_) => {
+                kill_tree(&mut child, pid_namespace);
+                bail!(
+                    "`{shown}` exited but left processes holding its output past {timeout:?}; \
+                     they were killed"
+                );
+            }
+        }
+    }
+    let stderr = streams.pop().unwrap_or_default();
+    let stdout = streams.pop().unwrap_or_default();
     let output = CommandOutput {
         status: status.code(),
-        stdout: out_reader.join().unwrap_or_default(),
-        stderr: err_reader.join().unwrap_or_default(),
+        stdout,
+        stderr,
         duration: started.elapsed(),
     };
     tracing::debug!(
@@ -85,6 +416,13 @@ pub fn run(program: &str, args: &[&str], timeout: Duration) -> Result<CommandOut
         "ran command"
     );
     Ok(output)
+}
+
+/// Where `program` lives on the host, for messages.
+pub fn host_path(program: &str) -> PathBuf {
+    resolve(program, Path::new("/"))
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(program))
 }
 
 #[cfg(test)]
@@ -117,5 +455,118 @@ mod tests {
     fn a_missing_program_is_an_error_naming_it() {
         let err = run("/nonexistent/tool", &[], Duration::from_secs(1)).expect_err("missing");
         assert!(err.to_string().contains("/nonexistent/tool"));
+        let err = run("no-such-helper-here", &[], Duration::from_secs(1)).expect_err("missing");
+        assert!(err.to_string().contains("no-such-helper-here"), "{err}");
+    }
+
+    #[test]
+    fn helpers_are_found_in_system_directories_only() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(dir.path().join("usr/local/sbin")).expect("mkdir");
+        std::fs::create_dir_all(dir.path().join("usr/bin")).expect("mkdir");
+        std::fs::write(dir.path().join("usr/local/sbin/systemctl"), "").expect("plant");
+        assert!(resolve("systemctl", dir.path()).is_err());
+        std::fs::write(dir.path().join("usr/bin/systemctl"), "").expect("real");
+        assert_eq!(
+            resolve("systemctl", dir.path()).expect("found"),
+            "/usr/bin/systemctl"
+        );
+    }
+
+    #[test]
+    fn no_controlling_terminal_no_stdin_and_no_inherited_descriptors() {
+        // A descriptor without CLOEXEC, as a parent shell might leave one.
+        let leaked = nix::fcntl::open(
+            "/dev/null",
+            nix::fcntl::OFlag::O_RDONLY,
+            nix::sys::stat::Mode::empty(),
+        )
+        .expect("open");
+        let n = std::os::fd::AsRawFd::as_raw_fd(&leaked);
+        let script = format!(
+            "[ -e /proc/$$/fd/{n} ] && echo inherited || echo not-inherited; \
+             (exec 3</dev/tty) 2>/dev/null && echo tty || echo no-tty; read x && echo read || echo eof"
+        );
+        let out = run("sh", &["-c", &script], Duration::from_secs(5)).expect("runs");
+        assert!(out.stdout.contains("not-inherited"), "{}", out.stdout);
+        assert!(out.stdout.contains("no-tty"), "{}", out.stdout);
+        assert!(out.stdout.contains("eof"), "{}", out.stdout);
+        drop(leaked);
+    }
+
+    #[test]
+    fn output_is_kept_up_to_a_bound() {
+        let out = run(
+            "sh",
+            &["-c", "head -c 3000000 /dev/zero | tr '\\0' x"],
+            Duration::from_secs(20),
+        )
+        .expect("runs");
+        assert!(out.success());
+        assert_eq!(out.stdout.len(), OUTPUT_LIMIT);
+    }
+
+    #[test]
+    fn a_leftover_holding_the_output_does_not_hold_the_run() {
+        // The program exits at once; a child in a session of its own keeps
+        // stdout open past the timeout.
+        let started = Instant::now();
+        let res = run(
+            "sh",
+            &["-c", "setsid sleep 4 & echo started"],
+            Duration::from_secs(2),
+        );
+        assert!(started.elapsed() < Duration::from_secs(10), "{res:?}");
+        let err = res.expect_err("the leftover is reported");
+        assert!(err.to_string().contains("left processes"), "{err}");
+    }
+
+    #[test]
+    fn a_confined_program_takes_everything_it_started_with_it() {
+        if !nix::unistd::geteuid().is_root() {
+            return; // a PID namespace needs root; the system tier runs as root
+        }
+        let marker = format!("sleep {}", 3000 + std::process::id() % 1000);
+        let script = format!("(setsid sh -c '{marker}' &) ; echo forked; sleep 300");
+        let args = ["-c", script.as_str()];
+        let inv = Invocation {
+            user: Some(Identity {
+                uid: 65534,
+                gid: 65534,
+            }),
+            ..Invocation::new("sh", &args, Duration::from_secs(2))
+        };
+        let started = Instant::now();
+        let err = run_invocation(&inv).expect_err("times out");
+        assert!(err.to_string().contains("did not finish"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(200));
+        let left = std::process::Command::new("pgrep")
+            .args(["-fx", &marker])
+            .output()
+            .expect("pgrep");
+        assert!(
+            left.stdout.is_empty(),
+            "a double-forked process outlived its run: {}",
+            String::from_utf8_lossy(&left.stdout)
+        );
+        // Ended normally, the same: the namespace dies with its init.
+        let script = format!("(setsid sh -c '{marker}' &) ; echo done");
+        let args = ["-c", script.as_str()];
+        let inv = Invocation {
+            user: Some(Identity {
+                uid: 65534,
+                gid: 65534,
+            }),
+            ..Invocation::new("sh", &args, Duration::from_secs(5))
+        };
+        let out = run_invocation(&inv).expect("runs");
+        assert_eq!(out.stdout, "done\n");
+        std::thread::sleep(Duration::from_millis(200));
+        let left = std::process::Command::new("pgrep")
+            .args(["-fx", &marker])
+            .output()
+            .expect("pgrep");
+        assert!(left.stdout.is_empty());
     }
 }

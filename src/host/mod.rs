@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod command;
 pub mod os;
 pub mod safe_file;
+pub mod trust;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -160,6 +161,13 @@ impl Host {
         Ok(())
     }
 
+    /// Checks that root may trust `path` (inside the root) as
+    /// configuration or a program to run: see [`trust`]. Returns the path
+    /// with links resolved; the error names the weak path.
+    pub fn check_trusted(&self, path: &Path) -> Result<PathBuf> {
+        trust::check(&self.root, path)
+    }
+
     /// The effective uid nbwarden runs as.
     pub fn euid(&self) -> u32 {
         nix::unistd::geteuid().as_raw()
@@ -173,8 +181,9 @@ impl Host {
             .map(|p| p.to_string())
     }
 
-    /// Runs a program of the root: directly when the root is `/`, else
-    /// through `chroot ROOT`, so the root's own tools read the root's own
+    /// Runs a program of the root (a bare name is looked up in the root's
+    /// system directories only): directly when the root is `/`, else
+    /// chrooted into it, so the root's own tools read the root's own
     /// configuration.
     pub fn run_in_root(
         &self,
@@ -182,19 +191,16 @@ impl Host {
         args: &[&str],
         timeout: Duration,
     ) -> Result<CommandOutput> {
-        if self.is_live() {
-            return command::run(program, args, timeout);
-        }
-        let root = self.root.to_string_lossy();
-        let mut full = vec![root.as_ref(), program];
-        full.extend_from_slice(args);
-        command::run("chroot", &full, timeout)
+        command::run_invocation(&command::Invocation {
+            root: (!self.is_live()).then_some(self.root.as_path()),
+            ..command::Invocation::new(program, args, timeout)
+        })
     }
 
     /// Runs a program of the root as `user` (uid, primary gid, no other
-    /// groups, a clean environment with its HOME), never as root: for
-    /// checks that must see what the user sees, and for running anything
-    /// the user owns.
+    /// groups, a clean environment with its HOME), never as root, and
+    /// confined (see [`command`]): for checks that must see what the user
+    /// sees, and for running anything the user owns.
     pub fn run_as(
         &self,
         user: &User,
@@ -202,36 +208,18 @@ impl Host {
         args: &[&str],
         timeout: Duration,
     ) -> Result<CommandOutput> {
-        let ids = format!("{}:{}", user.uid, user.gid);
-        let home = format!("HOME={}", user.home);
-        let mut inner = vec![
-            "env",
-            "-i",
-            home.as_str(),
-            "PATH=/usr/local/bin:/usr/bin:/bin",
-            "LC_ALL=C",
-            program,
-        ];
-        inner.extend_from_slice(args);
-        if self.euid() != 0 {
-            if self.is_live() && self.euid() == user.uid {
-                return command::run(inner[0], &inner[1..], timeout);
-            }
+        if self.euid() != 0 && !(self.is_live() && self.euid() == user.uid) {
             anyhow::bail!("running a check as {} needs root", user.name);
         }
-        if self.is_live() {
-            let uid = format!("--reuid={}", user.uid);
-            let gid = format!("--regid={}", user.gid);
-            let mut full = vec![uid.as_str(), gid.as_str(), "--clear-groups", "--"];
-            full.extend(inner);
-            return command::run("setpriv", &full, timeout);
-        }
-        let root = self.root.to_string_lossy();
-        let userspec = format!("--userspec={ids}");
-        let groups = format!("--groups={}", user.gid);
-        let mut full = vec![userspec.as_str(), groups.as_str(), root.as_ref()];
-        full.extend(inner);
-        command::run("chroot", &full, timeout)
+        command::run_invocation(&command::Invocation {
+            root: (!self.is_live()).then_some(self.root.as_path()),
+            user: Some(command::Identity {
+                uid: user.uid,
+                gid: user.gid,
+            }),
+            home: Some(&user.home),
+            ..command::Invocation::new(program, args, timeout)
+        })
     }
 
     pub(crate) fn open_lock(&self, path: &Path, create: bool) -> Result<Option<std::fs::File>> {

@@ -30,8 +30,8 @@ pub use packages::{
 pub use source::PolicySource;
 pub use tailoring::{EnvValue, EnvironmentPolicy, GitPolicy, JupyterPolicy};
 pub use values::{
-    AbsPath, AccountName, AllowedCommand, HINT_SEPARATOR, Identifier, PolicyVersion, ValueKind,
-    VariableValue,
+    AbsPath, AccountName, AllowedCommand, HINT_SEPARATOR, Identifier, PolicyVersion, RootPath,
+    ValueKind, VariableValue,
 };
 pub use verify::{
     BootExecCheck, ControlPlaneCheck, EgressCheck, OnFailure, PermissionsCheck, ReportSink,
@@ -121,8 +121,20 @@ pub struct SudoPolicy {
 /// wheel, sudo, admin: the sudo groups of Amazon Linux, Debian and Ubuntu.
 /// docker, lxd: their sockets start root containers that mount `/`.
 /// disk: raw block devices, so every file. root: group-writable root files.
-pub const DEFAULT_STRIP_GROUPS: &[&str] =
-    &["wheel", "sudo", "admin", "docker", "lxd", "disk", "root"];
+/// adm, systemd-journal: every log, where tokens and other users' commands
+/// land. shadow: every password hash, to crack offline.
+pub const DEFAULT_STRIP_GROUPS: &[&str] = &[
+    "wheel",
+    "sudo",
+    "admin",
+    "docker",
+    "lxd",
+    "disk",
+    "root",
+    "adm",
+    "systemd-journal",
+    "shadow",
+];
 
 fn default_strip_groups() -> Vec<AccountName> {
     DEFAULT_STRIP_GROUPS
@@ -137,32 +149,32 @@ fn default_strip_groups() -> Vec<AccountName> {
 pub struct VariablesPolicy {
     /// Canonical JSON copy of every variable.
     #[serde(default = "default_json_path")]
-    pub json_path: AbsPath,
+    pub json_path: RootPath,
     /// Root-owned directory that holds the generated Python module.
     #[serde(default = "default_python_dir")]
-    pub python_dir: AbsPath,
+    pub python_dir: RootPath,
     /// Name of the generated Python module (`import NAME`).
     #[serde(default = "default_python_module")]
     pub python_module: Identifier,
     /// Shell file that exports every variable to login shells.
     #[serde(default = "default_profile_path")]
-    pub profile_path: AbsPath,
+    pub profile_path: RootPath,
     /// The variables, by name. Names are upper-case identifiers.
     #[serde(default)]
     pub values: BTreeMap<Identifier, Variable>,
 }
 
-fn default_json_path() -> AbsPath {
-    AbsPath::fixed("/etc/nbwarden/variables.json")
+fn default_json_path() -> RootPath {
+    RootPath::fixed("/etc/nbwarden/variables.json")
 }
-fn default_python_dir() -> AbsPath {
-    AbsPath::fixed("/usr/local/lib/nbwarden/python")
+fn default_python_dir() -> RootPath {
+    RootPath::fixed("/usr/local/lib/nbwarden/python")
 }
 fn default_python_module() -> Identifier {
     Identifier::fixed("sagemaker_environment")
 }
-fn default_profile_path() -> AbsPath {
-    AbsPath::fixed("/etc/profile.d/nbwarden-variables.sh")
+fn default_profile_path() -> RootPath {
+    RootPath::fixed("/etc/profile.d/nbwarden-variables.sh")
 }
 
 /// One variable: where its value comes from and what it must look like.

@@ -62,8 +62,11 @@ impl PolicySource {
     pub fn load(&self, sha256: Option<&str>, aws: &Aws) -> Result<LoadedPolicy, Failure> {
         let label = self.to_string();
         let bytes = match self {
-            PolicySource::File(path) => std::fs::read(path)
-                .with_context(|| format!("cannot read policy file {}", path.display()))?,
+            PolicySource::File(path) => {
+                trusted_policy_file(path)?;
+                std::fs::read(path)
+                    .with_context(|| format!("cannot read policy file {}", path.display()))?
+            }
             PolicySource::S3 { bucket, key } => aws
                 .s3_object(bucket, key, MAX_POLICY_BYTES)
                 .with_context(|| format!("cannot load the policy from {label}"))?,
@@ -83,6 +86,31 @@ impl PolicySource {
         }
         from_bytes(bytes, &label)
     }
+}
+
+/// Root obeys the policy: as root, a policy file that anyone else could
+/// change (or reach through a link or directory someone else controls) is
+/// refused, exit 2, before it is read.
+fn trusted_policy_file(path: &std::path::Path) -> Result<(), Failure> {
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let absolute = std::env::current_dir()
+        .map(|d| d.join(path))
+        .unwrap_or_else(|_| path.to_path_buf());
+    if !absolute.exists() {
+        // Reading it reports the missing file.
+        return Ok(());
+    }
+    crate::host::trust::check(std::path::Path::new("/"), &absolute).map_err(|e| {
+        Failure::Usage(format!(
+            "refusing policy file {}: {e:#}{}root obeys this file: keep it owned by root and \
+             writable by no one else, in root-owned directories (for example /etc/nbwarden)",
+            path.display(),
+            super::HINT_SEPARATOR
+        ))
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]

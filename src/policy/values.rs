@@ -167,6 +167,83 @@ impl JsonSchema for AbsPath {
     }
 }
 
+/// Where the notebook user can write on a notebook instance: their home
+/// and the ML volume below it, the shared temporary directories, their
+/// runtime directory, removable mounts, and the process-relative views of
+/// any descriptor. Root never trusts a path below one of these.
+pub const USER_WRITABLE_PREFIXES: &[&str] = &[
+    "/home",
+    "/tmp",
+    "/var/tmp",
+    "/dev/shm",
+    "/run/user",
+    "/mnt",
+    "/media",
+    "/proc",
+    "/dev/fd",
+];
+
+/// The user-writable prefix `path` lies under, if any.
+pub fn user_writable_prefix(path: &Path) -> Option<&'static str> {
+    USER_WRITABLE_PREFIXES
+        .iter()
+        .copied()
+        .find(|p| path.starts_with(p))
+}
+
+/// An [`AbsPath`] that root writes and reads back as configuration or
+/// imports code from, so it may not lie where the notebook user can write.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RootPath(AbsPath);
+
+impl RootPath {
+    pub(crate) fn fixed(s: &str) -> Self {
+        RootPath(AbsPath::fixed(s))
+    }
+    pub fn as_path(&self) -> &Path {
+        self.0.as_path()
+    }
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl TryFrom<String> for RootPath {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let path = AbsPath::try_from(s.clone())?;
+        if let Some(prefix) = user_writable_prefix(path.as_path()) {
+            return Err(format!(
+                "{s:?} is below {prefix}, where the notebook user can write{HINT}root would \
+                 trust what the user puts there (a usercustomize.py next to the module runs in \
+                 every root Python); use a root-owned system directory such as \
+                 /usr/local/lib/nbwarden"
+            ));
+        }
+        Ok(RootPath(path))
+    }
+}
+
+impl From<RootPath> for String {
+    fn from(p: RootPath) -> String {
+        p.0.into()
+    }
+}
+
+impl JsonSchema for RootPath {
+    fn schema_name() -> Cow<'static, str> {
+        "RootPath".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": "^/(?!(home|tmp|var/tmp|dev/shm|run/user|mnt|media|proc|dev/fd)(/|$))[^\\0]+$",
+            "description": "An absolute path outside every place the notebook user can write (/home, /tmp, /var/tmp, /dev/shm, /run/user, /mnt, /media)."
+        })
+    }
+}
+
 /// A name usable as a Python identifier and a shell variable.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(try_from = "String", into = "String")]
@@ -256,15 +333,233 @@ impl JsonSchema for Identifier {
 #[serde(try_from = "String", into = "String")]
 pub struct AllowedCommand(String);
 
-/// Programs that hand out a shell or run arbitrary code: allowing any of
-/// them through sudo is the same as allowing everything.
+/// Programs that hand out root whatever their arguments: shells and
+/// interpreters; editors, pagers and programs that start one (a pager's
+/// `!sh`); programs that run another program (`env`, `xargs`, `nohup`,
+/// `systemd-run`, `chroot`, `nsenter`, debuggers and tracers); package
+/// managers (a package's scripts run as root); and programs that read,
+/// write, copy or move any file (`cat /etc/shadow`, `cp x /etc/sudoers.d`).
+/// `systemctl` is judged by its verb (see [`SYSTEMCTL_VERBS`]).
 const ROOT_SHELL_PROGRAMS: &[&str] = &[
-    "sh", "bash", "dash", "zsh", "ksh", "csh", "tcsh", "fish", "ash", "busybox", "su", "sudo",
-    "sudoedit", "doas", "env", "nohup", "xargs", "find", "vi", "vim", "nvim", "view", "ex", "ed",
-    "nano", "emacs", "pico", "less", "more", "man", "python", "perl", "ruby", "node", "nodejs",
-    "lua", "php", "tclsh", "wish", "awk", "gawk", "mawk", "jupyter", "ipython", "pip", "conda",
-    "script", "socat", "nc", "ncat", "tee", "cp", "mv", "dd", "chmod", "chown", "install", "rsync",
-    "tar", "zip", "unzip", "docker", "git",
+    // shells and privilege tools
+    "sh",
+    "bash",
+    "dash",
+    "zsh",
+    "ksh",
+    "mksh",
+    "csh",
+    "tcsh",
+    "fish",
+    "ash",
+    "busybox",
+    "su",
+    "sudo",
+    "sudoedit",
+    "doas",
+    "pkexec",
+    "runuser",
+    "setpriv",
+    "capsh",
+    "login",
+    "newgrp",
+    "sg",
+    // programs that run another program
+    "env",
+    "nohup",
+    "xargs",
+    "find",
+    "nice",
+    "ionice",
+    "timeout",
+    "stdbuf",
+    "taskset",
+    "chrt",
+    "flock",
+    "watch",
+    "time",
+    "strace",
+    "ltrace",
+    "gdb",
+    "lldb",
+    "perf",
+    "valgrind",
+    "script",
+    "expect",
+    "screen",
+    "tmux",
+    "systemd-run",
+    "systemd-nspawn",
+    "machinectl",
+    "chroot",
+    "nsenter",
+    "unshare",
+    "ip",
+    "crontab",
+    "at",
+    "batch",
+    "journalctl",
+    "loginctl",
+    "busctl",
+    "dbus-send",
+    "make",
+    "cmake",
+    "gcc",
+    "cc",
+    "ld",
+    "ldconfig",
+    "insmod",
+    "modprobe",
+    "kexec",
+    // editors and pagers
+    "vi",
+    "vim",
+    "nvim",
+    "view",
+    "vimdiff",
+    "rvim",
+    "ex",
+    "ed",
+    "nano",
+    "emacs",
+    "pico",
+    "joe",
+    "mcedit",
+    "less",
+    "more",
+    "most",
+    "pg",
+    "man",
+    "info",
+    // interpreters and notebook tools
+    "python",
+    "perl",
+    "ruby",
+    "node",
+    "nodejs",
+    "lua",
+    "php",
+    "tclsh",
+    "wish",
+    "awk",
+    "gawk",
+    "mawk",
+    "nawk",
+    "jupyter",
+    "ipython",
+    "R",
+    "Rscript",
+    "java",
+    "jshell",
+    "irb",
+    "sed",
+    // package managers
+    "pip",
+    "conda",
+    "mamba",
+    "micromamba",
+    "uv",
+    "npm",
+    "yum",
+    "dnf",
+    "rpm",
+    "apt",
+    "apt-get",
+    "dpkg",
+    "snap",
+    "flatpak",
+    "gem",
+    "cargo",
+    // readers, writers, copiers of any file
+    "cat",
+    "tac",
+    "head",
+    "tail",
+    "nl",
+    "od",
+    "xxd",
+    "hexdump",
+    "base64",
+    "base32",
+    "strings",
+    "grep",
+    "egrep",
+    "fgrep",
+    "sort",
+    "uniq",
+    "cut",
+    "paste",
+    "diff",
+    "cmp",
+    "comm",
+    "file",
+    "tee",
+    "cp",
+    "mv",
+    "ln",
+    "rm",
+    "dd",
+    "chmod",
+    "chown",
+    "chgrp",
+    "chattr",
+    "setfacl",
+    "setcap",
+    "install",
+    "rsync",
+    "scp",
+    "sftp",
+    "ssh",
+    "curl",
+    "wget",
+    "tar",
+    "zip",
+    "unzip",
+    "gzip",
+    "gunzip",
+    "zcat",
+    "bzip2",
+    "xz",
+    "cpio",
+    "mount",
+    "umount",
+    "truncate",
+    "shred",
+    "socat",
+    "nc",
+    "ncat",
+    "netcat",
+    "openssl",
+    "docker",
+    "podman",
+    "git",
+    "mysql",
+    "psql",
+    "sqlite3",
+    "usermod",
+    "useradd",
+    "passwd",
+    "chpasswd",
+    "gpasswd",
+    "visudo",
+    "vipw",
+    "vigr",
+];
+
+/// The `systemctl` verbs an allow-list may name: each acts on the units
+/// named after it and never starts a pager or an editor. `status`, `show`,
+/// `cat`, `list-*` page through `less` (and `!sh`); `edit` starts an
+/// editor; `link`/`enable` of a path would take a unit from anywhere.
+pub const SYSTEMCTL_VERBS: &[&str] = &[
+    "start",
+    "stop",
+    "restart",
+    "reload",
+    "try-restart",
+    "reload-or-restart",
+    "is-active",
+    "is-failed",
+    "is-enabled",
 ];
 
 impl AllowedCommand {
@@ -308,14 +603,53 @@ impl TryFrom<String> for AllowedCommand {
                  allowed: list each exact command line"
             ));
         }
+        for word in &words {
+            if let Some(prefix) = word
+                .starts_with('/')
+                .then(|| user_writable_prefix(Path::new(word)))
+                .flatten()
+            {
+                return Err(format!(
+                    "{word} is below {prefix}, where the notebook user can write{HINT}the user \
+                     could replace it and run anything as root; allow only programs (and \
+                     paths) in root-owned system directories such as /usr/bin or /usr/local/sbin"
+                ));
+            }
+        }
         let base = program.rsplit('/').next().unwrap_or(program);
         let stem = base.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
         if ROOT_SHELL_PROGRAMS.contains(&base) || ROOT_SHELL_PROGRAMS.contains(&stem) {
             return Err(format!(
-                "{base} can start a shell, edit files or run code as root{HINT}allowing it would \
-                 grant full root; allow a narrower command (for example a root-owned script that \
-                 does one thing)"
+                "{base} can start a shell, run another program, install software or read or \
+                 write any file as root{HINT}allowing it would grant full root; allow a narrower \
+                 command (for example a root-owned script in /usr/local/sbin that does one thing)"
             ));
+        }
+        if base == "systemctl" {
+            let verb = words.iter().skip(1).find(|w| !w.starts_with('-'));
+            let options_ok = words
+                .iter()
+                .skip(1)
+                .filter(|w| w.starts_with('-'))
+                .all(|w| ["--no-block", "--no-pager", "--quiet", "-q"].contains(w));
+            let units_ok = words
+                .iter()
+                .skip(1)
+                .filter(|w| !w.starts_with('-'))
+                .skip(1)
+                .all(|u| !u.contains('/'));
+            if !verb.is_some_and(|v| SYSTEMCTL_VERBS.contains(v))
+                || !options_ok
+                || !units_ok
+                || words.len() < 3
+            {
+                return Err(format!(
+                    "{normal:?}: systemctl is allowed only with a fixed verb that starts no \
+                     pager or editor ({}) and unit names{HINT}`systemctl status` pages through \
+                     less, whose `!sh` is a root shell",
+                    SYSTEMCTL_VERBS.join(", ")
+                ));
+            }
         }
         Ok(AllowedCommand(normal))
     }
@@ -530,9 +864,52 @@ mod tests {
             "/usr/bin/systemctl restart a, /bin/sh",
             "/usr/bin/systemctl restart a:b",
             "",
+            // user-writable places, as the program or an argument
+            "/home/ec2-user/SageMaker/x.sh",
+            "/tmp/x",
+            "/usr/local/bin/tool /home/ec2-user/config",
+            // pagers and shells behind "harmless" verbs
+            "/usr/bin/systemctl status jupyter-server",
+            "/usr/bin/systemctl",
+            "/usr/bin/systemctl edit jupyter-server",
+            "/usr/bin/systemctl enable /etc/x.service",
+            "/usr/bin/systemctl --root=/ restart x",
+            "/usr/bin/journalctl -u jupyter-server",
+            "/usr/bin/systemd-run id",
+            "/usr/bin/dnf install x",
+            "/usr/bin/yum -y update",
+            "/usr/sbin/chroot / id",
+            "/usr/bin/gdb -p 1",
+            "/usr/bin/cat /etc/shadow",
+            "/usr/bin/less /var/log/messages",
+            "/usr/bin/base64 /etc/shadow",
+            "/usr/bin/nsenter -t 1",
         ] {
             assert!(AllowedCommand::try_from(bad.to_string()).is_err(), "{bad}");
         }
+        for good in [
+            "/usr/bin/id",
+            "/usr/bin/systemctl try-restart jupyter-server",
+            "/usr/bin/systemctl --no-block restart jupyter-server",
+        ] {
+            assert!(AllowedCommand::try_from(good.to_string()).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn root_paths_stay_out_of_user_writable_places() {
+        assert!(RootPath::try_from("/usr/local/lib/nbwarden/python".to_string()).is_ok());
+        for bad in [
+            "/home/ec2-user/SageMaker/lib",
+            "/tmp/py",
+            "/var/tmp/x",
+            "/dev/shm/x",
+        ] {
+            let err = RootPath::try_from(bad.to_string()).expect_err(bad);
+            assert!(err.contains("notebook user can write"), "{err}");
+        }
+        // /homework is not /home.
+        assert!(RootPath::try_from("/homework/x".to_string()).is_ok());
     }
 
     #[test]

@@ -77,6 +77,35 @@ impl Sudo {
         )
     }
 
+    /// The gids that make a member root-equivalent: gid 0, the gid of every
+    /// `strip_groups` name, and of every group a sudoers rule grants
+    /// through. By gid, because a second name for docker's gid (or a gid-0
+    /// alias) gives the same rights under a name no list mentions.
+    fn root_equivalent_gids(&self, accounts: &Accounts, grants: &[Grant]) -> BTreeSet<u32> {
+        let mut names: BTreeSet<&str> = self
+            .policy
+            .strip_groups
+            .iter()
+            .map(|g| g.as_str())
+            .filter(|g| !(self.policy.keep_docker && *g == "docker"))
+            .collect();
+        names.extend(grants.iter().filter_map(|g| match &g.via {
+            Via::Group(name) => Some(name.as_str()),
+            _ => None,
+        }));
+        let mut gids: BTreeSet<u32> = accounts
+            .groups
+            .iter()
+            .filter(|g| names.contains(g.name.as_str()))
+            .map(|g| g.gid)
+            .collect();
+        gids.insert(0);
+        gids
+    }
+
+    /// Every group the user must leave: those whose gid is
+    /// root-equivalent and that list the user as a member or (in
+    /// `gshadow`) as an administrator, who could `gpasswd -a` itself back.
     /// `gshadow` counts too: a run that stopped between writing
     /// /etc/group and /etc/gshadow left the user only there.
     fn groups_to_leave(
@@ -85,31 +114,69 @@ impl Sudo {
         gshadow: &str,
         grants: &[Grant],
     ) -> BTreeSet<String> {
-        let mut supplementary: BTreeSet<String> = accounts
+        let gids = self.root_equivalent_gids(accounts, grants);
+        let mut listed: BTreeSet<String> = accounts
             .groups
             .iter()
             .filter(|g| g.members.contains(&self.user))
             .map(|g| g.name.clone())
             .collect();
-        supplementary.extend(gshadow.lines().filter_map(|line| {
+        listed.extend(gshadow.lines().filter_map(|line| {
             let fields: Vec<&str> = line.split(':').collect();
-            (fields.len() == 4 && fields[3].split(',').any(|m| m.trim() == self.user))
+            let named = |field: &str| field.split(',').any(|m| m.trim() == self.user);
+            (fields.len() == 4 && (named(fields[2]) || named(fields[3])))
                 .then(|| fields[0].to_string())
         }));
-        let mut leave: BTreeSet<String> = self
-            .policy
-            .strip_groups
-            .iter()
-            .map(|g| g.as_str().to_string())
-            .filter(|g| !(self.policy.keep_docker && g == "docker"))
-            .collect();
-        // A group a sudoers rule grants through is root-equivalent too.
-        leave.extend(grants.iter().filter_map(|g| match &g.via {
-            Via::Group(name) => Some(name.clone()),
-            _ => None,
-        }));
-        leave.retain(|g| supplementary.contains(g));
-        leave
+        listed.retain(|name| {
+            accounts.group(name).is_some_and(|g| gids.contains(&g.gid))
+                || grants
+                    .iter()
+                    .any(|g| matches!(&g.via, Via::Group(n) if n == name))
+        });
+        listed
+    }
+
+    /// Every allow-listed program, and every directory above it, must be
+    /// root's alone on this host: otherwise whoever can replace it runs
+    /// anything as root through the allow-list.
+    fn check_allowed_programs(&self, host: &Host) -> Result<()> {
+        for cmd in &self.policy.allow {
+            let program = Path::new(cmd.as_str().split(' ').next().unwrap_or_default());
+            let target = if host.kind(program)?.is_some() {
+                program
+            } else {
+                program.parent().unwrap_or(Path::new("/"))
+            };
+            host.check_trusted(target).with_context(|| {
+                format!(
+                    "refusing allow-listed command `{}`: root would run what others can \
+                     change; make it and its directories root-owned and not writable by others",
+                    cmd.as_str()
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// A primary group cannot be left by editing /etc/group: when it is
+    /// root-equivalent, nbwarden refuses rather than claim a strip.
+    fn primary_group_problem(&self, accounts: &Accounts, grants: &[Grant]) -> Option<String> {
+        let user = accounts.user(&self.user)?;
+        let gids = self.root_equivalent_gids(accounts, grants);
+        gids.contains(&user.gid).then(|| {
+            let name = accounts
+                .groups
+                .iter()
+                .find(|g| g.gid == user.gid)
+                .map(|g| g.name.as_str())
+                .unwrap_or("?");
+            format!(
+                "{}'s primary group is gid {} ({name}), which is root-equivalent; nbwarden cannot \
+                 take it away by editing /etc/group: give the user its own primary group \
+                 (usermod -g) in the image",
+                self.user, user.gid
+            )
+        })
     }
 }
 
@@ -174,11 +241,20 @@ impl Control for Sudo {
         let tree = match Sudoers::load(host, Path::new(MAIN)) {
             Ok(tree) => tree,
             Err(e) if host.euid() != 0 && is_permission_denied(&e) => {
-                state.notes.push(format!(
-                    "cannot read sudoers as uid {}: rules not parsed; only sudo's own answer was checked",
-                    host.euid()
-                ));
-                state.probes.push(Box::new(proof));
+                // Without root, sudoers cannot be read: nothing is proven
+                // about sudo. Group membership is still judged, from the
+                // world-readable /etc/group.
+                let accounts = host.accounts()?;
+                let leave = self.groups_to_leave(&accounts, "", &[]);
+                state.probes.push(Box::new(Unprovable {
+                    why: format!(
+                        "cannot read {MAIN} as uid {}, so no sudo grant is proven absent; run \
+                         verify as root for a verdict",
+                        host.euid()
+                    ),
+                    groups: leave.into_iter().collect(),
+                    user: self.user.clone(),
+                }));
                 return Ok(state);
             }
             Err(e) => return Err(e.context("cannot read sudoers")),
@@ -202,6 +278,10 @@ impl Control for Sudo {
         let gshadow = host
             .read_text(Path::new("/etc/gshadow"))?
             .unwrap_or_default();
+        if let Some(problem) = self.primary_group_problem(&accounts, &grants) {
+            bail!(problem);
+        }
+        self.check_allowed_programs(host)?;
         let leave = self.groups_to_leave(&accounts, &gshadow, &grants);
         let remaining: Vec<&Grant> = grants
             .iter()
@@ -288,6 +368,32 @@ impl Control for Sudo {
 /// The main file without nbwarden's block (to re-add it at the end).
 pub fn without_block(text: &str) -> String {
     super::block::without(text, BLOCK_BEGIN, BLOCK_END)
+}
+
+/// Stands for a proof nbwarden could not make: always an error, never a
+/// pass, naming the root-equivalent groups it could still see.
+struct Unprovable {
+    why: String,
+    groups: Vec<String>,
+    user: String,
+}
+
+impl Probe for Unprovable {
+    fn describe(&self) -> String {
+        format!("sudo rules of {}", self.user)
+    }
+
+    fn check(&self, _host: &Host) -> Result<ProbeResult> {
+        if self.groups.is_empty() {
+            bail!("{}", self.why);
+        }
+        bail!(
+            "{}; and {} is in root-equivalent group(s) {}",
+            self.why,
+            self.user,
+            self.groups.join(", ")
+        )
+    }
 }
 
 /// The proof: sudo itself, from the root, lists nothing beyond the allow-list.

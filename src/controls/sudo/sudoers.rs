@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 
 use crate::host::{Accounts, EntryKind, Host};
 
@@ -259,6 +259,18 @@ impl Sudoers {
         if !seen.insert(path.to_path_buf()) {
             return Ok(());
         }
+        // sudo obeys what this file says, and nbwarden may rewrite it as
+        // root: a file the user could change, or reach through a place the
+        // user could change, is refused rather than made root-owned.
+        if host.kind(path).ok().flatten().is_some() {
+            host.check_trusted(path).with_context(|| {
+                format!(
+                    "refusing sudoers file {}: it must be owned by root and writable by no one \
+                     else, all the way up",
+                    path.display()
+                )
+            })?;
+        }
         let Some(text) = host.read_text(path)? else {
             if depth == 0 {
                 bail!("{} does not exist", path.display());
@@ -302,6 +314,15 @@ impl Sudoers {
         seen: &mut BTreeSet<PathBuf>,
     ) -> Result<()> {
         self.dirs.push(dir.to_path_buf());
+        if host.kind(dir).ok().flatten().is_some() {
+            host.check_trusted(dir).with_context(|| {
+                format!(
+                    "refusing sudoers directory {}: it must be owned by root and writable by no \
+                     one else, all the way up",
+                    dir.display()
+                )
+            })?;
+        }
         let Some(entries) = host.list(dir)? else {
             return Ok(());
         };

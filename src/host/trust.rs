@@ -1,0 +1,199 @@
+//! The one rule for what root may trust: a path root reads as
+//! configuration or runs (the policy file, sudoers and its includes,
+//! helpers, allow-listed commands, `python_dir`) must be owned by root (or
+//! by nbwarden's own user) and writable by no one else, and so must every
+//! directory above it, up to the filesystem root (or `--root`), with links
+//! resolved and judged the same way. A sticky directory owned by root
+//! (`/tmp`) is safe for a child that is itself trusted, as in systemd's
+//! path checks: no one else can rename or replace that child.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{Result, bail};
+
+const MAX_LINK_HOPS: usize = 32;
+
+/// Why an entry cannot be trusted, or `None` when it can: owned by root
+/// or `euid`, not writable by others or by a group other than root's.
+pub fn writable_by_others(meta: &std::fs::Metadata, euid: u32) -> Option<String> {
+    let mode = meta.mode();
+    if meta.uid() != 0 && meta.uid() != euid {
+        return Some(format!("is owned by uid {}", meta.uid()));
+    }
+    if mode & 0o002 != 0 {
+        return Some("is writable by everyone".into());
+    }
+    if mode & 0o020 != 0 && meta.gid() != 0 {
+        return Some(format!("is writable by group {}", meta.gid()));
+    }
+    None
+}
+
+fn sticky_root_dir(meta: &std::fs::Metadata) -> bool {
+    meta.is_dir() && meta.uid() == 0 && meta.mode() & 0o1000 != 0
+}
+
+/// Checks that `path` (absolute, as seen inside `root`) and everything
+/// above it can be trusted; `root` itself is taken as trusted when it is
+/// not `/` (a tree nbwarden was pointed at). Returns the resolved path.
+/// The error names the first untrusted path and why.
+pub fn check(root: &Path, path: &Path) -> Result<PathBuf> {
+    let euid = nix::unistd::geteuid().as_raw();
+    let mut queue: std::collections::VecDeque<std::ffi::OsString> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let inside = if root == Path::new("/") {
+        String::new()
+    } else {
+        format!(" (inside {})", root.display())
+    };
+    let shown = |p: &Path| p.display().to_string();
+    // The directory we are in (inside the root), and whether a child of it
+    // may be trusted: it is trusted itself, or a sticky root-owned directory.
+    let mut here = PathBuf::from("/");
+    if root == Path::new("/") {
+        let meta = std::fs::symlink_metadata("/")?;
+        if let Some(why) = writable_by_others(&meta, euid) {
+            bail!("/ {why}");
+        }
+    }
+    let mut parent_sticky = false;
+    let mut hops = 0;
+    while let Some(comp) = queue.pop_front() {
+        if comp == ".." {
+            here.pop();
+            parent_sticky = false;
+            let meta = std::fs::symlink_metadata(root.join(here.strip_prefix("/")?))?;
+            parent_sticky = parent_sticky || sticky_root_dir(&meta);
+            continue;
+        }
+        let next = here.join(&comp);
+        let on_disk = root.join(next.strip_prefix("/")?);
+        let meta = match std::fs::symlink_metadata(&on_disk) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                bail!("{} does not exist{inside}", shown(&next))
+            }
+            Err(e) => bail!("cannot inspect {}{inside}: {e}", shown(&next)),
+        };
+        if meta.file_type().is_symlink() {
+            // In a sticky directory anyone may plant a link: only a link
+            // that root (or we) made counts. Elsewhere the directory's
+            // trust covers the link.
+            if parent_sticky && meta.uid() != 0 && meta.uid() != euid {
+                bail!(
+                    "{} is a symbolic link owned by uid {} in a shared directory{inside}",
+                    shown(&next),
+                    meta.uid()
+                );
+            }
+            hops += 1;
+            if hops > MAX_LINK_HOPS {
+                bail!("too many symbolic links resolving {}{inside}", shown(path));
+            }
+            let target = std::fs::read_link(&on_disk)?;
+            if target.is_absolute() {
+                here = PathBuf::from("/");
+            }
+            let parts: Vec<std::ffi::OsString> = target
+                .components()
+                .filter_map(|c| match c {
+                    Component::Normal(n) => Some(n.to_os_string()),
+                    Component::ParentDir => Some("..".into()),
+                    _ => None,
+                })
+                .collect();
+            for (i, c) in parts.into_iter().enumerate() {
+                queue.insert(i, c);
+            }
+            if target.is_absolute() {
+                parent_sticky = false;
+            }
+            continue;
+        }
+        let is_last = queue.is_empty();
+        match writable_by_others(&meta, euid) {
+            None => parent_sticky = false,
+            // A sticky root-owned directory on the way (/tmp): its trusted
+            // children stay trusted.
+            Some(_) if !is_last && sticky_root_dir(&meta) => parent_sticky = true,
+            Some(why) => bail!("{} {why}{inside}", shown(&next)),
+        }
+        if !is_last && !meta.is_dir() {
+            bail!("{} is not a directory{inside}", shown(&next));
+        }
+        here = next;
+    }
+    Ok(here)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn chmod(p: &Path, mode: u32) {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    #[test]
+    fn trusted_files_pass_and_the_first_weak_path_is_named() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let r = dir.path();
+        std::fs::create_dir_all(r.join("etc/nbwarden")).expect("mkdir");
+        std::fs::write(r.join("etc/nbwarden/policy.toml"), "x").expect("write");
+        chmod(&r.join("etc/nbwarden"), 0o755);
+        chmod(&r.join("etc/nbwarden/policy.toml"), 0o644);
+        check(r, Path::new("/etc/nbwarden/policy.toml")).expect("trusted");
+
+        chmod(&r.join("etc/nbwarden"), 0o777);
+        let err = check(r, Path::new("/etc/nbwarden/policy.toml")).expect_err("weak");
+        assert!(
+            err.to_string()
+                .starts_with("/etc/nbwarden is writable by everyone"),
+            "{err}"
+        );
+        chmod(&r.join("etc/nbwarden"), 0o755);
+
+        chmod(&r.join("etc/nbwarden/policy.toml"), 0o666);
+        let err = check(r, Path::new("/etc/nbwarden/policy.toml")).expect_err("weak");
+        assert!(err.to_string().contains("policy.toml is writable"), "{err}");
+        chmod(&r.join("etc/nbwarden/policy.toml"), 0o644);
+
+        // A link is judged where it leads.
+        std::fs::create_dir_all(r.join("home/u")).expect("mkdir");
+        chmod(&r.join("home/u"), 0o777);
+        std::fs::write(r.join("home/u/evil.toml"), "x").expect("write");
+        std::os::unix::fs::symlink("/home/u/evil.toml", r.join("etc/nbwarden/link.toml"))
+            .expect("link");
+        let err = check(r, Path::new("/etc/nbwarden/link.toml")).expect_err("weak");
+        assert!(err.to_string().starts_with("/home/u is writable"), "{err}");
+        std::os::unix::fs::symlink("policy.toml", r.join("etc/nbwarden/ok.toml")).expect("link");
+        assert_eq!(
+            check(r, Path::new("/etc/nbwarden/ok.toml")).expect("trusted"),
+            Path::new("/etc/nbwarden/policy.toml")
+        );
+    }
+
+    #[test]
+    fn a_sticky_directory_keeps_trusted_children_trusted() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let r = dir.path();
+        std::fs::create_dir_all(r.join("tmp/mine")).expect("mkdir");
+        chmod(&r.join("tmp"), 0o1777);
+        chmod(&r.join("tmp/mine"), 0o700);
+        std::fs::write(r.join("tmp/mine/p.toml"), "x").expect("write");
+        chmod(&r.join("tmp/mine/p.toml"), 0o600);
+        if nix::unistd::geteuid().is_root() {
+            check(r, Path::new("/tmp/mine/p.toml")).expect("trusted");
+        }
+        chmod(&r.join("tmp"), 0o777);
+        assert!(check(r, Path::new("/tmp/mine/p.toml")).is_err());
+    }
+}
