@@ -114,10 +114,21 @@ esac
 if [ -z "$want" ]; then log "the bundle has no $arch binary"; exit 1; fi
 
 # Only a system AWS CLI: the conda one belongs to the notebook user and is
-# never run as root.
+# never run as root. Links are resolved, and the file and every directory
+# above it must be root's and not group- or world-writable.
+trusted() {
+  local p
+  p=$(readlink -f -- "$1") || return 1
+  while :; do
+    [ "$(stat -c %u -- "$p")" = 0 ] || return 1
+    case "$(stat -c %A -- "$p")" in ?????w????|????????w?) return 1 ;; esac
+    [ "$p" = / ] && return 0
+    p=$(dirname -- "$p")
+  done
+}
 aws=""
 for candidate in /usr/local/bin/aws /usr/bin/aws /bin/aws; do
-  if [ -x "$candidate" ] && [ "$(stat -c %u "$candidate")" = 0 ]; then aws=$candidate; break; fi
+  if [ -x "$candidate" ] && trusted "$candidate"; then aws=$candidate; break; fi
 done
 if [ -z "$aws" ]; then log "no root-owned AWS CLI in /usr/local/bin or /usr/bin"; exit 1; fi
 

@@ -65,11 +65,28 @@ impl RunLock {
     }
 }
 
-/// Keeps `report` as the last run. Reports hold no secrets, so 0644.
+/// Keeps `report` as the last run, readable by everyone (`status` works
+/// without root): reports hold no secrets, and the diffs of files that are
+/// not world-readable (sudoers, gshadow) are left out of this copy.
 pub fn save(host: &Host, report: &Report) -> Result<()> {
-    let mut text = serde_json::to_vec_pretty(report).context("cannot serialize the report")?;
+    let report = redacted(report);
+    let mut text = serde_json::to_vec_pretty(&report).context("cannot serialize the report")?;
     text.push(b'\n');
     host.write(Path::new(LAST_RUN), &text, Ownership::root(0o644), None)
+}
+
+/// `report` without what only root may read.
+pub fn redacted(report: &Report) -> Report {
+    let mut copy = report.clone();
+    for control in &mut copy.controls {
+        for change in control.changes.iter_mut().filter(|c| c.private) {
+            change.diff = change
+                .diff
+                .as_ref()
+                .map(|_| "(diff not kept: the file is not world-readable)\n".to_string());
+        }
+    }
+    copy
 }
 
 /// The last run's report, if any run was recorded.

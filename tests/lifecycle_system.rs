@@ -135,3 +135,41 @@ fn a_tampered_binary_stops_the_script_before_it_runs() {
     let sudo = nb.as_root(&["sudo", "-l", "-U", "ec2-user"]);
     assert!(output_text(&sudo).contains("NOPASSWD: ALL"), "nothing ran");
 }
+
+#[test]
+fn a_root_owned_link_to_the_users_aws_cli_is_not_trusted() {
+    let script = publish(&unique("awslink"), None);
+    let nb = Notebook::create("");
+    // The user's own "aws" on the ML volume, reached through a root-owned
+    // link where the script looks first (as a careless image might have).
+    let fake = nb.path("/home/ec2-user/SageMaker/aws");
+    std::fs::create_dir_all(fake.parent().expect("parent")).expect("mkdir");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho ran > /tmp/user-aws-ran-as-$(id -u)\nexit 1\n",
+    )
+    .expect("fake aws");
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let chown = Command::new("chown")
+        .args(["-R", "1000:1000"])
+        .arg(nb.path("/home/ec2-user/SageMaker"))
+        .status()
+        .expect("chown");
+    assert!(chown.success());
+    let _ = std::fs::remove_file(nb.path("/usr/local/bin/aws"));
+    std::fs::create_dir_all(nb.path("/usr/local/bin")).expect("mkdir");
+    std::os::unix::fs::symlink(
+        "/home/ec2-user/SageMaker/aws",
+        nb.path("/usr/local/bin/aws"),
+    )
+    .expect("link");
+    let out = run_on_start(&nb, &script);
+    assert!(
+        !nb.path("/tmp/user-aws-ran-as-0").exists(),
+        "root ran the user's aws: {}",
+        output_text(&out)
+    );
+    // The system AWS CLI (/usr/bin/aws) is used instead.
+    assert_eq!(code(&out), 0, "{}", output_text(&out));
+}

@@ -145,11 +145,11 @@ fn every_user_and_environment_override_is_named() {
     for expected in [
         "override in /home/ec2-user/.config/pip/pip.conf: [global] index-url = https://pypi.org/simple",
         "override in /home/ec2-user/anaconda3/envs/python3/pip.conf: [install] extra-index-url = https://evil.example/simple",
-        "override in /home/ec2-user/.condarc: channels: [\"conda-forge\"]",
+        // The system file marks channels #!final: conda ignores the user's.
+        "ignored by conda: /home/ec2-user/.condarc: channels: [\"conda-forge\"] (channels is #!final in /etc/conda/.condarc)",
         "override in /home/ec2-user/SageMaker/envs/team/.condarc: channel_alias: \"https://public.example\"",
-        "override in /etc/profile.d/proxy.sh: PIP_INDEX_URL=https://pypi.org/simple",
-        "pip in /home/ec2-user/anaconda3/envs/python3: index https://pypi.org/simple (from /home/ec2-user/.config/pip/pip.conf)",
-        "pip in /home/ec2-user/SageMaker/envs/team: index https://pypi.org/simple (from /home/ec2-user/.config/pip/pip.conf)",
+        "override in /etc/profile.d/proxy.sh: line 1: export PIP_INDEX_URL=https://pypi.org/simple",
+        "environment: /home/ec2-user/SageMaker/envs/team",
     ] {
         assert!(
             e.contains(&expected.to_string()),
@@ -232,5 +232,129 @@ fn broken_existing_files_and_planted_links_stop_apply_and_change_nothing() {
     assert_eq!(
         std::fs::read(root.path().join("etc/gshadow")).expect("gshadow"),
         shadow
+    );
+}
+
+/// Issue 16: every place of the catalogue in the README is searched, an
+/// environment hidden deep in the home is found, and a search that cannot
+/// finish is an error, never a pass.
+#[test]
+fn the_whole_catalogue_is_searched_and_an_unfinished_search_is_an_error() {
+    let root = sandbox("al2023");
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write_policy(dir.path(), &policy(""));
+    assert_eq!(
+        code(&run_on("apply", root.path(), &p, &["--only", "packages"])),
+        0
+    );
+    let clean = run_on(
+        "verify",
+        root.path(),
+        &p,
+        &["--only", "packages", "--output", "json"],
+    );
+    assert_eq!(code(&clean), 0, "{}", stdout(&clean));
+    assert!(
+        ev(&clean)
+            .iter()
+            .any(|l| l.contains("no setting outside nbwarden's files chooses an index (searched")),
+        "the verdict says what it searched: {:#?}",
+        ev(&clean)
+    );
+
+    let home = root.path().join("home/ec2-user");
+    let plant = |rel: &str, text: &str| {
+        let path = home.join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, text).expect("plant");
+    };
+    // An environment five levels down, with a pip.conf in a [wheel]
+    // section and the underscore spelling.
+    plant("work/a/b/c/venv/pyvenv.cfg", "home = /usr/bin\n");
+    plant(
+        "work/a/b/c/venv/pip.conf",
+        "[wheel]\nindex_url = https://pypi.org/simple\n",
+    );
+    plant(".zshrc", "export PIP_INDEX_URL=https://pypi.org/simple\n");
+    plant(
+        ".config/fish/config.fish",
+        "set -gx PIP_EXTRA_INDEX_URL https://pypi.org/simple\n",
+    );
+    plant(
+        ".bash_aliases_unused",
+        "PIP_INDEX_URL=ignored-not-in-catalogue\n",
+    );
+    plant(
+        ".cshrc",
+        "alias pip 'pip --index-url https://pypi.org/simple'\n",
+    );
+    plant(
+        ".local/share/jupyter/kernels/py/kernel.json",
+        r#"{"argv": ["python", "-m", "ipykernel_launcher"], "env": {"PIP_INDEX_URL": "https://pypi.org/simple"}}"#,
+    );
+    plant(
+        "anaconda3/envs/python3/etc/conda/activate.d/pip.sh",
+        "export PIP_FIND_LINKS=https://pypi.org/simple\n",
+    );
+    plant(
+        "anaconda3/envs/python3/condarc.d/extra.yml",
+        "custom_multichannels:\n  x: [https://public.example]\n",
+    );
+    plant(
+        ".config/uv/uv.toml",
+        "index-url = \"https://pypi.org/simple\"\n",
+    );
+    let out = run_on(
+        "verify",
+        root.path(),
+        &p,
+        &["--only", "packages", "--output", "json"],
+    );
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    let e = ev(&out);
+    for expected in [
+        "override in /home/ec2-user/work/a/b/c/venv/pip.conf: [wheel] index-url = https://pypi.org/simple",
+        "override in /home/ec2-user/.zshrc: line 1: export PIP_INDEX_URL=https://pypi.org/simple",
+        "override in /home/ec2-user/.config/fish/config.fish: line 1: set -gx PIP_EXTRA_INDEX_URL https://pypi.org/simple",
+        "override in /home/ec2-user/.cshrc: line 1: alias pip 'pip --index-url https://pypi.org/simple'",
+        "override in /home/ec2-user/.local/share/jupyter/kernels/py/kernel.json: env PIP_INDEX_URL = \"https://pypi.org/simple\"",
+        "override in /home/ec2-user/anaconda3/envs/python3/etc/conda/activate.d/pip.sh: line 1: export PIP_FIND_LINKS=https://pypi.org/simple",
+        "override in /home/ec2-user/.config/uv/uv.toml: line 1: index-url = \"https://pypi.org/simple\"",
+        "environment: /home/ec2-user/work/a/b/c/venv",
+    ] {
+        assert!(
+            e.contains(&expected.to_string()),
+            "missing {expected}\n{e:#?}"
+        );
+    }
+    assert!(
+        e.iter().any(|l| l.starts_with(
+            "override in /home/ec2-user/anaconda3/envs/python3/condarc.d/extra.yml: custom_multichannels"
+        )),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter().any(|l| l.contains("the barrier is egress")),
+        "the verdict points at egress: {e:#?}"
+    );
+
+    // A budget too small to finish: an error naming the bound, not a pass.
+    let tight = write_policy(dir.path(), &policy("search_entries = 10"));
+    let out = run_on(
+        "verify",
+        root.path(),
+        &tight,
+        &["--only", "packages", "--output", "json"],
+    );
+    assert_eq!(code(&out), 3, "{}", stdout(&out));
+    let r = json(&out);
+    let packages = control(&r, "packages");
+    assert_eq!(packages["status"], "error", "{r:#}");
+    assert!(
+        packages["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("search_entries"),
+        "{r:#}"
     );
 }

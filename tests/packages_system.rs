@@ -44,7 +44,7 @@ fn pip_as_the_user_installs_through_the_mirror_after_apply() {
     assert!(
         ev.iter()
             .any(|l| l.contains("`pip download nbwarden-probe` as ec2-user")
-                && l.contains("went to http://127.0.0.1")),
+                && l.contains("reported http://127.0.0.1")),
         "{ev:#?}"
     );
     assert!(

@@ -25,13 +25,13 @@ fn plan_reports_every_grant_with_file_and_line() {
         let report = json(&out);
         let ev = evidence(&report, "sudo");
         assert!(
-            ev.contains(&"grant at /etc/sudoers.d/90-cloud-init-users:1 names the user: ec2-user ALL=(ALL) NOPASSWD:ALL".to_string()),
+            ev.contains(
+                &"grant at /etc/sudoers.d/90-cloud-init-users:1 names the user".to_string()
+            ),
             "{ev:#?}"
         );
         assert!(
-            ev.contains(
-                &"grant at /etc/sudoers:8 through group wheel: %wheel\tALL=(ALL)\tALL".to_string()
-            ),
+            ev.contains(&"grant at /etc/sudoers:8 through group wheel".to_string()),
             "{ev:#?}"
         );
         let paths: Vec<&str> = control(&report, "sudo")["changes"]
@@ -127,10 +127,8 @@ fn with_this_machines_visudo_a_fixture_root_is_stripped_and_rerooted_includes_ho
         group.contains("\nwheel:x:10:\n") && group.contains("\ndocker:x:992:\n"),
         "{group}"
     );
-    assert!(
-        group.contains("\nadm:x:4:ec2-user\n"),
-        "adm is not root-equivalent: {group}"
-    );
+    // adm reads every log: in the default list since issue 16.
+    assert!(group.contains("\nadm:x:4:\n"), "{group}");
     let deny = root.path().join("etc/sudoers.d/zzz-nbwarden");
     let meta = std::fs::metadata(&deny).expect("deny drop-in");
     assert_eq!(
@@ -170,7 +168,7 @@ fn membership_left_only_in_gshadow_by_a_crash_is_removed_too() {
         gshadow.contains("\nwheel:!::\n") && gshadow.contains("\ndocker:!::\n"),
         "{gshadow}"
     );
-    assert!(gshadow.contains("\nadm:!::ec2-user\n"), "{gshadow}");
+    assert!(gshadow.contains("\nadm:!::\n"), "{gshadow}");
 }
 
 #[test]

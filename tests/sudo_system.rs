@@ -65,9 +65,9 @@ fn the_image_grants_are_stripped_and_proved_with_sudo() {
     let report = apply_json(&nb);
     let ev = evidence(&report, "sudo");
     for expected in [
-        "grant at /etc/sudoers.d/90-cloud-init-users:2 names the user: ec2-user ALL=(ALL) NOPASSWD:ALL",
-        "grant at /etc/sudoers:50 through group sudo: %sudo\tALL=(ALL:ALL) ALL",
-        "grant at /etc/sudoers:57 through group wheel: %wheel\tALL=(ALL)\tALL",
+        "grant at /etc/sudoers.d/90-cloud-init-users:2 names the user",
+        "grant at /etc/sudoers:50 through group sudo",
+        "grant at /etc/sudoers:57 through group wheel",
     ] {
         assert!(
             ev.contains(&expected.to_string()),
@@ -81,10 +81,8 @@ fn the_image_grants_are_stripped_and_proved_with_sudo() {
     );
     assert_stripped(&nb);
     let groups = output_text(&nb.as_root(&["id", "-nG", "ec2-user"]));
-    assert_eq!(
-        groups.split_whitespace().collect::<Vec<_>>(),
-        ["ec2-user", "adm"]
-    );
+    // adm (every log) is root-equivalent too since issue 16.
+    assert_eq!(groups.split_whitespace().collect::<Vec<_>>(), ["ec2-user"]);
     assert!(
         nb.path("/var/lib/nbwarden/backup/sudo/sudoers.d/90-cloud-init-users")
             .is_file()
@@ -151,9 +149,9 @@ fn alias_include_and_all_grants_are_commented_out() {
     let report = apply_json(&nb);
     let ev = evidence(&report, "sudo");
     for expected in [
-        "grant at /etc/sudoers.d/40-team:2 through User_Alias NBTEAM: NBTEAM ALL=(ALL) ALL",
-        "grant at /etc/sudoers.d/45-everyone:1 through ALL: ALL ALL=(ALL) NOPASSWD: /usr/bin/id",
-        "grant at /etc/sudoers.local:1 names the user: ec2-user ALL=(ALL) /usr/bin/whoami",
+        "grant at /etc/sudoers.d/40-team:2 through User_Alias NBTEAM",
+        "grant at /etc/sudoers.d/45-everyone:1 through ALL",
+        "grant at /etc/sudoers.local:1 names the user",
     ] {
         assert!(
             ev.contains(&expected.to_string()),
@@ -307,15 +305,15 @@ fn verify_as_the_notebook_user_says_what_it_could_not_read() {
     ]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", output_text(&out)));
-    let ev = evidence(&report, "sudo");
+    // Without root nothing about sudo is proven: an error, never a pass,
+    // even on a hardened instance.
+    let sudo = common::control(&report, "sudo");
+    assert_eq!(sudo["status"], "error", "{report:#}");
+    let error = sudo["error"].as_str().unwrap_or_default();
     assert!(
-        ev.iter()
-            .any(|e| e.starts_with("cannot read sudoers as uid 1000")),
-        "{ev:#?}"
+        error.contains("cannot read /etc/sudoers as uid 1000"),
+        "{error}"
     );
-    assert!(
-        ev.iter().any(|e| e.starts_with("sudo -l -U ec2-user: ok")),
-        "{ev:#?}"
-    );
-    assert_eq!(code(&out), 0, "{}", output_text(&out));
+    assert!(!error.contains("root-equivalent group"), "{error}");
+    assert_eq!(code(&out), 3, "{}", output_text(&out));
 }

@@ -239,17 +239,14 @@ impl Control for Variables {
         let module_path = p.python_dir.join(&format!("{}.py", p.python_module));
         // Every Python, root's included, imports from python_dir: it (or
         // the nearest directory that exists above it) must be root's alone.
-        let mut existing = p.python_dir.as_path();
-        while host.kind(existing)?.is_none() {
-            existing = existing.parent().unwrap_or(Path::new("/"));
-        }
-        host.check_trusted(existing).with_context(|| {
-            format!(
-                "refusing python_dir {}: every Python would import code from a place others \
+        host.check_trusted_or_nearest(p.python_dir.as_path())
+            .with_context(|| {
+                format!(
+                    "refusing python_dir {}: every Python would import code from a place others \
                  can write",
-                p.python_dir.as_path().display()
-            )
-        })?;
+                    p.python_dir.as_path().display()
+                )
+            })?;
         let mut state = DesiredState::default();
         state.files.push(ManagedFile::root_owned(
             p.json_path.as_path(),

@@ -232,6 +232,7 @@ fn converge(
 
 fn run_change(action: &dyn Action, why: String) -> Change {
     Change {
+        private: false,
         path: action.target(),
         action: ChangeAction::Run,
         detail: why,
@@ -246,7 +247,10 @@ fn manifest_entry(control: &str, file: &ManagedFile) -> crate::report::ManagedEn
             path,
             control: control.to_string(),
             kind: "file".into(),
-            sha256: Some(crate::policy::sha256_hex(content)),
+            // The manifest is world-readable: a secret's digest would let
+            // anyone confirm a guess of it.
+            sha256: (!file.sensitive && own.mode & 0o004 != 0)
+                .then(|| crate::policy::sha256_hex(content)),
             mode: Some(format!("{:04o}", own.mode)),
             owner: Some(format!("{}:{}", own.uid, own.gid)),
         },
@@ -277,6 +281,9 @@ fn apply_file(host: &Host, file: &ManagedFile) -> Result<()> {
 /// The change that would turn `current` into the desired file, if any.
 fn difference(file: &ManagedFile, current: Option<&FileSnapshot>) -> Option<Change> {
     let path = file.path.display().to_string();
+    let world_readable = |mode: u32| mode & 0o004 != 0;
+    let private = current.is_some_and(|c| !world_readable(c.mode))
+        || matches!(&file.state, FileState::Present { own, .. } if !world_readable(own.mode));
     match (&file.state, current) {
         (FileState::Absent, None) => None,
         (FileState::Absent, Some(cur)) => Some(Change {
@@ -284,6 +291,7 @@ fn difference(file: &ManagedFile, current: Option<&FileSnapshot>) -> Option<Chan
             action: ChangeAction::Remove,
             detail: "remove".into(),
             diff: Some(render_diff(file, &cur.content, b"")),
+            private,
         }),
         (FileState::Present { content, own }, None) => Some(Change {
             path,
@@ -293,6 +301,7 @@ fn difference(file: &ManagedFile, current: Option<&FileSnapshot>) -> Option<Chan
                 own.mode, own.uid, own.gid
             ),
             diff: Some(render_diff(file, b"", content)),
+            private,
         }),
         (FileState::Present { content, own }, Some(cur)) => {
             let content_differs = cur.content != *content;
@@ -321,6 +330,7 @@ fn difference(file: &ManagedFile, current: Option<&FileSnapshot>) -> Option<Chan
                 },
                 detail: details.join(", "),
                 diff: content_differs.then(|| render_diff(file, &cur.content, content)),
+                private,
             })
         }
     }

@@ -71,6 +71,9 @@ pub struct Invocation<'a> {
     pub user: Option<Identity>,
     /// HOME for a program run as a user.
     pub home: Option<&'a str>,
+    /// Try a PID namespace for a confined program (tests turn it off to
+    /// exercise the subreaper sweep that stands in where none can be made).
+    pub pid_namespace: bool,
 }
 
 impl<'a> Invocation<'a> {
@@ -82,6 +85,7 @@ impl<'a> Invocation<'a> {
             root: None,
             user: None,
             home: None,
+            pid_namespace: true,
         }
     }
 }
@@ -195,10 +199,9 @@ fn child_setup(setup: &ChildSetup) -> std::io::Result<()> {
         if libc::setsid() < 0 {
             return Err(os_err());
         }
-        if setup.pid_namespace {
-            if libc::unshare(libc::CLONE_NEWPID) != 0 {
-                return Err(os_err());
-            }
+        // Where a namespace cannot be made (a unit with RestrictNamespaces=,
+        // no CAP_SYS_ADMIN), the parent's subreaper sweep stands in.
+        if setup.pid_namespace && libc::unshare(libc::CLONE_NEWPID) == 0 {
             let pid = libc::fork();
             if pid < 0 {
                 return Err(os_err());
@@ -275,6 +278,82 @@ fn children_of(pid: u32) -> Vec<i32> {
         .collect()
 }
 
+/// Makes nbwarden the subreaper of everything it starts (once): a process
+/// that double-forks to leave its parent is re-parented to nbwarden, not
+/// to init, so [`sweep`] still finds it.
+fn become_subreaper() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    });
+}
+
+/// (pid, parent pid, real uid) of every process, from /proc.
+fn processes() -> Vec<(i32, i32, u32)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|p| {
+            let status = std::fs::read_to_string(format!("/proc/{p}/status")).ok()?;
+            let field = |name: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .and_then(|v| v.split_whitespace().next())
+                    .and_then(|v| v.parse::<i64>().ok())
+            };
+            Some((p, field("PPid:")? as i32, field("Uid:")? as u32))
+        })
+        .collect()
+}
+
+/// Kills every descendant of nbwarden that runs as `uid`, until none is
+/// left, and reaps those re-parented to it. A process killed cannot fork
+/// again, and one forked meanwhile is found in the next pass.
+fn sweep(uid: u32) {
+    let me = std::process::id() as i32;
+    for _ in 0..50 {
+        let all = processes();
+        let mut ours = vec![me];
+        let mut i = 0;
+        while i < ours.len() {
+            let parent = ours[i];
+            ours.extend(
+                all.iter()
+                    .filter(|(_, pp, _)| *pp == parent)
+                    .map(|(p, _, _)| *p),
+            );
+            i += 1;
+        }
+        let targets: Vec<i32> = all
+            .iter()
+            .filter(|(p, _, u)| *p != me && *u == uid && ours.contains(p))
+            .map(|(p, _, _)| *p)
+            .collect();
+        if targets.is_empty() {
+            return;
+        }
+        for p in &targets {
+            // SAFETY: signals to processes below nbwarden that run as the
+            // confined user.
+            unsafe { libc::kill(*p, libc::SIGKILL) };
+        }
+        for (p, _, _) in all
+            .iter()
+            .filter(|(p, pp, _)| *pp == me && targets.contains(p))
+        {
+            let mut status = 0;
+            // SAFETY: waits only for a re-parented process of ours.
+            unsafe { libc::waitpid(*p, &mut status, 0) };
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// Ends the program and everything it started. With a PID namespace,
 /// killing its init (the child's only child) makes the kernel kill the
 /// rest; without one, the program's session (its process group) is killed.
@@ -329,7 +408,7 @@ pub fn run_invocation(inv: &Invocation<'_>) -> Result<CommandOutput> {
     // Only root can make a PID namespace; a user running nbwarden on
     // itself gets its session killed instead.
     let is_root = nix::unistd::geteuid().is_root();
-    let pid_namespace = inv.user.is_some() && is_root;
+    let pid_namespace = inv.user.is_some() && is_root && inv.pid_namespace;
     let setup = ChildSetup {
         root: match inv.root {
             Some(r) => Some(
@@ -364,13 +443,24 @@ pub fn run_invocation(inv: &Invocation<'_>) -> Result<CommandOutput> {
         cmd.pre_exec(move || child_setup(&setup));
     }
     let started = Instant::now();
+    if inv.user.is_some() {
+        become_subreaper();
+    }
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot run `{shown}`"))?;
+    // What a confined program leaves behind is killed as soon as it ends.
+    let leftover_uid = inv.user.map(|u| u.uid);
+    let cleanup = move || {
+        if let Some(uid) = leftover_uid {
+            sweep(uid);
+        }
+    };
     let out_rx = bounded_reader(child.stdout.take());
     let err_rx = bounded_reader(child.stderr.take());
     let timed_out = |child: &mut std::process::Child| {
         kill_tree(child, pid_namespace);
+        cleanup();
         tracing::warn!(command = %shown, timeout_ms = timeout.as_millis() as u64, "command timed out");
         anyhow::anyhow!(
             "`{shown}` did not finish within {timeout:?}; it and every process it started were killed"
@@ -385,6 +475,7 @@ pub fn run_invocation(inv: &Invocation<'_>) -> Result<CommandOutput> {
         }
         std::thread::sleep(Duration::from_millis(5));
     };
+    cleanup();
     // The program ended; whatever it left behind may still hold its
     // output open. Never wait for that past the timeout.
     let mut streams = Vec::with_capacity(2);
@@ -394,6 +485,7 @@ pub fn run_invocation(inv: &Invocation<'_>) -> Result<CommandOutput> {
             Ok(s) => streams.push(s),
             Err(_) => {
                 kill_tree(&mut child, pid_namespace);
+                cleanup();
                 bail!(
                     "`{shown}` exited but left processes holding its output past {timeout:?}; \
                      they were killed"
@@ -524,49 +616,49 @@ mod tests {
     #[test]
     fn a_confined_program_takes_everything_it_started_with_it() {
         if !nix::unistd::geteuid().is_root() {
-            return; // a PID namespace needs root; the system tier runs as root
+            return; // confining as another user needs root; the suite runs as root
         }
-        let marker = format!("sleep {}", 3000 + std::process::id() % 1000);
-        let script = format!("(setsid sh -c '{marker}' &) ; echo forked; sleep 300");
-        let args = ["-c", script.as_str()];
-        let inv = Invocation {
-            user: Some(Identity {
-                uid: 65534,
-                gid: 65534,
-            }),
-            ..Invocation::new("sh", &args, Duration::from_secs(2))
-        };
-        let started = Instant::now();
-        let err = run_invocation(&inv).expect_err("times out");
-        assert!(err.to_string().contains("did not finish"), "{err}");
-        assert!(started.elapsed() < Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(200));
-        let left = std::process::Command::new("pgrep")
-            .args(["-fx", &marker])
-            .output()
-            .expect("pgrep");
-        assert!(
-            left.stdout.is_empty(),
-            "a double-forked process outlived its run: {}",
-            String::from_utf8_lossy(&left.stdout)
-        );
-        // Ended normally, the same: the namespace dies with its init.
-        let script = format!("(setsid sh -c '{marker}' &) ; echo done");
-        let args = ["-c", script.as_str()];
-        let inv = Invocation {
-            user: Some(Identity {
-                uid: 65534,
-                gid: 65534,
-            }),
-            ..Invocation::new("sh", &args, Duration::from_secs(5))
-        };
-        let out = run_invocation(&inv).expect("runs");
-        assert_eq!(out.stdout, "done\n");
-        std::thread::sleep(Duration::from_millis(200));
-        let left = std::process::Command::new("pgrep")
-            .args(["-fx", &marker])
-            .output()
-            .expect("pgrep");
-        assert!(left.stdout.is_empty());
+        // With a PID namespace, and with the subreaper sweep that stands in
+        // where a unit forbids namespaces.
+        for (n, pid_namespace) in [(0, true), (1, false)] {
+            let marker = format!("sleep {}", 3000 + n + 2 * (std::process::id() % 500));
+            let left = || {
+                std::thread::sleep(Duration::from_millis(200));
+                let out = std::process::Command::new("pgrep")
+                    .args(["-fx", &marker])
+                    .output()
+                    .expect("pgrep");
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            };
+            let script = format!("(setsid sh -c '{marker}' &) ; echo forked; sleep 300");
+            let args = ["-c", script.as_str()];
+            let inv = Invocation {
+                user: Some(Identity {
+                    uid: 65534,
+                    gid: 65534,
+                }),
+                pid_namespace,
+                ..Invocation::new("sh", &args, Duration::from_secs(2))
+            };
+            let started = Instant::now();
+            let err = run_invocation(&inv).expect_err("times out");
+            assert!(err.to_string().contains("did not finish"), "{err}");
+            assert!(started.elapsed() < Duration::from_secs(10));
+            assert_eq!(left(), "", "a double-forked process outlived its run");
+            // Ended normally, the same.
+            let script = format!("(setsid sh -c '{marker}' &) ; echo done");
+            let args = ["-c", script.as_str()];
+            let inv = Invocation {
+                user: Some(Identity {
+                    uid: 65534,
+                    gid: 65534,
+                }),
+                pid_namespace,
+                ..Invocation::new("sh", &args, Duration::from_secs(5))
+            };
+            let out = run_invocation(&inv).expect("runs");
+            assert_eq!(out.stdout, "done\n", "pid namespace: {pid_namespace}");
+            assert_eq!(left(), "", "pid namespace: {pid_namespace}");
+        }
     }
 }

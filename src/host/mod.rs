@@ -168,6 +168,19 @@ impl Host {
         trust::check(&self.root, path)
     }
 
+    /// [`Host::check_trusted`] for a path that may not exist yet: the
+    /// nearest existing path at or above it decides who could make it.
+    pub fn check_trusted_or_nearest(&self, path: &Path) -> Result<PathBuf> {
+        let mut existing = path;
+        while self.kind(existing)?.is_none() {
+            match existing.parent() {
+                Some(p) => existing = p,
+                None => break,
+            }
+        }
+        self.check_trusted(existing)
+    }
+
     /// The effective uid nbwarden runs as.
     pub fn euid(&self) -> u32 {
         nix::unistd::geteuid().as_raw()

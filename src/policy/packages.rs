@@ -26,10 +26,27 @@ pub struct PackagesPolicy {
     /// `required` fails when it does not, `off` skips them.
     #[serde(default)]
     pub probe: ProbeMode,
+    /// The override search (every place pip, conda and uv read an index
+    /// from, and every environment under the user's home) reads at most
+    /// this many directory entries; past it the control is an error, never
+    /// a pass.
+    #[serde(default = "default_search_entries")]
+    pub search_entries: u32,
+    /// …and takes at most this many seconds.
+    #[serde(default = "default_search_seconds")]
+    pub search_seconds: u32,
     /// pip's index is this CodeArtifact repository, with a token from
     /// GetAuthorizationToken (replaces `pip.index_url`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codeartifact: Option<CodeArtifactPolicy>,
+}
+
+fn default_search_entries() -> u32 {
+    200_000
+}
+
+fn default_search_seconds() -> u32 {
+    30
 }
 
 /// `[packages.codeartifact]`.

@@ -53,6 +53,10 @@ pub struct Change {
     /// Unified diff of the content, when it changes and may be shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
+    /// The file is not world-readable (before or after): its diff is shown
+    /// to whoever ran nbwarden, never kept in the world-readable state.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -277,6 +281,7 @@ pub(crate) mod tests {
             action: ChangeAction::Create,
             detail: "create".into(),
             diff: Some("--- a\n+++ b\n@@ -0,0 +1 @@\n+{}\n".into()),
+            private: false,
         });
         let mut bad = ControlReport::new("sudo", "Sudo <stripped> & \"proved\"");
         bad.status = Status::Fail;

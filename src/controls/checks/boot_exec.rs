@@ -1,6 +1,12 @@
 //! Nothing that runs as root at boot or on a schedule executes from the ML
-//! volume or another user-writable path: systemd units (and drop-ins),
-//! cron tables and cron directories, `/etc/profile.d` and `rc.local`.
+//! volume or another user-writable path: systemd units (and drop-ins, and
+//! units or drop-ins that are links, as `systemctl link` makes them), cron
+//! tables and cron directories, `/etc/profile.d` and `rc.local`. In a unit,
+//! every directive that chooses code or its inputs counts: `Exec*=`,
+//! `EnvironmentFile=`, `Environment=` (`PYTHONPATH=`, `LD_PRELOAD=`),
+//! `WorkingDirectory=`, `RootDirectory=`; a unit with `User=` still runs its
+//! `+`/`!`-prefixed commands as root. Whatever cannot be read is a finding:
+//! the check fails closed.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -37,6 +43,25 @@ const CRON_DIRS: &[&str] = &[
     "/etc/cron.monthly",
 ];
 const SHELL_FILES: &[&str] = &["/etc/rc.local", "/etc/rc.d/rc.local"];
+/// Unit directives whose paths choose what runs, or what it reads first.
+const CODE_KEYS: &[&str] = &[
+    "EnvironmentFile",
+    "Environment",
+    "WorkingDirectory",
+    "RootDirectory",
+    "RootImage",
+    "ExecSearchPath",
+];
+
+/// Whether a unit's `Exec*=` value runs with full privileges even when the
+/// unit has `User=`: systemd's `+`, `!` and `!!` prefixes.
+fn privileged_prefix(value: &str) -> bool {
+    value
+        .trim()
+        .chars()
+        .take_while(|c| matches!(c, '-' | '@' | ':' | '+' | '!'))
+        .any(|c| c == '+' || c == '!')
+}
 
 /// The control for `[verify.boot_exec]`: `user` is the notebook user.
 pub fn control(check: BootExecCheck, user: String) -> Check {
@@ -51,11 +76,12 @@ pub fn control(check: BootExecCheck, user: String) -> Check {
     })
 }
 
-/// Absolute paths in a command line: words, `--opt=/path` values, with
-/// quotes and systemd's `-@:+!` prefixes removed.
+/// Absolute paths in a command line: words, `--opt=/path` values and the
+/// parts of `A:B` lists (`PYTHONPATH=`), with quotes and systemd's `-@:+!`
+/// prefixes removed.
 pub fn paths_in(command: &str) -> Vec<PathBuf> {
     command
-        .split(|c: char| c.is_whitespace() || c == ';' || c == '|' || c == '&')
+        .split(|c: char| c.is_whitespace() || matches!(c, ';' | '|' | '&' | ':'))
         .map(|w| w.trim_matches(|c| c == '"' || c == '\''))
         .map(|w| w.trim_start_matches(['-', '@', ':', '+', '!']))
         .filter_map(|w| {
@@ -102,32 +128,96 @@ impl Scan {
         }
     }
 
+    /// The unit file `dir/name` as systemd would load it: a link is
+    /// followed once, inside the root, and its target judged too.
+    fn unit_text(
+        &self,
+        host: &Host,
+        file: &Path,
+        kind: EntryKind,
+        out: &mut Vec<String>,
+    ) -> Option<(PathBuf, String)> {
+        let path = if kind == EntryKind::Symlink {
+            let real = host.root().join(file.strip_prefix("/").unwrap_or(file));
+            let target = match std::fs::read_link(&real) {
+                Ok(t) => t,
+                Err(e) => {
+                    out.push(format!("cannot read link {}: {e}", file.display()));
+                    return None;
+                }
+            };
+            let target = file.parent().unwrap_or(Path::new("/")).join(target);
+            // systemd masks with links to /dev/null: nothing runs.
+            if target == Path::new("/dev/null") {
+                return None;
+            }
+            if user_writable(host, &target, &self.home) {
+                out.push(format!(
+                    "{} links to {} (user-writable): root loads a unit the user controls",
+                    file.display(),
+                    target.display()
+                ));
+                return None;
+            }
+            target
+        } else {
+            file.to_path_buf()
+        };
+        match host.read_text(&path) {
+            Ok(Some(text)) => Some((path, text)),
+            Ok(None) => None,
+            Err(e) => {
+                out.push(format!("cannot read {}: {e:#}", path.display()));
+                None
+            }
+        }
+    }
+
     fn units(&self, host: &Host, out: &mut Vec<String>) -> usize {
         let mut count = 0;
         for dir in UNIT_DIRS {
             let dir = Path::new(dir);
-            let Ok(Some(entries)) = host.list(dir) else {
-                continue;
+            let entries = match host.list(dir) {
+                Ok(Some(entries)) => entries,
+                Ok(None) => continue,
+                Err(e) => {
+                    out.push(format!("cannot list {}: {e:#}", dir.display()));
+                    continue;
+                }
             };
             for (name, kind) in entries {
                 let mut files = Vec::new();
-                if kind == EntryKind::File
-                    && (name.ends_with(".service") || name.ends_with(".socket"))
-                {
-                    files.push(dir.join(&name));
-                } else if kind == EntryKind::Dir
+                let unit_kind = matches!(kind, EntryKind::File | EntryKind::Symlink);
+                if unit_kind && (name.ends_with(".service") || name.ends_with(".socket")) {
+                    files.push((dir.join(&name), kind));
+                } else if matches!(kind, EntryKind::Dir | EntryKind::Symlink)
                     && name.ends_with(".service.d")
-                    && let Ok(Some(dropins)) = host.list(&dir.join(&name))
                 {
-                    files.extend(
-                        dropins
-                            .into_iter()
-                            .filter(|(n, k)| *k == EntryKind::File && n.ends_with(".conf"))
-                            .map(|(n, _)| dir.join(&name).join(n)),
-                    );
+                    if kind == EntryKind::Symlink {
+                        out.push(format!(
+                            "{} is a link: drop-in directories are not followed",
+                            dir.join(&name).display()
+                        ));
+                        continue;
+                    }
+                    match host.list(&dir.join(&name)) {
+                        Ok(Some(dropins)) => files.extend(
+                            dropins
+                                .into_iter()
+                                .filter(|(n, k)| {
+                                    matches!(k, EntryKind::File | EntryKind::Symlink)
+                                        && n.ends_with(".conf")
+                                })
+                                .map(|(n, k)| (dir.join(&name).join(n), k)),
+                        ),
+                        Ok(None) => {}
+                        Err(e) => {
+                            out.push(format!("cannot list {}: {e:#}", dir.join(&name).display()))
+                        }
+                    }
                 }
-                for file in files {
-                    let Ok(Some(text)) = host.read_text(&file) else {
+                for (file, kind) in files {
+                    let Some((loaded, text)) = self.unit_text(host, &file, kind, out) else {
                         continue;
                     };
                     count += 1;
@@ -136,15 +226,16 @@ impl Scan {
                             .strip_prefix("User=")
                             .is_some_and(|u| !matches!(u.trim(), "" | "root" | "0"))
                     });
-                    if as_other {
-                        continue;
-                    }
-                    self.file_itself(host, &file, out);
+                    self.file_itself(host, &loaded, out);
                     for line in text.lines() {
                         let line = line.trim();
-                        if let Some((key, value)) = line.split_once('=')
-                            && key.trim().starts_with("Exec")
-                        {
+                        let Some((key, value)) = line.split_once('=') else {
+                            continue;
+                        };
+                        let key = key.trim();
+                        let runs_as_root = !as_other || privileged_prefix(value);
+                        let exec = key.starts_with("Exec") && key != "ExecSearchPath";
+                        if (exec && runs_as_root) || (CODE_KEYS.contains(&key) && !as_other) {
                             self.judge(host, &file, value, out);
                         }
                     }
@@ -172,8 +263,13 @@ impl Scan {
         }
         let mut count = 0;
         for file in files {
-            let Ok(Some(text)) = host.read_text(&file) else {
-                continue;
+            let text = match host.read_text(&file) {
+                Ok(Some(text)) => text,
+                Ok(None) => continue,
+                Err(e) => {
+                    out.push(format!("cannot read {}: {e:#}", file.display()));
+                    continue;
+                }
             };
             count += 1;
             self.file_itself(host, &file, out);
@@ -225,5 +321,17 @@ mod tests {
             [PathBuf::from("/bin/sh"), PathBuf::from("/opt")]
         );
         assert!(paths_in("echo hello").is_empty());
+        assert_eq!(
+            paths_in("PYTHONPATH=/home/ec2-user/SageMaker/lib"),
+            [PathBuf::from("/home/ec2-user/SageMaker/lib")]
+        );
+    }
+
+    #[test]
+    fn plus_and_bang_run_as_root_despite_user() {
+        assert!(privileged_prefix("+/usr/bin/x"));
+        assert!(privileged_prefix("-!!/usr/bin/x"));
+        assert!(!privileged_prefix("-/usr/bin/x"));
+        assert!(!privileged_prefix("/usr/bin/x+y"));
     }
 }

@@ -1,6 +1,10 @@
-//! No world-writable files or directories in system paths, and no setuid or
-//! setgid binary outside an allow-list. The walk reads metadata only, never
-//! follows links, and stops at a time bound.
+//! No entry in system paths that the notebook user could change or use to
+//! gain rights: nothing world-writable, nothing owned by a login user,
+//! nothing writable by a group the user is in (or a login group), and no
+//! setuid, setgid or file-capability binary outside an allow-list (a
+//! `cap_setuid` copy of python is root). The walk reads metadata only,
+//! never follows links, stops at a time bound, and counts whatever it
+//! cannot inspect as a finding: it fails closed.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -14,21 +18,56 @@ use crate::host::Host;
 use crate::policy::PermissionsCheck;
 
 pub const ID: &str = "permissions";
-pub const TITLE: &str = "No world-writable or unexpected setuid files in system paths";
+pub const TITLE: &str = "No user-changeable, setuid or capability-bearing files in system paths";
+/// uids and gids from here up belong to login users (useradd's UID_MIN).
+const LOGIN_ID_MIN: u32 = 1000;
 const SHOWN: usize = 40;
 const MAX_ENTRIES: usize = 500_000;
 
 /// The control for `[verify.permissions]`.
 pub fn control(check: PermissionsCheck) -> Check {
-    Check::new(ID, TITLE, check.severity, move |_| {
+    Check::new(ID, TITLE, check.severity, move |ctx| {
+        // The groups the notebook user is in: a system path writable by
+        // one of them is writable by the user.
+        let accounts = ctx.host.accounts()?;
+        let user = ctx.policy.user.as_str();
+        let user_gids = accounts.groups_of(user).iter().map(|g| g.gid).collect();
         Ok(Box::new(Walk {
             check: check.clone(),
+            user_gids,
         }))
     })
 }
 
 struct Walk {
     check: PermissionsCheck,
+    user_gids: Vec<u32>,
+}
+
+/// The raw `security.capability` attribute of `path`, without following a
+/// link; `Ok(None)` when it has none.
+fn file_capabilities(path: &Path) -> std::io::Result<Option<usize>> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let mut buf = [0u8; 64];
+    // SAFETY: both pointers are valid for the given lengths.
+    let n = unsafe {
+        nix::libc::lgetxattr(
+            c.as_ptr(),
+            c"security.capability".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n >= 0 {
+        return Ok(Some(n as usize));
+    }
+    let err = std::io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(nix::libc::ENODATA) | Some(nix::libc::ENOTSUP) => Ok(None),
+        _ => Err(err),
+    }
 }
 
 impl Probe for Walk {
@@ -59,14 +98,42 @@ impl Probe for Walk {
                 let real = host
                     .root()
                     .join(inside.strip_prefix("/").unwrap_or(&inside));
-                let Ok(meta) = std::fs::symlink_metadata(&real) else {
-                    continue;
+                let meta = match std::fs::symlink_metadata(&real) {
+                    Ok(m) => m,
+                    // A start path the image does not have holds nothing.
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::NotFound
+                            && inside == start.as_path() =>
+                    {
+                        continue;
+                    }
+                    Err(e) => {
+                        findings.push(format!("cannot inspect {}: {e}", inside.display()));
+                        continue;
+                    }
                 };
                 let ft = meta.file_type();
                 if ft.is_symlink() {
                     continue;
                 }
                 let mode = meta.mode();
+                if meta.uid() >= LOGIN_ID_MIN {
+                    findings.push(format!(
+                        "{} is owned by uid {}, a login user, who can change it",
+                        inside.display(),
+                        meta.uid()
+                    ));
+                }
+                if mode & 0o020 != 0
+                    && meta.gid() != 0
+                    && (meta.gid() >= LOGIN_ID_MIN || self.user_gids.contains(&meta.gid()))
+                {
+                    findings.push(format!(
+                        "{} is writable by group {}, which the notebook user is in or could be",
+                        inside.display(),
+                        meta.gid()
+                    ));
+                }
                 if mode & 0o002 != 0 {
                     let kind = if ft.is_dir() { "directory" } else { "file" };
                     findings.push(format!(
@@ -88,12 +155,36 @@ impl Probe for Walk {
                         mode & 0o7777
                     ));
                 }
-                if ft.is_dir()
-                    && let Ok(entries) = std::fs::read_dir(&real)
-                {
-                    let mut names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
-                    names.sort();
-                    stack.extend(names.into_iter().rev().map(|n| inside.join(n)));
+                if ft.is_file() && !allowed.contains(&inside.as_path()) {
+                    match file_capabilities(&real) {
+                        Ok(None) => {}
+                        Ok(Some(_)) => findings.push(format!(
+                            "{} carries file capabilities (security.capability) and is not in \
+                             setuid_allow",
+                            inside.display()
+                        )),
+                        Err(e) => findings.push(format!(
+                            "cannot read the capabilities of {}: {e}",
+                            inside.display()
+                        )),
+                    }
+                }
+                if ft.is_dir() {
+                    match std::fs::read_dir(&real) {
+                        Ok(entries) => {
+                            let mut names = Vec::new();
+                            for entry in entries {
+                                match entry {
+                                    Ok(e) => names.push(e.file_name()),
+                                    Err(e) => findings
+                                        .push(format!("cannot list {}: {e}", inside.display())),
+                                }
+                            }
+                            names.sort();
+                            stack.extend(names.into_iter().rev().map(|n| inside.join(n)));
+                        }
+                        Err(e) => findings.push(format!("cannot list {}: {e}", inside.display())),
+                    }
                 }
             }
             if cut_short.is_some() {

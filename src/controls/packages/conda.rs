@@ -8,16 +8,6 @@ use serde_yaml_ng::{Mapping, Value};
 use crate::policy::{CondaPolicy, SslVerify};
 
 pub const SYSTEM_FILE: &str = "/etc/conda/.condarc";
-/// Other system-wide files conda reads (besides `condarc.d/*.yml`).
-pub const SYSTEM_OTHERS: [&str; 1] = ["/etc/conda/condarc"];
-/// User files, relative to the home directory.
-pub const USER_FILES: [&str; 5] = [
-    ".config/conda/.condarc",
-    ".config/conda/condarc",
-    ".conda/.condarc",
-    ".conda/condarc",
-    ".condarc",
-];
 /// Keys that decide where conda looks for packages.
 pub const CHANNEL_KEYS: [&str; 5] = [
     "channels",
@@ -26,14 +16,6 @@ pub const CHANNEL_KEYS: [&str; 5] = [
     "custom_channels",
     "custom_multichannels",
 ];
-/// Environment variables with the same effect.
-pub const CHANNEL_VARS: [&str; 4] = [
-    "CONDARC",
-    "CONDA_CHANNELS",
-    "CONDA_DEFAULT_CHANNELS",
-    "CONDA_CHANNEL_ALIAS",
-];
-
 const HEADER: &str = "# Managed by nbwarden: conda's package mirror. Channel settings here are \
 rewritten at every start;\n# other settings are kept.\n";
 
@@ -90,7 +72,40 @@ pub fn render(existing: Option<&str>, path: &str, c: &CondaPolicy) -> Result<Str
     };
     map.insert("ssl_verify".into(), ssl);
     let body = serde_yaml_ng::to_string(&Value::Mapping(map)).context("cannot render YAML")?;
-    Ok(format!("{HEADER}{body}"))
+    Ok(format!("{HEADER}{}", with_final_marks(&body)))
+}
+
+/// conda's `#!final` flag on every channel key nbwarden writes: a later
+/// file (the base install's, the user's, an environment's) cannot
+/// override a key so marked in a system file. A sequence or mapping takes
+/// the flag on its key's line, a scalar after its value.
+fn with_final_marks(body: &str) -> String {
+    body.lines()
+        .map(|line| {
+            let marked = CHANNEL_KEYS
+                .iter()
+                .any(|k| line.strip_prefix(k).is_some_and(|r| r.starts_with(':')));
+            if marked {
+                format!("{line} {FINAL}\n")
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect()
+}
+
+/// conda's flag for a key later files cannot override.
+pub const FINAL: &str = "#!final";
+
+/// The channel keys `text` (a system condarc) marks `#!final`.
+pub fn final_keys(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.contains(FINAL))
+        .filter_map(|l| {
+            let key = l.split(':').next()?.trim();
+            CHANNEL_KEYS.contains(&key).then(|| key.to_string())
+        })
+        .collect()
 }
 
 /// Every channel setting in a condarc: (key, value as YAML flow text).
@@ -123,6 +138,27 @@ mod tests {
             .packages
             .and_then(|p| p.conda)
             .expect("conda")
+    }
+
+    #[test]
+    fn channel_keys_are_final_so_later_files_cannot_override_them() {
+        let out = render(None, SYSTEM_FILE, &conda()).expect("render");
+        assert!(out.contains("channels: #!final\n"), "{out}");
+        assert!(
+            out.contains("channel_alias: https://c.example/ #!final\n"),
+            "{out}"
+        );
+        assert!(!out.contains("ssl_verify: true #!final"), "{out}");
+        let keys = final_keys(&out);
+        assert!(keys.contains(&"channels".to_string()), "{keys:?}");
+        assert!(keys.contains(&"custom_channels".to_string()), "{keys:?}");
+        // Still YAML that reads back the same, and renders to the same bytes.
+        let back: Value = serde_yaml_ng::from_str(&out).expect("yaml");
+        assert_eq!(back["channels"][0], "https://c.example/main");
+        assert_eq!(
+            render(Some(&out), SYSTEM_FILE, &conda()).expect("again"),
+            out
+        );
     }
 
     #[test]

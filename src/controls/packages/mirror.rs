@@ -97,17 +97,23 @@ impl Probe for Mirror {
                     .map(str::to_string)
             })
             .unwrap_or_default();
-        let via_mirror = looked_in.split(", ").next().is_some_and(|first| {
-            url::Url::parse(first)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_string))
-                .as_deref()
-                == Some(self.pip.index_url.host())
-        });
+        // Every index pip named must be the mirror, compared whole
+        // (scheme, host, port, path; pip shows credentials as ****).
+        let wanted: Vec<Option<String>> = std::iter::once(self.pip.index_url.as_str())
+            .chain(self.pip.extra_index_urls.iter().map(|u| u.as_str()))
+            .map(comparable)
+            .collect();
+        let named: Vec<&str> = looked_in.split(", ").filter(|u| !u.is_empty()).collect();
+        let via_mirror = named.first().map(|u| comparable(u)) == Some(wanted[0].clone())
+            && named.iter().all(|u| {
+                let c = comparable(u);
+                c.is_some() && wanted.contains(&c)
+            });
         let passed = out.success() && via_mirror;
         let evidence = if passed {
             format!(
-                "`pip download {package}` as {} with {} went to {}",
+                "`pip download {package}` as {} with {} reported {} (the environment's own \
+                 code could alter this report; egress is the barrier)",
                 self.user.name,
                 pip.display(),
                 looked_in
@@ -132,5 +138,34 @@ impl Probe for Mirror {
             evidence,
             details: Vec::new(),
         })
+    }
+}
+
+/// A URL without credentials and trailing slash, for comparing indexes.
+fn comparable(url: &str) -> Option<String> {
+    let mut u = url::Url::parse(url.trim()).ok()?;
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    Some(u.as_str().trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::comparable;
+
+    #[test]
+    fn indexes_are_compared_whole() {
+        assert_eq!(
+            comparable("https://u:****@m.example/simple/"),
+            comparable("https://m.example/simple")
+        );
+        assert_ne!(
+            comparable("https://m.example/other/simple"),
+            comparable("https://m.example/simple")
+        );
+        assert_ne!(
+            comparable("http://m.example/simple"),
+            comparable("https://m.example/simple")
+        );
     }
 }

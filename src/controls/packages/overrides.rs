@@ -1,15 +1,32 @@
-//! The precedence check: which index does pip (and which channels does
-//! conda) really use for the notebook user, in each environment, and which
-//! files or variables override or add to nbwarden's settings.
+//! The override search: every place nbwarden knows where pip, conda or uv
+//! can be told to use another index, for the notebook user, in every
+//! environment under the user's home. It names what it finds and says what
+//! it searched. It cannot prove the user's shells choose nothing else (a
+//! user types `--index-url` by hand): the barrier is egress, which the
+//! report points at. The catalogue (README, "Where the override search
+//! looks"):
+//! - pip: `~/.pip/pip.conf`, `~/.config/pip/pip.conf`, every environment's
+//!   `pip.conf`, every section and key spelling;
+//! - conda: every file of conda's search path (system, `/var/lib/conda`,
+//!   the base install, the user's, every environment's, each `condarc.d`);
+//!   a key the system file marks `#!final` cannot be overridden by them;
+//! - uv: `/etc/uv/uv.toml`, `~/.config/uv/uv.toml`;
+//! - variables and command-line flags that choose an index, in system and
+//!   user shell startup files (bash, zsh, ksh, csh, fish, environment.d),
+//!   conda activation scripts and Jupyter kernel specs' `env` and `argv`.
+//!
+//! The search is bounded in entries and time; past either bound it is an
+//! error, never a pass.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
 use super::super::envs;
 use super::{conda, pip};
 use crate::engine::{Probe, ProbeResult};
-use crate::host::Host;
+use crate::host::{EntryKind, Host};
 use crate::policy::{OnOverride, PackagesPolicy};
 
 pub struct Overrides {
@@ -25,43 +42,176 @@ struct Finding {
     what: String,
 }
 
-/// Shell files that may export variables for the user's shells.
-fn shell_sources(host: &Host, home: &Path) -> Vec<PathBuf> {
-    let mut files = vec![PathBuf::from("/etc/environment")];
-    if let Ok(Some(entries)) = host.list(Path::new("/etc/profile.d")) {
-        files.extend(
-            entries
-                .into_iter()
-                .filter(|(n, _)| n.ends_with(".sh"))
-                .map(|(n, _)| Path::new("/etc/profile.d").join(n)),
-        );
-    }
-    for f in [".bashrc", ".bash_profile", ".profile"] {
-        files.push(home.join(f));
-    }
-    files
+/// Variables that choose where pip, conda or uv look for packages, or
+/// which configuration file they read.
+const WATCHED_VARS: &[&str] = &[
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+    "PIP_NO_INDEX",
+    "PIP_INDEX",
+    "PIP_CONFIG_FILE",
+    "XDG_CONFIG_HOME",
+    "CONDARC",
+    "CONDA_CHANNELS",
+    "CONDA_DEFAULT_CHANNELS",
+    "CONDA_CHANNEL_ALIAS",
+    "CONDA_CUSTOM_CHANNELS",
+    "CONDA_OVERRIDE_CHANNELS_ENABLED",
+    "UV_INDEX_URL",
+    "UV_EXTRA_INDEX_URL",
+    "UV_DEFAULT_INDEX",
+    "UV_INDEX",
+    "UV_FIND_LINKS",
+    "UV_CONFIG_FILE",
+];
+
+/// Command-line options with the same effect, as aliases and wrappers
+/// write them.
+const WATCHED_FLAGS: &[&str] = &[
+    "--index-url",
+    "--extra-index-url",
+    "--find-links",
+    "--no-index",
+    "--default-index",
+    "--override-channels",
+];
+
+/// uv.toml keys that choose an index.
+const UV_KEYS: &[&str] = &[
+    "index-url",
+    "extra-index-url",
+    "find-links",
+    "no-index",
+    "[[index]]",
+    "index",
+];
+
+/// System shell startup files (plus every `/etc/profile.d/*`).
+const SYSTEM_SHELL_FILES: &[&str] = &[
+    "/etc/environment",
+    "/etc/profile",
+    "/etc/bash.bashrc",
+    "/etc/bashrc",
+    "/etc/zshenv",
+    "/etc/zsh/zshenv",
+    "/etc/zsh/zprofile",
+    "/etc/zsh/zshrc",
+    "/etc/csh.cshrc",
+    "/etc/csh.login",
+];
+
+/// The user's shell startup files, relative to the home directory.
+const USER_SHELL_FILES: &[&str] = &[
+    ".bashrc",
+    ".bash_profile",
+    ".bash_login",
+    ".profile",
+    ".zshenv",
+    ".zprofile",
+    ".zshrc",
+    ".zlogin",
+    ".kshrc",
+    ".mkshrc",
+    ".cshrc",
+    ".tcshrc",
+    ".login",
+    ".pam_environment",
+    ".config/fish/config.fish",
+];
+
+/// Directories of further user startup files, relative to the home.
+const USER_SHELL_DIRS: &[&str] = &[".config/fish/conf.d", ".config/environment.d"];
+
+/// Kernel spec directories outside environments.
+const SYSTEM_KERNEL_DIRS: &[&str] = &[
+    "/usr/local/share/jupyter/kernels",
+    "/usr/share/jupyter/kernels",
+];
+
+/// Whether `line` names `word` as a whole word (not part of a longer name).
+fn mentions(line: &str, word: &str) -> bool {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    line.match_indices(word).any(|(i, _)| {
+        let before = line[..i].chars().next_back();
+        let after = line[i + word.len()..].chars().next();
+        !before.is_some_and(is_name) && !after.is_some_and(is_name)
+    })
 }
 
-/// `NAME=` assignments (optionally after `export`) of any of `vars`.
-fn assigned_vars(text: &str, vars: &[&str]) -> Vec<String> {
+/// The watched variables and flags a shell-like `text` mentions, one
+/// finding text per line (`LINE: text`). Comments are skipped.
+fn watched_lines(text: &str) -> Vec<String> {
     text.lines()
-        .filter_map(|line| {
-            let line = line.trim();
-            let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
-            let (name, value) = line.split_once('=')?;
-            vars.contains(&name.trim())
-                .then(|| format!("{}={}", name.trim(), value.trim()))
+        .enumerate()
+        .filter(|(_, l)| !l.trim_start().starts_with('#'))
+        .filter(|(_, l)| {
+            WATCHED_VARS
+                .iter()
+                .chain(WATCHED_FLAGS)
+                .any(|w| mentions(l, w))
+        })
+        .map(|(i, l)| {
+            let shown: String = l.trim().chars().take(160).collect();
+            format!("line {}: {shown}", i + 1)
         })
         .collect()
 }
 
-impl Overrides {
-    fn read(&self, host: &Host, path: &Path, findings: &mut Vec<Finding>) -> Option<String> {
-        match host.read_text(path) {
-            Ok(text) => text,
+/// The bounds of one search.
+struct Budget {
+    started: Instant,
+    limit: Duration,
+    entries: usize,
+    max_entries: usize,
+}
+
+impl Budget {
+    fn spend(&mut self, n: usize, at: &Path) -> Result<()> {
+        self.entries += n;
+        if self.entries > self.max_entries {
+            bail!(
+                "the override search read more than {} directory entries (at {}) without \
+                 finishing, so no verdict is proven; raise packages.search_entries or move \
+                 data out of the user's home",
+                self.max_entries,
+                at.display()
+            );
+        }
+        if self.started.elapsed() > self.limit {
+            bail!(
+                "the override search took longer than {:?} (at {}) without finishing, so no \
+                 verdict is proven; raise packages.search_seconds",
+                self.limit,
+                at.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// One run of the search: what was read, what was found.
+struct Search<'a> {
+    host: &'a Host,
+    budget: Budget,
+    findings: Vec<Finding>,
+    /// Facts worth a report line that are not overrides.
+    notes: Vec<String>,
+    files_read: usize,
+}
+
+impl Search<'_> {
+    /// A file's text; `None` when absent. What nbwarden may not read, pip
+    /// or conda still may: a finding.
+    fn read(&mut self, path: &Path) -> Option<String> {
+        match self.host.read_text(path) {
+            Ok(Some(text)) => {
+                self.files_read += 1;
+                Some(text)
+            }
+            Ok(None) => None,
             Err(e) => {
-                // Whatever nbwarden may not read, pip or conda still may.
-                findings.push(Finding {
+                self.findings.push(Finding {
                     source: path.display().to_string(),
                     what: format!("not checked: {e:#}"),
                 });
@@ -69,118 +219,298 @@ impl Overrides {
             }
         }
     }
+
+    /// The names of a directory's entries of the given kinds.
+    fn list(&mut self, dir: &Path, kinds: &[EntryKind]) -> Result<Vec<PathBuf>> {
+        match self.host.list(dir) {
+            Ok(Some(entries)) => {
+                self.budget.spend(entries.len(), dir)?;
+                Ok(entries
+                    .into_iter()
+                    .filter(|(_, k)| kinds.contains(k))
+                    .map(|(n, _)| dir.join(n))
+                    .collect())
+            }
+            Ok(None) => Ok(Vec::new()),
+            Err(e) => {
+                self.findings.push(Finding {
+                    source: dir.display().to_string(),
+                    what: format!("not searched: {e:#}"),
+                });
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    /// A file whose lines may set a watched variable or flag.
+    fn scan_shell(&mut self, path: &Path) {
+        if let Some(text) = self.read(path) {
+            for what in watched_lines(&text) {
+                self.findings.push(Finding {
+                    source: path.display().to_string(),
+                    what,
+                });
+            }
+        }
+    }
+
+    fn scan_pip_file(&mut self, path: &Path) {
+        let Some(text) = self.read(path) else {
+            return;
+        };
+        match pip::index_settings(&text) {
+            Ok(settings) => {
+                for (section, key, value) in settings {
+                    self.findings.push(Finding {
+                        source: path.display().to_string(),
+                        what: format!("[{section}] {key} = {value}"),
+                    });
+                }
+            }
+            Err(e) => self.findings.push(Finding {
+                source: path.display().to_string(),
+                what: format!("unreadable INI ({e}); pip may still use it"),
+            }),
+        }
+    }
+
+    /// A condarc after the system file: keys the system file made final
+    /// are ignored by conda, and said so.
+    fn scan_condarc(&mut self, path: &Path, finals: &[String]) {
+        let Some(text) = self.read(path) else {
+            return;
+        };
+        match conda::channel_settings(&text) {
+            Ok(settings) => {
+                for (key, value) in settings {
+                    if finals.contains(&key) {
+                        self.notes.push(format!(
+                            "ignored by conda: {}: {key}: {value} ({key} is {} in {})",
+                            path.display(),
+                            conda::FINAL,
+                            conda::SYSTEM_FILE
+                        ));
+                    } else {
+                        self.findings.push(Finding {
+                            source: path.display().to_string(),
+                            what: format!("{key}: {value}"),
+                        });
+                    }
+                }
+            }
+            Err(e) => self.findings.push(Finding {
+                source: path.display().to_string(),
+                what: format!("unreadable YAML ({e}); conda may still use it"),
+            }),
+        }
+    }
+
+    fn scan_uv(&mut self, path: &Path) {
+        let Some(text) = self.read(path) else {
+            return;
+        };
+        for (i, line) in text.lines().enumerate() {
+            let t = line.trim();
+            let key = t.split('=').next().unwrap_or_default().trim();
+            if !t.starts_with('#') && UV_KEYS.contains(&key) {
+                self.findings.push(Finding {
+                    source: path.display().to_string(),
+                    what: format!("line {}: {t}", i + 1),
+                });
+            }
+        }
+    }
+
+    /// Every `*/kernel.json` below `dir`: an `env` that sets a watched
+    /// variable, or an `argv` with a watched flag.
+    fn scan_kernels(&mut self, dir: &Path) -> Result<()> {
+        for spec in self.list(dir, &[EntryKind::Dir])? {
+            let path = spec.join("kernel.json");
+            let Some(text) = self.read(&path) else {
+                continue;
+            };
+            let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+                self.notes.push(format!(
+                    "{}: not valid JSON (Jupyter skips it)",
+                    path.display()
+                ));
+                continue;
+            };
+            if let Some(env) = json.get("env").and_then(|e| e.as_object()) {
+                for (k, v) in env {
+                    if WATCHED_VARS.contains(&k.as_str()) {
+                        self.findings.push(Finding {
+                            source: path.display().to_string(),
+                            what: format!("env {k} = {v}"),
+                        });
+                    }
+                }
+            }
+            let argv: Vec<&str> = json
+                .get("argv")
+                .and_then(|a| a.as_array())
+                .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
+                .unwrap_or_default();
+            if argv
+                .iter()
+                .any(|a| WATCHED_FLAGS.iter().any(|f| a.starts_with(f)))
+            {
+                self.findings.push(Finding {
+                    source: path.display().to_string(),
+                    what: format!("argv {}", argv.join(" ")),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Every environment under `start`, at any depth (links are not
+    /// followed; an environment's own tree is not searched further).
+    fn environments_under(&mut self, start: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
+        let mut stack = vec![start.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            let entries = match self.host.list(&dir) {
+                Ok(Some(e)) => e,
+                Ok(None) => continue,
+                Err(e) => {
+                    self.findings.push(Finding {
+                        source: dir.display().to_string(),
+                        what: format!("not searched for environments: {e:#}"),
+                    });
+                    continue;
+                }
+            };
+            self.budget.spend(entries.len(), &dir)?;
+            let is_env = entries.iter().any(|(n, k)| {
+                (n == "conda-meta" && *k == EntryKind::Dir)
+                    || (n == "pyvenv.cfg" && *k == EntryKind::File)
+            });
+            if is_env {
+                if !found.contains(&dir) {
+                    found.push(dir.clone());
+                }
+                // The base install holds its environments below it.
+                let inner = dir.join("envs");
+                if entries
+                    .iter()
+                    .any(|(n, k)| n == "envs" && *k == EntryKind::Dir)
+                {
+                    stack.push(inner);
+                }
+                continue;
+            }
+            for (name, kind) in entries {
+                if kind == EntryKind::Dir {
+                    stack.push(dir.join(name));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Probe for Overrides {
     fn describe(&self) -> String {
-        "package index precedence".into()
+        "package index overrides".into()
     }
 
     fn check(&self, host: &Host) -> Result<ProbeResult> {
-        let (envs, mut details) = envs::discover(host, &self.conda_root, &self.env_search);
-        let mut findings = Vec::new();
+        let mut s = Search {
+            host,
+            budget: Budget {
+                started: Instant::now(),
+                limit: Duration::from_secs(u64::from(self.policy.search_seconds)),
+                entries: 0,
+                max_entries: self.policy.search_entries as usize,
+            },
+            findings: Vec::new(),
+            notes: Vec::new(),
+            files_read: 0,
+        };
+        let home = self.home.as_path();
 
-        if let Some(p) = &self.policy.pip {
-            let mut user_index = None;
+        // Environments: the conda install, anything under the home, and
+        // the policy's other places.
+        let (mut envs, notes) = envs::discover(host, &self.conda_root, &self.env_search);
+        s.notes.extend(notes);
+        s.environments_under(home, &mut envs)?;
+
+        if self.policy.pip.is_some() {
             for rel in pip::USER_FILES {
-                let path = self.home.join(rel);
-                if let Some(text) = self.read(host, &path, &mut findings) {
-                    match pip::index_settings(&text) {
-                        Ok(settings) => {
-                            for (section, key, value) in settings {
-                                if section == "global" && key == "index-url" {
-                                    user_index = Some((value.clone(), path.display().to_string()));
-                                }
-                                findings.push(Finding {
-                                    source: path.display().to_string(),
-                                    what: format!("[{section}] {key} = {value}"),
-                                });
-                            }
-                        }
-                        Err(e) => findings.push(Finding {
-                            source: path.display().to_string(),
-                            what: format!("unreadable INI ({e}); pip may still use it"),
-                        }),
-                    }
-                }
+                s.scan_pip_file(&home.join(rel));
             }
             for env in &envs {
-                let path = env.join("pip.conf");
-                let mut effective = user_index
-                    .clone()
-                    .unwrap_or_else(|| (p.index_url.redacted(), pip::GLOBAL_FILES[1].to_string()));
-                if let Some(text) = self.read(host, &path, &mut findings) {
-                    for (section, key, value) in pip::index_settings(&text).unwrap_or_default() {
-                        if section == "global" && key == "index-url" {
-                            effective = (value.clone(), path.display().to_string());
-                        }
-                        findings.push(Finding {
-                            source: path.display().to_string(),
-                            what: format!("[{section}] {key} = {value}"),
-                        });
-                    }
-                }
-                details.push(format!(
-                    "pip in {}: index {} (from {})",
-                    env.display(),
-                    effective.0,
-                    effective.1
-                ));
-            }
-            for path in shell_sources(host, &self.home) {
-                if let Ok(Some(text)) = host.read_text(&path) {
-                    for v in assigned_vars(&text, &pip::INDEX_VARS) {
-                        findings.push(Finding {
-                            source: path.display().to_string(),
-                            what: v,
-                        });
-                    }
-                }
+                s.scan_pip_file(&env.join("pip.conf"));
             }
         }
 
         if self.policy.conda.is_some() {
+            let finals = s
+                .read(Path::new(conda::SYSTEM_FILE))
+                .map(|t| conda::final_keys(&t))
+                .unwrap_or_default();
             let root = self.conda_root.as_path();
-            let mut files: Vec<PathBuf> = conda::SYSTEM_OTHERS.iter().map(PathBuf::from).collect();
-            for dir in [
-                Path::new("/etc/conda/condarc.d").to_path_buf(),
-                root.join("condarc.d"),
-            ] {
-                if let Ok(Some(entries)) = host.list(&dir) {
-                    files.extend(entries.into_iter().map(|(n, _)| dir.join(n)));
-                }
-            }
-            files.push(root.join("condarc"));
-            files.extend(conda::USER_FILES.iter().map(|f| self.home.join(f)));
-            for env in envs.iter().filter(|e| e.as_path() != root) {
-                files.push(env.join(".condarc"));
-                files.push(env.join("condarc"));
-            }
-            for path in files {
-                let Some(text) = self.read(host, &path, &mut findings) else {
-                    continue;
-                };
-                match conda::channel_settings(&text) {
-                    Ok(settings) => findings.extend(settings.into_iter().map(|(k, v)| Finding {
-                        source: path.display().to_string(),
-                        what: format!("{k}: {v}"),
-                    })),
-                    Err(e) => findings.push(Finding {
-                        source: path.display().to_string(),
-                        what: format!("unreadable YAML ({e}); conda may still use it"),
-                    }),
-                }
-            }
-            for path in shell_sources(host, &self.home) {
-                if let Ok(Some(text)) = host.read_text(&path) {
-                    for v in assigned_vars(&text, &conda::CHANNEL_VARS) {
-                        findings.push(Finding {
-                            source: path.display().to_string(),
-                            what: v,
-                        });
+            let mut places: Vec<PathBuf> = vec![
+                PathBuf::from("/etc/conda"),
+                PathBuf::from("/var/lib/conda"),
+                root.to_path_buf(),
+                home.join(".config/conda"),
+                home.join(".conda"),
+            ];
+            places.extend(envs.iter().filter(|e| e.as_path() != root).cloned());
+            let mut files = Vec::new();
+            // nbwarden's own files are checked as managed files (drift),
+            // not searched as overrides.
+            let managed = [PathBuf::from(conda::SYSTEM_FILE), root.join(".condarc")];
+            for place in &places {
+                for name in [".condarc", "condarc"] {
+                    let f = place.join(name);
+                    if !managed.contains(&f) {
+                        files.push(f);
                     }
                 }
+                files.extend(s.list(
+                    &place.join("condarc.d"),
+                    &[EntryKind::File, EntryKind::Symlink],
+                )?);
             }
+            files.push(home.join(".condarc"));
+            for f in files {
+                s.scan_condarc(&f, &finals);
+            }
+        }
+
+        // uv reads its own files and variables.
+        for f in [
+            PathBuf::from("/etc/uv/uv.toml"),
+            home.join(".config/uv/uv.toml"),
+        ] {
+            s.scan_uv(&f);
+        }
+
+        // Shell startup files, activation scripts, kernel specs.
+        let mut shell: Vec<PathBuf> = SYSTEM_SHELL_FILES.iter().map(PathBuf::from).collect();
+        shell.extend(s.list(
+            Path::new("/etc/profile.d"),
+            &[EntryKind::File, EntryKind::Symlink],
+        )?);
+        shell.extend(USER_SHELL_FILES.iter().map(|f| home.join(f)));
+        for dir in USER_SHELL_DIRS {
+            shell.extend(s.list(&home.join(dir), &[EntryKind::File, EntryKind::Symlink])?);
+        }
+        for env in &envs {
+            for sub in ["etc/conda/activate.d", "etc/conda/env_vars.d"] {
+                shell.extend(s.list(&env.join(sub), &[EntryKind::File, EntryKind::Symlink])?);
+            }
+        }
+        for f in shell {
+            s.scan_shell(&f);
+        }
+        let mut kernel_dirs: Vec<PathBuf> = SYSTEM_KERNEL_DIRS.iter().map(PathBuf::from).collect();
+        kernel_dirs.push(home.join(".local/share/jupyter/kernels"));
+        kernel_dirs.extend(envs.iter().map(|e| e.join("share/jupyter/kernels")));
+        for dir in kernel_dirs {
+            s.scan_kernels(&dir)?;
         }
 
         let warn = self.policy.on_user_override == OnOverride::Warn;
@@ -189,21 +519,32 @@ impl Probe for Overrides {
         } else {
             "override"
         };
-        let mut lines: Vec<String> = findings
+        let mut lines: Vec<String> = s
+            .findings
             .iter()
             .map(|f| format!("{prefix} in {}: {}", f.source, f.what))
             .collect();
-        lines.append(&mut details);
-        let passed = findings.is_empty() || warn;
-        let evidence = if findings.is_empty() {
-            format!(
-                "only nbwarden's settings choose the index ({} environment(s))",
-                envs.len()
-            )
+        lines.extend(envs.iter().map(|e| format!("environment: {}", e.display())));
+        lines.append(&mut s.notes);
+        lines.push(
+            "not provable here: a user can still name an index on the command line; the \
+             barrier is egress ([verify.egress] must_fail for the public index)"
+                .into(),
+        );
+        let searched = format!(
+            "searched {} file(s) and {} directory entries in {} environment(s) and the \
+             user's shell, pip, conda, uv and Jupyter settings",
+            s.files_read,
+            s.budget.entries,
+            envs.len()
+        );
+        let passed = s.findings.is_empty() || warn;
+        let evidence = if s.findings.is_empty() {
+            format!("no setting outside nbwarden's files chooses an index ({searched})")
         } else {
             format!(
-                "{} setting(s) outside nbwarden's files choose or add an index",
-                findings.len()
+                "{} setting(s) outside nbwarden's files choose or add an index ({searched})",
+                s.findings.len()
             )
         };
         Ok(ProbeResult {
@@ -219,13 +560,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_exported_and_plain_assignments() {
-        let text = "export PIP_INDEX_URL=https://pypi.org/simple\n# PIP_NO_INDEX=1\nPIP_FIND_LINKS = /tmp\nOTHER=1\n";
+    fn finds_variables_and_flags_in_any_shell_syntax() {
+        let text = "export PIP_INDEX_URL=https://pypi.org/simple\n# PIP_NO_INDEX=1\n\
+                    setenv PIP_FIND_LINKS /tmp\nset -gx UV_INDEX_URL https://x\n\
+                    alias pip='pip --index-url https://pypi.org/simple'\nOTHER=1\n\
+                    MY_PIP_INDEX_URL_NOTE=1\n";
         assert_eq!(
-            assigned_vars(text, &pip::INDEX_VARS),
+            watched_lines(text),
             [
-                "PIP_INDEX_URL=https://pypi.org/simple",
-                "PIP_FIND_LINKS=/tmp"
+                "line 1: export PIP_INDEX_URL=https://pypi.org/simple",
+                "line 3: setenv PIP_FIND_LINKS /tmp",
+                "line 4: set -gx UV_INDEX_URL https://x",
+                "line 5: alias pip='pip --index-url https://pypi.org/simple'",
             ]
         );
     }

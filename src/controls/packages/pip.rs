@@ -15,15 +15,6 @@ pub const USER_FILES: [&str; 2] = [".pip/pip.conf", ".config/pip/pip.conf"];
 pub const INDEX_KEYS: [&str; 4] = ["index-url", "extra-index-url", "find-links", "no-index"];
 /// Sections whose keys apply to installs and downloads.
 pub const SECTIONS: [&str; 3] = ["global", "install", "download"];
-/// Environment variables with the same effect.
-pub const INDEX_VARS: [&str; 5] = [
-    "PIP_INDEX_URL",
-    "PIP_EXTRA_INDEX_URL",
-    "PIP_FIND_LINKS",
-    "PIP_NO_INDEX",
-    "PIP_CONFIG_FILE",
-];
-
 const HEADER: &str = "# Managed by nbwarden: pip's package mirror. Index settings here are \
 rewritten at every start;\n# other settings are kept.\n";
 
@@ -96,15 +87,19 @@ pub fn render(existing: Option<&str>, path: &str, p: &PipPolicy) -> Result<Strin
 }
 
 /// Every index setting in a pip.conf: (section, key, value).
+/// Every section counts: pip reads `[global]` and then the section named
+/// after the command (`[install]`, `[download]`, `[wheel]`, `[index]`…).
 pub fn index_settings(text: &str) -> Result<Vec<(String, String, String)>, String> {
     let ini = parse(text).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    for section in SECTIONS {
-        if let Some(props) = ini.section(Some(section)) {
-            for (k, v) in props.iter() {
-                if INDEX_KEYS.contains(&normal(k).as_str()) {
-                    out.push((section.to_string(), normal(k), v.trim().to_string()));
-                }
+    for (section, props) in ini.iter() {
+        let section = section
+            .unwrap_or("(no section)")
+            .trim()
+            .to_ascii_lowercase();
+        for (k, v) in props.iter() {
+            if INDEX_KEYS.contains(&normal(k).as_str()) {
+                out.push((section.clone(), normal(k), v.trim().to_string()));
             }
         }
     }

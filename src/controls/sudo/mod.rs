@@ -142,12 +142,7 @@ impl Sudo {
     fn check_allowed_programs(&self, host: &Host) -> Result<()> {
         for cmd in &self.policy.allow {
             let program = Path::new(cmd.as_str().split(' ').next().unwrap_or_default());
-            let target = if host.kind(program)?.is_some() {
-                program
-            } else {
-                program.parent().unwrap_or(Path::new("/"))
-            };
-            host.check_trusted(target).with_context(|| {
+            host.check_trusted_or_nearest(program).with_context(|| {
                 format!(
                     "refusing allow-listed command `{}`: root would run what others can \
                      change; make it and its directories root-owned and not writable by others",
@@ -267,13 +262,12 @@ impl Control for Sudo {
         state.notes.extend(sudoers::describe_skipped(&tree));
         let accounts = host.accounts()?;
         let grants = tree.grants(&self.user, &accounts, &[Path::new(DENY_DROP_IN)]);
+        // Where, not what: the report is kept world-readable and sudoers
+        // is not.
         for g in &grants {
-            state.notes.push(format!(
-                "grant at {} {}: {}",
-                g.location(),
-                g.via.describe(),
-                g.rule
-            ));
+            state
+                .notes
+                .push(format!("grant at {} {}", g.location(), g.via.describe()));
         }
         let gshadow = host
             .read_text(Path::new("/etc/gshadow"))?

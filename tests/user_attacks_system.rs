@@ -1,0 +1,558 @@
+//! The notebook user against a hardened root (issue 16): each test plays
+//! uid 1000 on a real Debian notebook root, laying what the user can lay
+//! before root's next run, and shows the route to root or around the
+//! verdict is closed. Each fails on a nbwarden without the matching fix.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::notebook::{BIN_IN_ROOT, Notebook, POLICY_IN_ROOT};
+use common::{code, json, output_text, repo};
+
+fn example() -> String {
+    std::fs::read_to_string(repo().join("config/policy.example.toml")).expect("example")
+}
+
+/// Every site-packages of the user's environments in `nb`.
+fn site_packages(nb: &Notebook) -> Vec<PathBuf> {
+    let mut sites = Vec::new();
+    for env in std::fs::read_dir(nb.path("/home/ec2-user/anaconda3/envs")).expect("envs") {
+        let lib = env.expect("env").path().join("lib");
+        for py in std::fs::read_dir(&lib).expect("lib") {
+            sites.push(py.expect("python").path().join("site-packages"));
+        }
+    }
+    assert!(sites.len() >= 2, "no environment to plant in");
+    sites
+}
+
+/// Plants `module.py` with `code` in every environment, and a `.pth` that
+/// imports it at every start of that Python, all owned by the user.
+fn plant_pth(nb: &Notebook, module: &str, code: &str) {
+    for site in site_packages(nb) {
+        let py = site.join(format!("{module}.py"));
+        std::fs::write(&py, code).expect("plant");
+        chown_user(&py);
+        let pth = site.join(format!("zz-{module}.pth"));
+        std::fs::write(&pth, format!("import {module}\n")).expect("plant");
+        chown_user(&pth);
+    }
+}
+
+fn chown_user(path: &Path) {
+    let ok = Command::new("chown")
+        .args(["-h", "1000:1000"])
+        .arg(path)
+        .status()
+        .expect("chown");
+    assert!(ok.success());
+}
+
+/// nbwarden inside the root as root, under a real pseudo-terminal (as an
+/// admin's root shell in a notebook terminal), with descriptor 7 open and
+/// not close-on-exec, as a parent shell may leave one.
+fn verify_in_a_pty(nb: &Notebook) -> std::process::Output {
+    let inner = format!(
+        "exec 7</etc/hostname; mount -t proc proc {root}/proc && chroot {root} /usr/bin/env -i \
+         PATH=/usr/sbin:/usr/bin:/sbin:/bin {BIN_IN_ROOT} verify -q --only variables \
+         --policy {POLICY_IN_ROOT}; echo rc=$?",
+        root = nb.root().display()
+    );
+    let cmd = format!(
+        "unshare -m --propagation private sh -c '{}'",
+        inner.replace('\'', "'\\''")
+    );
+    Command::new("timeout")
+        .args(["120", "script", "-qefc", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script")
+}
+
+#[test]
+fn user_code_run_by_root_gets_no_terminal_and_no_inherited_descriptor() {
+    let nb = Notebook::create(&example());
+    let (apply, _) = nb.on_start();
+    assert!(code(&apply) <= 1, "{}", output_text(&apply));
+    // The .pth opens the controlling terminal and pushes a command into it
+    // with TIOCSTI (the admin's root shell would run it), and records what
+    // it inherited.
+    plant_pth(
+        &nb,
+        "ttyprobe",
+        r#"import os, fcntl, termios
+r = open('/tmp/tty-probe-%d' % os.getpid(), 'w')
+r.write('fds=' + ','.join(sorted(os.listdir('/proc/self/fd'), key=int)) + '\n')
+try:
+    fd = os.open('/dev/tty', os.O_RDWR)
+    for c in b'touch /tmp/typed-as-root\n':
+        fcntl.ioctl(fd, termios.TIOCSTI, bytes([c]))
+    r.write('tty=pushed\n')
+except OSError as e:
+    r.write('tty=%s\n' % e.errno)
+r.close()
+"#,
+    );
+    let out = verify_in_a_pty(&nb);
+    let text = output_text(&out);
+    assert!(text.contains("rc="), "verify did not finish: {text}");
+    let mut probes = Vec::new();
+    for entry in std::fs::read_dir(nb.path("/tmp")).expect("tmp") {
+        let entry = entry.expect("entry");
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("tty-probe-")
+        {
+            probes.push(std::fs::read_to_string(entry.path()).expect("read"));
+        }
+    }
+    assert!(
+        !probes.is_empty(),
+        "the planted code never ran, so this proves nothing: {text}"
+    );
+    for probe in &probes {
+        assert!(
+            !probe.contains("tty=pushed"),
+            "user code reached root's terminal: {probe}"
+        );
+        // Descriptor 7, open in nbwarden's parent, never reaches user code.
+        let fds = probe
+            .lines()
+            .find_map(|l| l.strip_prefix("fds="))
+            .expect("fds line");
+        assert!(
+            !fds.split(',').any(|fd| fd == "7"),
+            "user code inherited descriptor 7: {fds}"
+        );
+    }
+    assert!(
+        !nb.path("/tmp/typed-as-root").exists() && !Path::new("/tmp/typed-as-root").exists(),
+        "a command typed by user code ran"
+    );
+}
+
+#[test]
+fn a_forking_pth_cannot_hold_the_run_past_its_deadline_or_keep_the_lock() {
+    let nb = Notebook::create(&example());
+    let (apply, _) = nb.on_start();
+    assert!(code(&apply) <= 1, "{}", output_text(&apply));
+    // A child in a session of its own that keeps stdout open for ten
+    // minutes, and records its pid.
+    plant_pth(
+        &nb,
+        "linger",
+        r#"import os, time
+if os.fork() == 0:
+    os.setsid()
+    open('/tmp/linger-%d' % os.getpid(), 'w').close()
+    time.sleep(600)
+"#,
+    );
+    let started = Instant::now();
+    let mut argv = vec!["timeout", "90", BIN_IN_ROOT];
+    argv.extend([
+        "verify",
+        "-q",
+        "--deadline",
+        "20s",
+        "--only",
+        "variables",
+        "--policy",
+        POLICY_IN_ROOT,
+    ]);
+    let out = nb.as_root(&argv);
+    let took = started.elapsed();
+    assert_ne!(code(&out), 124, "verify hung: {}", output_text(&out));
+    assert!(took < Duration::from_secs(60), "verify took {took:?}");
+    // Every lingering child is gone with its run.
+    std::thread::sleep(Duration::from_millis(300));
+    let lingering = std::fs::read_dir(nb.path("/tmp"))
+        .expect("tmp")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().starts_with("linger-"))
+        })
+        .count();
+    assert!(lingering > 0, "the planted fork never ran");
+    let left = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "for p in /proc/[0-9]*; do [ \"$(readlink $p/root)\" = '{}' ] && \
+             grep -q '^Uid:.*1000' $p/status && echo ${{p#/proc/}}; done; true",
+            nb.root().display()
+        ))
+        .output()
+        .expect("scan");
+    let left = String::from_utf8_lossy(&left.stdout);
+    assert!(
+        left.trim().is_empty(),
+        "user processes outlived the run: {left}"
+    );
+    // The lock was released: the next run records itself.
+    let again = nb.nbwarden(&["verify", "-q", "--deadline", "30s", "--only", "sudo"]);
+    assert_ne!(code(&again), 3, "{}", output_text(&again));
+    let status = nb.nbwarden(&["status", "--output", "json"]);
+    assert_eq!(
+        json(&status)["command"],
+        "verify",
+        "{}",
+        output_text(&status)
+    );
+}
+
+#[test]
+fn root_equivalent_groups_are_left_by_gid_and_gshadow_admins_cleared() {
+    let nb = Notebook::create(&example());
+    // Before the start the image carries aliases: another name for
+    // docker's gid, a gid-0 group, and the user as docker's gshadow admin.
+    let docker_gid = {
+        let out = nb.as_root(&["getent", "group", "docker"]);
+        String::from_utf8_lossy(&out.stdout)
+            .split(':')
+            .nth(2)
+            .expect("gid")
+            .to_string()
+    };
+    let group = nb.path("/etc/group");
+    let mut text = std::fs::read_to_string(&group).expect("group");
+    text.push_str(&format!(
+        "toolbox:x:{docker_gid}:ec2-user\ntoor:x:0:ec2-user\n"
+    ));
+    std::fs::write(&group, text).expect("write group");
+    let gshadow = nb.path("/etc/gshadow");
+    let mut text = std::fs::read_to_string(&gshadow).expect("gshadow");
+    text = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("docker:") {
+                let f: Vec<&str> = l.split(':').collect();
+                format!("{}:{}:ec2-user:{}\n", f[0], f[1], f[3])
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    text.push_str("toolbox:!::ec2-user\ntoor:!::ec2-user\n");
+    std::fs::write(&gshadow, text).expect("write gshadow");
+
+    let (apply, verify) = nb.on_start();
+    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    assert_eq!(code(&verify), 0, "{}", output_text(&verify));
+    let ids = nb.as_root(&["id", "-G", "ec2-user"]);
+    let gids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let adm = String::from_utf8_lossy(&nb.as_root(&["getent", "group", "adm"]).stdout)
+        .split(':')
+        .nth(2)
+        .unwrap_or_default()
+        .to_string();
+    for bad in [docker_gid.as_str(), "0", adm.as_str()] {
+        assert!(
+            !gids.contains(&bad.to_string()),
+            "still in gid {bad}: {gids:?}"
+        );
+    }
+    let gshadow = std::fs::read_to_string(nb.path("/etc/gshadow")).expect("gshadow");
+    let docker_line = gshadow
+        .lines()
+        .find(|l| l.starts_with("docker:"))
+        .expect("docker");
+    assert!(!docker_line.contains("ec2-user"), "{docker_line}");
+    // The user tries to put itself back as docker's administrator.
+    let back = nb.as_user(&["gpasswd", "-a", "ec2-user", "docker"]);
+    assert!(!back.status.success(), "{}", output_text(&back));
+    let ids = nb.as_root(&["id", "-G", "ec2-user"]);
+    assert!(
+        !String::from_utf8_lossy(&ids.stdout)
+            .split_whitespace()
+            .any(|g| g == docker_gid),
+        "gpasswd put the user back in docker"
+    );
+}
+
+#[test]
+fn verify_without_root_never_passes_sudo_on_an_unhardened_box() {
+    let nb = Notebook::create(&example());
+    nb.install();
+    let out = nb.as_user(&[
+        BIN_IN_ROOT,
+        "verify",
+        "--only",
+        "sudo",
+        "--output",
+        "json",
+        "--policy",
+        POLICY_IN_ROOT,
+    ]);
+    let text = output_text(&out);
+    assert_eq!(code(&out), 3, "{text}");
+    let report = json(&out);
+    let sudo = common::control(&report, "sudo");
+    assert_eq!(sudo["status"], "error", "{report:#}");
+    let error = sudo["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("wheel") && error.contains("docker"),
+        "{error}"
+    );
+}
+
+#[test]
+fn root_refuses_a_policy_and_sudoers_includes_the_user_can_change() {
+    let nb = Notebook::create(&example());
+    nb.install();
+    let skip = ["proc", "tmp", "var/lib/nbwarden"];
+    // The policy owned by the user, then a root-owned link to a user file.
+    chown_user(&nb.path(POLICY_IN_ROOT));
+    let before = common::snapshot(nb.root(), &skip);
+    let out = nb.nbwarden(&["apply", "-q"]);
+    assert_eq!(code(&out), 2, "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("owned by uid 1000"),
+        "{}",
+        output_text(&out)
+    );
+    common::assert_same(
+        &before,
+        &common::snapshot(nb.root(), &skip),
+        "a user-owned policy",
+    );
+    let planted = nb.path("/home/ec2-user/SageMaker/policy.toml");
+    std::fs::create_dir_all(planted.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&planted, "version = 1\nuser = \"ec2-user\"\n").expect("plant");
+    chown_user(&planted);
+    std::fs::remove_file(nb.path(POLICY_IN_ROOT)).expect("rm");
+    std::os::unix::fs::symlink(
+        "/home/ec2-user/SageMaker/policy.toml",
+        nb.path(POLICY_IN_ROOT),
+    )
+    .expect("link");
+    let before = common::snapshot(nb.root(), &skip);
+    let out = nb.nbwarden(&["apply", "-q"]);
+    assert_eq!(code(&out), 2, "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("/home/ec2-user"),
+        "{}",
+        output_text(&out)
+    );
+    common::assert_same(
+        &before,
+        &common::snapshot(nb.root(), &skip),
+        "a linked policy",
+    );
+
+    // A sudoers include of a file in a directory the user can write.
+    std::fs::remove_file(nb.path(POLICY_IN_ROOT)).expect("rm");
+    nb.install();
+    let dir = nb.path("/home/ec2-user/SageMaker/sudo");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    chown_user(&dir);
+    let rule = dir.join("extra");
+    std::fs::write(&rule, "ec2-user ALL=(ALL) NOPASSWD: ALL\n").expect("rule");
+    chown_user(&rule);
+    let main = nb.path("/etc/sudoers");
+    let mut text = std::fs::read_to_string(&main).expect("sudoers");
+    text.push_str("@include /home/ec2-user/SageMaker/sudo/extra\n");
+    std::fs::write(&main, text).expect("sudoers");
+    let out = nb.nbwarden(&["apply", "-q"]);
+    assert_eq!(code(&out), 3, "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("refusing sudoers file /home/ec2-user/SageMaker/sudo/extra"),
+        "{}",
+        output_text(&out)
+    );
+    // The user's rule was not made root-owned (sudo would then obey it).
+    let meta = std::fs::symlink_metadata(&rule).expect("rule");
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 1000);
+}
+
+#[test]
+fn policy_validate_rejects_allow_entries_and_python_dirs_that_grant_root() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for (bad, needle) in [
+        (
+            "[sudo]\nallow = [\"/home/ec2-user/SageMaker/x.sh\"]\n",
+            "notebook user can write",
+        ),
+        (
+            "[sudo]\nallow = [\"/usr/bin/systemctl status jupyter-server\"]\n",
+            "pager",
+        ),
+        (
+            "[sudo]\nallow = [\"/usr/bin/cat /etc/shadow\"]\n",
+            "any file",
+        ),
+        ("[sudo]\nallow = [\"/usr/bin/dnf install x\"]\n", "install"),
+        (
+            "[variables]\npython_dir = \"/home/ec2-user/SageMaker/lib\"\n",
+            "notebook user can write",
+        ),
+    ] {
+        let text = format!("version = 1\nuser = \"ec2-user\"\n{bad}");
+        let p = common::write_policy(dir.path(), &text);
+        let out = common::nbwarden(&["policy", "validate", &p.to_string_lossy()]);
+        let shown = output_text(&out);
+        assert_eq!(code(&out), 2, "{bad}: {shown}");
+        assert!(
+            shown.contains("policy.toml:4:"),
+            "{bad}: no line:column: {shown}"
+        );
+        assert!(shown.contains(needle), "{bad}: {shown}");
+    }
+    let ok = "version = 1\nuser = \"ec2-user\"\n[sudo]\nallow = [\"/usr/bin/id\"]\n";
+    let p = common::write_policy(dir.path(), ok);
+    let out = common::nbwarden(&["policy", "validate", &p.to_string_lossy()]);
+    assert_eq!(code(&out), 0, "{}", output_text(&out));
+}
+
+#[test]
+fn an_allow_listed_program_the_user_can_replace_is_refused_on_the_host() {
+    let policy = example().replace(
+        "[sudo]\n",
+        "[sudo]\nallow = [\"/usr/local/bin/restart-kernel\"]\n",
+    );
+    assert!(
+        policy.contains("restart-kernel"),
+        "the example has no [sudo]"
+    );
+    let policy = remove_key(&policy, "allow = [\"/usr/bin/systemctl");
+    let nb = Notebook::create(&policy);
+    let tool = nb.path("/usr/local/bin/restart-kernel");
+    std::fs::create_dir_all(tool.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&tool, "#!/bin/sh\nexit 0\n").expect("tool");
+    chown_user(&tool);
+    let (apply, _) = nb.on_start();
+    assert_eq!(code(&apply), 3, "{}", output_text(&apply));
+    assert!(
+        output_text(&apply).contains("refusing allow-listed command"),
+        "{}",
+        output_text(&apply)
+    );
+}
+
+/// `text` without the line starting with `prefix`.
+fn remove_key(text: &str, prefix: &str) -> String {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with(prefix))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[test]
+fn capabilities_user_owned_entries_and_user_units_fail_the_checks() {
+    let nb = Notebook::create(&example());
+    let (apply, verify) = nb.on_start();
+    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    assert_eq!(code(&verify), 0, "{}", output_text(&verify));
+    // A cap_setuid copy of python in a system path.
+    let py = nb.path("/usr/local/bin/py-cap");
+    std::fs::copy(nb.path("/usr/bin/python3"), &py).expect("copy");
+    let set = Command::new("setcap")
+        .args(["cap_setuid+ep"])
+        .arg(&py)
+        .output()
+        .expect("setcap");
+    assert!(set.status.success(), "{}", output_text(&set));
+    // A user-owned file under /etc.
+    let owned = nb.path("/etc/profile.d/zz-user.sh");
+    std::fs::write(&owned, "true\n").expect("write");
+    chown_user(&owned);
+    // A unit that is a link to the ML volume, a User= unit with a `+`
+    // command, and an EnvironmentFile on the ML volume.
+    let ml = nb.path("/home/ec2-user/SageMaker");
+    std::fs::create_dir_all(&ml).expect("ml");
+    std::fs::write(
+        ml.join("evil.service"),
+        "[Service]\nExecStart=/usr/bin/true\n",
+    )
+    .expect("unit");
+    chown_user(&ml.join("evil.service"));
+    std::os::unix::fs::symlink(
+        "/home/ec2-user/SageMaker/evil.service",
+        nb.path("/etc/systemd/system/evil.service"),
+    )
+    .expect("link");
+    std::fs::write(
+        nb.path("/etc/systemd/system/plus.service"),
+        "[Service]\nUser=ec2-user\nExecStartPre=+/home/ec2-user/SageMaker/pre.sh\nExecStart=/usr/bin/true\n",
+    )
+    .expect("unit");
+    std::fs::write(
+        nb.path("/etc/systemd/system/envfile.service"),
+        "[Service]\nEnvironmentFile=-/home/ec2-user/SageMaker/env\nExecStart=/usr/bin/true\n",
+    )
+    .expect("unit");
+
+    let out = nb.nbwarden(&[
+        "verify",
+        "--only",
+        "permissions,boot-exec",
+        "--output",
+        "json",
+    ]);
+    let report = json(&out);
+    assert_eq!(code(&out), 1, "{report:#}");
+    let perms = common::evidence(&report, "permissions").join("\n");
+    assert!(
+        perms.contains("/usr/local/bin/py-cap carries file capabilities"),
+        "{perms}"
+    );
+    assert!(
+        perms.contains("/etc/profile.d/zz-user.sh is owned by uid 1000"),
+        "{perms}"
+    );
+    let boot = common::evidence(&report, "boot-exec").join("\n");
+    assert!(
+        boot.contains("evil.service links to /home/ec2-user/SageMaker/evil.service"),
+        "{boot}"
+    );
+    assert!(
+        boot.contains("plus.service: runs /home/ec2-user/SageMaker/pre.sh"),
+        "{boot}"
+    );
+    assert!(
+        boot.contains("envfile.service: runs /home/ec2-user/SageMaker/env"),
+        "{boot}"
+    );
+}
+
+#[test]
+fn the_world_readable_state_keeps_no_sudoers_rule_or_secret_digest() {
+    let nb = Notebook::create(&example());
+    nb.install();
+    let apply = nb.nbwarden(&["apply", "-q"]);
+    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    let state = std::fs::read_to_string(nb.path("/var/lib/nbwarden/last-run.json")).expect("state");
+    assert!(
+        !state.contains("NOPASSWD"),
+        "sudoers content in the world-readable state"
+    );
+    assert!(
+        state.contains("not world-readable"),
+        "no redaction note: {state}"
+    );
+    // As the user: status still reads it.
+    let status = nb.as_user(&[BIN_IN_ROOT, "status"]);
+    assert_eq!(code(&status), 0, "{}", output_text(&status));
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(nb.path("/var/lib/nbwarden/manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    let text = manifest.to_string();
+    assert!(text.contains("sudoers"), "{text}");
+    for entry in manifest["files"].as_array().into_iter().flatten() {
+        let mode = entry["mode"].as_str().unwrap_or("0644");
+        let world = u32::from_str_radix(mode, 8).unwrap_or(0o644) & 0o004 != 0;
+        if !world {
+            assert!(
+                entry["sha256"].is_null(),
+                "digest of a private file: {entry}"
+            );
+        }
+    }
+}
