@@ -126,9 +126,20 @@ trusted() {
     p=$(dirname -- "$p")
   done
 }
+# A script is only as trusted as its #! interpreter (the user's conda
+# python would run the user's .pth files as root).
+trusted_program() {
+  local first interp arg
+  trusted "$1" || return 1
+  [ "$(head -c 2 -- "$1")" = '#!' ] || return 0
+  first=$(head -n 1 -- "$1")
+  read -r interp arg _ <<< "${first#\#!}"
+  case "$interp" in */env) interp=$(command -v -- "$arg") || return 1 ;; esac
+  trusted "$interp"
+}
 aws=""
 for candidate in /usr/local/bin/aws /usr/bin/aws /bin/aws; do
-  if [ -x "$candidate" ] && trusted "$candidate"; then aws=$candidate; break; fi
+  if [ -x "$candidate" ] && trusted_program "$candidate"; then aws=$candidate; break; fi
 done
 if [ -z "$aws" ]; then log "no root-owned AWS CLI in /usr/local/bin or /usr/bin"; exit 1; fi
 

@@ -170,6 +170,48 @@ fn a_root_owned_link_to_the_users_aws_cli_is_not_trusted() {
         "root ran the user's aws: {}",
         output_text(&out)
     );
-    // The system AWS CLI (/usr/bin/aws) is used instead.
+    // The system AWS CLI (/usr/bin/aws) fetched the bundle, and the start
+    // still fails closed: the link itself hands a system path to the user.
+    let log = output_text(&out);
+    assert!(log.contains("nbwarden: apply exited"), "{log}");
+    assert_eq!(code(&out), 1, "{log}");
+    assert!(
+        log.contains("/usr/local/bin/aws is a link to a place the notebook user can change"),
+        "{log}"
+    );
+}
+
+/// Found by the red team: a root-owned AWS CLI whose `#!` names the
+/// user's Python is the user's program.
+#[test]
+fn an_aws_cli_run_by_the_users_python_is_not_trusted() {
+    let script = publish(&unique("awsshebang"), None);
+    let nb = Notebook::create("");
+    let py = nb.path("/home/ec2-user/SageMaker/python");
+    std::fs::create_dir_all(py.parent().expect("parent")).expect("mkdir");
+    std::fs::write(
+        &py,
+        "#!/bin/sh\necho ran > /tmp/user-python-ran-as-$(id -u)\nexit 1\n",
+    )
+    .expect("fake python");
+    std::fs::set_permissions(&py, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let chown = Command::new("chown")
+        .args(["-R", "1000:1000"])
+        .arg(nb.path("/home/ec2-user/SageMaker"))
+        .status()
+        .expect("chown");
+    assert!(chown.success());
+    let aws = nb.path("/usr/local/bin/aws");
+    std::fs::create_dir_all(aws.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&aws, "#!/home/ec2-user/SageMaker/python\n").expect("aws");
+    std::fs::set_permissions(&aws, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let out = run_on_start(&nb, &script);
+    assert!(
+        !nb.path("/tmp/user-python-ran-as-0").exists(),
+        "root ran the user's python: {}",
+        output_text(&out)
+    );
     assert_eq!(code(&out), 0, "{}", output_text(&out));
 }

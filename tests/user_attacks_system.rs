@@ -556,3 +556,154 @@ fn the_world_readable_state_keeps_no_sudoers_rule_or_secret_digest() {
         }
     }
 }
+
+#[test]
+fn the_existing_sudoers_gets_visudos_owner_and_mode_checks() {
+    let nb = Notebook::create(&example());
+    nb.install();
+    // An include sudo itself would reject for its mode: nbwarden stops
+    // before changing anything rather than rewrite around it.
+    let loose = nb.path("/etc/sudoers.d/50-loose");
+    std::fs::write(&loose, "# nothing\n").expect("write");
+    std::fs::set_permissions(&loose, std::os::unix::fs::PermissionsExt::from_mode(0o640))
+        .expect("chmod");
+    let out = nb.nbwarden(&["apply", "--only", "sudo", "--output", "json"]);
+    assert_eq!(code(&out), 3, "{}", output_text(&out));
+    let report = json(&out);
+    let error = common::control(&report, "sudo")["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(error.contains("50-loose: bad permissions"), "{error}");
+    // Nothing was changed: the user still has the image's grant.
+    assert!(nb.path("/etc/sudoers.d/90-cloud-init-users").exists());
+}
+
+/// Found by the red team: a root-owned, allow-listed helper whose `#!`
+/// names the user's Python runs the user's `.pth` as root.
+#[test]
+fn an_allow_listed_script_run_by_the_users_python_is_refused() {
+    let policy = remove_key(&example(), "allow = [\"/usr/bin/systemctl").replace(
+        "[sudo]\n",
+        "[sudo]\nallow = [\"/usr/local/bin/nb-restart-gateway\"]\n",
+    );
+    let nb = Notebook::create(&policy);
+    let tool = nb.path("/usr/local/bin/nb-restart-gateway");
+    std::fs::create_dir_all(tool.parent().expect("parent")).expect("mkdir");
+    std::fs::write(
+        &tool,
+        "#!/home/ec2-user/anaconda3/envs/JupyterSystemEnv/bin/python\nprint('restarting')\n",
+    )
+    .expect("tool");
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let (apply, _) = nb.on_start();
+    assert_eq!(code(&apply), 3, "{}", output_text(&apply));
+    let text = output_text(&apply);
+    assert!(text.contains("refusing allow-listed command"), "{text}");
+    assert!(text.contains("#! line"), "{text}");
+    // The user's sudo does not reach the helper.
+    let listing = nb.as_root(&["sudo", "-l", "-U", "ec2-user"]);
+    assert!(
+        !output_text(&listing).contains("nb-restart-gateway"),
+        "{}",
+        output_text(&listing)
+    );
+}
+
+/// Found by the red team: root-owned links to the user's files, a
+/// drop-in that switches a unit back to root, and PermissionsStartOnly=.
+#[test]
+fn links_drop_ins_and_permissions_start_only_do_not_hide_the_users_code() {
+    let nb = Notebook::create(&example());
+    let (apply, verify) = nb.on_start();
+    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    assert_eq!(code(&verify), 0, "{}", output_text(&verify));
+    let bin = nb.path("/home/ec2-user/bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    std::fs::write(bin.join("start.sh"), "#!/bin/sh\nid\n").expect("script");
+    chown_user(&bin);
+    chown_user(&bin.join("start.sh"));
+    std::os::unix::fs::symlink(
+        "/home/ec2-user/bin/start.sh",
+        nb.path("/usr/local/bin/nb-start"),
+    )
+    .expect("link");
+    std::fs::write(
+        nb.path("/etc/cron.d/nb-start"),
+        "*/5 * * * * root /usr/local/bin/nb-start\n",
+    )
+    .expect("cron");
+    let units = nb.path("/etc/systemd/system");
+    std::fs::write(
+        units.join("nb-a.service"),
+        "[Service]\nUser=ec2-user\nPermissionsStartOnly=true\nExecStartPre=/home/ec2-user/bin/pre.sh\nExecStart=/usr/bin/true\n",
+    )
+    .expect("unit");
+    std::fs::write(
+        units.join("nb-b.service"),
+        "[Service]\nUser=ec2-user\nExecStart=/home/ec2-user/bin/b.sh\n",
+    )
+    .expect("unit");
+    std::fs::create_dir_all(units.join("nb-b.service.d")).expect("mkdir");
+    std::fs::write(
+        units.join("nb-b.service.d/10-root.conf"),
+        "[Service]\nUser=root\n",
+    )
+    .expect("drop-in");
+    let out = nb.nbwarden(&[
+        "verify",
+        "--only",
+        "permissions,boot-exec",
+        "--output",
+        "json",
+    ]);
+    let report = json(&out);
+    assert_eq!(code(&out), 1, "{report:#}");
+    let boot = common::evidence(&report, "boot-exec").join("\n");
+    for expected in [
+        "/etc/cron.d/nb-start: runs /usr/local/bin/nb-start (user-writable) as root",
+        "nb-a.service: runs /home/ec2-user/bin/pre.sh (user-writable) as root",
+        "nb-b.service: runs /home/ec2-user/bin/b.sh (user-writable) as root",
+    ] {
+        assert!(boot.contains(expected), "missing {expected}: {boot}");
+    }
+    let perms = common::evidence(&report, "permissions").join("\n");
+    assert!(
+        perms.contains("/usr/local/bin/nb-start is a link to a place the notebook user can change"),
+        "{perms}"
+    );
+}
+
+/// Found by the red team: start-up code in an environment and
+/// XDG_CONFIG_DIRS in a shell file choose the index unseen.
+#[test]
+fn start_up_code_and_config_dirs_that_choose_an_index_are_named() {
+    let nb = Notebook::create(&example());
+    let (apply, _) = nb.on_start();
+    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    // The red team's line, in a .pth of every environment.
+    for site in site_packages(&nb) {
+        let pth = site.join("zz-mirror.pth");
+        std::fs::write(
+            &pth,
+            "import os; os.environ.setdefault('PIP_INDEX_URL', 'https://pypi.org/simple')\n",
+        )
+        .expect("plant");
+        chown_user(&pth);
+    }
+    let rc = nb.path("/home/ec2-user/.bashrc");
+    let mut text = std::fs::read_to_string(&rc).unwrap_or_default();
+    text.push_str("export XDG_CONFIG_DIRS=/home/ec2-user/SageMaker/.cfg\n");
+    std::fs::write(&rc, text).expect("bashrc");
+    let out = nb.nbwarden(&["verify", "--only", "packages", "--output", "json"]);
+    let report = json(&out);
+    assert_eq!(code(&out), 1, "{report:#}");
+    let ev = common::evidence(&report, "packages").join("\n");
+    assert!(
+        ev.contains("zz-mirror.pth: line 1: import os; os.environ.setdefault('PIP_INDEX_URL'"),
+        "{ev}"
+    );
+    assert!(ev.contains(".bashrc: line"), "{ev}");
+    assert!(ev.contains("XDG_CONFIG_DIRS"), "{ev}");
+}

@@ -168,17 +168,16 @@ impl Host {
         trust::check(&self.root, path)
     }
 
-    /// [`Host::check_trusted`] for a path that may not exist yet: the
-    /// nearest existing path at or above it decides who could make it.
+    /// [`Host::check_trusted`] for a program root will run: a script's
+    /// interpreter must be trusted too.
+    pub fn check_trusted_program(&self, path: &Path) -> Result<PathBuf> {
+        trust::check_program(&self.root, path)
+    }
+
+    /// [`Host::check_trusted`] for a path that may not exist yet: what
+    /// exists on the way decides who could make the rest.
     pub fn check_trusted_or_nearest(&self, path: &Path) -> Result<PathBuf> {
-        let mut existing = path;
-        while self.kind(existing)?.is_none() {
-            match existing.parent() {
-                Some(p) => existing = p,
-                None => break,
-            }
-        }
-        self.check_trusted(existing)
+        trust::check_allow_missing(&self.root, path)
     }
 
     /// The effective uid nbwarden runs as.

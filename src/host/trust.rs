@@ -40,6 +40,25 @@ fn sticky_root_dir(meta: &std::fs::Metadata) -> bool {
 /// The error names the first untrusted path and why.
 pub fn check(root: &Path, path: &Path) -> Result<PathBuf> {
     let euid = nix::unistd::geteuid().as_raw();
+    check_with(root, path, false, &|m| writable_by_others(m, euid))
+}
+
+/// [`check`] for a path that may not exist yet: trusted when everything
+/// that exists on the way is, and no one else can create what is missing
+/// (the last directory that exists is trusted and not a shared sticky one).
+pub fn check_allow_missing(root: &Path, path: &Path) -> Result<PathBuf> {
+    let euid = nix::unistd::geteuid().as_raw();
+    check_with(root, path, true, &|m| writable_by_others(m, euid))
+}
+
+/// The walk behind [`check`], with `weak` saying why an entry (or a link
+/// in a sticky directory) cannot be trusted.
+pub fn check_with(
+    root: &Path,
+    path: &Path,
+    allow_missing: bool,
+    weak: &dyn Fn(&std::fs::Metadata) -> Option<String>,
+) -> Result<PathBuf> {
     let mut queue: std::collections::VecDeque<std::ffi::OsString> = path
         .components()
         .filter_map(|c| match c {
@@ -59,7 +78,7 @@ pub fn check(root: &Path, path: &Path) -> Result<PathBuf> {
     let mut here = PathBuf::from("/");
     if root == Path::new("/") {
         let meta = std::fs::symlink_metadata("/")?;
-        if let Some(why) = writable_by_others(&meta, euid) {
+        if let Some(why) = weak(&meta) {
             bail!("/ {why}");
         }
     }
@@ -78,7 +97,21 @@ pub fn check(root: &Path, path: &Path) -> Result<PathBuf> {
         let meta = match std::fs::symlink_metadata(&on_disk) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                bail!("{} does not exist{inside}", shown(&next))
+                if !allow_missing {
+                    bail!("{} does not exist{inside}", shown(&next))
+                }
+                if parent_sticky {
+                    bail!(
+                        "{} does not exist and anyone may create it in {}{inside}",
+                        shown(&next),
+                        shown(&here)
+                    );
+                }
+                let mut rest = next;
+                for c in queue {
+                    rest.push(c);
+                }
+                return Ok(rest);
             }
             Err(e) => bail!("cannot inspect {}{inside}: {e}", shown(&next)),
         };
@@ -86,11 +119,12 @@ pub fn check(root: &Path, path: &Path) -> Result<PathBuf> {
             // In a sticky directory anyone may plant a link: only a link
             // that root (or we) made counts. Elsewhere the directory's
             // trust covers the link.
-            if parent_sticky && meta.uid() != 0 && meta.uid() != euid {
+            let owner = meta.uid();
+            if parent_sticky && owner != 0 && owner != nix::unistd::geteuid().as_raw() {
                 bail!(
                     "{} is a symbolic link owned by uid {} in a shared directory{inside}",
                     shown(&next),
-                    meta.uid()
+                    owner
                 );
             }
             hops += 1;
@@ -118,7 +152,7 @@ pub fn check(root: &Path, path: &Path) -> Result<PathBuf> {
             continue;
         }
         let is_last = queue.is_empty();
-        match writable_by_others(&meta, euid) {
+        match weak(&meta) {
             None => parent_sticky = false,
             // A sticky root-owned directory on the way (/tmp): its trusted
             // children stay trusted.
@@ -131,6 +165,64 @@ pub fn check(root: &Path, path: &Path) -> Result<PathBuf> {
         here = next;
     }
     Ok(here)
+}
+
+/// The interpreter a `#!` script names (with `env NAME` resolved in the
+/// system directories), or `None` for a program that is not a script.
+/// `resolved` must already be trusted (see [`check`]), so reading it is
+/// safe.
+pub fn interpreter(root: &Path, resolved: &Path) -> Result<Option<PathBuf>> {
+    use std::io::Read;
+    let on_disk = root.join(resolved.strip_prefix("/").unwrap_or(resolved));
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(&on_disk)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", resolved.display()))?;
+    let head = &head[..n];
+    let Some(line) = head.strip_prefix(b"#!") else {
+        return Ok(None);
+    };
+    let line = String::from_utf8_lossy(line.split(|b| *b == b'\n').next().unwrap_or_default())
+        .into_owned();
+    let mut words = line.split_whitespace();
+    let Some(program) = words.next() else {
+        bail!("{} has an empty #! line", resolved.display());
+    };
+    if program.rsplit('/').next() == Some("env") {
+        let Some(name) = words.next().filter(|w| !w.starts_with('-')) else {
+            bail!(
+                "{}'s #! line runs env with options: the program it starts cannot be judged",
+                resolved.display()
+            );
+        };
+        let found = crate::host::command::resolve(name, root)
+            .map_err(|e| anyhow::anyhow!("{}'s #! line: {e:#}", resolved.display()))?;
+        return Ok(Some(PathBuf::from(found)));
+    }
+    Ok(Some(PathBuf::from(program)))
+}
+
+/// [`check`] for a program root will run: the file, and for a script its
+/// interpreter (and that one's, a few levels deep), must all be trusted.
+/// A root-owned script whose `#!` names the user's Python is the user's.
+pub fn check_program(root: &Path, path: &Path) -> Result<PathBuf> {
+    let resolved = check(root, path)?;
+    let mut current = resolved.clone();
+    for _ in 0..4 {
+        match interpreter(root, &current)? {
+            None => return Ok(resolved),
+            Some(interp) => {
+                current = check(root, &interp).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{} is run by {} (its #! line), which cannot be trusted: {e:#}",
+                        path.display(),
+                        interp.display()
+                    )
+                })?;
+            }
+        }
+    }
+    bail!("{}: too many #! levels", path.display())
 }
 
 #[cfg(test)]
@@ -179,6 +271,30 @@ mod tests {
             check(r, Path::new("/etc/nbwarden/ok.toml")).expect("trusted"),
             Path::new("/etc/nbwarden/policy.toml")
         );
+    }
+
+    #[test]
+    fn a_scripts_interpreter_is_judged_too() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let r = dir.path();
+        std::fs::create_dir_all(r.join("usr/bin")).expect("mkdir");
+        std::fs::create_dir_all(r.join("home/u/env/bin")).expect("mkdir");
+        chmod(&r.join("home/u"), 0o777);
+        std::fs::write(r.join("home/u/env/bin/python"), "").expect("py");
+        std::fs::write(r.join("usr/bin/python3"), "\x7fELF").expect("py");
+        std::fs::write(
+            r.join("usr/bin/tool"),
+            "#!/home/u/env/bin/python\nprint(1)\n",
+        )
+        .expect("tool");
+        let err = check_program(r, Path::new("/usr/bin/tool")).expect_err("user's python");
+        assert!(err.to_string().contains("#! line"), "{err}");
+        std::fs::write(r.join("usr/bin/tool"), "#!/usr/bin/env python3\n").expect("tool");
+        check_program(r, Path::new("/usr/bin/tool")).expect("system python");
+        std::fs::write(r.join("usr/bin/tool"), "#! /usr/bin/python3 -I\n").expect("tool");
+        check_program(r, Path::new("/usr/bin/tool")).expect("system python");
+        std::fs::write(r.join("usr/bin/tool"), "#!/usr/bin/env -S python3\n").expect("tool");
+        assert!(check_program(r, Path::new("/usr/bin/tool")).is_err());
     }
 
     #[test]

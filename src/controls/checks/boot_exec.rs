@@ -8,6 +8,7 @@
 //! `+`/`!`-prefixed commands as root. Whatever cannot be read is a finding:
 //! the check fails closed.
 
+use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -52,6 +53,26 @@ const CODE_KEYS: &[&str] = &[
     "RootImage",
     "ExecSearchPath",
 ];
+
+/// `Key=value` pairs of a unit file's `[Service]` section, in order.
+fn service_settings(text: &str) -> Vec<(String, String)> {
+    let mut in_service = false;
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_service = line == "[Service]";
+            continue;
+        }
+        if in_service
+            && !line.starts_with('#')
+            && !line.starts_with(';')
+            && let Some((k, v)) = line.split_once('=')
+        {
+            out.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    out
+}
 
 /// Whether a unit's `Exec*=` value runs with full privileges even when the
 /// unit has `User=`: systemd's `+`, `!` and `!!` prefixes.
@@ -173,8 +194,13 @@ impl Scan {
         }
     }
 
-    fn units(&self, host: &Host, out: &mut Vec<String>) -> usize {
-        let mut count = 0;
+    /// Every unit as systemd loads it: the unit file from the first
+    /// directory that has it (`/etc` before `/run` before `/usr/lib`), then
+    /// its drop-ins by file name (a drop-in in an earlier directory hides
+    /// one of the same name in a later one).
+    fn unit_files(&self, host: &Host, out: &mut Vec<String>) -> Vec<Vec<(PathBuf, EntryKind)>> {
+        let mut mains: BTreeMap<String, (PathBuf, EntryKind)> = BTreeMap::new();
+        let mut dropins: BTreeMap<String, BTreeMap<String, (PathBuf, EntryKind)>> = BTreeMap::new();
         for dir in UNIT_DIRS {
             let dir = Path::new(dir);
             let entries = match host.list(dir) {
@@ -186,58 +212,100 @@ impl Scan {
                 }
             };
             for (name, kind) in entries {
-                let mut files = Vec::new();
-                let unit_kind = matches!(kind, EntryKind::File | EntryKind::Symlink);
-                if unit_kind && (name.ends_with(".service") || name.ends_with(".socket")) {
-                    files.push((dir.join(&name), kind));
-                } else if matches!(kind, EntryKind::Dir | EntryKind::Symlink)
-                    && name.ends_with(".service.d")
-                {
-                    if kind == EntryKind::Symlink {
-                        out.push(format!(
-                            "{} is a link: drop-in directories are not followed",
-                            dir.join(&name).display()
-                        ));
-                        continue;
-                    }
-                    match host.list(&dir.join(&name)) {
-                        Ok(Some(dropins)) => files.extend(
-                            dropins
-                                .into_iter()
-                                .filter(|(n, k)| {
-                                    matches!(k, EntryKind::File | EntryKind::Symlink)
-                                        && n.ends_with(".conf")
-                                })
-                                .map(|(n, k)| (dir.join(&name).join(n), k)),
-                        ),
-                        Ok(None) => {}
-                        Err(e) => {
-                            out.push(format!("cannot list {}: {e:#}", dir.join(&name).display()))
+                let file_like = matches!(kind, EntryKind::File | EntryKind::Symlink);
+                if file_like && (name.ends_with(".service") || name.ends_with(".socket")) {
+                    mains.entry(name.clone()).or_insert((dir.join(&name), kind));
+                    continue;
+                }
+                let Some(unit) = name.strip_suffix(".d") else {
+                    continue;
+                };
+                if !(unit.ends_with(".service") || unit.ends_with(".socket")) {
+                    continue;
+                }
+                if kind == EntryKind::Symlink {
+                    out.push(format!(
+                        "{} is a link: drop-in directories are not followed",
+                        dir.join(&name).display()
+                    ));
+                    continue;
+                }
+                if kind != EntryKind::Dir {
+                    continue;
+                }
+                match host.list(&dir.join(&name)) {
+                    Ok(Some(list)) => {
+                        for (conf, k) in list {
+                            if matches!(k, EntryKind::File | EntryKind::Symlink)
+                                && conf.ends_with(".conf")
+                            {
+                                dropins
+                                    .entry(unit.to_string())
+                                    .or_default()
+                                    .entry(conf.clone())
+                                    .or_insert((dir.join(&name).join(&conf), k));
+                            }
                         }
+                    }
+                    Ok(None) => {}
+                    Err(e) => out.push(format!("cannot list {}: {e:#}", dir.join(&name).display())),
+                }
+            }
+        }
+        mains
+            .into_iter()
+            .map(|(name, main)| {
+                let mut files = vec![main];
+                if let Some(d) = dropins.remove(&name) {
+                    files.extend(d.into_values());
+                }
+                files
+            })
+            .collect()
+    }
+
+    fn units(&self, host: &Host, out: &mut Vec<String>) -> usize {
+        let mut count = 0;
+        for unit in self.unit_files(host, out) {
+            let mut loaded = Vec::new();
+            for (file, kind) in unit {
+                if let Some((path, text)) = self.unit_text(host, &file, kind, out) {
+                    count += 1;
+                    loaded.push((file, path, text));
+                }
+            }
+            // The unit's effective settings: the last assignment in the
+            // unit file and its drop-ins wins, as in systemd.
+            let mut user = String::new();
+            let mut permissions_start_only = false;
+            for (_, _, text) in &loaded {
+                for (key, value) in service_settings(text) {
+                    match key.as_str() {
+                        "User" => user = value,
+                        "PermissionsStartOnly" => {
+                            permissions_start_only =
+                                matches!(value.as_str(), "yes" | "true" | "1" | "on")
+                        }
+                        _ => {}
                     }
                 }
-                for (file, kind) in files {
-                    let Some((loaded, text)) = self.unit_text(host, &file, kind, out) else {
+            }
+            let as_other = !matches!(user.as_str(), "" | "root" | "0");
+            for (file, path, text) in &loaded {
+                self.file_itself(host, path, out);
+                for line in text.lines() {
+                    let Some((key, value)) = line.trim().split_once('=') else {
                         continue;
                     };
-                    count += 1;
-                    let as_other = text.lines().any(|l| {
-                        l.trim()
-                            .strip_prefix("User=")
-                            .is_some_and(|u| !matches!(u.trim(), "" | "root" | "0"))
-                    });
-                    self.file_itself(host, &loaded, out);
-                    for line in text.lines() {
-                        let line = line.trim();
-                        let Some((key, value)) = line.split_once('=') else {
-                            continue;
-                        };
-                        let key = key.trim();
-                        let runs_as_root = !as_other || privileged_prefix(value);
-                        let exec = key.starts_with("Exec") && key != "ExecSearchPath";
-                        if (exec && runs_as_root) || (CODE_KEYS.contains(&key) && !as_other) {
-                            self.judge(host, &file, value, out);
-                        }
+                    let key = key.trim();
+                    let exec = key.starts_with("Exec") && key != "ExecSearchPath";
+                    // PermissionsStartOnly= runs every Exec*= but ExecStart=
+                    // with full privileges.
+                    let runs_as_root = !as_other
+                        || privileged_prefix(value)
+                        || (permissions_start_only && key != "ExecStart");
+                    if (exec && runs_as_root) || (CODE_KEYS.contains(&key) && !as_other) {
+                        self.judge(host, file, value, out);
                     }
                 }
             }
@@ -324,6 +392,19 @@ mod tests {
         assert_eq!(
             paths_in("PYTHONPATH=/home/ec2-user/SageMaker/lib"),
             [PathBuf::from("/home/ec2-user/SageMaker/lib")]
+        );
+    }
+
+    #[test]
+    fn only_the_service_section_sets_the_user() {
+        let text =
+            "[Unit]\nUser=nobody\n[Service]\n# User=x\nUser=ec2-user\nPermissionsStartOnly=yes\n";
+        assert_eq!(
+            service_settings(text),
+            [
+                ("User".to_string(), "ec2-user".to_string()),
+                ("PermissionsStartOnly".to_string(), "yes".to_string())
+            ]
         );
     }
 

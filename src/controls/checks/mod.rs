@@ -7,7 +7,6 @@ pub mod egress;
 pub mod permissions;
 pub mod rpm;
 
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use anyhow::Result;
@@ -62,29 +61,10 @@ impl Control for Check {
 }
 
 /// Whether someone other than root can write `path` (inside the root), or
-/// create it: it, or a directory above it, is owned by another user, group
-/// writable for a group other than root's, or world writable (a sticky
-/// directory such as /tmp still lets anyone create new names). Paths under
-/// `home` (the notebook user's) always count.
+/// create it, or replace what it leads to: [`crate::host::trust`]'s rule,
+/// with links resolved (a root-owned link to the user's file counts as the
+/// user's file), and a missing path judged by what exists above it. Paths
+/// under `home` (the notebook user's) always count.
 pub fn user_writable(host: &Host, path: &Path, home: &Path) -> bool {
-    if path.starts_with(home) {
-        return true;
-    }
-    let mut cur = Some(path);
-    while let Some(p) = cur {
-        let real = host.root().join(p.strip_prefix("/").unwrap_or(p));
-        if let Ok(meta) = std::fs::symlink_metadata(&real) {
-            // A link's own mode bits mean nothing; only who owns it counts.
-            let mode = if meta.file_type().is_symlink() {
-                0
-            } else {
-                meta.mode()
-            };
-            if meta.uid() != 0 || (mode & 0o020 != 0 && meta.gid() != 0) || mode & 0o002 != 0 {
-                return true;
-            }
-        }
-        cur = p.parent();
-    }
-    false
+    path.starts_with(home) || host.check_trusted_or_nearest(path).is_err()
 }

@@ -114,6 +114,30 @@ impl Probe for Walk {
                 };
                 let ft = meta.file_type();
                 if ft.is_symlink() {
+                    // A link is what it leads to: a root-owned link to the
+                    // user's file hands that file root's place.
+                    let user_gids = &self.user_gids;
+                    let weak = |m: &std::fs::Metadata| -> Option<String> {
+                        if m.uid() >= LOGIN_ID_MIN {
+                            return Some(format!("is owned by uid {}", m.uid()));
+                        }
+                        if m.mode() & 0o002 != 0 {
+                            return Some("is writable by everyone".into());
+                        }
+                        let g = m.gid();
+                        (m.mode() & 0o020 != 0
+                            && g != 0
+                            && (g >= LOGIN_ID_MIN || user_gids.contains(&g)))
+                        .then(|| format!("is writable by group {g}"))
+                    };
+                    if let Err(e) =
+                        crate::host::trust::check_with(host.root(), &inside, true, &weak)
+                    {
+                        findings.push(format!(
+                            "{} is a link to a place the notebook user can change: {e:#}",
+                            inside.display()
+                        ));
+                    }
                     continue;
                 }
                 let mode = meta.mode();

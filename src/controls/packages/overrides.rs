@@ -13,7 +13,9 @@
 //! - uv: `/etc/uv/uv.toml`, `~/.config/uv/uv.toml`;
 //! - variables and command-line flags that choose an index, in system and
 //!   user shell startup files (bash, zsh, ksh, csh, fish, environment.d),
-//!   conda activation scripts and Jupyter kernel specs' `env` and `argv`.
+//!   conda activation scripts, every `.pth`, `sitecustomize.py` and
+//!   `usercustomize.py` of each environment's (and the user's own)
+//!   site-packages, and Jupyter kernel specs' `env` and `argv`.
 //!
 //! The search is bounded in entries and time; past either bound it is an
 //! error, never a pass.
@@ -52,6 +54,7 @@ const WATCHED_VARS: &[&str] = &[
     "PIP_INDEX",
     "PIP_CONFIG_FILE",
     "XDG_CONFIG_HOME",
+    "XDG_CONFIG_DIRS",
     "CONDARC",
     "CONDA_CHANNELS",
     "CONDA_DEFAULT_CHANNELS",
@@ -503,6 +506,21 @@ impl Probe for Overrides {
                 shell.extend(s.list(&env.join(sub), &[EntryKind::File, EntryKind::Symlink])?);
             }
         }
+        // Code every Python of an environment runs at start-up can set
+        // the same variables (`os.environ[...]` in a .pth line).
+        let user_site = home.join(".local");
+        for env in envs.iter().chain(std::iter::once(&user_site)) {
+            for site in envs::site_packages(host, env) {
+                for f in s.list(&site, &[EntryKind::File, EntryKind::Symlink])? {
+                    let name = f.file_name().map(|n| n.to_string_lossy().into_owned());
+                    if name.as_deref().is_some_and(|n| {
+                        n.ends_with(".pth") || n == "sitecustomize.py" || n == "usercustomize.py"
+                    }) {
+                        shell.push(f);
+                    }
+                }
+            }
+        }
         for f in shell {
             s.scan_shell(&f);
         }
@@ -527,8 +545,9 @@ impl Probe for Overrides {
         lines.extend(envs.iter().map(|e| format!("environment: {}", e.display())));
         lines.append(&mut s.notes);
         lines.push(
-            "not provable here: a user can still name an index on the command line; the \
-             barrier is egress ([verify.egress] must_fail for the public index)"
+            "not provable here: a user can still name an index on the command line, or set \
+             one from code a .pth imports; the barrier is egress ([verify.egress] must_fail \
+             for the public index)"
                 .into(),
         );
         let searched = format!(

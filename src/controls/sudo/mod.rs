@@ -142,7 +142,12 @@ impl Sudo {
     fn check_allowed_programs(&self, host: &Host) -> Result<()> {
         for cmd in &self.policy.allow {
             let program = Path::new(cmd.as_str().split(' ').next().unwrap_or_default());
-            host.check_trusted_or_nearest(program).with_context(|| {
+            let checked = if host.kind(program)?.is_some() {
+                host.check_trusted_program(program)
+            } else {
+                host.check_trusted_or_nearest(program)
+            };
+            checked.with_context(|| {
                 format!(
                     "refusing allow-listed command `{}`: root would run what others can \
                      change; make it and its directories root-owned and not writable by others",

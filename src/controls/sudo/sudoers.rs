@@ -207,9 +207,52 @@ fn parse_aliases(defs: &str) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
+/// Escaped characters (`\,`, `\ `, `\-`…) stand for themselves in sudo's
+/// lexer: they are hidden in the private-use plane while the list is split,
+/// then put back without their backslash.
+fn hide_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\'
+            && let Some(next) = chars.next()
+        {
+            out.push(char::from_u32(0xF0000 + next as u32).unwrap_or(next));
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn reveal_escapes(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let n = c as u32;
+            if (0xF0000..0xF0000 + 0x10000).contains(&n) {
+                char::from_u32(n - 0xF0000).unwrap_or(c)
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// One list item as sudo reads it: escapes resolved, and a double-quoted
+/// name (`"ec2-user"`, `%"wheel"`) unquoted.
+fn unquote(item: &str) -> String {
+    let item = item.trim();
+    let (prefix, name) = match item.find(|c| c != '!' && c != '%' && c != ':' && c != '#') {
+        Some(i) if item[..i].chars().all(|c| "!%:#".contains(c)) => item.split_at(i),
+        _ => ("", item),
+    };
+    format!("{prefix}{}", reveal_escapes(name.trim_matches('"')))
+}
+
 fn split_items(list: &str) -> Vec<String> {
-    list.split(',')
-        .map(|s| s.trim().trim_matches('"').replace('\u{1}', " "))
+    hide_escapes(list)
+        .split(',')
+        .map(unquote)
         .filter(|s| !s.is_empty())
         .collect()
 }
@@ -217,8 +260,9 @@ fn split_items(list: &str) -> Vec<String> {
 /// The user list is the first word of `users hosts`, where a word may
 /// continue after a comma (`alice, bob ALL`).
 fn user_list(head: &str) -> Vec<String> {
-    // A backslash keeps a space inside a name (`%:domain\ admins`).
-    let head = head.replace("\\ ", "\u{1}");
+    // A backslash keeps a space (or any character) inside a name
+    // (`%:domain\ admins`).
+    let head = hide_escapes(head);
     let mut joined = String::new();
     let mut pending_comma = false;
     for word in head.split_whitespace() {
@@ -545,6 +589,21 @@ bob, ec2-user ALL=(ALL) ALL
                     Via::Unresolvable("non-Unix group %:domain admins".into())
                 ),
                 (15, Via::Unresolvable("netgroup +ops".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn names_are_unescaped_and_unquoted_as_sudo_reads_them() {
+        let text = "ec2\\-user ALL=(ALL) ALL\n\"ec2-user\" ALL=(ALL) ALL\n%\"wheel\" ALL=(ALL) ALL\n\
+                    ec\\2-user ALL=(ALL) ALL\nbob\\,x ALL=(ALL) ALL\n";
+        assert_eq!(
+            grants_of(text),
+            vec![
+                (1, Via::User),
+                (2, Via::User),
+                (3, Via::Group("wheel".into())),
+                (4, Via::User),
             ]
         );
     }

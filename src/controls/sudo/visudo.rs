@@ -97,6 +97,12 @@ pub fn check(host: &Host, path: &Path) -> Result<()> {
              sudoers it cannot validate; install sudo",
             host.root().display()
         ),
+        // The installed sudoers gets visudo's full check, owners and modes
+        // of it and every include as sudo demands them; `-f` (a candidate
+        // not yet in place) checks the syntax only.
+        Some(Visudo::InRoot(v)) if path == Path::new(super::MAIN) => {
+            host.run_in_root(&v, &["-c"], TIMEOUT)?
+        }
         Some(Visudo::InRoot(v)) => {
             host.run_in_root(&v, &["-c", "-f", &path.to_string_lossy()], TIMEOUT)?
         }
