@@ -85,6 +85,7 @@ fn logs_go_to_journald_when_its_socket_exists() {
         "variables",
         "permissions",
         "boot-exec",
+        "egress",
         "rpm",
     ];
     assert_eq!(

@@ -707,3 +707,140 @@ fn start_up_code_and_config_dirs_that_choose_an_index_are_named() {
     assert!(ev.contains(".bashrc: line"), "{ev}");
     assert!(ev.contains("XDG_CONFIG_DIRS"), "{ev}");
 }
+
+/// sudo reads `ec2\-user` and `"ec2-user"` as the user: such a grant,
+/// placed after the include of sudoers.d so that it outranks nbwarden's
+/// deny drop-in, is found and commented out.
+#[test]
+fn an_escaped_or_quoted_user_name_after_the_includes_is_still_stripped() {
+    let nb = Notebook::create(&example());
+    let main = nb.path("/etc/sudoers");
+    let mut text = std::fs::read_to_string(&main).expect("sudoers");
+    text.push_str(
+        "ec2\\-user ALL=(ALL) NOPASSWD: ALL\n\"ec2-user\" ALL=(ALL) NOPASSWD: /usr/bin/id\n",
+    );
+    std::fs::write(&main, text).expect("sudoers");
+    let before = nb.as_root(&["sudo", "-l", "-U", "ec2-user"]);
+    assert!(
+        output_text(&before).contains("NOPASSWD: ALL"),
+        "{}",
+        output_text(&before)
+    );
+    let (apply, verify) = nb.on_start();
+    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    assert_eq!(code(&verify), 0, "{}", output_text(&verify));
+    let after = nb.as_root(&["sudo", "-l", "-U", "ec2-user"]);
+    assert!(
+        !output_text(&after).contains("NOPASSWD: ALL"),
+        "{}",
+        output_text(&after)
+    );
+    assert!(
+        !output_text(&after).contains("/usr/bin/id"),
+        "{}",
+        output_text(&after)
+    );
+    let text = std::fs::read_to_string(&main).expect("sudoers");
+    assert!(
+        text.contains(
+            "# nbwarden: disabled sudo grant for ec2-user: ec2\\-user ALL=(ALL) NOPASSWD: ALL"
+        ),
+        "{text}"
+    );
+}
+
+/// Found by the second red-team round: pip keys hidden by indentation,
+/// variable names in another case, short and abbreviated options.
+#[test]
+fn indented_keys_other_cases_and_short_options_are_named() {
+    let nb = Notebook::create(&example());
+    let (apply, _) = nb.on_start();
+    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    let pip = nb.path("/home/ec2-user/.config/pip/pip.conf");
+    std::fs::create_dir_all(pip.parent().expect("parent")).expect("mkdir");
+    std::fs::write(
+        &pip,
+        "[global]\n timeout = 60\n index-url = https://pypi.org/simple\n",
+    )
+    .expect("pip.conf");
+    let rc = nb.path("/home/ec2-user/.bashrc");
+    let mut text = std::fs::read_to_string(&rc).unwrap_or_default();
+    text.push_str("export PIP_index_url=https://pypi.org/simple\n");
+    text.push_str("pi() { pip install -i https://pypi.org/simple \"$@\"; }\n");
+    std::fs::write(&rc, text).expect("bashrc");
+    for p in [
+        pip.parent().expect("dir").to_path_buf(),
+        pip.clone(),
+        rc.clone(),
+    ] {
+        chown_user(&p);
+    }
+    // pip itself reads the indented key as a key.
+    let seen = nb.as_user(&[
+        "/home/ec2-user/anaconda3/envs/python3/bin/python",
+        "-m",
+        "pip",
+        "config",
+        "list",
+    ]);
+    assert!(
+        output_text(&seen).contains("global.index-url='https://pypi.org/simple'"),
+        "{}",
+        output_text(&seen)
+    );
+    let out = nb.nbwarden(&["verify", "--only", "packages", "--output", "json"]);
+    let report = json(&out);
+    assert_eq!(code(&out), 1, "{report:#}");
+    let ev = common::evidence(&report, "packages").join("\n");
+    for expected in [
+        "/home/ec2-user/.config/pip/pip.conf: [global] index-url = https://pypi.org/simple",
+        "export PIP_index_url=https://pypi.org/simple",
+        "pi() { pip install -i https://pypi.org/simple",
+    ] {
+        assert!(ev.contains(expected), "missing {expected}: {ev}");
+    }
+}
+
+/// Found by the second red-team round: /dev/shm, continued unit lines
+/// and drop-ins for every service.
+#[test]
+fn shared_memory_continuations_and_drop_ins_for_every_service_are_judged() {
+    let nb = Notebook::create(&example());
+    let (apply, verify) = nb.on_start();
+    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    assert_eq!(code(&verify), 0, "{}", output_text(&verify));
+    // As on an instance: shared memory anyone may write (sticky).
+    std::fs::set_permissions(
+        nb.path("/dev/shm"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .expect("chmod");
+    std::fs::write(
+        nb.path("/etc/cron.d/shmjob"),
+        "* * * * * root /bin/sh /dev/shm/cleanup.sh\n",
+    )
+    .expect("cron");
+    let units = nb.path("/etc/systemd/system");
+    std::fs::write(
+        units.join("cont.service"),
+        "[Service]\nExecStart=/bin/sh \\\n  /home/ec2-user/SageMaker/start.sh\n",
+    )
+    .expect("unit");
+    std::fs::create_dir_all(units.join("service.d")).expect("mkdir");
+    std::fs::write(
+        units.join("service.d/10-all.conf"),
+        "[Service]\nExecStartPost=/home/ec2-user/SageMaker/post.sh\n",
+    )
+    .expect("drop-in");
+    let out = nb.nbwarden(&["verify", "--only", "boot-exec", "--output", "json"]);
+    let report = json(&out);
+    assert_eq!(code(&out), 1, "{report:#}");
+    let boot = common::evidence(&report, "boot-exec").join("\n");
+    for expected in [
+        "/etc/cron.d/shmjob: runs /dev/shm/cleanup.sh (user-writable) as root",
+        "cont.service: runs /home/ec2-user/SageMaker/start.sh (user-writable) as root",
+        "10-all.conf: runs /home/ec2-user/SageMaker/post.sh (user-writable) as root",
+    ] {
+        assert!(boot.contains(expected), "missing {expected}: {boot}");
+    }
+}

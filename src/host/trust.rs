@@ -167,11 +167,22 @@ pub fn check_with(
     Ok(here)
 }
 
-/// The interpreter a `#!` script names (with `env NAME` resolved in the
-/// system directories), or `None` for a program that is not a script.
-/// `resolved` must already be trusted (see [`check`]), so reading it is
-/// safe.
-pub fn interpreter(root: &Path, resolved: &Path) -> Result<Option<PathBuf>> {
+/// Where `#!/usr/bin/env NAME` may find NAME: sudo's `secure_path` on
+/// Debian and Amazon Linux, and the lifecycle's PATH, between them.
+const ENV_SEARCH: &[&str] = &[
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
+
+/// The interpreters a `#!` script may run with: the one it names, or for
+/// `env NAME` every NAME on the search path (which one runs depends on the
+/// caller's PATH); empty for a program that is not a script. `resolved`
+/// must already be trusted (see [`check`]), so reading it is safe.
+pub fn interpreters(root: &Path, resolved: &Path) -> Result<Vec<PathBuf>> {
     use std::io::Read;
     let on_disk = root.join(resolved.strip_prefix("/").unwrap_or(resolved));
     let mut head = [0u8; 256];
@@ -180,7 +191,7 @@ pub fn interpreter(root: &Path, resolved: &Path) -> Result<Option<PathBuf>> {
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", resolved.display()))?;
     let head = &head[..n];
     let Some(line) = head.strip_prefix(b"#!") else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
     let line = String::from_utf8_lossy(line.split(|b| *b == b'\n').next().unwrap_or_default())
         .into_owned();
@@ -189,17 +200,31 @@ pub fn interpreter(root: &Path, resolved: &Path) -> Result<Option<PathBuf>> {
         bail!("{} has an empty #! line", resolved.display());
     };
     if program.rsplit('/').next() == Some("env") {
-        let Some(name) = words.next().filter(|w| !w.starts_with('-')) else {
+        let Some(name) = words
+            .next()
+            .filter(|w| !w.starts_with('-') && !w.contains('/'))
+        else {
             bail!(
                 "{}'s #! line runs env with options: the program it starts cannot be judged",
                 resolved.display()
             );
         };
-        let found = crate::host::command::resolve(name, root)
-            .map_err(|e| anyhow::anyhow!("{}'s #! line: {e:#}", resolved.display()))?;
-        return Ok(Some(PathBuf::from(found)));
+        let found: Vec<PathBuf> = ENV_SEARCH
+            .iter()
+            .map(|d| Path::new(d).join(name))
+            .filter(|p| {
+                std::fs::symlink_metadata(root.join(p.strip_prefix("/").unwrap_or(p))).is_ok()
+            })
+            .collect();
+        if found.is_empty() {
+            bail!(
+                "{}'s #! line: `{name}` is not installed",
+                resolved.display()
+            );
+        }
+        return Ok(found);
     }
-    Ok(Some(PathBuf::from(program)))
+    Ok(vec![PathBuf::from(program)])
 }
 
 /// [`check`] for a program root will run: the file, and for a script its
@@ -207,22 +232,23 @@ pub fn interpreter(root: &Path, resolved: &Path) -> Result<Option<PathBuf>> {
 /// A root-owned script whose `#!` names the user's Python is the user's.
 pub fn check_program(root: &Path, path: &Path) -> Result<PathBuf> {
     let resolved = check(root, path)?;
-    let mut current = resolved.clone();
-    for _ in 0..4 {
-        match interpreter(root, &current)? {
-            None => return Ok(resolved),
-            Some(interp) => {
-                current = check(root, &interp).map_err(|e| {
-                    anyhow::anyhow!(
-                        "{} is run by {} (its #! line), which cannot be trusted: {e:#}",
-                        path.display(),
-                        interp.display()
-                    )
-                })?;
-            }
+    let mut pending = vec![(resolved.clone(), 0)];
+    while let Some((current, depth)) = pending.pop() {
+        if depth > 4 {
+            bail!("{}: too many #! levels", path.display());
+        }
+        for interp in interpreters(root, &current)? {
+            let checked = check(root, &interp).map_err(|e| {
+                anyhow::anyhow!(
+                    "{} is run by {} (its #! line), which cannot be trusted: {e:#}",
+                    path.display(),
+                    interp.display()
+                )
+            })?;
+            pending.push((checked, depth + 1));
         }
     }
-    bail!("{}: too many #! levels", path.display())
+    Ok(resolved)
 }
 
 #[cfg(test)]
@@ -294,6 +320,16 @@ mod tests {
         std::fs::write(r.join("usr/bin/tool"), "#! /usr/bin/python3 -I\n").expect("tool");
         check_program(r, Path::new("/usr/bin/tool")).expect("system python");
         std::fs::write(r.join("usr/bin/tool"), "#!/usr/bin/env -S python3\n").expect("tool");
+        assert!(check_program(r, Path::new("/usr/bin/tool")).is_err());
+        // env may find a wrapper in /usr/local/bin first (sudo's
+        // secure_path): it is judged too.
+        std::fs::create_dir_all(r.join("usr/local/bin")).expect("mkdir");
+        std::fs::write(
+            r.join("usr/local/bin/python3"),
+            "#!/home/u/env/bin/python\n",
+        )
+        .expect("wrapper");
+        std::fs::write(r.join("usr/bin/tool"), "#!/usr/bin/env python3\n").expect("tool");
         assert!(check_program(r, Path::new("/usr/bin/tool")).is_err());
     }
 

@@ -33,6 +33,7 @@ const UNIT_DIRS: &[&str] = &[
 ];
 const CRON_TABLES: &[&str] = &[
     "/etc/crontab",
+    "/etc/anacrontab",
     "/var/spool/cron/root",
     "/var/spool/cron/crontabs/root",
 ];
@@ -54,11 +55,99 @@ const CODE_KEYS: &[&str] = &[
     "ExecSearchPath",
 ];
 
+/// What a path below `/dev`, `/proc` or `/sys` is, for a command line.
+enum KernelPath {
+    /// A device or kernel file (`/dev/null`, `/proc/sys/…`): not code.
+    NotCode,
+    /// A path that resolves elsewhere when it runs (`/proc/self/root/…`,
+    /// `/proc/1234/cwd/…`, `/dev/fd/3`): it can lead anywhere.
+    Anywhere,
+    /// An ordinary path, or shared memory anyone can write (`/dev/shm`,
+    /// `/dev/mqueue`): judged like any file.
+    File,
+}
+
+fn kernel_path(path: &Path) -> KernelPath {
+    if path.starts_with("/dev/shm") || path.starts_with("/dev/mqueue") {
+        return KernelPath::File;
+    }
+    if ["/dev/fd", "/dev/stdin", "/dev/stdout", "/dev/stderr"]
+        .iter()
+        .any(|p| path.starts_with(p))
+    {
+        return KernelPath::Anywhere;
+    }
+    if let Ok(rest) = path.strip_prefix("/proc") {
+        let mut parts = rest.components().map(|c| c.as_os_str().to_string_lossy());
+        let who = parts.next().unwrap_or_default();
+        let what = parts.next().unwrap_or_default();
+        let a_process = who == "self"
+            || who == "thread-self"
+            || (!who.is_empty() && who.chars().all(|c| c.is_ascii_digit()));
+        if a_process && matches!(what.as_ref(), "root" | "cwd" | "fd" | "map_files" | "exe") {
+            return KernelPath::Anywhere;
+        }
+        return KernelPath::NotCode;
+    }
+    if ["/dev", "/sys", "/run/systemd"]
+        .iter()
+        .any(|d| path.starts_with(d))
+    {
+        return KernelPath::NotCode;
+    }
+    KernelPath::File
+}
+
+/// The drop-in directories (without `.d`) that apply to unit `name`, as
+/// systemd 246+ reads them: the type's (`service`), every dash prefix
+/// (`foo-.service` for `foo-bar.service`), the template (`foo@.service`),
+/// and the unit's own.
+fn dropin_keys(name: &str) -> Vec<String> {
+    let Some((stem, kind)) = name.rsplit_once('.') else {
+        return vec![name.to_string()];
+    };
+    let mut keys = vec![kind.to_string()];
+    for (i, c) in stem.char_indices() {
+        if c == '-' {
+            keys.push(format!("{}.{kind}", &stem[..=i]));
+        }
+    }
+    if let Some((template, _)) = stem.split_once('@') {
+        keys.push(format!("{template}@.{kind}"));
+    }
+    keys.push(name.to_string());
+    keys
+}
+
+/// A unit file's lines with systemd's continuations joined: a line ending
+/// in `\` goes on with the next.
+fn logical_lines(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        match line.strip_suffix('\\') {
+            Some(head) => {
+                current.push_str(head);
+                current.push(' ');
+            }
+            None => {
+                current.push_str(line);
+                out.push(std::mem::take(&mut current));
+            }
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
 /// `Key=value` pairs of a unit file's `[Service]` section, in order.
 fn service_settings(text: &str) -> Vec<(String, String)> {
     let mut in_service = false;
     let mut out = Vec::new();
-    for line in text.lines().map(str::trim) {
+    for line in logical_lines(text) {
+        let line = line.trim();
         if line.starts_with('[') {
             in_service = line == "[Service]";
             continue;
@@ -118,19 +207,24 @@ struct Scan {
 
 impl Scan {
     fn judge(&self, host: &Host, source: &Path, command: &str, out: &mut Vec<String>) {
-        // Device and kernel files (/dev/null, /proc/…) are not code.
-        let pseudo = |p: &Path| {
-            ["/dev", "/proc", "/sys", "/run/systemd"]
-                .iter()
-                .any(|d| p.starts_with(d))
-        };
-        for path in paths_in(command).into_iter().filter(|p| !pseudo(p)) {
-            if user_writable(host, &path, &self.home) {
-                out.push(format!(
-                    "{}: runs {} (user-writable) as root",
+        for path in paths_in(command) {
+            match kernel_path(&path) {
+                KernelPath::NotCode => continue,
+                KernelPath::Anywhere => out.push(format!(
+                    "{}: runs {} as root, which leads through /proc or /dev/fd to a place \
+                     chosen when it runs",
                     source.display(),
                     path.display()
-                ));
+                )),
+                KernelPath::File => {
+                    if user_writable(host, &path, &self.home) {
+                        out.push(format!(
+                            "{}: runs {} (user-writable) as root",
+                            source.display(),
+                            path.display()
+                        ));
+                    }
+                }
             }
         }
     }
@@ -217,10 +311,16 @@ impl Scan {
                     mains.entry(name.clone()).or_insert((dir.join(&name), kind));
                     continue;
                 }
+                // NAME.service.d, a prefix's `foo-.service.d`, a template's
+                // `foo@.service.d`, and `service.d` for every service.
                 let Some(unit) = name.strip_suffix(".d") else {
                     continue;
                 };
-                if !(unit.ends_with(".service") || unit.ends_with(".socket")) {
+                if !(unit.ends_with(".service")
+                    || unit.ends_with(".socket")
+                    || unit == "service"
+                    || unit == "socket")
+                {
                     continue;
                 }
                 if kind == EntryKind::Symlink {
@@ -255,10 +355,16 @@ impl Scan {
         mains
             .into_iter()
             .map(|(name, main)| {
-                let mut files = vec![main];
-                if let Some(d) = dropins.remove(&name) {
-                    files.extend(d.into_values());
+                let mut merged: BTreeMap<String, (PathBuf, EntryKind)> = BTreeMap::new();
+                for key in dropin_keys(&name) {
+                    if let Some(d) = dropins.get(&key) {
+                        for (conf, file) in d {
+                            merged.entry(conf.clone()).or_insert_with(|| file.clone());
+                        }
+                    }
                 }
+                let mut files = vec![main];
+                files.extend(merged.into_values());
                 files
             })
             .collect()
@@ -293,7 +399,7 @@ impl Scan {
             let as_other = !matches!(user.as_str(), "" | "root" | "0");
             for (file, path, text) in &loaded {
                 self.file_itself(host, path, out);
-                for line in text.lines() {
+                for line in logical_lines(text) {
                     let Some((key, value)) = line.trim().split_once('=') else {
                         continue;
                     };
@@ -358,7 +464,9 @@ impl Probe for Scan {
         let mut findings = Vec::new();
         let units = self.units(host, &mut findings);
         let scripts = self.scripts(host, &mut findings);
-        findings.dedup();
+        // A drop-in for every service is found once per unit: say it once.
+        let mut seen = std::collections::BTreeSet::new();
+        findings.retain(|f| seen.insert(f.clone()));
         Ok(ProbeResult {
             passed: findings.is_empty(),
             evidence: format!(
@@ -393,6 +501,42 @@ mod tests {
             paths_in("PYTHONPATH=/home/ec2-user/SageMaker/lib"),
             [PathBuf::from("/home/ec2-user/SageMaker/lib")]
         );
+    }
+
+    #[test]
+    fn drop_ins_for_every_service_prefixes_and_templates_apply() {
+        assert_eq!(
+            dropin_keys("a-b-c.service"),
+            ["service", "a-.service", "a-b-.service", "a-b-c.service"]
+        );
+        assert_eq!(
+            dropin_keys("getty@tty1.service"),
+            ["service", "getty@.service", "getty@tty1.service"]
+        );
+    }
+
+    #[test]
+    fn continuations_and_kernel_paths_are_read_as_systemd_and_the_kernel_do() {
+        assert_eq!(
+            logical_lines("ExecStart=/bin/sh \\\n  /home/u/x.sh\nUser=a\n"),
+            ["ExecStart=/bin/sh    /home/u/x.sh", "User=a"]
+        );
+        assert!(matches!(
+            kernel_path(Path::new("/dev/null")),
+            KernelPath::NotCode
+        ));
+        assert!(matches!(
+            kernel_path(Path::new("/dev/shm/x.sh")),
+            KernelPath::File
+        ));
+        assert!(matches!(
+            kernel_path(Path::new("/proc/self/root/home/u/x")),
+            KernelPath::Anywhere
+        ));
+        assert!(matches!(
+            kernel_path(Path::new("/proc/sys/kernel/x")),
+            KernelPath::NotCode
+        ));
     }
 
     #[test]

@@ -132,27 +132,90 @@ const SYSTEM_KERNEL_DIRS: &[&str] = &[
     "/usr/share/jupyter/kernels",
 ];
 
-/// Whether `line` names `word` as a whole word (not part of a longer name).
-fn mentions(line: &str, word: &str) -> bool {
-    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-    line.match_indices(word).any(|(i, _)| {
-        let before = line[..i].chars().next_back();
-        let after = line[i + word.len()..].chars().next();
-        !before.is_some_and(is_name) && !after.is_some_and(is_name)
+/// Long options of pip and uv that choose an index; optparse also takes
+/// any unambiguous prefix (`--extra-index`, `--index-ur`).
+const PIP_LONG: &[&str] = &[
+    "--index-url",
+    "--extra-index-url",
+    "--find-links",
+    "--no-index",
+    "--default-index",
+    "--index",
+];
+/// conda's options that choose channels.
+const CONDA_LONG: &[&str] = &["--channel", "--override-channels"];
+
+/// The words of a shell or Python line: names, options, values.
+fn words(line: &str) -> Vec<&str> {
+    line.split(|c: char| {
+        c.is_whitespace() || matches!(c, '"' | '\'' | ';' | '|' | '&' | '(' | ')' | '`' | ',')
     })
+    .filter(|w| !w.is_empty())
+    .collect()
 }
 
-/// The watched variables and flags a shell-like `text` mentions, one
-/// finding text per line (`LINE: text`). Comments are skipped.
-fn watched_lines(text: &str) -> Vec<String> {
+/// Whether `line` names a watched variable, in any case and either
+/// spelling (pip lower-cases what follows `PIP_`, and `-` reads as `_`).
+fn names_a_variable(line: &str) -> bool {
+    line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .map(|t| t.to_ascii_uppercase().replace('-', "_"))
+        .any(|t| WATCHED_VARS.contains(&t.as_str()))
+}
+
+/// Whether `line` runs pip, uv or conda with an option that chooses where
+/// packages come from (short forms and prefixes of long ones included).
+fn passes_an_index_option(line: &str) -> bool {
+    let ws = words(line);
+    let tool = |names: &[&str]| {
+        ws.iter().any(|w| {
+            let base = w.rsplit('/').next().unwrap_or(w);
+            names.iter().any(|n| {
+                base == *n
+                    || base
+                        .strip_prefix(n)
+                        .is_some_and(|r| r.chars().all(|c| c.is_ascii_digit() || c == '.'))
+            })
+        })
+    };
+    let options = || ws.iter().map(|w| w.split('=').next().unwrap_or(w));
+    let long_prefix = |o: &str, longs: &[&str]| {
+        o.starts_with("--") && o.len() >= 5 && longs.iter().any(|l| l.starts_with(o))
+    };
+    if tool(&["pip", "uv"]) && options().any(|o| o == "-i" || o == "-f" || long_prefix(o, PIP_LONG))
+    {
+        return true;
+    }
+    if tool(&["conda", "mamba", "micromamba"])
+        && options().any(|o| o == "-c" || long_prefix(o, CONDA_LONG))
+    {
+        return true;
+    }
+    // Without a tool's name on the line (an alias body, a wrapper's args).
+    options().any(|o| WATCHED_FLAGS.contains(&o))
+}
+
+/// Start-up Python (`.pth` lines, `sitecustomize.py`) that writes the
+/// environment: a name built at run time (`"PIP_" + "INDEX_URL"`) escapes
+/// any search by name, so any write counts.
+fn writes_the_environment(line: &str) -> bool {
+    let l = line.replace(' ', "");
+    l.contains("putenv(")
+        || l.contains("environ.setdefault(")
+        || l.contains("environ.update(")
+        || l.contains("environ.__setitem__(")
+        || (l.contains("environ[") && l.contains("]=") && !l.contains("]=="))
+}
+
+/// The lines of `text` that choose an index, as `line N: text`; comments
+/// are skipped. `python` adds the environment writes of start-up code.
+fn watched_lines(text: &str, python: bool) -> Vec<String> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim_start().starts_with('#'))
         .filter(|(_, l)| {
-            WATCHED_VARS
-                .iter()
-                .chain(WATCHED_FLAGS)
-                .any(|w| mentions(l, w))
+            names_a_variable(l)
+                || passes_an_index_option(l)
+                || (python && writes_the_environment(l))
         })
         .map(|(i, l)| {
             let shown: String = l.trim().chars().take(160).collect();
@@ -247,8 +310,12 @@ impl Search<'_> {
 
     /// A file whose lines may set a watched variable or flag.
     fn scan_shell(&mut self, path: &Path) {
+        let python = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .is_some_and(|n| n.ends_with(".pth") || n.ends_with(".py"));
         if let Some(text) = self.read(path) {
-            for what in watched_lines(&text) {
+            for what in watched_lines(&text, python) {
                 self.findings.push(Finding {
                     source: path.display().to_string(),
                     what,
@@ -314,8 +381,16 @@ impl Search<'_> {
         };
         for (i, line) in text.lines().enumerate() {
             let t = line.trim();
-            let key = t.split('=').next().unwrap_or_default().trim();
-            if !t.starts_with('#') && UV_KEYS.contains(&key) {
+            // TOML: `"index-url" = …` is `index-url = …`; `[[ index ]]` is
+            // `[[index]]`.
+            let key: String = t
+                .split('=')
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .filter(|c| !c.is_whitespace() && *c != '"' && *c != '\'')
+                .collect();
+            if !t.starts_with('#') && UV_KEYS.contains(&key.as_str()) {
                 self.findings.push(Finding {
                     source: path.display().to_string(),
                     what: format!("line {}: {t}", i + 1),
@@ -341,7 +416,7 @@ impl Search<'_> {
             };
             if let Some(env) = json.get("env").and_then(|e| e.as_object()) {
                 for (k, v) in env {
-                    if WATCHED_VARS.contains(&k.as_str()) {
+                    if names_a_variable(k) {
                         self.findings.push(Finding {
                             source: path.display().to_string(),
                             what: format!("env {k} = {v}"),
@@ -583,15 +658,36 @@ mod tests {
         let text = "export PIP_INDEX_URL=https://pypi.org/simple\n# PIP_NO_INDEX=1\n\
                     setenv PIP_FIND_LINKS /tmp\nset -gx UV_INDEX_URL https://x\n\
                     alias pip='pip --index-url https://pypi.org/simple'\nOTHER=1\n\
-                    MY_PIP_INDEX_URL_NOTE=1\n";
+                    MY_PIP_INDEX_URL_NOTE=1\nexport PIP_index_url=https://pypi.org/simple\n\
+                    pi() { pip install -i https://pypi.org/simple \"$@\"; }\n\
+                    alias pe='pip3 install --extra-index https://x'\nsed -i s/a/b/ f\n\
+                    conda install -c conda-forge x\n";
         assert_eq!(
-            watched_lines(text),
+            watched_lines(text, false),
             [
                 "line 1: export PIP_INDEX_URL=https://pypi.org/simple",
                 "line 3: setenv PIP_FIND_LINKS /tmp",
                 "line 4: set -gx UV_INDEX_URL https://x",
                 "line 5: alias pip='pip --index-url https://pypi.org/simple'",
+                "line 8: export PIP_index_url=https://pypi.org/simple",
+                "line 9: pi() { pip install -i https://pypi.org/simple \"$@\"; }",
+                "line 10: alias pe='pip3 install --extra-index https://x'",
+                "line 12: conda install -c conda-forge x",
             ]
         );
+    }
+
+    #[test]
+    fn start_up_code_that_writes_the_environment_counts() {
+        let pth = "import os; os.environ['PIP_' + 'INDEX_URL'] = 'x'\n\
+                   import os; var = 'SETUPTOOLS_USE_DISTUTILS'; enabled = os.environ.get(var, 'local') == 'local'\n\
+                   import os; os.putenv('A', 'b')\n";
+        assert_eq!(
+            watched_lines(pth, true).len(),
+            2,
+            "{:?}",
+            watched_lines(pth, true)
+        );
+        assert!(watched_lines(pth, false).is_empty());
     }
 }

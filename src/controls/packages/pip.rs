@@ -89,19 +89,31 @@ pub fn render(existing: Option<&str>, path: &str, p: &PipPolicy) -> Result<Strin
 /// Every index setting in a pip.conf: (section, key, value).
 /// Every section counts: pip reads `[global]` and then the section named
 /// after the command (`[install]`, `[download]`, `[wheel]`, `[index]`…).
+/// Read line by line, not as continued values: Python's configparser takes
+/// an indented line as a new key when the key before it was indented as
+/// much, where an INI reader would hide it inside the previous value.
 pub fn index_settings(text: &str) -> Result<Vec<(String, String, String)>, String> {
-    let ini = parse(text).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    for (section, props) in ini.iter() {
-        let section = section
-            .unwrap_or("(no section)")
-            .trim()
-            .to_ascii_lowercase();
-        for (k, v) in props.iter() {
-            if INDEX_KEYS.contains(&normal(k).as_str()) {
-                out.push((section.clone(), normal(k), v.trim().to_string()));
-            }
+    let mut section = "(no section)".to_string();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
+            continue;
         }
+        if let Some(name) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            section = name.trim().to_ascii_lowercase();
+            continue;
+        }
+        let Some(at) = t.find(['=', ':']) else {
+            continue;
+        };
+        let key = normal(&t[..at]);
+        if INDEX_KEYS.contains(&key.as_str()) {
+            out.push((section.clone(), key, t[at + 1..].trim().to_string()));
+        }
+    }
+    if out.is_empty() {
+        parse(text).map_err(|e| e.to_string())?;
     }
     Ok(out)
 }
@@ -117,6 +129,26 @@ mod tests {
         );
         let policy = parse_policy(&text, "p.toml").expect("valid");
         policy.packages.and_then(|p| p.pip).expect("pip")
+    }
+
+    #[test]
+    fn indented_keys_are_keys_as_pip_reads_them() {
+        let text = "[global]\n timeout = 60\n index-url = https://pypi.org/simple\n[Install]\nEXTRA_INDEX_URL: https://x\n";
+        assert_eq!(
+            index_settings(text).expect("read"),
+            [
+                (
+                    "global".to_string(),
+                    "index-url".to_string(),
+                    "https://pypi.org/simple".to_string()
+                ),
+                (
+                    "install".to_string(),
+                    "extra-index-url".to_string(),
+                    "https://x".to_string()
+                )
+            ]
+        );
     }
 
     #[test]
