@@ -73,6 +73,29 @@ fn publish(prefix: &str, tamper: Option<&str>) -> String {
     std::fs::read_to_string(dir.path().join("on-start.sh")).expect("on-start.sh")
 }
 
+/// The user's own program NAME on the ML volume: it records the uid it ran
+/// as in `/tmp/MARKER-UID` and fails.
+fn plant_user_program(nb: &Notebook, name: &str, marker: &str) {
+    let program = nb.path(&format!("/home/ec2-user/SageMaker/{name}"));
+    std::fs::create_dir_all(program.parent().expect("parent")).expect("mkdir");
+    std::fs::write(
+        &program,
+        format!("#!/bin/sh\necho ran > /tmp/{marker}-$(id -u)\nexit 1\n"),
+    )
+    .expect("program");
+    std::fs::set_permissions(
+        &program,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let chown = Command::new("chown")
+        .args(["-R", "1000:1000"])
+        .arg(nb.path("/home/ec2-user/SageMaker"))
+        .status()
+        .expect("chown");
+    assert!(chown.success());
+}
+
 fn run_on_start(nb: &Notebook, script: &str) -> std::process::Output {
     std::fs::write(nb.path("/root/on-start.sh"), script).expect("script");
     let moto = format!("AWS_ENDPOINT_URL={}", service("NBWARDEN_TEST_MOTO_URL"));
@@ -142,21 +165,7 @@ fn a_root_owned_link_to_the_users_aws_cli_is_not_trusted() {
     let nb = Notebook::create("");
     // The user's own "aws" on the ML volume, reached through a root-owned
     // link where the script looks first (as a careless image might have).
-    let fake = nb.path("/home/ec2-user/SageMaker/aws");
-    std::fs::create_dir_all(fake.parent().expect("parent")).expect("mkdir");
-    std::fs::write(
-        &fake,
-        "#!/bin/sh\necho ran > /tmp/user-aws-ran-as-$(id -u)\nexit 1\n",
-    )
-    .expect("fake aws");
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
-    let chown = Command::new("chown")
-        .args(["-R", "1000:1000"])
-        .arg(nb.path("/home/ec2-user/SageMaker"))
-        .status()
-        .expect("chown");
-    assert!(chown.success());
+    plant_user_program(&nb, "aws", "user-aws-ran-as");
     let _ = std::fs::remove_file(nb.path("/usr/local/bin/aws"));
     std::fs::create_dir_all(nb.path("/usr/local/bin")).expect("mkdir");
     std::os::unix::fs::symlink(
@@ -187,21 +196,7 @@ fn a_root_owned_link_to_the_users_aws_cli_is_not_trusted() {
 fn an_aws_cli_run_by_the_users_python_is_not_trusted() {
     let script = publish(&unique("awsshebang"), None);
     let nb = Notebook::create("");
-    let py = nb.path("/home/ec2-user/SageMaker/python");
-    std::fs::create_dir_all(py.parent().expect("parent")).expect("mkdir");
-    std::fs::write(
-        &py,
-        "#!/bin/sh\necho ran > /tmp/user-python-ran-as-$(id -u)\nexit 1\n",
-    )
-    .expect("fake python");
-    std::fs::set_permissions(&py, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
-    let chown = Command::new("chown")
-        .args(["-R", "1000:1000"])
-        .arg(nb.path("/home/ec2-user/SageMaker"))
-        .status()
-        .expect("chown");
-    assert!(chown.success());
+    plant_user_program(&nb, "python", "user-python-ran-as");
     let aws = nb.path("/usr/local/bin/aws");
     std::fs::create_dir_all(aws.parent().expect("parent")).expect("mkdir");
     std::fs::write(&aws, "#!/home/ec2-user/SageMaker/python\n").expect("aws");

@@ -16,6 +16,24 @@ fn example() -> String {
     std::fs::read_to_string(repo().join("config/policy.example.toml")).expect("example")
 }
 
+/// A notebook after a clean start with the example policy: apply and
+/// verify both compliant, before the user lays anything.
+fn hardened() -> Notebook {
+    let nb = Notebook::create(&example());
+    let (apply, verify) = nb.on_start();
+    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    assert_eq!(code(&verify), 0, "{}", output_text(&verify));
+    nb
+}
+
+/// Writes `text` at `inside` (a path inside the root), making its
+/// directories: root's, as an image or an admin would leave them.
+fn put(nb: &Notebook, inside: &str, text: &str) {
+    let path = nb.path(inside);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&path, text).expect("write");
+}
+
 /// Every site-packages of the user's environments in `nb`.
 fn site_packages(nb: &Notebook) -> Vec<PathBuf> {
     let mut sites = Vec::new();
@@ -74,9 +92,7 @@ fn verify_in_a_pty(nb: &Notebook) -> std::process::Output {
 
 #[test]
 fn user_code_run_by_root_gets_no_terminal_and_no_inherited_descriptor() {
-    let nb = Notebook::create(&example());
-    let (apply, _) = nb.on_start();
-    assert!(code(&apply) <= 1, "{}", output_text(&apply));
+    let nb = hardened();
     // The .pth opens the controlling terminal and pushes a command into it
     // with TIOCSTI (the admin's root shell would run it), and records what
     // it inherited.
@@ -137,9 +153,7 @@ r.close()
 
 #[test]
 fn a_forking_pth_cannot_hold_the_run_past_its_deadline_or_keep_the_lock() {
-    let nb = Notebook::create(&example());
-    let (apply, _) = nb.on_start();
-    assert!(code(&apply) <= 1, "{}", output_text(&apply));
+    let nb = hardened();
     // A child in a session of its own that keeps stdout open for ten
     // minutes, and records its pid.
     plant_pth(
@@ -445,10 +459,7 @@ fn remove_key(text: &str, prefix: &str) -> String {
 
 #[test]
 fn capabilities_user_owned_entries_and_user_units_fail_the_checks() {
-    let nb = Notebook::create(&example());
-    let (apply, verify) = nb.on_start();
-    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
-    assert_eq!(code(&verify), 0, "{}", output_text(&verify));
+    let nb = hardened();
     // A cap_setuid copy of python in a system path.
     let py = nb.path("/usr/local/bin/py-cap");
     std::fs::copy(nb.path("/usr/bin/python3"), &py).expect("copy");
@@ -477,16 +488,16 @@ fn capabilities_user_owned_entries_and_user_units_fail_the_checks() {
         nb.path("/etc/systemd/system/evil.service"),
     )
     .expect("link");
-    std::fs::write(
-        nb.path("/etc/systemd/system/plus.service"),
+    put(
+        &nb,
+        "/etc/systemd/system/plus.service",
         "[Service]\nUser=ec2-user\nExecStartPre=+/home/ec2-user/SageMaker/pre.sh\nExecStart=/usr/bin/true\n",
-    )
-    .expect("unit");
-    std::fs::write(
-        nb.path("/etc/systemd/system/envfile.service"),
+    );
+    put(
+        &nb,
+        "/etc/systemd/system/envfile.service",
         "[Service]\nEnvironmentFile=-/home/ec2-user/SageMaker/env\nExecStart=/usr/bin/true\n",
-    )
-    .expect("unit");
+    );
 
     let out = nb.nbwarden(&[
         "verify",
@@ -615,10 +626,7 @@ fn an_allow_listed_script_run_by_the_users_python_is_refused() {
 /// drop-in that switches a unit back to root, and PermissionsStartOnly=.
 #[test]
 fn links_drop_ins_and_permissions_start_only_do_not_hide_the_users_code() {
-    let nb = Notebook::create(&example());
-    let (apply, verify) = nb.on_start();
-    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
-    assert_eq!(code(&verify), 0, "{}", output_text(&verify));
+    let nb = hardened();
     let bin = nb.path("/home/ec2-user/bin");
     std::fs::create_dir_all(&bin).expect("mkdir");
     std::fs::write(bin.join("start.sh"), "#!/bin/sh\nid\n").expect("script");
@@ -629,28 +637,26 @@ fn links_drop_ins_and_permissions_start_only_do_not_hide_the_users_code() {
         nb.path("/usr/local/bin/nb-start"),
     )
     .expect("link");
-    std::fs::write(
-        nb.path("/etc/cron.d/nb-start"),
+    put(
+        &nb,
+        "/etc/cron.d/nb-start",
         "*/5 * * * * root /usr/local/bin/nb-start\n",
-    )
-    .expect("cron");
-    let units = nb.path("/etc/systemd/system");
-    std::fs::write(
-        units.join("nb-a.service"),
+    );
+    put(
+        &nb,
+        "/etc/systemd/system/nb-a.service",
         "[Service]\nUser=ec2-user\nPermissionsStartOnly=true\nExecStartPre=/home/ec2-user/bin/pre.sh\nExecStart=/usr/bin/true\n",
-    )
-    .expect("unit");
-    std::fs::write(
-        units.join("nb-b.service"),
+    );
+    put(
+        &nb,
+        "/etc/systemd/system/nb-b.service",
         "[Service]\nUser=ec2-user\nExecStart=/home/ec2-user/bin/b.sh\n",
-    )
-    .expect("unit");
-    std::fs::create_dir_all(units.join("nb-b.service.d")).expect("mkdir");
-    std::fs::write(
-        units.join("nb-b.service.d/10-root.conf"),
+    );
+    put(
+        &nb,
+        "/etc/systemd/system/nb-b.service.d/10-root.conf",
         "[Service]\nUser=root\n",
-    )
-    .expect("drop-in");
+    );
     let out = nb.nbwarden(&[
         "verify",
         "--only",
@@ -679,9 +685,7 @@ fn links_drop_ins_and_permissions_start_only_do_not_hide_the_users_code() {
 /// XDG_CONFIG_DIRS in a shell file choose the index unseen.
 #[test]
 fn start_up_code_and_config_dirs_that_choose_an_index_are_named() {
-    let nb = Notebook::create(&example());
-    let (apply, _) = nb.on_start();
-    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    let nb = hardened();
     // The red team's line, in a .pth of every environment.
     for site in site_packages(&nb) {
         let pth = site.join("zz-mirror.pth");
@@ -753,9 +757,7 @@ fn an_escaped_or_quoted_user_name_after_the_includes_is_still_stripped() {
 /// variable names in another case, short and abbreviated options.
 #[test]
 fn indented_keys_other_cases_and_short_options_are_named() {
-    let nb = Notebook::create(&example());
-    let (apply, _) = nb.on_start();
-    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    let nb = hardened();
     let pip = nb.path("/home/ec2-user/.config/pip/pip.conf");
     std::fs::create_dir_all(pip.parent().expect("parent")).expect("mkdir");
     std::fs::write(
@@ -805,33 +807,28 @@ fn indented_keys_other_cases_and_short_options_are_named() {
 /// and drop-ins for every service.
 #[test]
 fn shared_memory_continuations_and_drop_ins_for_every_service_are_judged() {
-    let nb = Notebook::create(&example());
-    let (apply, verify) = nb.on_start();
-    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
-    assert_eq!(code(&verify), 0, "{}", output_text(&verify));
+    let nb = hardened();
     // As on an instance: shared memory anyone may write (sticky).
     std::fs::set_permissions(
         nb.path("/dev/shm"),
         std::os::unix::fs::PermissionsExt::from_mode(0o1777),
     )
     .expect("chmod");
-    std::fs::write(
-        nb.path("/etc/cron.d/shmjob"),
+    put(
+        &nb,
+        "/etc/cron.d/shmjob",
         "* * * * * root /bin/sh /dev/shm/cleanup.sh\n",
-    )
-    .expect("cron");
-    let units = nb.path("/etc/systemd/system");
-    std::fs::write(
-        units.join("cont.service"),
+    );
+    put(
+        &nb,
+        "/etc/systemd/system/cont.service",
         "[Service]\nExecStart=/bin/sh \\\n  /home/ec2-user/SageMaker/start.sh\n",
-    )
-    .expect("unit");
-    std::fs::create_dir_all(units.join("service.d")).expect("mkdir");
-    std::fs::write(
-        units.join("service.d/10-all.conf"),
+    );
+    put(
+        &nb,
+        "/etc/systemd/system/service.d/10-all.conf",
         "[Service]\nExecStartPost=/home/ec2-user/SageMaker/post.sh\n",
-    )
-    .expect("drop-in");
+    );
     let out = nb.nbwarden(&["verify", "--only", "boot-exec", "--output", "json"]);
     let report = json(&out);
     assert_eq!(code(&out), 1, "{report:#}");

@@ -88,75 +88,64 @@ fn split_members(field: &str) -> Vec<String> {
         .collect()
 }
 
+/// Rewrites the line of `group` in `group` or `gshadow` text (both have
+/// four fields) with `edit`, which returns the new fields or `None` to keep
+/// the line; every other line and byte is kept.
+fn edit_group_line(
+    text: &str,
+    group: &str,
+    edit: impl Fn(&[&str]) -> Option<[String; 4]>,
+) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for line in text.split_inclusive('\n') {
+        let (body, newline) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        let fields: Vec<&str> = body.split(':').collect();
+        match (fields.len() == 4 && fields[0] == group)
+            .then(|| edit(&fields))
+            .flatten()
+        {
+            Some(f) => out.push_str(&format!("{}{newline}", f.join(":"))),
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
+/// `list` with `user` added or removed; `None` when it is already so.
+fn with_user(list: &str, user: &str, present: bool) -> Option<String> {
+    let mut names = split_members(list);
+    if names.iter().any(|m| m == user) == present {
+        return None;
+    }
+    if present {
+        names.push(user.to_string());
+    } else {
+        names.retain(|m| m != user);
+    }
+    Some(names.join(","))
+}
+
 /// Adds or removes `user` in the member list of `group`, in `group` or
 /// `gshadow` text (both keep members in the fourth field). Every other line
 /// and field is kept byte for byte. Returns the text unchanged when the
 /// group is absent or already as asked.
 pub fn set_membership(text: &str, group: &str, user: &str, member: bool) -> String {
-    let mut out = String::with_capacity(text.len() + user.len() + 1);
-    for line in text.split_inclusive('\n') {
-        let (body, newline) = match line.strip_suffix('\n') {
-            Some(b) => (b, "\n"),
-            None => (line, ""),
-        };
-        let fields: Vec<&str> = body.split(':').collect();
-        if fields.len() != 4 || fields[0] != group {
-            out.push_str(line);
-            continue;
-        }
-        let mut members = split_members(fields[3]);
-        let present = members.iter().any(|m| m == user);
-        if present == member {
-            out.push_str(line);
-            continue;
-        }
-        if member {
-            members.push(user.to_string());
-        } else {
-            members.retain(|m| m != user);
-        }
-        out.push_str(&format!(
-            "{}:{}:{}:{}{}",
-            fields[0],
-            fields[1],
-            fields[2],
-            members.join(","),
-            newline
-        ));
-    }
-    out
+    edit_group_line(text, group, |f| {
+        let members = with_user(f[3], user, member)?;
+        Some([f[0].into(), f[1].into(), f[2].into(), members])
+    })
 }
 
 /// Removes `user` from the administrator list (third field) of `group` in
 /// `gshadow` text; every other byte is kept.
 pub fn clear_admin(text: &str, group: &str, user: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for line in text.split_inclusive('\n') {
-        let (body, newline) = match line.strip_suffix('\n') {
-            Some(b) => (b, "\n"),
-            None => (line, ""),
-        };
-        let fields: Vec<&str> = body.split(':').collect();
-        if fields.len() != 4 || fields[0] != group {
-            out.push_str(line);
-            continue;
-        }
-        let admins = split_members(fields[2]);
-        if !admins.iter().any(|a| a == user) {
-            out.push_str(line);
-            continue;
-        }
-        let kept: Vec<String> = admins.into_iter().filter(|a| a != user).collect();
-        out.push_str(&format!(
-            "{}:{}:{}:{}{}",
-            fields[0],
-            fields[1],
-            kept.join(","),
-            fields[3],
-            newline
-        ));
-    }
-    out
+    edit_group_line(text, group, |f| {
+        let admins = with_user(f[2], user, false)?;
+        Some([f[0].into(), f[1].into(), admins, f[3].into()])
+    })
 }
 
 #[cfg(test)]

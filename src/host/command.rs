@@ -630,33 +630,33 @@ mod tests {
                     .expect("pgrep");
                 String::from_utf8_lossy(&out.stdout).into_owned()
             };
-            let script = format!("(setsid sh -c '{marker}' &) ; echo forked; sleep 300");
-            let args = ["-c", script.as_str()];
-            let inv = Invocation {
-                user: Some(Identity {
-                    uid: 65534,
-                    gid: 65534,
-                }),
-                pid_namespace,
-                ..Invocation::new("sh", &args, Duration::from_secs(2))
+            // `script` as nobody, confined, within `timeout`.
+            let as_nobody = |script: &str, timeout: Duration| {
+                let args = ["-c", script];
+                run_invocation(&Invocation {
+                    user: Some(Identity {
+                        uid: 65534,
+                        gid: 65534,
+                    }),
+                    pid_namespace,
+                    ..Invocation::new("sh", &args, timeout)
+                })
             };
             let started = Instant::now();
-            let err = run_invocation(&inv).expect_err("times out");
+            let err = as_nobody(
+                &format!("(setsid sh -c '{marker}' &) ; echo forked; sleep 300"),
+                Duration::from_secs(2),
+            )
+            .expect_err("times out");
             assert!(err.to_string().contains("did not finish"), "{err}");
             assert!(started.elapsed() < Duration::from_secs(10));
             assert_eq!(left(), "", "a double-forked process outlived its run");
             // Ended normally, the same.
-            let script = format!("(setsid sh -c '{marker}' &) ; echo done");
-            let args = ["-c", script.as_str()];
-            let inv = Invocation {
-                user: Some(Identity {
-                    uid: 65534,
-                    gid: 65534,
-                }),
-                pid_namespace,
-                ..Invocation::new("sh", &args, Duration::from_secs(5))
-            };
-            let out = run_invocation(&inv).expect("runs");
+            let out = as_nobody(
+                &format!("(setsid sh -c '{marker}' &) ; echo done"),
+                Duration::from_secs(5),
+            )
+            .expect("runs");
             assert_eq!(out.stdout, "done\n", "pid namespace: {pid_namespace}");
             assert_eq!(left(), "", "pid namespace: {pid_namespace}");
         }

@@ -51,6 +51,15 @@ pub fn check_allow_missing(root: &Path, path: &Path) -> Result<PathBuf> {
     check_with(root, path, true, &|m| writable_by_others(m, euid))
 }
 
+/// The names a path walks through (`..` kept, `/` and `.` dropped).
+fn parts(path: &Path) -> impl Iterator<Item = std::ffi::OsString> + '_ {
+    path.components().filter_map(|c| match c {
+        Component::Normal(n) => Some(n.to_os_string()),
+        Component::ParentDir => Some("..".into()),
+        _ => None,
+    })
+}
+
 /// The walk behind [`check`], with `weak` saying why an entry (or a link
 /// in a sticky directory) cannot be trusted.
 pub fn check_with(
@@ -59,14 +68,7 @@ pub fn check_with(
     allow_missing: bool,
     weak: &dyn Fn(&std::fs::Metadata) -> Option<String>,
 ) -> Result<PathBuf> {
-    let mut queue: std::collections::VecDeque<std::ffi::OsString> = path
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n.to_os_string()),
-            Component::ParentDir => Some("..".into()),
-            _ => None,
-        })
-        .collect();
+    let mut queue: std::collections::VecDeque<std::ffi::OsString> = parts(path).collect();
     let inside = if root == Path::new("/") {
         String::new()
     } else {
@@ -135,15 +137,7 @@ pub fn check_with(
             if target.is_absolute() {
                 here = PathBuf::from("/");
             }
-            let parts: Vec<std::ffi::OsString> = target
-                .components()
-                .filter_map(|c| match c {
-                    Component::Normal(n) => Some(n.to_os_string()),
-                    Component::ParentDir => Some("..".into()),
-                    _ => None,
-                })
-                .collect();
-            for (i, c) in parts.into_iter().enumerate() {
+            for (i, c) in parts(&target).enumerate() {
                 queue.insert(i, c);
             }
             if target.is_absolute() {
