@@ -30,7 +30,7 @@ fn assert_stripped(nb: &Notebook) {
         sudo_listing(nb),
         [
             "(ALL : ALL) !ALL",
-            "(root) NOPASSWD: /usr/bin/systemctl restart jupyter-server"
+            "(root) NOSETENV: NOPASSWD: /usr/bin/systemctl restart jupyter-server"
         ],
         "sudo still grants more"
     );

@@ -841,3 +841,45 @@ fn shared_memory_continuations_and_drop_ins_for_every_service_are_judged() {
         assert!(boot.contains(expected), "missing {expected}: {boot}");
     }
 }
+
+/// Found by the third red-team round: `Defaults setenv` in the image let
+/// the user run the allowed command with `LD_PRELOAD` of its own library,
+/// as root, while sudo's listing looked clean.
+#[test]
+fn the_allowed_command_runs_in_an_environment_the_user_cannot_choose() {
+    let nb = Notebook::create(&example());
+    put(&nb, "/etc/sudoers.d/50-image", "Defaults setenv\n");
+    std::fs::set_permissions(
+        nb.path("/etc/sudoers.d/50-image"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o440),
+    )
+    .expect("chmod");
+    let (apply, verify) = nb.on_start();
+    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    assert_eq!(code(&verify), 0, "{}", output_text(&verify));
+    // The user tries: sudo refuses to set the variable.
+    let tried = nb.as_user(&[
+        "sudo",
+        "-n",
+        "LD_PRELOAD=/home/ec2-user/x.so",
+        "/usr/bin/systemctl",
+        "restart",
+        "jupyter-server",
+    ]);
+    assert!(
+        output_text(&tried).contains("not allowed to set"),
+        "{}",
+        output_text(&tried)
+    );
+    // A setenv for the user read after nbwarden's drop-in wins over it:
+    // verify says so instead of passing.
+    let main = nb.path("/etc/sudoers");
+    let mut text = std::fs::read_to_string(&main).expect("sudoers");
+    text.push_str("Defaults:ec2-user setenv\n");
+    std::fs::write(&main, text).expect("sudoers");
+    let out = nb.nbwarden(&["verify", "--only", "sudo", "--output", "json"]);
+    let report = json(&out);
+    assert_eq!(code(&out), 1, "{report:#}");
+    let ev = common::evidence(&report, "sudo").join("\n");
+    assert!(ev.contains("Defaults setenv"), "{ev}");
+}

@@ -60,10 +60,20 @@ impl Sudo {
         self.policy.allow.iter().map(|c| c.sudoers_form()).collect()
     }
 
+    /// The deny, and the allow-list run in a reset environment the user
+    /// cannot add to: `setenv` (or a `SETENV` tag, or an `env_keep` of
+    /// `LD_PRELOAD`) would let `sudo LD_PRELOAD=~/x.so ALLOWED` run the
+    /// user's code as root through the one command still allowed.
     fn deny_rules(&self) -> String {
-        let mut text = format!("{} ALL=(ALL:ALL) !ALL\n", self.user);
+        let mut text = format!(
+            "Defaults:{user} env_reset, !setenv, !env_keep\n{user} ALL=(ALL:ALL) !ALL\n",
+            user = self.user
+        );
         for cmd in self.allowed() {
-            text.push_str(&format!("{} ALL=(root) NOPASSWD: {cmd}\n", self.user));
+            text.push_str(&format!(
+                "{} ALL=(root) NOPASSWD:NOSETENV: {cmd}\n",
+                self.user
+            ));
         }
         text
     }
