@@ -16,7 +16,7 @@ use std::ffi::CString;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::sync::mpsc;
@@ -260,21 +260,10 @@ fn child_setup(setup: &ChildSetup) -> std::io::Result<()> {
 
 /// The processes whose parent is `pid`, from /proc.
 fn children_of(pid: u32) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/stat"))
-                .ok()
-                .and_then(|s| {
-                    let after = &s[s.rfind(')')? + 2..];
-                    after.split(' ').nth(1)?.parse::<u32>().ok()
-                })
-                == Some(pid)
-        })
+    processes()
+        .into_iter()
+        .filter(|(_, parent, _)| *parent == pid as i32)
+        .map(|(p, _, _)| p)
         .collect()
 }
 
@@ -508,13 +497,6 @@ pub fn run_invocation(inv: &Invocation<'_>) -> Result<CommandOutput> {
         "ran command"
     );
     Ok(output)
-}
-
-/// Where `program` lives on the host, for messages.
-pub fn host_path(program: &str) -> PathBuf {
-    resolve(program, Path::new("/"))
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(program))
 }
 
 #[cfg(test)]
