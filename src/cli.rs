@@ -153,7 +153,27 @@ pub enum LifecycleCommand {
         /// The lifecycle configuration's name (CloudFormation).
         #[arg(long, default_value = "nbwarden")]
         name: String,
+        /// The whole on-start script's time budget (download, apply,
+        /// verify), inside SageMaker's 5 minutes; from 30s to 280s.
+        #[arg(long, default_value = "240s", value_name = "DURATION", value_parser = parse_start_budget)]
+        start_budget: u32,
     },
+}
+
+/// `--start-budget`: whole seconds, leaving room for SageMaker's own steps.
+fn parse_start_budget(text: &str) -> Result<u32, String> {
+    let d = humantime::parse_duration(text)
+        .map_err(|e| format!("{e}: write it like \"240s\" or \"4m\""))?;
+    let secs = d.as_secs();
+    if !(crate::lifecycle::MIN_BUDGET_S..=crate::lifecycle::MAX_BUDGET_S).contains(&secs) {
+        return Err(format!(
+            "{secs}s is outside {}s..={}s: SageMaker stops a start after 300s, and apply and \
+             verify need time of their own",
+            crate::lifecycle::MIN_BUDGET_S,
+            crate::lifecycle::MAX_BUDGET_S
+        ));
+    }
+    Ok(secs as u32)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -262,6 +282,7 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
                     out,
                     format,
                     name,
+                    start_budget,
                 },
         } => render_lifecycle(
             g,
@@ -272,6 +293,7 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
             out,
             *format,
             name,
+            *start_budget,
         ),
         Command::Fleet {
             command: FleetCommand::Summary { bucket, prefix },
@@ -565,8 +587,10 @@ fn monitor(g: &GlobalArgs, once: bool) -> Result<Verdict, Failure> {
             last_drift = Some(started);
         }
         let outcome = crate::monitor::round(&ctx, &monitoring, &controls, check_drift);
-        println!("{outcome}");
+        // The service's rounds are told by its events and the metrics file;
+        // only a one-off round prints what it saw.
         if once {
+            println!("{outcome}");
             return Ok(Verdict::Compliant);
         }
         std::thread::sleep(interval.saturating_sub(started.elapsed()));
@@ -583,6 +607,7 @@ fn render_lifecycle(
     out: &Path,
     format: ScriptFormat,
     name: &str,
+    start_budget_s: u32,
 ) -> Result<Verdict, Failure> {
     use std::collections::BTreeMap;
     let bundle = bundle.trim_end_matches('/');
@@ -632,6 +657,7 @@ fn render_lifecycle(
         policy_sha256: g.policy_sha256.clone(),
         binaries,
         s3_endpoint_url: s3_endpoint_url.clone(),
+        start_budget_s,
         version: version::SHORT.to_string(),
     };
     let scripts = [

@@ -21,6 +21,13 @@ pub const FORBIDDEN: &[&str] = &[
     "169.254.169.254",
     "/dev/tcp/",
 ];
+/// The range `--start-budget` accepts, in seconds: SageMaker fails a start
+/// after 300 s, and apply and verify need a share of their own.
+pub const MIN_BUDGET_S: u64 = 30;
+pub const MAX_BUDGET_S: u64 = 280;
+/// The start marker `on-start.sh` leaves while it runs (its PID), so that
+/// `status --wait` waits for the whole start, not one run of it.
+pub const START_MARK: &str = "/run/nbwarden/start.pid";
 /// The machines SageMaker runs notebooks on.
 pub const ARCHES: &[&str] = &["x86_64", "aarch64"];
 
@@ -35,6 +42,8 @@ pub struct Options {
     pub binaries: BTreeMap<String, String>,
     /// For S3 VPC endpoints that need an explicit URL (and for tests).
     pub s3_endpoint_url: Option<String>,
+    /// Seconds the whole script may take (see [`MAX_BUDGET_S`]).
+    pub start_budget_s: u32,
     pub version: String,
 }
 
@@ -102,9 +111,19 @@ pub fn on_start(o: &Options) -> String {
         }
         None => s.push_str("endpoint=()\n"),
     }
+    let _ = writeln!(s, "budget={}", o.start_budget_s);
+    let _ = writeln!(s, "start_mark={START_MARK}");
     s.push_str(
         r#"started=$SECONDS
 log() { echo "nbwarden: $*"; }
+# Seconds left of the script's budget.
+left() { echo $((budget - (SECONDS - started))); }
+
+# While this runs, `nbwarden status --wait` waits for the whole start.
+mkdir -p "${start_mark%/*}"
+echo "$$" > "$start_mark"
+work=""
+trap 'rm -f "$start_mark"; [ -z "$work" ] || rm -rf "$work"' EXIT
 
 case "$(uname -m)" in
   x86_64) arch=x86_64; want=$sha_x86_64 ;;
@@ -143,10 +162,17 @@ for candidate in /usr/local/bin/aws /usr/bin/aws /bin/aws; do
 done
 if [ -z "$aws" ]; then log "no root-owned AWS CLI in /usr/local/bin or /usr/bin"; exit 1; fi
 
+# The download gets at most a quarter of the budget: an endpoint that
+# accepts and never answers must not use up SageMaker's 5 minutes.
+fetch=$(( budget / 4 ))
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-if ! "$aws" "${endpoint[@]}" s3 cp --only-show-errors "$bundle/bin/nbwarden-$arch" "$work/nbwarden"; then
-  log "cannot download $bundle/bin/nbwarden-$arch"; exit 1
+rc=0
+timeout -k 5 "$fetch" "$aws" "${endpoint[@]}" --cli-connect-timeout 10 --cli-read-timeout 20 \
+  s3 cp --only-show-errors "$bundle/bin/nbwarden-$arch" "$work/nbwarden" || rc=$?
+if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+  log "downloading $bundle/bin/nbwarden-$arch took longer than ${fetch}s: S3 (or its endpoint) does not answer; failing the start"; exit 1
+elif [ "$rc" != 0 ]; then
+  log "cannot download $bundle/bin/nbwarden-$arch (aws exited $rc): failing the start"; exit 1
 fi
 got=$(sha256sum "$work/nbwarden")
 got=${got%% *}
@@ -155,23 +181,25 @@ if [ "$got" != "$want" ]; then
 fi
 install -m 0755 -o root -g root "$work/nbwarden" /usr/local/bin/nbwarden
 
-# Later runs (the verify timer, admins) use the same policy.
+# Later runs (the units, admins) use the same policy.
 mkdir -p /etc/nbwarden
 printf 'NBWARDEN_POLICY=%s\n' "$policy" > /etc/nbwarden/lifecycle.env
 if [ -n "$policy_sha256" ]; then printf 'NBWARDEN_POLICY_SHA256=%s\n' "$policy_sha256" >> /etc/nbwarden/lifecycle.env; fi
 args=(--policy "$policy")
 if [ -n "$policy_sha256" ]; then args+=(--policy-sha256 "$policy_sha256"); fi
 
+# apply gets what is left but verify's share; each run is also killed 10s
+# past its own deadline, should it ever overrun it.
+share=$(( budget / 4 ))
+d=$(( $(left) - share - 5 ))
+if [ "$d" -lt 10 ]; then log "only $(left)s of the ${budget}s budget left before apply: failing the start"; exit 1; fi
 rc=0
-/usr/local/bin/nbwarden apply "${args[@]}" --deadline 150s -q || rc=$?
+timeout -k 5 $(( d + 10 )) /usr/local/bin/nbwarden apply "${args[@]}" --deadline "${d}s" -q || rc=$?
 log "apply exited $rc"
+d=$(( $(left) - 15 ))
+if [ "$d" -lt 5 ]; then log "only $(left)s of the ${budget}s budget left before verify: failing the start"; exit 1; fi
 vrc=0
-/usr/local/bin/nbwarden verify "${args[@]}" --deadline 60s -q || vrc=$?
-
-# Periodic drift checks run under systemd, never blocking the start.
-if [ -d /run/systemd/system ] && systemctl cat nbwarden-verify.timer >/dev/null 2>&1; then
-  systemctl --no-block start nbwarden-verify.timer || true
-fi
+timeout -k 5 $(( d + 10 )) /usr/local/bin/nbwarden verify "${args[@]}" --deadline "${d}s" -q || vrc=$?
 log "verify exited $vrc after $((SECONDS - started))s"
 exit "$vrc"
 "#,
@@ -218,6 +246,7 @@ mod tests {
             policy_sha256: None,
             binaries: BTreeMap::from([("x86_64".to_string(), "ab".repeat(32))]),
             s3_endpoint_url: None,
+            start_budget_s: 240,
             version: "0.1.0".into(),
         }
     }

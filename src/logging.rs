@@ -3,6 +3,7 @@
 //! Reports go to stdout; lifecycle logs capture both streams.
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -19,13 +20,21 @@ pub fn init(verbosity: i8) {
     };
     // Dependencies log at warn at most: the AWS SDK's debug and trace
     // output can hold request and response bodies, hence secrets.
-    let filter = EnvFilter::try_from_env("NBWARDEN_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(format!("warn,nbwarden={level}")));
+    let filter = |level: &str| {
+        EnvFilter::try_from_env("NBWARDEN_LOG")
+            .unwrap_or_else(|_| EnvFilter::new(format!("warn,nbwarden={level}")))
+    };
+    // -q quiets the terminal, never the journal: it is the record of what
+    // every run did (controls, changes, drift), kept at info at least.
+    let journal_level = if verbosity < 0 { "info" } else { level };
     let journald = std::path::Path::new(JOURNAL_SOCKET)
         .exists()
         .then(|| tracing_journald::layer().ok())
         .flatten()
-        .map(|l| l.with_syslog_identifier("nbwarden".into()));
+        .map(|l| {
+            l.with_syslog_identifier("nbwarden".into())
+                .with_filter(filter(journal_level))
+        });
     let stderr_is_journal = journald.is_some() && std::env::var_os("JOURNAL_STREAM").is_some();
     let stderr = (!stderr_is_journal).then(|| {
         tracing_subscriber::fmt::layer()
@@ -33,9 +42,9 @@ pub fn init(verbosity: i8) {
             .with_ansi(false)
             .with_target(false)
             .compact()
+            .with_filter(filter(level))
     });
     let _ = tracing_subscriber::registry()
-        .with(filter)
         .with(journald)
         .with(stderr)
         .try_init();

@@ -99,12 +99,37 @@ pub fn load(host: &Host) -> Result<Option<Report>> {
         .map(Some)
 }
 
-/// Waits until no run holds the lock (or `timeout` passes).
+/// The process a start in progress left in the start mark, while it lives.
+/// Only on the live system: another root's PIDs mean nothing here.
+fn start_in_progress(host: &Host) -> Result<Option<u32>> {
+    if !host.is_live() {
+        return Ok(None);
+    }
+    let Some(text) = host.read_text(Path::new(crate::lifecycle::START_MARK))? else {
+        return Ok(None);
+    };
+    // A mark from a start that was killed names a dead process: ignored.
+    Ok(text
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|pid| Path::new(&format!("/proc/{pid}")).exists()))
+}
+
+/// Waits until the lifecycle's start (apply, then verify) has ended and no
+/// run holds the lock, or `timeout` passes.
 pub fn wait_idle(host: &Host, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while let Some(pid) = start_in_progress(host)? {
+        if Instant::now() >= deadline {
+            bail!("the lifecycle start (process {pid}) is still running after {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let Some(file) = host.open_lock(Path::new(LOCK), false)? else {
         return Ok(());
     };
-    match poll_lock(file, FlockArg::LockSharedNonblock, Instant::now() + timeout)? {
+    match poll_lock(file, FlockArg::LockSharedNonblock, deadline)? {
         Some(_) => Ok(()),
         None => bail!("a run still holds the lock after {timeout:?}"),
     }

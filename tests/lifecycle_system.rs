@@ -7,70 +7,19 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::notebook::{Notebook, boto3, service};
-use common::{code, output_text, repo, unique};
+use common::bundle::{Publish, example_policy};
+use common::notebook::{Notebook, service};
+use common::{code, output_text, unique};
 
-const UPLOAD: &str = r#"
-import boto3, os, sys
-s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
-                  aws_access_key_id="testing", aws_secret_access_key="testing")
-root, prefix = sys.argv[2], sys.argv[3]
-for d, _, files in os.walk(root):
-    for f in files:
-        path = os.path.join(d, f)
-        s3.upload_file(path, "nbwarden-bundles", prefix + "/" + os.path.relpath(path, root))
-if len(sys.argv) > 4:
-    s3.put_object(Bucket="nbwarden-bundles", Key=prefix + "/bin/nbwarden-x86_64", Body=sys.argv[4].encode())
-"#;
-
-/// Builds a bundle for `prefix`, uploads it (optionally with a tampered
-/// binary), and renders on-start.sh pointing the AWS CLI at moto.
+/// Builds a bundle for `prefix` with the example policy, uploads it
+/// (optionally with a tampered binary), and renders on-start.sh.
 fn publish(prefix: &str, tamper: Option<&str>) -> String {
-    let dir = tempfile::tempdir().expect("tmp");
-    let uri = format!("s3://nbwarden-bundles/{prefix}");
-    let bin = std::env::var("NBWARDEN_STATIC_BIN").expect("NBWARDEN_STATIC_BIN");
-    let out = Command::new(repo().join("scripts/bundle"))
-        .arg(&uri)
-        .arg(dir.path())
-        .arg(format!("x86_64={bin}"))
-        .output()
-        .expect("bundle");
-    assert!(out.status.success(), "{}", output_text(&out));
-    let tarball = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(
-        Command::new("tar")
-            .args(["xzf", &tarball, "-C"])
-            .arg(dir.path())
-            .status()
-            .expect("tar")
-            .success()
-    );
-    let root = dir.path().join("nbwarden-0.1.0");
-    std::fs::copy(
-        repo().join("config/policy.example.toml"),
-        root.join("policy.toml"),
-    )
-    .expect("policy");
-    let mut args = vec![root.to_string_lossy().into_owned(), prefix.to_string()];
-    if let Some(t) = tamper {
-        args.push(t.to_string());
+    let policy = example_policy();
+    Publish {
+        tamper,
+        ..Publish::new(prefix, &policy)
     }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let up = boto3(UPLOAD, &args);
-    assert!(up.status.success(), "{}", output_text(&up));
-    let rendered = Command::new(env!("CARGO_BIN_EXE_nbwarden"))
-        .args(["lifecycle", "render", "--bundle", &uri, "--checksums"])
-        .arg(root.join("SHA256SUMS"))
-        .args([
-            "--s3-endpoint-url",
-            &service("NBWARDEN_TEST_MOTO_URL"),
-            "--out",
-        ])
-        .arg(dir.path())
-        .output()
-        .expect("render");
-    assert!(rendered.status.success(), "{}", output_text(&rendered));
-    std::fs::read_to_string(dir.path().join("on-start.sh")).expect("on-start.sh")
+    .run()
 }
 
 /// The user's own program NAME on the ML volume: it records the uid it ran

@@ -105,23 +105,90 @@ fn lifecycle_scripts_fit_sagemaker_and_pass_shellcheck() {
     assert_eq!(code(&bad), 2);
 }
 
-#[test]
-fn systemd_units_pass_systemd_analyze_verify() {
+/// Every unit file under systemd/, by path.
+fn shipped_units() -> Vec<std::path::PathBuf> {
+    let mut units: Vec<_> = std::fs::read_dir(repo().join("systemd"))
+        .expect("systemd/")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    units.sort();
+    units
+}
+
+/// Runs `script` with our binary at /usr/local/bin/nbwarden, in a private
+/// mount namespace (never this host's /usr/local/bin): systemd-analyze
+/// checks that ExecStart exists. `$1`… are the unit paths.
+fn analyze(script: &str, units: &[std::path::PathBuf]) -> std::process::Output {
     assert!(is_root(), "needs root for a mount namespace");
-    // systemd-analyze checks that ExecStart exists: show it ours in a
-    // private mount namespace instead of touching this host's /usr/local/bin.
     let bin = tempfile::tempdir().expect("tmp");
     std::fs::copy(static_binary(), bin.path().join("nbwarden")).expect("copy");
-    let units = repo().join("systemd");
-    let out = Command::new("unshare")
+    Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c"])
-        .arg("mount --bind \"$0\" /usr/local/bin && systemd-analyze verify --man=no \"$1\"/nbwarden-verify.service \"$1\"/nbwarden-verify.timer \"$1\"/nbwarden-monitor.service \"$1\"/nbwarden-codeartifact.service \"$1\"/nbwarden-codeartifact.timer")
+        .arg(format!("mount --bind \"$0\" /usr/local/bin && {script}"))
         .arg(bin.path())
-        .arg(&units)
+        .args(units)
         .output()
-        .expect("systemd-analyze");
+        .expect("systemd-analyze")
+}
+
+#[test]
+fn systemd_units_pass_systemd_analyze_verify() {
+    // A template is verified as one of its instances.
+    let dir = tempfile::tempdir().expect("tmp");
+    let units: Vec<_> = shipped_units()
+        .into_iter()
+        .map(|u| {
+            let name = u.file_name().expect("name").to_string_lossy().into_owned();
+            if !name.contains("@.") {
+                return u;
+            }
+            let instance = dir.path().join(name.replace("@.", "@sudo."));
+            std::fs::copy(&u, &instance).expect("instance");
+            instance
+        })
+        .collect();
+    assert!(units.len() >= 6, "{units:?}");
+    let out = analyze("systemd-analyze verify --man=no \"$@\"", &units);
     assert!(out.status.success(), "{}", output_text(&out));
     assert!(stderr(&out).trim().is_empty(), "warnings: {}", stderr(&out));
+}
+
+/// `systemd-analyze security` exposure, per service, may only go down:
+/// these are the levels each unit had when its confinement was last
+/// reviewed (README, "systemd units").
+#[test]
+fn service_exposure_stays_at_or_below_its_reviewed_level() {
+    let ceilings = [
+        ("nbwarden-verify.service", 4.4),
+        ("nbwarden-monitor.service", 4.7),
+        ("nbwarden-codeartifact.service", 5.5),
+        ("nbwarden-reapply@.service", 6.9),
+    ];
+    let services: Vec<_> = shipped_units()
+        .into_iter()
+        .filter(|u| u.extension().is_some_and(|e| e == "service"))
+        .collect();
+    assert_eq!(
+        services.len(),
+        ceilings.len(),
+        "a service without a ceiling: {services:?}"
+    );
+    for (name, ceiling) in ceilings {
+        let unit = repo().join("systemd").join(name);
+        let out = analyze(
+            "systemd-analyze security --offline=true --no-pager \"$1\"",
+            &[unit],
+        );
+        let text = output_text(&out);
+        let level: f64 = text
+            .lines()
+            .find_map(|l| l.split("exposure level for ").nth(1))
+            .and_then(|rest| rest.split(": ").nth(1))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no exposure level for {name}: {text}"));
+        assert!(level <= ceiling, "{name}: exposure {level} > {ceiling}");
+    }
 }
 
 #[test]
@@ -145,6 +212,7 @@ fn the_rpm_holds_the_binary_units_policies_and_man_page() {
         "/usr/lib/systemd/system/nbwarden-verify.timer",
         "/usr/lib/systemd/system/nbwarden-monitor.service",
         "/usr/lib/systemd/system/nbwarden-codeartifact.timer",
+        "/usr/lib/systemd/system/nbwarden-reapply@.service",
         "/usr/share/nbwarden/policy.example.toml",
         "/usr/share/man/man8/nbwarden.8.gz",
         "/usr/share/doc/nbwarden/GUIDE.md",

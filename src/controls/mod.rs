@@ -10,6 +10,7 @@ pub mod envs;
 mod git;
 mod jupyter;
 mod packages;
+pub mod service;
 pub mod sudo;
 mod variables;
 
@@ -47,9 +48,14 @@ pub const REGISTRY: &[Entry] = &[
         title: packages::TITLE,
         section: "packages",
         build: |p| {
-            p.packages
-                .clone()
-                .map(|s| Box::new(packages::Packages::new(s, p.user.as_str())) as Box<dyn Control>)
+            p.packages.clone().map(|s| {
+                // With [service] the shipped refresh timer is installed there.
+                Box::new(packages::Packages::new(
+                    s,
+                    p.user.as_str(),
+                    p.service.is_none(),
+                )) as Box<dyn Control>
+            })
         },
     },
     Entry {
@@ -168,6 +174,17 @@ pub const REGISTRY: &[Entry] = &[
                 .rpm
                 .clone()
                 .map(|c| Box::new(checks::rpm::control(c)) as Box<dyn Control>)
+        },
+    },
+    // Last: the drift check and the monitor start once the rest is in place.
+    Entry {
+        id: service::ID,
+        title: service::TITLE,
+        section: "service",
+        build: |p| {
+            p.service
+                .clone()
+                .map(|s| Box::new(service::Service::new(s, p)) as Box<dyn Control>)
         },
     },
 ];

@@ -149,14 +149,7 @@ pub fn round(
             );
             let mut entry = json!({"control": control.id(), "status": report.status.as_str(), "evidence": report.evidence});
             if monitoring.reapply {
-                let fixed = engine::run_control(Mode::Apply, ctx, control.as_ref());
-                tracing::info!(
-                    message_id = EVENT_REAPPLIED,
-                    control = control.id(),
-                    status = fixed.status.as_str(),
-                    "re-applied"
-                );
-                entry["reapplied"] = Value::String(fixed.status.as_str().into());
+                entry["reapplied"] = Value::String(reapply(ctx, control.as_ref()));
             }
             drift.push(entry);
         }
@@ -230,6 +223,58 @@ fn idle_round(
         Err(e) => {
             tracing::warn!(message_id = EVENT_ERROR, "cannot stop {}: {e:#}", nb.name);
             json!({"idle": true, "reason": verdict.reason, "action": format!("stop failed: {e:#}")})
+        }
+    }
+}
+
+/// Re-applies one drifted control. Under systemd the monitor's own unit may
+/// write only nbwarden's state, so `nbwarden-reapply@CONTROL.service` does
+/// it (and reports it in the journal); elsewhere (an administrator's
+/// `monitor --once`) it runs here. Returns what happened, for the round.
+fn reapply(ctx: &Context<'_>, control: &dyn engine::Control) -> String {
+    let in_unit = match ctx.host.systemd_runs() {
+        Ok(yes) => yes,
+        Err(e) => {
+            tracing::warn!(
+                message_id = EVENT_ERROR,
+                "cannot tell whether systemd runs: {e:#}"
+            );
+            false
+        }
+    };
+    if !in_unit {
+        let fixed = engine::run_control(Mode::Apply, ctx, control);
+        tracing::info!(
+            message_id = EVENT_REAPPLIED,
+            control = control.id(),
+            status = fixed.status.as_str(),
+            "re-applied"
+        );
+        return fixed.status.as_str().into();
+    }
+    let unit = crate::controls::service::reapply_unit(control.id());
+    match ctx.host.run_in_root(
+        "systemctl",
+        &["--no-block", "start", &unit],
+        Duration::from_secs(20),
+    ) {
+        Ok(out) if out.success() => {
+            tracing::info!(
+                message_id = EVENT_REAPPLIED,
+                control = control.id(),
+                unit = unit.as_str(),
+                "re-apply started"
+            );
+            format!("started {unit}")
+        }
+        Ok(out) => {
+            let why = out.stderr.trim().to_string();
+            tracing::warn!(message_id = EVENT_ERROR, "cannot start {unit}: {why}");
+            format!("cannot start {unit}: {why}")
+        }
+        Err(e) => {
+            tracing::warn!(message_id = EVENT_ERROR, "cannot start {unit}: {e:#}");
+            format!("cannot start {unit}: {e:#}")
         }
     }
 }

@@ -8,6 +8,7 @@
 mod load;
 mod monitoring;
 mod packages;
+mod service;
 mod source;
 mod tailoring;
 mod values;
@@ -27,6 +28,7 @@ pub use packages::{
     Channel, CodeArtifactPolicy, CondaPolicy, MirrorUrl, OnOverride, PackagesPolicy, PipPolicy,
     ProbeMode, SslVerify,
 };
+pub use service::{DEFAULT_VERIFY_EVERY, ServicePolicy};
 pub use source::PolicySource;
 pub use tailoring::{EnvValue, EnvironmentPolicy, GitPolicy, JupyterPolicy};
 pub use values::{
@@ -86,6 +88,11 @@ pub struct Policy {
     /// notebooks import. Absent: the `variables` control is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variables: Option<VariablesPolicy>,
+    /// nbwarden's own systemd units: the drift-check timer, the monitor
+    /// and the token refresh, installed and started by `apply`. Absent:
+    /// the `service` control is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServicePolicy>,
 }
 
 fn default_user() -> AccountName {

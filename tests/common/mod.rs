@@ -2,6 +2,8 @@
 //! script as the README's demo, the built binary, and tree snapshots.
 #![allow(dead_code)]
 
+pub mod booted;
+pub mod bundle;
 pub mod notebook;
 
 use std::collections::BTreeMap;

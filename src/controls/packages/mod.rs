@@ -25,13 +25,16 @@ pub const TITLE: &str = "pip and conda use the private mirror";
 pub struct Packages {
     policy: PackagesPolicy,
     user: String,
+    /// Make a transient refresh timer (no `[service]` installs the shipped one).
+    refresh_timer: bool,
 }
 
 impl Packages {
-    pub fn new(policy: PackagesPolicy, user: &str) -> Self {
+    pub fn new(policy: PackagesPolicy, user: &str, refresh_timer: bool) -> Self {
         Packages {
             policy,
             user: user.to_string(),
+            refresh_timer,
         }
     }
 }
@@ -84,7 +87,9 @@ impl Control for Packages {
                 let (with_token, cache, note) = codeartifact::pip_with_token(ctx, p, ca)?;
                 state.notes.push(note);
                 state.files.push(cache);
-                state.actions.push(Box::new(codeartifact::RefreshTimer));
+                if self.refresh_timer {
+                    state.actions.push(Box::new(codeartifact::RefreshTimer));
+                }
                 Some(with_token)
             }
             (p, _) => p.clone(),

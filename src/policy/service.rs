@@ -1,0 +1,49 @@
+//! `[service]`: nbwarden's own systemd units, installed by `apply`.
+
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::monitoring::HumanDuration;
+
+/// The `[service]` section: `apply` writes nbwarden's systemd units from the
+/// content compiled into the binary, reloads systemd, and enables and
+/// starts the periodic drift check, the monitor (with `[monitoring]`) and
+/// the CodeArtifact token refresh (with `[packages.codeartifact]`). Units a
+/// policy no longer asks for are stopped and removed. Absent: the `service`
+/// control is off and nbwarden's units are left as they are.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServicePolicy {
+    /// Run `nbwarden verify` 15 minutes after boot and then hourly
+    /// (`nbwarden-verify.timer`), uploading the report when
+    /// `[verify.report]` is set.
+    #[serde(default = "yes")]
+    pub verify_timer: bool,
+    /// How often the drift check runs once started, e.g. "1h" or "20m"
+    /// (each run is delayed by up to a quarter of it, at most 5 minutes, so
+    /// a fleet does not call AWS at the same second).
+    #[serde(default = "default_verify_every")]
+    pub verify_every: HumanDuration,
+}
+
+impl Default for ServicePolicy {
+    fn default() -> Self {
+        ServicePolicy {
+            verify_timer: true,
+            verify_every: default_verify_every(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The shipped `nbwarden-verify.timer`'s own period.
+pub const DEFAULT_VERIFY_EVERY: Duration = Duration::from_secs(3600);
+
+fn default_verify_every() -> HumanDuration {
+    HumanDuration::fixed("1h", DEFAULT_VERIFY_EVERY)
+}

@@ -1,0 +1,546 @@
+//! The booted tier: a notebook instance with systemd as PID 1 (nspawn),
+//! started by a SageMaker stand-in that runs the rendered `on-start.sh`
+//! from a bundle in moto's S3 and starts Jupyter only when it succeeded
+//! (tests/common/booted.rs). Each scenario of a real notebook's life is one
+//! test: the first start, stop/start cycles, drift caught by the timer,
+//! idle auto-stop, failed starts, and an administrator waiting on a start.
+
+mod common;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::booted::{Booted, LIFECYCLE_LIMIT};
+use common::bundle::Publish;
+use common::notebook::{boto3, service};
+use common::{output_text, unique};
+
+/// One booted notebook at a time: they share two cores with everything else.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The platform's policy for these notebooks: sudo stripped, pip on the
+/// test mirror, variables from SSM and the control plane, reports to S3,
+/// nbwarden's units, and `extra` sections.
+fn policy(report_prefix: &str, extra: &str) -> String {
+    let mirror = service("NBWARDEN_TEST_PYPI_URL");
+    format!(
+        "version = 1\n\
+         [sudo]\n\
+         [packages]\nprobe = \"required\"\n\
+         [packages.pip]\nindex_url = \"{mirror}\"\ntrusted_hosts = [\"127.0.0.1\"]\n\
+         probe_package = \"nbwarden-probe\"\n\
+         [variables.values.SAGEMAKER_VPC]\nssm = \"/nbwarden/network/vpc-id\"\n\
+         [variables.values.SAGEMAKER_KMS_KEY_ID]\nnotebook = \"KmsKeyId\"\n\
+         [verify]\non_failure = \"fail\"\n\
+         [verify.report]\nbucket = \"nbwarden-reports\"\nprefix = \"{report_prefix}\"\n\
+         {extra}"
+    )
+}
+
+const SERVICE: &str = "[service]\n";
+
+fn monitoring(jupyter_url: &str, idle: &str) -> String {
+    format!(
+        "[monitoring]\ninterval_s = 2\ndrift_every_s = 3600\n\
+         [monitoring.idle]\njupyter_url = \"{jupyter_url}\"\n\
+         token_file = \"/etc/sagemaker-standin/jupyter-token\"\n{idle}"
+    )
+}
+
+/// A notebook whose bundle holds `policy`, published under a new prefix.
+fn notebook(name: &str, policy: &str) -> Booted {
+    let on_start = Publish::new(&unique(name), policy).run();
+    Booted::create(name, &on_start)
+}
+
+fn is_active(nb: &Booted, units: &[&str]) -> Vec<String> {
+    let mut argv = vec!["systemctl", "is-active"];
+    argv.extend_from_slice(units);
+    String::from_utf8_lossy(&nb.exec(&argv).stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The root's own sudo lists nothing but nbwarden's deny-all for the user,
+/// and the user's own `sudo` gets nowhere.
+fn assert_sudo_stripped(nb: &Booted) {
+    let listing = output_text(&nb.exec(&["sudo", "-l", "-U", "ec2-user"]));
+    let rules: Vec<&str> = listing
+        .lines()
+        .skip_while(|l| !l.contains("may run the following commands"))
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("sudo:"))
+        .collect();
+    assert!(
+        !rules.is_empty() && rules.iter().all(|r| r.ends_with("!ALL")),
+        "{listing}"
+    );
+    let tried = nb.as_user(&["sudo", "-n", "true"]);
+    assert_ne!(tried.status.code(), Some(0), "{}", output_text(&tried));
+}
+
+const LATEST: &str = r#"
+import boto3, sys
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+key = f"{sys.argv[2]}/123456789012/us-east-1/{sys.argv[3]}/latest.json"
+try:
+    print(s3.get_object(Bucket="nbwarden-reports", Key=key)["Body"].read().decode())
+except s3.exceptions.NoSuchKey:
+    print("{}")
+"#;
+
+/// The notebook's latest fleet report in S3 (`{}` when none).
+fn latest_report(prefix: &str, name: &str) -> serde_json::Value {
+    let out = boto3(LATEST, &[prefix, name]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    serde_json::from_slice(&out.stdout).expect("latest.json is JSON")
+}
+
+/// (a) Create and first start: Jupyter answers only after the hardening,
+/// and the instance is hardened the way the policy says, with nbwarden's
+/// units running and its entries in the journal.
+#[test]
+fn the_first_start_hardens_before_jupyter_answers() {
+    let _one = serial();
+    let prefix = unique("first");
+    let mut nb = notebook(
+        "first",
+        &policy(&prefix, &format!("{SERVICE}[monitoring]\n")),
+    );
+    let mut jupyter_during_start = Vec::new();
+    let start = nb.start_with(|nb| {
+        // Polled while the script runs: Jupyter must not answer yet.
+        for _ in 0..10 {
+            jupyter_during_start.push(nb.jupyter_answers());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    assert_eq!(start.code, Some(0), "{}\n{}", start.log, nb.console());
+    assert!(start.in_service);
+    assert!(
+        jupyter_during_start.iter().all(|up| !up),
+        "Jupyter answered before the start ended: {jupyter_during_start:?}"
+    );
+    assert!(start.elapsed < LIFECYCLE_LIMIT);
+    assert!(
+        start.log.contains("nbwarden: verify exited 0"),
+        "{}",
+        start.log
+    );
+
+    // sudo stripped, proven by the root's own sudo.
+    assert_sudo_stripped(&nb);
+    // pip on the mirror, for the user.
+    let pip = nb.as_user(&[
+        "/home/ec2-user/anaconda3/envs/python3/bin/pip",
+        "config",
+        "list",
+    ]);
+    assert!(
+        output_text(&pip).contains(&service("NBWARDEN_TEST_PYPI_URL")),
+        "{}",
+        output_text(&pip)
+    );
+    // Variables importable by a kernel's Python, as the user.
+    let import = nb.as_user(&[
+        "/home/ec2-user/anaconda3/envs/python3/bin/python",
+        "-c",
+        "import sagemaker_environment as e; print(e.SAGEMAKER_VPC, e.SAGEMAKER_KMS_KEY_ID)",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&import.stdout).trim(),
+        "vpc-0a1b2c3d4e5f67890 arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "{}",
+        output_text(&import)
+    );
+    // nbwarden's own units, installed by apply itself.
+    assert_eq!(
+        is_active(&nb, &["nbwarden-monitor.service", "nbwarden-verify.timer"]),
+        ["active", "active"]
+    );
+    // journald holds nbwarden's entries, with its fields.
+    let entries = nb.journal(&["SYSLOG_IDENTIFIER=nbwarden"]);
+    let finished = |control: &str, unit: &str| {
+        entries.iter().any(|e| {
+            e["MESSAGE"] == "control finished"
+                && e["F_CONTROL"] == control
+                && e["_SYSTEMD_UNIT"] == unit
+                && e["F_STATUS"].is_string()
+                && e["F_DURATION_MS"].is_string()
+        })
+    };
+    // The start's own runs, -q or not, and the monitor's re-check.
+    for control in ["sudo", "packages", "variables", "service"] {
+        assert!(
+            finished(control, "sagemaker-lifecycle-on-start.service"),
+            "no `control finished` entry for {control} from the start: {} entries",
+            entries.len()
+        );
+    }
+    assert!(
+        nb.wait_until(Duration::from_secs(20), || {
+            nb.journal(&[
+                "SYSLOG_IDENTIFIER=nbwarden",
+                "_SYSTEMD_UNIT=nbwarden-monitor.service",
+            ])
+            .iter()
+            .any(|e| e["MESSAGE"] == "control finished" && e["F_CONTROL"] == "sudo")
+        }),
+        "the monitor's drift check left no entry"
+    );
+}
+
+/// What the user leaves on the ML volume to reach root at the next start:
+/// a Python environment whose `.pth` runs at every interpreter start, and
+/// nbwarden's first-seen mark turned into a link to a sudoers drop-in.
+const PTH: &str = "import os; open('/tmp/pth-ran-as-%d' % os.getuid(), 'w')\n";
+
+fn plant_on_ml_volume(nb: &Booted) {
+    let venv = nb.as_user(&[
+        "/usr/bin/python3",
+        "-m",
+        "venv",
+        "/home/ec2-user/SageMaker/envs/mine",
+    ]);
+    assert!(venv.status.success(), "{}", output_text(&venv));
+    nb.plant_as_user(
+        "/home/ec2-user/SageMaker/envs/mine/lib/python3.11/site-packages/zz-mine.pth",
+        PTH,
+        0o644,
+    );
+    let mark = nb.path("/home/ec2-user/SageMaker/.nbwarden-first-seen");
+    let _ = std::fs::remove_file(&mark);
+    std::os::unix::fs::symlink("/etc/sudoers.d/zz-from-the-ml-volume", &mark).expect("link");
+    let _ = std::process::Command::new("chown")
+        .args(["-h", "1000:1000"])
+        .arg(&mark)
+        .status();
+}
+
+/// (b) Three stop/start cycles: every start gets a new system drive and
+/// hardens it again; what the user planted on the ML volume is still there
+/// and never ran as root or wrote where root reads.
+#[test]
+fn every_start_hardens_again_and_the_ml_volume_does_not_reach_root() {
+    let _one = serial();
+    let prefix = unique("cycles");
+    let mut nb = notebook("cycles", &policy(&prefix, SERVICE));
+    let first = nb.start();
+    assert_eq!(first.code, Some(0), "{}", first.log);
+    plant_on_ml_volume(&nb);
+    for cycle in 1..=3 {
+        let start = nb.stop_start();
+        assert_eq!(start.code, Some(0), "cycle {cycle}: {}", start.log);
+        assert!(start.in_service, "cycle {cycle}");
+        assert_sudo_stripped(&nb);
+        assert_eq!(is_active(&nb, &["nbwarden-verify.timer"]), ["active"]);
+        assert!(
+            nb.path("/home/ec2-user/SageMaker/envs/mine/bin/python")
+                .exists(),
+            "cycle {cycle}: the ML volume kept the user's environment"
+        );
+        // The environment's Python ran during the start only as the user.
+        let ran: Vec<String> = std::fs::read_dir(nb.path("/tmp"))
+            .expect("/tmp")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("pth-ran-as-"))
+            .collect();
+        assert!(
+            !ran.contains(&"pth-ran-as-0".to_string()),
+            "cycle {cycle}: root ran the user's .pth: {ran:?}"
+        );
+        assert!(
+            !nb.path("/etc/sudoers.d/zz-from-the-ml-volume").exists(),
+            "cycle {cycle}: root wrote through the user's link"
+        );
+        let pending = nb.as_user(&["sudo", "-n", "-l"]);
+        assert_ne!(pending.status.code(), Some(0), "{}", output_text(&pending));
+    }
+}
+
+/// (c) Drift between starts: a sudoers grant planted as root is caught by
+/// the verify timer, which uploads a failing report to the fleet's bucket.
+#[test]
+fn drift_is_caught_by_the_timer_and_lands_in_the_fleet_report() {
+    let _one = serial();
+    let prefix = unique("drift");
+    let mut nb = notebook(
+        "drift",
+        &policy(&prefix, "[service]\nverify_every = \"10s\"\n"),
+    );
+    let start = nb.start();
+    assert_eq!(start.code, Some(0), "{}", start.log);
+    assert_eq!(latest_report(&prefix, &nb.name)["exit_code"], 0);
+
+    let planted = nb.path("/etc/sudoers.d/50-planted");
+    std::fs::write(&planted, "ec2-user ALL=(ALL) NOPASSWD: ALL\n").expect("plant");
+    std::fs::set_permissions(
+        &planted,
+        std::os::unix::fs::PermissionsExt::from_mode(0o440),
+    )
+    .expect("chmod");
+    let mut latest = serde_json::Value::Null;
+    let caught = nb.wait_until(Duration::from_secs(90), || {
+        latest = latest_report(&prefix, &nb.name);
+        latest["exit_code"] == 1
+    });
+    assert!(
+        caught,
+        "no failing report within 90 s: {}\n{}\n{}",
+        latest["finished_at"],
+        output_text(&nb.exec(&["systemctl", "list-timers", "--all", "--no-pager"])),
+        output_text(&nb.exec(&["journalctl", "--no-pager", "-u", "nbwarden-verify.service"]))
+    );
+    assert_eq!(latest["command"], "verify", "{latest}");
+    let sudo = common::control(&latest, "sudo");
+    assert_eq!(sudo["status"], "fail", "{sudo}");
+    assert!(
+        sudo.to_string().contains("/etc/sudoers.d/50-planted"),
+        "{sudo}"
+    );
+    // It came from the timer's unit, not from a start.
+    assert!(
+        nb.journal(&[
+            "_SYSTEMD_UNIT=nbwarden-verify.service",
+            "SYSLOG_IDENTIFIER=nbwarden"
+        ])
+        .iter()
+        .any(|e| e["F_CONTROL"] == "sudo" && e["F_STATUS"] == "fail"),
+        "the verify unit logged no failing sudo check"
+    );
+}
+
+/// The idle policy: 8 s without activity, really stopping.
+fn idle_policy(prefix: &str, nb_port: u16) -> String {
+    policy(
+        prefix,
+        &format!(
+            "{SERVICE}{}",
+            monitoring(
+                &format!("http://127.0.0.1:{nb_port}"),
+                "after = \"8s\"\ndry_run = false\n"
+            )
+        ),
+    )
+}
+
+/// A notebook whose Jupyter listens on a port chosen before the policy,
+/// which names it.
+fn idle_notebook(name: &str) -> Booted {
+    let port = common::booted::free_port();
+    let prefix = unique(name);
+    let on_start = Publish::new(&prefix, &idle_policy(&prefix, port)).run();
+    let mut nb = Booted::create(name, &on_start);
+    nb.jupyter_port = port;
+    nb
+}
+
+/// (d) Idle auto-stop: with no activity for `after`, the monitor calls
+/// StopNotebookInstance and the stand-in stops the instance; a notebook in
+/// use keeps running.
+#[test]
+fn an_idle_notebook_is_stopped_and_a_busy_one_is_not() {
+    let _one = serial();
+    let mut busy = idle_notebook("busy");
+    let start = busy.start();
+    assert_eq!(start.code, Some(0), "{}", start.log);
+    // Someone works in the notebook: API calls every second for 20 s.
+    let client = reqwest::blocking::Client::new();
+    let url = format!("{}/api/contents", busy.jupyter_url());
+    for _ in 0..20 {
+        let r = client
+            .get(&url)
+            .header(
+                "Authorization",
+                format!("token {}", common::booted::JUPYTER_TOKEN),
+            )
+            .send()
+            .expect("Jupyter");
+        assert!(r.status().is_success());
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    assert_eq!(busy.control_plane_status(), "InService");
+    assert!(busy.jupyter_answers());
+    let rounds = busy.journal(&["_SYSTEMD_UNIT=nbwarden-monitor.service"]);
+    assert!(
+        !rounds
+            .iter()
+            .any(|e| e["MESSAGE_ID"] == "nbwarden.monitor.idle-stop"),
+        "the busy notebook was stopped"
+    );
+    busy.stop();
+    drop(busy);
+
+    let mut idle = idle_notebook("idle");
+    let start = idle.start();
+    assert_eq!(start.code, Some(0), "{}", start.log);
+    let mut status = String::new();
+    let stopped = idle.wait_until(Duration::from_secs(60), || {
+        status = idle.control_plane_status();
+        status != "InService"
+    });
+    assert!(
+        stopped,
+        "still {status} after 60 s idle: {}",
+        output_text(&idle.exec(&["journalctl", "--no-pager", "-u", "nbwarden-monitor.service"]))
+    );
+    assert!(status == "Stopping" || status == "Stopped", "{status}");
+    assert!(
+        idle.journal(&["_SYSTEMD_UNIT=nbwarden-monitor.service"])
+            .iter()
+            .any(|e| e["MESSAGE"] == "stopping the idle notebook"),
+        "no idle-stop entry in the journal"
+    );
+    // The stand-in stops the instance SageMaker was asked to stop.
+    idle.stop();
+    assert!(!idle.running() && !idle.jupyter_answers());
+}
+
+/// The lines the script itself wrote (`nbwarden: …`).
+fn script_lines(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| l.starts_with("nbwarden: "))
+        .collect()
+}
+
+/// A failed start: inside the limit, one line from the script saying why,
+/// and Jupyter never started.
+fn assert_failed_start(nb: &Booted, start: &common::booted::Start, why: &str, within: Duration) {
+    assert_ne!(start.code, Some(0), "{}", start.log);
+    assert!(!start.in_service && !nb.jupyter_answers());
+    assert!(
+        start.elapsed < within,
+        "took {:?}: {}",
+        start.elapsed,
+        start.log
+    );
+    let lines = script_lines(&start.log);
+    assert_eq!(lines.len(), 1, "one line from the script: {}", start.log);
+    assert!(lines[0].contains(why), "{lines:?}");
+    assert_eq!(
+        is_active(nb, &["jupyter-server.service"]),
+        ["inactive"],
+        "Jupyter ran"
+    );
+}
+
+/// (e) A tampered binary fails the start before anything runs.
+#[test]
+fn a_tampered_binary_fails_the_start() {
+    let _one = serial();
+    let prefix = unique("tampered");
+    let policy = policy(&prefix, SERVICE);
+    let on_start = Publish {
+        tamper: Some("#!/bin/sh\ntouch /tmp/tampered-binary-ran\n"),
+        ..Publish::new(&prefix, &policy)
+    }
+    .run();
+    let mut nb = Booted::create("tampered", &on_start);
+    let start = nb.start();
+    assert_failed_start(&nb, &start, "refusing to run it", Duration::from_secs(60));
+    assert!(!nb.path("/tmp/tampered-binary-ran").exists());
+    assert!(!nb.path("/usr/local/bin/nbwarden").exists());
+}
+
+/// (e) An S3 endpoint that refuses connections fails the start.
+#[test]
+fn an_unreachable_s3_fails_the_start() {
+    let _one = serial();
+    let prefix = unique("nos3");
+    let policy = policy(&prefix, SERVICE);
+    // Bound, then closed: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let on_start = Publish {
+        s3_endpoint: Some(&endpoint),
+        render_args: &["--start-budget", "60s"],
+        ..Publish::new(&prefix, &policy)
+    }
+    .run();
+    let mut nb = Booted::create("nos3", &on_start);
+    let start = nb.start();
+    assert_failed_start(&nb, &start, "cannot download", Duration::from_secs(60));
+}
+
+/// (e) An endpoint that accepts and never answers (a tarpit) fails the
+/// start when the download's share of the budget is spent, not at
+/// SageMaker's 300 s.
+#[test]
+fn a_tarpit_endpoint_fails_the_start_inside_the_budget() {
+    let _one = serial();
+    let tarpit = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = tarpit.local_addr().expect("addr").port();
+    // Accepts every connection and holds it open, silent.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in tarpit.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let prefix = unique("tarpit");
+    let policy = policy(&prefix, SERVICE);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let on_start = Publish {
+        s3_endpoint: Some(&endpoint),
+        render_args: &["--start-budget", "40s"],
+        ..Publish::new(&prefix, &policy)
+    }
+    .run();
+    let mut nb = Booted::create("tarpit", &on_start);
+    let start = nb.start();
+    // A quarter of 40 s for the download, and the kill 5 s after.
+    assert_failed_start(&nb, &start, "took longer than 10s", Duration::from_secs(20));
+}
+
+/// (f) An administrator's `nbwarden status --wait` in a terminal during the
+/// start returns when the whole start (apply, then verify) has ended, with
+/// the start's verdict.
+#[test]
+fn status_wait_returns_when_the_start_ends() {
+    let _one = serial();
+    let prefix = unique("wait");
+    let mut nb = notebook("wait", &policy(&prefix, SERVICE));
+    let mut waited = None;
+    let start = nb.start_with(|nb| {
+        // As soon as the start installed the binary: the user's terminal.
+        let installed = nb.wait_until(Duration::from_secs(60), || {
+            nb.path("/usr/local/bin/nbwarden").exists()
+        });
+        assert!(installed, "the start never installed nbwarden");
+        let status = nb.spawn_as_user(&[
+            "/usr/local/bin/nbwarden",
+            "status",
+            "--wait",
+            "--output",
+            "json",
+        ]);
+        let still_starting = is_active(nb, &["sagemaker-lifecycle-on-start.service"]);
+        let out = status.wait_with_output().expect("status");
+        let ended = is_active(nb, &["sagemaker-lifecycle-on-start.service"]);
+        waited = Some((still_starting, out, ended));
+    });
+    assert_eq!(start.code, Some(0), "{}", start.log);
+    let (still_starting, out, _ended) = waited.expect("the check ran");
+    assert_eq!(
+        still_starting,
+        ["active"],
+        "the start ended before the check could run"
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        report["command"], "verify",
+        "status returned before the start's last run: {report}"
+    );
+    assert_eq!(report["exit_code"], 0, "{report}");
+}
