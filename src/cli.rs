@@ -62,9 +62,57 @@ pub struct GlobalArgs {
     pub quiet: u8,
 }
 
-/// Where the lifecycle script's environment file points `--policy` when
-/// nothing else does.
+/// The policy when neither `--policy`, `NBWARDEN_POLICY` nor the
+/// lifecycle's environment file names one.
 pub const DEFAULT_POLICY: &str = "/etc/nbwarden/policy.toml";
+/// Where `on-start.sh` records the policy it ran with, for the units and
+/// for an administrator's `verify`, `plan` or `apply` in a terminal.
+pub const LIFECYCLE_ENV: &str = "/etc/nbwarden/lifecycle.env";
+
+/// The policy this run uses, and its pin: `--policy` (or `NBWARDEN_POLICY`)
+/// first, else what the lifecycle's root-owned environment file names, else
+/// [`DEFAULT_POLICY`]. An environment file anyone but root could have
+/// written is refused, not skipped: it would choose the policy.
+fn policy_source(g: &GlobalArgs, host: &Host) -> Result<(PolicySource, Option<String>), Failure> {
+    if let Some(p) = &g.policy {
+        return Ok((p.clone(), g.policy_sha256.clone()));
+    }
+    let path = Path::new(LIFECYCLE_ENV);
+    let Some(text) = host.read_text(path)? else {
+        return Ok((
+            PolicySource::File(DEFAULT_POLICY.into()),
+            g.policy_sha256.clone(),
+        ));
+    };
+    host.check_trusted(path).map_err(|e| {
+        Failure::Usage(format!(
+            "{LIFECYCLE_ENV} names the policy but cannot be trusted: {e:#}; give --policy"
+        ))
+    })?;
+    let value = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let Some(source) = value("NBWARDEN_POLICY") else {
+        return Ok((
+            PolicySource::File(DEFAULT_POLICY.into()),
+            g.policy_sha256.clone(),
+        ));
+    };
+    let source = source
+        .parse()
+        .map_err(|e| Failure::Usage(format!("{LIFECYCLE_ENV}: NBWARDEN_POLICY: {e}")))?;
+    let pin = match (&g.policy_sha256, value("NBWARDEN_POLICY_SHA256")) {
+        (Some(given), _) => Some(given.clone()),
+        (None, Some(pin)) => Some(parse_sha256(&pin).map_err(|e| {
+            Failure::Usage(format!("{LIFECYCLE_ENV}: NBWARDEN_POLICY_SHA256: {e}"))
+        })?),
+        (None, None) => None,
+    };
+    Ok((source, pin))
+}
 
 fn parse_sha256(s: &str) -> Result<String, String> {
     if s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -367,12 +415,9 @@ fn check_only(only: &[String]) -> Result<(), Failure> {
 fn run_engine(mode: Mode, g: &GlobalArgs) -> Result<Verdict, Failure> {
     check_only(&g.only)?;
     let aws = Aws::new(Instant::now() + g.deadline);
-    let source = g
-        .policy
-        .clone()
-        .unwrap_or_else(|| PolicySource::File(DEFAULT_POLICY.into()));
-    let loaded = source.load(g.policy_sha256.as_deref(), &aws)?;
     let host = Host::open(&g.root)?;
+    let (source, pin) = policy_source(g, &host)?;
+    let loaded = source.load(pin.as_deref(), &aws)?;
     let source = PolicyRef {
         source: loaded.source.clone(),
         sha256: loaded.sha256.clone(),
@@ -550,21 +595,15 @@ impl<'a> Run<'a> {
 }
 
 fn monitor(g: &GlobalArgs, once: bool) -> Result<Verdict, Failure> {
-    let source = g
-        .policy
-        .clone()
-        .unwrap_or_else(|| PolicySource::File(DEFAULT_POLICY.into()));
-    let loaded = source.load(
-        g.policy_sha256.as_deref(),
-        &Aws::new(Instant::now() + g.deadline),
-    )?;
+    let host = Host::open(&g.root)?;
+    let (source, pin) = policy_source(g, &host)?;
+    let loaded = source.load(pin.as_deref(), &Aws::new(Instant::now() + g.deadline))?;
     let monitoring = loaded.policy.monitoring.clone().ok_or_else(|| {
         Failure::Usage(format!(
             "policy {}: no [monitoring] section: nothing to monitor",
             loaded.source
         ))
     })?;
-    let host = Host::open(&g.root)?;
     let controls: Vec<Box<dyn engine::Control>> = controls::REGISTRY
         .iter()
         .filter_map(|e| e.build(&loaded.policy))

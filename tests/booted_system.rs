@@ -373,7 +373,7 @@ fn an_idle_notebook_is_stopped_and_a_busy_one_is_not() {
     assert!(
         !rounds
             .iter()
-            .any(|e| e["MESSAGE_ID"] == "nbwarden.monitor.idle-stop"),
+            .any(|e| e["MESSAGE"] == "stopping the idle notebook"),
         "the busy notebook was stopped"
     );
     busy.stop();
@@ -396,7 +396,8 @@ fn an_idle_notebook_is_stopped_and_a_busy_one_is_not() {
     assert!(
         idle.journal(&["_SYSTEMD_UNIT=nbwarden-monitor.service"])
             .iter()
-            .any(|e| e["MESSAGE"] == "stopping the idle notebook"),
+            .any(|e| e["MESSAGE"] == "stopping the idle notebook"
+                && e["F_MESSAGE_ID"] == "nbwarden.monitor.idle-stop"),
         "no idle-stop entry in the journal"
     );
     // The stand-in stops the instance SageMaker was asked to stop.
@@ -543,4 +544,51 @@ fn status_wait_returns_when_the_start_ends() {
         "status returned before the start's last run: {report}"
     );
     assert_eq!(report["exit_code"], 0, "{report}");
+}
+
+/// The monitor with `reapply = true`: drift it finds is re-applied by
+/// `nbwarden-reapply@CONTROL.service` (the monitor itself may not write
+/// /etc), and the next verify passes.
+#[test]
+fn the_monitor_reapplies_drift_through_its_unit() {
+    let _one = serial();
+    let prefix = unique("reapply");
+    let mut nb = notebook(
+        "reapply",
+        &policy(
+            &prefix,
+            "[service]\n[monitoring]\ninterval_s = 2\ndrift_every_s = 4\nreapply = true\n",
+        ),
+    );
+    let start = nb.start();
+    assert_eq!(start.code, Some(0), "{}", start.log);
+    let planted = nb.path("/etc/sudoers.d/50-planted");
+    std::fs::write(&planted, "ec2-user ALL=(ALL) NOPASSWD: ALL\n").expect("plant");
+    std::fs::set_permissions(
+        &planted,
+        std::os::unix::fs::PermissionsExt::from_mode(0o440),
+    )
+    .expect("chmod");
+    let drift = nb.admin(&["/usr/local/bin/nbwarden", "verify", "-q"]);
+    assert_eq!(drift.status.code(), Some(1), "{}", output_text(&drift));
+
+    let reapplied = nb.wait_until(Duration::from_secs(60), || {
+        nb.journal(&["_SYSTEMD_UNIT=nbwarden-reapply@sudo.service"])
+            .iter()
+            .any(|e| e["F_CONTROL"] == "sudo" && e["F_STATUS"] == "fixed")
+    });
+    assert!(
+        reapplied,
+        "no re-apply within 60 s: {}",
+        output_text(&nb.exec(&["journalctl", "--no-pager", "-u", "nbwarden-monitor.service"]))
+    );
+    assert!(
+        nb.journal(&["_SYSTEMD_UNIT=nbwarden-monitor.service"])
+            .iter()
+            .any(|e| e["F_MESSAGE_ID"] == "nbwarden.monitor.reapplied"),
+        "the monitor logged no re-apply event"
+    );
+    let clean = nb.admin(&["/usr/local/bin/nbwarden", "verify", "-q"]);
+    assert_eq!(clean.status.code(), Some(0), "{}", output_text(&clean));
+    assert_sudo_stripped(&nb);
 }

@@ -548,3 +548,54 @@ fn logs_one_start_and_one_end_line_per_control_on_stderr() {
     let quiet = run_on("apply", root.path(), Path::new(EXAMPLE_POLICY), &["-q"]);
     assert!(!stderr(&quiet).contains("control started"));
 }
+
+/// An administrator's `verify` or `plan` in a terminal, with no --policy,
+/// uses the policy the lifecycle's start ran with, as its units do.
+#[test]
+fn without_policy_the_lifecycle_environment_file_names_it() {
+    let root = sandbox("al2023");
+    let policies = tempfile::tempdir().expect("tmp");
+    let policy = write_policy(
+        policies.path(),
+        "version = 1\n[variables.values.FROM_LIFECYCLE]\nvalue = \"yes\"\n",
+    );
+    let env = root.path().join("etc/nbwarden/lifecycle.env");
+    std::fs::create_dir_all(env.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&env, format!("NBWARDEN_POLICY={}\n", policy.display())).expect("env");
+    let root_arg = root.path().to_str().expect("utf8");
+    let plan = nbwarden(&["plan", "--root", root_arg, "--output", "json"]);
+    assert_eq!(code(&plan), 1, "{}", output_text(&plan));
+    let report = json(&plan);
+    assert_eq!(
+        report["policy"]["source"],
+        policy.display().to_string(),
+        "{report}"
+    );
+
+    // A pin in the file is enforced.
+    std::fs::write(
+        &env,
+        format!(
+            "NBWARDEN_POLICY={}\nNBWARDEN_POLICY_SHA256={}\n",
+            policy.display(),
+            "0".repeat(64)
+        ),
+    )
+    .expect("env");
+    let pinned = nbwarden(&["plan", "--root", root_arg]);
+    assert_eq!(code(&pinned), 3, "{}", output_text(&pinned));
+    assert!(stderr(&pinned).contains("sha256"), "{}", stderr(&pinned));
+
+    // A file the notebook user's group could have written chooses nothing.
+    std::fs::write(&env, format!("NBWARDEN_POLICY={}\n", policy.display())).expect("env");
+    std::fs::set_permissions(&env, std::os::unix::fs::PermissionsExt::from_mode(0o664))
+        .expect("chmod");
+    std::os::unix::fs::chown(&env, Some(0), Some(1000)).expect("chown");
+    let weak = nbwarden(&["plan", "--root", root_arg]);
+    assert_eq!(code(&weak), 2, "{}", output_text(&weak));
+    assert!(
+        stderr(&weak).contains("lifecycle.env") && stderr(&weak).contains("cannot be trusted"),
+        "{}",
+        stderr(&weak)
+    );
+}

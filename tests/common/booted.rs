@@ -326,6 +326,17 @@ impl Booted {
         cmd
     }
 
+    /// Runs `argv` as root with the platform's environment, as an
+    /// administrator's session on the instance would (a unit of the booted
+    /// system, so it finds IMDS and AWS as every process there does).
+    pub fn admin(&self, argv: &[&str]) -> Output {
+        self.unit_command(&[], argv)
+            .spawn()
+            .expect("nsenter")
+            .wait_with_output()
+            .expect("wait")
+    }
+
     /// Runs `argv` as the notebook user, as in a Jupyter terminal: in a
     /// unit of the booted system, as ec2-user, with the platform's
     /// environment.
