@@ -551,8 +551,19 @@ impl<'a> Run<'a> {
             failing_since: None,
             upload: None,
         };
+        // A run limited by --only (the monitor's re-apply, the token
+        // refresh, an agent's install) proves nothing about the rest: it
+        // never replaces the instance's verdict, manifest or fleet report.
+        let scoped = !self.g.only.is_empty();
+        if scoped && self.mode != Mode::Plan {
+            tracing::info!(
+                only = self.g.only.join(",").as_str(),
+                "a run limited by --only is not recorded as the instance's verdict"
+            );
+        }
+        let record = self.mode != Mode::Plan && !scoped;
         // Recording is bookkeeping: an admin without root can still verify.
-        if self.mode != Mode::Plan && self.host.euid() == 0 {
+        if record && self.host.euid() == 0 {
             let home = self.host.accounts().ok().and_then(|a| {
                 a.user(self.policy.user.as_str())
                     .map(|u| PathBuf::from(&u.home))
@@ -579,7 +590,7 @@ impl<'a> Run<'a> {
                 }
             }
         }
-        if self.mode != Mode::Plan {
+        if record {
             if let Some(sink) = &self.policy.verify.report {
                 let outcome = crate::fleet::upload(self.host, self.aws, sink, &mut report);
                 tracing::info!("{outcome}");

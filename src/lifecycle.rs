@@ -119,9 +119,11 @@ log() { echo "nbwarden: $*"; }
 # Seconds left of the script's budget.
 left() { echo $((budget - (SECONDS - started))); }
 
-# While this runs, `nbwarden status --wait` waits for the whole start.
-mkdir -p "${start_mark%/*}"
-echo "$$" > "$start_mark"
+# While this runs, `nbwarden status --wait` waits for the whole start. The
+# process's start time tells this script from a later one with its PID.
+install -d -m 0755 -o root -g root "${start_mark%/*}"
+stat_fields=$(cut -d ' ' -f 22 "/proc/$$/stat")
+echo "$$ $stat_fields" > "$start_mark"
 work=""
 trap 'rm -f "$start_mark"; [ -z "$work" ] || rm -rf "$work"' EXIT
 

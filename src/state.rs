@@ -99,8 +99,9 @@ pub fn load(host: &Host) -> Result<Option<Report>> {
         .map(Some)
 }
 
-/// The process a start in progress left in the start mark, while it lives.
-/// Only on the live system: another root's PIDs mean nothing here.
+/// The process a start in progress left in the start mark (`PID
+/// STARTTIME`), while it lives. Only on the live system: another root's
+/// PIDs mean nothing here.
 fn start_in_progress(host: &Host) -> Result<Option<u32>> {
     if !host.is_live() {
         return Ok(None);
@@ -108,12 +109,29 @@ fn start_in_progress(host: &Host) -> Result<Option<u32>> {
     let Some(text) = host.read_text(Path::new(crate::lifecycle::START_MARK))? else {
         return Ok(None);
     };
-    // A mark from a start that was killed names a dead process: ignored.
-    Ok(text
-        .trim()
-        .parse::<u32>()
-        .ok()
-        .filter(|pid| Path::new(&format!("/proc/{pid}")).exists()))
+    let mut fields = text.split_whitespace();
+    let Some(pid) = fields.next().and_then(|p| p.parse::<u32>().ok()) else {
+        return Ok(None);
+    };
+    let started = fields.next();
+    // With /proc mounted hidepid, root's processes are invisible to the
+    // user: a mark then means a start in progress (it is removed at the
+    // script's exit, and /run is emptied at boot).
+    if !Path::new("/proc/1").exists() {
+        return Ok(Some(pid));
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        // A start that was killed left its mark: nothing runs.
+        return Ok(None);
+    };
+    // Field 22, counted after the command name, which may hold spaces.
+    let now_started = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(19));
+    Ok(match (started, now_started) {
+        (Some(a), Some(b)) if a != b => None,
+        _ => Some(pid),
+    })
 }
 
 /// Waits until the lifecycle's start (apply, then verify) has ended and no
@@ -125,6 +143,11 @@ pub fn wait_idle(host: &Host, timeout: Duration) -> Result<()> {
             bail!("the lifecycle start (process {pid}) is still running after {timeout:?}");
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+    // The run lock is root's alone (anyone who can open it can hold it):
+    // other users wait for the start only.
+    if host.euid() != 0 {
+        return Ok(());
     }
     let Some(file) = host.open_lock(Path::new(LOCK), false)? else {
         return Ok(());

@@ -124,6 +124,11 @@ fn the_first_start_hardens_before_jupyter_answers() {
     });
     assert_eq!(start.code, Some(0), "{}\n{}", start.log, nb.console());
     assert!(start.in_service);
+    // For the README's timings (`cargo test … -- --nocapture`).
+    println!(
+        "booted in {:?}; on-start.sh took {:?}; Jupyter answered {:?} after it\n{}",
+        start.boot, start.elapsed, start.jupyter_after, start.log
+    );
     assert!(
         jupyter_during_start.iter().all(|up| !up),
         "Jupyter answered before the start ended: {jupyter_during_start:?}"
@@ -279,6 +284,28 @@ fn drift_is_caught_by_the_timer_and_lands_in_the_fleet_report() {
     let start = nb.start();
     assert_eq!(start.code, Some(0), "{}", start.log);
     assert_eq!(latest_report(&prefix, &nb.name)["exit_code"], 0);
+    // The timer's own check of a clean notebook passes (red team: it once
+    // took the verify it was running for drift).
+    let timer_checks = || {
+        nb.journal(&[
+            "_SYSTEMD_UNIT=nbwarden-verify.service",
+            "SYSLOG_IDENTIFIER=nbwarden",
+        ])
+        .into_iter()
+        .filter(|e| e["MESSAGE"] == "control finished" && e["F_CONTROL"] == "service")
+        .collect::<Vec<_>>()
+    };
+    assert!(
+        nb.wait_until(Duration::from_secs(60), || !timer_checks().is_empty()),
+        "the timer never ran the check: {}\n{}",
+        output_text(&nb.exec(&["systemctl", "list-timers", "--all", "--no-pager"])),
+        output_text(&nb.exec(&["journalctl", "--no-pager", "-u", "nbwarden-verify.service"]))
+    );
+    let checks = timer_checks();
+    assert!(
+        checks.iter().all(|e| e["F_STATUS"] == "pass"),
+        "the timer's check of a clean notebook failed: {checks:?}"
+    );
 
     let planted = nb.path("/etc/sudoers.d/50-planted");
     std::fs::write(&planted, "ec2-user ALL=(ALL) NOPASSWD: ALL\n").expect("plant");
@@ -315,6 +342,26 @@ fn drift_is_caught_by_the_timer_and_lands_in_the_fleet_report() {
         .iter()
         .any(|e| e["F_CONTROL"] == "sudo" && e["F_STATUS"] == "fail"),
         "the verify unit logged no failing sudo check"
+    );
+
+    // A drop-in planted as root that neuters the check is drift too
+    // (red team: nbwarden's own unit file was unchanged, so it passed).
+    let drop_in = nb.path("/etc/systemd/system/nbwarden-verify.service.d/zz.conf");
+    std::fs::create_dir_all(drop_in.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&drop_in, "[Service]\nExecStart=\nExecStart=/bin/true\n").expect("drop-in");
+    let reload = nb.exec(&["systemctl", "daemon-reload"]);
+    assert!(reload.status.success(), "{}", output_text(&reload));
+    let neutered = nb.admin(&["/usr/local/bin/nbwarden", "verify", "--only", "service"]);
+    assert_eq!(
+        neutered.status.code(),
+        Some(1),
+        "{}",
+        output_text(&neutered)
+    );
+    assert!(
+        output_text(&neutered).contains("nbwarden-verify.service.d/zz.conf"),
+        "{}",
+        output_text(&neutered)
     );
 }
 

@@ -599,3 +599,83 @@ fn without_policy_the_lifecycle_environment_file_names_it() {
         stderr(&weak)
     );
 }
+
+/// A run limited by --only (the monitor's re-apply, the token refresh)
+/// never replaces the instance's recorded verdict with its own part.
+#[test]
+fn a_scoped_run_does_not_replace_the_recorded_verdict() {
+    let root = sandbox("al2023");
+    let policies = tempfile::tempdir().expect("tmp");
+    let policy = write_policy(
+        policies.path(),
+        "version = 1\n[variables.values.A]\nvalue = \"a\"\n[environment.values]\nB = { value = \"b\" }\n",
+    );
+    let full = run_on("apply", root.path(), &policy, &["-q"]);
+    assert_eq!(code(&full), 0, "{}", output_text(&full));
+    let scoped = run_on(
+        "apply",
+        root.path(),
+        &policy,
+        &["--only", "variables", "-q"],
+    );
+    assert_eq!(code(&scoped), 0, "{}", output_text(&scoped));
+    let status = nbwarden(&[
+        "status",
+        "--root",
+        root.path().to_str().expect("utf8"),
+        "--output",
+        "json",
+    ]);
+    let report = json(&status);
+    assert_eq!(report["command"], "apply");
+    let environment = common::control(&report, "environment");
+    assert_eq!(
+        environment["status"], "fixed",
+        "status shows the scoped run, not the full one: {report}"
+    );
+}
+
+/// `[service]` where systemd is not PID 1 (a sandbox root): the units are
+/// written from the binary's own copies, nothing is started, and the
+/// report says so; a second apply changes nothing.
+#[test]
+fn service_units_are_written_but_not_started_without_systemd() {
+    let root = sandbox("al2023");
+    let policies = tempfile::tempdir().expect("tmp");
+    let policy = write_policy(
+        policies.path(),
+        "version = 1\n[service]\nverify_every = \"20m\"\n[monitoring]\n",
+    );
+    let apply = run_on("apply", root.path(), &policy, &["--output", "json"]);
+    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    let report = json(&apply);
+    let service = common::control(&report, "service");
+    assert_eq!(service["status"], "fixed", "{service}");
+    assert!(
+        evidence(&report, "service")
+            .iter()
+            .any(|e| e.contains("systemd is not PID 1 here")),
+        "{service}"
+    );
+    let units = root.path().join("etc/systemd/system");
+    for (name, shipped) in [
+        ("nbwarden-verify.timer", "systemd/nbwarden-verify.timer"),
+        (
+            "nbwarden-monitor.service",
+            "systemd/nbwarden-monitor.service",
+        ),
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(units.join(name)).expect("unit"),
+            std::fs::read_to_string(repo().join(shipped)).expect("shipped"),
+            "{name} is not the shipped unit"
+        );
+    }
+    let drop_in =
+        std::fs::read_to_string(units.join("nbwarden-verify.timer.d/50-nbwarden-policy.conf"))
+            .expect("timer drop-in");
+    assert!(drop_in.contains("OnUnitActiveSec=1200s"), "{drop_in}");
+    assert!(!units.join("nbwarden-codeartifact.timer").exists());
+    let again = run_on("apply", root.path(), &policy, &["--output", "json"]);
+    assert_eq!(common::control(&json(&again), "service")["status"], "pass");
+}

@@ -883,3 +883,61 @@ fn the_allowed_command_runs_in_an_environment_the_user_cannot_choose() {
     let ev = common::evidence(&report, "sudo").join("\n");
     assert!(ev.contains("Defaults setenv"), "{ev}");
 }
+
+/// Red team, issue 17: a pip.conf of hundreds of thousands of index
+/// settings made every drift check hold hundreds of MB (the monitor's unit
+/// allows 64 MB) and wrote a state file too large for `status`. The search
+/// does not parse a user file that size: it is a finding, and the report
+/// stays small.
+#[test]
+fn a_huge_user_config_file_is_a_finding_not_a_memory_bill() {
+    let nb = hardened();
+    let mut conf = String::new();
+    for i in 0..40_000 {
+        conf.push_str(&format!(
+            "[s{i}]\nindex-url = https://evil.example/{i}/simple\n"
+        ));
+    }
+    put(&nb, "/home/ec2-user/.config/pip/pip.conf", &conf);
+    chown_user(&nb.path("/home/ec2-user/.config"));
+    chown_user(&nb.path("/home/ec2-user/.config/pip"));
+    chown_user(&nb.path("/home/ec2-user/.config/pip/pip.conf"));
+    let verify = nb.nbwarden(&["verify", "--output", "json", "-q"]);
+    assert_eq!(code(&verify), 1, "{}", output_text(&verify));
+    let report = json(&verify);
+    let packages = common::control(&report, "packages");
+    assert_eq!(packages["status"], "fail", "{packages}");
+    assert!(
+        packages.to_string().contains("not checked:")
+            && packages
+                .to_string()
+                .contains("/home/ec2-user/.config/pip/pip.conf"),
+        "{packages}"
+    );
+    assert!(
+        verify.stdout.len() < 256 * 1024,
+        "the report grew with the user's file: {} bytes",
+        verify.stdout.len()
+    );
+}
+
+/// Red team, issue 17: the run lock was 0644, so the user could hold a
+/// shared lock on it forever and every later root run (the verify timer,
+/// the monitor's re-apply) gave up on it while `status` kept the old
+/// "compliant". Now only root can open it.
+#[test]
+fn the_user_cannot_hold_the_run_lock() {
+    let nb = hardened();
+    let lock = nb.path("/var/lib/nbwarden/run.lock");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&lock).expect("lock").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    let held = nb.as_user(&["flock", "-s", "-n", "/var/lib/nbwarden/run.lock", "true"]);
+    assert_ne!(
+        code(&held),
+        0,
+        "the user took the lock: {}",
+        output_text(&held)
+    );
+}

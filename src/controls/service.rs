@@ -50,6 +50,13 @@ pub const UNITS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The units `apply` enables and starts (the others are started by these).
+const STARTED: &[&str] = &[
+    "nbwarden-verify.timer",
+    "nbwarden-monitor.service",
+    "nbwarden-codeartifact.timer",
+];
+
 /// The unit the monitor starts to re-apply one control.
 pub fn reapply_unit(control: &str) -> String {
     format!("nbwarden-reapply@{control}.service")
@@ -160,15 +167,24 @@ impl Control for Service {
                 crate::engine::FileState::Absent => None,
             })
             .collect();
-        let stop = UNITS
+        // Only what nbwarden starts itself is stopped when unwanted: the
+        // oneshot services run when their timer fires (a running verify
+        // is not drift), and the template when the monitor asks.
+        let stop = STARTED
             .iter()
-            .map(|(name, _)| *name)
-            .filter(|n| !n.contains('@') && !self.plan.start.contains(n))
+            .copied()
+            .filter(|n| !self.plan.start.contains(n))
             .collect();
         Ok(DesiredState {
             files,
             actions: vec![Box::new(Units {
                 files: files_content,
+                installed: self
+                    .plan
+                    .install
+                    .iter()
+                    .map(|n| (n.replace("@.", "@sudo."), unit_path(n)))
+                    .collect(),
                 start: self.plan.start.clone(),
                 stop,
             })],
@@ -183,6 +199,9 @@ struct Units {
     /// The unit files as they must be on disk (to see a change before it
     /// is written: systemd only notices it after).
     files: Vec<(PathBuf, Vec<u8>)>,
+    /// Every unit written, as systemd names it (a template by one of its
+    /// instances), with the file it must be loaded from.
+    installed: Vec<(String, PathBuf)>,
     start: Vec<&'static str>,
     stop: Vec<&'static str>,
 }
@@ -195,6 +214,8 @@ struct UnitState {
     active: String,
     enabled: String,
     needs_reload: bool,
+    fragment: String,
+    drop_ins: Vec<String>,
 }
 
 impl UnitState {
@@ -218,6 +239,10 @@ fn parse_show(text: &str) -> Vec<UnitState> {
                     "ActiveState" => u.active = v.to_string(),
                     "UnitFileState" => u.enabled = v.to_string(),
                     "NeedDaemonReload" => u.needs_reload = v == "yes",
+                    "FragmentPath" => u.fragment = v.to_string(),
+                    "DropInPaths" => {
+                        u.drop_ins = v.split_whitespace().map(str::to_string).collect()
+                    }
                     _ => {}
                 }
             }
@@ -241,9 +266,13 @@ fn systemctl(host: &Host, args: &[&str]) -> Result<String> {
 }
 
 fn show(host: &Host, units: &[&str]) -> Result<Vec<UnitState>> {
+    // Without a unit, `systemctl show` describes the manager itself.
+    if units.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut args = vec![
         "show",
-        "--property=Id,LoadState,ActiveState,UnitFileState,NeedDaemonReload",
+        "--property=Id,LoadState,ActiveState,UnitFileState,NeedDaemonReload,FragmentPath,DropInPaths",
     ];
     args.extend_from_slice(units);
     let states = parse_show(&systemctl(host, &args)?);
@@ -269,6 +298,29 @@ impl Units {
             let on_disk = host.read(path)?.map(|f| f.content);
             if on_disk.as_deref() != Some(content.as_slice()) {
                 work.push(format!("load the new {}", path.display()));
+            }
+        }
+        // Another file that systemd reads for a unit (a drop-in in /etc or
+        // /run, a unit in system.control) can neuter it while nbwarden's
+        // own file stays as written.
+        let names: Vec<&str> = self.installed.iter().map(|(n, _)| n.as_str()).collect();
+        for ((name, ours), state) in self.installed.iter().zip(show(host, &names)?) {
+            if state.load == "loaded" && Path::new(&state.fragment) != ours {
+                work.push(format!(
+                    "{name} is loaded from {}, not {}: remove that file",
+                    state.fragment,
+                    ours.display()
+                ));
+            }
+            for d in state
+                .drop_ins
+                .iter()
+                .filter(|d| Path::new(d) != Path::new(TIMER_DROP_IN))
+            {
+                work.push(format!(
+                    "{d} changes {name}: remove it (nbwarden's units take their settings \
+                     from the policy only)"
+                ));
             }
         }
         let all = self.all();

@@ -83,6 +83,7 @@ pub fn run_control(mode: Mode, ctx: &Context<'_>, control: &dyn Control) -> Cont
         report.status = Status::Error;
         report.error = Some(format!("{e:#}"));
     }
+    cap_evidence(&mut report.evidence);
     report.duration_ms = started.elapsed().as_millis() as u64;
     tracing::info!(
         control = control.id(),
@@ -92,6 +93,26 @@ pub fn run_control(mode: Mode, ctx: &Context<'_>, control: &dyn Control) -> Cont
         "control finished"
     );
     report
+}
+
+/// Evidence lines kept per control, and characters per line.
+const MAX_EVIDENCE_LINES: usize = 200;
+const MAX_EVIDENCE_CHARS: usize = 2000;
+
+/// Bounds a control's evidence: much of it quotes what the user wrote, and
+/// reports, the state file and journal events must not grow with it.
+fn cap_evidence(evidence: &mut Vec<String>) {
+    if evidence.len() > MAX_EVIDENCE_LINES {
+        let more = evidence.len() - (MAX_EVIDENCE_LINES - 1);
+        evidence.truncate(MAX_EVIDENCE_LINES - 1);
+        evidence.push(format!("… and {more} more line(s) not shown"));
+    }
+    for line in evidence.iter_mut() {
+        if line.chars().count() > MAX_EVIDENCE_CHARS {
+            let cut: String = line.chars().take(MAX_EVIDENCE_CHARS).collect();
+            *line = format!("{cut}… (cut)");
+        }
+    }
 }
 
 /// A file whose live state differs from the desired one.
@@ -407,6 +428,20 @@ mod tests {
 
     use super::*;
     use crate::policy;
+
+    #[test]
+    fn evidence_is_bounded_and_says_what_it_left_out() {
+        let mut lines: Vec<String> = (0..1000).map(|i| format!("finding {i}")).collect();
+        lines[0] = "x".repeat(10_000);
+        cap_evidence(&mut lines);
+        assert_eq!(lines.len(), MAX_EVIDENCE_LINES);
+        assert_eq!(
+            lines.last().map(String::as_str),
+            Some("… and 801 more line(s) not shown")
+        );
+        assert!(lines[0].ends_with("… (cut)") && lines[0].chars().count() < 2100);
+        assert_eq!(lines[1], "finding 1");
+    }
 
     struct Files(&'static str, Vec<(&'static str, &'static str)>);
     impl Control for Files {

@@ -463,9 +463,18 @@ impl Tree {
             &parent.fd,
             parent.name.as_os_str(),
             flags,
-            Mode::from_bits_truncate(0o644),
+            // Root's alone: whoever can open a lock can hold it, and a
+            // shared lock held by the notebook user would stall every run.
+            Mode::from_bits_truncate(0o600),
         ) {
-            Ok(fd) => Ok(Some(std::fs::File::from(fd))),
+            Ok(fd) => {
+                let file = std::fs::File::from(fd);
+                if create {
+                    nix::sys::stat::fchmod(&file, Mode::from_bits_truncate(0o600))
+                        .with_context(|| format!("cannot restrict {}", path.display()))?;
+                }
+                Ok(Some(file))
+            }
             Err(Errno::ENOENT) if !create => Ok(None),
             Err(e) => Err(e).with_context(|| format!("cannot open lock file {}", path.display())),
         }

@@ -65,6 +65,10 @@ pub struct Start {
     pub elapsed: Duration,
     /// Jupyter answered after the script succeeded.
     pub in_service: bool,
+    /// From starting the container to systemd's `running`.
+    pub boot: Duration,
+    /// From the script's end to Jupyter's first answer.
+    pub jupyter_after: Option<Duration>,
 }
 
 pub struct Booted {
@@ -369,7 +373,9 @@ impl Booted {
     pub fn start_with(&mut self, during: impl FnOnce(&Booted)) -> Start {
         assert!(!self.running(), "start a stopped notebook");
         self.new_system_drive();
+        let booting = Instant::now();
         self.boot();
+        let boot = booting.elapsed();
         let started = Instant::now();
         let limit = format!("--property=RuntimeMaxSec={}", LIFECYCLE_LIMIT.as_secs());
         let path = format!("--setenv=PATH={LIFECYCLE_PATH}");
@@ -398,6 +404,8 @@ impl Booted {
             log: output_text(&out),
             elapsed,
             in_service: false,
+            boot,
+            jupyter_after: None,
         };
         if code == Some(0) {
             must(
@@ -405,6 +413,7 @@ impl Booted {
                 "starting Jupyter",
             );
             start.in_service = self.wait_for_jupyter(Duration::from_secs(60));
+            start.jupyter_after = Some(started.elapsed() - elapsed);
             assert!(
                 start.in_service,
                 "Jupyter did not answer: {}",

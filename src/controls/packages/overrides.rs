@@ -224,6 +224,10 @@ fn watched_lines(text: &str, python: bool) -> Vec<String> {
         .collect()
 }
 
+/// The largest user file the search parses (pip.conf, .condarc, shell
+/// start-up files, kernel specs).
+const MAX_USER_FILE_BYTES: usize = 256 * 1024;
+
 /// The bounds of one search.
 struct Budget {
     started: Instant,
@@ -271,6 +275,20 @@ impl Search<'_> {
     /// or conda still may: a finding.
     fn read(&mut self, path: &Path) -> Option<String> {
         match self.host.read_text(path) {
+            Ok(Some(text)) if text.len() > MAX_USER_FILE_BYTES => {
+                // The user sizes these files: parsing one of any size would
+                // let them exhaust the monitor's memory. Not read is not
+                // clean: a finding.
+                self.findings.push(Finding {
+                    source: path.display().to_string(),
+                    what: format!(
+                        "not checked: {} bytes, more than the {MAX_USER_FILE_BYTES} a \
+                         configuration or start-up file needs; pip and conda still read it",
+                        text.len()
+                    ),
+                });
+                None
+            }
             Ok(Some(text)) => {
                 self.files_read += 1;
                 Some(text)
