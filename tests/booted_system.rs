@@ -463,6 +463,7 @@ fn script_lines(log: &str) -> Vec<&str> {
 /// and Jupyter never started.
 fn assert_failed_start(nb: &Booted, start: &common::booted::Start, why: &str, within: Duration) {
     assert_ne!(start.code, Some(0), "{}", start.log);
+    println!("failed start after {:?}: {}", start.elapsed, start.log);
     assert!(!start.in_service && !nb.jupyter_answers());
     assert!(
         start.elapsed < within,
