@@ -271,6 +271,18 @@ fn every_start_hardens_again_and_the_ml_volume_does_not_reach_root() {
     }
 }
 
+/// Drift as an administrator (or an agent) running as root would leave it:
+/// a sudoers drop-in granting the user everything.
+fn plant_sudoers_grant(nb: &Booted) {
+    let planted = nb.path("/etc/sudoers.d/50-planted");
+    std::fs::write(&planted, "ec2-user ALL=(ALL) NOPASSWD: ALL\n").expect("plant");
+    std::fs::set_permissions(
+        &planted,
+        std::os::unix::fs::PermissionsExt::from_mode(0o440),
+    )
+    .expect("chmod");
+}
+
 /// (c) Drift between starts: a sudoers grant planted as root is caught by
 /// the verify timer, which uploads a failing report to the fleet's bucket.
 #[test]
@@ -307,13 +319,7 @@ fn drift_is_caught_by_the_timer_and_lands_in_the_fleet_report() {
         "the timer's check of a clean notebook failed: {checks:?}"
     );
 
-    let planted = nb.path("/etc/sudoers.d/50-planted");
-    std::fs::write(&planted, "ec2-user ALL=(ALL) NOPASSWD: ALL\n").expect("plant");
-    std::fs::set_permissions(
-        &planted,
-        std::os::unix::fs::PermissionsExt::from_mode(0o440),
-    )
-    .expect("chmod");
+    plant_sudoers_grant(&nb);
     let mut latest = serde_json::Value::Null;
     let caught = nb.wait_until(Duration::from_secs(90), || {
         latest = latest_report(&prefix, &nb.name);
@@ -499,25 +505,32 @@ fn a_tampered_binary_fails_the_start() {
     assert!(!nb.path("/usr/local/bin/nbwarden").exists());
 }
 
+/// A start whose script fetches from an S3 endpoint on loopback `port`,
+/// within `budget`.
+fn start_with_s3_at(name: &str, port: u16, budget: &str) -> (Booted, common::booted::Start) {
+    let prefix = unique(name);
+    let policy = policy(&prefix, SERVICE);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let on_start = Publish {
+        s3_endpoint: Some(&endpoint),
+        render_args: &["--start-budget", budget],
+        ..Publish::new(&prefix, &policy)
+    }
+    .run();
+    let mut nb = Booted::create(name, &on_start);
+    let start = nb.start();
+    (nb, start)
+}
+
 /// (e) An S3 endpoint that refuses connections fails the start.
 #[test]
 fn an_unreachable_s3_fails_the_start() {
     let _one = serial();
-    let prefix = unique("nos3");
-    let policy = policy(&prefix, SERVICE);
     // Bound, then closed: nothing listens there.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = closed.local_addr().expect("addr").port();
     drop(closed);
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let on_start = Publish {
-        s3_endpoint: Some(&endpoint),
-        render_args: &["--start-budget", "60s"],
-        ..Publish::new(&prefix, &policy)
-    }
-    .run();
-    let mut nb = Booted::create("nos3", &on_start);
-    let start = nb.start();
+    let (nb, start) = start_with_s3_at("nos3", port, "60s");
     assert_failed_start(&nb, &start, "cannot download", Duration::from_secs(60));
 }
 
@@ -536,17 +549,7 @@ fn a_tarpit_endpoint_fails_the_start_inside_the_budget() {
             held.push(stream);
         }
     });
-    let prefix = unique("tarpit");
-    let policy = policy(&prefix, SERVICE);
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let on_start = Publish {
-        s3_endpoint: Some(&endpoint),
-        render_args: &["--start-budget", "40s"],
-        ..Publish::new(&prefix, &policy)
-    }
-    .run();
-    let mut nb = Booted::create("tarpit", &on_start);
-    let start = nb.start();
+    let (nb, start) = start_with_s3_at("tarpit", port, "40s");
     // A quarter of 40 s for the download, and the kill 5 s after.
     assert_failed_start(&nb, &start, "took longer than 10s", Duration::from_secs(20));
 }
@@ -610,13 +613,7 @@ fn the_monitor_reapplies_drift_through_its_unit() {
     );
     let start = nb.start();
     assert_eq!(start.code, Some(0), "{}", start.log);
-    let planted = nb.path("/etc/sudoers.d/50-planted");
-    std::fs::write(&planted, "ec2-user ALL=(ALL) NOPASSWD: ALL\n").expect("plant");
-    std::fs::set_permissions(
-        &planted,
-        std::os::unix::fs::PermissionsExt::from_mode(0o440),
-    )
-    .expect("chmod");
+    plant_sudoers_grant(&nb);
     let drift = nb.admin(&["/usr/local/bin/nbwarden", "verify", "-q"]);
     assert_eq!(drift.status.code(), Some(1), "{}", output_text(&drift));
 
