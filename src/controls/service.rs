@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 
 use crate::engine::{
-    Action, ActionOutcome, ActionState, Context, Control, DesiredState, ManagedFile,
+    Action, ActionOutcome, ActionState, Context, Control, DesiredState, FileState, ManagedFile,
 };
 use crate::host::Host;
 use crate::policy::{Policy, ServicePolicy};
@@ -160,11 +160,9 @@ impl Control for Service {
         });
         let files_content = files
             .iter()
-            .filter_map(|f| match &f.state {
-                crate::engine::FileState::Present { content, .. } => {
-                    Some((f.path.clone(), content.clone()))
-                }
-                crate::engine::FileState::Absent => None,
+            .map(|f| match &f.state {
+                FileState::Present { content, .. } => (f.path.clone(), Some(content.clone())),
+                FileState::Absent => (f.path.clone(), None),
             })
             .collect();
         // Only what nbwarden starts itself is stopped when unwanted: the
@@ -196,9 +194,9 @@ impl Control for Service {
 /// Loads the written units into systemd, then enables and starts the ones
 /// the policy runs and stops the ones it no longer does.
 struct Units {
-    /// The unit files as they must be on disk (to see a change before it
-    /// is written: systemd only notices it after).
-    files: Vec<(PathBuf, Vec<u8>)>,
+    /// The unit files as they must be on disk, `None` for absent (to see a
+    /// change before it is written: systemd only notices it after).
+    files: Vec<(PathBuf, Option<Vec<u8>>)>,
     /// Every unit written, as systemd names it (a template by one of its
     /// instances), with the file it must be loaded from.
     installed: Vec<(String, PathBuf)>,
@@ -296,8 +294,8 @@ impl Units {
         let mut work = Vec::new();
         for (path, content) in &self.files {
             let on_disk = host.read(path)?.map(|f| f.content);
-            if on_disk.as_deref() != Some(content.as_slice()) {
-                work.push(format!("load the new {}", path.display()));
+            if on_disk != *content {
+                work.push(format!("load the changed {}", path.display()));
             }
         }
         // Another file that systemd reads for a unit (a drop-in in /etc or
