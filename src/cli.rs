@@ -502,6 +502,14 @@ impl<'a> Run<'a> {
                 .ok(),
             Mode::Verify => Some(state::RunLock::acquire(host, deadline)?),
         };
+        let started_at = SystemTime::now();
+        // A recorded run leaves its start behind first, so that a run that
+        // dies before recording (killed, out of memory) is not mistaken
+        // for the last verdict still holding.
+        if mode != Mode::Plan && g.only.is_empty() && host.euid() == 0 {
+            state::mark_run_started(host, started_at)
+                .map_err(|e| Failure::CannotEvaluate(e.context("cannot record the run's start")))?;
+        }
         Ok(Run {
             mode,
             g,
@@ -510,7 +518,7 @@ impl<'a> Run<'a> {
             aws,
             source,
             started,
-            started_at: SystemTime::now(),
+            started_at,
             deadline,
             _lock: lock,
         })
@@ -591,7 +599,15 @@ impl<'a> Run<'a> {
             }
         }
         if record {
-            if let Some(sink) = &self.policy.verify.report {
+            // Only root's report speaks for the instance: a run as the
+            // notebook user proves nothing and must not become latest.json.
+            if let Some(sink) = self
+                .policy
+                .verify
+                .report
+                .as_ref()
+                .filter(|_| self.host.euid() == 0)
+            {
                 let outcome = crate::fleet::upload(self.host, self.aws, sink, &mut report);
                 tracing::info!("{outcome}");
                 report.upload = Some(outcome);
@@ -773,6 +789,13 @@ fn status(g: &GlobalArgs, wait: bool) -> Result<Verdict, Failure> {
             state::LAST_RUN
         )));
     };
+    if let Some(unrecorded) = state::unrecorded_run(&host, &report)? {
+        return Err(Failure::CannotEvaluate(anyhow::anyhow!(
+            "a run started at {unrecorded} has recorded no result (still running, or it died: \
+             `journalctl -t nbwarden`); the last recorded verdict, from {}, no longer stands",
+            report.started_at
+        )));
+    }
     print!("{}", report.render(g.output, use_color()));
     Verdict::from_code(report.exit_code).ok_or_else(|| {
         Failure::CannotEvaluate(anyhow::anyhow!(

@@ -22,6 +22,9 @@ const DRIVE_ID: &str = "/var/lib/nbwarden/drive-id";
 /// runs (`first-ever`) and no decision depends on it.
 const FIRST_SEEN: &str = "SageMaker/.nbwarden-first-seen";
 const LOCK: &str = "/var/lib/nbwarden/run.lock";
+/// When the last recorded kind of run (a full apply or verify as root)
+/// started, written before it runs.
+const RUN_STARTED: &str = "/var/lib/nbwarden/run-started";
 
 /// Held for the whole of an apply or verify.
 pub struct RunLock {
@@ -73,6 +76,28 @@ pub fn save(host: &Host, report: &Report) -> Result<()> {
     let mut text = serde_json::to_vec_pretty(&report).context("cannot serialize the report")?;
     text.push(b'\n');
     host.write(Path::new(LAST_RUN), &text, Ownership::root(0o644), None)
+}
+
+/// Records that a run which will record its result has started.
+pub fn mark_run_started(host: &Host, at: std::time::SystemTime) -> Result<()> {
+    let text = format!("{}\n", humantime::format_rfc3339_millis(at));
+    host.write(
+        Path::new(RUN_STARTED),
+        text.as_bytes(),
+        Ownership::root(0o644),
+        None,
+    )
+}
+
+/// The start of a run that began after `last` and recorded nothing: one
+/// still running, or one that died. `None` when `last` is the newest.
+pub fn unrecorded_run(host: &Host, last: &Report) -> Result<Option<String>> {
+    let Some(text) = host.read_text(Path::new(RUN_STARTED))? else {
+        return Ok(None);
+    };
+    let started = text.trim();
+    // Both are RFC 3339 UTC with milliseconds: they order as text.
+    Ok((started > last.started_at.as_str()).then(|| started.to_string()))
 }
 
 /// `report` without what only root may read.

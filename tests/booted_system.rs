@@ -165,6 +165,28 @@ fn the_first_start_hardens_before_jupyter_answers() {
         "{}",
         output_text(&import)
     );
+    // The user's own run, with a policy naming the fleet's bucket, uploads
+    // nothing: only root's report speaks for the instance (red team).
+    let forged_prefix = unique("forged");
+    nb.plant_as_user(
+        "/home/ec2-user/SageMaker/p.toml",
+        &format!(
+            "version = 1\n[verify.report]\nbucket = \"nbwarden-reports\"\nprefix = \"{forged_prefix}\"\n"
+        ),
+        0o644,
+    );
+    let forged = nb.as_user(&[
+        "/usr/local/bin/nbwarden",
+        "verify",
+        "--policy",
+        "/home/ec2-user/SageMaker/p.toml",
+    ]);
+    assert_eq!(forged.status.code(), Some(0), "{}", output_text(&forged));
+    assert_eq!(
+        latest_report(&forged_prefix, &nb.name),
+        serde_json::json!({}),
+        "the user's run became the fleet's latest.json"
+    );
     // nbwarden's own units, installed by apply itself.
     assert_eq!(
         is_active(&nb, &["nbwarden-monitor.service", "nbwarden-verify.timer"]),
@@ -368,6 +390,28 @@ fn drift_is_caught_by_the_timer_and_lands_in_the_fleet_report() {
         output_text(&neutered).contains("nbwarden-verify.service.d/zz.conf"),
         "{}",
         output_text(&neutered)
+    );
+
+    // So is a unit it now requires, which fails before it can run
+    // (red team round 2: no drop-in, nbwarden's file untouched).
+    std::fs::remove_file(&drop_in).expect("remove the drop-in");
+    std::fs::write(
+        nb.path("/etc/systemd/system/zz-block.service"),
+        "[Unit]\nBefore=nbwarden-verify.service\n[Service]\nType=oneshot\nExecStart=/bin/false\n",
+    )
+    .expect("unit");
+    let requires = nb.path("/etc/systemd/system/nbwarden-verify.service.requires");
+    std::fs::create_dir_all(&requires).expect("mkdir");
+    std::os::unix::fs::symlink("../zz-block.service", requires.join("zz-block.service"))
+        .expect("link");
+    let reload = nb.exec(&["systemctl", "daemon-reload"]);
+    assert!(reload.status.success(), "{}", output_text(&reload));
+    let blocked = nb.admin(&["/usr/local/bin/nbwarden", "verify", "--only", "service"]);
+    assert_eq!(blocked.status.code(), Some(1), "{}", output_text(&blocked));
+    assert!(
+        output_text(&blocked).contains("requires zz-block.service"),
+        "{}",
+        output_text(&blocked)
     );
 }
 
@@ -636,4 +680,25 @@ fn the_monitor_reapplies_drift_through_its_unit() {
     let clean = nb.admin(&["/usr/local/bin/nbwarden", "verify", "-q"]);
     assert_eq!(clean.status.code(), Some(0), "{}", output_text(&clean));
     assert_sudo_stripped(&nb);
+
+    // A monitor that died waits to be restarted: not active, so drift
+    // (red team round 2: `activating (auto-restart)` counted as running).
+    let killed = nb.exec(&[
+        "systemctl",
+        "kill",
+        "-s",
+        "KILL",
+        "nbwarden-monitor.service",
+    ]);
+    assert!(killed.status.success(), "{}", output_text(&killed));
+    assert!(nb.wait_until(Duration::from_secs(10), || {
+        is_active(&nb, &["nbwarden-monitor.service"]) != ["active"]
+    }));
+    let dead = nb.admin(&["/usr/local/bin/nbwarden", "verify", "--only", "service"]);
+    assert_eq!(dead.status.code(), Some(1), "{}", output_text(&dead));
+    assert!(
+        output_text(&dead).contains("enable and start nbwarden-monitor.service"),
+        "{}",
+        output_text(&dead)
+    );
 }

@@ -170,3 +170,45 @@ fn a_crash_at_any_write_step_leaves_old_or_new_files_and_the_next_apply_converge
     }
     assert!(crashes >= 4 * 5, "only {crashes} crashes tried");
 }
+
+/// Red team, issue 17: a verify that dies before recording (killed, out of
+/// memory) left the previous "compliant" in place, and `status` showed it.
+/// Now `status` says the recorded verdict no longer stands.
+#[test]
+fn a_run_that_dies_before_recording_makes_status_say_so() {
+    let root = sandbox("al2023");
+    let clean = apply(root.path(), None);
+    assert_eq!(code(&clean), 0, "{}", output_text(&clean));
+    let status = |root: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_nbwarden"))
+            .args(["status", "--root"])
+            .arg(root)
+            .env("NO_COLOR", "1")
+            .env_remove("FAILPOINTS")
+            .output()
+            .expect("status")
+    };
+    assert_eq!(code(&status(root.path())), 0);
+    // The verify dies at its second write: after it marked its start,
+    // before it recorded its result.
+    let died = Command::new(env!("CARGO_BIN_EXE_nbwarden"))
+        .args(["verify", "-q", "--root"])
+        .arg(root.path())
+        .arg("--policy")
+        .arg(repo().join("config/policy.example.toml"))
+        .env("FAILPOINTS", "write::filled=1*off->panic")
+        .output()
+        .expect("verify");
+    assert_ne!(code(&died), 0, "{}", output_text(&died));
+    let after = status(root.path());
+    assert_eq!(code(&after), 3, "{}", output_text(&after));
+    assert!(
+        output_text(&after).contains("has recorded no result"),
+        "{}",
+        output_text(&after)
+    );
+    // The next run that records makes status whole again.
+    let again = apply(root.path(), None);
+    assert_eq!(code(&again), 0, "{}", output_text(&again));
+    assert_eq!(code(&status(root.path())), 0);
+}

@@ -181,7 +181,19 @@ impl Control for Service {
                     .plan
                     .install
                     .iter()
-                    .map(|n| (n.replace("@.", "@sudo."), unit_path(n)))
+                    .flat_map(|n| {
+                        // A template is checked through every instance the
+                        // monitor may start: one control's drop-in is enough.
+                        let instances: Vec<String> = if n.contains("@.") {
+                            crate::controls::known_ids()
+                                .into_iter()
+                                .map(reapply_unit)
+                                .collect()
+                        } else {
+                            vec![n.to_string()]
+                        };
+                        instances.into_iter().map(move |i| (i, unit_path(n)))
+                    })
                     .collect(),
                 start: self.plan.start.clone(),
                 stop,
@@ -214,12 +226,46 @@ struct UnitState {
     needs_reload: bool,
     fragment: String,
     drop_ins: Vec<String>,
+    /// Dependencies that can keep the unit from running: `Requires=`,
+    /// `Requisite=`, `BindsTo=`, `Conflicts=` and who conflicts with it.
+    requires: Vec<String>,
+    requisite: Vec<String>,
+    binds_to: Vec<String>,
+    conflicts: Vec<String>,
+    conflicted_by: Vec<String>,
 }
 
 impl UnitState {
     fn running(&self) -> bool {
         matches!(self.active.as_str(), "active" | "reloading" | "activating")
     }
+}
+
+fn words(v: &str) -> Vec<String> {
+    v.split_whitespace().map(str::to_string).collect()
+}
+
+/// What systemd itself adds to nbwarden's units: the default dependencies
+/// and the mounts their paths need. Anything else that a unit requires or
+/// conflicts with was added around nbwarden's files (a `.requires/` link,
+/// another unit's `Conflicts=`) and can keep it from running.
+fn foreign_dependencies(u: &UnitState) -> Vec<String> {
+    let mut found = Vec::new();
+    let systemds =
+        |d: &String| d == "sysinit.target" || d == "system.slice" || d.ends_with(".mount");
+    for d in u.requires.iter().filter(|d| !systemds(d)) {
+        found.push(format!("requires {d}"));
+    }
+    for d in u.requisite.iter().chain(&u.binds_to) {
+        found.push(format!("depends on {d}"));
+    }
+    for d in u.conflicts.iter().filter(|d| *d != "shutdown.target") {
+        found.push(format!("conflicts with {d}"));
+    }
+    for d in &u.conflicted_by {
+        found.push(format!("is stopped by {d}"));
+    }
+    found
 }
 
 fn parse_show(text: &str) -> Vec<UnitState> {
@@ -238,9 +284,12 @@ fn parse_show(text: &str) -> Vec<UnitState> {
                     "UnitFileState" => u.enabled = v.to_string(),
                     "NeedDaemonReload" => u.needs_reload = v == "yes",
                     "FragmentPath" => u.fragment = v.to_string(),
-                    "DropInPaths" => {
-                        u.drop_ins = v.split_whitespace().map(str::to_string).collect()
-                    }
+                    "DropInPaths" => u.drop_ins = words(v),
+                    "Requires" => u.requires = words(v),
+                    "Requisite" => u.requisite = words(v),
+                    "BindsTo" => u.binds_to = words(v),
+                    "Conflicts" => u.conflicts = words(v),
+                    "ConflictedBy" => u.conflicted_by = words(v),
                     _ => {}
                 }
             }
@@ -270,7 +319,8 @@ fn show(host: &Host, units: &[&str]) -> Result<Vec<UnitState>> {
     }
     let mut args = vec![
         "show",
-        "--property=Id,LoadState,ActiveState,UnitFileState,NeedDaemonReload,FragmentPath,DropInPaths",
+        "--property=Id,LoadState,ActiveState,UnitFileState,NeedDaemonReload,FragmentPath,\
+         DropInPaths,Requires,Requisite,BindsTo,Conflicts,ConflictedBy",
     ];
     args.extend_from_slice(units);
     let states = parse_show(&systemctl(host, &args)?);
@@ -310,6 +360,11 @@ impl Units {
                     ours.display()
                 ));
             }
+            for d in foreign_dependencies(&state) {
+                work.push(format!(
+                    "{name} {d}, which nbwarden's units never ask for: remove what adds it"
+                ));
+            }
             for d in state
                 .drop_ins
                 .iter()
@@ -327,7 +382,9 @@ impl Units {
             if state.needs_reload {
                 work.push(format!("reload {name}"));
             }
-            if wanted && (state.enabled != "enabled" || !state.running()) {
+            // Active, not merely activating: a monitor that crashed waits
+            // in `activating (auto-restart)`.
+            if wanted && (state.enabled != "enabled" || state.active != "active") {
                 work.push(format!(
                     "enable and start {name} (now {}, {})",
                     state.active,
@@ -483,6 +540,32 @@ mod tests {
         let mut compiled: Vec<String> = UNITS.iter().map(|(n, _)| n.to_string()).collect();
         compiled.sort();
         assert_eq!(shipped, compiled);
+    }
+
+    #[test]
+    fn only_systemds_own_dependencies_are_expected() {
+        let own = UnitState {
+            requires: words("sysinit.target system.slice -.mount var-lib.mount"),
+            conflicts: words("shutdown.target"),
+            ..UnitState::default()
+        };
+        assert!(foreign_dependencies(&own).is_empty());
+        let neutered = UnitState {
+            requires: words("sysinit.target zz-block.service"),
+            binds_to: words("x.service"),
+            conflicts: words("shutdown.target y.service"),
+            conflicted_by: words("z.service"),
+            ..UnitState::default()
+        };
+        assert_eq!(
+            foreign_dependencies(&neutered),
+            [
+                "requires zz-block.service",
+                "depends on x.service",
+                "conflicts with y.service",
+                "is stopped by z.service"
+            ]
+        );
     }
 
     #[test]

@@ -260,17 +260,39 @@ impl Budget {
     }
 }
 
+/// Findings kept in full; the rest are only counted. What the user writes
+/// must not size root's memory (a flood of matching lines in small files).
+const MAX_FINDINGS: usize = 200;
+/// Bytes of the user's files one search reads, in all.
+const MAX_SEARCH_BYTES: usize = 32 * 1024 * 1024;
+
 /// One run of the search: what was read, what was found.
 struct Search<'a> {
     host: &'a Host,
     budget: Budget,
     findings: Vec<Finding>,
+    /// Findings past [`MAX_FINDINGS`], counted only.
+    more_findings: usize,
+    bytes_read: usize,
+    /// Set when the byte budget ran out: the search proves nothing.
+    exhausted: Option<String>,
     /// Facts worth a report line that are not overrides.
     notes: Vec<String>,
     files_read: usize,
 }
 
 impl Search<'_> {
+    fn finding(&mut self, source: impl std::fmt::Display, what: impl Into<String>) {
+        if self.findings.len() < MAX_FINDINGS {
+            self.findings.push(Finding {
+                source: source.to_string(),
+                what: what.into(),
+            });
+        } else {
+            self.more_findings += 1;
+        }
+    }
+
     /// A file's text; `None` when absent. What nbwarden may not read, pip
     /// or conda still may: a finding.
     fn read(&mut self, path: &Path) -> Option<String> {
@@ -279,26 +301,34 @@ impl Search<'_> {
                 // The user sizes these files: parsing one of any size would
                 // let them exhaust the monitor's memory. Not read is not
                 // clean: a finding.
-                self.findings.push(Finding {
-                    source: path.display().to_string(),
-                    what: format!(
+                self.finding(
+                    path.display().to_string(),
+                    format!(
                         "not checked: {} bytes, more than the {MAX_USER_FILE_BYTES} a \
                          configuration or start-up file needs; pip and conda still read it",
                         text.len()
                     ),
-                });
+                );
                 None
             }
             Ok(Some(text)) => {
                 self.files_read += 1;
+                self.bytes_read += text.len();
+                if self.bytes_read > MAX_SEARCH_BYTES {
+                    self.exhausted.get_or_insert_with(|| {
+                        format!(
+                            "the override search read more than {MAX_SEARCH_BYTES} bytes of the \
+                             user's files (at {}) without finishing, so no verdict is proven",
+                            path.display()
+                        )
+                    });
+                    return None;
+                }
                 Some(text)
             }
             Ok(None) => None,
             Err(e) => {
-                self.findings.push(Finding {
-                    source: path.display().to_string(),
-                    what: format!("not checked: {e:#}"),
-                });
+                self.finding(path.display().to_string(), format!("not checked: {e:#}"));
                 None
             }
         }
@@ -317,10 +347,7 @@ impl Search<'_> {
             }
             Ok(None) => Ok(Vec::new()),
             Err(e) => {
-                self.findings.push(Finding {
-                    source: dir.display().to_string(),
-                    what: format!("not searched: {e:#}"),
-                });
+                self.finding(dir.display().to_string(), format!("not searched: {e:#}"));
                 Ok(Vec::new())
             }
         }
@@ -334,10 +361,7 @@ impl Search<'_> {
             .is_some_and(|n| n.ends_with(".pth") || n.ends_with(".py"));
         if let Some(text) = self.read(path) {
             for what in watched_lines(&text, python) {
-                self.findings.push(Finding {
-                    source: path.display().to_string(),
-                    what,
-                });
+                self.finding(path.display().to_string(), what);
             }
         }
     }
@@ -349,16 +373,16 @@ impl Search<'_> {
         match pip::index_settings(&text) {
             Ok(settings) => {
                 for (section, key, value) in settings {
-                    self.findings.push(Finding {
-                        source: path.display().to_string(),
-                        what: format!("[{section}] {key} = {value}"),
-                    });
+                    self.finding(
+                        path.display().to_string(),
+                        format!("[{section}] {key} = {value}"),
+                    );
                 }
             }
-            Err(e) => self.findings.push(Finding {
-                source: path.display().to_string(),
-                what: format!("unreadable INI ({e}); pip may still use it"),
-            }),
+            Err(e) => self.finding(
+                path.display().to_string(),
+                format!("unreadable INI ({e}); pip may still use it"),
+            ),
         }
     }
 
@@ -379,17 +403,14 @@ impl Search<'_> {
                             conda::SYSTEM_FILE
                         ));
                     } else {
-                        self.findings.push(Finding {
-                            source: path.display().to_string(),
-                            what: format!("{key}: {value}"),
-                        });
+                        self.finding(path.display().to_string(), format!("{key}: {value}"));
                     }
                 }
             }
-            Err(e) => self.findings.push(Finding {
-                source: path.display().to_string(),
-                what: format!("unreadable YAML ({e}); conda may still use it"),
-            }),
+            Err(e) => self.finding(
+                path.display().to_string(),
+                format!("unreadable YAML ({e}); conda may still use it"),
+            ),
         }
     }
 
@@ -409,10 +430,7 @@ impl Search<'_> {
                 .filter(|c| !c.is_whitespace() && *c != '"' && *c != '\'')
                 .collect();
             if !t.starts_with('#') && UV_KEYS.contains(&key.as_str()) {
-                self.findings.push(Finding {
-                    source: path.display().to_string(),
-                    what: format!("line {}: {t}", i + 1),
-                });
+                self.finding(path.display().to_string(), format!("line {}: {t}", i + 1));
             }
         }
     }
@@ -435,10 +453,7 @@ impl Search<'_> {
             if let Some(env) = json.get("env").and_then(|e| e.as_object()) {
                 for (k, v) in env {
                     if names_a_variable(k) {
-                        self.findings.push(Finding {
-                            source: path.display().to_string(),
-                            what: format!("env {k} = {v}"),
-                        });
+                        self.finding(path.display().to_string(), format!("env {k} = {v}"));
                     }
                 }
             }
@@ -451,10 +466,10 @@ impl Search<'_> {
                 .iter()
                 .any(|a| WATCHED_FLAGS.iter().any(|f| a.starts_with(f)))
             {
-                self.findings.push(Finding {
-                    source: path.display().to_string(),
-                    what: format!("argv {}", argv.join(" ")),
-                });
+                self.finding(
+                    path.display().to_string(),
+                    format!("argv {}", argv.join(" ")),
+                );
             }
         }
         Ok(())
@@ -469,10 +484,10 @@ impl Search<'_> {
                 Ok(Some(e)) => e,
                 Ok(None) => continue,
                 Err(e) => {
-                    self.findings.push(Finding {
-                        source: dir.display().to_string(),
-                        what: format!("not searched for environments: {e:#}"),
-                    });
+                    self.finding(
+                        dir.display().to_string(),
+                        format!("not searched for environments: {e:#}"),
+                    );
                     continue;
                 }
             };
@@ -520,6 +535,9 @@ impl Probe for Overrides {
                 max_entries: self.policy.search_entries as usize,
             },
             findings: Vec::new(),
+            more_findings: 0,
+            bytes_read: 0,
+            exhausted: None,
             notes: Vec::new(),
             files_read: 0,
         };
@@ -624,6 +642,9 @@ impl Probe for Overrides {
             s.scan_kernels(&dir)?;
         }
 
+        if let Some(why) = s.exhausted.take() {
+            bail!("{why}");
+        }
         let warn = self.policy.on_user_override == OnOverride::Warn;
         let prefix = if warn {
             "warning: override"
@@ -635,6 +656,12 @@ impl Probe for Overrides {
             .iter()
             .map(|f| format!("{prefix} in {}: {}", f.source, f.what))
             .collect();
+        if s.more_findings > 0 {
+            lines.push(format!(
+                "{prefix}: … and {} more not listed",
+                s.more_findings
+            ));
+        }
         lines.extend(envs.iter().map(|e| format!("environment: {}", e.display())));
         lines.append(&mut s.notes);
         lines.push(
@@ -656,7 +683,7 @@ impl Probe for Overrides {
         } else {
             format!(
                 "{} setting(s) outside nbwarden's files choose or add an index ({searched})",
-                s.findings.len()
+                s.findings.len() + s.more_findings
             )
         };
         Ok(ProbeResult {
