@@ -941,3 +941,37 @@ fn the_user_cannot_hold_the_run_lock() {
         output_text(&held)
     );
 }
+
+/// Red team round 2, issue 17: many small files, each under the size cap,
+/// full of lines that set an index, made the search keep millions of
+/// findings (613 MB in the monitor, whose unit allows 64 MB). Findings are
+/// capped as they are found, and the run's own peak stays small.
+#[test]
+fn a_flood_of_small_override_files_does_not_size_roots_memory() {
+    let nb = hardened();
+    let dir = "/home/ec2-user/.config/environment.d";
+    let line = "PIP_INDEX_URL=https://evil.example/simple\n";
+    let body = line.repeat(200 * 1024 / line.len());
+    for i in 0..40 {
+        put(&nb, &format!("{dir}/{i:02}-flood.conf"), &body);
+    }
+    chown_user(&nb.path("/home/ec2-user/.config"));
+    let chown = Command::new("chown")
+        .args(["-R", "1000:1000"])
+        .arg(nb.path(dir))
+        .status()
+        .expect("chown");
+    assert!(chown.success());
+    let verify = nb.nbwarden(&["verify", "--output", "json", "-q"]);
+    assert_eq!(code(&verify), 1, "{}", output_text(&verify));
+    let report = json(&verify);
+    let packages = common::control(&report, "packages");
+    assert_eq!(packages["status"], "fail", "{packages}");
+    assert!(
+        packages.to_string().contains("more not listed"),
+        "{}",
+        &packages.to_string()[..2000.min(packages.to_string().len())]
+    );
+    let peak_kib = report["peak_rss_kib"].as_u64().expect("peak_rss_kib");
+    assert!(peak_kib < 64 * 1024, "nbwarden peaked at {peak_kib} KiB");
+}

@@ -260,9 +260,10 @@ impl Budget {
     }
 }
 
-/// Findings kept in full; the rest are only counted. What the user writes
-/// must not size root's memory (a flood of matching lines in small files).
-const MAX_FINDINGS: usize = 200;
+/// Findings kept in full (well inside the evidence cap); the rest are only
+/// counted. What the user writes must not size root's memory (a flood of
+/// matching lines in small files).
+const MAX_FINDINGS: usize = 100;
 /// Bytes of the user's files one search reads, in all.
 const MAX_SEARCH_BYTES: usize = 32 * 1024 * 1024;
 
