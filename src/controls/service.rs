@@ -241,8 +241,11 @@ impl UnitState {
     }
 }
 
+/// A property's list; systemd quotes names with escapes in them.
 fn words(v: &str) -> Vec<String> {
-    v.split_whitespace().map(str::to_string).collect()
+    v.split_whitespace()
+        .map(|w| w.trim_matches('"').to_string())
+        .collect()
 }
 
 /// What systemd itself adds to nbwarden's units: the default dependencies
@@ -251,8 +254,9 @@ fn words(v: &str) -> Vec<String> {
 /// another unit's `Conflicts=`) and can keep it from running.
 fn foreign_dependencies(u: &UnitState) -> Vec<String> {
     let mut found = Vec::new();
+    // Slices: system.slice, and a template's own `system-NAME.slice`.
     let systemds =
-        |d: &String| d == "sysinit.target" || d == "system.slice" || d.ends_with(".mount");
+        |d: &String| d == "sysinit.target" || d.ends_with(".slice") || d.ends_with(".mount");
     for d in u.requires.iter().filter(|d| !systemds(d)) {
         found.push(format!("requires {d}"));
     }
@@ -545,7 +549,9 @@ mod tests {
     #[test]
     fn only_systemds_own_dependencies_are_expected() {
         let own = UnitState {
-            requires: words("sysinit.target system.slice -.mount var-lib.mount"),
+            requires: words(
+                "sysinit.target system.slice \"system-nbwarden\\x2dreapply.slice\" -.mount var-lib.mount",
+            ),
             conflicts: words("shutdown.target"),
             ..UnitState::default()
         };
