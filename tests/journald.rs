@@ -87,6 +87,7 @@ fn logs_go_to_journald_when_its_socket_exists() {
         "boot-exec",
         "egress",
         "rpm",
+        "service",
     ];
     assert_eq!(
         (started.len(), finished.len()),
