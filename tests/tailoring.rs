@@ -356,9 +356,7 @@ fn codeartifact_tokens_reach_pip_conf_once_never_the_logs_and_are_refreshed_when
     let run = |cmd: &str| {
         run_aws(
             root.path(),
-            &[
-                cmd, "--policy", &p, "--only", "packages", "--output", "json", "-vv",
-            ],
+            &[cmd, "--policy", &p, "--output", "json", "-vv"],
             &env,
         )
     };
