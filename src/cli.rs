@@ -65,9 +65,7 @@ pub struct GlobalArgs {
 /// The policy when neither `--policy`, `NBWARDEN_POLICY` nor the
 /// lifecycle's environment file names one.
 pub const DEFAULT_POLICY: &str = "/etc/nbwarden/policy.toml";
-/// Where `on-start.sh` records the policy it ran with, for the units and
-/// for an administrator's `verify`, `plan` or `apply` in a terminal.
-pub const LIFECYCLE_ENV: &str = "/etc/nbwarden/lifecycle.env";
+use crate::lifecycle::ENV_FILE as LIFECYCLE_ENV;
 
 /// The policy this run uses, and its pin: `--policy` (or `NBWARDEN_POLICY`)
 /// first, else what the lifecycle's root-owned environment file names, else

@@ -25,6 +25,9 @@ pub const FORBIDDEN: &[&str] = &[
 /// after 300 s, and apply and verify need a share of their own.
 pub const MIN_BUDGET_S: u64 = 30;
 pub const MAX_BUDGET_S: u64 = 280;
+/// Where `on-start.sh` records the policy it ran with, for the units and
+/// for an administrator's `verify`, `plan` or `apply` in a terminal.
+pub const ENV_FILE: &str = "/etc/nbwarden/lifecycle.env";
 /// The start marker `on-start.sh` leaves while it runs (its PID), so that
 /// `status --wait` waits for the whole start, not one run of it.
 pub const START_MARK: &str = "/run/nbwarden/start.pid";
@@ -113,6 +116,7 @@ pub fn on_start(o: &Options) -> String {
     }
     let _ = writeln!(s, "budget={}", o.start_budget_s);
     let _ = writeln!(s, "start_mark={START_MARK}");
+    let _ = writeln!(s, "env_file={ENV_FILE}");
     s.push_str(
         r#"started=$SECONDS
 log() { echo "nbwarden: $*"; }
@@ -184,9 +188,9 @@ fi
 install -m 0755 -o root -g root "$work/nbwarden" /usr/local/bin/nbwarden
 
 # Later runs (the units, admins) use the same policy.
-mkdir -p /etc/nbwarden
-printf 'NBWARDEN_POLICY=%s\n' "$policy" > /etc/nbwarden/lifecycle.env
-if [ -n "$policy_sha256" ]; then printf 'NBWARDEN_POLICY_SHA256=%s\n' "$policy_sha256" >> /etc/nbwarden/lifecycle.env; fi
+mkdir -p "${env_file%/*}"
+printf 'NBWARDEN_POLICY=%s\n' "$policy" > "$env_file"
+if [ -n "$policy_sha256" ]; then printf 'NBWARDEN_POLICY_SHA256=%s\n' "$policy_sha256" >> "$env_file"; fi
 args=(--policy "$policy")
 if [ -n "$policy_sha256" ]; then args+=(--policy-sha256 "$policy_sha256"); fi
 

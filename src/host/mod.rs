@@ -146,12 +146,8 @@ impl Host {
             argv.extend(timer_args.iter().map(String::as_str));
             argv.push("--timer-property=RandomizedDelaySec=5min");
         }
-        argv.extend([
-            "--property=Type=oneshot",
-            "--property=EnvironmentFile=-/etc/nbwarden/lifecycle.env",
-            "--",
-            &exe,
-        ]);
+        let env_file = format!("--property=EnvironmentFile=-{}", crate::lifecycle::ENV_FILE);
+        argv.extend(["--property=Type=oneshot", &env_file, "--", &exe]);
         argv.extend_from_slice(args);
         let out = self.run("systemd-run", &argv, Duration::from_secs(20))?;
         // A unit still there from an earlier run is as good.
