@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use crate::policy::PolicyError;
+use crate::policy::{LoadError, PolicyError};
 
 pub const COMPLIANT: u8 = 0;
 pub const NOT_COMPLIANT: u8 = 1;
@@ -24,6 +24,16 @@ pub enum Failure {
     /// I/O, a missing tool, an unreadable root, a timeout.
     #[error("{0:#}")]
     CannotEvaluate(#[from] anyhow::Error),
+}
+
+impl From<LoadError> for Failure {
+    fn from(e: LoadError) -> Failure {
+        match e {
+            LoadError::Invalid(e) => Failure::InvalidPolicy(e),
+            LoadError::Refused(why) => Failure::Usage(why),
+            LoadError::Unreadable(e) => Failure::CannotEvaluate(e),
+        }
+    }
 }
 
 /// What a command that ran to the end concluded.

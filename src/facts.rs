@@ -1,12 +1,19 @@
-//! Facts about the notebook instance that need no network: SageMaker's
-//! `/opt/ml/metadata/resource-metadata.json`.
+//! Facts about the notebook instance: its identity from SageMaker's
+//! `/opt/ml/metadata/resource-metadata.json`, and what the control plane
+//! and IMDS say about it. A run fetches each at most once, on first use,
+//! and every control shares the answer through [`Facts`].
 
+use std::cell::OnceCell;
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
+use serde_json::Value;
 
+use crate::aws::Aws;
 use crate::host::Host;
+use crate::policy::NotebookField;
 
 pub const RESOURCE_METADATA: &str = "/opt/ml/metadata/resource-metadata.json";
 
@@ -66,9 +73,201 @@ impl Notebook {
     }
 }
 
+/// `DescribeNotebookInstance`'s answer: the fields nbwarden reads. The
+/// API may add more, which are ignored; absent ones are `None`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NotebookDescription {
+    pub notebook_instance_name: Option<String>,
+    pub notebook_instance_status: Option<String>,
+    pub subnet_id: Option<String>,
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    pub kms_key_id: Option<String>,
+    pub direct_internet_access: Option<String>,
+    pub root_access: Option<String>,
+    pub role_arn: Option<String>,
+    pub instance_type: Option<String>,
+}
+
+impl NotebookDescription {
+    /// A field as a policy variable's value; `None` when not reported.
+    pub fn field(&self, field: NotebookField) -> Option<Value> {
+        let text = |v: &Option<String>| v.clone().map(Value::String);
+        match field {
+            NotebookField::SubnetId => text(&self.subnet_id),
+            NotebookField::SecurityGroups => Some(Value::Array(
+                self.security_groups
+                    .iter()
+                    .cloned()
+                    .map(Value::String)
+                    .collect(),
+            ))
+            .filter(|_| !self.security_groups.is_empty()),
+            NotebookField::KmsKeyId => text(&self.kms_key_id),
+            NotebookField::DirectInternetAccess => text(&self.direct_internet_access),
+            NotebookField::RootAccess => text(&self.root_access),
+            NotebookField::RoleArn => text(&self.role_arn),
+            NotebookField::InstanceType => text(&self.instance_type),
+        }
+    }
+}
+
+/// A notebook's tags, key to value.
+pub type Tags = BTreeMap<String, String>;
+
+/// Where [`Facts`] come from when first asked.
+enum Source<'a> {
+    /// The root's metadata file, the SageMaker API and IMDS.
+    Live { host: &'a Host, aws: &'a Aws },
+    /// Only what a test put in; anything else is an error.
+    Given,
+}
+
+/// The facts of one run, each fetched at most once (lazily) and shared by
+/// every control. A failed fetch is remembered too: a second control asking
+/// gets the same error instead of a second call.
+pub struct Facts<'a> {
+    source: Source<'a>,
+    notebook: OnceCell<Result<Notebook, String>>,
+    tags: OnceCell<Result<Tags, String>>,
+    description: OnceCell<Result<NotebookDescription, String>>,
+    instance_id: OnceCell<Result<String, String>>,
+}
+
+fn filled<T>(value: Option<T>) -> OnceCell<Result<T, String>> {
+    let cell = OnceCell::new();
+    if let Some(v) = value {
+        let _ = cell.set(Ok(v));
+    }
+    cell
+}
+
+fn remembered<T>(
+    cell: &OnceCell<Result<T, String>>,
+    fetch: impl FnOnce() -> Result<T>,
+) -> Result<&T> {
+    cell.get_or_init(|| fetch().map_err(|e| format!("{e:#}")))
+        .as_ref()
+        .map_err(|e| anyhow!("{e}"))
+}
+
+impl<'a> Facts<'a> {
+    pub fn live(host: &'a Host, aws: &'a Aws) -> Facts<'a> {
+        Facts {
+            source: Source::Live { host, aws },
+            notebook: OnceCell::new(),
+            tags: OnceCell::new(),
+            description: OnceCell::new(),
+            instance_id: OnceCell::new(),
+        }
+    }
+
+    /// The seam for tests: facts known in advance, no file or server read.
+    pub fn given(
+        notebook: Option<Notebook>,
+        tags: Option<Tags>,
+        description: Option<NotebookDescription>,
+    ) -> Facts<'static> {
+        Facts {
+            source: Source::Given,
+            notebook: filled(notebook),
+            tags: filled(tags),
+            description: filled(description),
+            instance_id: OnceCell::new(),
+        }
+    }
+
+    fn live_source(&self, what: &str) -> Result<(&'a Host, &'a Aws)> {
+        match self.source {
+            Source::Live { host, aws } => Ok((host, aws)),
+            Source::Given => bail!("{what} was not given to this run"),
+        }
+    }
+
+    /// The notebook's identity (resource metadata).
+    pub fn notebook(&self) -> Result<&Notebook> {
+        remembered(&self.notebook, || {
+            let (host, _) = self.live_source("the notebook's metadata")?;
+            Notebook::read(host)
+        })
+    }
+
+    /// The notebook's tags (`ListTags`).
+    pub fn tags(&self) -> Result<&Tags> {
+        remembered(&self.tags, || {
+            let (_, aws) = self.live_source("the notebook's tags")?;
+            aws.sagemaker_tags(&self.notebook()?.arn)
+        })
+    }
+
+    /// What the control plane says (`DescribeNotebookInstance`).
+    pub fn description(&self) -> Result<&NotebookDescription> {
+        remembered(&self.description, || {
+            let (_, aws) = self.live_source("DescribeNotebookInstance")?;
+            aws.sagemaker_describe_notebook(&self.notebook()?.name)
+        })
+    }
+
+    /// The EC2 instance id (IMDSv2).
+    pub fn instance_id(&self) -> Result<&str> {
+        remembered(&self.instance_id, || {
+            let (_, aws) = self.live_source("the instance id")?;
+            aws.instance_id()
+        })
+        .map(String::as_str)
+    }
+
+    /// The instance id when this run already talks to AWS; `None` rather
+    /// than a first connection only to label a record.
+    pub fn instance_id_if_connected(&self) -> Option<String> {
+        match self.source {
+            Source::Live { aws, .. } if aws.is_connected() => {
+                self.instance_id().ok().map(str::to_string)
+            }
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn given_facts_answer_without_a_server_and_the_rest_is_an_error() {
+        let nb = Notebook::parse(
+            r#"{"ResourceArn":"arn:aws:sagemaker:eu-west-1:111122223333:notebook-instance/nb1","ResourceName":"nb1"}"#,
+        )
+        .expect("valid");
+        let tags = Tags::from([("owner".to_string(), "ana".to_string())]);
+        let facts = Facts::given(Some(nb.clone()), Some(tags), None);
+        assert_eq!(facts.notebook().expect("given"), &nb);
+        assert_eq!(facts.tags().expect("given")["owner"], "ana");
+        let err = facts.description().expect_err("not given");
+        assert!(
+            format!("{err:#}").contains("DescribeNotebookInstance"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn the_description_reads_the_api_fields_and_maps_policy_fields() {
+        let d: NotebookDescription = serde_json::from_str(
+            r#"{"NotebookInstanceName":"nb1","SubnetId":"subnet-1","SecurityGroups":["sg-1","sg-2"],
+                "DirectInternetAccess":"Disabled","Unknown":3}"#,
+        )
+        .expect("the API's JSON");
+        assert_eq!(
+            d.field(NotebookField::SecurityGroups),
+            Some(serde_json::json!(["sg-1", "sg-2"]))
+        );
+        assert_eq!(
+            d.field(NotebookField::SubnetId),
+            Some(Value::from("subnet-1"))
+        );
+        assert_eq!(d.field(NotebookField::KmsKeyId), None);
+    }
 
     #[test]
     fn reads_the_arn_and_ignores_unknown_fields() {

@@ -8,8 +8,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::aws::Aws;
-use crate::facts::Notebook;
-use crate::host::Host;
+use crate::facts::{Facts, Notebook};
 use crate::policy::ReportSink;
 use crate::report::{Report, Status};
 
@@ -28,16 +27,20 @@ fn base(sink: &ReportSink, nb: &Notebook) -> String {
 /// Uploads `report` (with `failing_since` carried over from the previous
 /// latest report) and returns a line for the report's `upload` field. Never
 /// fails the run: errors come back as text.
-pub fn upload(host: &Host, aws: &Aws, sink: &ReportSink, report: &mut Report) -> String {
-    match try_upload(host, aws, sink, report) {
+pub fn upload(facts: &Facts<'_>, aws: &Aws, sink: &ReportSink, report: &mut Report) -> String {
+    match try_upload(facts, aws, sink, report) {
         Ok(uri) => format!("uploaded to {uri}"),
         Err(e) => format!("upload failed: {e:#}"),
     }
 }
 
-fn try_upload(host: &Host, aws: &Aws, sink: &ReportSink, report: &mut Report) -> Result<String> {
-    let nb = Notebook::read(host)?;
-    let base = base(sink, &nb);
+fn try_upload(
+    facts: &Facts<'_>,
+    aws: &Aws,
+    sink: &ReportSink,
+    report: &mut Report,
+) -> Result<String> {
+    let base = base(sink, facts.notebook()?);
     let latest_key = format!("{base}/latest.json");
     if report.exit_code != 0 {
         let previous = match aws.s3_object_optional(&sink.bucket, &latest_key, MAX_REPORT_BYTES)? {

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
@@ -239,6 +240,125 @@ pub fn cloudformation(name: &str, on_create: &str, on_start: &str) -> String {
         indent(on_create),
         indent(on_start)
     )
+}
+
+/// `--start-budget` in seconds, checked against [`MIN_BUDGET_S`] and
+/// [`MAX_BUDGET_S`].
+pub fn check_start_budget(secs: u64) -> Result<u32, String> {
+    if !(MIN_BUDGET_S..=MAX_BUDGET_S).contains(&secs) {
+        return Err(format!(
+            "{secs}s is outside {MIN_BUDGET_S}s..={MAX_BUDGET_S}s: SageMaker stops a start after \
+             300s, and apply and verify need time of their own"
+        ));
+    }
+    Ok(secs as u32)
+}
+
+/// What `lifecycle render` was given, before it is checked.
+pub struct RenderRequest<'a> {
+    /// `s3://BUCKET/PREFIX/VERSION`.
+    pub bundle: &'a str,
+    /// The bundle's SHA256SUMS file.
+    pub checksums: Option<&'a Path>,
+    /// `ARCH=HEX` pairs.
+    pub binary_sha256: &'a [String],
+    pub s3_endpoint_url: Option<String>,
+    /// The policy the scripts load; `BUNDLE/policy.toml` when not given.
+    pub policy: Option<String>,
+    pub policy_sha256: Option<String>,
+    pub start_budget_s: u32,
+}
+
+/// The binaries' digests from a SHA256SUMS file (`HEX  bin/nbwarden-ARCH`
+/// lines; other lines are ignored).
+pub fn parse_checksums(text: &str) -> BTreeMap<String, String> {
+    let mut binaries = BTreeMap::new();
+    for line in text.lines() {
+        let mut parts = line.split_whitespace();
+        if let (Some(sha), Some(path)) = (parts.next(), parts.next())
+            && let Some(arch) = path.trim_start_matches('*').strip_prefix("bin/nbwarden-")
+        {
+            binaries.insert(arch.to_string(), sha.to_ascii_lowercase());
+        }
+    }
+    binaries
+}
+
+impl RenderRequest<'_> {
+    /// The checked options; the error says which argument is wrong and how
+    /// to write it.
+    pub fn options(&self) -> Result<Options, String> {
+        let bundle = self.bundle.trim_end_matches('/');
+        if !bundle.starts_with("s3://") || bundle.len() <= 5 {
+            return Err(format!(
+                "--bundle {bundle}: write s3://BUCKET/PREFIX/VERSION"
+            ));
+        }
+        let mut binaries = match self.checksums {
+            Some(file) => parse_checksums(
+                &std::fs::read_to_string(file)
+                    .map_err(|e| format!("--checksums {}: {e}", file.display()))?,
+            ),
+            None => BTreeMap::new(),
+        };
+        for pair in self.binary_sha256 {
+            let (arch, sha) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("--binary-sha256 {pair}: write ARCH=HEX"))?;
+            binaries.insert(arch.to_string(), sha.to_ascii_lowercase());
+        }
+        for (arch, sha) in &binaries {
+            if !ARCHES.contains(&arch.as_str()) || crate::policy::parse_sha256(sha).is_err() {
+                return Err(format!(
+                    "binary checksum {arch}={sha}: expected x86_64 or aarch64 and 64 hex digits"
+                ));
+            }
+        }
+        if binaries.is_empty() {
+            return Err(
+                "no binary checksum: give --checksums SHA256SUMS or --binary-sha256 ARCH=HEX"
+                    .into(),
+            );
+        }
+        Ok(Options {
+            bundle: bundle.to_string(),
+            policy: self
+                .policy
+                .clone()
+                .unwrap_or_else(|| format!("{bundle}/policy.toml")),
+            policy_sha256: self.policy_sha256.clone(),
+            binaries,
+            s3_endpoint_url: self.s3_endpoint_url.clone(),
+            start_budget_s: self.start_budget_s,
+            version: crate::version::SHORT.to_string(),
+        })
+    }
+}
+
+/// Both scripts, by file name, checked against SageMaker's limits.
+pub fn scripts(o: &Options) -> Result<[(&'static str, String); 2]> {
+    let scripts = [("on-create.sh", on_create(o)), ("on-start.sh", on_start(o))];
+    for (file, script) in &scripts {
+        check(file, script)?;
+    }
+    Ok(scripts)
+}
+
+/// Writes the scripts into `dir` (created when missing), executable.
+/// Returns each path and its length in characters.
+pub fn write_scripts(dir: &Path, scripts: &[(&str, String)]) -> Result<Vec<(PathBuf, usize)>> {
+    use anyhow::Context as _;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut written = Vec::new();
+    for (file, script) in scripts {
+        let path = dir.join(file);
+        std::fs::write(&path, script)
+            .and_then(|_| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        written.push((path, script.chars().count()));
+    }
+    Ok(written)
 }
 
 #[cfg(test)]

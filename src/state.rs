@@ -159,6 +159,33 @@ fn start_in_progress(host: &Host) -> Result<Option<u32>> {
     })
 }
 
+/// The last recorded run, when its verdict still stands: `wait` first lets
+/// a start or run in progress finish (up to that long). Fails when nothing
+/// was recorded yet, or when a later run (or an admin command) started
+/// without recording a verdict.
+pub fn last_verdict(host: &Host, wait: Option<Duration>) -> Result<Report> {
+    if let Some(timeout) = wait {
+        wait_idle(host, timeout)?;
+    }
+    let shown_root = if host.is_live() {
+        String::new()
+    } else {
+        host.root().display().to_string()
+    };
+    let Some(report) = load(host)? else {
+        bail!("no run recorded yet in {shown_root}{LAST_RUN}: run `nbwarden apply` first");
+    };
+    if let Some(unrecorded) = unrecorded_run(host, &report)? {
+        bail!(
+            "a run started at {unrecorded} has recorded no verdict (still running, it died: \
+             `journalctl -t nbwarden`, or it was an admin command such as `sudo restore`); the \
+             last recorded verdict, from {}, no longer stands: run `nbwarden verify`",
+            report.started_at
+        );
+    }
+    Ok(report)
+}
+
 /// Waits until the lifecycle's start (apply, then verify) has ended and no
 /// run holds the lock, or `timeout` passes.
 pub fn wait_idle(host: &Host, timeout: Duration) -> Result<()> {

@@ -203,7 +203,7 @@ fn a_run_that_dies_before_recording_makes_status_say_so() {
     let after = status(root.path());
     assert_eq!(code(&after), 3, "{}", output_text(&after));
     assert!(
-        output_text(&after).contains("has recorded no result"),
+        output_text(&after).contains("has recorded no verdict"),
         "{}",
         output_text(&after)
     );

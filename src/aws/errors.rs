@@ -76,6 +76,15 @@ where
     }
 }
 
+/// Whether an error answer is worth another attempt: the codes and HTTP
+/// statuses the SDK's own standard retry classifier retries.
+pub(crate) fn is_retryable(code: &str, http_status: u16) -> bool {
+    use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
+    THROTTLING_ERRORS.contains(&code)
+        || TRANSIENT_ERRORS.contains(&code)
+        || matches!(http_status, 429 | 500 | 502 | 503 | 504)
+}
+
 pub(crate) fn hint(code: &str, service: &str, operation: &str, resource: &str) -> String {
     let action = format!("{}:{operation}", iam_prefix(service));
     match code {
@@ -112,5 +121,14 @@ mod tests {
         );
         assert!(hint("NoSuchKey", "S3", "GetObject", "s3://b/k").contains("upload s3://b/k"));
         assert!(hint("Whatever", "S3", "GetObject", "x").is_empty());
+    }
+
+    #[test]
+    fn throttling_and_server_errors_are_retried_and_denials_are_not() {
+        assert!(is_retryable("ThrottlingException", 400));
+        assert!(is_retryable("RequestTimeout", 400));
+        assert!(is_retryable("HTTP 503", 503));
+        assert!(!is_retryable("AccessDeniedException", 400));
+        assert!(!is_retryable("ValidationException", 400));
     }
 }

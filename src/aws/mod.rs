@@ -44,6 +44,13 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(6);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Attempts per call (the SDK's standard mode: exponential backoff with jitter).
 const MAX_ATTEMPTS: u32 = 3;
+
+/// The one retry policy of every AWS call: the SDK's clients get it as
+/// their configuration, and the hand-signed calls (SageMaker, CodeArtifact)
+/// follow the same attempts, backoff and error classification.
+pub(crate) fn retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS)
+}
 /// SSM's GetParameters takes at most ten names.
 const SSM_BATCH: usize = 10;
 
@@ -121,7 +128,7 @@ impl Aws {
                 left.min(CALL_TIMEOUT),
                 aws_config::defaults(BehaviorVersion::latest())
                     .timeout_config(timeouts)
-                    .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+                    .retry_config(retry_config())
                     .load(),
             )
             .await

@@ -4,7 +4,7 @@
 
 use std::time::SystemTime;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
@@ -19,10 +19,16 @@ impl Aws {
             .unwrap_or_else(|_| format!("https://api.sagemaker.{region}.amazonaws.com/"))
     }
 
-    /// `DescribeNotebookInstance` for `name`: the JSON answer.
-    pub fn sagemaker_describe_notebook(&self, name: &str) -> Result<serde_json::Value> {
+    /// `DescribeNotebookInstance` for `name`.
+    pub fn sagemaker_describe_notebook(
+        &self,
+        name: &str,
+    ) -> Result<crate::facts::NotebookDescription> {
         let body = serde_json::json!({ "NotebookInstanceName": name });
-        self.sagemaker_call("DescribeNotebookInstance", &body, name)
+        let answer = self.sagemaker_call("DescribeNotebookInstance", &body, name)?;
+        serde_json::from_value(answer).with_context(|| {
+            format!("SageMaker DescribeNotebookInstance on {name}: the answer has unexpected types")
+        })
     }
 
     /// `StopNotebookInstance` for `name`.
@@ -33,8 +39,8 @@ impl Aws {
     }
 
     /// The tags of a resource (`ListTags`, all pages) as key → value.
-    pub fn sagemaker_tags(&self, arn: &str) -> Result<std::collections::BTreeMap<String, String>> {
-        let mut tags = std::collections::BTreeMap::new();
+    pub fn sagemaker_tags(&self, arn: &str) -> Result<crate::facts::Tags> {
+        let mut tags = crate::facts::Tags::new();
         let mut token: Option<String> = None;
         loop {
             let mut body = serde_json::json!({ "ResourceArn": arn });
@@ -77,23 +83,58 @@ impl Aws {
         })
     }
 
-    /// One SigV4-signed POST with a JSON answer, inside the run's deadline.
+    /// One SigV4-signed POST with a JSON answer, inside the run's deadline,
+    /// retried as the SDK's clients retry (see [`super::retry_config`]):
+    /// throttling, transient codes, 5xx and broken connections are tried
+    /// again after a jittered exponential backoff; anything else is final.
     pub(super) fn signed_call(&self, call: &SignedCall<'_>) -> Result<serde_json::Value> {
-        let c = self.connected()?;
-        let region = self.region()?;
-        let timeout = self.remaining()?.min(super::CALL_TIMEOUT);
+        let retry = super::retry_config();
+        let mut attempt = 1;
+        loop {
+            let err = match self.signed_attempt(call) {
+                Ok(answer) => return Ok(answer),
+                Err(Attempt::Final(e)) => return Err(e),
+                Err(Attempt::Retryable(e)) => e,
+            };
+            let wait = backoff(&retry, attempt);
+            if attempt >= retry.max_attempts() {
+                return Err(err.context(format!("gave up after {attempt} attempts")));
+            }
+            if wait >= self.remaining()? {
+                return Err(err.context("no time left in the run's deadline to retry"));
+            }
+            tracing::debug!(
+                operation = call.operation,
+                attempt,
+                backoff_ms = wait.as_millis() as u64,
+                "retrying: {err:#}"
+            );
+            self.connected()?.wait(tokio::time::sleep(wait));
+            attempt += 1;
+        }
+    }
+
+    fn signed_attempt(&self, call: &SignedCall<'_>) -> Result<serde_json::Value, Attempt> {
+        let c = self.connected().map_err(Attempt::Final)?;
+        let region = self.region().map_err(Attempt::Final)?;
+        let timeout = self
+            .remaining()
+            .map_err(Attempt::Final)?
+            .min(super::CALL_TIMEOUT);
         let what = format!("{} {} on {}", call.product, call.operation, call.resource);
         let provider = c
             .config
             .credentials_provider()
-            .context("no AWS credentials provider")?;
+            .context("no AWS credentials provider")
+            .map_err(Attempt::Final)?;
         let url = call.url.as_str();
         let body = &call.body;
+        let fatal = |e: anyhow::Error| Attempt::Final(e);
         c.wait(async {
             let creds = tokio::time::timeout(timeout, provider.provide_credentials())
                 .await
-                .map_err(|_| anyhow!("{what}: getting credentials timed out"))?
-                .map_err(|e| anyhow!("{what}: no credentials ({e})"))?;
+                .map_err(|_| fatal(anyhow!("{what}: getting credentials timed out")))?
+                .map_err(|e| fatal(anyhow!("{what}: no credentials ({e})")))?;
             let identity = creds.into();
             let params: aws_sigv4::http_request::SigningParams<'_> = v4::SigningParams::builder()
                 .identity(&identity)
@@ -102,7 +143,7 @@ impl Aws {
                 .time(SystemTime::now())
                 .settings(SigningSettings::default())
                 .build()
-                .map_err(|e| anyhow!("{what}: cannot sign: {e}"))?
+                .map_err(|e| fatal(anyhow!("{what}: cannot sign: {e}")))?
                 .into();
             let signable = SignableRequest::new(
                 "POST",
@@ -110,14 +151,15 @@ impl Aws {
                 call.headers.iter().map(|(k, v)| (*k, v.as_str())),
                 SignableBody::Bytes(body),
             )
-            .map_err(|e| anyhow!("{what}: cannot sign: {e}"))?;
+            .map_err(|e| fatal(anyhow!("{what}: cannot sign: {e}")))?;
             let (instructions, _) = sign(signable, &params)
-                .map_err(|e| anyhow!("{what}: cannot sign: {e}"))?
+                .map_err(|e| fatal(anyhow!("{what}: cannot sign: {e}")))?
                 .into_parts();
             let client = reqwest::Client::builder()
                 .timeout(timeout)
                 .connect_timeout(super::CONNECT_TIMEOUT)
-                .build()?;
+                .build()
+                .map_err(|e| fatal(e.into()))?;
             let mut req = client.post(url).body(body.clone());
             for (k, v) in &call.headers {
                 req = req.header(*k, v.as_str());
@@ -127,11 +169,17 @@ impl Aws {
                 req = req.header(h.name(), h.value());
             }
             let resp = req.send().await.map_err(|e| {
-                anyhow!(
+                let err = anyhow!(
                     "{what} failed: {e}; check the {} VPC endpoint, DNS and security groups, \
                      or AWS_ENDPOINT_URL",
                     call.product
-                )
+                );
+                // A request that never got an answer may be sent again.
+                if e.is_connect() || e.is_timeout() || e.is_request() {
+                    Attempt::Retryable(err)
+                } else {
+                    Attempt::Final(err)
+                }
             })?;
             let status = resp.status();
             let error_type = resp
@@ -153,17 +201,41 @@ impl Aws {
                     .as_str()
                     .or(err["Message"].as_str())
                     .unwrap_or(&text);
-                bail!(
+                let e = anyhow!(
                     "{what} failed: {code}: {message}{}",
                     errors::hint(code, call.product, call.operation, call.resource)
                 );
+                return Err(if errors::is_retryable(code, status.as_u16()) {
+                    Attempt::Retryable(e)
+                } else {
+                    Attempt::Final(e)
+                });
             }
             if text.trim().is_empty() {
                 return Ok(serde_json::Value::Null);
             }
-            serde_json::from_str(&text).with_context(|| format!("{what}: the answer is not JSON"))
+            serde_json::from_str(&text)
+                .with_context(|| format!("{what}: the answer is not JSON"))
+                .map_err(Attempt::Final)
         })
     }
+}
+
+/// How one attempt of a signed call ended when it did not succeed.
+enum Attempt {
+    Retryable(anyhow::Error),
+    Final(anyhow::Error),
+}
+
+/// The SDK's standard backoff: a random share of the initial backoff
+/// doubled per attempt, capped.
+fn backoff(retry: &aws_config::retry::RetryConfig, attempt: u32) -> std::time::Duration {
+    let exponential = retry
+        .initial_backoff()
+        .saturating_mul(1 << attempt.saturating_sub(1).min(16));
+    exponential
+        .min(retry.max_backoff())
+        .mul_f64(fastrand::f64())
 }
 
 /// A request for [`Aws::signed_call`].

@@ -170,16 +170,12 @@ impl Install {
             .as_ref()
             .context("a tar.gz needs install_dir")?
             .as_path();
-        if !host.is_trusted_dir(dir)? {
-            bail!(
-                "{} is inside a directory others can write: refusing to install there",
-                dir.display()
-            );
-        }
+        host.create_trusted_parents(dir)
+            .context("refusing to install there")?;
         let staging = PathBuf::from(format!("{}.nbwarden-new", dir.display()));
         let previous = PathBuf::from(format!("{}.nbwarden-old", dir.display()));
         for leftover in [&staging, &previous] {
-            remove_tree(host, leftover)?;
+            host.remove_tree(leftover)?;
         }
         host.make_dir(&staging, 0o755)?;
         let staging_arg = staging.to_string_lossy();
@@ -198,18 +194,16 @@ impl Install {
             timeout,
         )?;
         if !out.success() {
-            remove_tree(host, &staging)?;
+            host.remove_tree(&staging)?;
             bail!("cannot unpack {}: {}", file.display(), out.stderr.trim());
         }
-        let root = host.root();
-        let inside = |p: &Path| root.join(p.strip_prefix("/").unwrap_or(p));
         if host.kind(dir)?.is_some() {
-            std::fs::rename(inside(dir), inside(&previous))
+            host.rename(dir, &previous)
                 .with_context(|| format!("cannot move the old {} aside", dir.display()))?;
         }
-        std::fs::rename(inside(&staging), inside(dir))
+        host.rename(&staging, dir)
             .with_context(|| format!("cannot move the new {} in place", dir.display()))?;
-        remove_tree(host, &previous)?;
+        host.remove_tree(&previous)?;
         Ok(format!("unpacked into {}", dir.display()))
     }
 
@@ -374,22 +368,6 @@ fn write_json<T: Serialize>(host: &Host, path: &Path, value: &T) -> Result<()> {
     host.write(path, &text, Ownership::root(0o644), None)
 }
 
-fn remove_tree(host: &Host, path: &Path) -> Result<()> {
-    if host.kind(path)?.is_none() {
-        return Ok(());
-    }
-    let arg = path.to_string_lossy();
-    let out = host.run_in_root(
-        "rm",
-        &["-rf", "--one-file-system", "--", &arg],
-        QUERY_TIMEOUT,
-    )?;
-    if !out.success() {
-        bail!("cannot remove {}: {}", path.display(), out.stderr.trim());
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,6 +394,7 @@ install_timeout = "10m"
             policy: &policy,
             deadline: Instant::now() + Duration::from_secs(60),
             aws: &aws,
+            facts: &crate::facts::Facts::given(None, None, None),
         };
         let pkg = policy.monitoring.as_ref().unwrap().packages[0].clone();
         let err = Install(pkg).perform(&ctx).unwrap_err().to_string();

@@ -14,7 +14,6 @@ use crate::engine::{
     Action, ActionOutcome, ActionState, Context, Control, DesiredState, ManagedFile, Probe,
     ProbeResult,
 };
-use crate::facts::Notebook;
 use crate::host::{EntryKind, Host};
 use crate::policy::{CloudWatchMetric, CloudWatchPolicy, Severity};
 
@@ -114,7 +113,7 @@ impl Control for CloudWatch {
         Severity::Warn
     }
     fn desired(&self, ctx: &Context<'_>) -> Result<DesiredState> {
-        let notebook = Notebook::read(ctx.host)?;
+        let notebook = ctx.facts.notebook()?;
         let namespace = self.policy.namespace.as_deref().unwrap_or(&self.namespace);
         let agent = Agent::at(self.policy.agent_dir.as_path());
         let config = agent_config(&self.policy, namespace, &notebook.name);

@@ -10,7 +10,6 @@ use anyhow::{Context as _, Result, bail};
 use super::jupyter::{ENV_RECEIPT, Restart};
 use super::variables::shell_quote;
 use crate::engine::{Context, Control, DesiredState, ManagedFile};
-use crate::facts::Notebook;
 use crate::policy::{EnvValue, EnvironmentPolicy};
 
 pub const ID: &str = "environment";
@@ -29,21 +28,16 @@ impl Environment {
     }
 
     fn resolve(&self, ctx: &Context<'_>) -> Result<BTreeMap<String, String>> {
-        let mut tags = None;
         let mut out = BTreeMap::new();
         for (name, source) in &self.policy.values {
             let value = match source {
                 EnvValue::Value(v) => v.clone(),
-                EnvValue::Tag(tag) => {
-                    if tags.is_none() {
-                        let nb = Notebook::read(ctx.host)?;
-                        tags = Some(ctx.aws.sagemaker_tags(&nb.arn)?);
-                    }
-                    tags.as_ref()
-                        .and_then(|t| t.get(tag))
-                        .cloned()
-                        .with_context(|| format!("{name}: the notebook has no tag {tag:?}"))?
-                }
+                EnvValue::Tag(tag) => ctx
+                    .facts
+                    .tags()?
+                    .get(tag)
+                    .cloned()
+                    .with_context(|| format!("{name}: the notebook has no tag {tag:?}"))?,
             };
             // A newline would end the assignment in both files.
             if value.chars().any(char::is_control) {

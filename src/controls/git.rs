@@ -8,7 +8,6 @@ use anyhow::{Context as _, Result};
 
 use super::block;
 use crate::engine::{Context, Control, DesiredState, ManagedFile};
-use crate::facts::Notebook;
 use crate::policy::GitPolicy;
 
 pub const ID: &str = "git";
@@ -74,8 +73,7 @@ impl Control for Git {
                 quoted("helper", other).map_err(anyhow::Error::msg)?
             )),
         }
-        let notebook = Notebook::read(ctx.host)?;
-        let tags = ctx.aws.sagemaker_tags(&notebook.arn).with_context(|| {
+        let tags = ctx.facts.tags().with_context(|| {
             format!(
                 "cannot read the notebook's tags for the committer ({} and {})",
                 p.user_name_tag, p.user_email_tag

@@ -14,7 +14,6 @@ use serde_json::{Map, Value};
 
 use super::envs;
 use crate::engine::{Context, Control, DesiredState, FileState, ManagedFile, Probe, ProbeResult};
-use crate::facts::Notebook;
 use crate::host::{EntryKind, Host, Ownership, User};
 use crate::policy::{Fact, VariableSource, VariableValue, VariablesPolicy};
 
@@ -66,9 +65,6 @@ impl Variables {
                 .map(|p| (p.name.clone(), p))
                 .collect()
         };
-        let mut notebook: Option<Notebook> = None;
-        let mut described: Option<Value> = None;
-        let mut tags: Option<BTreeMap<String, String>> = None;
         let mut open = Map::new();
         let mut secret = Map::new();
         for (name, var) in &self.policy.values {
@@ -114,12 +110,9 @@ impl Variables {
                 }
                 VariableSource::Fact(fact) => {
                     let value = match fact {
-                        Fact::InstanceId => ctx.aws.instance_id()?,
+                        Fact::InstanceId => ctx.facts.instance_id()?.to_string(),
                         other => {
-                            if notebook.is_none() {
-                                notebook = Some(Notebook::read(ctx.host)?);
-                            }
-                            let nb = notebook.as_ref().context("notebook metadata")?;
+                            let nb = ctx.facts.notebook()?;
                             match other {
                                 Fact::Region => nb.region.clone(),
                                 Fact::Account => nb.account.clone(),
@@ -130,39 +123,21 @@ impl Variables {
                     };
                     (Value::String(value), false)
                 }
-                // Fetched below, once per run.
+                // Read below from the run's facts.
                 VariableSource::Notebook(_) | VariableSource::Tag(_) => (Value::Null, false),
             };
             let (value, secure) = match (&var.source, value) {
                 (VariableSource::Notebook(field), _) => {
-                    if notebook.is_none() {
-                        notebook = Some(Notebook::read(ctx.host)?);
-                    }
-                    let nb = notebook.as_ref().context("notebook metadata")?;
-                    if described.is_none() {
-                        described = Some(ctx.aws.sagemaker_describe_notebook(&nb.name)?);
-                    }
-                    let v = described
-                        .as_ref()
-                        .map(|d| d[field.key()].clone())
-                        .unwrap_or_default();
-                    if v.is_null() {
-                        bail!(
+                    let v = ctx.facts.description()?.field(*field).with_context(|| {
+                        format!(
                             "variable {name}: DescribeNotebookInstance has no {}",
                             field.key()
-                        );
-                    }
+                        )
+                    })?;
                     (v, false)
                 }
                 (VariableSource::Tag(tag), _) => {
-                    if notebook.is_none() {
-                        notebook = Some(Notebook::read(ctx.host)?);
-                    }
-                    let nb = notebook.as_ref().context("notebook metadata")?;
-                    if tags.is_none() {
-                        tags = Some(ctx.aws.sagemaker_tags(&nb.arn)?);
-                    }
-                    let v = tags.as_ref().and_then(|t| t.get(tag)).with_context(|| {
+                    let v = ctx.facts.tags()?.get(tag).with_context(|| {
                         format!("variable {name}: the notebook has no tag {tag:?}")
                     })?;
                     (Value::String(v.clone()), false)
@@ -184,7 +159,7 @@ impl Variables {
                     };
                     anyhow::anyhow!(
                         "variable {name}: {shown} fails its kind check: {}; nothing was written",
-                        e.split(crate::policy::HINT_SEPARATOR)
+                        e.split(crate::policy::HINT)
                             .next()
                             .unwrap_or(&e)
                             .replace(&format!("{item:?}"), "the value")

@@ -2,6 +2,7 @@
 //! reporting exist once, here, for every control.
 
 mod desired;
+mod run;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -12,6 +13,7 @@ pub use desired::{
     Action, ActionOutcome, ActionState, DesiredState, FileState, ManagedFile, Membership, Probe,
     ProbeResult,
 };
+pub use run::{Purpose, RunSpec, Selection, check_only, run};
 
 use crate::host::{FileSnapshot, Host, accounts};
 use crate::policy::Policy;
@@ -45,6 +47,9 @@ pub struct Context<'a> {
     pub deadline: Instant,
     /// AWS clients, connected on first use.
     pub aws: &'a crate::aws::Aws,
+    /// The notebook's identity, tags and control-plane settings, fetched
+    /// once per run for every control.
+    pub facts: &'a crate::facts::Facts<'a>,
 }
 
 /// One capability of nbwarden (sudo, packages, variables…).
@@ -542,6 +547,7 @@ mod tests {
             policy: &policy,
             deadline: Instant::now() + Duration::from_secs(60),
             aws: &aws,
+            facts: &crate::facts::Facts::given(None, None, None),
         };
         f(&dir, &ctx);
     }

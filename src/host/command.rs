@@ -49,6 +49,24 @@ impl CommandOutput {
     pub fn success(&self) -> bool {
         self.status == Some(0)
     }
+
+    /// The output when the program succeeded; otherwise an error naming
+    /// `what` ran, how it ended and what it said on stderr (else stdout).
+    pub fn checked(self, what: &str) -> anyhow::Result<CommandOutput> {
+        if self.success() {
+            return Ok(self);
+        }
+        let ended = match self.status {
+            Some(code) => format!("exit {code}"),
+            None => "killed by a signal".to_string(),
+        };
+        let said = if self.stderr.trim().is_empty() {
+            self.stdout.trim()
+        } else {
+            self.stderr.trim()
+        };
+        anyhow::bail!("{what} failed ({ended}): {said}")
+    }
 }
 
 /// The identity a confined program runs as: uid, and gid as its only group.

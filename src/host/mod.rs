@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 pub use accounts::{Accounts, Group, User};
 pub use command::CommandOutput;
 pub use os::{Distro, OsInfo};
-pub use safe_file::{CandidateCheck, EntryKind, FileSnapshot, Ownership};
+pub use safe_file::{CandidateCheck, EntryKind, FileSnapshot, FsUsage, Ownership, Stat};
 
 pub struct Host {
     root: PathBuf,
@@ -41,6 +41,10 @@ impl Host {
         Ok(Host { root, tree, os })
     }
 
+    /// The managed root as the machine sees it: for messages and reports,
+    /// and for a program of the machine that must be told where the root is
+    /// (visudo's fallback). Never for opening files: every touch of the
+    /// root goes through the methods below.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -85,10 +89,13 @@ impl Host {
         self.tree.write_with(path, own, fill, check)
     }
 
-    /// Whether the directories holding `path` can be written by root (or
-    /// us) only; missing ones are created.
-    pub fn is_trusted_dir(&self, path: &Path) -> Result<bool> {
-        self.tree.parent_is_trusted(path, true)
+    /// Creates the directories holding `path` where missing, and fails
+    /// unless they can be written by root (or us) only.
+    pub fn create_trusted_parents(&self, path: &Path) -> Result<()> {
+        if !self.tree.parent_is_trusted(path, true)? {
+            anyhow::bail!("{} is inside a directory others can write", path.display());
+        }
+        Ok(())
     }
 
     pub fn make_dir(&self, path: &Path, mode: u32) -> Result<()> {
@@ -101,7 +108,44 @@ impl Host {
 
     /// The type of `path`'s final component, without following it.
     pub fn kind(&self, path: &Path) -> Result<Option<EntryKind>> {
-        self.tree.kind(path)
+        Ok(self.tree.stat(path)?.map(|s| s.kind))
+    }
+
+    /// Type, permission bits and owner of `path`'s final component, without
+    /// following it; `None` when absent.
+    pub fn stat(&self, path: &Path) -> Result<Option<Stat>> {
+        self.tree.stat(path)
+    }
+
+    /// Whether the file `path` carries file capabilities.
+    pub fn has_capabilities(&self, path: &Path) -> Result<bool> {
+        self.tree.has_capabilities(path)
+    }
+
+    /// Where the link `path` points (not followed); `None` when absent.
+    pub fn read_link(&self, path: &Path) -> Result<Option<PathBuf>> {
+        self.tree.read_link(path)
+    }
+
+    /// Moves `from` to `to`; both must be in trusted directories.
+    pub fn rename(&self, from: &Path, to: &Path) -> Result<()> {
+        self.tree.rename(from, to)
+    }
+
+    /// Removes `path` and all below it, never following a link.
+    pub fn remove_tree(&self, path: &Path) -> Result<()> {
+        self.tree.remove_tree(path)
+    }
+
+    /// Appends `text` to a log file (created with `mode`) in a trusted
+    /// directory, never through a link.
+    pub fn append(&self, path: &Path, text: &str, mode: u32) -> Result<()> {
+        self.tree.append(path, text.as_bytes(), mode)
+    }
+
+    /// How full the file system holding `path` is; `None` when absent.
+    pub fn filesystem_usage(&self, path: &Path) -> Result<Option<FsUsage>> {
+        self.tree.filesystem_usage(path)
     }
 
     /// A directory's entries, sorted, links not followed.
@@ -162,6 +206,16 @@ impl Host {
     /// with links resolved; the error names the weak path.
     pub fn check_trusted(&self, path: &Path) -> Result<PathBuf> {
         trust::check(&self.root, path)
+    }
+
+    /// [`Host::check_trusted`] with another rule for what is weak (`weak`
+    /// says why an entry cannot be trusted); missing parts are allowed.
+    pub fn check_trusted_with(
+        &self,
+        path: &Path,
+        weak: &dyn Fn(&Stat) -> Option<String>,
+    ) -> Result<PathBuf> {
+        trust::check_with(&self.root, path, true, weak)
     }
 
     /// [`Host::check_trusted`] for a program root will run: a script's

@@ -70,6 +70,26 @@ fn unquote(v: &str) -> String {
     inner.replace("\\\"", "\"").replace("\\\\", "\\")
 }
 
+/// This process's high-water mark of resident memory (Linux `VmHWM`), KiB;
+/// 0 when unknown. Read from the machine, not the managed root.
+pub fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The machine's host name; empty when unknown.
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,6 +57,55 @@ impl EntryKind {
     }
 }
 
+/// An entry's type, permission bits and owner, as `lstat` sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    pub kind: EntryKind,
+    /// Permission bits (`0o7777` mask: setuid, setgid and sticky included).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Stat {
+    pub(crate) fn of(st: &FileStat) -> Stat {
+        Stat {
+            kind: EntryKind::of(st),
+            mode: st.st_mode & 0o7777,
+            uid: st.st_uid,
+            gid: st.st_gid,
+        }
+    }
+
+    pub(crate) fn from_metadata(m: &std::fs::Metadata) -> Stat {
+        use std::os::unix::fs::MetadataExt;
+        let t = m.file_type();
+        let kind = if t.is_symlink() {
+            EntryKind::Symlink
+        } else if t.is_dir() {
+            EntryKind::Dir
+        } else if t.is_file() {
+            EntryKind::File
+        } else {
+            EntryKind::Other
+        };
+        Stat {
+            kind,
+            mode: m.mode() & 0o7777,
+            uid: m.uid(),
+            gid: m.gid(),
+        }
+    }
+}
+
+/// How full a file system is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FsUsage {
+    /// Tells file systems apart (`f_fsid`).
+    pub id: u64,
+    pub used_percent: f64,
+}
+
 /// What a written file must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ownership {
@@ -115,10 +164,7 @@ impl Tree {
     }
 
     fn is_trusted(&self, st: &FileStat) -> bool {
-        let owner_ok = st.st_uid == 0 || st.st_uid == self.euid;
-        let group_write = st.st_mode & 0o020 != 0 && st.st_gid != 0;
-        let other_write = st.st_mode & 0o002 != 0;
-        owner_ok && !group_write && !other_write
+        super::trust::writable_by_others(&Stat::of(st), self.euid).is_none()
     }
 
     /// Opens the directory holding `path` (absolute, inside the root).
@@ -391,7 +437,7 @@ impl Tree {
     }
 
     /// What the final component of `path` is, without following it.
-    pub(crate) fn kind(&self, path: &Path) -> Result<Option<EntryKind>> {
+    pub(crate) fn stat(&self, path: &Path) -> Result<Option<Stat>> {
         let Some(parent) = self.parent(path, false)? else {
             return Ok(None);
         };
@@ -400,10 +446,186 @@ impl Tree {
             parent.name.as_os_str(),
             AtFlags::AT_SYMLINK_NOFOLLOW,
         ) {
-            Ok(st) => Ok(Some(EntryKind::of(&st))),
+            Ok(st) => Ok(Some(Stat::of(&st))),
             Err(Errno::ENOENT) => Ok(None),
             Err(e) => Err(e).with_context(|| format!("cannot stat {}", path.display())),
         }
+    }
+
+    /// Whether the regular file `path` carries file capabilities
+    /// (`security.capability`), read without following a final link.
+    pub(crate) fn has_capabilities(&self, path: &Path) -> Result<bool> {
+        let Some(parent) = self.parent(path, false)? else {
+            return Ok(false);
+        };
+        use std::os::fd::AsRawFd;
+        // The directory we opened, named through procfs: no path the user
+        // could swap on the way.
+        let mut at = format!("/proc/self/fd/{}/", parent.fd.as_raw_fd()).into_bytes();
+        at.extend_from_slice(parent.name.as_bytes());
+        let at =
+            std::ffi::CString::new(at).map_err(|_| anyhow!("{} has a NUL byte", path.display()))?;
+        let mut buf = [0u8; 64];
+        // SAFETY: both pointers are valid for the given lengths.
+        let n = unsafe {
+            nix::libc::lgetxattr(
+                at.as_ptr(),
+                c"security.capability".as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        if n >= 0 {
+            return Ok(true);
+        }
+        match Errno::last() {
+            Errno::ENODATA | Errno::ENOTSUP => Ok(false),
+            e => Err(e)
+                .with_context(|| format!("cannot read the capabilities of {}", path.display())),
+        }
+    }
+
+    /// Where the link `path` points, without following it; `None` when
+    /// absent.
+    pub(crate) fn read_link(&self, path: &Path) -> Result<Option<PathBuf>> {
+        let Some(parent) = self.parent(path, false)? else {
+            return Ok(None);
+        };
+        match readlinkat(&parent.fd, parent.name.as_os_str()) {
+            Ok(t) => Ok(Some(PathBuf::from(t))),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read link {}", path.display())),
+        }
+    }
+
+    /// Moves `from` to `to`, both inside trusted directories (a directory
+    /// the user can write could swap either name), durably.
+    pub(crate) fn rename(&self, from: &Path, to: &Path) -> Result<()> {
+        let trusted = |p: &Path| -> Result<ParentDir> {
+            let parent = self
+                .parent(p, false)?
+                .ok_or_else(|| anyhow!("the directory of {} does not exist", p.display()))?;
+            if !parent.trusted {
+                bail!(
+                    "refusing to move {} inside user-writable {}",
+                    p.display(),
+                    parent.path.display()
+                );
+            }
+            Ok(parent)
+        };
+        let (a, b) = (trusted(from)?, trusted(to)?);
+        renameat(&a.fd, a.name.as_os_str(), &b.fd, b.name.as_os_str())
+            .with_context(|| format!("cannot move {} to {}", from.display(), to.display()))?;
+        fsync(&a.fd)?;
+        fsync(&b.fd).with_context(|| format!("cannot sync the directory of {}", to.display()))
+    }
+
+    /// Removes `path` and, for a directory, everything below it, without
+    /// following any link (a link is removed, never what it points to) and
+    /// without leaving the file system. A no-op when absent.
+    pub(crate) fn remove_tree(&self, path: &Path) -> Result<()> {
+        let Some(parent) = self.parent(path, false)? else {
+            return Ok(());
+        };
+        let st = match fstatat(
+            &parent.fd,
+            parent.name.as_os_str(),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        ) {
+            Ok(st) => st,
+            Err(Errno::ENOENT) => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("cannot stat {}", path.display())),
+        };
+        if EntryKind::of(&st) == EntryKind::Dir {
+            empty_dir(&parent.fd, parent.name.as_os_str(), st.st_dev, path)?;
+            unlinkat(
+                &parent.fd,
+                parent.name.as_os_str(),
+                UnlinkatFlags::RemoveDir,
+            )
+        } else {
+            unlinkat(
+                &parent.fd,
+                parent.name.as_os_str(),
+                UnlinkatFlags::NoRemoveDir,
+            )
+        }
+        .or_else(|e| if e == Errno::ENOENT { Ok(()) } else { Err(e) })
+        .with_context(|| format!("cannot remove {}", path.display()))?;
+        fsync(&parent.fd)
+            .with_context(|| format!("cannot sync the directory of {}", path.display()))
+    }
+
+    /// Appends `bytes` to the regular file `path` (created with `mode`,
+    /// owned by us, in a trusted directory), never through a link.
+    pub(crate) fn append(&self, path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+        let parent = self
+            .parent(path, true)?
+            .ok_or_else(|| anyhow!("cannot create the directories of {}", path.display()))?;
+        if !parent.trusted {
+            bail!(
+                "refusing to append to {} inside user-writable {}",
+                path.display(),
+                parent.path.display()
+            );
+        }
+        let flags = OFlag::O_WRONLY
+            | OFlag::O_APPEND
+            | OFlag::O_CREAT
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NONBLOCK
+            | OFlag::O_CLOEXEC;
+        let fd = openat(
+            &parent.fd,
+            parent.name.as_os_str(),
+            flags,
+            Mode::from_bits_truncate(mode),
+        )
+        .with_context(|| format!("cannot open {}", path.display()))?;
+        let st = fstat(&fd).with_context(|| format!("cannot stat {}", path.display()))?;
+        if EntryKind::of(&st) != EntryKind::File {
+            bail!("{} is not a regular file", path.display());
+        }
+        std::fs::File::from(fd)
+            .write_all(bytes)
+            .with_context(|| format!("cannot append to {}", path.display()))
+    }
+
+    /// How full the file system holding `path` is; `None` when absent.
+    pub(crate) fn filesystem_usage(&self, path: &Path) -> Result<Option<FsUsage>> {
+        let fd = if path == Path::new("/") {
+            self.root.try_clone()?
+        } else {
+            let Some(parent) = self.parent(path, false)? else {
+                return Ok(None);
+            };
+            match openat(
+                &parent.fd,
+                parent.name.as_os_str(),
+                OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT) => return Ok(None),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot open {}", path.display()));
+                }
+            }
+        };
+        let vfs = nix::sys::statvfs::fstatvfs(&fd)
+            .with_context(|| format!("cannot read the file system of {}", path.display()))?;
+        let total = vfs.blocks() as f64 * vfs.fragment_size() as f64;
+        let free = vfs.blocks_available() as f64 * vfs.fragment_size() as f64;
+        let used_percent = if total > 0.0 {
+            100.0 * (total - free) / total
+        } else {
+            0.0
+        };
+        Ok(Some(FsUsage {
+            id: vfs.filesystem_id() as u64,
+            used_percent,
+        }))
     }
 
     /// The entries of directory `path` (sorted by name), without following
@@ -479,6 +701,46 @@ impl Tree {
             Err(e) => Err(e).with_context(|| format!("cannot open lock file {}", path.display())),
         }
     }
+}
+
+/// Empties the directory `name` in `dir`, depth first, through descriptors
+/// only; refuses to cross into another file system (`dev`).
+fn empty_dir(dir: &OwnedFd, name: &OsStr, dev: u64, shown: &Path) -> Result<()> {
+    let fd = openat(dir, name, dir_flags(), Mode::empty())
+        .with_context(|| format!("cannot open {}", shown.display()))?;
+    let mut listing = nix::dir::Dir::from_fd(fd.try_clone()?)
+        .with_context(|| format!("cannot list {}", shown.display()))?;
+    let names: Vec<std::ffi::CString> = listing
+        .iter()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_owned())
+        .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
+        .collect();
+    for n in names {
+        let child = shown.join(OsStr::from_bytes(n.as_bytes()));
+        let st = match fstatat(&fd, n.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(Errno::ENOENT) => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot stat {}", child.display())),
+        };
+        let flag = if EntryKind::of(&st) == EntryKind::Dir {
+            if st.st_dev != dev {
+                bail!(
+                    "{} is another file system; not removing it",
+                    child.display()
+                );
+            }
+            empty_dir(&fd, OsStr::from_bytes(n.as_bytes()), dev, &child)?;
+            UnlinkatFlags::RemoveDir
+        } else {
+            UnlinkatFlags::NoRemoveDir
+        };
+        match unlinkat(&fd, n.as_c_str(), flag) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot remove {}", child.display())),
+        }
+    }
+    Ok(())
 }
 
 /// Removes temporaries a crashed run left beside the file (`.NAME.nbwarden-

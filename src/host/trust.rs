@@ -7,8 +7,9 @@
 //! (`/tmp`) is safe for a child that is itself trusted, as in systemd's
 //! path checks: no one else can rename or replace that child.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
+
+use super::safe_file::{EntryKind, Stat};
 
 use anyhow::{Result, bail};
 
@@ -16,22 +17,25 @@ const MAX_LINK_HOPS: usize = 32;
 
 /// Why an entry cannot be trusted, or `None` when it can: owned by root
 /// or `euid`, not writable by others or by a group other than root's.
-pub fn writable_by_others(meta: &std::fs::Metadata, euid: u32) -> Option<String> {
-    let mode = meta.mode();
-    if meta.uid() != 0 && meta.uid() != euid {
-        return Some(format!("is owned by uid {}", meta.uid()));
+pub fn writable_by_others(st: &Stat, euid: u32) -> Option<String> {
+    if st.uid != 0 && st.uid != euid {
+        return Some(format!("is owned by uid {}", st.uid));
     }
-    if mode & 0o002 != 0 {
+    if st.mode & 0o002 != 0 {
         return Some("is writable by everyone".into());
     }
-    if mode & 0o020 != 0 && meta.gid() != 0 {
-        return Some(format!("is writable by group {}", meta.gid()));
+    if st.mode & 0o020 != 0 && st.gid != 0 {
+        return Some(format!("is writable by group {}", st.gid));
     }
     None
 }
 
-fn sticky_root_dir(meta: &std::fs::Metadata) -> bool {
-    meta.is_dir() && meta.uid() == 0 && meta.mode() & 0o1000 != 0
+fn sticky_root_dir(st: &Stat) -> bool {
+    st.kind == EntryKind::Dir && st.uid == 0 && st.mode & 0o1000 != 0
+}
+
+fn lstat(path: &Path) -> std::io::Result<Stat> {
+    std::fs::symlink_metadata(path).map(|m| Stat::from_metadata(&m))
 }
 
 /// Checks that `path` (absolute, as seen inside `root`) and everything
@@ -66,7 +70,7 @@ pub fn check_with(
     root: &Path,
     path: &Path,
     allow_missing: bool,
-    weak: &dyn Fn(&std::fs::Metadata) -> Option<String>,
+    weak: &dyn Fn(&Stat) -> Option<String>,
 ) -> Result<PathBuf> {
     let mut queue: std::collections::VecDeque<std::ffi::OsString> = parts(path).collect();
     let inside = if root == Path::new("/") {
@@ -79,7 +83,7 @@ pub fn check_with(
     // may be trusted: it is trusted itself, or a sticky root-owned directory.
     let mut here = PathBuf::from("/");
     if root == Path::new("/") {
-        let meta = std::fs::symlink_metadata("/")?;
+        let meta = lstat(Path::new("/"))?;
         if let Some(why) = weak(&meta) {
             bail!("/ {why}");
         }
@@ -90,13 +94,13 @@ pub fn check_with(
         if comp == ".." {
             here.pop();
             parent_sticky = false;
-            let meta = std::fs::symlink_metadata(root.join(here.strip_prefix("/")?))?;
+            let meta = lstat(&root.join(here.strip_prefix("/")?))?;
             parent_sticky = parent_sticky || sticky_root_dir(&meta);
             continue;
         }
         let next = here.join(&comp);
         let on_disk = root.join(next.strip_prefix("/")?);
-        let meta = match std::fs::symlink_metadata(&on_disk) {
+        let meta = match lstat(&on_disk) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if !allow_missing {
@@ -117,11 +121,11 @@ pub fn check_with(
             }
             Err(e) => bail!("cannot inspect {}{inside}: {e}", shown(&next)),
         };
-        if meta.file_type().is_symlink() {
+        if meta.kind == EntryKind::Symlink {
             // In a sticky directory anyone may plant a link: only a link
             // that root (or we) made counts. Elsewhere the directory's
             // trust covers the link.
-            let owner = meta.uid();
+            let owner = meta.uid;
             if parent_sticky && owner != 0 && owner != nix::unistd::geteuid().as_raw() {
                 bail!(
                     "{} is a symbolic link owned by uid {} in a shared directory{inside}",
@@ -153,7 +157,7 @@ pub fn check_with(
             Some(_) if !is_last && sticky_root_dir(&meta) => parent_sticky = true,
             Some(why) => bail!("{} {why}{inside}", shown(&next)),
         }
-        if !is_last && !meta.is_dir() {
+        if !is_last && meta.kind != EntryKind::Dir {
             bail!("{} is not a directory{inside}", shown(&next));
         }
         here = next;

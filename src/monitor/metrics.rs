@@ -2,12 +2,12 @@
 //! (sysinfo), and GPUs through `nvidia-smi` when there is one. Rendered as
 //! CloudWatch embedded-metric-format (EMF) lines.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
-use crate::host::command;
+use crate::host::{Host, command};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gpu {
@@ -21,16 +21,16 @@ pub struct Gpu {
 pub struct Sample {
     pub cpu_percent: f64,
     pub memory_percent: f64,
-    /// Mount point (as seen from the machine) → used percent.
+    /// Volume (the path measured, inside the root) → used percent.
     pub disks: Vec<(String, f64)>,
     pub gpus: Vec<Gpu>,
 }
 
-/// Samples the machine. `volumes` are the paths whose file systems are
-/// reported (the root disk and the ML volume); CPU needs a short pause
-/// between two readings.
-pub fn sample(volumes: &[&Path]) -> anyhow::Result<Sample> {
-    use sysinfo::{CpuRefreshKind, Disks, MemoryRefreshKind, RefreshKind, System};
+/// Samples the machine. `volumes` are the paths (inside the root) whose
+/// file systems are reported (the root disk and the ML volume), each file
+/// system once; CPU needs a short pause between two readings.
+pub fn sample(host: &Host, volumes: &[PathBuf]) -> anyhow::Result<Sample> {
+    use sysinfo::{CpuRefreshKind, MemoryRefreshKind, RefreshKind, System};
     let mut sys = System::new_with_specifics(
         RefreshKind::nothing()
             .with_cpu(CpuRefreshKind::nothing().with_usage())
@@ -45,27 +45,16 @@ pub fn sample(volumes: &[&Path]) -> anyhow::Result<Sample> {
     } else {
         100.0 * sys.used_memory() as f64 / sys.total_memory() as f64
     };
-    let disks =
-        Disks::new_with_refreshed_list().map_err(|e| anyhow::anyhow!("cannot list disks: {e}"))?;
     let mut out = Vec::new();
+    let mut seen = Vec::new();
     for v in volumes {
-        // The disk whose mount point is the longest prefix of the path.
-        if let Some(d) = disks
-            .iter()
-            .filter(|d| v.starts_with(d.mount_point()))
-            .max_by_key(|d| d.mount_point().as_os_str().len())
-        {
-            let total = d.total_space() as f64;
-            let used = total - d.available_space() as f64;
-            let pct = if total > 0.0 {
-                100.0 * used / total
-            } else {
-                0.0
-            };
-            let mount = d.mount_point().display().to_string();
-            if !out.iter().any(|(m, _)| *m == mount) {
-                out.push((mount, pct));
+        match host.filesystem_usage(v) {
+            Ok(Some(usage)) if !seen.contains(&usage.id) => {
+                seen.push(usage.id);
+                out.push((v.display().to_string(), usage.used_percent));
             }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("cannot measure {}: {e:#}", v.display()),
         }
     }
     Ok(Sample {

@@ -6,17 +6,18 @@
 pub mod idle;
 pub mod metrics;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context as _, Result};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
-use crate::engine::{self, Context, Mode};
-use crate::facts::Notebook;
+use crate::aws::Aws;
+use crate::engine::{self, Mode, Purpose, RunSpec, Selection};
+use crate::facts::Facts;
 use crate::host::Host;
-use crate::policy::{DEFAULT_JUPYTER_URL, IdlePolicy, MonitoringPolicy};
+use crate::policy::{DEFAULT_JUPYTER_URL, IdlePolicy, LoadedPolicy, MonitoringPolicy};
 use crate::report::Status;
 
 /// Stable ids of the monitor's events, for log queries and alarms.
@@ -93,35 +94,72 @@ fn jupyter_activity(host: &Host, idle: &IdlePolicy) -> Result<idle::Activity> {
     })
 }
 
-/// One round. Returns what happened, as JSON (printed by `--once`).
-/// `check_drift` says whether this round re-verifies the policy.
-pub fn round(
-    ctx: &Context<'_>,
-    monitoring: &MonitoringPolicy,
-    controls: &[Box<dyn engine::Control>],
-    check_drift: bool,
-) -> Value {
-    let host = ctx.host;
-    let notebook = Notebook::read(host).ok();
-    let name = notebook
-        .as_ref()
+/// What one round saw and did; printed as JSON by `monitor --once`.
+#[derive(Debug, Serialize)]
+pub struct Round {
+    /// The EMF records written to the metrics file.
+    pub metrics: Vec<Value>,
+    /// Controls that failed their drift check (none when not checked).
+    pub drift: Vec<Drift>,
+    /// The idle check, when `[monitoring.idle]` is set.
+    pub idle: Option<IdleOutcome>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Drift {
+    pub control: String,
+    pub status: Status,
+    pub evidence: Vec<String>,
+    /// What the re-apply did, with `reapply = true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reapplied: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IdleOutcome {
+    pub idle: bool,
+    pub reason: String,
+    pub action: String,
+}
+
+impl std::fmt::Display for Round {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = serde_json::to_string(self).map_err(|_| std::fmt::Error)?;
+        f.write_str(&text)
+    }
+}
+
+/// What a round works with: the policy, its `[monitoring]`, and the
+/// controls `--only` limits the drift check to.
+pub struct RoundSpec<'a> {
+    pub host: &'a Host,
+    pub policy: &'a LoadedPolicy,
+    pub monitoring: &'a MonitoringPolicy,
+    pub only: &'a [String],
+    pub deadline: Instant,
+    /// Whether this round re-verifies the policy.
+    pub check_drift: bool,
+}
+
+/// One round: metrics, the drift check (through the engine's own run), and
+/// the idle check.
+pub fn round(spec: &RoundSpec<'_>) -> Round {
+    let host = spec.host;
+    let aws = Aws::new(spec.deadline);
+    let facts = Facts::live(host, &aws);
+    let name = facts
+        .notebook()
         .map(|n| n.name.clone())
-        .unwrap_or_else(|| "unknown".into());
+        .unwrap_or_else(|_| "unknown".into());
 
     // Metrics: the root disk and the ML volume.
     let home = host.accounts().ok().and_then(|a| {
-        a.user(ctx.policy.user.as_str())
+        a.user(spec.policy.policy.user.as_str())
             .map(|u| PathBuf::from(&u.home))
     });
-    let ml = home.map(|h| {
-        host.root()
-            .join(h.strip_prefix("/").unwrap_or(&h))
-            .join("SageMaker")
-    });
-    let mut volumes: Vec<PathBuf> = vec![host.root().to_path_buf()];
-    volumes.extend(ml.filter(|p| p.exists()));
-    let refs: Vec<&Path> = volumes.iter().map(PathBuf::as_path).collect();
-    let sample = metrics::sample(&refs).unwrap_or_else(|e| {
+    let mut volumes = vec![PathBuf::from("/")];
+    volumes.extend(home.map(|h| h.join("SageMaker")));
+    let sample = metrics::sample(host, &volumes).unwrap_or_else(|e| {
         tracing::warn!(message_id = EVENT_ERROR, "{e:#}");
         metrics::Sample {
             cpu_percent: 0.0,
@@ -130,50 +168,96 @@ pub fn round(
             gpus: metrics::gpus(),
         }
     });
-    let lines = metrics::emf(&sample, &monitoring.namespace, &name);
-    if let Err(e) = append_lines(host, monitoring.metrics_file.as_path(), &lines) {
+    let lines = metrics::emf(&sample, &spec.monitoring.namespace, &name);
+    if let Err(e) = host.append(
+        spec.monitoring.metrics_file.as_path(),
+        &lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+        0o644,
+    ) {
         tracing::warn!(message_id = EVENT_ERROR, "cannot write metrics: {e:#}");
     }
 
-    // Drift: verify every control; re-apply those that fail when asked.
-    let mut drift = Vec::new();
-    for control in controls.iter().filter(|_| check_drift) {
-        let report = engine::run_control(Mode::Verify, ctx, control.as_ref());
-        if matches!(report.status, Status::Fail | Status::Error) {
-            tracing::warn!(
-                message_id = EVENT_DRIFT,
-                control = control.id(),
-                status = report.status.as_str(),
-                evidence = report.evidence.join("; "),
-                "drift"
-            );
-            let mut entry = json!({"control": control.id(), "status": report.status.as_str(), "evidence": report.evidence});
-            if monitoring.reapply {
-                entry["reapplied"] = Value::String(reapply(ctx, control.as_ref()));
-            }
-            drift.push(entry);
-        }
-    }
-
-    // Idle auto-stop.
-    let idle_outcome = match &monitoring.idle {
-        None => Value::Null,
-        Some(policy) => idle_round(ctx, policy, &sample, notebook.as_ref()),
+    let drift = if spec.check_drift {
+        drift_round(spec, &aws)
+    } else {
+        Vec::new()
     };
-    json!({
-        "metrics": lines.iter().filter_map(|l| serde_json::from_str::<Value>(l).ok()).collect::<Vec<_>>(),
-        "drift": drift,
-        "idle": idle_outcome,
-    })
+    let idle = spec
+        .monitoring
+        .idle
+        .as_ref()
+        .map(|policy| idle_round(host, &aws, &facts, policy, &sample));
+    Round {
+        metrics: lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .collect(),
+        drift,
+        idle,
+    }
+}
+
+/// Verifies every selected control; re-applies those that fail when asked.
+fn drift_round(spec: &RoundSpec<'_>, aws: &Aws) -> Vec<Drift> {
+    let report = engine::run(&RunSpec {
+        mode: Mode::Verify,
+        host: spec.host,
+        aws,
+        policy: spec.policy,
+        selection: Selection::Policy { only: spec.only },
+        purpose: Purpose::DriftCheck,
+        deadline: spec.deadline,
+    });
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(
+                message_id = EVENT_ERROR,
+                "the drift check could not run: {e}"
+            );
+            return Vec::new();
+        }
+    };
+    let mut drift = Vec::new();
+    for control in report
+        .controls
+        .into_iter()
+        .filter(|c| matches!(c.status, Status::Fail | Status::Error))
+    {
+        tracing::warn!(
+            message_id = EVENT_DRIFT,
+            control = control.id.as_str(),
+            status = control.status.as_str(),
+            evidence = control.evidence.join("; "),
+            "drift"
+        );
+        let reapplied = spec
+            .monitoring
+            .reapply
+            .then(|| reapply(spec, aws, &control.id));
+        drift.push(Drift {
+            control: control.id,
+            status: control.status,
+            evidence: control.evidence,
+            reapplied,
+        });
+    }
+    drift
 }
 
 fn idle_round(
-    ctx: &Context<'_>,
+    host: &Host,
+    aws: &Aws,
+    facts: &Facts<'_>,
     policy: &IdlePolicy,
     sample: &metrics::Sample,
-    notebook: Option<&Notebook>,
-) -> Value {
-    let activity = jupyter_activity(ctx.host, policy).map(|mut a| {
+) -> IdleOutcome {
+    let outcome = |idle: bool, reason: String, action: String| IdleOutcome {
+        idle,
+        reason,
+        action,
+    };
+    let activity = jupyter_activity(host, policy).map(|mut a| {
         a.cpu_percent = Some(sample.cpu_percent);
         a.busiest_gpu_percent = sample.gpus.iter().map(|g| g.utilization).reduce(f64::max);
         a
@@ -192,14 +276,18 @@ fn idle_round(
         Err(e) => {
             // Not knowing is not idle: never stop on an error.
             tracing::warn!(message_id = EVENT_ERROR, "idle check failed: {e:#}");
-            return json!({"idle": false, "reason": format!("{e:#}"), "action": "none"});
+            return outcome(false, format!("{e:#}"), "none".into());
         }
     };
     if !verdict.idle {
-        return json!({"idle": false, "reason": verdict.reason, "action": "none"});
+        return outcome(false, verdict.reason, "none".into());
     }
-    let Some(nb) = notebook else {
-        return json!({"idle": true, "reason": verdict.reason, "action": "none: no resource metadata to name the notebook"});
+    let Ok(nb) = facts.notebook() else {
+        return outcome(
+            true,
+            verdict.reason,
+            "none: no resource metadata to name the notebook".into(),
+        );
     };
     if policy.dry_run {
         tracing::info!(
@@ -208,9 +296,9 @@ fn idle_round(
             reason = verdict.reason.as_str(),
             "would stop the idle notebook"
         );
-        return json!({"idle": true, "reason": verdict.reason, "action": format!("would stop {}", nb.name)});
+        return outcome(true, verdict.reason, format!("would stop {}", nb.name));
     }
-    match ctx.aws.sagemaker_stop_notebook(&nb.name) {
+    match aws.sagemaker_stop_notebook(&nb.name) {
         Ok(()) => {
             tracing::info!(
                 message_id = EVENT_IDLE_STOP,
@@ -218,11 +306,11 @@ fn idle_round(
                 reason = verdict.reason.as_str(),
                 "stopping the idle notebook"
             );
-            json!({"idle": true, "reason": verdict.reason, "action": format!("stopped {}", nb.name)})
+            outcome(true, verdict.reason, format!("stopped {}", nb.name))
         }
         Err(e) => {
             tracing::warn!(message_id = EVENT_ERROR, "cannot stop {}: {e:#}", nb.name);
-            json!({"idle": true, "reason": verdict.reason, "action": format!("stop failed: {e:#}")})
+            outcome(true, verdict.reason, format!("stop failed: {e:#}"))
         }
     }
 }
@@ -230,9 +318,11 @@ fn idle_round(
 /// Re-applies one drifted control. Under systemd the monitor's own unit may
 /// write only nbwarden's state, so `nbwarden-reapply@CONTROL.service` does
 /// it (and reports it in the journal); elsewhere (an administrator's
-/// `monitor --once`) it runs here. Returns what happened, for the round.
-fn reapply(ctx: &Context<'_>, control: &dyn engine::Control) -> String {
-    let in_unit = match ctx.host.systemd_runs() {
+/// `monitor --once`) it runs here, as a run limited to that control.
+/// Returns what happened, for the round.
+fn reapply(spec: &RoundSpec<'_>, aws: &Aws, id: &str) -> String {
+    let host = spec.host;
+    let in_unit = match host.systemd_runs() {
         Ok(yes) => yes,
         Err(e) => {
             tracing::warn!(
@@ -243,58 +333,54 @@ fn reapply(ctx: &Context<'_>, control: &dyn engine::Control) -> String {
         }
     };
     if !in_unit {
-        let fixed = engine::run_control(Mode::Apply, ctx, control);
+        let only = [id.to_string()];
+        let fixed = engine::run(&RunSpec {
+            mode: Mode::Apply,
+            host,
+            aws,
+            policy: spec.policy,
+            selection: Selection::Policy { only: &only },
+            purpose: Purpose::Scoped,
+            deadline: spec.deadline,
+        });
+        let status = match fixed {
+            Ok(report) => report
+                .controls
+                .first()
+                .map(|c| c.status.as_str())
+                .unwrap_or("error")
+                .to_string(),
+            Err(e) => format!("error: {e}"),
+        };
         tracing::info!(
             message_id = EVENT_REAPPLIED,
-            control = control.id(),
-            status = fixed.status.as_str(),
+            control = id,
+            status = status.as_str(),
             "re-applied"
         );
-        return fixed.status.as_str().into();
+        return status;
     }
-    let unit = crate::controls::service::reapply_unit(control.id());
-    match ctx.host.run_in_root(
-        "systemctl",
-        &["--no-block", "start", &unit],
-        Duration::from_secs(20),
-    ) {
-        Ok(out) if out.success() => {
+    let unit = crate::controls::service::reapply_unit(id);
+    match host
+        .run_in_root(
+            "systemctl",
+            &["--no-block", "start", &unit],
+            Duration::from_secs(20),
+        )
+        .and_then(|out| out.checked(&format!("systemctl start {unit}")))
+    {
+        Ok(_) => {
             tracing::info!(
                 message_id = EVENT_REAPPLIED,
-                control = control.id(),
+                control = id,
                 unit = unit.as_str(),
                 "re-apply started"
             );
             format!("started {unit}")
-        }
-        Ok(out) => {
-            let why = out.stderr.trim().to_string();
-            tracing::warn!(message_id = EVENT_ERROR, "cannot start {unit}: {why}");
-            format!("cannot start {unit}: {why}")
         }
         Err(e) => {
             tracing::warn!(message_id = EVENT_ERROR, "cannot start {unit}: {e:#}");
             format!("cannot start {unit}: {e:#}")
         }
     }
-}
-
-/// Appends lines to a root-owned log inside the root (created 0644).
-fn append_lines(host: &Host, path: &Path, lines: &[String]) -> Result<()> {
-    let real = host.root().join(path.strip_prefix("/").unwrap_or(path));
-    if let Some(dir) = real.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o644)
-        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
-        .open(&real)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    for l in lines {
-        writeln!(f, "{l}")?;
-    }
-    Ok(())
 }

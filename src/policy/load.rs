@@ -6,7 +6,6 @@ use std::fmt;
 
 use super::Policy;
 use super::values::HINT;
-use crate::exit::Failure;
 
 /// A policy, with where it came from and the digest of its exact bytes.
 #[derive(Debug, Clone)]
@@ -14,6 +13,35 @@ pub struct LoadedPolicy {
     pub policy: Policy,
     pub source: String,
     pub sha256: String,
+}
+
+impl LoadedPolicy {
+    /// The policy of an admin command that obeys no policy file (`sudo
+    /// restore`): every section off, the default user; `label` names the
+    /// command in its report.
+    pub fn for_admin_command(label: &str) -> Result<LoadedPolicy, PolicyError> {
+        Ok(LoadedPolicy {
+            policy: parse("version = 1\n", label)?,
+            source: label.to_string(),
+            sha256: String::new(),
+        })
+    }
+}
+
+/// Why a policy could not be loaded. The CLI maps each to its exit code
+/// (`exit::Failure`): invalid and refused are 2, unreadable is 3.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The policy does not parse or validate.
+    #[error(transparent)]
+    Invalid(#[from] PolicyError),
+    /// Root may not obey this source (a file others could write, an
+    /// environment file that cannot be trusted): nothing was read.
+    #[error("{0}")]
+    Refused(String),
+    /// It could not be fetched or read, or does not match its pin.
+    #[error("{0:#}")]
+    Unreadable(#[from] anyhow::Error),
 }
 
 /// A policy that does not parse or validate. Always has a position.
@@ -52,8 +80,17 @@ impl fmt::Display for PolicyError {
     }
 }
 
+/// A sha256 given as text (a pin, a checksum): 64 hex digits, lowercased.
+pub fn parse_sha256(s: &str) -> Result<String, String> {
+    if s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err("expected 64 hexadecimal digits".into())
+    }
+}
+
 /// Parses policy bytes read from `label` (a path or a URI).
-pub fn from_bytes(bytes: Vec<u8>, label: &str) -> Result<LoadedPolicy, Failure> {
+pub fn from_bytes(bytes: Vec<u8>, label: &str) -> Result<LoadedPolicy, LoadError> {
     let text = String::from_utf8(bytes.clone()).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
         let text = String::from_utf8_lossy(&bytes);
@@ -68,12 +105,12 @@ pub fn from_bytes(bytes: Vec<u8>, label: &str) -> Result<LoadedPolicy, Failure> 
     Ok(LoadedPolicy {
         policy,
         source: label.to_string(),
-        sha256: hex_sha256(&bytes),
+        sha256: sha256_hex(&bytes),
     })
 }
 
 /// Lowercase hex sha256 of `bytes`.
-pub fn hex_sha256(bytes: &[u8]) -> String {
+pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use load::{LoadedPolicy, PolicyError, from_bytes, hex_sha256 as sha256_hex, parse};
+pub use load::{LoadError, LoadedPolicy, PolicyError, from_bytes, parse, parse_sha256, sha256_hex};
 pub use monitoring::{
     AgentPackage, CloudWatchMetric, CloudWatchPolicy, DEFAULT_JUPYTER_URL, DownloadSource,
     HumanDuration, IdlePolicy, MonitoringPolicy, PackageKind,
@@ -29,11 +29,11 @@ pub use packages::{
     ProbeMode, SslVerify,
 };
 pub use service::{DEFAULT_VERIFY_EVERY, ServicePolicy};
-pub use source::PolicySource;
+pub use source::{DEFAULT_POLICY, PolicySource, resolve as resolve_source};
 pub use tailoring::{EnvValue, EnvironmentPolicy, GitPolicy, JupyterPolicy};
 pub use values::{
-    AbsPath, AccountName, AllowedCommand, HINT_SEPARATOR, Identifier, PolicyVersion, RootPath,
-    ValueKind, VariableValue,
+    AbsPath, AccountName, AllowedCommand, HINT, Identifier, PolicyVersion, RootPath, ValueKind,
+    VariableValue,
 };
 pub use verify::{
     BootExecCheck, ControlPlaneCheck, EgressCheck, OnFailure, PermissionsCheck, ReportSink,

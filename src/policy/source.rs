@@ -7,9 +7,9 @@ use std::str::FromStr;
 
 use anyhow::{Context, anyhow};
 
-use super::load::{LoadedPolicy, from_bytes, hex_sha256};
+use super::load::{LoadError, LoadedPolicy, from_bytes, parse_sha256, sha256_hex};
 use crate::aws::Aws;
-use crate::exit::Failure;
+use crate::host::Host;
 
 /// Policies are small; a larger object is a mistake or an attack.
 const MAX_POLICY_BYTES: usize = 1024 * 1024;
@@ -59,7 +59,7 @@ impl std::fmt::Display for PolicySource {
 
 impl PolicySource {
     /// Fetches, checks the pin, parses.
-    pub fn load(&self, sha256: Option<&str>, aws: &Aws) -> Result<LoadedPolicy, Failure> {
+    pub fn load(&self, sha256: Option<&str>, aws: &Aws) -> Result<LoadedPolicy, LoadError> {
         let label = self.to_string();
         let bytes = match self {
             PolicySource::File(path) => {
@@ -76,9 +76,9 @@ impl PolicySource {
                 .with_context(|| format!("cannot load the policy from {label}"))?,
         };
         if let Some(want) = sha256 {
-            let got = hex_sha256(&bytes);
+            let got = sha256_hex(&bytes);
             if !got.eq_ignore_ascii_case(want) {
-                return Err(Failure::CannotEvaluate(anyhow!(
+                return Err(LoadError::Unreadable(anyhow!(
                     "the policy from {label} has sha256 {got}, not the pinned {want}; refusing it \
                      (publish the expected policy, or update --policy-sha256)"
                 )));
@@ -88,10 +88,66 @@ impl PolicySource {
     }
 }
 
+/// The policy when neither `--policy`, `NBWARDEN_POLICY` nor the
+/// lifecycle's environment file names one.
+pub const DEFAULT_POLICY: &str = "/etc/nbwarden/policy.toml";
+
+/// The policy a run uses, and its pin: the one given (`--policy` or
+/// `NBWARDEN_POLICY`) first, else what the lifecycle's root-owned
+/// environment file names, else [`DEFAULT_POLICY`]. An environment file
+/// anyone but root could have written is refused, not skipped: it would
+/// choose the policy.
+pub fn resolve(
+    given: Option<&PolicySource>,
+    pin: Option<&str>,
+    host: &Host,
+) -> Result<(PolicySource, Option<String>), LoadError> {
+    use crate::lifecycle::ENV_FILE;
+    let default = || {
+        (
+            PolicySource::File(DEFAULT_POLICY.into()),
+            pin.map(str::to_string),
+        )
+    };
+    if let Some(p) = given {
+        return Ok((p.clone(), pin.map(str::to_string)));
+    }
+    let path = std::path::Path::new(ENV_FILE);
+    let Some(text) = host.read_text(path)? else {
+        return Ok(default());
+    };
+    host.check_trusted(path).map_err(|e| {
+        LoadError::Refused(format!(
+            "{ENV_FILE} names the policy but cannot be trusted: {e:#}; give --policy"
+        ))
+    })?;
+    let value = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let Some(source) = value("NBWARDEN_POLICY") else {
+        return Ok(default());
+    };
+    let source = source
+        .parse()
+        .map_err(|e| LoadError::Refused(format!("{ENV_FILE}: NBWARDEN_POLICY: {e}")))?;
+    let pin =
+        match (pin, value("NBWARDEN_POLICY_SHA256")) {
+            (Some(given), _) => Some(given.to_string()),
+            (None, Some(pin)) => Some(parse_sha256(&pin).map_err(|e| {
+                LoadError::Refused(format!("{ENV_FILE}: NBWARDEN_POLICY_SHA256: {e}"))
+            })?),
+            (None, None) => None,
+        };
+    Ok((source, pin))
+}
+
 /// Root obeys the policy: as root, a policy file that anyone else could
 /// change (or reach through a link or directory someone else controls) is
 /// refused, exit 2, before it is read.
-fn trusted_policy_file(path: &std::path::Path) -> Result<(), Failure> {
+fn trusted_policy_file(path: &std::path::Path) -> Result<(), LoadError> {
     if !nix::unistd::geteuid().is_root() {
         return Ok(());
     }
@@ -103,11 +159,11 @@ fn trusted_policy_file(path: &std::path::Path) -> Result<(), Failure> {
         return Ok(());
     }
     crate::host::trust::check(std::path::Path::new("/"), &absolute).map_err(|e| {
-        Failure::Usage(format!(
+        LoadError::Refused(format!(
             "refusing policy file {}: {e:#}{}root obeys this file: keep it owned by root and \
              writable by no one else, in root-owned directories (for example /etc/nbwarden)",
             path.display(),
-            super::HINT_SEPARATOR
+            super::HINT
         ))
     })?;
     Ok(())

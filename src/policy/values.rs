@@ -10,9 +10,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 /// Separates an error message from its hint inside a serde custom error.
-pub(crate) const HINT: &str = "\nhint: ";
-/// The same separator, for code outside the policy module that reuses checks.
-pub const HINT_SEPARATOR: &str = HINT;
+pub const HINT: &str = "\nhint: ";
 
 /// The policy format version. Only 1 exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

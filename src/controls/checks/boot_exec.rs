@@ -229,11 +229,10 @@ impl Scan {
     }
 
     fn file_itself(&self, host: &Host, file: &Path, out: &mut Vec<String>) {
-        let real = host.root().join(file.strip_prefix("/").unwrap_or(file));
         // Root's own rule, with nbwarden's uid taken as root: a unit file
         // is judged for what it is, whoever runs the check.
-        if let Ok(meta) = std::fs::symlink_metadata(&real)
-            && crate::host::trust::writable_by_others(&meta, 0).is_some()
+        if let Ok(Some(st)) = host.stat(file)
+            && crate::host::trust::writable_by_others(&st, 0).is_some()
         {
             out.push(format!(
                 "{} is itself writable by someone other than root",
@@ -252,11 +251,11 @@ impl Scan {
         out: &mut Vec<String>,
     ) -> Option<(PathBuf, String)> {
         let path = if kind == EntryKind::Symlink {
-            let real = host.root().join(file.strip_prefix("/").unwrap_or(file));
-            let target = match std::fs::read_link(&real) {
-                Ok(t) => t,
+            let target = match host.read_link(file) {
+                Ok(Some(t)) => t,
+                Ok(None) => return None,
                 Err(e) => {
-                    out.push(format!("cannot read link {}: {e}", file.display()));
+                    out.push(format!("{e:#}"));
                     return None;
                 }
             };

@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use super::Check;
 use crate::engine::{Probe, ProbeResult};
-use crate::facts::Notebook;
+use crate::facts::NotebookDescription;
 use crate::host::Host;
 use crate::policy::ControlPlaneCheck;
 
@@ -18,11 +18,13 @@ pub const TITLE: &str = "SageMaker's settings for this notebook (KMS, internet, 
 /// The control for `[verify.control_plane]`.
 pub fn control(check: ControlPlaneCheck) -> Check {
     Check::new(ID, TITLE, check.severity, move |ctx| {
-        let notebook = Notebook::read(ctx.host)?;
-        let answer = ctx.aws.sagemaker_describe_notebook(&notebook.name);
         Ok(Box::new(Judge {
             check: check.clone(),
-            answer: answer.map_err(|e| format!("{e:#}")),
+            answer: ctx
+                .facts
+                .description()
+                .cloned()
+                .map_err(|e| format!("{e:#}")),
         }))
     })
 }
@@ -31,7 +33,7 @@ pub fn control(check: ControlPlaneCheck) -> Check {
 /// network, which keeps the AWS client in one place).
 struct Judge {
     check: ControlPlaneCheck,
-    answer: Result<serde_json::Value, String>,
+    answer: Result<NotebookDescription, String>,
 }
 
 impl Probe for Judge {
@@ -51,10 +53,10 @@ impl Probe for Judge {
             }
             Err(e) => anyhow::bail!("{e}"),
         };
-        let field = |k: &str| nb[k].as_str().unwrap_or("").to_string();
-        let kms = field("KmsKeyId");
-        let internet = field("DirectInternetAccess");
-        let root = field("RootAccess");
+        let field = |v: &Option<String>| v.clone().unwrap_or_default();
+        let kms = field(&nb.kms_key_id);
+        let internet = field(&nb.direct_internet_access);
+        let root = field(&nb.root_access);
         let mut details = vec![
             format!(
                 "KmsKeyId: {}",
@@ -80,7 +82,7 @@ impl Probe for Judge {
                     &root
                 }
             ),
-            format!("SubnetId: {}", field("SubnetId")),
+            format!("SubnetId: {}", field(&nb.subnet_id)),
         ];
         let mut failed = Vec::new();
         if self.check.require_customer_kms_key && kms.is_empty() {

@@ -6,7 +6,6 @@
 //! never follows links, stops at a time bound, and counts whatever it
 //! cannot inspect as a finding: it fails closed.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -14,7 +13,7 @@ use anyhow::Result;
 
 use super::Check;
 use crate::engine::{Probe, ProbeResult};
-use crate::host::Host;
+use crate::host::{EntryKind, Host, Stat};
 use crate::policy::PermissionsCheck;
 
 pub const ID: &str = "permissions";
@@ -46,30 +45,6 @@ struct Walk {
 
 /// The raw `security.capability` attribute of `path`, without following a
 /// link; `Ok(None)` when it has none.
-fn file_capabilities(path: &Path) -> std::io::Result<Option<usize>> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-    let mut buf = [0u8; 64];
-    // SAFETY: both pointers are valid for the given lengths.
-    let n = unsafe {
-        nix::libc::lgetxattr(
-            c.as_ptr(),
-            c"security.capability".as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    if n >= 0 {
-        return Ok(Some(n as usize));
-    }
-    let err = std::io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(nix::libc::ENODATA) | Some(nix::libc::ENOTSUP) => Ok(None),
-        _ => Err(err),
-    }
-}
-
 impl Probe for Walk {
     fn describe(&self) -> String {
         "file permissions".into()
@@ -95,44 +70,37 @@ impl Probe for Walk {
                     break;
                 }
                 seen += 1;
-                let real = host
-                    .root()
-                    .join(inside.strip_prefix("/").unwrap_or(&inside));
-                let meta = match std::fs::symlink_metadata(&real) {
-                    Ok(m) => m,
+                let meta = match host.stat(&inside) {
+                    Ok(Some(m)) => m,
                     // A start path the image does not have holds nothing.
-                    Err(e)
-                        if e.kind() == std::io::ErrorKind::NotFound
-                            && inside == start.as_path() =>
-                    {
+                    Ok(None) if inside == start.as_path() => continue,
+                    Ok(None) => {
+                        findings.push(format!("{} vanished during the walk", inside.display()));
                         continue;
                     }
                     Err(e) => {
-                        findings.push(format!("cannot inspect {}: {e}", inside.display()));
+                        findings.push(format!("cannot inspect {}: {e:#}", inside.display()));
                         continue;
                     }
                 };
-                let ft = meta.file_type();
-                if ft.is_symlink() {
+                if meta.kind == EntryKind::Symlink {
                     // A link is what it leads to: a root-owned link to the
                     // user's file hands that file root's place.
                     let user_gids = &self.user_gids;
-                    let weak = |m: &std::fs::Metadata| -> Option<String> {
-                        if m.uid() >= LOGIN_ID_MIN {
-                            return Some(format!("is owned by uid {}", m.uid()));
+                    let weak = |m: &Stat| -> Option<String> {
+                        if m.uid >= LOGIN_ID_MIN {
+                            return Some(format!("is owned by uid {}", m.uid));
                         }
-                        if m.mode() & 0o002 != 0 {
+                        if m.mode & 0o002 != 0 {
                             return Some("is writable by everyone".into());
                         }
-                        let g = m.gid();
-                        (m.mode() & 0o020 != 0
+                        let g = m.gid;
+                        (m.mode & 0o020 != 0
                             && g != 0
                             && (g >= LOGIN_ID_MIN || user_gids.contains(&g)))
                         .then(|| format!("is writable by group {g}"))
                     };
-                    if let Err(e) =
-                        crate::host::trust::check_with(host.root(), &inside, true, &weak)
-                    {
+                    if let Err(e) = host.check_trusted_with(&inside, &weak) {
                         findings.push(format!(
                             "{} is a link to a place the notebook user can change: {e:#}",
                             inside.display()
@@ -140,33 +108,34 @@ impl Probe for Walk {
                     }
                     continue;
                 }
-                let mode = meta.mode();
-                if meta.uid() >= LOGIN_ID_MIN {
+                let mode = meta.mode;
+                let (is_dir, is_file) = (meta.kind == EntryKind::Dir, meta.kind == EntryKind::File);
+                if meta.uid >= LOGIN_ID_MIN {
                     findings.push(format!(
                         "{} is owned by uid {}, a login user, who can change it",
                         inside.display(),
-                        meta.uid()
+                        meta.uid
                     ));
                 }
                 if mode & 0o020 != 0
-                    && meta.gid() != 0
-                    && (meta.gid() >= LOGIN_ID_MIN || self.user_gids.contains(&meta.gid()))
+                    && meta.gid != 0
+                    && (meta.gid >= LOGIN_ID_MIN || self.user_gids.contains(&meta.gid))
                 {
                     findings.push(format!(
                         "{} is writable by group {}, which the notebook user is in or could be",
                         inside.display(),
-                        meta.gid()
+                        meta.gid
                     ));
                 }
                 if mode & 0o002 != 0 {
-                    let kind = if ft.is_dir() { "directory" } else { "file" };
+                    let kind = if is_dir { "directory" } else { "file" };
                     findings.push(format!(
                         "world-writable {kind} {} ({:04o})",
                         inside.display(),
                         mode & 0o7777
                     ));
                 }
-                if ft.is_file() && mode & 0o6000 != 0 && !allowed.contains(&inside.as_path()) {
+                if is_file && mode & 0o6000 != 0 && !allowed.contains(&inside.as_path()) {
                     let bits = if mode & 0o4000 != 0 {
                         "setuid"
                     } else {
@@ -175,39 +144,28 @@ impl Probe for Walk {
                     findings.push(format!(
                         "{bits} {} (owner {}, {:04o}) is not in setuid_allow",
                         inside.display(),
-                        meta.uid(),
+                        meta.uid,
                         mode & 0o7777
                     ));
                 }
-                if ft.is_file() && !allowed.contains(&inside.as_path()) {
-                    match file_capabilities(&real) {
-                        Ok(None) => {}
-                        Ok(Some(_)) => findings.push(format!(
+                if is_file && !allowed.contains(&inside.as_path()) {
+                    match host.has_capabilities(&inside) {
+                        Ok(false) => {}
+                        Ok(true) => findings.push(format!(
                             "{} carries file capabilities (security.capability) and is not in \
                              setuid_allow",
                             inside.display()
                         )),
-                        Err(e) => findings.push(format!(
-                            "cannot read the capabilities of {}: {e}",
-                            inside.display()
-                        )),
+                        Err(e) => findings.push(format!("{e:#}")),
                     }
                 }
-                if ft.is_dir() {
-                    match std::fs::read_dir(&real) {
-                        Ok(entries) => {
-                            let mut names = Vec::new();
-                            for entry in entries {
-                                match entry {
-                                    Ok(e) => names.push(e.file_name()),
-                                    Err(e) => findings
-                                        .push(format!("cannot list {}: {e}", inside.display())),
-                                }
-                            }
-                            names.sort();
-                            stack.extend(names.into_iter().rev().map(|n| inside.join(n)));
+                if is_dir {
+                    match host.list(&inside) {
+                        Ok(Some(entries)) => {
+                            stack.extend(entries.into_iter().rev().map(|(n, _)| inside.join(n)));
                         }
-                        Err(e) => findings.push(format!("cannot list {}: {e}", inside.display())),
+                        Ok(None) => {}
+                        Err(e) => findings.push(format!("cannot list {}: {e:#}", inside.display())),
                     }
                 }
             }

@@ -1,0 +1,194 @@
+//! The command line: every subcommand, flag and value parser.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::policy::{PolicySource, parse_sha256};
+use crate::report::OutputFormat;
+use crate::version;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nbwarden",
+    version = version::SHORT,
+    about = "Hardens a SageMaker notebook instance before Jupyter is exposed, and proves it",
+    after_help = "Exit codes: 0 compliant, 1 not compliant, 2 bad usage or invalid policy, \
+                  3 could not evaluate or apply."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME
+    /// [default: /etc/nbwarden/policy.toml].
+    #[arg(long, global = true, env = "NBWARDEN_POLICY", value_name = "SOURCE")]
+    pub policy: Option<PolicySource>,
+    /// Refuse the policy unless its bytes have this sha256 (hex).
+    #[arg(long, global = true, env = "NBWARDEN_POLICY_SHA256", value_name = "HEX", value_parser = parse_sha256)]
+    pub policy_sha256: Option<String>,
+    /// Operate on the tree at DIR instead of `/` (tests, image building).
+    #[arg(long, global = true, default_value = "/", value_name = "DIR")]
+    pub root: PathBuf,
+    /// Run only these controls (comma-separated ids).
+    #[arg(long, global = true, value_delimiter = ',', value_name = "ID")]
+    pub only: Vec<String>,
+    /// Report format on stdout.
+    #[arg(long, global = true, value_enum, default_value = "human")]
+    pub output: OutputFormat,
+    /// Time budget of the whole run (e.g. 90s, 4m).
+    #[arg(long, global = true, default_value = "4m", value_parser = parse_deadline)]
+    pub deadline: Duration,
+    /// More log output on stderr (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less log output on stderr (-q warnings, -qq errors only).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+}
+
+fn parse_deadline(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (try 90s or 4m)"))?;
+    if d.is_zero() {
+        return Err("the deadline must be longer than zero".into());
+    }
+    Ok(d)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Converge the host to the policy; a second run changes nothing.
+    Apply,
+    /// Check every control; change nothing.
+    Verify,
+    /// Show what `apply` would change, as unified diffs.
+    Plan,
+    /// Show the last run's result.
+    Status {
+        /// Wait while a run is in progress.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Validate a policy or print its JSON Schema.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// The long-running service: metrics, drift re-checks, idle auto-stop
+    /// (`[monitoring]`).
+    Monitor {
+        /// One round (drift included), printed as JSON, then exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Lifecycle configuration scripts for a bundle.
+    Lifecycle {
+        #[command(subcommand)]
+        command: LifecycleCommand,
+    },
+    /// The fleet's reports in S3.
+    Fleet {
+        #[command(subcommand)]
+        command: FleetCommand,
+    },
+    /// Admin commands of the sudo control.
+    Sudo {
+        #[command(subcommand)]
+        command: SudoCommand,
+    },
+    /// Print version, git commit, target and build date.
+    Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LifecycleCommand {
+    /// Write on-create.sh and on-start.sh for a bundle in S3 (or print their
+    /// base64 content, or a CloudFormation resource). `--policy` is the policy
+    /// the scripts load [default: BUNDLE/policy.toml].
+    Render(RenderArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The bundle's location: s3://BUCKET/PREFIX/VERSION
+    #[arg(long)]
+    pub bundle: String,
+    /// The bundle's SHA256SUMS (lines `HEX  bin/nbwarden-ARCH`).
+    #[arg(long, value_name = "FILE")]
+    pub checksums: Option<PathBuf>,
+    /// A binary's sha256 as ARCH=HEX (repeatable), instead of --checksums.
+    #[arg(long, value_name = "ARCH=HEX")]
+    pub binary_sha256: Vec<String>,
+    /// An explicit S3 endpoint for the AWS CLI (VPC endpoints, tests).
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint_url: Option<String>,
+    /// Where to write the scripts (with --format files).
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value = "files")]
+    pub format: ScriptFormat,
+    /// The lifecycle configuration's name (CloudFormation).
+    #[arg(long, default_value = "nbwarden")]
+    pub name: String,
+    /// The whole on-start script's time budget (download, apply,
+    /// verify), inside SageMaker's 5 minutes; from 30s to 280s.
+    #[arg(long, default_value = "240s", value_name = "DURATION", value_parser = parse_start_budget)]
+    pub start_budget: u32,
+}
+
+/// `--start-budget`: whole seconds, leaving room for SageMaker's own steps.
+fn parse_start_budget(text: &str) -> Result<u32, String> {
+    let d = humantime::parse_duration(text)
+        .map_err(|e| format!("{e}: write it like \"240s\" or \"4m\""))?;
+    crate::lifecycle::check_start_budget(d.as_secs())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScriptFormat {
+    Files,
+    Base64,
+    Cloudformation,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// Every notebook's latest report: which fail, which controls, since when.
+    /// Exits 1 when any notebook is not compliant.
+    Summary {
+        #[arg(long)]
+        bucket: String,
+        #[arg(long, default_value = "nbwarden")]
+        prefix: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SudoCommand {
+    /// Undo the sudo control: restore backed-up drop-ins and commented-out
+    /// grants, remove nbwarden's deny rules, rejoin the removed groups.
+    Restore {
+        /// The notebook user whose grants nbwarden removed.
+        #[arg(long, default_value = "ec2-user")]
+        user: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Check a policy file; errors name line and column.
+    Validate { file: PathBuf },
+    /// Print the policy's JSON Schema.
+    Schema,
+}
+
+impl GlobalArgs {
+    pub fn verbosity(&self) -> i8 {
+        self.verbose.min(10) as i8 - self.quiet.min(10) as i8
+    }
+}

@@ -1,0 +1,268 @@
+//! A whole run, in one place: which controls run, the policy's preflight,
+//! the run lock, the deadline, every control, the blocking decision, the
+//! boot record, the manifest, the fleet upload and the state file. The CLI,
+//! the monitor and `sudo restore` all come through [`run`].
+
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime};
+
+use super::{Context, Control, Mode, run_control};
+use crate::aws::Aws;
+use crate::controls;
+use crate::exit::{Failure, Verdict};
+use crate::facts::Facts;
+use crate::host::Host;
+use crate::policy::{LoadedPolicy, OnFailure, Severity};
+use crate::report::{ControlReport, HostFacts, PolicyRef, Report, SCHEMA_VERSION, Summary};
+use crate::state;
+use crate::version;
+
+/// What one run is asked to do.
+pub struct RunSpec<'a> {
+    pub mode: Mode,
+    pub host: &'a Host,
+    pub aws: &'a Aws,
+    pub policy: &'a LoadedPolicy,
+    pub selection: Selection<'a>,
+    pub purpose: Purpose,
+    /// When the run must be over; computed once by the caller, which also
+    /// bounds its AWS client by it.
+    pub deadline: Instant,
+}
+
+/// Which controls a run runs.
+pub enum Selection<'a> {
+    /// The controls the policy turns on, limited to these ids when any are
+    /// given (`--only`); the rest are reported as skipped.
+    Policy { only: &'a [String] },
+    /// One control outside the registry: an admin command's (`sudo restore`).
+    Admin(&'a dyn Control),
+}
+
+/// What a run's outcome means for the instance's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The instance's verdict: recorded as the last run, the boot, the
+    /// manifest (apply) and the fleet report, when run as root.
+    Verdict,
+    /// A run limited to some controls (a re-apply, the token refresh, an
+    /// agent's install): proves nothing about the rest, so it records
+    /// nothing.
+    Scoped,
+    /// An admin command that may undo hardening: records nothing, and the
+    /// last recorded verdict no longer stands after it.
+    Admin,
+    /// The monitor's drift check: records nothing.
+    DriftCheck,
+}
+
+impl Purpose {
+    /// A plan/apply/verify from the command line: the verdict unless
+    /// `--only` limits it.
+    pub fn of_only(only: &[String]) -> Purpose {
+        if only.is_empty() {
+            Purpose::Verdict
+        } else {
+            Purpose::Scoped
+        }
+    }
+}
+
+/// Checks `--only` ids against the registry: a typo is a usage error, not a
+/// run of nothing.
+pub fn check_only(only: &[String]) -> Result<(), Failure> {
+    let known = controls::known_ids();
+    for id in only {
+        if !known.contains(&id.as_str()) {
+            return Err(Failure::Usage(format!(
+                "--only: unknown control `{id}`; known controls: {}",
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `spec` to its report. Errors are what prevents a verdict: a policy
+/// the host contradicts (exit 2, nothing changed), a lock or a record that
+/// cannot be taken (exit 3).
+pub fn run(spec: &RunSpec<'_>) -> Result<Report, Failure> {
+    let policy = &spec.policy.policy;
+    let built: Vec<(&controls::Entry, Option<Box<dyn Control>>)>;
+    let admin: Vec<&dyn Control>;
+    match &spec.selection {
+        Selection::Policy { only } => {
+            check_only(only)?;
+            built = controls::REGISTRY
+                .iter()
+                .filter(|e| only.is_empty() || only.iter().any(|id| id == e.id))
+                .map(|e| (e, e.build(policy)))
+                .collect();
+            admin = Vec::new();
+        }
+        Selection::Admin(control) => {
+            built = Vec::new();
+            admin = vec![*control];
+        }
+    }
+    let facts = Facts::live(spec.host, spec.aws);
+    let ctx = Context {
+        host: spec.host,
+        policy,
+        deadline: spec.deadline,
+        aws: spec.aws,
+        facts: &facts,
+    };
+    let selected: Vec<&dyn Control> = built
+        .iter()
+        .filter_map(|(_, c)| c.as_deref())
+        .chain(admin.iter().copied())
+        .collect();
+    // Policy facts checked against the host come first, before even the
+    // lock is taken: exit 2, nothing changed.
+    for control in &selected {
+        control.preflight(&ctx).map_err(|e| {
+            Failure::Usage(format!(
+                "policy {}: [{}] {e}",
+                spec.policy.source,
+                control.id()
+            ))
+        })?;
+    }
+    // No program a control runs may outlive the run.
+    crate::host::command::set_deadline(Some(spec.deadline));
+    let started = Instant::now();
+    let _lock = lock(spec)?;
+    let started_at = SystemTime::now();
+    let records = spec.mode != Mode::Plan && spec.host.euid() == 0;
+    // A recorded run leaves its start behind first, so that a run that dies
+    // before recording (killed, out of memory) is not mistaken for the last
+    // verdict still holding; an admin command's start does the same.
+    if records && matches!(spec.purpose, Purpose::Verdict | Purpose::Admin) {
+        state::mark_run_started(spec.host, started_at)
+            .map_err(|e| Failure::CannotEvaluate(e.context("cannot record the run's start")))?;
+    }
+    let blocks_start = policy.verify.on_failure == OnFailure::Fail;
+    let mut reports: Vec<ControlReport> = built
+        .iter()
+        .map(|(entry, control)| match control {
+            Some(control) => {
+                let mut report = run_control(spec.mode, &ctx, control.as_ref());
+                report.blocking = control.severity() == Severity::Block && blocks_start;
+                report
+            }
+            None => ControlReport::skipped(
+                entry.id,
+                entry.title,
+                &format!("off: no [{}] section in the policy", entry.section),
+            ),
+        })
+        .collect();
+    for control in &admin {
+        let mut report = run_control(spec.mode, &ctx, *control);
+        report.blocking = control.severity() == Severity::Block;
+        reports.push(report);
+    }
+    let mut report = build_report(spec, started, started_at, reports);
+    match spec.purpose {
+        Purpose::Verdict if spec.mode != Mode::Plan => record(spec, &facts, &mut report),
+        Purpose::Scoped | Purpose::Admin if spec.mode != Mode::Plan => tracing::info!(
+            "a run limited to some controls or an admin command is not recorded as the \
+             instance's verdict"
+        ),
+        _ => {}
+    }
+    Ok(report)
+}
+
+/// plan changes nothing, so it needs no lock and may run beside a run. An
+/// admin without root may verify; the lock is only courtesy towards a
+/// concurrent apply then.
+fn lock(spec: &RunSpec<'_>) -> Result<Option<state::RunLock>, Failure> {
+    Ok(match spec.mode {
+        Mode::Plan => None,
+        Mode::Verify if spec.host.euid() != 0 => state::RunLock::acquire(spec.host, spec.deadline)
+            .inspect_err(|e| tracing::warn!("verifying without the run lock: {e:#}"))
+            .ok(),
+        Mode::Apply | Mode::Verify => Some(state::RunLock::acquire(spec.host, spec.deadline)?),
+    })
+}
+
+fn build_report(
+    spec: &RunSpec<'_>,
+    started: Instant,
+    started_at: SystemTime,
+    controls: Vec<ControlReport>,
+) -> Report {
+    let summary = Summary::of(&controls);
+    let verdict = summary.verdict();
+    Report {
+        schema_version: SCHEMA_VERSION,
+        nbwarden_version: version::SHORT.to_string(),
+        command: spec.mode.name().to_string(),
+        started_at: humantime::format_rfc3339_millis(started_at).to_string(),
+        finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        duration_ms: started.elapsed().as_millis() as u64,
+        aws_wait_ms: spec.aws.waited().as_millis() as u64,
+        peak_rss_kib: crate::host::os::peak_rss_kib(),
+        host: HostFacts {
+            root: spec.host.root().display().to_string(),
+            hostname: crate::host::os::hostname(),
+            os: spec.host.os().clone(),
+        },
+        policy: PolicyRef {
+            source: spec.policy.source.clone(),
+            sha256: spec.policy.sha256.clone(),
+        },
+        controls,
+        summary,
+        exit_code: verdict.code(),
+        context: None,
+        failing_since: None,
+        upload: None,
+    }
+}
+
+/// Records the instance's verdict: the boot and the manifest (root only),
+/// the fleet report (root only: a run as the notebook user proves nothing
+/// and must not become latest.json), and the last run.
+fn record(spec: &RunSpec<'_>, facts: &Facts<'_>, report: &mut Report) {
+    let host = spec.host;
+    if host.euid() == 0 {
+        let home = host.accounts().ok().and_then(|a| {
+            a.user(spec.policy.policy.user.as_str())
+                .map(|u| PathBuf::from(&u.home))
+        });
+        let complete = Verdict::from_code(report.exit_code) != Some(Verdict::Incomplete);
+        match state::observe_boot(
+            host,
+            home.as_deref(),
+            facts.instance_id_if_connected(),
+            complete,
+        ) {
+            Ok(ctx) => report.context = Some(ctx),
+            Err(e) => tracing::warn!("could not record the boot: {e:#}"),
+        }
+        if spec.mode == Mode::Apply {
+            let entries: Vec<_> = report
+                .controls
+                .iter()
+                .flat_map(|c| c.managed.clone())
+                .collect();
+            if let Err(e) = state::save_manifest(host, report, &entries) {
+                tracing::warn!("could not write {}: {e:#}", state::MANIFEST);
+            }
+        }
+        if let Some(sink) = &spec.policy.policy.verify.report {
+            let outcome = crate::fleet::upload(facts, spec.aws, sink, report);
+            tracing::info!("{outcome}");
+            report.upload = Some(outcome);
+        }
+    }
+    // Recording is bookkeeping: an admin without root can still verify.
+    if host.euid() == 0
+        && let Err(e) = state::save(host, report)
+    {
+        tracing::warn!("could not record this run in {}: {e:#}", state::LAST_RUN);
+    }
+}
