@@ -10,6 +10,7 @@ use std::process::Command;
 
 use common::notebook::{run_aws, service};
 use common::*;
+use nbwarden::report::{Report, Status};
 
 const CANARY: &str = "CANARY-5f2d9a7e-never-log-me";
 /// Port 9 (discard) refuses connections on loopback at once.
@@ -364,6 +365,11 @@ struct FaultProxy {
 
 impl FaultProxy {
     fn start(mode: &str) -> FaultProxy {
+        FaultProxy::start_counting(mode, None)
+    }
+
+    /// Also records every request's operation in `count_file`.
+    fn start_counting(mode: &str, count_file: Option<&Path>) -> FaultProxy {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
@@ -377,6 +383,11 @@ impl FaultProxy {
                 &service("NBWARDEN_TEST_MOTO_URL"),
             ])
             .args(["--mode", mode])
+            .args(
+                count_file
+                    .map(|f| vec!["--count-file".into(), f.as_os_str().to_owned()])
+                    .unwrap_or_default(),
+            )
             .spawn()
             .expect("start faults.py");
         // Owned from here on, so the process is stopped even if we panic.
@@ -682,4 +693,66 @@ fn variables_from_the_notebooks_settings_and_tags() {
         "{}",
         output_text(&out)
     );
+}
+
+/// The operations a proxy counted, by name.
+fn counted(file: &Path) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for line in std::fs::read_to_string(file).unwrap_or_default().lines() {
+        *counts.entry(line.to_string()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Four controls read the notebook's tags or its description; a run asks
+/// SageMaker once for each, and a throttled first answer is retried, not
+/// fatal to the start.
+#[test]
+fn one_describe_and_one_tags_call_per_run_and_throttling_is_retried() {
+    let root = sandbox("al2023");
+    std::fs::write(
+        root.path().join("opt/ml/metadata/resource-metadata.json"),
+        r#"{"ResourceArn":"arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/nbwarden-system-test","ResourceName":"nbwarden-system-test"}"#,
+    )
+    .expect("metadata");
+    let dir = tempfile::tempdir().expect("tmp");
+    let policy = write_policy(
+        dir.path(),
+        "version = 1\n[variables.values.SAGEMAKER_SUBNET]\nnotebook = \"SubnetId\"\nkind = \"subnet\"\n\
+         [variables.values.TEAM_OWNER_EMAIL]\ntag = \"NotebookOwnerEmail\"\n\
+         [environment.values]\nOWNER = { tag = \"NotebookOwnerEmail\" }\n\
+         [git]\n[verify.control_plane]\n",
+    );
+    let policy = policy.to_string_lossy();
+    for mode in ["forward", "throttle:1"] {
+        let calls = dir.path().join(format!("calls-{mode}"));
+        let proxy = FaultProxy::start_counting(mode, Some(&calls));
+        let out = run_aws(
+            root.path(),
+            &["apply", "--policy", &policy, "--output", "json"],
+            &[("AWS_ENDPOINT_URL_SAGEMAKER", proxy.url.as_str())],
+        );
+        assert_eq!(code(&out), 0, "{mode}: {}", output_text(&out));
+        let report: Report = serde_json::from_slice(&out.stdout).expect("a report");
+        for id in ["variables", "environment", "git", "control-plane"] {
+            let c = report.controls.iter().find(|c| c.id == id).expect(id);
+            assert!(
+                matches!(c.status, Status::Pass | Status::Fixed),
+                "{mode}: {id}: {c:#?}"
+            );
+        }
+        let counts = counted(&calls);
+        // The throttled first request is the only one answered twice.
+        let describes = if mode == "forward" { 1 } else { 2 };
+        assert_eq!(
+            counts.get("SageMaker.DescribeNotebookInstance"),
+            Some(&describes),
+            "{mode}: {counts:?}"
+        );
+        assert_eq!(
+            counts.get("SageMaker.ListTags"),
+            Some(&1),
+            "{mode}: {counts:?}"
+        );
+    }
 }

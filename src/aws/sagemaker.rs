@@ -109,7 +109,9 @@ impl Aws {
                 backoff_ms = wait.as_millis() as u64,
                 "retrying: {err:#}"
             );
-            self.connected()?.wait(tokio::time::sleep(wait));
+            // The sleep is made inside the runtime: its timer lives there.
+            self.connected()?
+                .wait(async move { tokio::time::sleep(wait).await });
             attempt += 1;
         }
     }

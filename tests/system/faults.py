@@ -8,6 +8,10 @@ Modes:
   deny         answer every request with AccessDeniedException (HTTP 400)
   slow:S       wait S seconds before forwarding each request
   error500     answer every request with HTTP 500
+  forward      forward everything
+
+With --count-file F, every request appends one line to F: its X-Amz-Target
+header (JSON APIs), else its method and path, so tests can count calls.
 """
 
 import argparse
@@ -22,6 +26,7 @@ class Proxy(BaseHTTPRequestHandler):
     mode = "forward"
     upstream = ""
     remaining = 0
+    count_file = None
 
     def fail(self, status, kind, message):
         body = json.dumps({"__type": kind, "message": message}).encode()
@@ -52,6 +57,10 @@ class Proxy(BaseHTTPRequestHandler):
 
     def handle_any(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if Proxy.count_file:
+            target = self.headers.get("X-Amz-Target") or f"{self.command} {self.path}"
+            with open(Proxy.count_file, "a") as f:
+                f.write(target + "\n")
         kind, _, arg = self.mode.partition(":")
         if kind == "throttle" and Proxy.remaining > 0:
             Proxy.remaining -= 1
@@ -80,7 +89,9 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--upstream", required=True)
     ap.add_argument("--mode", required=True)
+    ap.add_argument("--count-file")
     args = ap.parse_args()
+    Proxy.count_file = args.count_file
     Proxy.mode = args.mode
     Proxy.upstream = args.upstream.rstrip("/")
     if args.mode.startswith("throttle:"):
