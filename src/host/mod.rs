@@ -18,6 +18,12 @@ pub use command::CommandOutput;
 pub use os::{Distro, OsInfo};
 pub use safe_file::{CandidateCheck, EntryKind, FileSnapshot, FsUsage, Ownership, Stat};
 
+/// A private file outside the root; see [`Host::scratch_file`].
+pub struct ScratchFile {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
 pub struct Host {
     root: PathBuf,
     tree: safe_file::Tree,
@@ -282,6 +288,22 @@ impl Host {
             home: Some(&user.home),
             ..command::Invocation::new(program, args, timeout)
         })
+    }
+
+    /// `content` as a private file (mode `mode`, in a directory only we
+    /// can enter) outside the root, for a program of the machine that
+    /// cannot read the root's copy; removed when the result is dropped.
+    pub fn scratch_file(&self, name: &str, content: &str, mode: u32) -> Result<ScratchFile> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix("nbwarden-")
+            .tempdir()
+            .context("cannot make a private directory")?;
+        let path = dir.path().join(name);
+        std::fs::write(&path, content)
+            .and_then(|_| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(ScratchFile { _dir: dir, path })
     }
 
     pub(crate) fn open_lock(&self, path: &Path, create: bool) -> Result<Option<std::fs::File>> {

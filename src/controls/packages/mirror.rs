@@ -1,7 +1,7 @@
 //! The live proof: the mirror answers, and pip, run as the notebook user
 //! with nothing but its configuration, downloads the probe package from it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -21,13 +21,17 @@ pub struct Mirror {
     pub env: Option<PathBuf>,
 }
 
-fn index_answers(p: &PipPolicy) -> Result<u16> {
+fn index_answers(host: &Host, p: &PipPolicy) -> Result<u16> {
     let mut builder = reqwest::blocking::Client::builder()
         .timeout(INDEX_TIMEOUT)
         .connect_timeout(INDEX_TIMEOUT);
     if let Some(cert) = &p.cert {
-        let pem = std::fs::read(cert.as_path())
-            .with_context(|| format!("cannot read the CA bundle {}", cert.as_path().display()))?;
+        // The bundle pip is told to use: the root's file.
+        let pem = host
+            .read(cert.as_path())
+            .with_context(|| format!("cannot read the CA bundle {}", cert.as_path().display()))?
+            .with_context(|| format!("the CA bundle {} does not exist", cert.as_path().display()))?
+            .content;
         for c in reqwest::Certificate::from_pem_bundle(&pem)? {
             builder = builder.add_root_certificate(c);
         }
@@ -44,7 +48,7 @@ impl Probe for Mirror {
 
     fn check(&self, host: &Host) -> Result<ProbeResult> {
         let required = self.mode == ProbeMode::Required;
-        match index_answers(&self.pip) {
+        match index_answers(host, &self.pip) {
             Ok(code) if (200..400).contains(&code) => {}
             outcome => {
                 let why = match outcome {
@@ -86,7 +90,9 @@ impl Probe for Mirror {
             ],
             PIP_TIMEOUT,
         )?;
-        let _ = std::fs::remove_dir_all(host.root().join(dest.trim_start_matches('/')));
+        if let Err(e) = host.remove_tree(Path::new(&dest)) {
+            tracing::warn!("cannot remove the probe's download {dest}: {e:#}");
+        }
         let looked_in = out
             .stdout
             .lines()

@@ -78,15 +78,8 @@ fn run_here(visudo: &str, host: &Host, path: &Path) -> Result<command::CommandOu
         .read_text(path)?
         .with_context(|| format!("{} vanished before it was checked", path.display()))?;
     let dir = path.parent().unwrap_or(Path::new("/"));
-    let copy_dir = tempfile::Builder::new()
-        .prefix("nbwarden-visudo-")
-        .tempdir()
-        .context("cannot make a private directory for visudo")?;
-    let copy = copy_dir.path().join("sudoers");
-    std::fs::write(&copy, rerooted(&text, host.root(), dir))
-        .with_context(|| format!("cannot write {}", copy.display()))?;
-    std::fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o440))?;
-    command::run(visudo, &["-c", "-f", &copy.to_string_lossy()], TIMEOUT)
+    let copy = host.scratch_file("sudoers", &rerooted(&text, host.root(), dir), 0o440)?;
+    command::run(visudo, &["-c", "-f", &copy.path.to_string_lossy()], TIMEOUT)
 }
 
 /// Checks the sudoers file at `path` (inside the root) and what it includes.
