@@ -116,7 +116,7 @@ pub fn summary(aws: &Aws, bucket: &str, prefix: &str) -> Result<Vec<Row>> {
         };
         match body.and_then(|b| serde_json::from_slice::<Report>(&b).map_err(anyhow::Error::from)) {
             Ok(r) => {
-                row.command = r.command;
+                row.command = r.command.name().to_string();
                 row.finished_at = r.finished_at;
                 row.exit_code = r.exit_code;
                 row.failing = r

@@ -291,18 +291,30 @@ pub fn observe_boot(
     Ok(context)
 }
 
+/// `manifest.json`: what the last apply manages, and what it relied on.
+#[derive(serde::Serialize)]
+struct Manifest<'a> {
+    schema_version: u32,
+    written_at: &'a str,
+    nbwarden_version: &'a str,
+    policy: &'a crate::report::PolicyRef,
+    host: &'a crate::report::HostFacts,
+    context: Option<&'a RunContext>,
+    files: &'a [ManagedEntry],
+}
+
 /// Every file `apply` manages, with its digest, mode and owner, and the
 /// facts it relied on.
 pub fn save_manifest(host: &Host, report: &Report, entries: &[ManagedEntry]) -> Result<()> {
-    let doc = serde_json::json!({
-        "schema_version": 1,
-        "written_at": report.finished_at,
-        "nbwarden_version": report.nbwarden_version,
-        "policy": report.policy,
-        "host": report.host,
-        "context": report.context,
-        "files": entries,
-    });
+    let doc = Manifest {
+        schema_version: 1,
+        written_at: &report.finished_at,
+        nbwarden_version: &report.nbwarden_version,
+        policy: &report.policy,
+        host: &report.host,
+        context: report.context.as_ref(),
+        files: entries,
+    };
     let mut text = serde_json::to_vec_pretty(&doc).context("cannot serialize the manifest")?;
     text.push(b'\n');
     host.write(Path::new(MANIFEST), &text, Ownership::root(0o644), None)

@@ -57,9 +57,18 @@ const SSM_BATCH: usize = 10;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parameter {
     pub name: String,
-    /// `String`, `StringList` or `SecureString`.
-    pub kind: String,
+    pub kind: ParameterKind,
     pub value: String,
+}
+
+/// An SSM parameter's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParameterKind {
+    String,
+    /// Comma-separated values.
+    StringList,
+    /// Encrypted; never written where others can read it.
+    SecureString,
 }
 
 /// Clients are built on first use: a run whose policy needs no AWS never
@@ -468,10 +477,13 @@ impl Aws {
 fn parameter(p: &aws_sdk_ssm::types::Parameter) -> Parameter {
     Parameter {
         name: p.name().unwrap_or_default().to_string(),
-        kind: p
-            .r#type()
-            .map(|t| t.as_str().to_string())
-            .unwrap_or_default(),
+        kind: match p.r#type() {
+            Some(aws_sdk_ssm::types::ParameterType::String) => ParameterKind::String,
+            Some(aws_sdk_ssm::types::ParameterType::StringList) => ParameterKind::StringList,
+            // A type this build does not know is treated as the secret one:
+            // it must then be declared `secret = true`.
+            _ => ParameterKind::SecureString,
+        },
         value: p.value().unwrap_or_default().to_string(),
     }
 }

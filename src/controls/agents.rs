@@ -150,14 +150,8 @@ impl Install {
             },
             PackageKind::TarGz => return self.unpack(host, file, timeout),
         };
-        let out = host.run_in_root(program, &args, timeout)?;
-        if !out.success() {
-            bail!(
-                "`{program} {}` failed: {}",
-                args.join(" "),
-                out.stderr.trim()
-            );
-        }
+        host.run_in_root(program, &args, timeout)?
+            .checked(&format!("`{program} {}`", args.join(" ")))?;
         Ok(format!("installed with {program}"))
     }
 
@@ -211,14 +205,8 @@ impl Install {
         let Some(unit) = &self.0.service else {
             return Ok(None);
         };
-        let out = host.run_in_root("systemctl", &["enable", unit.as_str()], timeout)?;
-        if !out.success() {
-            bail!(
-                "`systemctl enable {}` failed: {}",
-                unit.as_str(),
-                out.stderr.trim()
-            );
-        }
+        host.run_in_root("systemctl", &["enable", unit.as_str()], timeout)?
+            .checked(&format!("`systemctl enable {}`", unit.as_str()))?;
         if !host.systemd_runs()? {
             return Ok(Some(format!(
                 "{} enabled (systemd not running here: not started)",
@@ -226,18 +214,12 @@ impl Install {
             )));
         }
         // Never wait for an agent's start: it must not hold up Jupyter.
-        let out = host.run_in_root(
+        host.run_in_root(
             "systemctl",
             &["--no-block", "start", unit.as_str()],
             timeout,
-        )?;
-        if !out.success() {
-            bail!(
-                "`systemctl --no-block start {}` failed: {}",
-                unit.as_str(),
-                out.stderr.trim()
-            );
-        }
+        )?
+        .checked(&format!("`systemctl --no-block start {}`", unit.as_str()))?;
         Ok(Some(format!("{} enabled and started", unit.as_str())))
     }
 

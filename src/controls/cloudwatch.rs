@@ -184,10 +184,8 @@ impl Action for AppendConfig {
             file.as_str(),
             "-s",
         ];
-        let out = host.run_in_root(&ctl, &args, timeout)?;
-        if !out.success() {
-            bail!("`{ctl} {}` failed: {}", args.join(" "), out.stderr.trim());
-        }
+        host.run_in_root(&ctl, &args, timeout)?
+            .checked(&format!("`{ctl} {}`", args.join(" ")))?;
         Ok(ActionOutcome::Done(
             "appended with amazon-cloudwatch-agent-ctl -a append-config".into(),
         ))

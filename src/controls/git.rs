@@ -8,6 +8,7 @@ use anyhow::{Context as _, Result};
 
 use super::block;
 use crate::engine::{Context, Control, DesiredState, ManagedFile};
+use crate::policy::CredentialHelper;
 use crate::policy::GitPolicy;
 
 pub const ID: &str = "git";
@@ -49,7 +50,9 @@ impl Control for Git {
         TITLE
     }
     fn preflight(&self, _ctx: &Context<'_>) -> Result<(), String> {
-        quoted("credential_helper", &self.policy.credential_helper)?;
+        if let CredentialHelper::Command(helper) = &self.policy.credential_helper {
+            quoted("credential_helper", helper)?;
+        }
         for d in &self.policy.safe_directories {
             quoted("safe_directories entry", d)?;
         }
@@ -60,15 +63,15 @@ impl Control for Git {
         let p = &self.policy;
         let mut notes = Vec::new();
         let mut body = String::new();
-        match p.credential_helper.as_str() {
-            "none" => {}
-            "codecommit" => {
+        match &p.credential_helper {
+            CredentialHelper::None => {}
+            CredentialHelper::CodeCommit => {
                 body.push_str(&format!(
                     "[credential]\n\thelper = {}\n\tUseHttpPath = true\n",
                     quoted("helper", CODECOMMIT).map_err(anyhow::Error::msg)?
                 ));
             }
-            other => body.push_str(&format!(
+            CredentialHelper::Command(other) => body.push_str(&format!(
                 "[credential]\n\thelper = {}\n",
                 quoted("helper", other).map_err(anyhow::Error::msg)?
             )),

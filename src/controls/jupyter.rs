@@ -151,23 +151,15 @@ impl Action for Restart {
         let host = ctx.host;
         let what = if host.systemd_runs()? {
             if self.reload_units {
-                let out = host.run_in_root("systemctl", &["daemon-reload"], SYSTEMCTL_TIMEOUT)?;
-                if !out.success() {
-                    bail!("`systemctl daemon-reload` failed: {}", out.stderr.trim());
-                }
+                host.run_in_root("systemctl", &["daemon-reload"], SYSTEMCTL_TIMEOUT)?
+                    .checked("`systemctl daemon-reload`")?;
             }
-            let out = host.run_in_root(
+            host.run_in_root(
                 "systemctl",
                 &["--no-block", "try-restart", &self.unit],
                 SYSTEMCTL_TIMEOUT,
-            )?;
-            if !out.success() {
-                bail!(
-                    "`systemctl --no-block try-restart {}` failed: {}",
-                    self.unit,
-                    out.stderr.trim()
-                );
-            }
+            )?
+            .checked(&format!("`systemctl --no-block try-restart {}`", self.unit))?;
             format!("{} restarted if it was running (not waited for)", self.unit)
         } else {
             "systemd does not run here: Jupyter reads the configuration when it starts".into()

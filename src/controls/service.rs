@@ -307,14 +307,9 @@ fn parse_show(text: &str) -> Vec<UnitState> {
 const SYSTEMCTL_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn systemctl(host: &Host, args: &[&str]) -> Result<String> {
-    let out = host.run_in_root("systemctl", args, SYSTEMCTL_TIMEOUT)?;
-    if !out.success() {
-        bail!(
-            "`systemctl {}` failed: {}",
-            args.join(" "),
-            out.stderr.trim()
-        );
-    }
+    let out = host
+        .run_in_root("systemctl", args, SYSTEMCTL_TIMEOUT)?
+        .checked(&format!("`systemctl {}`", args.join(" ")))?;
     Ok(out.stdout)
 }
 

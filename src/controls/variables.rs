@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::aws::ParameterKind;
 use anyhow::{Context as _, Result, bail};
 use serde_json::{Map, Value};
 
@@ -75,7 +76,7 @@ impl Variables {
                     let p = params
                         .get(param)
                         .with_context(|| format!("variable {name}: SSM did not return {param}"))?;
-                    let value = if p.kind == "StringList" {
+                    let value = if p.kind == ParameterKind::StringList {
                         Value::Array(
                             p.value
                                 .split(',')
@@ -85,7 +86,7 @@ impl Variables {
                     } else {
                         Value::String(p.value.clone())
                     };
-                    (value, p.kind == "SecureString")
+                    (value, p.kind == ParameterKind::SecureString)
                 }
                 VariableSource::SsmPath(path) => {
                     let found = ctx.aws.ssm_parameters_by_path(path)?;
@@ -93,7 +94,7 @@ impl Variables {
                         bail!("variable {name}: no SSM parameters below {path}");
                     }
                     let base = path.trim_end_matches('/');
-                    let secure = found.iter().any(|p| p.kind == "SecureString");
+                    let secure = found.iter().any(|p| p.kind == ParameterKind::SecureString);
                     let map: Map<String, Value> = found
                         .into_iter()
                         .map(|p| {

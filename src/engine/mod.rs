@@ -20,7 +20,8 @@ use crate::policy::Policy;
 use crate::report::{Change, ChangeAction, ControlReport, Status};
 
 /// How a run treats differences between the host and the desired state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Report what `apply` would change; touch nothing.
     Plan,
@@ -272,7 +273,7 @@ fn manifest_entry(control: &str, file: &ManagedFile) -> crate::report::ManagedEn
         FileState::Present { content, own } => crate::report::ManagedEntry {
             path,
             control: control.to_string(),
-            kind: "file".into(),
+            kind: crate::report::ManagedKind::File,
             // The manifest is world-readable: a secret's digest would let
             // anyone confirm a guess of it.
             sha256: (!file.sensitive && own.mode & 0o004 != 0)
@@ -283,7 +284,7 @@ fn manifest_entry(control: &str, file: &ManagedFile) -> crate::report::ManagedEn
         FileState::Absent => crate::report::ManagedEntry {
             path,
             control: control.to_string(),
-            kind: "absent".into(),
+            kind: crate::report::ManagedKind::Absent,
             sha256: None,
             mode: None,
             owner: None,

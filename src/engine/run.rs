@@ -199,7 +199,7 @@ fn build_report(
     Report {
         schema_version: SCHEMA_VERSION,
         nbwarden_version: version::SHORT.to_string(),
-        command: spec.mode.name().to_string(),
+        command: spec.mode,
         started_at: humantime::format_rfc3339_millis(started_at).to_string(),
         finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
         duration_ms: started.elapsed().as_millis() as u64,

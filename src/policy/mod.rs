@@ -22,18 +22,18 @@ use serde::{Deserialize, Serialize};
 pub use load::{LoadError, LoadedPolicy, PolicyError, from_bytes, parse, parse_sha256, sha256_hex};
 pub use monitoring::{
     AgentPackage, CloudWatchMetric, CloudWatchPolicy, DEFAULT_JUPYTER_URL, DownloadSource,
-    HumanDuration, IdlePolicy, MonitoringPolicy, PackageKind,
+    IdlePolicy, MonitoringPolicy, PackageKind,
 };
 pub use packages::{
-    Channel, CodeArtifactPolicy, CondaPolicy, MirrorUrl, OnOverride, PackagesPolicy, PipPolicy,
-    ProbeMode, SslVerify,
+    Channel, CodeArtifactPolicy, CondaPolicy, OnOverride, PackagesPolicy, PipPolicy, ProbeMode,
+    SslVerify,
 };
 pub use service::{DEFAULT_VERIFY_EVERY, ServicePolicy};
 pub use source::{DEFAULT_POLICY, PolicySource, resolve as resolve_source};
-pub use tailoring::{EnvValue, EnvironmentPolicy, GitPolicy, JupyterPolicy};
+pub use tailoring::{CredentialHelper, EnvValue, EnvironmentPolicy, GitPolicy, JupyterPolicy};
 pub use values::{
-    AbsPath, AccountName, AllowedCommand, HINT, Identifier, PolicyVersion, RootPath, ValueKind,
-    VariableValue,
+    AbsPath, AccountName, AllowedCommand, HINT, HumanDuration, Identifier, MirrorUrl,
+    PolicyVersion, RootPath, ValueKind, VariableValue,
 };
 pub use verify::{
     BootExecCheck, ControlPlaneCheck, EgressCheck, OnFailure, PermissionsCheck, ReportSink,

@@ -6,8 +6,7 @@ use std::time::Duration;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
-use super::packages::MirrorUrl;
-use super::values::{AbsPath, HINT};
+use super::values::{AbsPath, HINT, HumanDuration, MirrorUrl};
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -91,7 +90,7 @@ fn default_max_mb() -> u32 {
     512
 }
 fn default_install_timeout() -> HumanDuration {
-    HumanDuration("120s".into(), Duration::from_secs(120))
+    HumanDuration::fixed("120s", Duration::from_secs(120))
 }
 
 impl TryFrom<RawAgentPackage> for AgentPackage {
@@ -144,8 +143,8 @@ impl From<AgentPackage> for RawAgentPackage {
             install_dir: p.install_dir,
             service: p.service,
             max_mb: (p.max_bytes / (1024 * 1024)) as u32,
-            install_timeout: HumanDuration(
-                humantime::format_duration(p.install_timeout).to_string(),
+            install_timeout: HumanDuration::fixed(
+                &humantime::format_duration(p.install_timeout).to_string(),
                 p.install_timeout,
             ),
         }
@@ -492,45 +491,3 @@ pub struct IdlePolicy {
 
 /// SageMaker's Jupyter.
 pub const DEFAULT_JUPYTER_URL: &str = "https://localhost:8443";
-
-/// A duration written for people: "90s", "45m", "2h".
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct HumanDuration(String, Duration);
-
-impl HumanDuration {
-    pub fn duration(&self) -> Duration {
-        self.1
-    }
-    /// For defaults written in this program.
-    pub(crate) fn fixed(text: &str, d: Duration) -> Self {
-        HumanDuration(text.to_string(), d)
-    }
-}
-
-impl TryFrom<String> for HumanDuration {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        match humantime::parse_duration(&s) {
-            Ok(d) if !d.is_zero() => Ok(HumanDuration(s, d)),
-            _ => Err(format!(
-                "{s:?} is not a duration{HINT}write it like \"90m\" or \"2h\""
-            )),
-        }
-    }
-}
-
-impl From<HumanDuration> for String {
-    fn from(d: HumanDuration) -> String {
-        d.0
-    }
-}
-
-impl JsonSchema for HumanDuration {
-    fn schema_name() -> Cow<'static, str> {
-        "HumanDuration".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "string", "examples": ["90m", "2h"] })
-    }
-}

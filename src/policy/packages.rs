@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
-use super::values::{AbsPath, HINT};
+use super::values::{AbsPath, HINT, HumanDuration, MirrorUrl};
 
 /// The `[packages]` section.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -61,17 +61,17 @@ pub struct CodeArtifactPolicy {
     pub repository: String,
     /// How long a token is valid (at most 12h).
     #[serde(default = "default_token_duration")]
-    pub duration: super::monitoring::HumanDuration,
+    pub duration: HumanDuration,
     /// A token with less than this left is replaced.
     #[serde(default = "default_refresh_before")]
-    pub refresh_before: super::monitoring::HumanDuration,
+    pub refresh_before: HumanDuration,
 }
 
-fn default_token_duration() -> super::monitoring::HumanDuration {
-    super::monitoring::HumanDuration::fixed("12h", std::time::Duration::from_secs(12 * 3600))
+fn default_token_duration() -> HumanDuration {
+    HumanDuration::fixed("12h", std::time::Duration::from_secs(12 * 3600))
 }
-fn default_refresh_before() -> super::monitoring::HumanDuration {
-    super::monitoring::HumanDuration::fixed("3h", std::time::Duration::from_secs(3 * 3600))
+fn default_refresh_before() -> HumanDuration {
+    HumanDuration::fixed("3h", std::time::Duration::from_secs(3 * 3600))
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -246,68 +246,6 @@ pub enum SslVerify {
 impl Default for SslVerify {
     fn default() -> Self {
         SslVerify::Enabled(true)
-    }
-}
-
-/// An http(s) URL of a package mirror.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct MirrorUrl(url::Url);
-
-impl MirrorUrl {
-    pub fn as_str(&self) -> &str {
-        self.0.as_str()
-    }
-    pub fn scheme(&self) -> &str {
-        self.0.scheme()
-    }
-    pub fn host(&self) -> &str {
-        self.0.host_str().unwrap_or_default()
-    }
-    pub fn has_credentials(&self) -> bool {
-        !self.0.username().is_empty() || self.0.password().is_some()
-    }
-    /// The URL with any password replaced, for logs and reports.
-    pub fn redacted(&self) -> String {
-        let mut u = self.0.clone();
-        if u.password().is_some() {
-            let _ = u.set_password(Some("****"));
-        }
-        u.to_string()
-    }
-}
-
-impl TryFrom<String> for MirrorUrl {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        let url = url::Url::parse(&s).map_err(|e| {
-            format!("{s:?} is not a URL ({e}){HINT}write it like https://mirror.example/simple/")
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!(
-                "{s:?} uses {}:{HINT}mirrors are reached over https (or http with trusted_hosts)",
-                url.scheme()
-            ));
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(format!("{s:?} has no host{HINT}name the mirror's host"));
-        }
-        Ok(MirrorUrl(url))
-    }
-}
-
-impl From<MirrorUrl> for String {
-    fn from(u: MirrorUrl) -> String {
-        u.0.to_string()
-    }
-}
-
-impl JsonSchema for MirrorUrl {
-    fn schema_name() -> Cow<'static, str> {
-        "MirrorUrl".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "string", "format": "uri", "pattern": "^https?://" })
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::monitoring::HumanDuration;
+use super::values::HumanDuration;
 
 /// The `[service]` section: `apply` writes nbwarden's systemd units from the
 /// content compiled into the binary, reloads systemd, and enables and

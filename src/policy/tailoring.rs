@@ -4,8 +4,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::monitoring::HumanDuration;
 use super::values::AbsPath;
+use super::values::HumanDuration;
 
 /// The `[git]` section: the system git configuration (`git config --system`).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -13,8 +13,8 @@ use super::values::AbsPath;
 pub struct GitPolicy {
     /// `codecommit` (the AWS CLI's CodeCommit helper, with UseHttpPath),
     /// `none`, or a helper command line used as written.
-    #[serde(default = "default_helper")]
-    pub credential_helper: String,
+    #[serde(default)]
+    pub credential_helper: CredentialHelper,
     /// The notebook tag holding the committer's name (absent tag: no name).
     #[serde(default = "default_name_tag")]
     pub user_name_tag: String,
@@ -30,8 +30,50 @@ pub struct GitPolicy {
     pub config_path: AbsPath,
 }
 
-fn default_helper() -> String {
-    "codecommit".into()
+/// git's credential helper, as the policy writes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(from = "String", into = "String")]
+pub enum CredentialHelper {
+    /// No `[credential]` section.
+    None,
+    /// The AWS CLI's CodeCommit helper, with `UseHttpPath`.
+    #[default]
+    CodeCommit,
+    /// Any other helper command line, used as written.
+    Command(String),
+}
+
+impl From<String> for CredentialHelper {
+    fn from(s: String) -> Self {
+        match s.as_str() {
+            "none" => CredentialHelper::None,
+            "codecommit" => CredentialHelper::CodeCommit,
+            _ => CredentialHelper::Command(s),
+        }
+    }
+}
+
+impl From<CredentialHelper> for String {
+    fn from(h: CredentialHelper) -> String {
+        match h {
+            CredentialHelper::None => "none".into(),
+            CredentialHelper::CodeCommit => "codecommit".into(),
+            CredentialHelper::Command(c) => c,
+        }
+    }
+}
+
+impl schemars::JsonSchema for CredentialHelper {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CredentialHelper".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "default": "codecommit",
+            "examples": ["codecommit", "none", "cache --timeout=3600"]
+        })
+    }
 }
 fn default_name_tag() -> String {
     "NotebookOwnerUsername".into()

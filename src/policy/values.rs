@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
@@ -916,5 +917,109 @@ mod tests {
         for bad in ["etc/x", "/", "/etc/../x", "/etc/./x", "/etc//x", "/etc/"] {
             assert!(AbsPath::try_from(bad.to_string()).is_err(), "{bad}");
         }
+    }
+}
+
+/// An http(s) URL of a package mirror.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct MirrorUrl(url::Url);
+
+impl MirrorUrl {
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+    pub fn scheme(&self) -> &str {
+        self.0.scheme()
+    }
+    pub fn host(&self) -> &str {
+        self.0.host_str().unwrap_or_default()
+    }
+    pub fn has_credentials(&self) -> bool {
+        !self.0.username().is_empty() || self.0.password().is_some()
+    }
+    /// The URL with any password replaced, for logs and reports.
+    pub fn redacted(&self) -> String {
+        let mut u = self.0.clone();
+        if u.password().is_some() {
+            let _ = u.set_password(Some("****"));
+        }
+        u.to_string()
+    }
+}
+
+impl TryFrom<String> for MirrorUrl {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let url = url::Url::parse(&s).map_err(|e| {
+            format!("{s:?} is not a URL ({e}){HINT}write it like https://mirror.example/simple/")
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!(
+                "{s:?} uses {}:{HINT}mirrors are reached over https (or http with trusted_hosts)",
+                url.scheme()
+            ));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(format!("{s:?} has no host{HINT}name the mirror's host"));
+        }
+        Ok(MirrorUrl(url))
+    }
+}
+
+impl From<MirrorUrl> for String {
+    fn from(u: MirrorUrl) -> String {
+        u.0.to_string()
+    }
+}
+
+impl JsonSchema for MirrorUrl {
+    fn schema_name() -> Cow<'static, str> {
+        "MirrorUrl".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "format": "uri", "pattern": "^https?://" })
+    }
+}
+
+/// A duration written for people: "90s", "45m", "2h".
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct HumanDuration(String, Duration);
+
+impl HumanDuration {
+    pub fn duration(&self) -> Duration {
+        self.1
+    }
+    /// For defaults written in this program.
+    pub(crate) fn fixed(text: &str, d: Duration) -> Self {
+        HumanDuration(text.to_string(), d)
+    }
+}
+
+impl TryFrom<String> for HumanDuration {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match humantime::parse_duration(&s) {
+            Ok(d) if !d.is_zero() => Ok(HumanDuration(s, d)),
+            _ => Err(format!(
+                "{s:?} is not a duration{HINT}write it like \"90m\" or \"2h\""
+            )),
+        }
+    }
+}
+
+impl From<HumanDuration> for String {
+    fn from(d: HumanDuration) -> String {
+        d.0
+    }
+}
+
+impl JsonSchema for HumanDuration {
+    fn schema_name() -> Cow<'static, str> {
+        "HumanDuration".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "examples": ["90m", "2h"] })
     }
 }

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use super::{Report, Status};
+use crate::engine::Mode;
 
 const RESET: &str = "\x1b[0m";
 
@@ -27,7 +28,10 @@ pub fn render(r: &Report, color: bool) -> String {
     let _ = writeln!(
         out,
         "nbwarden {} on {} ({}), policy {}",
-        r.command, r.host.root, r.host.os.pretty_name, r.policy.source
+        r.command.name(),
+        r.host.root,
+        r.host.os.pretty_name,
+        r.policy.source
     );
     let id_width = r
         .controls
@@ -73,13 +77,13 @@ pub fn render(r: &Report, color: bool) -> String {
             }
         }
     }
-    let show_diffs = r.command == "plan" || r.command == "verify";
+    let show_diffs = r.command == Mode::Plan || r.command == Mode::Verify;
     for c in &r.controls {
         for ch in &c.changes {
             let Some(diff) = ch.diff.as_ref().filter(|_| show_diffs) else {
                 continue;
             };
-            let verb = if r.command == "plan" {
+            let verb = if r.command == Mode::Plan {
                 "would change"
             } else {
                 "drift in"
@@ -103,7 +107,7 @@ pub fn render(r: &Report, color: bool) -> String {
     let s = &r.summary;
     let verdict = match r.exit_code {
         0 => "compliant",
-        1 if r.command == "plan" => "changes pending",
+        1 if r.command == Mode::Plan => "changes pending",
         1 => "NOT COMPLIANT",
         _ => "INCOMPLETE",
     };
@@ -140,7 +144,7 @@ mod tests {
         let mut r = sample();
         assert!(render(&r, true).contains("\x1b[31m"));
         assert!(!render(&r, false).contains("+{}"));
-        r.command = "plan".into();
+        r.command = Mode::Plan;
         assert!(render(&r, false).contains("would change"));
         assert!(render(&r, false).contains("+{}"));
     }

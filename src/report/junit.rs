@@ -10,7 +10,7 @@ pub fn render(report: &Report) -> String {
     let s = &report.summary;
     let secs = |ms: u64| format!("{:.3}", ms as f64 / 1000.0);
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let suite = format!("nbwarden {}", report.command);
+    let suite = format!("nbwarden {}", report.command.name());
     let _ = writeln!(
         x,
         "<testsuites name=\"nbwarden\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\">",
@@ -36,7 +36,7 @@ pub fn render(report: &Report) -> String {
         let _ = write!(
             x,
             "    <testcase classname=\"nbwarden.{}\" name=\"{}\" time=\"{}\">",
-            escape(&report.command),
+            escape(report.command.name()),
             escape(&c.id),
             secs(c.duration_ms)
         );

@@ -106,13 +106,22 @@ impl ControlReport {
 }
 
 /// One file in the manifest of what `apply` left on disk.
+/// What nbwarden keeps at a managed path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ManagedKind {
+    /// A file with the recorded content, mode and owner.
+    File,
+    /// Nothing: a file nbwarden removes.
+    Absent,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManagedEntry {
     pub path: String,
     pub control: String,
-    /// `file`, or `absent` for a file nbwarden removes.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: ManagedKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,7 +163,7 @@ pub struct Summary {
 pub struct Report {
     pub schema_version: u32,
     pub nbwarden_version: String,
-    pub command: String,
+    pub command: crate::engine::Mode,
     pub started_at: String,
     pub finished_at: String,
     pub duration_ms: u64,
@@ -295,7 +304,7 @@ pub(crate) mod tests {
         Report {
             schema_version: SCHEMA_VERSION,
             nbwarden_version: "0.0.0".into(),
-            command: "apply".into(),
+            command: crate::engine::Mode::Apply,
             started_at: "2026-01-01T00:00:00.000Z".into(),
             finished_at: "2026-01-01T00:00:00.010Z".into(),
             duration_ms: 10,

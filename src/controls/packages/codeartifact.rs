@@ -197,14 +197,12 @@ impl Action for RefreshTimer {
             .run_in_root("systemctl", &["cat", &format!("{TIMER}.timer")], timeout)?
             .success();
         if installed {
-            let out = host.run_in_root(
+            host.run_in_root(
                 "systemctl",
                 &["--no-block", "start", &format!("{TIMER}.timer")],
                 timeout,
-            )?;
-            if !out.success() {
-                bail!("cannot start {TIMER}.timer: {}", out.stderr.trim());
-            }
+            )?
+            .checked(&format!("starting {TIMER}.timer"))?;
             return Ok(ActionOutcome::Done(format!(
                 "started the installed {TIMER}.timer"
             )));
