@@ -62,7 +62,7 @@ fn try_upload(
 }
 
 /// One notebook in the fleet summary.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Row {
     pub notebook: String,
     pub account: String,
@@ -91,48 +91,56 @@ pub fn summary(aws: &Aws, bucket: &str, prefix: &str) -> Result<Vec<Row>> {
         .filter(|k| k.ends_with("/latest.json"))
         .collect();
     let bodies = aws.s3_objects(bucket, &keys, MAX_REPORT_BYTES)?;
-    let mut rows = Vec::new();
-    for (key, body) in keys.iter().zip(bodies) {
-        let rel = key.strip_prefix(&list_prefix).unwrap_or(key);
-        let parts: Vec<&str> = rel.split('/').collect();
-        let (account, region, notebook) = match parts.as_slice() {
-            [a, r, n, "latest.json"] => (a.to_string(), r.to_string(), n.to_string()),
-            _ => (
-                String::new(),
-                String::new(),
-                rel.trim_end_matches("/latest.json").to_string(),
-            ),
-        };
-        let mut row = Row {
-            notebook,
-            account,
-            region,
-            command: String::new(),
-            finished_at: String::new(),
-            exit_code: 3,
-            failing: Vec::new(),
-            failing_since: None,
-            problem: None,
-        };
-        match body.and_then(|b| serde_json::from_slice::<Report>(&b).map_err(anyhow::Error::from)) {
-            Ok(r) => {
-                row.command = r.command.name().to_string();
-                row.finished_at = r.finished_at;
-                row.exit_code = r.exit_code;
-                row.failing = r
-                    .controls
-                    .iter()
-                    .filter(|c| matches!(c.status, Status::Fail | Status::Error))
-                    .map(|c| c.id.clone())
-                    .collect();
-                row.failing_since = r.failing_since;
-            }
-            Err(e) => row.problem = Some(format!("unreadable report: {e:#}")),
-        }
-        rows.push(row);
-    }
+    let mut rows: Vec<Row> = keys
+        .iter()
+        .zip(bodies)
+        .map(|(key, body)| row(key.strip_prefix(&list_prefix).unwrap_or(key), body))
+        .collect();
+    // Failing notebooks first, then by name.
     rows.sort_by(|a, b| (b.exit_code != 0, &a.notebook).cmp(&(a.exit_code != 0, &b.notebook)));
     Ok(rows)
+}
+
+/// One notebook's row from its `ACCOUNT/REGION/NOTEBOOK/latest.json` key
+/// (relative to the prefix) and that object's bytes. A report that cannot
+/// be read counts as failing (exit 3) and says why.
+fn row(rel: &str, body: Result<Vec<u8>>) -> Row {
+    let parts: Vec<&str> = rel.split('/').collect();
+    let (account, region, notebook) = match parts.as_slice() {
+        [a, r, n, "latest.json"] => (a.to_string(), r.to_string(), n.to_string()),
+        _ => (
+            String::new(),
+            String::new(),
+            rel.trim_end_matches("/latest.json").to_string(),
+        ),
+    };
+    let mut row = Row {
+        notebook,
+        account,
+        region,
+        command: String::new(),
+        finished_at: String::new(),
+        exit_code: 3,
+        failing: Vec::new(),
+        failing_since: None,
+        problem: None,
+    };
+    match body.and_then(|b| serde_json::from_slice::<Report>(&b).map_err(anyhow::Error::from)) {
+        Ok(r) => {
+            row.command = r.command.name().to_string();
+            row.finished_at = r.finished_at;
+            row.exit_code = r.exit_code;
+            row.failing = r
+                .controls
+                .iter()
+                .filter(|c| matches!(c.status, Status::Fail | Status::Error))
+                .map(|c| c.id.clone())
+                .collect();
+            row.failing_since = r.failing_since;
+        }
+        Err(e) => row.problem = Some(format!("unreadable report: {e:#}")),
+    }
+    row
 }
 
 pub fn render_table(rows: &[Row]) -> String {
@@ -165,4 +173,55 @@ pub fn render_table(rows: &[Row]) -> String {
     let bad = rows.iter().filter(|r| r.exit_code != 0).count();
     let _ = writeln!(out, "\n{} notebook(s), {bad} not compliant", rows.len());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::ControlReport;
+
+    fn notebook() -> Notebook {
+        Notebook::parse(
+            r#"{"ResourceArn":"arn:aws:sagemaker:eu-west-1:111122223333:notebook-instance/nb1","ResourceName":"nb1"}"#,
+        )
+        .expect("metadata")
+    }
+
+    #[test]
+    fn reports_are_keyed_by_account_region_and_notebook() {
+        let sink = |prefix: &str| ReportSink {
+            bucket: "b".into(),
+            prefix: prefix.into(),
+            kms_key_id: None,
+        };
+        assert_eq!(
+            base(&sink("/fleet/"), &notebook()),
+            "fleet/111122223333/eu-west-1/nb1"
+        );
+        assert_eq!(base(&sink(""), &notebook()), "111122223333/eu-west-1/nb1");
+    }
+
+    #[test]
+    fn a_row_lists_failing_controls_and_an_unreadable_report_fails() {
+        let mut report = crate::report::tests::sample();
+        report.exit_code = 1;
+        let mut failed = ControlReport::new("sudo", "t");
+        failed.status = Status::Fail;
+        report.controls = vec![failed, ControlReport::new("packages", "t")];
+        let bytes = serde_json::to_vec(&report).expect("json");
+        let r = row("111122223333/eu-west-1/nb1/latest.json", Ok(bytes));
+        assert_eq!(
+            (r.account.as_str(), r.region.as_str(), r.notebook.as_str()),
+            ("111122223333", "eu-west-1", "nb1")
+        );
+        assert_eq!(
+            (r.exit_code, r.failing.clone()),
+            (1, vec!["sudo".to_string()])
+        );
+        let bad = row("x/latest.json", Ok(b"{\"not\": \"a report\"}".to_vec()));
+        assert_eq!((bad.exit_code, bad.notebook.as_str()), (3, "x"));
+        assert!(bad.problem.is_some_and(|p| p.contains("unreadable report")));
+        let table = render_table(&[r]);
+        assert!(table.contains("1 notebook(s), 1 not compliant"), "{table}");
+    }
 }

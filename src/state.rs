@@ -319,3 +319,45 @@ pub fn save_manifest(host: &Host, report: &Report, entries: &[ManagedEntry]) -> 
     text.push(b'\n');
     host.write(Path::new(MANIFEST), &text, Ownership::root(0o644), None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host() -> (tempfile::TempDir, Host) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let host = Host::open(dir.path()).expect("host");
+        (dir, host)
+    }
+
+    #[test]
+    fn the_last_verdict_stands_until_a_later_run_starts_without_recording() {
+        let (_dir, host) = host();
+        let err = last_verdict(&host, None).expect_err("nothing recorded");
+        assert!(format!("{err:#}").contains("no run recorded yet"), "{err:#}");
+        let report = crate::report::tests::sample();
+        save(&host, &report).expect("saved");
+        let kept = last_verdict(&host, None).expect("stands");
+        assert_eq!(kept.started_at, report.started_at);
+        // A run that started later and recorded nothing unseats it.
+        let later = humantime::parse_rfc3339("2026-01-01T00:00:01Z").expect("time");
+        mark_run_started(&host, later).expect("marked");
+        let err = last_verdict(&host, None).expect_err("unseated");
+        assert!(format!("{err:#}").contains("no longer stands"), "{err:#}");
+        // An earlier start (the recorded run's own) does not.
+        let earlier = humantime::parse_rfc3339("2025-12-31T23:59:59Z").expect("time");
+        mark_run_started(&host, earlier).expect("marked");
+        assert!(last_verdict(&host, None).is_ok());
+    }
+
+    #[test]
+    fn the_saved_run_leaves_out_private_diffs() {
+        let (dir, host) = host();
+        let mut report = crate::report::tests::sample();
+        report.controls[0].changes[0].private = true;
+        save(&host, &report).expect("saved");
+        let text = std::fs::read_to_string(dir.path().join("var/lib/nbwarden/last-run.json"))
+            .expect("state");
+        assert!(!text.contains("+++ b"), "{text}");
+    }
+}

@@ -11,7 +11,8 @@ use std::process::Command;
 
 use common::notebook::{Notebook, boto3, run_aws};
 use common::{
-    LoopbackServer, code, control, evidence, json, output_text, repo, unique, write_policy,
+    AsText, LoopbackServer, Status, code, control, evidence, output_text, read_report, repo,
+    unique, write_policy,
 };
 
 const AGENT_DIR: &str = "/opt/aws/amazon-cloudwatch-agent";
@@ -114,6 +115,10 @@ fn downloads_left(nb: &Notebook) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn an_agent_from_s3_is_installed_once_and_our_metrics_are_appended_beside_sagemakers() {
     let dir = tempfile::tempdir().expect("tmp");
     let deb = agent_deb(dir.path());
@@ -140,7 +145,11 @@ fn an_agent_from_s3_is_installed_once_and_our_metrics_are_appended_beside_sagema
     );
     // Advisory controls do not decide plan's exit code; the changes say it.
     assert_eq!(code(&plan), 0, "{}", output_text(&plan));
-    let planned = control(&json(&plan), "agents")["changes"].to_string();
+    let planned = control(&read_report(&plan), "agents")
+        .changes
+        .iter()
+        .map(|c| format!("{c:?}"))
+        .collect::<String>();
     assert!(
         planned.contains("package amazon-cloudwatch-agent"),
         "{planned}"
@@ -157,12 +166,16 @@ fn an_agent_from_s3_is_installed_once_and_our_metrics_are_appended_beside_sagema
         &[],
     );
     assert_eq!(code(&apply), 0, "{}", output_text(&apply));
-    let report = json(&apply);
-    assert_eq!(control(&report, "agents")["status"], "fixed", "{report:#}");
+    let report = read_report(&apply);
     assert_eq!(
-        control(&report, "cloudwatch")["status"],
-        "fixed",
-        "{report:#}"
+        control(&report, "agents").status,
+        Status::Fixed,
+        "{report:#?}"
+    );
+    assert_eq!(
+        control(&report, "cloudwatch").status,
+        Status::Fixed,
+        "{report:#?}"
     );
     assert_eq!(dpkg_status(&nb, "amazon-cloudwatch-agent"), "installed");
     // The root's own systemctl enabled the unit (systemd is not running in
@@ -212,12 +225,16 @@ fn an_agent_from_s3_is_installed_once_and_our_metrics_are_appended_beside_sagema
         &[],
     );
     assert_eq!(code(&again), 0, "{}", output_text(&again));
-    let report = json(&again);
-    assert_eq!(control(&report, "agents")["status"], "pass", "{report:#}");
+    let report = read_report(&again);
     assert_eq!(
-        control(&report, "cloudwatch")["status"],
-        "pass",
-        "{report:#}"
+        control(&report, "agents").status,
+        Status::Pass,
+        "{report:#?}"
+    );
+    assert_eq!(
+        control(&report, "cloudwatch").status,
+        Status::Pass,
+        "{report:#?}"
     );
     assert_eq!(
         calls().lines().count(),
@@ -232,7 +249,7 @@ fn an_agent_from_s3_is_installed_once_and_our_metrics_are_appended_beside_sagema
         &[],
     );
     assert_eq!(code(&verify), 0, "{}", output_text(&verify));
-    let ev = evidence(&json(&verify), "cloudwatch");
+    let ev = evidence(&read_report(&verify), "cloudwatch");
     assert!(
         ev.iter()
             .any(|e| e.contains("loaded beside ours: file_sagemaker-logs.json")),
@@ -248,9 +265,9 @@ fn an_agent_from_s3_is_installed_once_and_our_metrics_are_appended_beside_sagema
         &["verify", "--policy", &p, "--output", "json"],
         &[],
     );
-    let report = json(&drift);
+    let report = read_report(&drift);
     let cw = control(&report, "cloudwatch");
-    assert_eq!(cw["status"], "fail", "{report:#}");
+    assert_eq!(cw.status, Status::Fail, "{report:#?}");
     let text = cw.to_string();
     assert!(text.contains("file_nbwarden-metrics.json"), "{text}");
     assert!(text.contains("SageMaker's logs are not shipped"), "{text}");
@@ -265,11 +282,18 @@ fn an_agent_from_s3_is_installed_once_and_our_metrics_are_appended_beside_sagema
         &["apply", "--policy", &p, "--output", "json"],
         &[],
     );
-    assert_eq!(control(&json(&restart), "agents")["status"], "fixed");
+    assert_eq!(
+        control(&read_report(&restart), "agents").status,
+        Status::Fixed
+    );
     assert_eq!(dpkg_status(&nb, "amazon-cloudwatch-agent"), "installed");
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn a_wrong_sha256_is_refused_before_dpkg_and_leaves_nothing() {
     let dir = tempfile::tempdir().expect("tmp");
     let deb = agent_deb(dir.path());
@@ -290,10 +314,10 @@ fn a_wrong_sha256_is_refused_before_dpkg_and_leaves_nothing() {
         ],
         &[],
     );
-    let report = json(&apply);
+    let report = read_report(&apply);
     let agents = control(&report, "agents");
-    assert_eq!(agents["status"], "error", "{report:#}");
-    let error = agents["error"].as_str().unwrap_or_default();
+    assert_eq!(agents.status, Status::Error, "{report:#?}");
+    let error = agents.error.as_deref().unwrap_or_default();
     assert!(error.contains(&sha256(&deb)), "{error}");
     assert!(error.contains("refusing it"), "{error}");
     assert_eq!(
@@ -327,6 +351,10 @@ fn web_server(dir: &Path) -> LoopbackServer {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn a_tar_gz_from_the_mirror_is_unpacked_and_an_oversize_one_refused() {
     let dir = tempfile::tempdir().expect("tmp");
     let site = dir.path().join("site");
@@ -389,12 +417,12 @@ max_mb = 1
         ],
         &[],
     );
-    let report = json(&apply);
+    let report = read_report(&apply);
     let agents = control(&report, "agents");
     // The first package is installed, the second refused: the control errs
     // on the second, after the first was done.
-    assert_eq!(agents["status"], "error", "{report:#}");
-    let error = agents["error"].as_str().unwrap_or_default();
+    assert_eq!(agents.status, Status::Error, "{report:#?}");
+    let error = agents.error.as_deref().unwrap_or_default();
     assert!(
         error.contains("big.tar.gz is larger than 1048576 bytes"),
         "{error}"

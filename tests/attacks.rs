@@ -11,7 +11,9 @@ use std::path::Path;
 use std::process::Command;
 
 use common::notebook::Notebook;
-use common::{code, is_root, json, output_text, repo, run_on, sandbox, stdout, write_policy};
+use common::{
+    Status, code, is_root, output_text, read_report, repo, run_on, sandbox, stdout, write_policy,
+};
 
 /// The example policy: every control a start runs.
 fn policy() -> String {
@@ -92,9 +94,9 @@ fn links_to_shadow_and_sudoers_d_in_the_users_home_never_redirect_roots_writes()
         after == String::from_utf8_lossy(&shadow)
             || after == String::from_utf8_lossy(&digest(&clean.path().join("etc/gshadow")))
     );
-    let report = json(&out);
+    let report = read_report(&out);
     let packages = common::control(&report, "packages");
-    assert_eq!(packages["status"], "error", "{report:#}");
+    assert_eq!(packages.status, Status::Error, "{report:#?}");
 }
 
 #[test]
@@ -164,6 +166,10 @@ fn fifos_huge_files_and_hard_links_where_nbwarden_reads_are_refused_quickly() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn code_planted_in_an_environment_never_runs_as_root() {
     assert!(is_root(), "the system tier needs root");
     let nb = Notebook::create(&policy());
@@ -220,6 +226,10 @@ fn in_namespace(script: &str) -> std::process::Output {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn a_full_disk_ends_apply_with_exit_3_and_every_file_whole() {
     assert!(is_root(), "mount namespaces need root");
     // A 2 MiB tmpfs holding the root, filled up before apply runs.
@@ -251,6 +261,10 @@ rm -rf "$l"
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn a_read_only_root_ends_apply_with_exit_3_and_a_clear_message() {
     assert!(is_root(), "mount namespaces need root");
     let out = in_namespace(

@@ -28,6 +28,10 @@ fn variables_json(root: &Path) -> serde_json::Value {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn ssm_parameters_paths_and_facts_reach_the_outputs() {
     let root = sandbox("al2023");
     let dir = tempfile::tempdir().expect("tmp");
@@ -73,6 +77,10 @@ fn ssm_parameters_paths_and_facts_reach_the_outputs() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn a_missing_parameter_or_a_bad_value_is_named_and_nothing_is_written() {
     let root = sandbox("al2023");
     let dir = tempfile::tempdir().expect("tmp");
@@ -108,6 +116,10 @@ fn a_missing_parameter_or_a_bad_value_is_named_and_nothing_is_written() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn a_secure_string_needs_secret_and_never_reaches_a_readable_file_or_log() {
     let root = sandbox("al2023");
     let dir = tempfile::tempdir().expect("tmp");
@@ -184,6 +196,10 @@ fn a_secure_string_needs_secret_and_never_reaches_a_readable_file_or_log() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn region_from_the_environment_when_imds_is_down_and_a_clear_error_without() {
     let root = sandbox("al2");
     let dir = tempfile::tempdir().expect("tmp");
@@ -230,6 +246,10 @@ fn region_from_the_environment_when_imds_is_down_and_a_clear_error_without() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn an_unreachable_aws_endpoint_fails_within_the_deadline_naming_the_call() {
     let root = sandbox("al2023");
     let dir = tempfile::tempdir().expect("tmp");
@@ -262,6 +282,10 @@ fn an_unreachable_aws_endpoint_fails_within_the_deadline_naming_the_call() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn policies_load_from_s3_and_ssm_pinned_by_sha256() {
     let root = sandbox("al2023");
     let example = std::fs::read(EXAMPLE_POLICY).expect("example");
@@ -297,9 +321,9 @@ fn policies_load_from_s3_and_ssm_pinned_by_sha256() {
         "plan of a fresh root has changes: {}",
         output_text(&out)
     );
-    let report = json(&out);
-    assert_eq!(report["policy"]["source"], uri);
-    assert_eq!(report["policy"]["sha256"], sha.as_str());
+    let report = read_report(&out);
+    assert_eq!(report.policy.source, uri);
+    assert_eq!(report.policy.sha256, sha);
 
     let wrong = "0".repeat(64);
     let out = run_aws(
@@ -413,6 +437,10 @@ impl Drop for FaultProxy {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn throttling_is_retried_and_other_faults_end_clearly_within_the_deadline() {
     let dir = tempfile::tempdir().expect("tmp");
     let policy = policy_file(
@@ -483,6 +511,10 @@ fn throttling_is_retried_and_other_faults_end_clearly_within_the_deadline() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn refused_connections_and_failing_dns_end_clearly_with_nothing_written() {
     let dir = tempfile::tempdir().expect("tmp");
     let policy = policy_file(
@@ -531,6 +563,10 @@ fn refused_connections_and_failing_dns_end_clearly_with_nothing_written() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn control_plane_facts_come_from_describe_notebook_instance() {
     let root = sandbox("al2023");
     std::fs::write(
@@ -552,7 +588,7 @@ fn control_plane_facts_come_from_describe_notebook_instance() {
         &[],
     );
     assert_eq!(code(&out), 0, "{}", output_text(&out));
-    let ev = evidence(&json(&out), "control-plane");
+    let ev = evidence(&read_report(&out), "control-plane");
     assert!(
         ev.contains(&"KmsKeyId: arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab".to_string()),
         "{ev:#?}"
@@ -600,7 +636,7 @@ except sm.exceptions.ClientError as e:
         &[],
     );
     assert_eq!(code(&out), 1, "{}", output_text(&out));
-    let ev = evidence(&json(&out), "control-plane");
+    let ev = evidence(&read_report(&out), "control-plane");
     for required in [
         "required: no customer KMS key on the ML volume",
         "required: direct internet access is not Disabled",
@@ -623,7 +659,7 @@ except sm.exceptions.ClientError as e:
         &[("AWS_ENDPOINT_URL_SAGEMAKER", proxy.url.as_str())],
     );
     assert_eq!(code(&out), 0, "{}", output_text(&out));
-    let ev = evidence(&json(&out), "control-plane");
+    let ev = evidence(&read_report(&out), "control-plane");
     assert!(
         ev.iter()
             .any(|e| e.contains("not checked: the role may not call DescribeNotebookInstance")),
@@ -650,6 +686,10 @@ except sm.exceptions.ClientError as e:
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn variables_from_the_notebooks_settings_and_tags() {
     let root = sandbox("al2023");
     std::fs::write(
@@ -708,6 +748,10 @@ fn counted(file: &Path) -> std::collections::BTreeMap<String, usize> {
 /// SageMaker once for each, and a throttled first answer is retried, not
 /// fatal to the start.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn one_describe_and_one_tags_call_per_run_and_throttling_is_retried() {
     let root = sandbox("al2023");
     std::fs::write(

@@ -13,7 +13,8 @@ use std::time::Duration;
 use common::booted::{Booted, LIFECYCLE_LIMIT};
 use common::bundle::Publish;
 use common::notebook::{boto3, service};
-use common::{output_text, unique};
+use common::{AsText, Report, Status, output_text, unique};
+use nbwarden::engine::Mode;
 
 /// One booted notebook at a time: they share two cores with everything else.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -97,16 +98,22 @@ except s3.exceptions.NoSuchKey:
 "#;
 
 /// The notebook's latest fleet report in S3 (`{}` when none).
-fn latest_report(prefix: &str, name: &str) -> serde_json::Value {
+fn latest_report(prefix: &str, name: &str) -> Option<Report> {
     let out = boto3(LATEST, &[prefix, name]);
     assert!(out.status.success(), "{}", output_text(&out));
-    serde_json::from_slice(&out.stdout).expect("latest.json is JSON")
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("latest.json is JSON");
+    (doc != serde_json::json!({}))
+        .then(|| serde_json::from_value(doc).expect("latest.json is a run report"))
 }
 
 /// (a) Create and first start: Jupyter answers only after the hardening,
 /// and the instance is hardened the way the policy says, with nbwarden's
 /// units running and its entries in the journal.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn the_first_start_hardens_before_jupyter_answers() {
     let _one = serial();
     let prefix = unique("first");
@@ -184,7 +191,7 @@ fn the_first_start_hardens_before_jupyter_answers() {
     assert_eq!(forged.status.code(), Some(0), "{}", output_text(&forged));
     assert_eq!(
         latest_report(&forged_prefix, &nb.name),
-        serde_json::json!({}),
+        None,
         "the user's run became the fleet's latest.json"
     );
     // nbwarden's own units, installed by apply itself.
@@ -255,6 +262,10 @@ fn plant_on_ml_volume(nb: &Booted) {
 /// hardens it again; what the user planted on the ML volume is still there
 /// and never ran as root or wrote where root reads.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn every_start_hardens_again_and_the_ml_volume_does_not_reach_root() {
     let _one = serial();
     let prefix = unique("cycles");
@@ -308,6 +319,10 @@ fn plant_sudoers_grant(nb: &Booted) {
 /// (c) Drift between starts: a sudoers grant planted as root is caught by
 /// the verify timer, which uploads a failing report to the fleet's bucket.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn drift_is_caught_by_the_timer_and_lands_in_the_fleet_report() {
     let _one = serial();
     let prefix = unique("drift");
@@ -317,7 +332,10 @@ fn drift_is_caught_by_the_timer_and_lands_in_the_fleet_report() {
     );
     let start = nb.start();
     assert_eq!(start.code, Some(0), "{}", start.log);
-    assert_eq!(latest_report(&prefix, &nb.name)["exit_code"], 0);
+    assert_eq!(
+        latest_report(&prefix, &nb.name).map(|r| r.exit_code),
+        Some(0)
+    );
     // The timer's own check of a clean notebook passes (red team: it once
     // took the verify it was running for drift).
     let timer_checks = || {
@@ -342,24 +360,25 @@ fn drift_is_caught_by_the_timer_and_lands_in_the_fleet_report() {
     );
 
     plant_sudoers_grant(&nb);
-    let mut latest = serde_json::Value::Null;
+    let mut latest = None;
     let caught = nb.wait_until(Duration::from_secs(90), || {
         latest = latest_report(&prefix, &nb.name);
-        latest["exit_code"] == 1
+        latest.as_ref().is_some_and(|r| r.exit_code == 1)
     });
     assert!(
         caught,
-        "no failing report within 90 s: {}\n{}\n{}",
-        latest["finished_at"],
+        "no failing report within 90 s: {:?}\n{}\n{}",
+        latest.as_ref().map(|r| &r.finished_at),
         output_text(&nb.exec(&["systemctl", "list-timers", "--all", "--no-pager"])),
         output_text(&nb.exec(&["journalctl", "--no-pager", "-u", "nbwarden-verify.service"]))
     );
-    assert_eq!(latest["command"], "verify", "{latest}");
+    let latest = latest.expect("a failing report");
+    assert_eq!(latest.command, Mode::Verify, "{latest:#?}");
     let sudo = common::control(&latest, "sudo");
-    assert_eq!(sudo["status"], "fail", "{sudo}");
+    assert_eq!(sudo.status, Status::Fail, "{sudo:#?}");
     assert!(
         sudo.to_string().contains("/etc/sudoers.d/50-planted"),
-        "{sudo}"
+        "{sudo:#?}"
     );
     // It came from the timer's unit, not from a start.
     assert!(
@@ -444,6 +463,10 @@ fn idle_notebook(name: &str) -> Booted {
 /// StopNotebookInstance and the stand-in stops the instance; a notebook in
 /// use keeps running.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn an_idle_notebook_is_stopped_and_a_busy_one_is_not() {
     let _one = serial();
     let mut busy = idle_notebook("busy");
@@ -533,6 +556,10 @@ fn assert_failed_start(nb: &Booted, start: &common::booted::Start, why: &str, wi
 
 /// (e) A tampered binary fails the start before anything runs.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn a_tampered_binary_fails_the_start() {
     let _one = serial();
     let prefix = unique("tampered");
@@ -568,6 +595,10 @@ fn start_with_s3_at(name: &str, port: u16, budget: &str) -> (Booted, common::boo
 
 /// (e) An S3 endpoint that refuses connections fails the start.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn an_unreachable_s3_fails_the_start() {
     let _one = serial();
     // Bound, then closed: nothing listens there.
@@ -582,6 +613,10 @@ fn an_unreachable_s3_fails_the_start() {
 /// start when the download's share of the budget is spent, not at
 /// SageMaker's 300 s.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn a_tarpit_endpoint_fails_the_start_inside_the_budget() {
     let _one = serial();
     let tarpit = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -602,6 +637,10 @@ fn a_tarpit_endpoint_fails_the_start_inside_the_budget() {
 /// start returns when the whole start (apply, then verify) has ended, with
 /// the start's verdict.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn status_wait_returns_when_the_start_ends() {
     let _one = serial();
     let prefix = unique("wait");
@@ -633,18 +672,23 @@ fn status_wait_returns_when_the_start_ends() {
         "the start ended before the check could run"
     );
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let report = common::read_report(&out);
     assert_eq!(
-        report["command"], "verify",
-        "status returned before the start's last run: {report}"
+        report.command,
+        Mode::Verify,
+        "status returned before the start's last run: {report:#?}"
     );
-    assert_eq!(report["exit_code"], 0, "{report}");
+    assert_eq!(report.exit_code, 0, "{report:#?}");
 }
 
 /// The monitor with `reapply = true`: drift it finds is re-applied by
 /// `nbwarden-reapply@CONTROL.service` (the monitor itself may not write
 /// /etc), and the next verify passes.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn the_monitor_reapplies_drift_through_its_unit() {
     let _one = serial();
     let prefix = unique("reapply");

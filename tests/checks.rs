@@ -8,14 +8,15 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use common::*;
+use nbwarden::report::RunKind;
 
-fn run_json(cmd: &str, root: &Path, policy: &str, extra: &[&str]) -> (i32, serde_json::Value) {
+fn run_json(cmd: &str, root: &Path, policy: &str, extra: &[&str]) -> (i32, Report) {
     let dir = tempfile::tempdir().expect("tmp");
     let p = write_policy(dir.path(), policy);
     let mut args = vec!["--output", "json"];
     args.extend_from_slice(extra);
     let out = run_on(cmd, root, &p, &args);
-    (code(&out), json(&out))
+    (code(&out), read_report(&out))
 }
 
 #[test]
@@ -23,7 +24,7 @@ fn world_writable_and_unexpected_setuid_files_are_named() {
     let root = sandbox("al2023");
     let policy = "version = 1\n[verify.permissions]\npaths = [\"/etc\", \"/usr/local/bin\"]\nsetuid_allow = [\"/usr/local/bin/allowed\"]\n";
     let (code, r) = run_json("verify", root.path(), policy, &[]);
-    assert_eq!(code, 0, "{r}");
+    assert_eq!(code, 0, "{r:#?}");
 
     let etc_file = root.path().join("etc/motd");
     std::fs::write(&etc_file, "hi").expect("w");
@@ -34,7 +35,7 @@ fn world_writable_and_unexpected_setuid_files_are_named() {
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode)).expect("chmod");
     }
     let (code, r) = run_json("verify", root.path(), policy, &[]);
-    assert_eq!(code, 1, "{r}");
+    assert_eq!(code, 1, "{r:#?}");
     let ev = evidence(&r, "permissions");
     assert!(
         ev.contains(&"world-writable file /etc/motd (0666)".to_string()),
@@ -70,7 +71,7 @@ fn root_units_cron_and_profile_running_user_writable_paths_are_named() {
     let (code, r) = run_json("verify", root.path(), policy, &[]);
     assert_eq!(
         code, 0,
-        "a unit run as the user is the user's business: {r}"
+        "a unit run as the user is the user's business: {r:#?}"
     );
 
     std::fs::write(
@@ -85,7 +86,7 @@ fn root_units_cron_and_profile_running_user_writable_paths_are_named() {
     )
     .expect("w");
     let (code, r) = run_json("verify", root.path(), policy, &[]);
-    assert_eq!(code, 1, "{r}");
+    assert_eq!(code, 1, "{r:#?}");
     let ev = evidence(&r, "boot-exec");
     assert!(
         ev.contains(&"/etc/systemd/system/evil.service: runs /home/ec2-user/SageMaker/setup.sh (user-writable) as root".to_string()),
@@ -115,13 +116,13 @@ fn egress_probes_loopback_listeners_and_severity_decides_blocking() {
         "version = 1\n[verify.egress]\nmust_succeed = [\"127.0.0.1:{open_port}\"]\nmust_fail = [\"127.0.0.1:{closed_port}\"]\ntimeout_ms = 500\n"
     );
     let (code, r) = run_json("verify", root.path(), &good, &[]);
-    assert_eq!(code, 0, "{r}");
+    assert_eq!(code, 0, "{r:#?}");
 
     let bad = format!(
         "version = 1\n[verify.egress]\nmust_succeed = [\"127.0.0.1:{closed_port}\"]\nmust_fail = [\"127.0.0.1:{open_port}\"]\ntimeout_ms = 500\n"
     );
     let (code, r) = run_json("verify", root.path(), &bad, &[]);
-    assert_eq!(code, 1, "{r}");
+    assert_eq!(code, 1, "{r:#?}");
     let ev = evidence(&r, "egress");
     assert!(
         ev.iter()
@@ -141,9 +142,9 @@ fn egress_probes_loopback_listeners_and_severity_decides_blocking() {
         &format!("{bad}severity = \"warn\"\n"),
         &[],
     );
-    assert_eq!(code, 0, "{r}");
-    assert_eq!(control(&r, "egress")["status"], "fail");
-    assert_eq!(control(&r, "egress")["blocking"], false);
+    assert_eq!(code, 0, "{r:#?}");
+    assert_eq!(control(&r, "egress").status, Status::Fail);
+    assert!(!control(&r, "egress").blocking);
     let (code, r) = run_json(
         "verify",
         root.path(),
@@ -153,7 +154,7 @@ fn egress_probes_loopback_listeners_and_severity_decides_blocking() {
         ),
         &[],
     );
-    assert_eq!(code, 0, "on_failure = warn: {r}");
+    assert_eq!(code, 0, "on_failure = warn: {r:#?}");
     drop(open);
 }
 
@@ -166,13 +167,17 @@ fn rpm_is_skipped_where_there_is_no_rpm() {
         "version = 1\n[verify.rpm]\npackages = [\"sudo\"]\n",
         &[],
     );
-    assert_eq!(code, 0, "{r}");
+    assert_eq!(code, 0, "{r:#?}");
     assert!(
         evidence(&r, "rpm")
             .iter()
             .any(|e| e.contains("not an RPM system")),
-        "{r}"
+        "{r:#?}"
     );
+}
+
+fn second_run(root: &Path, policy: &str) -> Report {
+    run_json("verify", root, policy, &[]).1
 }
 
 #[test]
@@ -180,15 +185,18 @@ fn runs_know_a_new_drive_from_the_same_drive_and_the_first_run_ever() {
     let root = sandbox("al2023");
     let policy = "version = 1\n[variables.values.A]\nvalue = \"b\"\n";
     let (_, first) = run_json("apply", root.path(), policy, &[]);
-    assert_eq!(first["context"]["kind"], "first-ever", "{first}");
-    let (_, second) = run_json("verify", root.path(), policy, &[]);
-    assert_eq!(second["context"]["kind"], "same-drive");
-    assert_eq!(second["context"]["drive_id"], first["context"]["drive_id"]);
+    let context = |r: &Report| r.context.clone().expect("a recorded run has a context");
+    let first = context(&first);
+    let second = context(&second_run(root.path(), policy));
+    assert_eq!(first.kind, RunKind::FirstEver, "{first:#?}");
+    assert_eq!(second.kind, RunKind::SameDrive);
+    assert_eq!(second.drive_id, first.drive_id);
     // Stop/start: the system drive (and nbwarden's state) is new, the ML volume is not.
     std::fs::remove_dir_all(root.path().join("var/lib/nbwarden")).expect("new drive");
     let (_, third) = run_json("apply", root.path(), policy, &[]);
-    assert_eq!(third["context"]["kind"], "new-drive", "{third}");
-    assert_ne!(third["context"]["drive_id"], first["context"]["drive_id"]);
+    let third = context(&third);
+    assert_eq!(third.kind, RunKind::NewDrive, "{third:#?}");
+    assert_ne!(third.drive_id, first.drive_id);
 
     // The manifest names every managed file with the digest on disk.
     let manifest: serde_json::Value = serde_json::from_str(

@@ -7,6 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use common::*;
+use nbwarden::engine::Mode;
 
 const STATE: &str = "var/lib/nbwarden";
 
@@ -40,15 +41,10 @@ fn apply_converges_and_a_second_apply_changes_nothing() {
     let policy = Path::new(EXAMPLE_POLICY);
     let first = run_on("apply", root.path(), policy, &["--output", "json"]);
     assert_eq!(code(&first), 0, "{}", stderr(&first));
-    let report = json(&first);
-    assert_eq!(
-        control(&report, "variables")["changes"]
-            .as_array()
-            .map(Vec::len),
-        Some(3)
-    );
-    assert_eq!(control(&report, "sudo")["status"], "fixed");
-    assert_eq!(control(&report, "variables")["status"], "fixed");
+    let report = read_report(&first);
+    assert_eq!(control(&report, "variables").changes.len(), 3);
+    assert_eq!(control(&report, "sudo").status, Status::Fixed);
+    assert_eq!(control(&report, "variables").status, Status::Fixed);
 
     let module = root
         .path()
@@ -59,9 +55,9 @@ fn apply_converges_and_a_second_apply_changes_nothing() {
 
     let second = run_on("apply", root.path(), policy, &["--output", "json"]);
     assert_eq!(code(&second), 0);
-    let report = json(&second);
-    assert_eq!(report["summary"]["changes"], 0);
-    assert_eq!(control(&report, "variables")["status"], "pass");
+    let report = read_report(&second);
+    assert_eq!(report.summary.changes, 0);
+    assert_eq!(control(&report, "variables").status, Status::Pass);
     assert_same(
         &after_first,
         &snapshot(root.path(), &[STATE]),
@@ -221,11 +217,10 @@ fn only_runs_the_named_controls() {
         &["--only", "variables", "--output", "json"],
     );
     assert_eq!(code(&out), 0);
-    let ids: Vec<String> = json(&out)["controls"]
-        .as_array()
-        .expect("controls")
-        .iter()
-        .map(|c| c["id"].as_str().unwrap_or_default().to_string())
+    let ids: Vec<String> = read_report(&out)
+        .controls
+        .into_iter()
+        .map(|c| c.id)
         .collect();
     assert_eq!(ids, ["variables"]);
 }
@@ -237,9 +232,9 @@ fn an_absent_section_is_reported_as_skip() {
     let policy = write_policy(dir.path(), "version = 1\n");
     let out = run_on("apply", root.path(), &policy, &["--output", "json"]);
     assert_eq!(code(&out), 0);
-    let report = json(&out);
+    let report = read_report(&out);
     for id in ["sudo", "variables"] {
-        assert_eq!(control(&report, id)["status"], "skip");
+        assert_eq!(control(&report, id).status, Status::Skip);
     }
     assert!(!root.path().join("etc/nbwarden").exists());
 }
@@ -253,15 +248,15 @@ fn json_and_junit_reports_describe_the_run() {
         Path::new(EXAMPLE_POLICY),
         &["--output", "json"],
     );
-    let r = json(&out);
-    assert_eq!(r["schema_version"], 1);
-    assert_eq!(r["command"], "apply");
-    assert_eq!(r["host"]["os"]["distro"], "amazon-linux-2023");
-    assert_eq!(r["exit_code"], 0);
-    assert_eq!(r["policy"]["sha256"].as_str().map(str::len), Some(64));
-    let change = &control(&r, "variables")["changes"][0];
-    assert_eq!(change["action"], "create");
-    assert!(change["path"].as_str().is_some_and(|p| p.starts_with('/')));
+    let r = read_report(&out);
+    assert_eq!(r.schema_version, 1);
+    assert_eq!(r.command, Mode::Apply);
+    assert_eq!(r.host.os.distro, nbwarden::host::Distro::AmazonLinux2023);
+    assert_eq!(r.exit_code, 0);
+    assert_eq!(r.policy.sha256.len(), 64);
+    let change = &control(&r, "variables").changes[0];
+    assert_eq!(change.action, nbwarden::report::ChangeAction::Create);
+    assert!(change.path.starts_with('/'));
 
     let out = run_on(
         "verify",
@@ -320,7 +315,7 @@ fn status_shows_the_last_run_and_its_exit_code() {
     assert_eq!(mode & 0o777, 0o644);
     let out = nbwarden(&["status", "--root", r, "--output", "json"]);
     assert_eq!(code(&out), 0);
-    assert_eq!(json(&out)["command"], "apply");
+    assert_eq!(read_report(&out).command, Mode::Apply);
 
     std::fs::write(root.path().join("etc/nbwarden/variables.json"), "{}\n").expect("tamper");
     assert_eq!(
@@ -469,7 +464,7 @@ fn the_python_module_imports_with_hostile_values() {
         "{}",
         String::from_utf8_lossy(&py.stderr)
     );
-    let imported: serde_json::Value = serde_json::from_slice(&py.stdout).expect("json");
+    let imported = common::json(&py);
     assert_eq!(imported, expected);
     assert!(
         expected["NASTY"]
@@ -565,11 +560,11 @@ fn without_policy_the_lifecycle_environment_file_names_it() {
     let root_arg = root.path().to_str().expect("utf8");
     let plan = nbwarden(&["plan", "--root", root_arg, "--output", "json"]);
     assert_eq!(code(&plan), 1, "{}", output_text(&plan));
-    let report = json(&plan);
+    let report = read_report(&plan);
     assert_eq!(
-        report["policy"]["source"],
+        report.policy.source,
         policy.display().to_string(),
-        "{report}"
+        "{report:#?}"
     );
 
     // A pin in the file is enforced.
@@ -626,12 +621,13 @@ fn a_scoped_run_does_not_replace_the_recorded_verdict() {
         "--output",
         "json",
     ]);
-    let report = json(&status);
-    assert_eq!(report["command"], "apply");
+    let report = read_report(&status);
+    assert_eq!(report.command, Mode::Apply);
     let environment = common::control(&report, "environment");
     assert_eq!(
-        environment["status"], "fixed",
-        "status shows the scoped run, not the full one: {report}"
+        environment.status,
+        Status::Fixed,
+        "status shows the scoped run, not the full one: {report:#?}"
     );
 }
 
@@ -648,14 +644,14 @@ fn service_units_are_written_but_not_started_without_systemd() {
     );
     let apply = run_on("apply", root.path(), &policy, &["--output", "json"]);
     assert_eq!(code(&apply), 0, "{}", output_text(&apply));
-    let report = json(&apply);
+    let report = read_report(&apply);
     let service = common::control(&report, "service");
-    assert_eq!(service["status"], "fixed", "{service}");
+    assert_eq!(service.status, Status::Fixed, "{service:#?}");
     assert!(
         evidence(&report, "service")
             .iter()
             .any(|e| e.contains("systemd is not PID 1 here")),
-        "{service}"
+        "{service:#?}"
     );
     let units = root.path().join("etc/systemd/system");
     for (name, shipped) in [
@@ -677,5 +673,8 @@ fn service_units_are_written_but_not_started_without_systemd() {
     assert!(drop_in.contains("OnUnitActiveSec=1200s"), "{drop_in}");
     assert!(!units.join("nbwarden-codeartifact.timer").exists());
     let again = run_on("apply", root.path(), &policy, &["--output", "json"]);
-    assert_eq!(common::control(&json(&again), "service")["status"], "pass");
+    assert_eq!(
+        common::control(&read_report(&again), "service").status,
+        Status::Pass
+    );
 }

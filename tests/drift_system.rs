@@ -7,7 +7,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 
 use common::notebook::Notebook;
-use common::{code, output_text, repo};
+use common::{AsText, Status, code, output_text, repo};
 
 fn policy() -> String {
     let example =
@@ -18,6 +18,10 @@ fn policy() -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn planted_drift_is_named_and_a_stop_start_converges_again() {
     let nb = Notebook::create(&policy());
     let (apply, verify) = nb.on_start();
@@ -50,7 +54,7 @@ fn planted_drift_is_named_and_a_stop_start_converges_again() {
 
     let drift = nb.nbwarden(&["verify", "--output", "json"]);
     assert_eq!(code(&drift), 1, "{}", output_text(&drift));
-    let report: serde_json::Value = serde_json::from_slice(&drift.stdout).expect("json");
+    let report = common::read_report(&drift);
     for (control, path) in [
         ("packages", "/etc/pip.conf"),
         ("permissions", "/etc/motd"),
@@ -58,10 +62,10 @@ fn planted_drift_is_named_and_a_stop_start_converges_again() {
         ("sudo", "/etc/sudoers.d/50-planted"),
     ] {
         let c = common::control(&report, control);
-        assert_eq!(c["status"], "fail", "{control}: {c}");
+        assert_eq!(c.status, Status::Fail, "{control}: {c:#?}");
         assert!(
             c.to_string().contains(path),
-            "{control} does not name {path}: {c}"
+            "{control} does not name {path}: {c:#?}"
         );
     }
 
@@ -72,9 +76,10 @@ fn planted_drift_is_named_and_a_stop_start_converges_again() {
     nb.install();
     let apply = nb.nbwarden(&["apply", "--output", "json", "-q"]);
     assert_eq!(code(&apply), 0, "{}", output_text(&apply));
-    let applied: serde_json::Value = serde_json::from_slice(&apply.stdout).expect("json");
+    let applied = common::read_report(&apply);
     assert_eq!(
-        applied["context"]["kind"], "new-drive",
+        applied.context.map(|c| c.kind),
+        Some(nbwarden::report::RunKind::NewDrive),
         "the ML volume remembers the notebook"
     );
     let verify = nb.nbwarden(&["verify", "-q"]);

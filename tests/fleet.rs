@@ -12,6 +12,10 @@ use common::*;
 const BUCKET: &str = "nbwarden-reports";
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn reports_are_uploaded_with_kms_and_failing_since_survives_until_fixed() {
     let root = sandbox("al2023");
     let open = TcpListener::bind("127.0.0.1:0").expect("listener");
@@ -32,16 +36,17 @@ fn reports_are_uploaded_with_kms_and_failing_since_survives_until_fixed() {
         &[],
     );
     assert_eq!(code(&first), 1, "{}", output_text(&first));
-    let first = json(&first);
+    let first = read_report(&first);
     let base = format!("{prefix}/111122223333/eu-west-1/demo-notebook");
     assert!(
-        first["upload"]
-            .as_str()
+        first
+            .upload
+            .as_deref()
             .is_some_and(|u| u.starts_with(&format!("uploaded to s3://{BUCKET}/{base}/"))),
-        "{first}"
+        "{first:#?}"
     );
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let second = json(&run_aws(
+    let second = read_report(&run_aws(
         root.path(),
         &["verify", "--policy", &failing, "--output", "json"],
         &[],
@@ -59,37 +64,44 @@ print(json.dumps({"keys": keys, "sse": head.get("ServerSideEncryption"), "kms": 
 "#;
     let out = boto3(script, &[&base]);
     assert!(out.status.success(), "{}", output_text(&out));
-    let s3: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let s3 = common::json(&out);
+    let latest: Report =
+        serde_json::from_value(s3["latest"].clone()).expect("latest.json is a report");
     assert_eq!(
         s3["keys"].as_array().map(Vec::len),
         Some(3),
-        "two reports and latest.json: {s3}"
+        "two reports and latest.json: {s3:#?}"
     );
     assert_eq!(s3["sse"], "aws:kms");
     assert!(
         s3["kms"]
             .as_str()
             .is_some_and(|k| k.contains("nbwarden-reports")),
-        "{s3}"
+        "{s3:#?}"
     );
-    assert_eq!(s3["latest"]["started_at"], second["started_at"]);
+    assert_eq!(latest.started_at, second.started_at);
     assert_eq!(
-        s3["latest"]["failing_since"], first["started_at"],
+        latest.failing_since,
+        Some(first.started_at),
         "failing since the first failure"
     );
 
     // Fixed: the next report is compliant and carries no failing_since.
     drop(open);
-    let fixed = json(&run_aws(
+    let fixed = read_report(&run_aws(
         root.path(),
         &["verify", "--policy", &failing, "--output", "json"],
         &[],
     ));
-    assert_eq!(fixed["exit_code"], 0, "{fixed}");
-    assert!(fixed.get("failing_since").is_none(), "{fixed}");
+    assert_eq!(fixed.exit_code, 0, "{fixed:#?}");
+    assert!(fixed.failing_since.is_none(), "{fixed:#?}");
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn a_failed_upload_is_reported_and_changes_no_verdict() {
     let root = sandbox("al2023");
     let dir = tempfile::tempdir().expect("tmp");
@@ -109,16 +121,20 @@ fn a_failed_upload_is_reported_and_changes_no_verdict() {
         &[],
     );
     assert_eq!(code(&out), 0, "{}", output_text(&out));
-    let r = json(&out);
+    let r = read_report(&out);
     assert!(
-        r["upload"]
-            .as_str()
+        r.upload
+            .as_deref()
             .is_some_and(|u| u.starts_with("upload failed") && u.contains("NoSuchBucket")),
-        "{r}"
+        "{r:#?}"
     );
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn the_summary_pages_through_more_than_a_thousand_notebooks() {
     let root = sandbox("al2023");
     let dir = tempfile::tempdir().expect("tmp");
@@ -149,9 +165,9 @@ prefix, template = sys.argv[2], json.load(open(sys.argv[3]))
 for i in range(1100):
     r = copy.deepcopy(template)
     if i % 11 == 0:
-        r["exit_code"] = 1
-        r["controls"][0]["status"] = "fail"
-        r["failing_since"] = "2026-01-01T00:00:00.000Z"
+        r.exit_code = 1
+        r.controls[0]["status"] = "fail"
+        r.failing_since = "2026-01-01T00:00:00.000Z"
     key = f"{prefix}/123456789012/us-east-1/nb-{i:04d}/latest.json"
     s3.put_object(Bucket="nbwarden-reports", Key=key, Body=json.dumps(r).encode())
     s3.put_object(Bucket="nbwarden-reports", Key=key.replace("latest.json", "2026-01-01T00-00-00Z.json"), Body=b"{}")
@@ -168,19 +184,17 @@ print("ok")
         &[],
     );
     assert_eq!(code(&out), 1, "some notebooks fail: {}", stderr(&out));
-    let rows = json(&out);
-    let rows = rows.as_array().expect("rows");
+    let rows: Vec<nbwarden::fleet::Row> = serde_json::from_slice(&out.stdout).expect("fleet rows");
     assert_eq!(rows.len(), 1100);
-    let failing: Vec<&serde_json::Value> = rows.iter().filter(|r| r["exit_code"] != 0).collect();
+    let failing: Vec<&nbwarden::fleet::Row> = rows.iter().filter(|r| r.exit_code != 0).collect();
     assert_eq!(failing.len(), 100);
-    assert_eq!(rows[0]["exit_code"], 1, "failing notebooks first");
-    assert_eq!(failing[0]["failing_since"], "2026-01-01T00:00:00.000Z");
-    assert_eq!(failing[0]["account"], "123456789012");
-    assert!(
-        failing[0]["failing"]
-            .as_array()
-            .is_some_and(|f| !f.is_empty())
+    assert_eq!(rows[0].exit_code, 1, "failing notebooks first");
+    assert_eq!(
+        failing[0].failing_since.as_deref(),
+        Some("2026-01-01T00:00:00.000Z")
     );
+    assert_eq!(failing[0].account, "123456789012");
+    assert!(!failing[0].failing.is_empty());
 
     let table = run_aws(
         root.path(),

@@ -49,6 +49,10 @@ print(json.dumps({"code": run.returncode, "stderr": run.stderr.decode(), "grams"
 "#;
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn logs_go_to_journald_when_its_socket_exists() {
     assert!(
         is_root(),

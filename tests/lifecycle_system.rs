@@ -62,6 +62,10 @@ fn run_on_start(nb: &Notebook, script: &str) -> std::process::Output {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn the_rendered_on_start_hardens_the_instance() {
     let script = publish(&unique("lc"), None);
     let nb = Notebook::create("");
@@ -89,6 +93,10 @@ fn the_rendered_on_start_hardens_the_instance() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn a_tampered_binary_stops_the_script_before_it_runs() {
     let script = publish(
         &unique("tampered"),
@@ -109,6 +117,10 @@ fn a_tampered_binary_stops_the_script_before_it_runs() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn a_root_owned_link_to_the_users_aws_cli_is_not_trusted() {
     let script = publish(&unique("awslink"), None);
     let nb = Notebook::create("");
@@ -142,6 +154,10 @@ fn a_root_owned_link_to_the_users_aws_cli_is_not_trusted() {
 /// Found by the red team: a root-owned AWS CLI whose `#!` names the
 /// user's Python is the user's program.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn an_aws_cli_run_by_the_users_python_is_not_trusted() {
     let script = publish(&unique("awsshebang"), None);
     let nb = Notebook::create("");

@@ -71,6 +71,10 @@ fn monitor(root: &std::path::Path, policy: &std::path::Path) -> serde_json::Valu
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn a_busy_kernel_keeps_the_notebook_and_an_idle_one_stops_it() {
     let name = format!(
         "idle-{}",
@@ -166,6 +170,10 @@ fn a_busy_kernel_keeps_the_notebook_and_an_idle_one_stops_it() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn without_jupyter_the_notebook_is_never_stopped() {
     let root = sandbox("al2023");
     let dir = tempfile::tempdir().expect("tmp");

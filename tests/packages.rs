@@ -19,7 +19,7 @@ fn policy(extra: &str) -> String {
 }
 
 fn ev(out: &std::process::Output) -> Vec<String> {
-    evidence(&json(out), "packages")
+    evidence(&read_report(out), "packages")
 }
 
 #[test]
@@ -73,7 +73,7 @@ fn apply_writes_system_files_keeps_other_settings_and_converges() {
         &p,
         &["--only", "packages", "--output", "json"],
     );
-    assert_eq!(json(&again)["summary"]["changes"], 0, "{}", stdout(&again));
+    assert_eq!(read_report(&again).summary.changes, 0, "{}", stdout(&again));
 }
 
 #[test]
@@ -347,14 +347,15 @@ fn the_whole_catalogue_is_searched_and_an_unfinished_search_is_an_error() {
         &["--only", "packages", "--output", "json"],
     );
     assert_eq!(code(&out), 3, "{}", stdout(&out));
-    let r = json(&out);
+    let r = read_report(&out);
     let packages = control(&r, "packages");
-    assert_eq!(packages["status"], "error", "{r:#}");
+    assert_eq!(packages.status, Status::Error, "{r:#?}");
     assert!(
-        packages["error"]
-            .as_str()
+        packages
+            .error
+            .as_deref()
             .unwrap_or_default()
             .contains("search_entries"),
-        "{r:#}"
+        "{r:#?}"
     );
 }

@@ -31,6 +31,10 @@ fn log_len() -> usize {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn pip_as_the_user_installs_through_the_mirror_after_apply() {
     let nb = Notebook::create(&policy());
     nb.install();
@@ -39,7 +43,7 @@ fn pip_as_the_user_installs_through_the_mirror_after_apply() {
     let start = log_len();
     let apply = nb.nbwarden(&["apply", "--only", "packages", "--output", "json", "-q"]);
     assert_eq!(code(&apply), 0, "{}", output_text(&apply));
-    let report: serde_json::Value = serde_json::from_slice(&apply.stdout).expect("json");
+    let report = common::read_report(&apply);
     let ev = evidence(&report, "packages");
     assert!(
         ev.iter()

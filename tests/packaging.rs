@@ -30,6 +30,10 @@ fn render(dir: &Path, extra: &[&str]) -> std::process::Output {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn lifecycle_scripts_fit_sagemaker_and_pass_shellcheck() {
     let dir = tempfile::tempdir().expect("tmp");
     let out = render(dir.path(), &[]);
@@ -132,6 +136,10 @@ fn analyze(script: &str, units: &[std::path::PathBuf]) -> std::process::Output {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn systemd_units_pass_systemd_analyze_verify() {
     // A template is verified as one of its instances.
     let dir = tempfile::tempdir().expect("tmp");
@@ -157,6 +165,10 @@ fn systemd_units_pass_systemd_analyze_verify() {
 /// these are the levels each unit had when its confinement was last
 /// reviewed (README, "systemd units").
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn service_exposure_stays_at_or_below_its_reviewed_level() {
     let ceilings = [
         ("nbwarden-verify.service", 4.4),
@@ -192,6 +204,10 @@ fn service_exposure_stays_at_or_below_its_reviewed_level() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn the_rpm_holds_the_binary_units_policies_and_man_page() {
     let dir = tempfile::tempdir().expect("tmp");
     let built = Command::new(repo().join("scripts/build-rpm"))
@@ -225,6 +241,10 @@ fn the_rpm_holds_the_binary_units_policies_and_man_page() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn the_bundle_is_complete_checksummed_and_reproducible() {
     let dir = tempfile::tempdir().expect("tmp");
     let bin = format!("x86_64={}", static_binary());

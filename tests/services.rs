@@ -21,6 +21,10 @@ fn curl(args: &[&str]) -> (String, String) {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn imds_serves_v2_only() {
     let imds = service("NBWARDEN_TEST_IMDS_URL");
     assert!(imds.starts_with("http://127."), "loopback only: {imds}");
@@ -52,6 +56,10 @@ fn imds_serves_v2_only() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn moto_holds_the_seed() {
     let venv = service("NBWARDEN_TEST_VENV");
     let moto = service("NBWARDEN_TEST_MOTO_URL");
@@ -81,7 +89,7 @@ print(json.dumps({
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let v = common::json(&out);
     assert_eq!(v["vpc"], "vpc-0a1b2c3d4e5f67890");
     assert_eq!(v["canary"], "SecureString");
     assert_eq!(v["tags"]["NotebookOwnerEmail"], "ada@example.com");
@@ -92,6 +100,10 @@ print(json.dumps({
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn jupyter_server_answers_behind_its_token() {
     let url = service("NBWARDEN_TEST_JUPYTER_URL");
     let token = service("NBWARDEN_TEST_JUPYTER_TOKEN");

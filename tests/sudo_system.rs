@@ -4,7 +4,7 @@
 mod common;
 
 use common::notebook::Notebook;
-use common::{code, evidence, output_text};
+use common::{Status, code, evidence, output_text};
 
 const POLICY: &str =
     "version = 1\n[sudo]\nallow = [\"/usr/bin/systemctl restart jupyter-server\"]\n";
@@ -38,10 +38,10 @@ fn assert_stripped(nb: &Notebook) {
     assert_eq!(code(&visudo), 0, "{}", output_text(&visudo));
 }
 
-fn apply_json(nb: &Notebook) -> serde_json::Value {
+fn apply_json(nb: &Notebook) -> common::Report {
     let out = nb.nbwarden(&["apply", "--only", "sudo", "--output", "json", "-q"]);
     assert_eq!(code(&out), 0, "{}", output_text(&out));
-    serde_json::from_slice(&out.stdout).expect("json report")
+    common::read_report(&out)
 }
 
 fn write(nb: &Notebook, path: &str, content: &str) {
@@ -54,6 +54,10 @@ fn write(nb: &Notebook, path: &str, content: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn the_image_grants_are_stripped_and_proved_with_sudo() {
     let nb = Notebook::create(POLICY);
     nb.install();
@@ -90,7 +94,7 @@ fn the_image_grants_are_stripped_and_proved_with_sudo() {
 
     // Already stripped: nothing changes, and verify agrees.
     let again = apply_json(&nb);
-    assert_eq!(again["summary"]["changes"], 0, "{again}");
+    assert_eq!(again.summary.changes, 0, "{again:#?}");
     let verify = nb.nbwarden(&["verify", "--only", "sudo"]);
     assert_eq!(code(&verify), 0, "{}", output_text(&verify));
 
@@ -112,6 +116,10 @@ fn the_image_grants_are_stripped_and_proved_with_sudo() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn alias_include_and_all_grants_are_commented_out() {
     let nb = Notebook::create(POLICY);
     nb.install();
@@ -173,6 +181,10 @@ fn alias_include_and_all_grants_are_commented_out() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn a_broken_sudoers_is_reported_and_left_untouched() {
     let nb = Notebook::create(POLICY);
     nb.install();
@@ -208,6 +220,10 @@ fn a_broken_sudoers_is_reported_and_left_untouched() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn a_failure_between_writing_a_candidate_and_renaming_it_leaves_a_valid_sudoers() {
     let nb = Notebook::create(POLICY);
     nb.install();
@@ -255,6 +271,10 @@ fn a_failure_between_writing_a_candidate_and_renaming_it_leaves_a_valid_sudoers(
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn restore_undoes_the_strip_and_stop_start_needs_the_strip_again() {
     let nb = Notebook::create(POLICY);
     nb.install();
@@ -289,6 +309,10 @@ fn restore_undoes_the_strip_and_stop_start_needs_the_strip_again() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn verify_as_the_notebook_user_says_what_it_could_not_read() {
     let nb = Notebook::create(POLICY);
     nb.install();
@@ -303,13 +327,12 @@ fn verify_as_the_notebook_user_says_what_it_could_not_read() {
         "--policy",
         common::notebook::POLICY_IN_ROOT,
     ]);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", output_text(&out)));
+    let report = common::read_report(&out);
     // Without root nothing about sudo is proven: an error, never a pass,
     // even on a hardened instance.
     let sudo = common::control(&report, "sudo");
-    assert_eq!(sudo["status"], "error", "{report:#}");
-    let error = sudo["error"].as_str().unwrap_or_default();
+    assert_eq!(sudo.status, Status::Error, "{report:#?}");
+    let error = sudo.error.as_deref().unwrap_or_default();
     assert!(
         error.contains("cannot read /etc/sudoers as uid 1000"),
         "{error}"

@@ -14,6 +14,10 @@ fn example_policy() -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn a_fresh_instance_grants_the_user_root_as_notebook_images_do() {
     let nb = Notebook::create(&example_policy());
     // Real sudo reads the image's sudoers: the grants nbwarden must remove.
@@ -43,6 +47,10 @@ fn a_fresh_instance_grants_the_user_root_as_notebook_images_do() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn the_instance_reaches_the_test_mirror_and_nothing_else_serves_it() {
     let nb = Notebook::create(&example_policy());
     let mirror = service("NBWARDEN_TEST_PYPI_URL");
@@ -83,6 +91,10 @@ fn the_instance_reaches_the_test_mirror_and_nothing_else_serves_it() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn apply_and_verify_in_the_root_survive_a_stop_start() {
     let nb = Notebook::create(&example_policy());
     let (apply, verify) = nb.on_start();
@@ -111,7 +123,7 @@ fn apply_and_verify_in_the_root_survive_a_stop_start() {
         );
     }
     let report = nb.nbwarden(&["verify", "--only", "variables", "--output", "json"]);
-    let report: serde_json::Value = serde_json::from_slice(&report.stdout).expect("json");
+    let report = common::read_report(&report);
     let ev = common::evidence(&report, "variables");
     assert!(
         ev.iter()
@@ -161,8 +173,8 @@ fn apply_and_verify_in_the_root_survive_a_stop_start() {
     assert_eq!(code(&verify), 0, "{}", output_text(&verify));
     let status = nb.nbwarden(&["status", "--output", "json"]);
     assert_eq!(code(&status), 0, "{}", output_text(&status));
-    let report: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
-    assert_eq!(report["command"], "verify");
-    assert_eq!(report["host"]["os"]["id"], "debian");
-    assert_eq!(report["host"]["os"]["distro"], "other");
+    let report = common::read_report(&status);
+    assert_eq!(report.command, nbwarden::engine::Mode::Verify);
+    assert_eq!(report.host.os.id, "debian");
+    assert_eq!(report.host.os.distro, nbwarden::host::Distro::Other);
 }

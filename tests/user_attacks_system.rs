@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::notebook::{BIN_IN_ROOT, Notebook, POLICY_IN_ROOT};
-use common::{code, json, output_text, repo};
+use common::{AsText, Status, code, output_text, read_report, repo};
 
 fn example() -> String {
     std::fs::read_to_string(repo().join("config/policy.example.toml")).expect("example")
@@ -91,6 +91,10 @@ fn verify_in_a_pty(nb: &Notebook) -> std::process::Output {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn user_code_run_by_root_gets_no_terminal_and_no_inherited_descriptor() {
     let nb = hardened();
     // The .pth opens the controlling terminal and pushes a command into it
@@ -152,6 +156,10 @@ r.close()
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn a_forking_pth_cannot_hold_the_run_past_its_deadline_or_keep_the_lock() {
     let nb = hardened();
     // A child in a session of its own that keeps stdout open for ten
@@ -211,14 +219,18 @@ if os.fork() == 0:
     assert_ne!(code(&again), 3, "{}", output_text(&again));
     let status = nb.nbwarden(&["status", "--output", "json"]);
     assert_eq!(
-        json(&status)["command"],
-        "verify",
+        read_report(&status).command,
+        nbwarden::engine::Mode::Verify,
         "{}",
         output_text(&status)
     );
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn root_equivalent_groups_are_left_by_gid_and_gshadow_admins_cleared() {
     let nb = Notebook::create(&example());
     // Before the start the image carries aliases: another name for
@@ -291,6 +303,10 @@ fn root_equivalent_groups_are_left_by_gid_and_gshadow_admins_cleared() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn verify_without_root_never_passes_sudo_on_an_unhardened_box() {
     let nb = Notebook::create(&example());
     nb.install();
@@ -306,10 +322,10 @@ fn verify_without_root_never_passes_sudo_on_an_unhardened_box() {
     ]);
     let text = output_text(&out);
     assert_eq!(code(&out), 3, "{text}");
-    let report = json(&out);
+    let report = read_report(&out);
     let sudo = common::control(&report, "sudo");
-    assert_eq!(sudo["status"], "error", "{report:#}");
-    let error = sudo["error"].as_str().unwrap_or_default();
+    assert_eq!(sudo.status, Status::Error, "{report:#?}");
+    let error = sudo.error.as_deref().unwrap_or_default();
     assert!(
         error.contains("wheel") && error.contains("docker"),
         "{error}"
@@ -317,6 +333,10 @@ fn verify_without_root_never_passes_sudo_on_an_unhardened_box() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn root_refuses_a_policy_and_sudoers_includes_the_user_can_change() {
     let nb = Notebook::create(&example());
     nb.install();
@@ -386,6 +406,10 @@ fn root_refuses_a_policy_and_sudoers_includes_the_user_can_change() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn policy_validate_rejects_allow_entries_and_python_dirs_that_grant_root() {
     let dir = tempfile::tempdir().expect("tmp");
     for (bad, needle) in [
@@ -425,6 +449,10 @@ fn policy_validate_rejects_allow_entries_and_python_dirs_that_grant_root() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn an_allow_listed_program_the_user_can_replace_is_refused_on_the_host() {
     let policy = example().replace(
         "[sudo]\n",
@@ -458,6 +486,10 @@ fn remove_key(text: &str, prefix: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn capabilities_user_owned_entries_and_user_units_fail_the_checks() {
     let nb = hardened();
     // A cap_setuid copy of python in a system path.
@@ -506,8 +538,8 @@ fn capabilities_user_owned_entries_and_user_units_fail_the_checks() {
         "--output",
         "json",
     ]);
-    let report = json(&out);
-    assert_eq!(code(&out), 1, "{report:#}");
+    let report = read_report(&out);
+    assert_eq!(code(&out), 1, "{report:#?}");
     let perms = common::evidence(&report, "permissions").join("\n");
     assert!(
         perms.contains("/usr/local/bin/py-cap carries file capabilities"),
@@ -533,6 +565,10 @@ fn capabilities_user_owned_entries_and_user_units_fail_the_checks() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn the_world_readable_state_keeps_no_sudoers_rule_or_secret_digest() {
     let nb = Notebook::create(&example());
     nb.install();
@@ -569,6 +605,10 @@ fn the_world_readable_state_keeps_no_sudoers_rule_or_secret_digest() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn the_existing_sudoers_gets_visudos_owner_and_mode_checks() {
     let nb = Notebook::create(&example());
     nb.install();
@@ -580,9 +620,10 @@ fn the_existing_sudoers_gets_visudos_owner_and_mode_checks() {
         .expect("chmod");
     let out = nb.nbwarden(&["apply", "--only", "sudo", "--output", "json"]);
     assert_eq!(code(&out), 3, "{}", output_text(&out));
-    let report = json(&out);
-    let error = common::control(&report, "sudo")["error"]
-        .as_str()
+    let report = read_report(&out);
+    let error = common::control(&report, "sudo")
+        .error
+        .as_deref()
         .unwrap_or_default()
         .to_string();
     assert!(error.contains("50-loose: bad permissions"), "{error}");
@@ -593,6 +634,10 @@ fn the_existing_sudoers_gets_visudos_owner_and_mode_checks() {
 /// Found by the red team: a root-owned, allow-listed helper whose `#!`
 /// names the user's Python runs the user's `.pth` as root.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn an_allow_listed_script_run_by_the_users_python_is_refused() {
     let policy = remove_key(&example(), "allow = [\"/usr/bin/systemctl").replace(
         "[sudo]\n",
@@ -625,6 +670,10 @@ fn an_allow_listed_script_run_by_the_users_python_is_refused() {
 /// Found by the red team: root-owned links to the user's files, a
 /// drop-in that switches a unit back to root, and PermissionsStartOnly=.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn links_drop_ins_and_permissions_start_only_do_not_hide_the_users_code() {
     let nb = hardened();
     let bin = nb.path("/home/ec2-user/bin");
@@ -664,8 +713,8 @@ fn links_drop_ins_and_permissions_start_only_do_not_hide_the_users_code() {
         "--output",
         "json",
     ]);
-    let report = json(&out);
-    assert_eq!(code(&out), 1, "{report:#}");
+    let report = read_report(&out);
+    assert_eq!(code(&out), 1, "{report:#?}");
     let boot = common::evidence(&report, "boot-exec").join("\n");
     for expected in [
         "/etc/cron.d/nb-start: runs /usr/local/bin/nb-start (user-writable) as root",
@@ -684,6 +733,10 @@ fn links_drop_ins_and_permissions_start_only_do_not_hide_the_users_code() {
 /// Found by the red team: start-up code in an environment and
 /// XDG_CONFIG_DIRS in a shell file choose the index unseen.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn start_up_code_and_config_dirs_that_choose_an_index_are_named() {
     let nb = hardened();
     // The red team's line, in a .pth of every environment.
@@ -701,8 +754,8 @@ fn start_up_code_and_config_dirs_that_choose_an_index_are_named() {
     text.push_str("export XDG_CONFIG_DIRS=/home/ec2-user/SageMaker/.cfg\n");
     std::fs::write(&rc, text).expect("bashrc");
     let out = nb.nbwarden(&["verify", "--only", "packages", "--output", "json"]);
-    let report = json(&out);
-    assert_eq!(code(&out), 1, "{report:#}");
+    let report = read_report(&out);
+    assert_eq!(code(&out), 1, "{report:#?}");
     let ev = common::evidence(&report, "packages").join("\n");
     assert!(
         ev.contains("zz-mirror.pth: line 1: import os; os.environ.setdefault('PIP_INDEX_URL'"),
@@ -716,6 +769,10 @@ fn start_up_code_and_config_dirs_that_choose_an_index_are_named() {
 /// placed after the include of sudoers.d so that it outranks nbwarden's
 /// deny drop-in, is found and commented out.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn an_escaped_or_quoted_user_name_after_the_includes_is_still_stripped() {
     let nb = Notebook::create(&example());
     let main = nb.path("/etc/sudoers");
@@ -756,6 +813,10 @@ fn an_escaped_or_quoted_user_name_after_the_includes_is_still_stripped() {
 /// Found by the second red-team round: pip keys hidden by indentation,
 /// variable names in another case, short and abbreviated options.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn indented_keys_other_cases_and_short_options_are_named() {
     let nb = hardened();
     let pip = nb.path("/home/ec2-user/.config/pip/pip.conf");
@@ -791,8 +852,8 @@ fn indented_keys_other_cases_and_short_options_are_named() {
         output_text(&seen)
     );
     let out = nb.nbwarden(&["verify", "--only", "packages", "--output", "json"]);
-    let report = json(&out);
-    assert_eq!(code(&out), 1, "{report:#}");
+    let report = read_report(&out);
+    assert_eq!(code(&out), 1, "{report:#?}");
     let ev = common::evidence(&report, "packages").join("\n");
     for expected in [
         "/home/ec2-user/.config/pip/pip.conf: [global] index-url = https://pypi.org/simple",
@@ -806,6 +867,10 @@ fn indented_keys_other_cases_and_short_options_are_named() {
 /// Found by the second red-team round: /dev/shm, continued unit lines
 /// and drop-ins for every service.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn shared_memory_continuations_and_drop_ins_for_every_service_are_judged() {
     let nb = hardened();
     // As on an instance: shared memory anyone may write (sticky).
@@ -830,8 +895,8 @@ fn shared_memory_continuations_and_drop_ins_for_every_service_are_judged() {
         "[Service]\nExecStartPost=/home/ec2-user/SageMaker/post.sh\n",
     );
     let out = nb.nbwarden(&["verify", "--only", "boot-exec", "--output", "json"]);
-    let report = json(&out);
-    assert_eq!(code(&out), 1, "{report:#}");
+    let report = read_report(&out);
+    assert_eq!(code(&out), 1, "{report:#?}");
     let boot = common::evidence(&report, "boot-exec").join("\n");
     for expected in [
         "/etc/cron.d/shmjob: runs /dev/shm/cleanup.sh (user-writable) as root",
@@ -846,6 +911,10 @@ fn shared_memory_continuations_and_drop_ins_for_every_service_are_judged() {
 /// the user run the allowed command with `LD_PRELOAD` of its own library,
 /// as root, while sudo's listing looked clean.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn the_allowed_command_runs_in_an_environment_the_user_cannot_choose() {
     let nb = Notebook::create(&example());
     put(&nb, "/etc/sudoers.d/50-image", "Defaults setenv\n");
@@ -878,8 +947,8 @@ fn the_allowed_command_runs_in_an_environment_the_user_cannot_choose() {
     text.push_str("Defaults:ec2-user setenv\n");
     std::fs::write(&main, text).expect("sudoers");
     let out = nb.nbwarden(&["verify", "--only", "sudo", "--output", "json"]);
-    let report = json(&out);
-    assert_eq!(code(&out), 1, "{report:#}");
+    let report = read_report(&out);
+    assert_eq!(code(&out), 1, "{report:#?}");
     let ev = common::evidence(&report, "sudo").join("\n");
     assert!(ev.contains("Defaults setenv"), "{ev}");
 }
@@ -890,6 +959,10 @@ fn the_allowed_command_runs_in_an_environment_the_user_cannot_choose() {
 /// does not parse a user file that size: it is a finding, and the report
 /// stays small.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn a_huge_user_config_file_is_a_finding_not_a_memory_bill() {
     let nb = hardened();
     let mut conf = String::new();
@@ -904,15 +977,15 @@ fn a_huge_user_config_file_is_a_finding_not_a_memory_bill() {
     chown_user(&nb.path("/home/ec2-user/.config/pip/pip.conf"));
     let verify = nb.nbwarden(&["verify", "--output", "json", "-q"]);
     assert_eq!(code(&verify), 1, "{}", output_text(&verify));
-    let report = json(&verify);
+    let report = read_report(&verify);
     let packages = common::control(&report, "packages");
-    assert_eq!(packages["status"], "fail", "{packages}");
+    assert_eq!(packages.status, Status::Fail, "{packages:#?}");
     assert!(
         packages.to_string().contains("not checked:")
             && packages
                 .to_string()
                 .contains("/home/ec2-user/.config/pip/pip.conf"),
-        "{packages}"
+        "{packages:#?}"
     );
     assert!(
         verify.stdout.len() < 256 * 1024,
@@ -926,6 +999,10 @@ fn a_huge_user_config_file_is_a_finding_not_a_memory_bill() {
 /// the monitor's re-apply) gave up on it while `status` kept the old
 /// "compliant". Now only root can open it.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn the_user_cannot_hold_the_run_lock() {
     let nb = hardened();
     let lock = nb.path("/var/lib/nbwarden/run.lock");
@@ -947,6 +1024,10 @@ fn the_user_cannot_hold_the_run_lock() {
 /// findings (613 MB in the monitor, whose unit allows 64 MB). Findings are
 /// capped as they are found, and the run's own peak stays small.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
 fn a_flood_of_small_override_files_does_not_size_roots_memory() {
     let nb = hardened();
     let dir = "/home/ec2-user/.config/environment.d";
@@ -964,14 +1045,14 @@ fn a_flood_of_small_override_files_does_not_size_roots_memory() {
     assert!(chown.success());
     let verify = nb.nbwarden(&["verify", "--output", "json", "-q"]);
     assert_eq!(code(&verify), 1, "{}", output_text(&verify));
-    let report = json(&verify);
+    let report = read_report(&verify);
     let packages = common::control(&report, "packages");
-    assert_eq!(packages["status"], "fail", "{packages}");
+    assert_eq!(packages.status, Status::Fail, "{packages:#?}");
     assert!(
         packages.to_string().contains("more not listed"),
         "{}",
         &packages.to_string()[..2000.min(packages.to_string().len())]
     );
-    let peak_kib = report["peak_rss_kib"].as_u64().expect("peak_rss_kib");
+    let peak_kib = report.peak_rss_kib;
     assert!(peak_kib < 64 * 1024, "nbwarden peaked at {peak_kib} KiB");
 }

@@ -266,3 +266,233 @@ fn record(spec: &RunSpec<'_>, facts: &Facts<'_>, report: &mut Report) {
         tracing::warn!("could not record this run in {}: {e:#}", state::LAST_RUN);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::policy::from_bytes;
+    use crate::report::Status;
+
+    const USER: &str = "ec2-user:x:1000:1000::/home/ec2-user:/bin/sh\n";
+
+    fn root() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(dir.path().join("etc")).expect("etc");
+        std::fs::write(dir.path().join("etc/passwd"), USER).expect("passwd");
+        std::fs::write(dir.path().join("etc/group"), "ec2-user:x:1000:\n").expect("group");
+        dir
+    }
+
+    fn policy(text: &str) -> LoadedPolicy {
+        from_bytes(text.as_bytes().to_vec(), "t.toml").expect("a valid policy")
+    }
+
+    const VARIABLES: &str = "version = 1\n[variables.values.A]\nvalue = \"b\"\n";
+
+    fn run_with(
+        dir: &Path,
+        policy: &LoadedPolicy,
+        mode: Mode,
+        selection: Selection<'_>,
+        purpose: Purpose,
+    ) -> Result<Report, Failure> {
+        let host = Host::open(dir).expect("host");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let aws = Aws::new(deadline);
+        run(&RunSpec {
+            mode,
+            host: &host,
+            aws: &aws,
+            policy,
+            selection,
+            purpose,
+            deadline,
+        })
+    }
+
+    fn is_root() -> bool {
+        nix::unistd::geteuid().is_root()
+    }
+
+    #[test]
+    fn a_full_run_reports_every_control_and_records_the_verdict_as_root() {
+        let dir = root();
+        let p = policy(VARIABLES);
+        let report = run_with(
+            dir.path(),
+            &p,
+            Mode::Apply,
+            Selection::Policy { only: &[] },
+            Purpose::Verdict,
+        )
+        .expect("a report");
+        assert_eq!(report.controls.len(), controls::REGISTRY.len());
+        let sudo = report
+            .controls
+            .iter()
+            .find(|c| c.id == "sudo")
+            .expect("sudo");
+        assert_eq!(sudo.status, Status::Skip);
+        assert!(
+            sudo.evidence
+                .iter()
+                .any(|e| e.contains("no [sudo] section"))
+        );
+        let vars = report
+            .controls
+            .iter()
+            .find(|c| c.id == "variables")
+            .expect("vars");
+        assert_eq!(vars.status, Status::Fixed, "{vars:#?}");
+        assert!(vars.blocking, "block severity with on_failure = fail");
+        assert_eq!(report.exit_code, 0);
+        // Only root's runs speak for the instance.
+        let host = Host::open(dir.path()).expect("host");
+        let recorded = state::load(&host).expect("readable");
+        assert_eq!(recorded.is_some(), is_root());
+        assert_eq!(
+            dir.path().join("var/lib/nbwarden/manifest.json").exists(),
+            is_root()
+        );
+    }
+
+    #[test]
+    fn a_scoped_run_runs_only_its_controls_and_records_nothing() {
+        let dir = root();
+        let p = policy(VARIABLES);
+        let only = ["variables".to_string()];
+        let report = run_with(
+            dir.path(),
+            &p,
+            Mode::Apply,
+            Selection::Policy { only: &only },
+            Purpose::Scoped,
+        )
+        .expect("a report");
+        let ids: Vec<&str> = report.controls.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["variables"]);
+        assert!(dir.path().join("etc/nbwarden/variables.json").exists());
+        assert!(!dir.path().join("var/lib/nbwarden/last-run.json").exists());
+        assert!(!dir.path().join("var/lib/nbwarden/manifest.json").exists());
+    }
+
+    #[test]
+    fn an_unknown_only_id_is_a_usage_error_before_anything_runs() {
+        let dir = root();
+        let only = ["variabels".to_string()];
+        let err = run_with(
+            dir.path(),
+            &policy(VARIABLES),
+            Mode::Apply,
+            Selection::Policy { only: &only },
+            Purpose::Scoped,
+        )
+        .expect_err("unknown id");
+        assert!(
+            matches!(&err, Failure::Usage(m) if m.contains("variabels")),
+            "{err}"
+        );
+        assert!(!dir.path().join("etc/nbwarden").exists());
+    }
+
+    #[test]
+    fn a_policy_the_host_contradicts_changes_nothing() {
+        let dir = root();
+        let p =
+            policy("version = 1\nuser = \"nosuch\"\n[sudo]\n[variables.values.A]\nvalue = \"b\"\n");
+        let err = run_with(
+            dir.path(),
+            &p,
+            Mode::Apply,
+            Selection::Policy { only: &[] },
+            Purpose::Verdict,
+        )
+        .expect_err("preflight");
+        assert!(
+            matches!(&err, Failure::Usage(m) if m.contains("nosuch")),
+            "{err}"
+        );
+        assert!(!dir.path().join("etc/nbwarden").exists());
+        assert!(
+            !dir.path().join("var/lib/nbwarden").exists(),
+            "not even the lock"
+        );
+    }
+
+    #[test]
+    fn a_warning_policy_makes_no_control_blocking() {
+        let dir = root();
+        let p = policy(&format!("{VARIABLES}[verify]\non_failure = \"warn\"\n"));
+        let report = run_with(
+            dir.path(),
+            &p,
+            Mode::Plan,
+            Selection::Policy { only: &[] },
+            Purpose::Verdict,
+        )
+        .expect("a report");
+        let ran: Vec<_> = report
+            .controls
+            .iter()
+            .filter(|c| c.status != Status::Skip)
+            .collect();
+        assert_eq!(ran.len(), 1);
+        assert!(ran.iter().all(|c| !c.blocking), "{ran:#?}");
+        // plan records nothing either.
+        assert!(!dir.path().join("var/lib/nbwarden/last-run.json").exists());
+    }
+
+    #[test]
+    fn an_admin_command_unseats_the_recorded_verdict() {
+        if !is_root() {
+            // Recording needs root; the rest of the suite runs as root.
+            let dir = root();
+            let control = crate::controls::sudo::restore::SudoRestore {
+                user: "ec2-user".into(),
+            };
+            let p = LoadedPolicy::for_admin_command("t").expect("built in");
+            let report = run_with(
+                dir.path(),
+                &p,
+                Mode::Apply,
+                Selection::Admin(&control),
+                Purpose::Admin,
+            );
+            assert!(report.is_ok_and(|r| r.controls.len() == 1));
+            return;
+        }
+        let dir = root();
+        run_with(
+            dir.path(),
+            &policy(VARIABLES),
+            Mode::Apply,
+            Selection::Policy { only: &[] },
+            Purpose::Verdict,
+        )
+        .expect("a verdict");
+        let host = Host::open(dir.path()).expect("host");
+        assert!(state::last_verdict(&host, None).is_ok());
+        let control = crate::controls::sudo::restore::SudoRestore {
+            user: "ec2-user".into(),
+        };
+        let p = LoadedPolicy::for_admin_command("nbwarden sudo restore").expect("built in");
+        let report = run_with(
+            dir.path(),
+            &p,
+            Mode::Apply,
+            Selection::Admin(&control),
+            Purpose::Admin,
+        )
+        .expect("a report");
+        assert_eq!(report.controls.len(), 1);
+        let err = state::last_verdict(&host, None).expect_err("no longer stands");
+        assert!(format!("{err:#}").contains("no longer stands"), "{err:#}");
+        // The manifest is still the last apply's, not the restore's.
+        let manifest = std::fs::read_to_string(dir.path().join("var/lib/nbwarden/manifest.json"))
+            .expect("manifest");
+        assert!(manifest.contains("variables.json"), "{manifest}");
+    }
+}

@@ -997,4 +997,97 @@ mod tests {
                 .is_err()
         );
     }
+
+    #[test]
+    fn remove_tree_removes_links_never_what_they_point_to() {
+        let (dir, tree) = tree();
+        let outside = tempfile::tempdir().expect("outside");
+        std::fs::write(outside.path().join("keep"), "keep").expect("keep");
+        let d = user_writable(dir.path(), "tmp/probe");
+        std::fs::create_dir_all(d.join("sub")).expect("sub");
+        std::fs::write(d.join("sub/f"), "f").expect("f");
+        symlink(outside.path(), d.join("link")).expect("link");
+        symlink(outside.path(), d.join("sub/link")).expect("link");
+        tree.remove_tree(Path::new("/tmp/probe")).expect("removed");
+        assert!(!d.exists());
+        assert!(outside.path().join("keep").exists(), "followed a link");
+        // Absent is a no-op; a final link is removed as a link.
+        tree.remove_tree(Path::new("/tmp/probe")).expect("absent");
+        symlink(outside.path(), dir.path().join("tmp/l")).expect("link");
+        tree.remove_tree(Path::new("/tmp/l")).expect("link removed");
+        assert!(outside.path().join("keep").exists());
+    }
+
+    #[test]
+    fn append_creates_appends_and_refuses_links_and_untrusted_places() {
+        let (dir, tree) = tree();
+        tree.append(Path::new("/var/log/m.log"), b"a\n", 0o644)
+            .expect("create");
+        tree.append(Path::new("/var/log/m.log"), b"b\n", 0o644)
+            .expect("append");
+        let real = dir.path().join("var/log/m.log");
+        assert_eq!(std::fs::read_to_string(&real).expect("log"), "a\nb\n");
+        let target = dir.path().join("target");
+        std::fs::write(&target, "").expect("target");
+        symlink(&target, dir.path().join("var/log/l.log")).expect("link");
+        assert!(
+            tree.append(Path::new("/var/log/l.log"), b"x", 0o644)
+                .is_err()
+        );
+        assert_eq!(std::fs::read_to_string(&target).expect("target"), "");
+        user_writable(dir.path(), "home/u");
+        let err = tree
+            .append(Path::new("/home/u/m.log"), b"x", 0o644)
+            .expect_err("user-writable");
+        assert!(format!("{err:#}").contains("user-writable"), "{err:#}");
+    }
+
+    #[test]
+    fn rename_needs_trusted_directories_on_both_sides() {
+        let (dir, tree) = tree();
+        std::fs::create_dir_all(dir.path().join("opt/a")).expect("a");
+        tree.rename(Path::new("/opt/a"), Path::new("/opt/b"))
+            .expect("rename");
+        assert!(dir.path().join("opt/b").is_dir());
+        user_writable(dir.path(), "home/u");
+        let err = tree
+            .rename(Path::new("/opt/b"), Path::new("/home/u/b"))
+            .expect_err("untrusted target");
+        assert!(format!("{err:#}").contains("user-writable"), "{err:#}");
+        assert!(dir.path().join("opt/b").is_dir());
+    }
+
+    #[test]
+    fn stat_and_links_are_read_without_following() {
+        let (dir, tree) = tree();
+        std::fs::create_dir_all(dir.path().join("etc")).expect("etc");
+        std::fs::write(dir.path().join("etc/f"), "f").expect("f");
+        std::fs::set_permissions(
+            dir.path().join("etc/f"),
+            std::fs::Permissions::from_mode(0o4755),
+        )
+        .expect("chmod");
+        symlink("/etc/f", dir.path().join("etc/l")).expect("link");
+        let st = tree
+            .stat(Path::new("/etc/f"))
+            .expect("stat")
+            .expect("exists");
+        assert_eq!((st.kind, st.mode), (EntryKind::File, 0o4755));
+        let l = tree
+            .stat(Path::new("/etc/l"))
+            .expect("stat")
+            .expect("exists");
+        assert_eq!(l.kind, EntryKind::Symlink);
+        assert_eq!(
+            tree.read_link(Path::new("/etc/l")).expect("readlink"),
+            Some(PathBuf::from("/etc/f"))
+        );
+        assert_eq!(tree.stat(Path::new("/etc/none")).expect("stat"), None);
+        assert!(!tree.has_capabilities(Path::new("/etc/f")).expect("xattr"));
+        let usage = tree
+            .filesystem_usage(Path::new("/etc"))
+            .expect("statvfs")
+            .expect("exists");
+        assert!((0.0..=100.0).contains(&usage.used_percent));
+    }
 }

@@ -384,3 +384,56 @@ fn reapply(spec: &RoundSpec<'_>, aws: &Aws, id: &str) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(dir.path().join("etc")).expect("etc");
+        std::fs::write(
+            dir.path().join("etc/passwd"),
+            "ec2-user:x:1000:1000::/home/ec2-user:/bin/sh\n",
+        )
+        .expect("passwd");
+        dir
+    }
+
+    #[test]
+    fn a_round_writes_metrics_and_reports_drift_through_the_engine() {
+        let dir = root();
+        let host = Host::open(dir.path()).expect("host");
+        let policy = crate::policy::from_bytes(
+            b"version = 1\n[monitoring]\n[variables.values.A]\nvalue = \"b\"\n".to_vec(),
+            "t.toml",
+        )
+        .expect("policy");
+        let monitoring = policy.policy.monitoring.clone().expect("[monitoring]");
+        let spec = |check_drift, only: &'static [String]| RoundSpec {
+            host: &host,
+            policy: &policy,
+            monitoring: &monitoring,
+            only,
+            deadline: Instant::now() + Duration::from_secs(30),
+            check_drift,
+        };
+        let quiet = round(&spec(false, &[]));
+        assert!(quiet.drift.is_empty());
+        assert!(quiet.idle.is_none());
+        let metrics = std::fs::read_to_string(
+            dir.path()
+                .join(monitoring.metrics_file.as_path().strip_prefix("/").expect("abs")),
+        )
+        .expect("metrics file in the root");
+        assert_eq!(metrics.lines().count(), quiet.metrics.len());
+        let json: Value = serde_json::from_str(&quiet.to_string()).expect("a round is JSON");
+        assert_eq!(json["idle"], Value::Null);
+
+        // The variables file was never written: the drift check says so.
+        let drifted = round(&spec(true, &[]));
+        let ids: Vec<&str> = drifted.drift.iter().map(|d| d.control.as_str()).collect();
+        assert_eq!(ids, ["variables"], "{drifted}");
+        assert!(drifted.drift[0].reapplied.is_none());
+    }
+}

@@ -105,7 +105,6 @@ impl ControlReport {
     }
 }
 
-/// One file in the manifest of what `apply` left on disk.
 /// What nbwarden keeps at a managed path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -116,6 +115,7 @@ pub enum ManagedKind {
     Absent,
 }
 
+/// One file in the manifest of what `apply` left on disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManagedEntry {
     pub path: String,

@@ -11,6 +11,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[allow(unused_imports)]
+pub use nbwarden::report::{ControlReport, Report, Status};
+
 pub const EXAMPLE_POLICY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/policy.example.toml");
 
 pub fn repo() -> PathBuf {
@@ -67,6 +70,15 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The run report a command printed with `--output json`, read as
+/// nbwarden's own type: a field renamed or retyped fails here.
+#[track_caller]
+pub fn read_report(out: &Output) -> Report {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not a run report ({e}):\n{}", output_text(out)))
+}
+
+/// Any other JSON a command printed (a monitor round, fleet rows).
 pub fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", stdout(out)))
@@ -133,24 +145,32 @@ pub fn snapshot(root: &Path, skip: &[&str]) -> Snapshot {
     out
 }
 
-/// The report of control `id` in a JSON run report.
+/// The report of control `id` in a run report.
 #[track_caller]
-pub fn control<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    report["controls"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["id"] == id))
-        .unwrap_or_else(|| panic!("no control {id} in {report}"))
+pub fn control<'a>(report: &'a Report, id: &str) -> &'a ControlReport {
+    report
+        .controls
+        .iter()
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("no control {id} in {report:#?}"))
 }
 
-/// The evidence lines of control `id` in a JSON run report.
+/// A control's report as its JSON text, for searching and for assertion
+/// messages (`ControlReport` has no `Display`).
+pub trait AsText {
+    fn to_string(&self) -> String;
+}
+
+impl AsText for ControlReport {
+    fn to_string(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The evidence lines of control `id` in a run report.
 #[track_caller]
-pub fn evidence(report: &serde_json::Value, id: &str) -> Vec<String> {
-    control(report, id)["evidence"]
-        .as_array()
-        .expect("evidence")
-        .iter()
-        .filter_map(|e| e.as_str().map(str::to_string))
-        .collect()
+pub fn evidence(report: &Report, id: &str) -> Vec<String> {
+    control(report, id).evidence.clone()
 }
 
 /// stdout then stderr, for assertion messages and searches.
