@@ -334,7 +334,10 @@ mod tests {
     fn the_last_verdict_stands_until_a_later_run_starts_without_recording() {
         let (_dir, host) = host();
         let err = last_verdict(&host, None).expect_err("nothing recorded");
-        assert!(format!("{err:#}").contains("no run recorded yet"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("no run recorded yet"),
+            "{err:#}"
+        );
         let report = crate::report::tests::sample();
         save(&host, &report).expect("saved");
         let kept = last_verdict(&host, None).expect("stands");

@@ -50,6 +50,23 @@ fn world_writable_and_unexpected_setuid_files_are_named() {
         !ev.iter().any(|e| e.contains("/usr/local/bin/allowed")),
         "{ev:#?}"
     );
+
+    // A name that is not UTF-8 is the same file to the kernel: found, not
+    // skipped (the red team hid a setuid shell this way).
+    use std::os::unix::ffi::OsStrExt;
+    let hidden = root
+        .path()
+        .join("usr/local/bin")
+        .join(std::ffi::OsStr::from_bytes(b"sh\xff"));
+    std::fs::write(&hidden, "#!/bin/sh\n").expect("w");
+    std::fs::set_permissions(&hidden, std::fs::Permissions::from_mode(0o4755)).expect("chmod");
+    let (code, r) = run_json("verify", root.path(), policy, &[]);
+    assert_eq!(code, 1, "{r:#?}");
+    let ev = evidence(&r, "permissions");
+    assert!(
+        ev.iter().any(|e| e.starts_with("setuid /usr/local/bin/sh\u{FFFD}")),
+        "{ev:#?}"
+    );
 }
 
 #[test]

@@ -1056,3 +1056,96 @@ fn a_flood_of_small_override_files_does_not_size_roots_memory() {
     let peak_kib = report.peak_rss_kib;
     assert!(peak_kib < 64 * 1024, "nbwarden peaked at {peak_kib} KiB");
 }
+
+/// Found by the red team: a name that is not UTF-8 was altered when a
+/// directory was listed, so the file behind it was never read. Python's
+/// `site` runs such a `.pth` all the same; the scan names it.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn a_pth_whose_name_is_not_utf8_is_still_read() {
+    use std::os::unix::ffi::OsStrExt;
+    let nb = hardened();
+    for site in site_packages(&nb) {
+        let pth = site.join(std::ffi::OsStr::from_bytes(b"zz-\xff.pth"));
+        std::fs::write(
+            &pth,
+            "import os; os.environ.setdefault('PIP_INDEX_URL', 'https://pypi.org/simple')\n",
+        )
+        .expect("plant");
+        chown_user(&pth);
+    }
+    // The user's Python does run it.
+    let env = nb.as_user(&[
+        "/home/ec2-user/anaconda3/envs/python3/bin/python",
+        "-c",
+        "import os; print(os.environ.get('PIP_INDEX_URL'))",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&env.stdout).trim(),
+        "https://pypi.org/simple"
+    );
+    let out = nb.nbwarden(&["verify", "--only", "packages", "--output", "json"]);
+    let report = read_report(&out);
+    assert_eq!(code(&out), 1, "{report:#?}");
+    let ev = common::evidence(&report, "packages").join("\n");
+    // Shown with the replacement character where the name is not UTF-8.
+    assert!(ev.contains("zz-\u{FFFD}.pth: line 1: import os"), "{ev}");
+}
+
+/// Found by the red team: root removed the pip probe's download itself,
+/// and a pip the user controls can leave a tree there deep enough that
+/// walking it crashed root's run (stack and descriptors). The user's own
+/// download is removed by the user, confined; root never walks it.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn a_deep_tree_left_by_the_users_pip_is_not_roots_to_walk() {
+    let mirror = common::notebook::service("NBWARDEN_TEST_PYPI_URL");
+    let nb = Notebook::create(&format!(
+        "version = 1\n[packages]\nprobe = \"required\"\n[packages.pip]\nindex_url = \"{mirror}\"\n\
+         trusted_hosts = [\"127.0.0.1\"]\nprobe_package = \"nbwarden-probe\"\n"
+    ));
+    nb.install();
+    let apply = nb.nbwarden(&["apply", "-q"]);
+    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    // The user's pip: 12,000 nested directories in the download directory.
+    let fake = format!(
+        "#!/bin/sh\ndest=\nwhile [ $# -gt 0 ]; do [ \"$1\" = -d ] && dest=$2; shift; done\n\
+         /usr/bin/python3 -c 'import os,sys\nos.makedirs(sys.argv[1], exist_ok=True)\n\
+         os.chdir(sys.argv[1])\nfor _ in range(12000):\n    os.mkdir(\"d\"); os.chdir(\"d\")' \"$dest\"\n\
+         echo 'Looking in indexes: {mirror}'\n"
+    );
+    for env in std::fs::read_dir(nb.path("/home/ec2-user/anaconda3/envs")).expect("envs") {
+        let pip = env.expect("env").path().join("bin/pip");
+        let _ = std::fs::remove_file(&pip);
+        std::fs::write(&pip, &fake).expect("plant pip");
+        std::fs::set_permissions(&pip, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        chown_user(&pip);
+    }
+    // Root's descriptor limit as high as an admin's shell may set it.
+    let script = format!(
+        "ulimit -n 65536 && exec {BIN_IN_ROOT} verify --only packages --output json -q \
+         --policy {POLICY_IN_ROOT}"
+    );
+    let out = nb.as_root(&["/bin/sh", "-c", &script]);
+    assert!(out.status.code().is_some(), "killed by a signal: {out:?}");
+    let report = read_report(&out);
+    assert!(code(&out) <= 1, "{report:#?}");
+    let left: Vec<_> = std::fs::read_dir(nb.path("/tmp"))
+        .expect("tmp")
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("nbwarden-pip-probe-")
+        })
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "the probe's download was left: {left:?}");
+}

@@ -207,7 +207,7 @@ impl Probe for OthersKept {
             .unwrap_or_default()
             .into_iter()
             .filter(|(name, kind)| *kind == EntryKind::File && *name != ours)
-            .map(|(name, _)| name)
+            .map(|(name, _)| name.to_string())
             .collect();
         Ok(ProbeResult {
             passed: !others.is_empty(),

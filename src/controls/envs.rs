@@ -5,14 +5,14 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
-use crate::host::{EntryKind, Host};
+use crate::host::{EntryKind, Host, Name};
 use crate::policy::Policy;
 
 const MAX_DEPTH: usize = 3;
 const MAX_DIRS: usize = 2000;
 
 /// A directory is an environment when it holds `conda-meta` or `pyvenv.cfg`.
-fn is_env(entries: &[(String, EntryKind)]) -> bool {
+fn is_env(entries: &[(Name, EntryKind)]) -> bool {
     entries.iter().any(|(n, k)| {
         (n == "conda-meta" && *k == EntryKind::Dir) || (n == "pyvenv.cfg" && *k == EntryKind::File)
     })
@@ -69,7 +69,7 @@ pub fn discover(host: &Host, conda_root: &Path, search: &[PathBuf]) -> (Vec<Path
             }
             if depth < MAX_DEPTH {
                 for (name, kind) in entries {
-                    if kind == EntryKind::Dir && !name.starts_with('.') {
+                    if kind == EntryKind::Dir && !name.starts_with(".") {
                         queue.push_back((dir.join(name), depth + 1));
                     }
                 }

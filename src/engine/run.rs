@@ -138,7 +138,7 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Report, Failure> {
     // A recorded run leaves its start behind first, so that a run that dies
     // before recording (killed, out of memory) is not mistaken for the last
     // verdict still holding; an admin command's start does the same.
-    if records && matches!(spec.purpose, Purpose::Verdict | Purpose::Admin) {
+    if records && unseats_the_verdict(spec) {
         state::mark_run_started(spec.host, started_at)
             .map_err(|e| Failure::CannotEvaluate(e.context("cannot record the run's start")))?;
     }
@@ -173,6 +173,24 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Report, Failure> {
         _ => {}
     }
     Ok(report)
+}
+
+/// Whether the last recorded verdict stops standing when this run starts:
+/// a run that will record a new one, an admin command, and an apply limited
+/// by `--only` under another policy than the recorded verdict's (a re-apply
+/// under the same policy only converges towards what was proven).
+fn unseats_the_verdict(spec: &RunSpec<'_>) -> bool {
+    match spec.purpose {
+        Purpose::Verdict | Purpose::Admin => true,
+        Purpose::Scoped => {
+            spec.mode == Mode::Apply
+                && state::load(spec.host)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|last| last.policy.sha256 != spec.policy.sha256)
+        }
+        Purpose::DriftCheck => false,
+    }
 }
 
 /// plan changes nothing, so it needs no lock and may run beside a run. An
@@ -420,6 +438,46 @@ mod tests {
             !dir.path().join("var/lib/nbwarden").exists(),
             "not even the lock"
         );
+    }
+
+    #[test]
+    fn a_scoped_apply_under_another_policy_unseats_the_verdict() {
+        if !is_root() {
+            return;
+        }
+        let dir = root();
+        let only = ["variables".to_string()];
+        run_with(
+            dir.path(),
+            &policy(VARIABLES),
+            Mode::Apply,
+            Selection::Policy { only: &[] },
+            Purpose::Verdict,
+        )
+        .expect("a verdict");
+        let host = Host::open(dir.path()).expect("host");
+        // The same policy, one control: the verdict stands.
+        run_with(
+            dir.path(),
+            &policy(VARIABLES),
+            Mode::Apply,
+            Selection::Policy { only: &only },
+            Purpose::Scoped,
+        )
+        .expect("scoped");
+        assert!(state::last_verdict(&host, None).is_ok());
+        // Another policy: it no longer does.
+        let other = policy("version = 1\n[variables.values.A]\nvalue = \"c\"\n");
+        run_with(
+            dir.path(),
+            &other,
+            Mode::Apply,
+            Selection::Policy { only: &only },
+            Purpose::Scoped,
+        )
+        .expect("scoped");
+        let err = state::last_verdict(&host, None).expect_err("unseated");
+        assert!(format!("{err:#}").contains("no longer stands"), "{err:#}");
     }
 
     #[test]

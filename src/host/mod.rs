@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 pub use accounts::{Accounts, Group, User};
 pub use command::CommandOutput;
 pub use os::{Distro, OsInfo};
-pub use safe_file::{CandidateCheck, EntryKind, FileSnapshot, FsUsage, Ownership, Stat};
+pub use safe_file::{CandidateCheck, EntryKind, FileSnapshot, FsUsage, Name, Ownership, Stat};
 
 /// A private file outside the root; see [`Host::scratch_file`].
 pub struct ScratchFile {
@@ -155,7 +155,7 @@ impl Host {
     }
 
     /// A directory's entries, sorted, links not followed.
-    pub fn list(&self, path: &Path) -> Result<Option<Vec<(String, EntryKind)>>> {
+    pub fn list(&self, path: &Path) -> Result<Option<Vec<(Name, EntryKind)>>> {
         self.tree.list(path)
     }
 

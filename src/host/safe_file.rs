@@ -57,6 +57,71 @@ impl EntryKind {
     }
 }
 
+/// A directory entry's name, byte for byte: a name that is not UTF-8 is
+/// still the file the kernel (and sudo, systemd, Python) will use, so it is
+/// never altered or dropped. Shown escaped where it is not UTF-8.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Name(OsString);
+
+impl Name {
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+    /// The name as text when it is UTF-8.
+    pub fn to_str(&self) -> Option<&str> {
+        self.0.to_str()
+    }
+    pub fn starts_with(&self, prefix: &str) -> bool {
+        self.as_bytes().starts_with(prefix.as_bytes())
+    }
+    pub fn ends_with(&self, suffix: &str) -> bool {
+        self.as_bytes().ends_with(suffix.as_bytes())
+    }
+    pub fn contains(&self, part: &str) -> bool {
+        let (hay, needle) = (self.as_bytes(), part.as_bytes());
+        needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.to_str() {
+            Some(s) => f.write_str(s),
+            None => write!(f, "{}", self.as_bytes().escape_ascii()),
+        }
+    }
+}
+
+impl AsRef<Path> for Name {
+    fn as_ref(&self) -> &Path {
+        Path::new(&self.0)
+    }
+}
+
+impl AsRef<OsStr> for Name {
+    fn as_ref(&self) -> &OsStr {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<String> for Name {
+    fn eq(&self, other: &String) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
 /// An entry's type, permission bits and owner, as `lstat` sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stat {
@@ -538,7 +603,7 @@ impl Tree {
             Err(e) => return Err(e).with_context(|| format!("cannot stat {}", path.display())),
         };
         if EntryKind::of(&st) == EntryKind::Dir {
-            empty_dir(&parent.fd, parent.name.as_os_str(), st.st_dev, path)?;
+            empty_dir(&parent.fd, parent.name.as_os_str(), st.st_dev, path, 0)?;
             unlinkat(
                 &parent.fd,
                 parent.name.as_os_str(),
@@ -628,9 +693,9 @@ impl Tree {
         }))
     }
 
-    /// The entries of directory `path` (sorted by name), without following
-    /// links; `None` when it does not exist.
-    pub(crate) fn list(&self, path: &Path) -> Result<Option<Vec<(String, EntryKind)>>> {
+    /// The entries of directory `path` (sorted by name, byte for byte),
+    /// without following links; `None` when it does not exist.
+    pub(crate) fn list(&self, path: &Path) -> Result<Option<Vec<(Name, EntryKind)>>> {
         let Some(parent) = self.parent(path, false)? else {
             return Ok(None);
         };
@@ -650,18 +715,19 @@ impl Tree {
         let mut names = Vec::new();
         for entry in dir.iter() {
             let entry = entry.with_context(|| format!("cannot list {}", path.display()))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name == "." || name == ".." {
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
                 continue;
             }
-            names.push(name);
+            names.push(Name(OsStr::from_bytes(name).to_os_string()));
         }
         names.sort();
         let dir_fd = dir.as_fd();
         let mut out = Vec::new();
         for name in names {
-            match fstatat(dir_fd, name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+            match fstatat(dir_fd, name.0.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
                 Ok(st) => out.push((name, EntryKind::of(&st))),
+                // Removed since it was listed.
                 Err(Errno::ENOENT) => {}
                 Err(e) => {
                     return Err(e)
@@ -703,9 +769,21 @@ impl Tree {
     }
 }
 
+/// How deep [`Tree::remove_tree`] goes: nbwarden removes only trees it made
+/// itself (an agent's staging directory), and a bound keeps descriptors and
+/// stack use small whatever is found there.
+const MAX_REMOVE_DEPTH: usize = 64;
+
 /// Empties the directory `name` in `dir`, depth first, through descriptors
-/// only; refuses to cross into another file system (`dev`).
-fn empty_dir(dir: &OwnedFd, name: &OsStr, dev: u64, shown: &Path) -> Result<()> {
+/// only; refuses to cross into another file system (`dev`) or to go deeper
+/// than [`MAX_REMOVE_DEPTH`].
+fn empty_dir(dir: &OwnedFd, name: &OsStr, dev: u64, shown: &Path, depth: usize) -> Result<()> {
+    if depth >= MAX_REMOVE_DEPTH {
+        bail!(
+            "{} is nested deeper than {MAX_REMOVE_DEPTH} directories; not removing it",
+            shown.display()
+        );
+    }
     let fd = openat(dir, name, dir_flags(), Mode::empty())
         .with_context(|| format!("cannot open {}", shown.display()))?;
     let mut listing = nix::dir::Dir::from_fd(fd.try_clone()?)
@@ -730,7 +808,7 @@ fn empty_dir(dir: &OwnedFd, name: &OsStr, dev: u64, shown: &Path) -> Result<()> 
                     child.display()
                 );
             }
-            empty_dir(&fd, OsStr::from_bytes(n.as_bytes()), dev, &child)?;
+            empty_dir(&fd, OsStr::from_bytes(n.as_bytes()), dev, &child, depth + 1)?;
             UnlinkatFlags::RemoveDir
         } else {
             UnlinkatFlags::NoRemoveDir

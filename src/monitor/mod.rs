@@ -422,8 +422,13 @@ mod tests {
         assert!(quiet.drift.is_empty());
         assert!(quiet.idle.is_none());
         let metrics = std::fs::read_to_string(
-            dir.path()
-                .join(monitoring.metrics_file.as_path().strip_prefix("/").expect("abs")),
+            dir.path().join(
+                monitoring
+                    .metrics_file
+                    .as_path()
+                    .strip_prefix("/")
+                    .expect("abs"),
+            ),
         )
         .expect("metrics file in the root");
         assert_eq!(metrics.lines().count(), quiet.metrics.len());

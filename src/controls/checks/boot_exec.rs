@@ -16,7 +16,7 @@ use anyhow::Result;
 use super::Check;
 use super::user_writable;
 use crate::engine::{Probe, ProbeResult};
-use crate::host::{EntryKind, Host};
+use crate::host::{EntryKind, Host, Name};
 use crate::policy::BootExecCheck;
 
 pub const ID: &str = "boot-exec";
@@ -292,7 +292,7 @@ impl Scan {
     /// one of the same name in a later one).
     fn unit_files(&self, host: &Host, out: &mut Vec<String>) -> Vec<Vec<(PathBuf, EntryKind)>> {
         let mut mains: BTreeMap<String, (PathBuf, EntryKind)> = BTreeMap::new();
-        let mut dropins: BTreeMap<String, BTreeMap<String, (PathBuf, EntryKind)>> = BTreeMap::new();
+        let mut dropins: BTreeMap<String, BTreeMap<Name, (PathBuf, EntryKind)>> = BTreeMap::new();
         for dir in UNIT_DIRS {
             let dir = Path::new(dir);
             let entries = match host.list(dir) {
@@ -303,7 +303,12 @@ impl Scan {
                     continue;
                 }
             };
-            for (name, kind) in entries {
+            for (raw, kind) in entries {
+                // systemd loads only units whose names are valid, which
+                // are ASCII; a drop-in's file name is taken as it is.
+                let Some(name) = raw.to_str().map(str::to_string) else {
+                    continue;
+                };
                 let file_like = matches!(kind, EntryKind::File | EntryKind::Symlink);
                 if file_like && (name.ends_with(".service") || name.ends_with(".socket")) {
                     mains.entry(name.clone()).or_insert((dir.join(&name), kind));
@@ -353,7 +358,7 @@ impl Scan {
         mains
             .into_iter()
             .map(|(name, main)| {
-                let mut merged: BTreeMap<String, (PathBuf, EntryKind)> = BTreeMap::new();
+                let mut merged: BTreeMap<Name, (PathBuf, EntryKind)> = BTreeMap::new();
                 for key in dropin_keys(&name) {
                     if let Some(d) = dropins.get(&key) {
                         for (conf, file) in d {

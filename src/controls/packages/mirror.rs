@@ -1,7 +1,7 @@
 //! The live proof: the mirror answers, and pip, run as the notebook user
 //! with nothing but its configuration, downloads the probe package from it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -90,8 +90,16 @@ impl Probe for Mirror {
             ],
             PIP_TIMEOUT,
         )?;
-        if let Err(e) = host.remove_tree(Path::new(&dest)) {
-            tracing::warn!("cannot remove the probe's download {dest}: {e:#}");
+        // The download is the user's (their pip wrote it, and a tree of
+        // any shape can be made there): the user removes it, confined and
+        // bounded like the download, never root.
+        match host.run_as(&self.user, "rm", &["-rf", "--", &dest], PIP_TIMEOUT) {
+            Ok(rm) if rm.success() => {}
+            Ok(rm) => tracing::warn!(
+                "cannot remove the probe's download {dest}: {}",
+                rm.stderr.trim()
+            ),
+            Err(e) => tracing::warn!("cannot remove the probe's download {dest}: {e:#}"),
         }
         let looked_in = out
             .stdout

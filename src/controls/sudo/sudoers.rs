@@ -373,7 +373,7 @@ impl Sudoers {
         for (name, kind) in entries {
             let path = dir.join(&name);
             // sudo skips names ending in `~` or containing `.`.
-            if name.ends_with('~') || name.contains('.') {
+            if name.ends_with("~") || name.contains(".") {
                 continue;
             }
             match kind {
