@@ -64,7 +64,8 @@ fn world_writable_and_unexpected_setuid_files_are_named() {
     assert_eq!(code, 1, "{r:#?}");
     let ev = evidence(&r, "permissions");
     assert!(
-        ev.iter().any(|e| e.starts_with("setuid /usr/local/bin/sh\u{FFFD}")),
+        ev.iter()
+            .any(|e| e.starts_with("setuid /usr/local/bin/sh\u{FFFD}")),
         "{ev:#?}"
     );
 }
