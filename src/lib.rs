@@ -18,3 +18,6 @@ pub mod policy;
 pub mod report;
 pub mod state;
 pub mod version;
+
+#[cfg(test)]
+mod test_support;

@@ -167,16 +167,9 @@ fn an_agent_from_s3_is_installed_once_and_our_metrics_are_appended_beside_sagema
     );
     assert_eq!(code(&apply), 0, "{}", output_text(&apply));
     let report = read_report(&apply);
-    assert_eq!(
-        control(&report, "agents").status,
-        Status::Fixed,
-        "{report:#?}"
-    );
-    assert_eq!(
-        control(&report, "cloudwatch").status,
-        Status::Fixed,
-        "{report:#?}"
-    );
+    for id in ["agents", "cloudwatch"] {
+        assert_eq!(control(&report, id).status, Status::Fixed, "{report:#?}");
+    }
     assert_eq!(dpkg_status(&nb, "amazon-cloudwatch-agent"), "installed");
     // The root's own systemctl enabled the unit (systemd is not running in
     // the chroot, so nothing was started).
@@ -226,16 +219,9 @@ fn an_agent_from_s3_is_installed_once_and_our_metrics_are_appended_beside_sagema
     );
     assert_eq!(code(&again), 0, "{}", output_text(&again));
     let report = read_report(&again);
-    assert_eq!(
-        control(&report, "agents").status,
-        Status::Pass,
-        "{report:#?}"
-    );
-    assert_eq!(
-        control(&report, "cloudwatch").status,
-        Status::Pass,
-        "{report:#?}"
-    );
+    for id in ["agents", "cloudwatch"] {
+        assert_eq!(control(&report, id).status, Status::Pass, "{report:#?}");
+    }
     assert_eq!(
         calls().lines().count(),
         1,

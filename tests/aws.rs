@@ -21,6 +21,17 @@ fn policy_file(dir: &Path, values: &str) -> String {
     write_policy(dir, &text).to_string_lossy().into_owned()
 }
 
+/// Makes the root the notebook instance NAME of moto's account and region.
+fn name_notebook(root: &Path, name: &str) {
+    std::fs::write(
+        root.join("opt/ml/metadata/resource-metadata.json"),
+        format!(
+            r#"{{"ResourceArn":"arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/{name}","ResourceName":"{name}"}}"#
+        ),
+    )
+    .expect("metadata");
+}
+
 fn variables_json(root: &Path) -> serde_json::Value {
     let text =
         std::fs::read_to_string(root.join("etc/nbwarden/variables.json")).expect("json file");
@@ -569,11 +580,7 @@ fn refused_connections_and_failing_dns_end_clearly_with_nothing_written() {
 )]
 fn control_plane_facts_come_from_describe_notebook_instance() {
     let root = sandbox("al2023");
-    std::fs::write(
-        root.path().join("opt/ml/metadata/resource-metadata.json"),
-        r#"{"ResourceArn":"arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/nbwarden-system-test","ResourceName":"nbwarden-system-test"}"#,
-    )
-    .expect("metadata");
+    name_notebook(root.path(), "nbwarden-system-test");
     let dir = tempfile::tempdir().expect("tmp");
     let lenient = write_policy(dir.path(), "version = 1\n[verify.control_plane]\n");
     let out = run_aws(
@@ -615,11 +622,7 @@ except sm.exceptions.ClientError as e:
         &[],
     );
     assert!(made.status.success(), "{}", output_text(&made));
-    std::fs::write(
-        root.path().join("opt/ml/metadata/resource-metadata.json"),
-        r#"{"ResourceArn":"arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/nbwarden-open-notebook","ResourceName":"nbwarden-open-notebook"}"#,
-    )
-    .expect("metadata");
+    name_notebook(root.path(), "nbwarden-open-notebook");
     let strict = write_policy(
         dir.path(),
         "version = 1\n[verify.control_plane]\nrequire_root_access_disabled = true\n",
@@ -667,11 +670,7 @@ except sm.exceptions.ClientError as e:
     );
 
     // An unknown notebook is an error that names it.
-    std::fs::write(
-        root.path().join("opt/ml/metadata/resource-metadata.json"),
-        r#"{"ResourceArn":"arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/ghost","ResourceName":"ghost"}"#,
-    )
-    .expect("metadata");
+    name_notebook(root.path(), "ghost");
     let out = run_aws(
         root.path(),
         &["verify", "--policy", &lenient.to_string_lossy()],
@@ -692,11 +691,7 @@ except sm.exceptions.ClientError as e:
 )]
 fn variables_from_the_notebooks_settings_and_tags() {
     let root = sandbox("al2023");
-    std::fs::write(
-        root.path().join("opt/ml/metadata/resource-metadata.json"),
-        r#"{"ResourceArn":"arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/nbwarden-system-test","ResourceName":"nbwarden-system-test"}"#,
-    )
-    .expect("metadata");
+    name_notebook(root.path(), "nbwarden-system-test");
     let dir = tempfile::tempdir().expect("tmp");
     let policy = policy_file(
         dir.path(),
@@ -754,11 +749,7 @@ fn counted(file: &Path) -> std::collections::BTreeMap<String, usize> {
 )]
 fn one_describe_and_one_tags_call_per_run_and_throttling_is_retried() {
     let root = sandbox("al2023");
-    std::fs::write(
-        root.path().join("opt/ml/metadata/resource-metadata.json"),
-        r#"{"ResourceArn":"arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/nbwarden-system-test","ResourceName":"nbwarden-system-test"}"#,
-    )
-    .expect("metadata");
+    name_notebook(root.path(), "nbwarden-system-test");
     let dir = tempfile::tempdir().expect("tmp");
     let policy = write_policy(
         dir.path(),

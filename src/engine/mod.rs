@@ -523,23 +523,7 @@ mod tests {
     }
 
     fn with_host(f: impl FnOnce(&tempfile::TempDir, &Context<'_>)) {
-        let dir = tempfile::tempdir().expect("tmp");
-        std::fs::create_dir_all(dir.path().join("etc")).expect("etc");
-        std::fs::write(
-            dir.path().join("etc/passwd"),
-            "ec2-user:x:1000:1000::/home/ec2-user:/bin/sh\n",
-        )
-        .expect("passwd");
-        std::fs::write(
-            dir.path().join("etc/group"),
-            "wheel:x:10:ec2-user\nec2-user:x:1000:\n",
-        )
-        .expect("group");
-        std::fs::write(
-            dir.path().join("etc/gshadow"),
-            "wheel:!::ec2-user\nec2-user:!::\n",
-        )
-        .expect("gshadow");
+        let dir = crate::test_support::notebook_root();
         let host = Host::open(dir.path()).expect("host");
         let policy = policy::parse("version = 1\n", "t.toml").expect("policy");
         let aws = crate::aws::Aws::new(Instant::now() + Duration::from_secs(60));

@@ -294,15 +294,7 @@ mod tests {
     use crate::policy::from_bytes;
     use crate::report::Status;
 
-    const USER: &str = "ec2-user:x:1000:1000::/home/ec2-user:/bin/sh\n";
-
-    fn root() -> tempfile::TempDir {
-        let dir = tempfile::tempdir().expect("tmp");
-        std::fs::create_dir_all(dir.path().join("etc")).expect("etc");
-        std::fs::write(dir.path().join("etc/passwd"), USER).expect("passwd");
-        std::fs::write(dir.path().join("etc/group"), "ec2-user:x:1000:\n").expect("group");
-        dir
-    }
+    use crate::test_support::notebook_root as root;
 
     fn policy(text: &str) -> LoadedPolicy {
         from_bytes(text.as_bytes().to_vec(), "t.toml").expect("a valid policy")
@@ -331,6 +323,18 @@ mod tests {
         })
     }
 
+    /// A full apply of [`VARIABLES`]: the instance's verdict.
+    fn verdict(dir: &Path) -> Report {
+        run_with(
+            dir,
+            &policy(VARIABLES),
+            Mode::Apply,
+            Selection::Policy { only: &[] },
+            Purpose::Verdict,
+        )
+        .expect("a verdict")
+    }
+
     fn is_root() -> bool {
         nix::unistd::geteuid().is_root()
     }
@@ -338,15 +342,7 @@ mod tests {
     #[test]
     fn a_full_run_reports_every_control_and_records_the_verdict_as_root() {
         let dir = root();
-        let p = policy(VARIABLES);
-        let report = run_with(
-            dir.path(),
-            &p,
-            Mode::Apply,
-            Selection::Policy { only: &[] },
-            Purpose::Verdict,
-        )
-        .expect("a report");
+        let report = verdict(dir.path());
         assert_eq!(report.controls.len(), controls::REGISTRY.len());
         let sudo = report
             .controls
@@ -447,14 +443,7 @@ mod tests {
         }
         let dir = root();
         let only = ["variables".to_string()];
-        run_with(
-            dir.path(),
-            &policy(VARIABLES),
-            Mode::Apply,
-            Selection::Policy { only: &[] },
-            Purpose::Verdict,
-        )
-        .expect("a verdict");
+        verdict(dir.path());
         let host = Host::open(dir.path()).expect("host");
         // The same policy, one control: the verdict stands.
         run_with(
@@ -503,49 +492,36 @@ mod tests {
         assert!(!dir.path().join("var/lib/nbwarden/last-run.json").exists());
     }
 
-    #[test]
-    fn an_admin_command_unseats_the_recorded_verdict() {
-        if !is_root() {
-            // Recording needs root; the rest of the suite runs as root.
-            let dir = root();
-            let control = crate::controls::sudo::restore::SudoRestore {
-                user: "ec2-user".into(),
-            };
-            let p = LoadedPolicy::for_admin_command("t").expect("built in");
-            let report = run_with(
-                dir.path(),
-                &p,
-                Mode::Apply,
-                Selection::Admin(&control),
-                Purpose::Admin,
-            );
-            assert!(report.is_ok_and(|r| r.controls.len() == 1));
-            return;
-        }
-        let dir = root();
-        run_with(
-            dir.path(),
-            &policy(VARIABLES),
-            Mode::Apply,
-            Selection::Policy { only: &[] },
-            Purpose::Verdict,
-        )
-        .expect("a verdict");
-        let host = Host::open(dir.path()).expect("host");
-        assert!(state::last_verdict(&host, None).is_ok());
+    /// `sudo restore` on the root at `dir`.
+    fn restore(dir: &Path) -> Report {
         let control = crate::controls::sudo::restore::SudoRestore {
             user: "ec2-user".into(),
         };
         let p = LoadedPolicy::for_admin_command("nbwarden sudo restore").expect("built in");
-        let report = run_with(
-            dir.path(),
+        run_with(
+            dir,
             &p,
             Mode::Apply,
             Selection::Admin(&control),
             Purpose::Admin,
         )
-        .expect("a report");
+        .expect("a report")
+    }
+
+    #[test]
+    fn an_admin_command_unseats_the_recorded_verdict() {
+        let dir = root();
+        let host = Host::open(dir.path()).expect("host");
+        // Recording needs root (the suite runs as root).
+        if is_root() {
+            verdict(dir.path());
+            assert!(state::last_verdict(&host, None).is_ok());
+        }
+        let report = restore(dir.path());
         assert_eq!(report.controls.len(), 1);
+        if !is_root() {
+            return;
+        }
         let err = state::last_verdict(&host, None).expect_err("no longer stands");
         assert!(format!("{err:#}").contains("no longer stands"), "{err:#}");
         // The manifest is still the last apply's, not the restore's.

@@ -389,20 +389,9 @@ fn reapply(spec: &RoundSpec<'_>, aws: &Aws, id: &str) -> String {
 mod tests {
     use super::*;
 
-    fn root() -> tempfile::TempDir {
-        let dir = tempfile::tempdir().expect("tmp");
-        std::fs::create_dir_all(dir.path().join("etc")).expect("etc");
-        std::fs::write(
-            dir.path().join("etc/passwd"),
-            "ec2-user:x:1000:1000::/home/ec2-user:/bin/sh\n",
-        )
-        .expect("passwd");
-        dir
-    }
-
     #[test]
     fn a_round_writes_metrics_and_reports_drift_through_the_engine() {
-        let dir = root();
+        let dir = crate::test_support::notebook_root();
         let host = Host::open(dir.path()).expect("host");
         let policy = crate::policy::from_bytes(
             b"version = 1\n[monitoring]\n[variables.values.A]\nvalue = \"b\"\n".to_vec(),
