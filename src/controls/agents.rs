@@ -4,6 +4,7 @@
 //! that would overrun the run's deadline is handed to a transient systemd
 //! unit that runs `nbwarden apply --only agents` without the start's limit.
 
+use crate::engine::ControlInfo;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -14,8 +15,11 @@ use crate::engine::{Action, ActionOutcome, ActionState, Context, Control, Desire
 use crate::host::{EntryKind, Host, Ownership};
 use crate::policy::{AgentPackage, PackageKind, Severity};
 
-pub const ID: &str = "agents";
-pub const TITLE: &str = "monitoring agents installed from pinned downloads";
+pub static INFO: ControlInfo = ControlInfo {
+    id: "agents",
+    title: "monitoring agents installed from pinned downloads",
+    section: "monitoring.packages",
+};
 
 const RECEIPTS: &str = "/var/lib/nbwarden/agents";
 const DOWNLOADS: &str = "/var/lib/nbwarden/downloads";
@@ -36,11 +40,8 @@ impl Agents {
 }
 
 impl Control for Agents {
-    fn id(&self) -> &'static str {
-        ID
-    }
-    fn title(&self) -> &'static str {
-        TITLE
+    fn info(&self) -> &'static ControlInfo {
+        &INFO
     }
     /// A missing agent weakens monitoring, not the instance's isolation.
     fn severity(&self) -> Severity {
@@ -238,7 +239,7 @@ impl Install {
         let deadline = format!("--deadline={HANDOFF_DEADLINE}");
         host.run_nbwarden_in_unit(
             HANDOFF_UNIT,
-            &["apply", "--only", ID, &deadline, "-q"],
+            &["apply", "--only", INFO.id, &deadline, "-q"],
             None,
         )?;
         let mark = HandOff {

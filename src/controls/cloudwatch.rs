@@ -4,6 +4,7 @@
 //! the agent's own: that one ships SageMaker's logs, and replacing it
 //! stops them.
 
+use crate::engine::ControlInfo;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -17,8 +18,11 @@ use crate::engine::{
 use crate::host::{EntryKind, Host};
 use crate::policy::{CloudWatchMetric, CloudWatchPolicy, Severity};
 
-pub const ID: &str = "cloudwatch";
-pub const TITLE: &str = "CloudWatch agent publishes the notebook's metrics";
+pub static INFO: ControlInfo = ControlInfo {
+    id: "cloudwatch",
+    title: "CloudWatch agent publishes the notebook's metrics",
+    section: "monitoring.cloudwatch",
+};
 
 const CONFIG_NAME: &str = "nbwarden-metrics.json";
 const CTL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -103,11 +107,8 @@ pub fn agent_config(policy: &CloudWatchPolicy, namespace: &str, notebook: &str) 
 }
 
 impl Control for CloudWatch {
-    fn id(&self) -> &'static str {
-        ID
-    }
-    fn title(&self) -> &'static str {
-        TITLE
+    fn info(&self) -> &'static ControlInfo {
+        &INFO
     }
     fn severity(&self) -> Severity {
         Severity::Warn

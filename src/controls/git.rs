@@ -4,6 +4,7 @@
 //! architecture) and `safe.directory` for the ML volume. Written as a
 //! marked block in /etc/gitconfig; lines outside it are kept.
 
+use crate::engine::ControlInfo;
 use anyhow::{Context as _, Result};
 
 use super::block;
@@ -11,8 +12,11 @@ use crate::engine::{Context, Control, DesiredState, ManagedFile};
 use crate::policy::CredentialHelper;
 use crate::policy::GitPolicy;
 
-pub const ID: &str = "git";
-pub const TITLE: &str = "git uses the platform's credential helper and committer";
+pub static INFO: ControlInfo = ControlInfo {
+    id: "git",
+    title: "git uses the platform's credential helper and committer",
+    section: "git",
+};
 
 const BEGIN: &str = "# BEGIN nbwarden: managed at every start; edits here are overwritten";
 const END: &str = "# END nbwarden";
@@ -43,11 +47,8 @@ fn quoted(what: &str, value: &str) -> Result<String, String> {
 }
 
 impl Control for Git {
-    fn id(&self) -> &'static str {
-        ID
-    }
-    fn title(&self) -> &'static str {
-        TITLE
+    fn info(&self) -> &'static ControlInfo {
+        &INFO
     }
     fn preflight(&self, _ctx: &Context<'_>) -> Result<(), String> {
         if let CredentialHelper::Command(helper) = &self.policy.credential_helper {

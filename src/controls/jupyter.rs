@@ -7,6 +7,7 @@
 //! restarted with `systemctl --no-block try-restart`, which never blocks
 //! and never starts a server that was not running.
 
+use crate::engine::ControlInfo;
 use std::path::Path;
 
 use anyhow::{Result, bail};
@@ -18,8 +19,11 @@ use crate::engine::{
 use crate::host::{Host, Ownership};
 use crate::policy::JupyterPolicy;
 
-pub const ID: &str = "jupyter";
-pub const TITLE: &str = "Jupyter Server runs with the platform's settings";
+pub static INFO: ControlInfo = ControlInfo {
+    id: "jupyter",
+    title: "Jupyter Server runs with the platform's settings",
+    section: "jupyter",
+};
 
 const CONFIG_FILE: &str = "jupyter_server_config.json";
 /// The configuration Jupyter was last restarted with, by sha256.
@@ -92,11 +96,8 @@ pub fn merged(existing: Option<&str>, path: &Path, p: &JupyterPolicy) -> Result<
 }
 
 impl Control for Jupyter {
-    fn id(&self) -> &'static str {
-        ID
-    }
-    fn title(&self) -> &'static str {
-        TITLE
+    fn info(&self) -> &'static ControlInfo {
+        &INFO
     }
     fn desired(&self, ctx: &Context<'_>) -> Result<DesiredState> {
         let mut files = Vec::new();

@@ -14,14 +14,11 @@ pub mod service;
 pub mod sudo;
 mod variables;
 
-use crate::engine::Control;
+use crate::engine::{Control, ControlInfo};
 use crate::policy::Policy;
 
 pub struct Entry {
-    pub id: &'static str,
-    pub title: &'static str,
-    /// The policy section that turns the control on.
-    pub section: &'static str,
+    pub info: &'static ControlInfo,
     build: fn(&Policy) -> Option<Box<dyn Control>>,
 }
 
@@ -34,9 +31,7 @@ impl Entry {
 
 pub const REGISTRY: &[Entry] = &[
     Entry {
-        id: sudo::ID,
-        title: sudo::TITLE,
-        section: "sudo",
+        info: &sudo::INFO,
         build: |p| {
             p.sudo
                 .clone()
@@ -44,9 +39,7 @@ pub const REGISTRY: &[Entry] = &[
         },
     },
     Entry {
-        id: packages::ID,
-        title: packages::TITLE,
-        section: "packages",
+        info: &packages::INFO,
         build: |p| {
             p.packages.clone().map(|s| {
                 // With [service] the shipped refresh timer is installed there.
@@ -59,9 +52,7 @@ pub const REGISTRY: &[Entry] = &[
         },
     },
     Entry {
-        id: variables::ID,
-        title: variables::TITLE,
-        section: "variables",
+        info: &variables::INFO,
         build: |p| {
             p.variables.clone().map(|v| {
                 Box::new(variables::Variables::new(v, p.user.as_str())) as Box<dyn Control>
@@ -69,9 +60,7 @@ pub const REGISTRY: &[Entry] = &[
         },
     },
     Entry {
-        id: git::ID,
-        title: git::TITLE,
-        section: "git",
+        info: &git::INFO,
         build: |p| {
             p.git
                 .clone()
@@ -79,9 +68,7 @@ pub const REGISTRY: &[Entry] = &[
         },
     },
     Entry {
-        id: environment::ID,
-        title: environment::TITLE,
-        section: "environment",
+        info: &environment::INFO,
         build: |p| {
             p.environment
                 .clone()
@@ -89,9 +76,7 @@ pub const REGISTRY: &[Entry] = &[
         },
     },
     Entry {
-        id: jupyter::ID,
-        title: jupyter::TITLE,
-        section: "jupyter",
+        info: &jupyter::INFO,
         build: |p| {
             p.jupyter
                 .clone()
@@ -99,9 +84,7 @@ pub const REGISTRY: &[Entry] = &[
         },
     },
     Entry {
-        id: agents::ID,
-        title: agents::TITLE,
-        section: "monitoring.packages",
+        info: &agents::INFO,
         build: |p| {
             p.monitoring
                 .as_ref()
@@ -110,9 +93,7 @@ pub const REGISTRY: &[Entry] = &[
         },
     },
     Entry {
-        id: cloudwatch::ID,
-        title: cloudwatch::TITLE,
-        section: "monitoring.cloudwatch",
+        info: &cloudwatch::INFO,
         build: |p| {
             p.monitoring.as_ref().and_then(|m| {
                 m.cloudwatch.clone().map(|c| {
@@ -122,9 +103,7 @@ pub const REGISTRY: &[Entry] = &[
         },
     },
     Entry {
-        id: checks::permissions::ID,
-        title: checks::permissions::TITLE,
-        section: "verify.permissions",
+        info: &checks::permissions::INFO,
         build: |p| {
             p.verify
                 .permissions
@@ -133,9 +112,7 @@ pub const REGISTRY: &[Entry] = &[
         },
     },
     Entry {
-        id: checks::boot_exec::ID,
-        title: checks::boot_exec::TITLE,
-        section: "verify.boot_exec",
+        info: &checks::boot_exec::INFO,
         build: |p| {
             p.verify.boot_exec.clone().map(|c| {
                 Box::new(checks::boot_exec::control(c, p.user.as_str().to_string()))
@@ -144,9 +121,7 @@ pub const REGISTRY: &[Entry] = &[
         },
     },
     Entry {
-        id: checks::egress::ID,
-        title: checks::egress::TITLE,
-        section: "verify.egress",
+        info: &checks::egress::INFO,
         build: |p| {
             p.verify
                 .egress
@@ -155,9 +130,7 @@ pub const REGISTRY: &[Entry] = &[
         },
     },
     Entry {
-        id: checks::control_plane::ID,
-        title: checks::control_plane::TITLE,
-        section: "verify.control_plane",
+        info: &checks::control_plane::INFO,
         build: |p| {
             p.verify
                 .control_plane
@@ -166,9 +139,7 @@ pub const REGISTRY: &[Entry] = &[
         },
     },
     Entry {
-        id: checks::rpm::ID,
-        title: checks::rpm::TITLE,
-        section: "verify.rpm",
+        info: &checks::rpm::INFO,
         build: |p| {
             p.verify
                 .rpm
@@ -178,9 +149,7 @@ pub const REGISTRY: &[Entry] = &[
     },
     // Last: the drift check and the monitor start once the rest is in place.
     Entry {
-        id: service::ID,
-        title: service::TITLE,
-        section: "service",
+        info: &service::INFO,
         build: |p| {
             p.service
                 .clone()
@@ -203,7 +172,32 @@ pub fn require_user(ctx: &crate::engine::Context<'_>, user: &str) -> Result<(), 
 }
 
 pub fn known_ids() -> Vec<&'static str> {
-    REGISTRY.iter().map(|e| e.id).collect()
+    REGISTRY.iter().map(|e| e.info.id).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_control_is_named_once_and_builds_under_its_own_name() {
+        let example = include_str!("../../config/policy.example.toml");
+        let policy = crate::policy::parse(example, "policy.example.toml").expect("example");
+        let mut ids = known_ids();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), REGISTRY.len(), "duplicate control ids");
+        for entry in REGISTRY {
+            if let Some(control) = entry.build(&policy) {
+                assert!(
+                    std::ptr::eq(control.info(), entry.info),
+                    "{} builds a control named {}",
+                    entry.info.id,
+                    control.id()
+                );
+            }
+        }
+    }
 }
 
 /// Entry points for the fuzz targets in `fuzz/`: the readers of files an

@@ -3,6 +3,7 @@
 //! writes them from the content compiled into this binary, the same files
 //! the RPM and the bundle ship from `systemd/`.
 
+use crate::engine::ControlInfo;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,8 +15,11 @@ use crate::engine::{
 use crate::host::Host;
 use crate::policy::{Policy, ServicePolicy};
 
-pub const ID: &str = "service";
-pub const TITLE: &str = "nbwarden's own units are installed and running";
+pub static INFO: ControlInfo = ControlInfo {
+    id: "service",
+    title: "nbwarden's own units are installed and running",
+    section: "service",
+};
 
 /// Where `apply` puts the units: the administrator's directory, which wins
 /// over a copy the RPM put in `/usr/lib/systemd/system`.
@@ -141,11 +145,8 @@ fn unit_path(name: &str) -> PathBuf {
 }
 
 impl Control for Service {
-    fn id(&self) -> &'static str {
-        ID
-    }
-    fn title(&self) -> &'static str {
-        TITLE
+    fn info(&self) -> &'static ControlInfo {
+        &INFO
     }
     fn desired(&self, _ctx: &Context<'_>) -> Result<DesiredState> {
         let mut files = Vec::new();

@@ -5,6 +5,7 @@
 //! module is put on `sys.path` of every environment and the system python
 //! by a root-owned `.pth` file, and verify imports it there as the user.
 
+use crate::engine::ControlInfo;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,8 +19,11 @@ use crate::engine::{Context, Control, DesiredState, FileState, ManagedFile, Prob
 use crate::host::{EntryKind, Host, Ownership, User};
 use crate::policy::{Fact, VariableSource, VariableValue, VariablesPolicy};
 
-pub const ID: &str = "variables";
-pub const TITLE: &str = "Network and KMS variables for notebooks";
+pub static INFO: ControlInfo = ControlInfo {
+    id: "variables",
+    title: "Network and KMS variables for notebooks",
+    section: "variables",
+};
 /// Secret values: readable by root and the notebook user's group only.
 pub const SECRETS_FILE: &str = "/etc/nbwarden/secrets.json";
 const PTH_NAME: &str = "nbwarden-variables.pth";
@@ -196,12 +200,8 @@ fn strings(v: &Value) -> Vec<&str> {
 }
 
 impl Control for Variables {
-    fn id(&self) -> &'static str {
-        ID
-    }
-
-    fn title(&self) -> &'static str {
-        TITLE
+    fn info(&self) -> &'static ControlInfo {
+        &INFO
     }
 
     fn preflight(&self, ctx: &Context<'_>) -> Result<(), String> {

@@ -53,11 +53,25 @@ pub struct Context<'a> {
     pub facts: &'a crate::facts::Facts<'a>,
 }
 
+/// What names a control, stated once in its module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControlInfo {
+    /// Stable identifier used by `--only` and in reports.
+    pub id: &'static str,
+    pub title: &'static str,
+    /// The policy section that turns it on (`sudo`, `verify.permissions`).
+    pub section: &'static str,
+}
+
 /// One capability of nbwarden (sudo, packages, variables…).
 pub trait Control {
-    /// Stable identifier used by `--only` and in reports.
-    fn id(&self) -> &'static str;
-    fn title(&self) -> &'static str;
+    fn info(&self) -> &'static ControlInfo;
+    fn id(&self) -> &'static str {
+        self.info().id
+    }
+    fn title(&self) -> &'static str {
+        self.info().title
+    }
     /// Checks the policy against the host before anything runs (for
     /// example that the policy's user exists). An error here is a policy
     /// error: exit 2, nothing changed.
@@ -449,18 +463,25 @@ mod tests {
         assert_eq!(lines[1], "finding 1");
     }
 
-    struct Files(&'static str, Vec<(&'static str, &'static str)>);
-    impl Control for Files {
-        fn id(&self) -> &'static str {
-            self.0
+    /// A test control's name.
+    const fn info(id: &'static str, title: &'static str) -> ControlInfo {
+        ControlInfo {
+            id,
+            title,
+            section: "test",
         }
-        fn title(&self) -> &'static str {
-            "test files"
+    }
+
+    struct Files(Vec<(&'static str, &'static str)>);
+    impl Control for Files {
+        fn info(&self) -> &'static ControlInfo {
+            const INFO: ControlInfo = info("files", "test files");
+            &INFO
         }
         fn desired(&self, _: &Context<'_>) -> Result<DesiredState> {
             Ok(DesiredState {
                 files: self
-                    .1
+                    .0
                     .iter()
                     .map(|(p, c)| ManagedFile::root_owned(*p, c.as_bytes(), 0o644))
                     .collect(),
@@ -471,11 +492,9 @@ mod tests {
 
     struct Broken;
     impl Control for Broken {
-        fn id(&self) -> &'static str {
-            "broken"
-        }
-        fn title(&self) -> &'static str {
-            "always errors"
+        fn info(&self) -> &'static ControlInfo {
+            const INFO: ControlInfo = info("broken", "always errors");
+            &INFO
         }
         fn desired(&self, _: &Context<'_>) -> Result<DesiredState> {
             bail!("cannot reach the parameter store")
@@ -503,11 +522,9 @@ mod tests {
 
     struct LeaveWheel;
     impl Control for LeaveWheel {
-        fn id(&self) -> &'static str {
-            "groups"
-        }
-        fn title(&self) -> &'static str {
-            "leave wheel"
+        fn info(&self) -> &'static ControlInfo {
+            const INFO: ControlInfo = info("groups", "leave wheel");
+            &INFO
         }
         fn desired(&self, _: &Context<'_>) -> Result<DesiredState> {
             Ok(DesiredState {
@@ -542,7 +559,7 @@ mod tests {
         with_host(|dir, ctx| {
             let controls: Vec<Box<dyn Control>> = vec![
                 Box::new(Broken),
-                Box::new(Files("files", vec![("/etc/a.conf", "a\n")])),
+                Box::new(Files(vec![("/etc/a.conf", "a\n")])),
             ];
             let reports: Vec<ControlReport> = controls
                 .iter()
@@ -600,7 +617,7 @@ mod tests {
                 deadline: Instant::now() - Duration::from_millis(1),
                 ..*ctx
             };
-            let r = run_control(Mode::Apply, &late, &Files("files", vec![("/etc/a", "a")]));
+            let r = run_control(Mode::Apply, &late, &Files(vec![("/etc/a", "a")]));
             assert_eq!(r.status, Status::Error);
             assert!(!dir.path().join("etc/a").exists());
         });

@@ -95,7 +95,7 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Report, Failure> {
             check_only(only)?;
             built = controls::REGISTRY
                 .iter()
-                .filter(|e| only.is_empty() || only.iter().any(|id| id == e.id))
+                .filter(|e| only.is_empty() || only.iter().any(|id| id == e.info.id))
                 .map(|e| (e, e.build(policy)))
                 .collect();
             admin = Vec::new();
@@ -152,9 +152,9 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Report, Failure> {
                 report
             }
             None => ControlReport::skipped(
-                entry.id,
-                entry.title,
-                &format!("off: no [{}] section in the policy", entry.section),
+                entry.info.id,
+                entry.info.title,
+                &format!("off: no [{}] section in the policy", entry.info.section),
             ),
         })
         .collect();

@@ -8,6 +8,7 @@
 //! `+`/`!`-prefixed commands as root. Whatever cannot be read is a finding:
 //! the check fails closed.
 
+use crate::engine::ControlInfo;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -19,9 +20,11 @@ use crate::engine::{Probe, ProbeResult};
 use crate::host::{EntryKind, Host, Name};
 use crate::policy::BootExecCheck;
 
-pub const ID: &str = "boot-exec";
-pub const TITLE: &str =
-    "Nothing run as root at boot or on a schedule comes from a user-writable path";
+pub static INFO: ControlInfo = ControlInfo {
+    id: "boot-exec",
+    title: "Nothing run as root at boot or on a schedule comes from a user-writable path",
+    section: "verify.boot_exec",
+};
 
 const UNIT_DIRS: &[&str] = &[
     "/etc/systemd/system",
@@ -174,7 +177,7 @@ fn privileged_prefix(value: &str) -> bool {
 
 /// The control for `[verify.boot_exec]`: `user` is the notebook user.
 pub fn control(check: BootExecCheck, user: String) -> Check {
-    Check::new(ID, TITLE, check.severity, move |ctx| {
+    Check::new(&INFO, check.severity, move |ctx| {
         let home = ctx
             .host
             .accounts()?

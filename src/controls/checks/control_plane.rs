@@ -4,6 +4,7 @@
 //! is inferred locally. Where the role may not call the API, the control
 //! says so instead of guessing.
 
+use crate::engine::ControlInfo;
 use anyhow::Result;
 
 use super::Check;
@@ -12,12 +13,15 @@ use crate::facts::NotebookDescription;
 use crate::host::Host;
 use crate::policy::ControlPlaneCheck;
 
-pub const ID: &str = "control-plane";
-pub const TITLE: &str = "SageMaker's settings for this notebook (KMS, internet, root)";
+pub static INFO: ControlInfo = ControlInfo {
+    id: "control-plane",
+    title: "SageMaker's settings for this notebook (KMS, internet, root)",
+    section: "verify.control_plane",
+};
 
 /// The control for `[verify.control_plane]`.
 pub fn control(check: ControlPlaneCheck) -> Check {
-    Check::new(ID, TITLE, check.severity, move |ctx| {
+    Check::new(&INFO, check.severity, move |ctx| {
         Ok(Box::new(Judge {
             check: check.clone(),
             answer: ctx

@@ -2,6 +2,7 @@
 //! and connections that must succeed (the mirror, VPC endpoints), probed
 //! concurrently, each with a short timeout.
 
+use crate::engine::ControlInfo;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -13,12 +14,15 @@ use crate::engine::{Probe, ProbeResult};
 use crate::host::Host;
 use crate::policy::EgressCheck;
 
-pub const ID: &str = "egress";
-pub const TITLE: &str = "Network egress is as the policy says";
+pub static INFO: ControlInfo = ControlInfo {
+    id: "egress",
+    title: "Network egress is as the policy says",
+    section: "verify.egress",
+};
 
 /// The control for `[verify.egress]`.
 pub fn control(check: EgressCheck) -> Check {
-    Check::new(ID, TITLE, check.severity, move |_| {
+    Check::new(&INFO, check.severity, move |_| {
         Ok(Box::new(Connect {
             check: check.clone(),
         }))

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::engine::{Context, Control, DesiredState, Probe};
+use crate::engine::{Context, Control, ControlInfo, DesiredState, Probe};
 use crate::host::Host;
 use crate::policy::Severity;
 
@@ -20,22 +20,19 @@ type MakeProbe = dyn Fn(&Context<'_>) -> Result<Box<dyn Probe>>;
 /// A check: a control that declares no files, only one probe, with the
 /// severity its policy section gives.
 pub struct Check {
-    id: &'static str,
-    title: &'static str,
+    info: &'static ControlInfo,
     severity: Severity,
     probe: Box<MakeProbe>,
 }
 
 impl Check {
     pub fn new(
-        id: &'static str,
-        title: &'static str,
+        info: &'static ControlInfo,
         severity: Severity,
         probe: impl Fn(&Context<'_>) -> Result<Box<dyn Probe>> + 'static,
     ) -> Check {
         Check {
-            id,
-            title,
+            info,
             severity,
             probe: Box::new(probe),
         }
@@ -43,11 +40,8 @@ impl Check {
 }
 
 impl Control for Check {
-    fn id(&self) -> &'static str {
-        self.id
-    }
-    fn title(&self) -> &'static str {
-        self.title
+    fn info(&self) -> &'static ControlInfo {
+        self.info
     }
     fn severity(&self) -> Severity {
         self.severity

@@ -6,6 +6,7 @@
 //! never follows links, stops at a time bound, and counts whatever it
 //! cannot inspect as a finding: it fails closed.
 
+use crate::engine::ControlInfo;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -16,8 +17,11 @@ use crate::engine::{Probe, ProbeResult};
 use crate::host::{EntryKind, Host, Stat};
 use crate::policy::PermissionsCheck;
 
-pub const ID: &str = "permissions";
-pub const TITLE: &str = "No user-changeable, setuid or capability-bearing files in system paths";
+pub static INFO: ControlInfo = ControlInfo {
+    id: "permissions",
+    title: "No user-changeable, setuid or capability-bearing files in system paths",
+    section: "verify.permissions",
+};
 /// uids and gids from here up belong to login users (useradd's UID_MIN).
 const LOGIN_ID_MIN: u32 = 1000;
 const SHOWN: usize = 40;
@@ -25,7 +29,7 @@ const MAX_ENTRIES: usize = 500_000;
 
 /// The control for `[verify.permissions]`.
 pub fn control(check: PermissionsCheck) -> Check {
-    Check::new(ID, TITLE, check.severity, move |ctx| {
+    Check::new(&INFO, check.severity, move |ctx| {
         // The groups the notebook user is in: a system path writable by
         // one of them is writable by the user.
         let accounts = ctx.host.accounts()?;

@@ -1,6 +1,7 @@
 //! `rpm -V` of configured packages on RPM systems (Amazon Linux): files
 //! that differ from the package database. Other systems are skipped.
 
+use crate::engine::ControlInfo;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -10,13 +11,16 @@ use crate::engine::{Probe, ProbeResult};
 use crate::host::Host;
 use crate::policy::RpmCheck;
 
-pub const ID: &str = "rpm";
-pub const TITLE: &str = "Package files match the RPM database";
+pub static INFO: ControlInfo = ControlInfo {
+    id: "rpm",
+    title: "Package files match the RPM database",
+    section: "verify.rpm",
+};
 const RPM: &[&str] = &["/usr/bin/rpm", "/bin/rpm"];
 
 /// The control for `[verify.rpm]`.
 pub fn control(check: RpmCheck) -> Check {
-    Check::new(ID, TITLE, check.severity, move |_| {
+    Check::new(&INFO, check.severity, move |_| {
         Ok(Box::new(Verify {
             packages: check.packages.clone(),
         }))

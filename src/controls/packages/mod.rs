@@ -10,6 +10,7 @@ mod mirror;
 mod overrides;
 pub(super) mod pip;
 
+use crate::engine::ControlInfo;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -19,8 +20,11 @@ use crate::engine::{Context, Control, DesiredState, FileState, ManagedFile, Prob
 use crate::host::{EntryKind, Ownership};
 use crate::policy::{PackagesPolicy, ProbeMode};
 
-pub const ID: &str = "packages";
-pub const TITLE: &str = "pip and conda use the private mirror";
+pub static INFO: ControlInfo = ControlInfo {
+    id: "packages",
+    title: "pip and conda use the private mirror",
+    section: "packages",
+};
 
 pub struct Packages {
     policy: PackagesPolicy,
@@ -52,12 +56,8 @@ fn config_file(path: impl Into<PathBuf>, content: String, sensitive: bool) -> Ma
 }
 
 impl Control for Packages {
-    fn id(&self) -> &'static str {
-        ID
-    }
-
-    fn title(&self) -> &'static str {
-        TITLE
+    fn info(&self) -> &'static ControlInfo {
+        &INFO
     }
 
     fn preflight(&self, ctx: &Context<'_>) -> Result<(), String> {

@@ -9,6 +9,7 @@ pub mod restore;
 pub mod sudoers;
 mod visudo;
 
+use crate::engine::ControlInfo;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,8 +23,11 @@ use crate::host::{Accounts, Host, Ownership};
 use crate::policy::SudoPolicy;
 use sudoers::{Grant, Sudoers, Via};
 
-pub const ID: &str = "sudo";
-pub const TITLE: &str = "No sudo or root-equivalent groups for the notebook user";
+pub static INFO: ControlInfo = ControlInfo {
+    id: "sudo",
+    title: "No sudo or root-equivalent groups for the notebook user",
+    section: "sudo",
+};
 
 pub const MAIN: &str = "/etc/sudoers";
 pub const DROP_IN_DIR: &str = "/etc/sudoers.d";
@@ -229,12 +233,8 @@ fn is_permission_denied(e: &anyhow::Error) -> bool {
 }
 
 impl Control for Sudo {
-    fn id(&self) -> &'static str {
-        ID
-    }
-
-    fn title(&self) -> &'static str {
-        TITLE
+    fn info(&self) -> &'static ControlInfo {
+        &INFO
     }
 
     fn preflight(&self, ctx: &Context<'_>) -> Result<(), String> {

@@ -3,6 +3,7 @@
 //! backed-up drop-ins return, marked lines are uncommented, nbwarden's deny
 //! rules go, and the user rejoins the groups nbwarden took it out of.
 
+use crate::engine::ControlInfo;
 use std::path::Path;
 
 use anyhow::Result;
@@ -14,7 +15,11 @@ use super::{
 use crate::engine::{Context, Control, DesiredState, ManagedFile, Membership};
 use crate::host::EntryKind;
 
-pub const ID: &str = "sudo-restore";
+pub static INFO: ControlInfo = ControlInfo {
+    id: "sudo-restore",
+    title: "Restore the sudo grants nbwarden removed",
+    section: "sudo",
+};
 
 pub struct SudoRestore {
     pub user: String,
@@ -27,12 +32,8 @@ fn uncomment(text: &str, marker: &str) -> String {
 }
 
 impl Control for SudoRestore {
-    fn id(&self) -> &'static str {
-        ID
-    }
-
-    fn title(&self) -> &'static str {
-        "Restore the sudo grants nbwarden removed"
+    fn info(&self) -> &'static ControlInfo {
+        &INFO
     }
 
     fn desired(&self, ctx: &Context<'_>) -> Result<DesiredState> {
