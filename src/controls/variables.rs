@@ -14,7 +14,7 @@ use crate::aws::ParameterKind;
 use anyhow::{Context as _, Result, bail};
 use serde_json::{Map, Value};
 
-use super::envs;
+use super::python_envs;
 use crate::engine::{Context, Control, DesiredState, FileState, ManagedFile, Probe, ProbeResult};
 use crate::host::{EntryKind, Host, Ownership, User};
 use crate::policy::{Fact, VariableSource, VariableValue, VariablesPolicy};
@@ -269,15 +269,15 @@ impl Control for Variables {
         // Every environment (and the system python) finds the module
         // through a root-owned .pth naming the root-owned directory.
         let pth = format!("{}\n", p.python_dir.as_path().display());
-        let (envs, notes) = envs::discover(
+        let (envs, notes) = python_envs::discover(
             host,
             ctx.policy.conda_root.as_path(),
-            &envs::search_paths(ctx.policy),
+            &python_envs::search_paths(ctx.policy),
         );
         state.notes.extend(notes);
         let mut pythons = Vec::new();
         for env in &envs {
-            let sites = envs::site_packages(host, env);
+            let sites = python_envs::site_packages(host, env);
             if sites.is_empty() {
                 state.notes.push(format!(
                     "{}: no site-packages found; module not linked",

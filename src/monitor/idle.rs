@@ -35,7 +35,7 @@ pub struct Activity {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
+pub struct Judgement {
     pub idle: bool,
     pub reason: String,
 }
@@ -58,9 +58,9 @@ pub fn judge(
     after: Duration,
     cpu_below: Option<f32>,
     gpu_below: Option<f32>,
-) -> Result<Verdict> {
+) -> Result<Judgement> {
     let not = |reason: String| {
-        Ok(Verdict {
+        Ok(Judgement {
             idle: false,
             reason,
         })
@@ -111,7 +111,7 @@ pub fn judge(
     {
         return not(format!("a GPU at {gpu:.0}% (limit {limit}%)"));
     }
-    Ok(Verdict {
+    Ok(Judgement {
         idle: true,
         reason: format!(
             "no kernel busy, last activity ({what}) {}s ago (limit {}s), {} kernel(s), {} terminal(s)",

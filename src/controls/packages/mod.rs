@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::envs;
+use super::python_envs;
 use crate::engine::{Context, Control, DesiredState, FileState, ManagedFile, Probe};
 use crate::host::{EntryKind, Ownership};
 use crate::policy::{PackagesPolicy, ProbeMode};
@@ -122,11 +122,11 @@ impl Control for Packages {
         state.probes.push(Box::new(overrides::Overrides {
             policy,
             conda_root: conda_root.to_path_buf(),
-            env_search: envs::search_paths(ctx.policy),
+            env_search: python_envs::search_paths(ctx.policy),
             home: PathBuf::from(&user.home),
         }));
         if let (Some(p), false) = (&pip, self.policy.probe == ProbeMode::Off) {
-            let (envs, _) = envs::discover(host, conda_root, &[]);
+            let (envs, _) = python_envs::discover(host, conda_root, &[]);
             let preferred = ["python3", "JupyterSystemEnv"]
                 .iter()
                 .map(|n| conda_root.join("envs").join(n))

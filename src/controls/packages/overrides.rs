@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use super::super::envs;
+use super::super::python_envs;
 use super::{conda, pip};
 use crate::engine::{Probe, ProbeResult};
 use crate::host::{EntryKind, Host};
@@ -546,7 +546,7 @@ impl Probe for Overrides {
 
         // Environments: the conda install, anything under the home, and
         // the policy's other places.
-        let (mut envs, notes) = envs::discover(host, &self.conda_root, &self.env_search);
+        let (mut envs, notes) = python_envs::discover(host, &self.conda_root, &self.env_search);
         s.notes.extend(notes);
         s.environments_under(home, &mut envs)?;
 
@@ -622,7 +622,7 @@ impl Probe for Overrides {
         // the same variables (`os.environ[...]` in a .pth line).
         let user_site = home.join(".local");
         for env in envs.iter().chain(std::iter::once(&user_site)) {
-            for site in envs::site_packages(host, env) {
+            for site in python_envs::site_packages(host, env) {
                 for f in s.list(&site, &[EntryKind::File, EntryKind::Symlink])? {
                     let name = f.file_name().map(|n| n.to_string_lossy().into_owned());
                     if name.as_deref().is_some_and(|n| {
