@@ -92,6 +92,44 @@ fn root_units_cron_and_profile_running_user_writable_paths_are_named() {
         "a unit run as the user is the user's business: {r:#?}"
     );
 
+    // Same-named drop-ins: the general one must not hide the specific one.
+    std::fs::write(
+        units.join("reap.service"),
+        "[Service]\nExecStart=/usr/bin/true\n",
+    )
+    .expect("w");
+    for (dir, text) in [
+        ("service.d", "[Service]\nLimitNOFILE=1024\n"),
+        (
+            "reap.service.d",
+            "[Service]\nExecStartPre=/home/ec2-user/SageMaker/s9.sh\n",
+        ),
+    ] {
+        std::fs::create_dir_all(units.join(dir)).expect("mkdir");
+        std::fs::write(units.join(dir).join("10-limits.conf"), text).expect("w");
+    }
+    std::fs::write(
+        root.path().join("etc/ld.so.preload"),
+        "/home/ec2-user/SageMaker/lib/hook.so\n",
+    )
+    .expect("w");
+    // An instance's own drop-in, beside its template.
+    std::fs::write(
+        units.join("job@.service"),
+        "[Service]\nExecStart=/usr/bin/true %i\n",
+    )
+    .expect("w");
+    std::fs::create_dir_all(units.join("job@nightly.service.d")).expect("mkdir");
+    std::fs::write(
+        units.join("job@nightly.service.d/override.conf"),
+        "[Service]\nExecStartPost=/home/ec2-user/SageMaker/after.sh\n",
+    )
+    .expect("w");
+    std::fs::write(
+        units.join("percent-u.service"),
+        "[Service]\nUser=%u\nExecStart=/home/ec2-user/SageMaker/s4.sh\n",
+    )
+    .expect("w");
     std::fs::write(
         units.join("evil.service"),
         "[Service]\nExecStartPre=-/bin/sh /home/ec2-user/SageMaker/setup.sh\nExecStart=/usr/bin/true\n",
@@ -100,7 +138,28 @@ fn root_units_cron_and_profile_running_user_writable_paths_are_named() {
     std::fs::create_dir_all(root.path().join("etc/cron.d")).expect("mkdir");
     std::fs::write(
         root.path().join("etc/cron.d/job"),
-        "*/5 * * * * root /tmp/run-me\n",
+        "*/5 * * * * root /tmp/run-me\n0 * * * * root /usr/local/bin/tidy\n",
+    )
+    .expect("w");
+    // A root-owned link in profile.d to a root-owned script that sources
+    // the ML volume: the shells follow the link, so does the check.
+    std::fs::create_dir_all(root.path().join("usr/local/share/ops")).expect("mkdir");
+    std::fs::write(
+        root.path().join("usr/local/share/ops/env.sh"),
+        ". /home/ec2-user/SageMaker/env.sh\n",
+    )
+    .expect("w");
+    std::fs::create_dir_all(root.path().join("etc/profile.d")).expect("mkdir");
+    std::os::unix::fs::symlink(
+        "/usr/local/share/ops/env.sh",
+        root.path().join("etc/profile.d/zz.sh"),
+    )
+    .expect("link");
+    // A root-owned script whose #! is the user's conda Python.
+    std::fs::create_dir_all(root.path().join("usr/local/bin")).expect("mkdir");
+    std::fs::write(
+        root.path().join("usr/local/bin/tidy"),
+        "#!/home/ec2-user/anaconda3/envs/python3/bin/python\nprint('tidy')\n",
     )
     .expect("w");
     let (code, r) = run_json("verify", root.path(), policy, &[]);
@@ -112,6 +171,30 @@ fn root_units_cron_and_profile_running_user_writable_paths_are_named() {
     );
     assert!(
         ev.contains(&"/etc/cron.d/job: runs /tmp/run-me (user-writable) as root".to_string()),
+        "{ev:#?}"
+    );
+    assert!(
+        ev.contains(&"/etc/systemd/system/reap.service.d/10-limits.conf: runs /home/ec2-user/SageMaker/s9.sh (user-writable) as root".to_string()),
+        "{ev:#?}"
+    );
+    assert!(
+        ev.contains(&"/etc/systemd/system/job@nightly.service.d/override.conf: runs /home/ec2-user/SageMaker/after.sh (user-writable) as root".to_string()),
+        "{ev:#?}"
+    );
+    assert!(
+        ev.contains(&"/etc/ld.so.preload: runs /home/ec2-user/SageMaker/lib/hook.so (user-writable) as root".to_string()),
+        "{ev:#?}"
+    );
+    assert!(
+        ev.contains(&"/etc/systemd/system/percent-u.service: runs /home/ec2-user/SageMaker/s4.sh (user-writable) as root".to_string()),
+        "{ev:#?}"
+    );
+    assert!(
+        ev.contains(&"/usr/local/share/ops/env.sh: runs /home/ec2-user/SageMaker/env.sh (user-writable) as root".to_string()),
+        "{ev:#?}"
+    );
+    assert!(
+        ev.contains(&"/etc/cron.d/job: runs /usr/local/bin/tidy as root, whose #! interpreter /home/ec2-user/anaconda3/envs/python3/bin/python is user-writable".to_string()),
         "{ev:#?}"
     );
     assert!(

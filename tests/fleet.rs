@@ -165,9 +165,9 @@ prefix, template = sys.argv[2], json.load(open(sys.argv[3]))
 for i in range(1100):
     r = copy.deepcopy(template)
     if i % 11 == 0:
-        r.exit_code = 1
-        r.controls[0]["status"] = "fail"
-        r.failing_since = "2026-01-01T00:00:00.000Z"
+        r["exit_code"] = 1
+        r["controls"][0]["status"] = "fail"
+        r["failing_since"] = "2026-01-01T00:00:00.000Z"
     key = f"{prefix}/123456789012/us-east-1/nb-{i:04d}/latest.json"
     s3.put_object(Bucket="nbwarden-reports", Key=key, Body=json.dumps(r).encode())
     s3.put_object(Bucket="nbwarden-reports", Key=key.replace("latest.json", "2026-01-01T00-00-00Z.json"), Body=b"{}")

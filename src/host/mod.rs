@@ -224,6 +224,14 @@ impl Host {
         trust::check_with(&self.root, path, true, weak)
     }
 
+    /// The interpreters a trusted script at `path` may run with (its `#!`
+    /// line; for `env NAME`, every NAME on the search path); empty for a
+    /// program that is not a script, or a path that is not trusted.
+    pub fn interpreters(&self, path: &Path) -> Result<Vec<PathBuf>> {
+        let resolved = trust::check(&self.root, path)?;
+        trust::interpreters(&self.root, &resolved)
+    }
+
     /// [`Host::check_trusted`] for a program root will run: a script's
     /// interpreter must be trusted too.
     pub fn check_trusted_program(&self, path: &Path) -> Result<PathBuf> {

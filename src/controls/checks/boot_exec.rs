@@ -26,9 +26,16 @@ pub static INFO: ControlInfo = ControlInfo {
     section: "verify.boot_exec",
 };
 
+/// systemd's system unit search path, in its order (`systemd-analyze
+/// unit-paths`), the control and transient directories included.
 const UNIT_DIRS: &[&str] = &[
+    "/etc/systemd/system.control",
+    "/run/systemd/system.control",
+    "/run/systemd/transient",
     "/etc/systemd/system",
+    "/etc/systemd/system.attached",
     "/run/systemd/system",
+    "/run/systemd/system.attached",
     "/usr/local/lib/systemd/system",
     "/usr/lib/systemd/system",
     "/lib/systemd/system",
@@ -47,6 +54,9 @@ const CRON_DIRS: &[&str] = &[
     "/etc/cron.monthly",
 ];
 const SHELL_FILES: &[&str] = &["/etc/rc.local", "/etc/rc.d/rc.local"];
+/// Libraries every program loads, setuid ones included (found by the red
+/// team: a library on the ML volume ran inside the user's `sudo`).
+const PRELOAD: &str = "/etc/ld.so.preload";
 /// Unit directives whose paths choose what runs, or what it reads first.
 const CODE_KEYS: &[&str] = &[
     "EnvironmentFile",
@@ -208,6 +218,25 @@ struct Scan {
 }
 
 impl Scan {
+    /// The first interpreter on the way from a root-owned script at `path`
+    /// (its `#!` line, and theirs) that the user can change: the script is
+    /// then the user's program (found by the red team: a root cron job whose
+    /// script names the user's conda Python).
+    fn weak_interpreter(&self, host: &Host, path: &Path) -> Option<PathBuf> {
+        let mut pending = vec![(path.to_path_buf(), 0)];
+        while let Some((current, depth)) = pending.pop() {
+            for interp in host.interpreters(&current).unwrap_or_default() {
+                if user_writable(host, &interp, &self.home) {
+                    return Some(interp);
+                }
+                if depth < 4 {
+                    pending.push((interp, depth + 1));
+                }
+            }
+        }
+        None
+    }
+
     fn judge(&self, host: &Host, source: &Path, command: &str, out: &mut Vec<String>) {
         for path in paths_in(command) {
             match kernel_path(&path) {
@@ -224,6 +253,13 @@ impl Scan {
                             "{}: runs {} (user-writable) as root",
                             source.display(),
                             path.display()
+                        ));
+                    } else if let Some(interp) = self.weak_interpreter(host, &path) {
+                        out.push(format!(
+                            "{}: runs {} as root, whose #! interpreter {} is user-writable",
+                            source.display(),
+                            path.display(),
+                            interp.display()
                         ));
                     }
                 }
@@ -244,8 +280,9 @@ impl Scan {
         }
     }
 
-    /// The unit file `dir/name` as systemd would load it: a link is
-    /// followed once, inside the root, and its target judged too.
+    /// The file (a unit, a cron table, a profile script) as root would read
+    /// it: a link is followed once, inside the root, and its target judged
+    /// too.
     fn unit_text(
         &self,
         host: &Host,
@@ -269,7 +306,7 @@ impl Scan {
             }
             if user_writable(host, &target, &self.home) {
                 out.push(format!(
-                    "{} links to {} (user-writable): root loads a unit the user controls",
+                    "{} links to {} (user-writable): root loads a file the user controls",
                     file.display(),
                     target.display()
                 ));
@@ -358,19 +395,33 @@ impl Scan {
                 }
             }
         }
+        // An instance (`getty@tty1.service`) has no file of its own: it is
+        // its template's file with the instance's drop-ins (found by the red
+        // team: `getty@tty1.service.d/override.conf` was never judged).
+        let instances: Vec<(String, (PathBuf, EntryKind))> = dropins
+            .keys()
+            .filter(|key| !mains.contains_key(*key))
+            .filter_map(|key| {
+                let (stem, kind) = key.rsplit_once('.')?;
+                let (template, instance) = stem.split_once('@')?;
+                let main = mains.get(&format!("{template}@.{kind}"))?;
+                (!instance.is_empty()).then(|| (key.clone(), main.clone()))
+            })
+            .collect();
         mains
             .into_iter()
+            .chain(instances)
             .map(|(name, main)| {
-                let mut merged: BTreeMap<Name, (PathBuf, EntryKind)> = BTreeMap::new();
+                // A drop-in of the same name in a more specific directory
+                // (`NAME.service.d` over `service.d`) replaces the other;
+                // judging both is never wrong, and which one systemd keeps
+                // is not for the check to guess (found by the red team).
+                let mut files = vec![main];
                 for key in dropin_keys(&name) {
                     if let Some(d) = dropins.get(&key) {
-                        for (conf, file) in d {
-                            merged.entry(conf.clone()).or_insert_with(|| file.clone());
-                        }
+                        files.extend(d.values().cloned());
                     }
                 }
-                let mut files = vec![main];
-                files.extend(merged.into_values());
                 files
             })
             .collect()
@@ -402,7 +453,9 @@ impl Scan {
                     }
                 }
             }
-            let as_other = !matches!(user.as_str(), "" | "root" | "0");
+            // In the system manager `%u`/`%U` are the manager's user, root;
+            // an instance's `%i` is decided at start: judged as root.
+            let as_other = !matches!(user.as_str(), "" | "root" | "0") && !user.contains('%');
             for (file, path, text) in &loaded {
                 self.file_itself(host, path, out);
                 for line in logical_lines(text) {
@@ -426,30 +479,32 @@ impl Scan {
     }
 
     fn scripts(&self, host: &Host, out: &mut Vec<String>) -> usize {
-        let mut files: Vec<PathBuf> = CRON_TABLES
+        // Links count as what they lead to: cron and the shells follow them
+        // (found by the red team: a root-owned link in profile.d to a script
+        // that sources the ML volume was never read).
+        let mut files: Vec<(PathBuf, EntryKind)> = CRON_TABLES
             .iter()
             .chain(SHELL_FILES)
-            .map(PathBuf::from)
+            .chain(&[PRELOAD])
+            .filter_map(|f| Some((PathBuf::from(f), host.kind(Path::new(f)).ok()??)))
             .collect();
         for dir in CRON_DIRS.iter().chain(["/etc/profile.d"].iter()) {
             if let Ok(Some(entries)) = host.list(Path::new(dir)) {
                 files.extend(
                     entries
                         .into_iter()
-                        .filter(|(_, k)| *k == EntryKind::File)
-                        .map(|(n, _)| Path::new(dir).join(n)),
+                        .filter(|(_, k)| matches!(k, EntryKind::File | EntryKind::Symlink))
+                        .map(|(n, k)| (Path::new(dir).join(n), k)),
                 );
             }
         }
         let mut count = 0;
-        for file in files {
-            let text = match host.read_text(&file) {
-                Ok(Some(text)) => text,
-                Ok(None) => continue,
-                Err(e) => {
-                    out.push(format!("cannot read {}: {e:#}", file.display()));
-                    continue;
-                }
+        for (link, kind) in files {
+            if !matches!(kind, EntryKind::File | EntryKind::Symlink) {
+                continue;
+            }
+            let Some((file, text)) = self.unit_text(host, &link, kind, out) else {
+                continue;
             };
             count += 1;
             self.file_itself(host, &file, out);
