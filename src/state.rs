@@ -331,6 +331,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "system-tier"),
+        ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+    )]
     fn the_last_verdict_stands_until_a_later_run_starts_without_recording() {
         let (_dir, host) = host();
         let err = last_verdict(&host, None).expect_err("nothing recorded");
@@ -354,6 +358,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "system-tier"),
+        ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+    )]
     fn the_saved_run_leaves_out_private_diffs() {
         let (dir, host) = host();
         let mut report = crate::report::tests::sample();

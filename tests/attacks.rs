@@ -34,6 +34,10 @@ fn digest(path: &Path) -> Vec<u8> {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn links_to_shadow_and_sudoers_d_in_the_users_home_never_redirect_roots_writes() {
     let clean = sandbox("al2023");
     let dir = tempfile::tempdir().expect("tmp");
@@ -100,6 +104,10 @@ fn links_to_shadow_and_sudoers_d_in_the_users_home_never_redirect_roots_writes()
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn fifos_huge_files_and_hard_links_where_nbwarden_reads_are_refused_quickly() {
     let root = sandbox("al2023");
     let home = root.path().join("home/ec2-user");

@@ -20,6 +20,10 @@ fn run_json(cmd: &str, root: &Path, policy: &str, extra: &[&str]) -> (i32, Repor
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn world_writable_and_unexpected_setuid_files_are_named() {
     let root = sandbox("al2023");
     let policy = "version = 1\n[verify.permissions]\npaths = [\"/etc\", \"/usr/local/bin\"]\nsetuid_allow = [\"/usr/local/bin/allowed\"]\n";
@@ -71,6 +75,10 @@ fn world_writable_and_unexpected_setuid_files_are_named() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn root_units_cron_and_profile_running_user_writable_paths_are_named() {
     let root = sandbox("al2023");
     let policy = "version = 1\n[verify.boot_exec]\n";
@@ -282,6 +290,10 @@ fn second_run(root: &Path, policy: &str) -> Report {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn runs_know_a_new_drive_from_the_same_drive_and_the_first_run_ever() {
     let root = sandbox("al2023");
     let policy = "version = 1\n[variables.values.A]\nvalue = \"b\"\n";

@@ -12,6 +12,10 @@ use nbwarden::engine::Mode;
 const STATE: &str = "var/lib/nbwarden";
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn plan_prints_diffs_and_changes_nothing() {
     let root = sandbox("al2023");
     let before = snapshot(root.path(), &[]);
@@ -36,6 +40,10 @@ fn plan_prints_diffs_and_changes_nothing() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn apply_converges_and_a_second_apply_changes_nothing() {
     let root = sandbox("al2023");
     let policy = Path::new(EXAMPLE_POLICY);
@@ -68,6 +76,10 @@ fn apply_converges_and_a_second_apply_changes_nothing() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn verify_is_read_only_and_names_tampered_files() {
     let root = sandbox("al2");
     let policy = Path::new(EXAMPLE_POLICY);
@@ -115,6 +127,10 @@ fn verify_is_read_only_and_names_tampered_files() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn invalid_policies_exit_2_with_position_and_change_nothing() {
     let root = sandbox("al2023");
     let before = snapshot(root.path(), &[]);
@@ -208,6 +224,10 @@ fn bad_usage_exits_2() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn only_runs_the_named_controls() {
     let root = sandbox("al2023");
     let out = run_on(
@@ -240,6 +260,10 @@ fn an_absent_section_is_reported_as_skip() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn json_and_junit_reports_describe_the_run() {
     let root = sandbox("al2023");
     let out = run_on(
@@ -287,6 +311,10 @@ fn json_and_junit_reports_describe_the_run() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn status_shows_the_last_run_and_its_exit_code() {
     let root = sandbox("al2023");
     let r = root.path().to_str().expect("utf8");
@@ -338,6 +366,10 @@ fn status_shows_the_last_run_and_its_exit_code() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn status_wait_waits_for_the_run_lock() {
     use std::time::{Duration, Instant};
     let root = sandbox("al2023");
@@ -431,6 +463,10 @@ fn the_example_policy_is_valid() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn the_python_module_imports_with_hostile_values() {
     let root = sandbox("al2023");
     let dir = tempfile::tempdir().expect("tmp");
@@ -481,6 +517,10 @@ fn the_python_module_imports_with_hostile_values() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn a_planted_symlink_makes_the_write_fail_and_leaves_the_target_untouched() {
     let root = sandbox("al2023");
     // A shared directory outside the user-writable prefixes the policy
@@ -547,6 +587,10 @@ fn logs_one_start_and_one_end_line_per_control_on_stderr() {
 /// An administrator's `verify` or `plan` in a terminal, with no --policy,
 /// uses the policy the lifecycle's start ran with, as its units do.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn without_policy_the_lifecycle_environment_file_names_it() {
     let root = sandbox("al2023");
     let policies = tempfile::tempdir().expect("tmp");
@@ -598,6 +642,10 @@ fn without_policy_the_lifecycle_environment_file_names_it() {
 /// A run limited by --only (the monitor's re-apply, the token refresh)
 /// never replaces the instance's recorded verdict with its own part.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn a_scoped_run_does_not_replace_the_recorded_verdict() {
     let root = sandbox("al2023");
     let policies = tempfile::tempdir().expect("tmp");
@@ -635,6 +683,10 @@ fn a_scoped_run_does_not_replace_the_recorded_verdict() {
 /// written from the binary's own copies, nothing is started, and the
 /// report says so; a second apply changes nothing.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn service_units_are_written_but_not_started_without_systemd() {
     let root = sandbox("al2023");
     let policies = tempfile::tempdir().expect("tmp");

@@ -23,6 +23,10 @@ fn ev(out: &std::process::Output) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn apply_writes_system_files_keeps_other_settings_and_converges() {
     let root = sandbox("al2023");
     std::fs::write(
@@ -77,6 +81,10 @@ fn apply_writes_system_files_keeps_other_settings_and_converges() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn a_required_probe_fails_when_the_mirror_does_not_answer() {
     let root = sandbox("al2");
     let dir = tempfile::tempdir().expect("tmp");
@@ -98,6 +106,10 @@ fn a_required_probe_fails_when_the_mirror_does_not_answer() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn every_user_and_environment_override_is_named() {
     let root = sandbox("al2023");
     let dir = tempfile::tempdir().expect("tmp");
@@ -173,6 +185,10 @@ fn every_user_and_environment_override_is_named() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn a_symlinked_user_file_is_not_followed_but_counts_against_the_host() {
     let root = sandbox("al2023");
     let home = root.path().join("home/ec2-user");
@@ -200,6 +216,10 @@ fn a_symlinked_user_file_is_not_followed_but_counts_against_the_host() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn broken_existing_files_and_planted_links_stop_apply_and_change_nothing() {
     let root = sandbox("al2023");
     std::fs::write(root.path().join("etc/pip.conf"), "[global\nindex-url\n").expect("broken");
@@ -239,6 +259,10 @@ fn broken_existing_files_and_planted_links_stop_apply_and_change_nothing() {
 /// environment hidden deep in the home is found, and a search that cannot
 /// finish is an error, never a pass.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn the_whole_catalogue_is_searched_and_an_unfinished_search_is_an_error() {
     let root = sandbox("al2023");
     let dir = tempfile::tempdir().expect("tmp");

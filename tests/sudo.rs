@@ -9,6 +9,10 @@ use common::*;
 const POLICY: &str = "version = 1\n[sudo]\n";
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn plan_reports_every_grant_with_file_and_line() {
     for fixture in ["al2", "al2023"] {
         let root = sandbox(fixture);
@@ -96,6 +100,10 @@ fn without_visudo_apply_refuses_and_changes_nothing() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn with_this_machines_visudo_a_fixture_root_is_stripped_and_rerooted_includes_hold() {
     let root = sandbox("al2");
     // A drop-in only valid if the candidate's includedir is resolved inside
@@ -151,6 +159,10 @@ fn with_this_machines_visudo_a_fixture_root_is_stripped_and_rerooted_includes_ho
 /// /etc/group but before /etc/gshadow left the user in gshadow's wheel, and
 /// the next apply, reading memberships from /etc/group alone, kept it there.
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn membership_left_only_in_gshadow_by_a_crash_is_removed_too() {
     let root = sandbox("al2023");
     let group_path = root.path().join("etc/group");
@@ -175,6 +187,10 @@ fn membership_left_only_in_gshadow_by_a_crash_is_removed_too() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn a_user_that_does_not_exist_is_a_policy_error() {
     let root = sandbox("al2");
     let dir = tempfile::tempdir().expect("tmp");
@@ -197,6 +213,10 @@ fn a_user_that_does_not_exist_is_a_policy_error() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
 fn a_symlinked_drop_in_is_reported_and_never_followed() {
     let root = sandbox("al2023");
     std::fs::write(root.path().join("etc/planted"), "ec2-user ALL=(ALL) ALL\n").expect("w");
