@@ -160,20 +160,35 @@ fn start_in_progress(host: &Host) -> Result<Option<u32>> {
 }
 
 /// The last recorded run, when its verdict still stands: `wait` first lets
-/// a start or run in progress finish (up to that long). Fails when nothing
-/// was recorded yet, or when a later run (or an admin command) started
-/// without recording a verdict.
+/// a start or run in progress finish and, on a notebook that has recorded
+/// nothing yet, waits for its first run (as `cloud-init status --wait`
+/// does), up to that long. Fails when nothing was recorded, or when a later
+/// run (or an admin command) started without recording a verdict.
 pub fn last_verdict(host: &Host, wait: Option<Duration>) -> Result<Report> {
-    if let Some(timeout) = wait {
-        wait_idle(host, timeout)?;
-    }
     let shown_root = if host.is_live() {
         String::new()
     } else {
         host.root().display().to_string()
     };
-    let Some(report) = load(host)? else {
-        bail!("no run recorded yet in {shown_root}{LAST_RUN}: run `nbwarden apply` first");
+    let report = match wait {
+        None => load(host)?,
+        Some(timeout) => {
+            let deadline = Instant::now() + timeout;
+            loop {
+                wait_idle(host, deadline.saturating_duration_since(Instant::now()))?;
+                match load(host)? {
+                    Some(report) => break Some(report),
+                    None if Instant::now() >= deadline => break None,
+                    None => std::thread::sleep(Duration::from_millis(200)),
+                }
+            }
+        }
+    };
+    let Some(report) = report else {
+        let waited = wait
+            .map(|t| format!(" after waiting {t:?}"))
+            .unwrap_or_default();
+        bail!("no run recorded yet in {shown_root}{LAST_RUN}{waited}: run `nbwarden apply` first");
     };
     if let Some(unrecorded) = unrecorded_run(host, &report)? {
         bail!(

@@ -365,6 +365,46 @@ fn status_shows_the_last_run_and_its_exit_code() {
     assert!(stderr(&out).contains("last-run.json"), "{}", stderr(&out));
 }
 
+/// On a notebook that has recorded nothing yet, `status --wait` waits for
+/// the first run (as `cloud-init status --wait` does) instead of exiting 3
+/// at once; with no run coming it gives up at its deadline.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
+fn status_wait_waits_for_the_first_run() {
+    use std::time::{Duration, Instant};
+    let root = sandbox("al2023");
+    let root_arg = root.path().to_str().expect("utf8").to_string();
+    let started = Instant::now();
+    let none = nbwarden(&["status", "--wait", "--deadline", "1s", "--root", &root_arg]);
+    assert_eq!(code(&none), 3, "{}", output_text(&none));
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "gave up at once"
+    );
+    assert!(
+        stderr(&none).contains("no run recorded yet"),
+        "{}",
+        stderr(&none)
+    );
+
+    let waiter = std::process::Command::new(env!("CARGO_BIN_EXE_nbwarden"))
+        .args(["status", "--wait", "--deadline", "60s", "--root", &root_arg])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("status --wait");
+    std::thread::sleep(Duration::from_millis(500));
+    let apply = run_on("apply", root.path(), Path::new(EXAMPLE_POLICY), &["-q"]);
+    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    let out = waiter.wait_with_output().expect("status");
+    assert_eq!(code(&out), 0, "{}", output_text(&out));
+    assert!(stdout(&out).contains("apply"), "{}", stdout(&out));
+}
+
 #[test]
 #[cfg_attr(
     not(feature = "system-tier"),

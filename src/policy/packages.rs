@@ -176,6 +176,20 @@ impl TryFrom<RawPip> for PipPolicy {
                 ));
             }
         }
+        // pip refuses a plain-http index it was not told to trust: such a
+        // policy would leave the notebook without packages, found only at
+        // the first install.
+        if let Some(u) = urls
+            .iter()
+            .find(|u| u.scheme() == "http" && !raw.trusted_hosts.iter().any(|h| h == u.host()))
+        {
+            return Err(format!(
+                "{} is plain http and its host is not in trusted_hosts{HINT}pip refuses an http \
+                 index it is not told to trust: use https, or add trusted_hosts = [\"{}\"]",
+                u.redacted(),
+                u.host()
+            ));
+        }
         if let Some(p) = &raw.probe_package {
             let ok = !p.is_empty()
                 && p.chars()
@@ -321,6 +335,13 @@ mod tests {
             .contains("only for plain-http"));
         let http = "version = 1\n[packages.pip]\nindex_url = \"http://m.example:8080/simple/\"\ntrusted_hosts = [\"m.example\"]\n";
         assert!(parse(http, "p.toml").is_ok());
+        let untrusted =
+            err("version = 1\n[packages.pip]\nindex_url = \"http://m.example:8080/simple/\"\n");
+        assert!(
+            untrusted.contains("not in trusted_hosts")
+                && untrusted.contains("trusted_hosts = [\"m.example\"]"),
+            "{untrusted}"
+        );
         let creds = "version = 1\n[packages.pip]\nindex_url = \"https://u:p@m.example/\"\ncredentials_in_urls = true\n";
         assert!(parse(creds, "p.toml").is_ok());
     }
