@@ -178,7 +178,7 @@ fn the_first_start_hardens_before_jupyter_answers() {
     nb.plant_as_user(
         "/home/ec2-user/SageMaker/p.toml",
         &format!(
-            "version = 1\n[verify.report]\nbucket = \"nbwarden-reports\"\nprefix = \"{forged_prefix}\"\n"
+            "version = 1\n[verify.egress]\n[verify.report]\nbucket = \"nbwarden-reports\"\nprefix = \"{forged_prefix}\"\n"
         ),
         0o644,
     );

@@ -249,14 +249,24 @@ fn only_runs_the_named_controls() {
 fn an_absent_section_is_reported_as_skip() {
     let root = sandbox("al2023");
     let dir = tempfile::tempdir().expect("tmp");
-    let policy = write_policy(dir.path(), "version = 1\n");
+    let policy = write_policy(dir.path(), "version = 1\n[verify.egress]\n");
     let out = run_on("apply", root.path(), &policy, &["--output", "json"]);
-    assert_eq!(code(&out), 0);
+    assert_eq!(code(&out), 0, "{}", output_text(&out));
     let report = read_report(&out);
     for id in ["sudo", "variables"] {
         assert_eq!(control(&report, id).status, Status::Skip);
     }
     assert!(!root.path().join("etc/nbwarden").exists());
+
+    // With no control at all the run proves nothing: said, exit 2.
+    let empty = write_policy(dir.path(), "version = 1\n");
+    let out = run_on("verify", root.path(), &empty, &[]);
+    assert_eq!(code(&out), 2, "{}", output_text(&out));
+    assert!(
+        stderr(&out).contains("nothing would be checked"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

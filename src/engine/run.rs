@@ -105,6 +105,23 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Report, Failure> {
             admin = vec![*control];
         }
     }
+    // A run in which no control is on proves nothing: saying "compliant"
+    // would be the verdict's worst kind of lie.
+    if admin.is_empty()
+        && matches!(spec.purpose, Purpose::Verdict | Purpose::Scoped)
+        && built.iter().all(|(_, c)| c.is_none())
+    {
+        let off: Vec<String> = built
+            .iter()
+            .map(|(e, _)| format!("[{}]", e.info.section))
+            .collect();
+        return Err(Failure::Usage(format!(
+            "policy {}: none of the selected controls is turned on (no {} section), so \
+             nothing would be checked; add the sections to check, for example [sudo]",
+            spec.policy.source,
+            off.join(", ")
+        )));
+    }
     let facts = Facts::live(spec.host, spec.aws);
     let ctx = Context {
         host: spec.host,
@@ -475,6 +492,29 @@ mod tests {
         .expect("scoped");
         let err = state::last_verdict(&host, None).expect_err("unseated");
         assert!(format!("{err:#}").contains("no longer stands"), "{err:#}");
+    }
+
+    #[test]
+    fn a_run_with_no_control_turned_on_is_a_usage_error_not_compliant() {
+        let dir = root();
+        for (only, purpose) in [
+            (vec![], Purpose::Verdict),
+            (vec!["sudo".to_string()], Purpose::Scoped),
+        ] {
+            let err = run_with(
+                dir.path(),
+                &policy("version = 1\n"),
+                Mode::Verify,
+                Selection::Policy { only: &only },
+                purpose,
+            )
+            .expect_err("nothing to check");
+            assert!(
+                matches!(&err, Failure::Usage(m) if m.contains("nothing would be checked")),
+                "{err}"
+            );
+        }
+        assert!(!dir.path().join("var/lib/nbwarden").exists());
     }
 
     #[test]
