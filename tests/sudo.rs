@@ -186,6 +186,50 @@ fn membership_left_only_in_gshadow_by_a_crash_is_removed_too() {
     assert!(gshadow.contains("\nadm:!::\n"), "{gshadow}");
 }
 
+/// Group edits take shadow-utils' lock (`/etc/.pwd.lock`, as `lckpwdf`
+/// does): while `useradd` or `gpasswd` holds it, apply waits, then edits.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
+fn group_edits_wait_for_the_shadow_utils_lock() {
+    use std::time::{Duration, Instant};
+    let root = sandbox("al2023");
+    let lock = root.path().join("etc/.pwd.lock");
+    // lckpwdf's lock: a write record lock on the whole file.
+    let mut holder = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import fcntl, sys, time\nf = open(sys.argv[1], 'w')\nfcntl.lockf(f, fcntl.LOCK_EX)\n\
+             print('locked', flush=True)\ntime.sleep(1.5)",
+        ])
+        .arg(&lock)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("locked");
+    assert_eq!(line.trim(), "locked");
+    let dir = tempfile::tempdir().expect("tmp");
+    let policy = write_policy(dir.path(), POLICY);
+    let started = Instant::now();
+    let out = run_on("apply", root.path(), &policy, &["--only", "sudo"]);
+    let waited = started.elapsed();
+    let _ = holder.wait();
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        waited >= Duration::from_millis(1000),
+        "did not wait: {waited:?}"
+    );
+    let group = std::fs::read_to_string(root.path().join("etc/group")).expect("group");
+    assert!(group.contains("\nwheel:x:10:\n"), "{group}");
+}
+
 #[test]
 #[cfg_attr(
     not(feature = "system-tier"),

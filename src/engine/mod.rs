@@ -115,6 +115,9 @@ pub fn run_control(mode: Mode, ctx: &Context<'_>, control: &dyn Control) -> Cont
     report
 }
 
+/// How long an apply waits for `/etc/.pwd.lock`, as `lckpwdf(3)` does.
+const USER_DATABASE_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Evidence lines kept per control, and characters per line.
 const MAX_EVIDENCE_LINES: usize = 200;
 const MAX_EVIDENCE_CHARS: usize = 2000;
@@ -139,6 +142,8 @@ fn cap_evidence(evidence: &mut Vec<String>) {
 struct Pending<'a> {
     file: &'a ManagedFile,
     change: Change,
+    /// What was on disk when the change was computed.
+    before: Option<FileSnapshot>,
 }
 
 fn converge(
@@ -161,7 +166,11 @@ fn converge(
     for file in &desired.files {
         let current = ctx.host.read(&file.path)?;
         if let Some(change) = difference(file, current.as_ref()) {
-            pending.push(Pending { file, change });
+            pending.push(Pending {
+                file,
+                change,
+                before: current,
+            });
         }
     }
     let mut actions = Vec::new();
@@ -209,7 +218,28 @@ fn converge(
             }
         }
         Mode::Apply => {
+            let mut accounts_lock = None;
             for p in &pending {
+                // The account files are written under shadow-utils' lock, as
+                // `useradd` or `gpasswd` write them, and only if nobody
+                // changed them since the edit was computed from them.
+                if accounts_lock.is_none()
+                    && GROUP_FILES.iter().any(|g| p.file.path == Path::new(g))
+                {
+                    accounts_lock = Some(ctx.host.lock_user_database(USER_DATABASE_WAIT)?);
+                    for q in pending
+                        .iter()
+                        .filter(|q| GROUP_FILES.iter().any(|g| q.file.path == Path::new(g)))
+                    {
+                        if ctx.host.read(&q.file.path)? != q.before {
+                            bail!(
+                                "{} changed while nbwarden prepared its edit (another tool edited \
+                                 the user database); it was not written: run apply again",
+                                q.file.path.display()
+                            );
+                        }
+                    }
+                }
                 apply_file(ctx.host, p.file)?;
                 // Confirm by reading back what is now on disk.
                 let now = ctx.host.read(&p.file.path)?;

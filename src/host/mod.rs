@@ -18,6 +18,12 @@ pub use command::CommandOutput;
 pub use os::{Distro, OsInfo};
 pub use safe_file::{CandidateCheck, EntryKind, FileSnapshot, FsUsage, Name, Ownership, Stat};
 
+/// The account files' lock; see [`Host::lock_user_database`]. Released
+/// when dropped (the descriptor's own lock).
+pub struct UserDatabaseLock {
+    _file: std::fs::File,
+}
+
 /// A private file outside the root; see [`Host::scratch_file`].
 pub struct ScratchFile {
     _dir: tempfile::TempDir,
@@ -314,8 +320,44 @@ impl Host {
         Ok(ScratchFile { _dir: dir, path })
     }
 
+    /// Holds the shadow-utils lock on the account files (`/etc/.pwd.lock`,
+    /// a write record lock, as `lckpwdf(3)` takes it) for as long as the
+    /// result lives, so `useradd`, `gpasswd` or `vipw` never interleave with
+    /// nbwarden's edit of `/etc/group` and `/etc/gshadow`. Waits up to
+    /// `timeout` for another holder, as `lckpwdf` waits 15 s.
+    pub fn lock_user_database(&self, timeout: Duration) -> Result<UserDatabaseLock> {
+        const PWD_LOCK: &str = "/etc/.pwd.lock";
+        let file = self
+            .tree
+            .open_lock(Path::new(PWD_LOCK), true, true)?
+            .with_context(|| format!("cannot create {PWD_LOCK}"))?;
+        let whole = nix::libc::flock {
+            l_type: nix::libc::F_WRLCK as i16,
+            l_whence: nix::libc::SEEK_SET as i16,
+            l_start: 0,
+            l_len: 0,
+            l_pid: 0,
+        };
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            match nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_OFD_SETLK(&whole)) {
+                Ok(_) => return Ok(UserDatabaseLock { _file: file }),
+                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES)
+                    if std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) => anyhow::bail!(
+                    "another program (useradd, gpasswd, vipw…) has held {PWD_LOCK} for more \
+                     than {timeout:?}; nothing was changed, try again"
+                ),
+                Err(e) => return Err(e).with_context(|| format!("cannot lock {PWD_LOCK}")),
+            }
+        }
+    }
+
     pub(crate) fn open_lock(&self, path: &Path, create: bool) -> Result<Option<std::fs::File>> {
-        self.tree.open_lock(path, create)
+        self.tree.open_lock(path, create, false)
     }
 
     /// Users and groups of the root, from its own files.

@@ -739,11 +739,23 @@ impl Tree {
     }
 
     /// Opens (creating if needed) a file for locking; it is never written.
-    pub(crate) fn open_lock(&self, path: &Path, create: bool) -> Result<Option<std::fs::File>> {
+    /// `for_record_lock` opens it read-write, as a write record lock
+    /// (`fcntl`) needs; `flock` needs no more than read.
+    pub(crate) fn open_lock(
+        &self,
+        path: &Path,
+        create: bool,
+        for_record_lock: bool,
+    ) -> Result<Option<std::fs::File>> {
         let Some(parent) = self.parent(path, create)? else {
             return Ok(None);
         };
-        let mut flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let access = if for_record_lock {
+            OFlag::O_RDWR
+        } else {
+            OFlag::O_RDONLY
+        };
+        let mut flags = access | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         if create {
             flags |= OFlag::O_CREAT;
         }

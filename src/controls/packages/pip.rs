@@ -181,7 +181,12 @@ mod tests {
 
     #[test]
     fn broken_ini_is_an_error_naming_the_file() {
-        let err = render(Some("[global\nx"), "/etc/pip.conf", &pip("trusted_hosts = [\"m.example\"]\n")).expect_err("bad");
+        let err = render(
+            Some("[global\nx"),
+            "/etc/pip.conf",
+            &pip("trusted_hosts = [\"m.example\"]\n"),
+        )
+        .expect_err("bad");
         assert!(format!("{err:#}").contains("/etc/pip.conf is not valid INI"));
     }
 }
