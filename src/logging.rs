@@ -19,10 +19,11 @@ pub fn init(verbosity: i8) {
         _ => "trace",
     };
     // Dependencies log at warn at most: the AWS SDK's debug and trace
-    // output can hold request and response bodies, hence secrets.
+    // output can hold request and response bodies, hence secrets. Below
+    // warn (-qq), they are quieted with nbwarden.
     let filter = |level: &str| {
         EnvFilter::try_from_env("NBWARDEN_LOG")
-            .unwrap_or_else(|_| EnvFilter::new(format!("warn,nbwarden={level}")))
+            .unwrap_or_else(|_| EnvFilter::new(directives(level)))
     };
     // -q quiets the terminal, never the journal: it is the record of what
     // every run did (controls, changes, drift), kept at info at least.
@@ -48,4 +49,23 @@ pub fn init(verbosity: i8) {
         .with(journald)
         .with(stderr)
         .try_init();
+}
+
+/// The filter for nbwarden at `level`: dependencies at warn at most (the
+/// AWS SDK's debug output can hold secrets), at error with `-qq`.
+fn directives(level: &str) -> String {
+    let dependencies = if level == "error" { "error" } else { "warn" };
+    format!("{dependencies},nbwarden={level}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::directives;
+
+    #[test]
+    fn dependencies_are_never_louder_than_warn_and_quiet_with_qq() {
+        assert_eq!(directives("trace"), "warn,nbwarden=trace");
+        assert_eq!(directives("info"), "warn,nbwarden=info");
+        assert_eq!(directives("error"), "error,nbwarden=error");
+    }
 }

@@ -780,3 +780,49 @@ fn service_units_are_written_but_not_started_without_systemd() {
         Status::Pass
     );
 }
+
+/// `lifecycle render --s3-endpoint-url` takes an endpoint, not any string.
+#[test]
+fn a_bad_s3_endpoint_is_a_usage_error() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let sha = "0".repeat(64);
+    let pair = format!("x86_64={sha}");
+    for bad in [
+        "s3.amazonaws.com",
+        "ftp://x.example",
+        "https://x.example/?a=1",
+        "https://",
+    ] {
+        let out = nbwarden(&[
+            "lifecycle",
+            "render",
+            "--bundle",
+            "s3://b/p/v1",
+            "--binary-sha256",
+            &pair,
+            "--s3-endpoint-url",
+            bad,
+            "--out",
+            dir.path().to_str().expect("utf8"),
+        ]);
+        assert_eq!(code(&out), 2, "{bad}: {}", output_text(&out));
+        assert!(
+            stderr(&out).contains("s3-endpoint-url"),
+            "{bad}: {}",
+            stderr(&out)
+        );
+    }
+    let ok = nbwarden(&[
+        "lifecycle",
+        "render",
+        "--bundle",
+        "s3://b/p/v1",
+        "--binary-sha256",
+        &pair,
+        "--s3-endpoint-url",
+        "http://127.0.0.1:45010",
+        "--out",
+        dir.path().to_str().expect("utf8"),
+    ]);
+    assert_eq!(code(&ok), 0, "{}", output_text(&ok));
+}

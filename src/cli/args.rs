@@ -126,7 +126,7 @@ pub struct RenderArgs {
     #[arg(long, value_name = "ARCH=HEX")]
     pub binary_sha256: Vec<String>,
     /// An explicit S3 endpoint for the AWS CLI (VPC endpoints, tests).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = parse_endpoint_url)]
     pub s3_endpoint_url: Option<String>,
     /// Where to write the scripts (with --format files).
     #[arg(long, default_value = ".", value_name = "DIR")]
@@ -140,6 +140,24 @@ pub struct RenderArgs {
     /// verify), inside SageMaker's 5 minutes; from 30s to 280s.
     #[arg(long, default_value = "240s", value_name = "DURATION", value_parser = parse_start_budget)]
     pub start_budget: u32,
+}
+
+/// `--s3-endpoint-url`: an http(s) URL with a host and nothing after the
+/// path, as the AWS CLI's `--endpoint-url` takes it.
+fn parse_endpoint_url(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text)
+        .map_err(|e| format!("{e}: write it like https://s3.eu-west-1.amazonaws.com"))?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none_or(str::is_empty)
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+    {
+        return Err(format!(
+            "{text:?} is not an endpoint: write it like https://s3.eu-west-1.amazonaws.com"
+        ));
+    }
+    Ok(text.to_string())
 }
 
 /// `--start-budget`: whole seconds, leaving room for SageMaker's own steps.
