@@ -510,6 +510,9 @@ fn the_checked_in_schema_is_current() {
 fn the_example_policy_is_valid() {
     let out = nbwarden(&["policy", "validate", EXAMPLE_POLICY]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Editors (taplo, Even Better TOML) validate as you type through this.
+    let text = std::fs::read_to_string(EXAMPLE_POLICY).expect("example");
+    assert!(text.starts_with("#:schema ./policy.schema.json\n"), "{text}");
 }
 
 #[test]
@@ -825,4 +828,58 @@ fn a_bad_s3_endpoint_is_a_usage_error() {
         dir.path().to_str().expect("utf8"),
     ]);
     assert_eq!(code(&ok), 0, "{}", output_text(&ok));
+}
+
+/// The checked-in schema read by a third-party validator (Python's
+/// `jsonschema`, from the services' venv): the example policy is valid, and
+/// a wrong value is reported at its leaf, not as "not valid under any of
+/// the given schemas".
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn a_third_party_validator_reports_the_wrong_leaf() {
+    let script = r#"
+import json, sys, tomllib, jsonschema
+schema = json.load(open(sys.argv[2]))
+validator = jsonschema.Draft202012Validator(schema)
+for path in sys.argv[3:]:
+    with open(path, "rb") as f:
+        doc = tomllib.load(f)
+    for e in validator.iter_errors(doc):
+        print(path, "/".join(str(p) for p in e.absolute_path), e.message)
+"#;
+    let dir = tempfile::tempdir().expect("tmp");
+    let bad = write_policy(
+        dir.path(),
+        "version = 1\n[sudo]\nallow = [1]\n[packages.pip]\nindex_url = \"https://m.example/\"\ntimeout = \"soon\"\n",
+    );
+    let schema = repo().join("config/policy.schema.json");
+    let out = common::notebook::boto3(
+        script,
+        &[
+            schema.to_str().expect("utf8"),
+            EXAMPLE_POLICY,
+            bad.to_str().expect("utf8"),
+        ],
+    );
+    assert!(out.status.success(), "{}", output_text(&out));
+    let text = stdout(&out);
+    assert!(
+        !text.contains(EXAMPLE_POLICY),
+        "the example policy is invalid:\n{text}"
+    );
+    assert!(
+        text.contains("sudo/allow/0 1 is not of type 'string'"),
+        "{text}"
+    );
+    assert!(
+        text.contains("packages/pip/timeout 'soon' is not of type 'integer'"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("not valid under any of the given schemas"),
+        "{text}"
+    );
 }

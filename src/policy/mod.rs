@@ -378,12 +378,56 @@ impl From<Variable> for RawVariable {
     }
 }
 
+/// Removes the `null` alternative schemars gives every optional field:
+/// TOML has no null, and an `anyOf` wrapper makes generic validators report
+/// only "not valid under any of the given schemas" instead of the wrong leaf.
+fn without_null(schema: &mut serde_json::Value) {
+    use serde_json::Value;
+    match schema {
+        Value::Object(map) => {
+            if let Some(Value::Array(alternatives)) = map.get("anyOf") {
+                let rest: Vec<Value> = alternatives
+                    .iter()
+                    .filter(|a| a.get("type") != Some(&Value::from("null")))
+                    .cloned()
+                    .collect();
+                if rest.len() == 1 && rest.len() < alternatives.len() {
+                    map.remove("anyOf");
+                    if let Value::Object(only) = &rest[0] {
+                        for (k, v) in only {
+                            map.entry(k.clone()).or_insert_with(|| v.clone());
+                        }
+                    }
+                }
+            }
+            if let Some(Value::Array(types)) = map.get("type") {
+                let rest: Vec<Value> = types
+                    .iter()
+                    .filter(|t| *t != &Value::from("null"))
+                    .cloned()
+                    .collect();
+                if rest.len() == 1 {
+                    map.insert("type".into(), rest[0].clone());
+                }
+            }
+            if map.get("default") == Some(&Value::Null) {
+                map.remove("default");
+            }
+            map.values_mut().for_each(without_null);
+        }
+        Value::Array(items) => items.iter_mut().for_each(without_null),
+        _ => {}
+    }
+}
+
 impl Policy {
     /// The JSON Schema of the policy, as printed by `nbwarden policy schema`.
     pub fn json_schema() -> String {
         let schema = schemars::schema_for!(Policy);
+        let mut value = schema.to_value();
+        without_null(&mut value);
         // Serializing a schema built from our own types cannot fail.
-        let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+        let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
         text.push('\n');
         text
     }
