@@ -512,7 +512,10 @@ fn the_example_policy_is_valid() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     // Editors (taplo, Even Better TOML) validate as you type through this.
     let text = std::fs::read_to_string(EXAMPLE_POLICY).expect("example");
-    assert!(text.starts_with("#:schema ./policy.schema.json\n"), "{text}");
+    assert!(
+        text.starts_with("#:schema ./policy.schema.json\n"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -882,4 +885,20 @@ for path in sys.argv[3:]:
         !text.contains("not valid under any of the given schemas"),
         "{text}"
     );
+}
+
+/// `--help` states the policy's real defaults, `lifecycle render`'s too.
+#[test]
+fn help_names_the_policy_defaults() {
+    let out = nbwarden(&["lifecycle", "render", "--help"]);
+    assert_eq!(code(&out), 0);
+    let help = stdout(&out)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        help.contains("for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml"),
+        "{help}"
+    );
+    assert!(help.contains("/etc/nbwarden/lifecycle.env"), "{help}");
 }

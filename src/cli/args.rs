@@ -27,7 +27,9 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME
-    /// [default: /etc/nbwarden/policy.toml].
+    /// [default: the one /etc/nbwarden/lifecycle.env names, else
+    /// /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the
+    /// scripts load: BUNDLE/policy.toml].
     #[arg(long, global = true, env = "NBWARDEN_POLICY", value_name = "SOURCE")]
     pub policy: Option<PolicySource>,
     /// Refuse the policy unless its bytes have this sha256 (hex).
