@@ -26,6 +26,15 @@ fn hardened() -> Notebook {
     nb
 }
 
+/// `verify --only CONTROL`, which must fail (exit 1): its evidence, one
+/// line each.
+fn failing_verify(nb: &Notebook, control: &str) -> String {
+    let out = nb.nbwarden(&["verify", "--only", control, "--output", "json"]);
+    let report = read_report(&out);
+    assert_eq!(code(&out), 1, "{report:#?}");
+    common::evidence(&report, control).join("\n")
+}
+
 /// Writes `text` at `inside` (a path inside the root), making its
 /// directories: root's, as an image or an admin would leave them.
 fn put(nb: &Notebook, inside: &str, text: &str) {
@@ -753,10 +762,7 @@ fn start_up_code_and_config_dirs_that_choose_an_index_are_named() {
     let mut text = std::fs::read_to_string(&rc).unwrap_or_default();
     text.push_str("export XDG_CONFIG_DIRS=/home/ec2-user/SageMaker/.cfg\n");
     std::fs::write(&rc, text).expect("bashrc");
-    let out = nb.nbwarden(&["verify", "--only", "packages", "--output", "json"]);
-    let report = read_report(&out);
-    assert_eq!(code(&out), 1, "{report:#?}");
-    let ev = common::evidence(&report, "packages").join("\n");
+    let ev = failing_verify(&nb, "packages");
     assert!(
         ev.contains("zz-mirror.pth: line 1: import os; os.environ.setdefault('PIP_INDEX_URL'"),
         "{ev}"
@@ -851,10 +857,7 @@ fn indented_keys_other_cases_and_short_options_are_named() {
         "{}",
         output_text(&seen)
     );
-    let out = nb.nbwarden(&["verify", "--only", "packages", "--output", "json"]);
-    let report = read_report(&out);
-    assert_eq!(code(&out), 1, "{report:#?}");
-    let ev = common::evidence(&report, "packages").join("\n");
+    let ev = failing_verify(&nb, "packages");
     for expected in [
         "/home/ec2-user/.config/pip/pip.conf: [global] index-url = https://pypi.org/simple",
         "export PIP_index_url=https://pypi.org/simple",
@@ -894,10 +897,7 @@ fn shared_memory_continuations_and_drop_ins_for_every_service_are_judged() {
         "/etc/systemd/system/service.d/10-all.conf",
         "[Service]\nExecStartPost=/home/ec2-user/SageMaker/post.sh\n",
     );
-    let out = nb.nbwarden(&["verify", "--only", "boot-exec", "--output", "json"]);
-    let report = read_report(&out);
-    assert_eq!(code(&out), 1, "{report:#?}");
-    let boot = common::evidence(&report, "boot-exec").join("\n");
+    let boot = failing_verify(&nb, "boot-exec");
     for expected in [
         "/etc/cron.d/shmjob: runs /dev/shm/cleanup.sh (user-writable) as root",
         "cont.service: runs /home/ec2-user/SageMaker/start.sh (user-writable) as root",
@@ -946,10 +946,7 @@ fn the_allowed_command_runs_in_an_environment_the_user_cannot_choose() {
     let mut text = std::fs::read_to_string(&main).expect("sudoers");
     text.push_str("Defaults:ec2-user setenv\n");
     std::fs::write(&main, text).expect("sudoers");
-    let out = nb.nbwarden(&["verify", "--only", "sudo", "--output", "json"]);
-    let report = read_report(&out);
-    assert_eq!(code(&out), 1, "{report:#?}");
-    let ev = common::evidence(&report, "sudo").join("\n");
+    let ev = failing_verify(&nb, "sudo");
     assert!(ev.contains("Defaults setenv"), "{ev}");
 }
 
@@ -1087,10 +1084,7 @@ fn a_pth_whose_name_is_not_utf8_is_still_read() {
         String::from_utf8_lossy(&env.stdout).trim(),
         "https://pypi.org/simple"
     );
-    let out = nb.nbwarden(&["verify", "--only", "packages", "--output", "json"]);
-    let report = read_report(&out);
-    assert_eq!(code(&out), 1, "{report:#?}");
-    let ev = common::evidence(&report, "packages").join("\n");
+    let ev = failing_verify(&nb, "packages");
     // Shown with the replacement character where the name is not UTF-8.
     assert!(ev.contains("zz-\u{FFFD}.pth: line 1: import os"), "{ev}");
 }
