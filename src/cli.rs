@@ -1,7 +1,7 @@
 //! The command line: parses, calls the module that does the work, renders
 //! the result. A run's logic lives in `engine::run`, rendering in `report`.
 
-mod args;
+pub mod args;
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -228,7 +228,7 @@ fn render_lifecycle(g: &GlobalArgs, a: &args::RenderArgs) -> Result<Verdict, Fai
         ScriptFormat::Cloudformation => {
             print!(
                 "{}",
-                lifecycle::cloudformation(&a.name, &scripts[0].1, &scripts[1].1)
+                lifecycle::cloudformation(&a.name, &scripts[0].1, &scripts[1].1)?
             );
         }
     }

@@ -220,26 +220,69 @@ pub fn base64(script: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(script)
 }
 
-/// A CloudFormation resource creating the lifecycle configuration.
-pub fn cloudformation(name: &str, on_create: &str, on_start: &str) -> String {
-    let indent = |script: &str| {
-        script
-            .lines()
-            .map(|l| {
-                if l.is_empty() {
-                    String::new()
-                } else {
-                    format!("              {l}")
+/// A CloudFormation template creating the lifecycle configuration, built
+/// as data and serialised, so no name or script can break the YAML.
+pub fn cloudformation(
+    name: &LifecycleConfigName,
+    on_create: &str,
+    on_start: &str,
+) -> Result<String> {
+    let script = |content: &str| serde_json::json!([{ "Content": { "Fn::Base64": content } }]);
+    let template = serde_json::json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": format!("nbwarden {} lifecycle configuration", crate::version::SHORT),
+        "Resources": {
+            "NbwardenLifecycleConfig": {
+                "Type": "AWS::SageMaker::NotebookInstanceLifecycleConfig",
+                "Properties": {
+                    "NotebookInstanceLifecycleConfigName": name.as_str(),
+                    "OnCreate": script(on_create),
+                    "OnStart": script(on_start),
                 }
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    format!(
-        "Resources:\n  NbwardenLifecycleConfig:\n    Type: AWS::SageMaker::NotebookInstanceLifecycleConfig\n    Properties:\n      NotebookInstanceLifecycleConfigName: {name}\n      OnCreate:\n        - Content:\n            Fn::Base64: |\n{}\n      OnStart:\n        - Content:\n            Fn::Base64: |\n{}\n",
-        indent(on_create),
-        indent(on_start)
-    )
+            }
+        },
+        "Outputs": {
+            "LifecycleConfigName": {
+                "Description": "The name to give a notebook instance's LifecycleConfigName",
+                "Value": { "Fn::GetAtt": ["NbwardenLifecycleConfig", "NotebookInstanceLifecycleConfigName"] }
+            }
+        }
+    });
+    Ok(serde_yaml_ng::to_string(&template)?)
+}
+
+/// A lifecycle configuration's name as SageMaker takes it: 1 to 63
+/// letters, digits and hyphens, starting and ending with a letter or digit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleConfigName(String);
+
+impl LifecycleConfigName {
+    pub const MAX: usize = 63;
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for LifecycleConfigName {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let alnum = |c: char| c.is_ascii_alphanumeric();
+        let valid = !text.is_empty()
+            && text.len() <= Self::MAX
+            && text.chars().all(|c| alnum(c) || c == '-')
+            && text.starts_with(alnum)
+            && text.ends_with(alnum);
+        if !valid {
+            return Err(format!(
+                "{text:?} is not a lifecycle configuration name: SageMaker takes 1 to {} letters, \
+                 digits and hyphens, starting and ending with a letter or digit (like nbwarden-prod)",
+                Self::MAX
+            ));
+        }
+        Ok(Self(text.to_string()))
+    }
 }
 
 /// `--start-budget` in seconds, checked against [`MIN_BUDGET_S`] and
@@ -406,5 +449,45 @@ mod tests {
         assert_eq!(base64("fo"), "Zm8=");
         assert_eq!(base64("foo"), "Zm9v");
         assert_eq!(base64("#!/bin/bash\n"), "IyEvYmluL2Jhc2gK");
+    }
+
+    #[test]
+    fn lifecycle_config_names_follow_sagemakers_rule() {
+        for good in ["nbwarden", "a", "nb-prod-2", &"a".repeat(63)] {
+            assert!(good.parse::<LifecycleConfigName>().is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "nb: #x",
+            "bad_name!",
+            "-nb",
+            "nb-",
+            "nb.prod",
+            &"a".repeat(64),
+        ] {
+            let err = bad.parse::<LifecycleConfigName>().expect_err(bad);
+            assert!(err.contains("letters, digits and hyphens"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_cloudformation_template_carries_the_scripts_verbatim() {
+        let name: LifecycleConfigName = "nb-prod".parse().expect("name");
+        let odd = "#!/bin/bash\necho 'a: b' \"#c\" {x} | tee\n\n  indented\n";
+        let yaml = cloudformation(&name, "#!/bin/bash\n", odd).expect("yaml");
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).expect("valid YAML");
+        let props = &doc["Resources"]["NbwardenLifecycleConfig"]["Properties"];
+        assert_eq!(
+            props["NotebookInstanceLifecycleConfigName"].as_str(),
+            Some("nb-prod")
+        );
+        assert_eq!(
+            props["OnStart"][0]["Content"]["Fn::Base64"].as_str(),
+            Some(odd)
+        );
+        assert_eq!(
+            props["OnCreate"][0]["Content"]["Fn::Base64"].as_str(),
+            Some("#!/bin/bash\n")
+        );
     }
 }

@@ -135,9 +135,10 @@ pub struct RenderArgs {
     pub out: PathBuf,
     #[arg(long, value_enum, default_value = "files")]
     pub format: ScriptFormat,
-    /// The lifecycle configuration's name (CloudFormation).
+    /// The lifecycle configuration's name (CloudFormation): 1 to 63
+    /// letters, digits and hyphens.
     #[arg(long, default_value = "nbwarden")]
-    pub name: String,
+    pub name: crate::lifecycle::LifecycleConfigName,
     /// The whole on-start script's time budget (download, apply,
     /// verify), inside SageMaker's 5 minutes; from 30s to 280s.
     #[arg(long, default_value = "240s", value_name = "DURATION", value_parser = parse_start_budget)]

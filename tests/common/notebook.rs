@@ -201,3 +201,9 @@ pub fn boto3(script: &str, args: &[&str]) -> Output {
         .output()
         .expect("python")
 }
+
+/// A program from the services' venv: the linters administrators run
+/// (cfn-lint, parliament).
+pub fn venv_tool(name: &str) -> Command {
+    Command::new(format!("{}/bin/{name}", service("NBWARDEN_TEST_VENV")))
+}
