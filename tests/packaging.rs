@@ -81,6 +81,7 @@ fn lifecycle_scripts_fit_sagemaker_and_pass_shellcheck() {
     assert_eq!(String::from_utf8_lossy(&decoded.stdout), start);
 
     let cfn = render(dir.path(), &["--format", "cloudformation"]);
+    assert_eq!(code(&cfn), 0, "{}", output_text(&cfn));
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_slice(&cfn.stdout).expect("valid YAML");
     let props = &doc["Resources"]["NbwardenLifecycleConfig"]["Properties"];
     assert_eq!(
@@ -109,13 +110,246 @@ fn lifecycle_scripts_fit_sagemaker_and_pass_shellcheck() {
     assert_eq!(code(&bad), 2);
 }
 
-/// Every unit file under systemd/, by path.
-fn shipped_units() -> Vec<std::path::PathBuf> {
-    let mut units: Vec<_> = std::fs::read_dir(repo().join("systemd"))
-        .expect("systemd/")
+/// `cfn-lint` (from the services' venv) accepts the template at `path`.
+fn assert_cfn_lint_clean(path: &Path) {
+    let out = common::notebook::venv_tool("cfn-lint")
+        .arg(path)
+        .output()
+        .expect("cfn-lint");
+    assert!(
+        out.status.success(),
+        "cfn-lint {}: {}",
+        path.display(),
+        output_text(&out)
+    );
+}
+
+/// Every way of rendering the CloudFormation template passes cfn-lint, and
+/// a name CloudFormation or SageMaker would refuse is refused here first,
+/// naming the option.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn every_cloudformation_rendering_passes_cfn_lint() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let sha = "b".repeat(64);
+    let variants: [&[&str]; 4] = [
+        &[],
+        &["--name", "nb-prod-2"],
+        &[
+            "--policy",
+            "s3://other-bucket/policies/team a.toml",
+            "--policy-sha256",
+            &sha,
+        ],
+        &[
+            "--s3-endpoint-url",
+            "https://bucket.vpce-0a1b.s3.eu-west-1.vpce.amazonaws.com",
+            "--start-budget",
+            "60s",
+        ],
+    ];
+    for (i, extra) in variants.iter().enumerate() {
+        let mut args = vec!["--format", "cloudformation"];
+        args.extend_from_slice(extra);
+        let out = render(dir.path(), &args);
+        assert_eq!(code(&out), 0, "{extra:?}: {}", output_text(&out));
+        let path = dir.path().join(format!("template-{i}.yaml"));
+        std::fs::write(&path, &out.stdout).expect("write");
+        assert_cfn_lint_clean(&path);
+    }
+    for bad in ["nb: #x", "bad_name!", "-nb", &"a".repeat(64)] {
+        let out = render(
+            dir.path(),
+            &["--format", "cloudformation", &format!("--name={bad}")],
+        );
+        assert_eq!(code(&out), 2, "{bad}: {}", output_text(&out));
+        assert!(stdout(&out).is_empty(), "{bad}: printed a template");
+        assert!(
+            stderr(&out).contains("--name") && stderr(&out).contains("letters, digits and hyphens"),
+            "{bad}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+/// The placeholders of the shipped IAM policy, with the values a platform
+/// team fills in.
+const IAM_PLACEHOLDERS: &[(&str, &str)] = &[
+    ("ACCOUNT", "123456789012"),
+    ("REGION", "eu-west-1"),
+    ("NOTEBOOK_NAME", "team-a-analysis"),
+    ("BUNDLE_BUCKET", "platform-nbwarden"),
+    ("BUNDLE_PREFIX", "nbwarden/0.1.0"),
+    ("PARAMETER_PATH", "notebooks/team-a"),
+    ("PARAMETER_KEY_ID", "1234abcd-12ab-34cd-56ef-1234567890ab"),
+    ("CODEARTIFACT_DOMAIN", "platform"),
+    ("REPORT_BUCKET", "platform-nbwarden-reports"),
+    ("REPORT_PREFIX", "reports"),
+    ("REPORT_KEY_ID", "0987dcba-09fe-87dc-65ba-ab0987654321"),
+];
+
+/// Every string under `Resource` and `Condition`, depth first.
+fn iam_values(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| iam_values(x, out)),
+        serde_json::Value::Object(m) => m.values().for_each(|x| iam_values(x, out)),
+        _ => {}
+    }
+}
+
+/// The shipped IAM policy grants the notebook's role rights on its own
+/// notebook only (the user's kernels hold the same role), in the forms AWS
+/// evaluates, and parliament finds nothing in it once filled in.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn the_iam_policy_is_scoped_to_the_notebook_and_parliament_finds_nothing() {
+    let text = std::fs::read_to_string(repo().join("packaging/iam-notebook-role-policy.json"))
+        .expect("policy");
+    let policy: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let statements = policy["Statement"].as_array().expect("statements");
+
+    // Every upper-case placeholder is one the guide documents (and this
+    // test fills), so the filled-in policy is the whole policy.
+    let mut values = Vec::new();
+    for st in statements {
+        iam_values(&st["Resource"], &mut values);
+        iam_values(&st["Condition"], &mut values);
+    }
+    let guide = std::fs::read_to_string(repo().join("packaging/GUIDE.md")).expect("guide");
+    for v in &values {
+        for token in v.split(|c: char| !(c.is_ascii_uppercase() || c == '_')) {
+            if token.len() < 2 {
+                continue;
+            }
+            assert!(
+                IAM_PLACEHOLDERS.iter().any(|(p, _)| *p == token),
+                "{token} in {v} is not a known placeholder"
+            );
+            assert!(
+                guide.contains(&format!("`{token}`")),
+                "GUIDE.md does not explain {token}"
+            );
+        }
+    }
+
+    let with_action = |action: &str| -> Vec<&serde_json::Value> {
+        statements
+            .iter()
+            .filter(|st| {
+                st["Action"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == action))
+            })
+            .collect()
+    };
+    // The notebook's own ARN, never every notebook in the account.
+    for action in [
+        "sagemaker:DescribeNotebookInstance",
+        "sagemaker:ListTags",
+        "sagemaker:StopNotebookInstance",
+    ] {
+        for st in with_action(action) {
+            assert_eq!(
+                st["Resource"],
+                serde_json::json!([
+                    "arn:aws:sagemaker:REGION:ACCOUNT:notebook-instance/NOTEBOOK_NAME"
+                ]),
+                "{action}"
+            );
+        }
+    }
+    // GetParametersByPath is evaluated against the path itself.
+    let by_path = with_action("ssm:GetParametersByPath");
+    assert_eq!(by_path.len(), 1);
+    assert_eq!(
+        by_path[0]["Resource"],
+        serde_json::json!(["arn:aws:ssm:REGION:ACCOUNT:parameter/PARAMETER_PATH"])
+    );
+    // Fleet reports: this notebook's prefix only.
+    for st in with_action("s3:PutObject") {
+        let resources = st["Resource"].to_string();
+        assert!(resources.contains("/REGION/NOTEBOOK_NAME/*"), "{resources}");
+    }
+    // Every KMS key only through the service that needs it.
+    for action in ["kms:Decrypt", "kms:GenerateDataKey"] {
+        for st in with_action(action) {
+            assert!(
+                st["Condition"]["StringEquals"]["kms:ViaService"].is_string(),
+                "{action} without kms:ViaService: {st}"
+            );
+        }
+    }
+
+    let mut filled = text.clone();
+    // Longest first: REPORT_PREFIX before a shorter name inside it.
+    let mut by_len = IAM_PLACEHOLDERS.to_vec();
+    by_len.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+    for (placeholder, value) in by_len {
+        filled = filled.replace(placeholder, value);
+    }
+    // --string: with --file, parliament refuses a stdin that is not a tty.
+    let out = common::notebook::venv_tool("parliament")
+        .args([
+            "--include-community-auditors",
+            "--minimum_severity",
+            "INFO",
+            "--json",
+            "--string",
+            &filled,
+        ])
+        .output()
+        .expect("parliament");
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        stdout(&out).trim().is_empty(),
+        "parliament findings: {}",
+        output_text(&out)
+    );
+}
+
+/// Every unit as `scripts/render-units` fills it in for `binary`, by path
+/// in `dir`. Each is the same as the unit the binary itself writes.
+fn shipped_units(binary: &str, dir: &Path) -> Vec<std::path::PathBuf> {
+    let out = Command::new(repo().join("scripts/render-units"))
+        .arg(binary)
+        .arg(dir)
+        .output()
+        .expect("render-units");
+    assert!(out.status.success(), "{}", output_text(&out));
+    let mut units: Vec<_> = std::fs::read_dir(dir)
+        .expect("rendered units")
         .map(|e| e.expect("entry").path())
         .collect();
     units.sort();
+    let names: Vec<_> = units
+        .iter()
+        .map(|u| u.file_name().expect("name").to_string_lossy().into_owned())
+        .collect();
+    let mut compiled: Vec<_> = nbwarden::controls::service::UNITS
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    compiled.sort();
+    assert_eq!(
+        names, compiled,
+        "render-units and the binary ship different units"
+    );
+    for (name, template) in nbwarden::controls::service::UNITS {
+        let rendered = std::fs::read_to_string(dir.join(name)).expect("unit");
+        assert_eq!(
+            rendered,
+            nbwarden::controls::service::render_unit(template, binary),
+            "{name}: render-units and the binary disagree"
+        );
+        assert!(!rendered.contains("@NBWARDEN@"), "{name}: {rendered}");
+    }
     units
 }
 
@@ -143,7 +377,8 @@ fn analyze(script: &str, units: &[std::path::PathBuf]) -> std::process::Output {
 fn systemd_units_pass_systemd_analyze_verify() {
     // A template is verified as one of its instances.
     let dir = tempfile::tempdir().expect("tmp");
-    let units: Vec<_> = shipped_units()
+    let rendered = tempfile::tempdir().expect("tmp");
+    let units: Vec<_> = shipped_units("/usr/local/bin/nbwarden", rendered.path())
         .into_iter()
         .map(|u| {
             let name = u.file_name().expect("name").to_string_lossy().into_owned();
@@ -176,7 +411,8 @@ fn service_exposure_stays_at_or_below_its_reviewed_level() {
         ("nbwarden-codeartifact.service", 5.5),
         ("nbwarden-reapply@.service", 6.9),
     ];
-    let services: Vec<_> = shipped_units()
+    let rendered = tempfile::tempdir().expect("tmp");
+    let services: Vec<_> = shipped_units("/usr/local/bin/nbwarden", rendered.path())
         .into_iter()
         .filter(|u| u.extension().is_some_and(|e| e == "service"))
         .collect();
@@ -186,7 +422,7 @@ fn service_exposure_stays_at_or_below_its_reviewed_level() {
         "a service without a ceiling: {services:?}"
     );
     for (name, ceiling) in ceilings {
-        let unit = repo().join("systemd").join(name);
+        let unit = rendered.path().join(name);
         let out = analyze(
             "systemd-analyze security --offline=true --no-pager \"$1\"",
             &[unit],
@@ -208,7 +444,7 @@ fn service_exposure_stays_at_or_below_its_reviewed_level() {
     not(feature = "system-tier"),
     ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
 )]
-fn the_rpm_holds_the_binary_units_policies_and_man_page() {
+fn the_rpm_is_lint_clean_with_fhs_paths_scriptlets_and_generated_docs() {
     let dir = tempfile::tempdir().expect("tmp");
     let built = Command::new(repo().join("scripts/build-rpm"))
         .arg(static_binary())
@@ -217,27 +453,105 @@ fn the_rpm_holds_the_binary_units_policies_and_man_page() {
         .expect("build-rpm");
     assert!(built.status.success(), "{}", output_text(&built));
     let rpm = stdout(&built).trim().to_string();
-    let list = Command::new("rpm")
-        .args(["-qlp", &rpm])
+
+    // rpmlint, as a packager runs it, on the spec and the package: no error
+    // (the two filtered ones are explained in nbwarden.rpmlintrc).
+    let lint = Command::new("rpmlint")
+        .arg("-r")
+        .arg(repo().join("packaging/rpm/nbwarden.rpmlintrc"))
+        .arg(repo().join("packaging/rpm/nbwarden.spec"))
+        .arg(&rpm)
         .output()
-        .expect("rpm");
-    let files: Vec<String> = stdout(&list).lines().map(str::to_string).collect();
-    for f in [
-        "/usr/local/bin/nbwarden",
-        "/usr/lib/systemd/system/nbwarden-verify.service",
-        "/usr/lib/systemd/system/nbwarden-verify.timer",
-        "/usr/lib/systemd/system/nbwarden-monitor.service",
-        "/usr/lib/systemd/system/nbwarden-codeartifact.timer",
-        "/usr/lib/systemd/system/nbwarden-reapply@.service",
-        "/usr/share/nbwarden/policy.example.toml",
-        "/usr/share/man/man8/nbwarden.8.gz",
-        "/usr/share/doc/nbwarden/GUIDE.md",
-    ] {
-        assert!(
-            files.contains(&f.to_string()),
-            "{f} missing from {files:#?}"
+        .expect("rpmlint (Debian package rpmlint)");
+    let lint_text = output_text(&lint);
+    assert!(lint.status.success(), "rpmlint: {lint_text}");
+    assert!(lint_text.contains(" 0 errors"), "rpmlint: {lint_text}");
+
+    let query = |args: &[&str]| {
+        let out = Command::new("rpm")
+            .args(args)
+            .arg(&rpm)
+            .output()
+            .expect("rpm");
+        assert!(out.status.success(), "{}", output_text(&out));
+        stdout(&out)
+    };
+    let files: Vec<String> = query(&["-qlp"]).lines().map(str::to_string).collect();
+    let mut wanted = vec![
+        "/usr/bin/nbwarden".to_string(),
+        "/usr/share/nbwarden/policy.example.toml".into(),
+        "/usr/share/nbwarden/iam-notebook-role-policy.json".into(),
+        "/usr/share/doc/nbwarden/GUIDE.md".into(),
+        "/usr/share/bash-completion/completions/nbwarden".into(),
+        "/usr/share/zsh/site-functions/_nbwarden".into(),
+        "/usr/share/fish/vendor_completions.d/nbwarden.fish".into(),
+    ];
+    for (unit, _) in nbwarden::controls::service::UNITS {
+        wanted.push(format!("/usr/lib/systemd/system/{unit}"));
+    }
+    for page in std::fs::read_dir(repo().join("packaging/man")).expect("man") {
+        let name = page
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        if name.ends_with(".8") {
+            wanted.push(format!("/usr/share/man/man8/{name}.gz"));
+        }
+    }
+    for f in &wanted {
+        assert!(files.contains(f), "{f} missing from {files:#?}");
+    }
+    assert!(
+        !files.iter().any(|f| f.starts_with("/usr/local")),
+        "nothing under /usr/local: {files:#?}"
+    );
+
+    // The units run the package's binary.
+    let x = Command::new("sh")
+        .arg("-c")
+        .arg("cd \"$1\" && rpm2cpio \"$2\" | cpio -idm --quiet")
+        .arg("sh")
+        .arg(dir.path())
+        .arg(&rpm)
+        .output()
+        .expect("rpm2cpio");
+    assert!(x.status.success(), "{}", output_text(&x));
+    for (unit, template) in nbwarden::controls::service::UNITS {
+        let shipped = std::fs::read_to_string(dir.path().join("usr/lib/systemd/system").join(unit))
+            .expect("unit");
+        assert_eq!(
+            shipped,
+            nbwarden::controls::service::render_unit(template, "/usr/bin/nbwarden")
         );
     }
+
+    // systemd's scriptlets for every unit it enables, and what it needs.
+    let scripts = query(&["-qp", "--scripts"]);
+    for phase in ["postinstall", "preuninstall", "postuninstall"] {
+        assert!(scripts.contains(phase), "no {phase} scriptlet: {scripts}");
+    }
+    for unit in [
+        "nbwarden-verify.timer",
+        "nbwarden-monitor.service",
+        "nbwarden-codeartifact.timer",
+    ] {
+        assert!(
+            scripts.matches(unit).count() >= 2,
+            "{unit} is not preset and disabled by the scriptlets: {scripts}"
+        );
+    }
+    let requires = query(&["-qpR"]);
+    for dep in ["sudo", "util-linux", "systemd"] {
+        assert!(
+            requires.lines().any(|l| l.trim() == dep),
+            "Requires {dep}: {requires}"
+        );
+    }
+    assert!(
+        query(&["-qp", "--changelog"]).contains("- "),
+        "no changelog"
+    );
 }
 
 #[test]
@@ -285,6 +599,9 @@ fn the_bundle_is_complete_checksummed_and_reproducible() {
         "lifecycle/on-create.sh",
         "cloudformation/lifecycle.yaml",
         "systemd/nbwarden-verify.service",
+        "man/nbwarden.8",
+        "man/nbwarden-lifecycle-render.8",
+        "completions/nbwarden.bash",
         "config/policy.example.toml",
         "iam/notebook-role-policy.json",
         "GUIDE.md",
@@ -302,6 +619,12 @@ fn the_bundle_is_complete_checksummed_and_reproducible() {
     )
     .expect("JSON");
     assert_eq!(iam["Version"], "2012-10-17");
+    assert_cfn_lint_clean(&root.join("cloudformation/lifecycle.yaml"));
+    let unit = std::fs::read_to_string(root.join("systemd/nbwarden-verify.service")).expect("unit");
+    assert!(
+        unit.contains("ExecStart=/usr/local/bin/nbwarden verify"),
+        "the bundle's units run the lifecycle path's binary: {unit}"
+    );
     let start = std::fs::read_to_string(root.join("lifecycle/on-start.sh")).expect("script");
     let bin_sum = Command::new("sha256sum")
         .arg(root.join("bin/nbwarden-x86_64"))

@@ -1,7 +1,8 @@
 //! `[service]`: nbwarden installs and starts its own systemd units. The
 //! system drive is rebuilt at every start, so the lifecycle path (no RPM)
-//! writes them from the content compiled into this binary, the same files
-//! the RPM and the bundle ship from `systemd/`.
+//! writes them from the content compiled into this binary, the same
+//! templates the RPM and the bundle fill from `systemd/` (with
+//! `scripts/render-units`): only the binary's path differs.
 
 use crate::engine::ControlInfo;
 use std::path::{Path, PathBuf};
@@ -26,7 +27,18 @@ pub static INFO: ControlInfo = ControlInfo {
 const UNIT_DIR: &str = "/etc/systemd/system";
 const TIMER_DROP_IN: &str = "/etc/systemd/system/nbwarden-verify.timer.d/50-nbwarden-policy.conf";
 
-/// Every unit nbwarden ships, by name, with its content.
+/// Where the lifecycle script installs the binary (the RPM's is
+/// `/usr/bin/nbwarden`).
+pub const LIFECYCLE_BINARY: &str = "/usr/local/bin/nbwarden";
+/// What `systemd/` templates hold in place of the binary's path.
+pub const BINARY_PLACEHOLDER: &str = "@NBWARDEN@";
+
+/// A unit template from [`UNITS`] with the binary's path filled in.
+pub fn render_unit(template: &str, binary: &str) -> String {
+    template.replace(BINARY_PLACEHOLDER, binary)
+}
+
+/// Every unit template nbwarden ships, by name, with its content.
 pub const UNITS: &[(&str, &str)] = &[
     (
         "nbwarden-verify.service",
@@ -152,7 +164,11 @@ impl Control for Service {
         let mut files = Vec::new();
         for (name, content) in UNITS {
             files.push(if self.plan.install.contains(name) {
-                ManagedFile::root_owned(unit_path(name), *content, 0o644)
+                ManagedFile::root_owned(
+                    unit_path(name),
+                    render_unit(content, LIFECYCLE_BINARY),
+                    0o644,
+                )
             } else {
                 ManagedFile::absent(unit_path(name))
             });
@@ -530,6 +546,20 @@ mod tests {
         assert!(text.contains("RandomizedDelaySec=5s"), "{text}");
         assert!(text.contains("AccuracySec=2s"), "{text}");
         assert!(timer_drop_in(Duration::from_secs(7200)).contains("RandomizedDelaySec=300s"));
+    }
+
+    #[test]
+    fn every_unit_runs_the_binary_from_its_filled_in_path() {
+        for (name, template) in UNITS {
+            let unit = render_unit(template, LIFECYCLE_BINARY);
+            assert!(!unit.contains(BINARY_PLACEHOLDER), "{name}");
+            if name.ends_with(".service") {
+                assert!(
+                    unit.contains(&format!("ExecStart={LIFECYCLE_BINARY} ")),
+                    "{name}: {unit}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,233 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_nbwarden_global_optspecs
+    string join \n policy= policy-sha256= root= only= output= deadline= v/verbose q/quiet h/help V/version
+end
+
+function __fish_nbwarden_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_nbwarden_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_nbwarden_using_subcommand
+    set -l cmd (__fish_nbwarden_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c nbwarden -n "__fish_nbwarden_needs_command" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
+complete -c nbwarden -n "__fish_nbwarden_needs_command" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
+complete -c nbwarden -n "__fish_nbwarden_needs_command" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
+complete -c nbwarden -n "__fish_nbwarden_needs_command" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_needs_command" -l output -d 'Report format on stdout' -r -f -a "human\t''
+json\t''
+junit\t''"
+complete -c nbwarden -n "__fish_nbwarden_needs_command" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
+complete -c nbwarden -n "__fish_nbwarden_needs_command" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
+complete -c nbwarden -n "__fish_nbwarden_needs_command" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
+complete -c nbwarden -n "__fish_nbwarden_needs_command" -s h -l help -d 'Print help'
+complete -c nbwarden -n "__fish_nbwarden_needs_command" -s V -l version -d 'Print version'
+complete -c nbwarden -n "__fish_nbwarden_needs_command" -f -a "apply" -d 'Converge the host to the policy; a second run changes nothing'
+complete -c nbwarden -n "__fish_nbwarden_needs_command" -f -a "verify" -d 'Check every control; change nothing'
+complete -c nbwarden -n "__fish_nbwarden_needs_command" -f -a "plan" -d 'Show what `apply` would change, as unified diffs'
+complete -c nbwarden -n "__fish_nbwarden_needs_command" -f -a "status" -d 'Show the last run\'s result'
+complete -c nbwarden -n "__fish_nbwarden_needs_command" -f -a "policy" -d 'Validate a policy or print its JSON Schema'
+complete -c nbwarden -n "__fish_nbwarden_needs_command" -f -a "monitor" -d 'The long-running service: metrics, drift re-checks, idle auto-stop (`[monitoring]`)'
+complete -c nbwarden -n "__fish_nbwarden_needs_command" -f -a "lifecycle" -d 'Lifecycle configuration scripts for a bundle'
+complete -c nbwarden -n "__fish_nbwarden_needs_command" -f -a "fleet" -d 'The fleet\'s reports in S3'
+complete -c nbwarden -n "__fish_nbwarden_needs_command" -f -a "sudo" -d 'Admin commands of the sudo control'
+complete -c nbwarden -n "__fish_nbwarden_needs_command" -f -a "version" -d 'Print version, git commit, target and build date'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand apply" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand apply" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand apply" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand apply" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand apply" -l output -d 'Report format on stdout' -r -f -a "human\t''
+json\t''
+junit\t''"
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand apply" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand apply" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand apply" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand apply" -s h -l help -d 'Print help'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand verify" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand verify" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand verify" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand verify" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand verify" -l output -d 'Report format on stdout' -r -f -a "human\t''
+json\t''
+junit\t''"
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand verify" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand verify" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand verify" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand verify" -s h -l help -d 'Print help'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand plan" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand plan" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand plan" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand plan" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand plan" -l output -d 'Report format on stdout' -r -f -a "human\t''
+json\t''
+junit\t''"
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand plan" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand plan" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand plan" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand plan" -s h -l help -d 'Print help'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand status" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand status" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand status" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand status" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand status" -l output -d 'Report format on stdout' -r -f -a "human\t''
+json\t''
+junit\t''"
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand status" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand status" -l wait -d 'Wait while a run is in progress'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand status" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand status" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand status" -s h -l help -d 'Print help'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and not __fish_seen_subcommand_from validate schema" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and not __fish_seen_subcommand_from validate schema" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and not __fish_seen_subcommand_from validate schema" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and not __fish_seen_subcommand_from validate schema" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and not __fish_seen_subcommand_from validate schema" -l output -d 'Report format on stdout' -r -f -a "human\t''
+json\t''
+junit\t''"
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and not __fish_seen_subcommand_from validate schema" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and not __fish_seen_subcommand_from validate schema" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and not __fish_seen_subcommand_from validate schema" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and not __fish_seen_subcommand_from validate schema" -s h -l help -d 'Print help'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and not __fish_seen_subcommand_from validate schema" -f -a "validate" -d 'Check a policy file; errors name line and column'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and not __fish_seen_subcommand_from validate schema" -f -a "schema" -d 'Print the policy\'s JSON Schema'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from validate" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from validate" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from validate" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from validate" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from validate" -l output -d 'Report format on stdout' -r -f -a "human\t''
+json\t''
+junit\t''"
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from validate" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from validate" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from validate" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from validate" -s h -l help -d 'Print help'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from schema" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from schema" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from schema" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from schema" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from schema" -l output -d 'Report format on stdout' -r -f -a "human\t''
+json\t''
+junit\t''"
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from schema" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from schema" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from schema" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from schema" -s h -l help -d 'Print help'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand monitor" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand monitor" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand monitor" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand monitor" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand monitor" -l output -d 'Report format on stdout' -r -f -a "human\t''
+json\t''
+junit\t''"
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand monitor" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand monitor" -l once -d 'One round (drift included), printed as JSON, then exit'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand monitor" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand monitor" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand monitor" -s h -l help -d 'Print help'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render" -l output -d 'Report format on stdout' -r -f -a "human\t''
+json\t''
+junit\t''"
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render" -s h -l help -d 'Print help'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render" -f -a "render" -d 'Write on-create.sh and on-start.sh for a bundle in S3 (or print their base64 content, or a CloudFormation resource). `--policy` is the policy the scripts load [default: BUNDLE/policy.toml]'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l bundle -d 'The bundle\'s location: s3://BUCKET/PREFIX/VERSION' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l checksums -d 'The bundle\'s SHA256SUMS (lines `HEX  bin/nbwarden-ARCH`)' -r -F
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l binary-sha256 -d 'A binary\'s sha256 as ARCH=HEX (repeatable), instead of --checksums' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l s3-endpoint-url -d 'An explicit S3 endpoint for the AWS CLI (VPC endpoints, tests)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l out -d 'Where to write the scripts (with --format files)' -r -F
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l format -r -f -a "files\t''
+base64\t''
+cloudformation\t''"
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l name -d 'The lifecycle configuration\'s name (CloudFormation): 1 to 63 letters, digits and hyphens' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l start-budget -d 'The whole on-start script\'s time budget (download, apply, verify), inside SageMaker\'s 5 minutes; from 30s to 280s' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l output -d 'Report format on stdout' -r -f -a "human\t''
+json\t''
+junit\t''"
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -s h -l help -d 'Print help'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -l output -d 'Report format on stdout' -r -f -a "human\t''
+json\t''
+junit\t''"
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -s h -l help -d 'Print help'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -f -a "summary" -d 'Every notebook\'s latest report: which fail, which controls, since when. Exits 1 when any notebook is not compliant'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l bucket -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l prefix -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l output -d 'Report format on stdout' -r -f -a "human\t''
+json\t''
+junit\t''"
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -s h -l help -d 'Print help'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and not __fish_seen_subcommand_from restore" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and not __fish_seen_subcommand_from restore" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and not __fish_seen_subcommand_from restore" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and not __fish_seen_subcommand_from restore" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and not __fish_seen_subcommand_from restore" -l output -d 'Report format on stdout' -r -f -a "human\t''
+json\t''
+junit\t''"
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and not __fish_seen_subcommand_from restore" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and not __fish_seen_subcommand_from restore" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and not __fish_seen_subcommand_from restore" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and not __fish_seen_subcommand_from restore" -s h -l help -d 'Print help'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and not __fish_seen_subcommand_from restore" -f -a "restore" -d 'Undo the sudo control: restore backed-up drop-ins and commented-out grants, remove nbwarden\'s deny rules, rejoin the removed groups'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and __fish_seen_subcommand_from restore" -l user -d 'The notebook user whose grants nbwarden removed' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and __fish_seen_subcommand_from restore" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and __fish_seen_subcommand_from restore" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and __fish_seen_subcommand_from restore" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and __fish_seen_subcommand_from restore" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and __fish_seen_subcommand_from restore" -l output -d 'Report format on stdout' -r -f -a "human\t''
+json\t''
+junit\t''"
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and __fish_seen_subcommand_from restore" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and __fish_seen_subcommand_from restore" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and __fish_seen_subcommand_from restore" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and __fish_seen_subcommand_from restore" -s h -l help -d 'Print help'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand version" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand version" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand version" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand version" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand version" -l output -d 'Report format on stdout' -r -f -a "human\t''
+json\t''
+junit\t''"
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand version" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand version" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand version" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand version" -s h -l help -d 'Print help'
