@@ -88,10 +88,15 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
             command: LifecycleCommand::Render(render),
         } => render_lifecycle(g, render),
         Command::Fleet {
-            command: FleetCommand::Summary { bucket, prefix },
+            command:
+                FleetCommand::Summary {
+                    bucket,
+                    prefix,
+                    cross_check,
+                },
         } => {
             let aws = Aws::new(Instant::now() + g.deadline);
-            let rows = crate::fleet::summary(&aws, bucket, prefix)?;
+            let rows = crate::fleet::summary(&aws, bucket, prefix, *cross_check)?;
             match g.output {
                 OutputFormat::Json => {
                     let text = serde_json::to_string_pretty(&rows).unwrap_or_default();
@@ -99,7 +104,7 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
                 }
                 _ => print!("{}", crate::fleet::render_table(&rows)),
             }
-            Ok(if rows.iter().any(|r| r.exit_code != 0) {
+            Ok(if rows.iter().any(crate::fleet::Row::flagged) {
                 Verdict::NotCompliant
             } else {
                 Verdict::Compliant

@@ -79,7 +79,10 @@ impl Notebook {
 #[serde(rename_all = "PascalCase")]
 pub struct NotebookDescription {
     pub notebook_instance_name: Option<String>,
+    pub notebook_instance_arn: Option<String>,
     pub notebook_instance_status: Option<String>,
+    /// Seconds since the epoch, as the JSON API sends timestamps.
+    pub last_modified_time: Option<f64>,
     pub subnet_id: Option<String>,
     #[serde(default)]
     pub security_groups: Vec<String>,
@@ -207,6 +210,12 @@ impl<'a> Facts<'a> {
             let (_, aws) = self.live_source("DescribeNotebookInstance")?;
             aws.sagemaker_describe_notebook(&self.notebook()?.name)
         })
+    }
+
+    /// The description when this run already asked for it (a control
+    /// needed it); never a call of its own.
+    pub fn description_if_fetched(&self) -> Option<&NotebookDescription> {
+        self.description.get().and_then(|r| r.as_ref().ok())
     }
 
     /// The EC2 instance id (IMDSv2).

@@ -1,8 +1,15 @@
 //! The fleet view: each run's report goes to
 //! `s3://BUCKET/PREFIX/ACCOUNT/REGION/NOTEBOOK/TIMESTAMP.json` and
 //! `…/latest.json`; `nbwarden fleet summary` reads every `latest.json`.
+//!
+//! A report is written with the notebook's role, which the notebook user's
+//! kernels hold too, so the user can replace it. `--cross-check` therefore
+//! holds each report against what SageMaker answers the administrator's
+//! own credentials, and lists notebooks in service that have no report.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -10,7 +17,7 @@ use serde::Serialize;
 use crate::aws::Aws;
 use crate::facts::{Facts, Notebook};
 use crate::policy::ReportSink;
-use crate::report::{Report, Status};
+use crate::report::{ControlPlaneView, Report, Status};
 
 /// Reports are small; anything larger in the bucket is not one of ours.
 const MAX_REPORT_BYTES: usize = 4 * 1024 * 1024;
@@ -61,6 +68,34 @@ fn try_upload(
     Ok(format!("s3://{}/{key}", sink.bucket))
 }
 
+/// The control that checks SageMaker's settings of the notebook.
+const CONTROL_PLANE: &str = "control-plane";
+
+/// How long before SageMaker's `LastModifiedTime` a start's report may
+/// finish: the start's verify runs before the notebook goes InService
+/// (which SageMaker records as a modification), inside the lifecycle's
+/// 5 minutes. A report older than that is from an earlier start.
+pub const START_GRACE: Duration = Duration::from_secs(10 * 60);
+
+/// What a row's report claims that the control plane can contradict.
+#[derive(Debug, Clone, Default)]
+struct Claims {
+    finished_at: Option<SystemTime>,
+    control_plane: Option<ControlPlaneView>,
+    control_plane_passed: bool,
+}
+
+/// What the cross-check found for one notebook.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct CrossCheck {
+    /// The notebook's status as SageMaker tells the administrator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Each disagreement, staleness or reason it could not be checked;
+    /// empty when the report agrees with the control plane.
+    pub findings: Vec<String>,
+}
+
 /// One notebook in the fleet summary.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Row {
@@ -75,10 +110,27 @@ pub struct Row {
     pub failing_since: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// With `--cross-check`: what SageMaker says against the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_check: Option<CrossCheck>,
+    #[serde(skip)]
+    claims: Claims,
 }
 
-/// Reads every `latest.json` under the prefix (all pages).
-pub fn summary(aws: &Aws, bucket: &str, prefix: &str) -> Result<Vec<Row>> {
+impl Row {
+    /// Not compliant, or contradicted by the control plane.
+    pub fn flagged(&self) -> bool {
+        self.exit_code != 0
+            || self
+                .cross_check
+                .as_ref()
+                .is_some_and(|c| !c.findings.is_empty())
+    }
+}
+
+/// Reads every `latest.json` under the prefix (all pages); with
+/// `cross_check`, holds each against the control plane (see [`cross_check`]).
+pub fn summary(aws: &Aws, bucket: &str, prefix: &str, cross_check: bool) -> Result<Vec<Row>> {
     let prefix = prefix.trim_matches('/');
     let list_prefix = if prefix.is_empty() {
         String::new()
@@ -96,9 +148,192 @@ pub fn summary(aws: &Aws, bucket: &str, prefix: &str) -> Result<Vec<Row>> {
         .zip(bodies)
         .map(|(key, body)| row(key.strip_prefix(&list_prefix).unwrap_or(key), body))
         .collect();
-    // Failing notebooks first, then by name.
-    rows.sort_by(|a, b| (b.exit_code != 0, &a.notebook).cmp(&(a.exit_code != 0, &b.notebook)));
+    if cross_check {
+        self::cross_check(aws, &mut rows)?;
+    }
+    // Flagged notebooks first, then by name.
+    rows.sort_by(|a, b| (b.flagged(), &a.notebook).cmp(&(a.flagged(), &b.notebook)));
     Ok(rows)
+}
+
+/// Asks SageMaker, with the caller's credentials, about every notebook a
+/// report names (`DescribeNotebookInstance` in the report's region) and
+/// about every notebook in those regions (`ListNotebookInstances`), and
+/// records on each row what disagrees. Notebooks in service without a
+/// report get a row of their own. Only a failed listing is an error: the
+/// caller cannot then say which notebooks lack a report.
+pub fn cross_check(aws: &Aws, rows: &mut Vec<Row>) -> Result<()> {
+    for row in rows.iter_mut() {
+        row.cross_check = Some(check_row(aws, row));
+    }
+    let mut regions: BTreeSet<String> = rows
+        .iter()
+        .map(|r| r.region.clone())
+        .filter(|r| !r.is_empty())
+        .collect();
+    if let Ok(own) = aws.region()
+        && !own.is_empty()
+    {
+        regions.insert(own);
+    }
+    let reported: BTreeSet<(String, String, String)> = rows
+        .iter()
+        .map(|r| (r.account.clone(), r.region.clone(), r.notebook.clone()))
+        .collect();
+    let mut missing = BTreeMap::new();
+    for region in regions {
+        let listed = aws
+            .sagemaker_list_notebooks(&region)
+            .with_context(|| format!("cross-check: cannot list the notebooks in {region}"))?;
+        for nb in listed {
+            let (Some(name), Some(arn)) = (nb.notebook_instance_name, nb.notebook_instance_arn)
+            else {
+                continue;
+            };
+            let account = arn_account(&arn).to_string();
+            let in_service = nb.notebook_instance_status.as_deref() == Some("InService");
+            if in_service && !reported.contains(&(account.clone(), region.clone(), name.clone())) {
+                missing.insert((account, region.clone(), name), nb.notebook_instance_status);
+            }
+        }
+    }
+    for ((account, region, notebook), status) in missing {
+        rows.push(Row {
+            notebook,
+            account,
+            region,
+            command: String::new(),
+            finished_at: String::new(),
+            exit_code: 3,
+            failing: Vec::new(),
+            failing_since: None,
+            problem: Some("no report".into()),
+            cross_check: Some(CrossCheck {
+                status,
+                findings: vec![
+                    "in service, but no report under this prefix: nbwarden did not run, its \
+                     upload failed, or the report was deleted"
+                        .into(),
+                ],
+            }),
+            claims: Claims::default(),
+        });
+    }
+    Ok(())
+}
+
+/// The account field of an ARN (`arn:aws:sagemaker:REGION:ACCOUNT:…`).
+fn arn_account(arn: &str) -> &str {
+    arn.split(':').nth(4).unwrap_or_default()
+}
+
+fn shown(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("none")
+}
+
+/// One report against SageMaker's answer about its notebook.
+fn check_row(aws: &Aws, row: &Row) -> CrossCheck {
+    let mut check = CrossCheck::default();
+    if row.account.is_empty() || row.region.is_empty() {
+        check.findings.push(
+            "the report is not under ACCOUNT/REGION/NOTEBOOK/latest.json: it names no notebook \
+             to check"
+                .into(),
+        );
+        return check;
+    }
+    match aws.sagemaker_describe_notebook_in(&row.region, &row.notebook) {
+        Ok(seen) => judge(row, &seen),
+        Err(e) => {
+            check
+                .findings
+                .push(format!("SageMaker does not confirm this notebook: {e:#}"));
+            check
+        }
+    }
+}
+
+/// A report's claims against SageMaker's description of its notebook.
+fn judge(row: &Row, seen: &crate::facts::NotebookDescription) -> CrossCheck {
+    let mut check = CrossCheck {
+        status: seen.notebook_instance_status.clone(),
+        ..CrossCheck::default()
+    };
+    if let Some(arn) = &seen.notebook_instance_arn
+        && arn_account(arn) != row.account
+    {
+        check.findings.push(format!(
+            "the report is filed under account {}, but these credentials reach account {}: \
+             not cross-checked",
+            row.account,
+            arn_account(arn)
+        ));
+        return check;
+    }
+    let truth = ControlPlaneView::from(seen);
+    let claims = &row.claims;
+    match &claims.control_plane {
+        Some(claimed) => {
+            for (field, said, is) in [
+                ("KmsKeyId", &claimed.kms_key_id, &truth.kms_key_id),
+                (
+                    "DirectInternetAccess",
+                    &claimed.direct_internet_access,
+                    &truth.direct_internet_access,
+                ),
+                ("RootAccess", &claimed.root_access, &truth.root_access),
+            ] {
+                if said != is {
+                    check.findings.push(format!(
+                        "{field}: the report says {}, SageMaker says {}",
+                        shown(said),
+                        shown(is)
+                    ));
+                }
+            }
+        }
+        None if claims.control_plane_passed => check.findings.push(
+            "the report's control-plane check passed, but it carries no control-plane view \
+             (every report nbwarden writes with that check has one)"
+                .into(),
+        ),
+        None => {}
+    }
+    if claims.control_plane_passed {
+        if truth.kms_key_id.is_none() {
+            check.findings.push(
+                "the report's control-plane check passed, but SageMaker says the notebook has \
+                 no KMS key"
+                    .into(),
+            );
+        }
+        if truth.direct_internet_access.as_deref() != Some("Disabled") {
+            check.findings.push(format!(
+                "the report's control-plane check passed, but SageMaker says \
+                 DirectInternetAccess is {}",
+                shown(&truth.direct_internet_access)
+            ));
+        }
+    }
+    if check.status.as_deref() == Some("InService")
+        && let Some(modified) = seen.last_modified_time
+    {
+        let modified = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(modified.max(0.0));
+        match claims.finished_at {
+            Some(finished) if finished + START_GRACE >= modified => {}
+            Some(_) => check.findings.push(format!(
+                "stale: SageMaker last changed the notebook (a start or an update) at {}, more \
+                 than {} min after this report finished ({}): it speaks for an earlier start",
+                humantime::format_rfc3339_seconds(modified),
+                START_GRACE.as_secs() / 60,
+                row.finished_at
+            )),
+            None => check
+                .findings
+                .push("the report has no readable finish time to compare".into()),
+        }
+    }
+    check
 }
 
 /// One notebook's row from its `ACCOUNT/REGION/NOTEBOOK/latest.json` key
@@ -124,9 +359,18 @@ fn row(rel: &str, body: Result<Vec<u8>>) -> Row {
         failing: Vec::new(),
         failing_since: None,
         problem: None,
+        cross_check: None,
+        claims: Claims::default(),
     };
     match body.and_then(|b| serde_json::from_slice::<Report>(&b).map_err(anyhow::Error::from)) {
         Ok(r) => {
+            row.claims = Claims {
+                finished_at: humantime::parse_rfc3339_weak(&r.finished_at).ok(),
+                control_plane: r.control_plane.clone(),
+                control_plane_passed: r.controls.iter().any(|c| {
+                    c.id == CONTROL_PLANE && matches!(c.status, Status::Pass | Status::Fixed)
+                }),
+            };
             row.command = r.command.name().to_string();
             row.finished_at = r.finished_at;
             row.exit_code = r.exit_code;
@@ -151,14 +395,16 @@ pub fn render_table(rows: &[Row]) -> String {
         .max()
         .unwrap_or(0)
         .max(8);
-    let _ = writeln!(
+    let checked = rows.iter().any(|r| r.cross_check.is_some());
+    let _ = write!(
         out,
         "{:width$}  {:12}  {:9}  {:4}  {:24}  {:24}  FAILING",
         "NOTEBOOK", "ACCOUNT", "REGION", "EXIT", "LAST RUN", "FAILING SINCE"
     );
+    out.push_str(if checked { "  CROSS-CHECK\n" } else { "\n" });
     for r in rows {
         let failing = r.problem.clone().unwrap_or_else(|| r.failing.join(","));
-        let _ = writeln!(
+        let _ = write!(
             out,
             "{:width$}  {:12}  {:9}  {:4}  {:24}  {:24}  {}",
             r.notebook,
@@ -167,11 +413,30 @@ pub fn render_table(rows: &[Row]) -> String {
             r.exit_code,
             r.finished_at,
             r.failing_since.as_deref().unwrap_or("-"),
-            failing
+            if failing.is_empty() { "-" } else { &failing }
         );
+        match &r.cross_check {
+            Some(c) if c.findings.is_empty() => out.push_str("  agrees\n"),
+            Some(c) => {
+                let _ = writeln!(out, "  {}", c.findings.join("; "));
+            }
+            None => out.push('\n'),
+        }
     }
     let bad = rows.iter().filter(|r| r.exit_code != 0).count();
-    let _ = writeln!(out, "\n{} notebook(s), {bad} not compliant", rows.len());
+    let _ = write!(out, "\n{} notebook(s), {bad} not compliant", rows.len());
+    if checked {
+        let disagree = rows
+            .iter()
+            .filter(|r| {
+                r.cross_check
+                    .as_ref()
+                    .is_some_and(|c| !c.findings.is_empty())
+            })
+            .count();
+        let _ = write!(out, ", {disagree} flagged by the cross-check");
+    }
+    out.push('\n');
     out
 }
 
@@ -223,5 +488,112 @@ mod tests {
         assert!(bad.problem.is_some_and(|p| p.contains("unreadable report")));
         let table = render_table(&[r]);
         assert!(table.contains("1 notebook(s), 1 not compliant"), "{table}");
+    }
+
+    fn honest_view() -> ControlPlaneView {
+        ControlPlaneView {
+            kms_key_id: Some("arn:aws:kms:eu-west-1:111122223333:key/k".into()),
+            direct_internet_access: Some("Disabled".into()),
+            root_access: Some("Disabled".into()),
+        }
+    }
+
+    /// A compliant report whose control-plane check passed, finished at
+    /// `finished` (seconds since the epoch), claiming `view`.
+    fn reported(finished: u64, view: Option<ControlPlaneView>) -> Row {
+        let mut report = crate::report::tests::sample();
+        report.exit_code = 0;
+        report.finished_at = humantime::format_rfc3339_seconds(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(finished),
+        )
+        .to_string();
+        let mut cp = ControlReport::new(CONTROL_PLANE, "t");
+        cp.status = Status::Pass;
+        report.controls = vec![cp];
+        report.control_plane = view;
+        let bytes = serde_json::to_vec(&report).expect("json");
+        row("111122223333/eu-west-1/nb1/latest.json", Ok(bytes))
+    }
+
+    fn described(view: ControlPlaneView, modified: u64) -> crate::facts::NotebookDescription {
+        crate::facts::NotebookDescription {
+            notebook_instance_name: Some("nb1".into()),
+            notebook_instance_arn: Some(
+                "arn:aws:sagemaker:eu-west-1:111122223333:notebook-instance/nb1".into(),
+            ),
+            notebook_instance_status: Some("InService".into()),
+            last_modified_time: Some(modified as f64),
+            kms_key_id: view.kms_key_id,
+            direct_internet_access: view.direct_internet_access,
+            root_access: view.root_access,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_report_that_matches_the_control_plane_agrees() {
+        let row = reported(10_000, Some(honest_view()));
+        // The notebook went InService a few minutes after its start's report.
+        let check = judge(&row, &described(honest_view(), 10_000 + 240));
+        assert_eq!(check.findings, Vec::<String>::new());
+        assert_eq!(check.status.as_deref(), Some("InService"));
+    }
+
+    #[test]
+    fn a_forged_view_a_missing_view_and_an_old_report_are_flagged() {
+        let open = ControlPlaneView {
+            kms_key_id: None,
+            direct_internet_access: Some("Enabled".into()),
+            root_access: Some("Enabled".into()),
+        };
+        // The user copied an honest report onto a notebook that is open.
+        let forged = judge(
+            &reported(10_000, Some(honest_view())),
+            &described(open.clone(), 10_000),
+        );
+        let text = forged.findings.join("\n");
+        for field in [
+            "KmsKeyId",
+            "DirectInternetAccess: the report says Disabled, SageMaker says Enabled",
+            "RootAccess",
+            "no KMS key",
+        ] {
+            assert!(text.contains(field), "{field}: {text}");
+        }
+        // A hand-written report that claims the check passed without a view.
+        let bare = judge(&reported(10_000, None), &described(honest_view(), 10_000));
+        assert!(
+            bare.findings
+                .iter()
+                .any(|f| f.contains("carries no control-plane view")),
+            "{bare:?}"
+        );
+        // An old compliant report kept after a new start.
+        let old = judge(
+            &reported(10_000, Some(honest_view())),
+            &described(honest_view(), 10_000 + 3600),
+        );
+        assert!(
+            old.findings.iter().any(|f| f.starts_with("stale:")),
+            "{old:?}"
+        );
+        // Another account's notebook of the same name is not evidence.
+        let mut elsewhere = described(honest_view(), 10_000);
+        elsewhere.notebook_instance_arn =
+            Some("arn:aws:sagemaker:eu-west-1:999999999999:notebook-instance/nb1".into());
+        let other = judge(&reported(10_000, Some(honest_view())), &elsewhere);
+        assert!(
+            other
+                .findings
+                .iter()
+                .any(|f| f.contains("not cross-checked")),
+            "{other:?}"
+        );
+        let rows = [reported(10_000, Some(honest_view()))];
+        let mut flagged = rows[0].clone();
+        flagged.cross_check = Some(old);
+        assert!(flagged.flagged() && !rows[0].flagged());
+        let table = render_table(&[flagged]);
+        assert!(table.contains("1 flagged by the cross-check"), "{table}");
     }
 }

@@ -8,7 +8,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use common::notebook::{run_aws, service};
+use common::notebook::{name_notebook, run_aws, service};
 use common::*;
 use nbwarden::report::{Report, Status};
 
@@ -19,17 +19,6 @@ const CLOSED: &str = "http://127.0.0.1:9";
 fn policy_file(dir: &Path, values: &str) -> String {
     let text = format!("version = 1\n[variables]\n{values}");
     write_policy(dir, &text).to_string_lossy().into_owned()
-}
-
-/// Makes the root the notebook instance NAME of moto's account and region.
-fn name_notebook(root: &Path, name: &str) {
-    std::fs::write(
-        root.join("opt/ml/metadata/resource-metadata.json"),
-        format!(
-            r#"{{"ResourceArn":"arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/{name}","ResourceName":"{name}"}}"#
-        ),
-    )
-    .expect("metadata");
 }
 
 fn variables_json(root: &Path) -> serde_json::Value {

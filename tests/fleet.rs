@@ -1,12 +1,13 @@
 //! Fleet reports in S3 (moto): uploads with SSE-KMS and failing-since, a
-//! failed upload that changes no verdict, and a summary over more than a
-//! thousand notebooks (several pages).
+//! failed upload that changes no verdict, a summary over more than a
+//! thousand notebooks (several pages), and the cross-check that catches a
+//! report the notebook user forged with the instance role.
 
 mod common;
 
 use std::net::TcpListener;
 
-use common::notebook::{boto3, run_aws};
+use common::notebook::{boto3, name_notebook, run_aws};
 use common::*;
 
 const BUCKET: &str = "nbwarden-reports";
@@ -205,5 +206,171 @@ print("ok")
         stdout(&table).contains("1100 notebook(s), 100 not compliant"),
         "{}",
         stdout(&table)
+    );
+}
+
+/// The notebook user holds the instance role, so it can overwrite its own
+/// notebook's `latest.json`. Plain `fleet summary` believes a forged
+/// report; `--cross-check` holds every report against SageMaker (moto)
+/// with the administrator's credentials and flags the forgery, a stale
+/// report and a notebook in service with no report.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn the_cross_check_flags_forged_stale_and_missing_reports() {
+    let tag = unique("xc");
+    let honest = format!("{tag}-honest");
+    let open = format!("{tag}-open");
+    let old = format!("{tag}-old");
+    let silent = format!("{tag}-silent");
+    let prefix = format!("{tag}-reports");
+    let create = r#"
+import boto3, sys
+sm = boto3.client("sagemaker", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+for name, safe in zip(sys.argv[2::2], sys.argv[3::2]):
+    extra = dict(KmsKeyId=key, DirectInternetAccess="Disabled", RootAccess="Disabled") if safe == "safe" \
+        else dict(DirectInternetAccess="Enabled", RootAccess="Enabled")
+    sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium",
+        RoleArn="arn:aws:iam::123456789012:role/nbwarden-notebook-role",
+        SubnetId="subnet-0a1b2c3d4e5f67890", SecurityGroupIds=["sg-0a1b2c3d4e5f67890"], **extra)
+"#;
+    let made = boto3(
+        create,
+        &[
+            &honest, "safe", &open, "open", &old, "safe", &silent, "safe",
+        ],
+    );
+    assert!(made.status.success(), "{}", output_text(&made));
+
+    // Honest runs on two safe notebooks upload real reports.
+    let dir = tempfile::tempdir().expect("tmp");
+    let policy = write_policy(
+        dir.path(),
+        &format!(
+            "version = 1\n[verify.control_plane]\nrequire_root_access_disabled = true\n\
+             [verify.report]\nbucket = \"{BUCKET}\"\nprefix = \"{prefix}\"\n"
+        ),
+    );
+    let policy = policy.to_string_lossy().into_owned();
+    for name in [&honest, &old] {
+        let root = sandbox("al2023");
+        name_notebook(root.path(), name);
+        let out = run_aws(
+            root.path(),
+            &["verify", "--policy", &policy, "--output", "json"],
+            &[],
+        );
+        assert_eq!(code(&out), 0, "{name}: {}", output_text(&out));
+        let report = read_report(&out);
+        assert_eq!(
+            report
+                .control_plane
+                .as_ref()
+                .and_then(|v| v.direct_internet_access.as_deref()),
+            Some("Disabled"),
+            "the report records what the instance saw: {report:#?}"
+        );
+        assert!(
+            report
+                .upload
+                .as_deref()
+                .is_some_and(|u| u.starts_with("uploaded")),
+            "{report:#?}"
+        );
+    }
+
+    // The users: the open notebook's copies the honest report over its
+    // own; the old notebook's puts back a report from hours ago.
+    let forge = r#"
+import boto3, json, sys
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+prefix, honest, open_, old = sys.argv[2:6]
+base = prefix + "/123456789012/us-east-1/"
+good = s3.get_object(Bucket="nbwarden-reports", Key=base + honest + "/latest.json")["Body"].read()
+s3.put_object(Bucket="nbwarden-reports", Key=base + open_ + "/latest.json", Body=good)
+report = json.loads(s3.get_object(Bucket="nbwarden-reports", Key=base + old + "/latest.json")["Body"].read())
+report["started_at"] = "2026-01-01T00:00:00.000Z"
+report["finished_at"] = "2026-01-01T00:00:05.000Z"
+s3.put_object(Bucket="nbwarden-reports", Key=base + old + "/latest.json", Body=json.dumps(report))
+"#;
+    let forged = boto3(forge, &[&prefix, &honest, &open, &old]);
+    assert!(forged.status.success(), "{}", output_text(&forged));
+
+    let admin = sandbox("al2023");
+    let summary = |extra: &[&str]| {
+        let mut args = vec![
+            "fleet", "summary", "--bucket", BUCKET, "--prefix", &prefix, "--output", "json",
+        ];
+        args.extend_from_slice(extra);
+        run_aws(admin.path(), &args, &[])
+    };
+    // Without the cross-check, every report says compliant: fooled.
+    let plain = summary(&[]);
+    assert_eq!(code(&plain), 0, "{}", output_text(&plain));
+
+    let checked = summary(&["--cross-check"]);
+    assert_eq!(code(&checked), 1, "{}", output_text(&checked));
+    let rows = common::json(&checked);
+    let row = |name: &str| -> serde_json::Value {
+        rows.as_array()
+            .and_then(|a| a.iter().find(|r| r["notebook"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no row for {name}: {rows:#}"))
+    };
+    let findings = |name: &str| -> String {
+        row(name)["cross_check"]["findings"]
+            .as_array()
+            .map(|f| {
+                f.iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_else(|| panic!("{name} was not cross-checked: {rows:#}"))
+    };
+    assert_eq!(findings(&honest), "", "{rows:#}");
+    assert_eq!(row(&honest)["cross_check"]["status"], "InService");
+    let open_findings = findings(&open);
+    for expected in [
+        "DirectInternetAccess: the report says Disabled, SageMaker says Enabled",
+        "RootAccess: the report says Disabled, SageMaker says Enabled",
+        "KmsKeyId",
+    ] {
+        assert!(
+            open_findings.contains(expected),
+            "{expected}: {open_findings}"
+        );
+    }
+    assert!(findings(&old).starts_with("stale:"), "{}", findings(&old));
+    assert!(
+        findings(&silent).contains("no report under this prefix"),
+        "{rows:#}"
+    );
+    assert_eq!(row(&silent)["exit_code"], 3);
+
+    // The table says the same to a person.
+    let table = run_aws(
+        admin.path(),
+        &[
+            "fleet",
+            "summary",
+            "--bucket",
+            BUCKET,
+            "--prefix",
+            &prefix,
+            "--cross-check",
+        ],
+        &[],
+    );
+    assert_eq!(code(&table), 1);
+    let text = stdout(&table);
+    assert!(
+        text.contains("CROSS-CHECK") && text.contains("flagged by the cross-check"),
+        "{text}"
     );
 }

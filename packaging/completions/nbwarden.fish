@@ -182,7 +182,7 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -s h -l help -d 'Print help'
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -f -a "summary" -d 'Every notebook\'s latest report: which fail, which controls, since when. Exits 1 when any notebook is not compliant'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -f -a "summary" -d 'Every notebook\'s latest report: which fail, which controls, since when. Exits 1 when any notebook is not compliant (or, with --cross-check, is flagged)'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l bucket -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l prefix -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
@@ -193,6 +193,7 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen
 json\t''
 junit\t''"
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l cross-check -d 'Hold each report against what SageMaker tells your own credentials (DescribeNotebookInstance: KMS key, direct internet access, root access, status, last change; ListNotebookInstances): flags reports that disagree, that are from an earlier start, and notebooks in service with no report. Reports are written with the notebook\'s role, which its user holds too'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -s h -l help -d 'Print help'

@@ -37,6 +37,7 @@ impl Aws {
             product: "CodeArtifact",
             operation: "GetAuthorizationToken",
             resource: &resource,
+            region: region.clone(),
             url: url.to_string(),
             headers: vec![("content-type", "application/json".into())],
             body: Vec::new(),

@@ -19,22 +19,67 @@ impl Aws {
             .unwrap_or_else(|_| format!("https://api.sagemaker.{region}.amazonaws.com/"))
     }
 
-    /// `DescribeNotebookInstance` for `name`.
+    /// `DescribeNotebookInstance` for `name`, in this connection's region.
     pub fn sagemaker_describe_notebook(
         &self,
         name: &str,
     ) -> Result<crate::facts::NotebookDescription> {
+        self.sagemaker_describe_notebook_in(&self.region()?, name)
+    }
+
+    /// `DescribeNotebookInstance` for `name` in `region` (the fleet view
+    /// asks about notebooks in every region its reports name).
+    pub fn sagemaker_describe_notebook_in(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Result<crate::facts::NotebookDescription> {
         let body = serde_json::json!({ "NotebookInstanceName": name });
-        let answer = self.sagemaker_call("DescribeNotebookInstance", &body, name)?;
+        let answer = self.sagemaker_call(region, "DescribeNotebookInstance", &body, name)?;
         serde_json::from_value(answer).with_context(|| {
             format!("SageMaker DescribeNotebookInstance on {name}: the answer has unexpected types")
         })
     }
 
+    /// Every notebook instance in `region` (`ListNotebookInstances`, all
+    /// pages): name, status and ARN.
+    pub fn sagemaker_list_notebooks(
+        &self,
+        region: &str,
+    ) -> Result<Vec<crate::facts::NotebookDescription>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut body = serde_json::json!({ "MaxResults": 100 });
+            if let Some(t) = token.take() {
+                body["NextToken"] = serde_json::Value::String(t);
+            }
+            let page = self.sagemaker_call(region, "ListNotebookInstances", &body, region)?;
+            let listed = page["NotebookInstances"].clone();
+            let listed: Vec<crate::facts::NotebookDescription> = serde_json::from_value(
+                if listed.is_null() {
+                    serde_json::Value::Array(Vec::new())
+                } else {
+                    listed
+                },
+            )
+            .with_context(|| {
+                format!(
+                    "SageMaker ListNotebookInstances in {region}: the answer has unexpected types"
+                )
+            })?;
+            out.extend(listed);
+            match page["NextToken"].as_str() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     /// `StopNotebookInstance` for `name`.
     pub fn sagemaker_stop_notebook(&self, name: &str) -> Result<()> {
         let body = serde_json::json!({ "NotebookInstanceName": name });
-        self.sagemaker_call("StopNotebookInstance", &body, name)
+        self.sagemaker_call(&self.region()?, "StopNotebookInstance", &body, name)
             .map(|_| ())
     }
 
@@ -47,7 +92,7 @@ impl Aws {
             if let Some(t) = token.take() {
                 body["NextToken"] = serde_json::Value::String(t);
             }
-            let page = self.sagemaker_call("ListTags", &body, arn)?;
+            let page = self.sagemaker_call(&self.region()?, "ListTags", &body, arn)?;
             for t in page["Tags"].as_array().into_iter().flatten() {
                 if let (Some(k), Some(v)) = (t["Key"].as_str(), t["Value"].as_str()) {
                     tags.insert(k.to_string(), v.to_string());
@@ -63,18 +108,19 @@ impl Aws {
     /// One SageMaker JSON call; `name` (the resource) appears in errors.
     fn sagemaker_call(
         &self,
+        region: &str,
         operation: &str,
         request: &serde_json::Value,
         name: &str,
     ) -> Result<serde_json::Value> {
-        let region = self.region()?;
         let target = format!("SageMaker.{operation}");
         self.signed_call(&SignedCall {
             service: "sagemaker",
             product: "SageMaker",
             operation,
             resource: name,
-            url: self.sagemaker_endpoint(&region),
+            region: region.to_string(),
+            url: self.sagemaker_endpoint(region),
             headers: vec![
                 ("content-type", "application/x-amz-json-1.1".into()),
                 ("x-amz-target", target),
@@ -118,7 +164,7 @@ impl Aws {
 
     fn signed_attempt(&self, call: &SignedCall<'_>) -> Result<serde_json::Value, Attempt> {
         let c = self.connected().map_err(Attempt::Final)?;
-        let region = self.region().map_err(Attempt::Final)?;
+        let region = &call.region;
         let timeout = self
             .remaining()
             .map_err(Attempt::Final)?
@@ -140,7 +186,7 @@ impl Aws {
             let identity = creds.into();
             let params: aws_sigv4::http_request::SigningParams<'_> = v4::SigningParams::builder()
                 .identity(&identity)
-                .region(&region)
+                .region(region)
                 .name(call.service)
                 .time(SystemTime::now())
                 .settings(SigningSettings::default())
@@ -249,6 +295,8 @@ pub(super) struct SignedCall<'a> {
     pub operation: &'a str,
     /// What the call is about, for errors.
     pub resource: &'a str,
+    /// The region it is signed for.
+    pub region: String,
     pub url: String,
     pub headers: Vec<(&'a str, String)>,
     pub body: Vec<u8>,

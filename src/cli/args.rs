@@ -180,12 +180,21 @@ pub enum ScriptFormat {
 #[derive(Debug, Subcommand)]
 pub enum FleetCommand {
     /// Every notebook's latest report: which fail, which controls, since when.
-    /// Exits 1 when any notebook is not compliant.
+    /// Exits 1 when any notebook is not compliant (or, with --cross-check,
+    /// is flagged).
     Summary {
         #[arg(long)]
         bucket: String,
         #[arg(long, default_value = "nbwarden")]
         prefix: String,
+        /// Hold each report against what SageMaker tells your own
+        /// credentials (DescribeNotebookInstance: KMS key, direct internet
+        /// access, root access, status, last change; ListNotebookInstances):
+        /// flags reports that disagree, that are from an earlier start, and
+        /// notebooks in service with no report. Reports are written with the
+        /// notebook's role, which its user holds too.
+        #[arg(long)]
+        cross_check: bool,
     },
 }
 

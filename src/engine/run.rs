@@ -181,6 +181,9 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Report, Failure> {
         reports.push(report);
     }
     let mut report = build_report(spec, started, started_at, reports);
+    report.control_plane = facts
+        .description_if_fetched()
+        .map(crate::report::ControlPlaneView::from);
     match spec.purpose {
         Purpose::Verdict if spec.mode != Mode::Plan => record(spec, &facts, &mut report),
         Purpose::Scoped | Purpose::Admin if spec.mode != Mode::Plan => tracing::info!(
@@ -255,6 +258,7 @@ fn build_report(
         context: None,
         failing_since: None,
         upload: None,
+        control_plane: None,
     }
 }
 

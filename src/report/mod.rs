@@ -191,6 +191,29 @@ pub struct Report {
     /// What happened to the fleet upload of this report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload: Option<String>,
+    /// What SageMaker's control plane said about this notebook during the
+    /// run, when a control asked it (`fleet summary --cross-check` holds it
+    /// against what the administrator's own credentials get).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_plane: Option<ControlPlaneView>,
+}
+
+/// The control-plane settings a report and the fleet view compare.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlPlaneView {
+    pub kms_key_id: Option<String>,
+    pub direct_internet_access: Option<String>,
+    pub root_access: Option<String>,
+}
+
+impl From<&crate::facts::NotebookDescription> for ControlPlaneView {
+    fn from(d: &crate::facts::NotebookDescription) -> Self {
+        ControlPlaneView {
+            kms_key_id: d.kms_key_id.clone(),
+            direct_internet_access: d.direct_internet_access.clone(),
+            root_access: d.root_access.clone(),
+        }
+    }
 }
 
 /// How this run relates to earlier ones.
@@ -323,6 +346,7 @@ pub(crate) mod tests {
             context: None,
             failing_since: None,
             upload: None,
+            control_plane: None,
             controls,
             summary,
         }

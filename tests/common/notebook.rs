@@ -207,3 +207,15 @@ pub fn boto3(script: &str, args: &[&str]) -> Output {
 pub fn venv_tool(name: &str) -> Command {
     Command::new(format!("{}/bin/{name}", service("NBWARDEN_TEST_VENV")))
 }
+
+/// Names the sandbox's notebook `name` in moto's account and region, so
+/// that SageMaker calls about it reach a notebook made in moto.
+pub fn name_notebook(root: &Path, name: &str) {
+    std::fs::write(
+        root.join("opt/ml/metadata/resource-metadata.json"),
+        format!(
+            r#"{{"ResourceArn":"arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/{name}","ResourceName":"{name}"}}"#
+        ),
+    )
+    .expect("metadata");
+}
