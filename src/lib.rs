@@ -14,6 +14,7 @@ pub mod host;
 pub mod lifecycle;
 pub mod logging;
 pub mod monitor;
+pub mod parallel;
 pub mod policy;
 pub mod report;
 pub mod state;

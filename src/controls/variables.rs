@@ -373,12 +373,12 @@ impl Probe for ImportCheck {
             "import json, {m} as m; print(json.dumps({{k: getattr(m, k) for k in m.__all__}}))",
             m = self.module
         );
-        let mut failed = Vec::new();
-        let mut details = Vec::new();
-        for python in &self.pythons {
+        // Every environment is proven on its own (environments differ, so
+        // none stands for another), in parallel, reported in order.
+        let verdicts = crate::parallel::map(&self.pythons, |python| {
             let py = python.to_string_lossy();
             let out = host.run_as(&self.user, &py, &["-I", "-c", &script], IMPORT_TIMEOUT);
-            let verdict = match out {
+            match out {
                 Ok(o) if o.success() => match serde_json::from_str::<Value>(o.stdout.trim()) {
                     Ok(v) if v == self.expected => None,
                     Ok(_) => Some("imports other values than nbwarden wrote".to_string()),
@@ -386,7 +386,12 @@ impl Probe for ImportCheck {
                 },
                 Ok(o) => Some(o.stderr.lines().last().unwrap_or("failed").to_string()),
                 Err(e) => Some(format!("{e:#}")),
-            };
+            }
+        });
+        let mut failed = Vec::new();
+        let mut details = Vec::new();
+        for (python, verdict) in self.pythons.iter().zip(verdicts) {
+            let py = python.to_string_lossy();
             match verdict {
                 None => details.push(format!(
                     "{py}: imports {} with the expected values",

@@ -318,6 +318,49 @@ fn processes() -> Vec<(i32, i32, u32)> {
         .collect()
 }
 
+/// Confined runs in flight, and the users whose leftovers await a sweep.
+/// A sweep kills every process of the user below nbwarden, which would
+/// include a confined run still going in another thread (the
+/// per-environment proofs run in parallel), so only the last run in
+/// flight sweeps, holding the lock so that none starts meanwhile.
+static CONFINED: Mutex<(usize, Vec<u32>)> = Mutex::new((0, Vec::new()));
+
+/// One confined run's share of [`CONFINED`], from before its spawn to
+/// after its end.
+struct ConfinedRun {
+    uid: u32,
+}
+
+impl ConfinedRun {
+    fn start(uid: u32) -> ConfinedRun {
+        let mut in_flight = CONFINED.lock().unwrap_or_else(|e| e.into_inner());
+        in_flight.0 += 1;
+        ConfinedRun { uid }
+    }
+
+    /// Sweeps what this run (and any that ended before it) left, unless
+    /// another confined run is still in flight: then the last one does.
+    fn sweep_unless_others_run(&self) {
+        let mut in_flight = CONFINED.lock().unwrap_or_else(|e| e.into_inner());
+        if !in_flight.1.contains(&self.uid) {
+            in_flight.1.push(self.uid);
+        }
+        if in_flight.0 == 1 {
+            for uid in std::mem::take(&mut in_flight.1) {
+                sweep(uid);
+            }
+        }
+    }
+}
+
+impl Drop for ConfinedRun {
+    fn drop(&mut self) {
+        self.sweep_unless_others_run();
+        let mut in_flight = CONFINED.lock().unwrap_or_else(|e| e.into_inner());
+        in_flight.0 = in_flight.0.saturating_sub(1);
+    }
+}
+
 /// Kills every descendant of nbwarden that runs as `uid`, until none is
 /// left, and reaps those re-parented to it. A process killed cannot fork
 /// again, and one forked meanwhile is found in the next pass.
@@ -453,14 +496,16 @@ pub fn run_invocation(inv: &Invocation<'_>) -> Result<CommandOutput> {
     if inv.user.is_some() {
         become_subreaper();
     }
+    // What a confined program leaves behind is killed as soon as it ends
+    // (or, while other confined runs go on, when the last of them ends).
+    // Counted before the spawn, so no other run's sweep can take it.
+    let confined = inv.user.map(|u| ConfinedRun::start(u.uid));
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot run `{shown}`"))?;
-    // What a confined program leaves behind is killed as soon as it ends.
-    let leftover_uid = inv.user.map(|u| u.uid);
-    let cleanup = move || {
-        if let Some(uid) = leftover_uid {
-            sweep(uid);
+    let cleanup = || {
+        if let Some(run) = &confined {
+            run.sweep_unless_others_run();
         }
     };
     let out_rx = bounded_reader(child.stdout.take());
@@ -613,11 +658,15 @@ mod tests {
         assert!(err.to_string().contains("left processes"), "{err}");
     }
 
+    /// The confined-run tests sweep the same user's processes: one at a time.
+    static CONFINED_TESTS: Mutex<()> = Mutex::new(());
+
     #[test]
     fn a_confined_program_takes_everything_it_started_with_it() {
         if !nix::unistd::geteuid().is_root() {
             return; // confining as another user needs root; the suite runs as root
         }
+        let _one_at_a_time = CONFINED_TESTS.lock().unwrap_or_else(|e| e.into_inner());
         // With a PID namespace, and with the subreaper sweep that stands in
         // where a unit forbids namespaces.
         for (n, pid_namespace) in [(0, true), (1, false)] {
@@ -660,5 +709,48 @@ mod tests {
             assert_eq!(out.stdout, "done\n", "pid namespace: {pid_namespace}");
             assert_eq!(left(), "", "pid namespace: {pid_namespace}");
         }
+    }
+
+    /// Proofs run in parallel as the same user: one ending must not sweep
+    /// away another still running (the sweep kills every process of the
+    /// user below nbwarden), and what it left is still killed once the
+    /// last run ends.
+    #[test]
+    fn a_sweep_waits_for_the_other_confined_runs() {
+        if !nix::unistd::geteuid().is_root() {
+            return; // confining as another user needs root; the suite runs as root
+        }
+        let _one_at_a_time = CONFINED_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+        let marker = format!("sleep {}", 4000 + std::process::id() % 500);
+        let scripts = [
+            "sleep 1; echo alive".to_string(),
+            format!("(setsid sh -c '{marker}' >/dev/null 2>&1 &) ; echo left"),
+        ];
+        let outs = crate::parallel::map_with(2, &scripts, |script| {
+            let args = ["-c", script.as_str()];
+            run_invocation(&Invocation {
+                user: Some(Identity {
+                    uid: 65534,
+                    gid: 65534,
+                }),
+                pid_namespace: false,
+                ..Invocation::new("sh", &args, Duration::from_secs(10))
+            })
+        });
+        let outs: Vec<String> = outs
+            .into_iter()
+            .map(|o| o.map(|o| o.stdout).unwrap_or_else(|e| format!("{e:#}")))
+            .collect();
+        assert_eq!(
+            outs,
+            ["alive\n", "left\n"],
+            "a run was swept away mid-flight"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        let left = std::process::Command::new("pgrep")
+            .args(["-fx", &marker])
+            .output()
+            .expect("pgrep");
+        assert!(left.stdout.is_empty(), "the leftover outlived every run");
     }
 }
