@@ -50,9 +50,16 @@ fn try_upload(
     let base = base(sink, facts.notebook()?);
     let latest_key = format!("{base}/latest.json");
     if report.exit_code != 0 {
-        let previous = match aws.s3_object_optional(&sink.bucket, &latest_key, MAX_REPORT_BYTES)? {
-            Some(bytes) => serde_json::from_slice::<Report>(&bytes).ok(),
-            None => None,
+        // The previous report only carries `failing_since` over: one that
+        // cannot be read (denied, too large, not a report; the notebook
+        // user can write it) never stops this report's upload.
+        let previous = match aws.s3_object_optional(&sink.bucket, &latest_key, MAX_REPORT_BYTES) {
+            Ok(Some(bytes)) => serde_json::from_slice::<Report>(&bytes).ok(),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!("the previous fleet report is not used: {e:#}");
+                None
+            }
         };
         report.failing_since = previous
             .filter(|p| p.exit_code != 0)
@@ -76,6 +83,8 @@ const CONTROL_PLANE: &str = "control-plane";
 /// (which SageMaker records as a modification), inside the lifecycle's
 /// 5 minutes. A report older than that is from an earlier start.
 pub const START_GRACE: Duration = Duration::from_secs(10 * 60);
+/// How far an instance's clock may run ahead of the administrator's.
+const CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
 
 /// What a row's report claims that the control plane can contradict.
 #[derive(Debug, Clone, Default)]
@@ -91,6 +100,9 @@ pub struct CrossCheck {
     /// The notebook's status as SageMaker tells the administrator.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// Its settings as SageMaker tells the administrator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sagemaker: Option<ControlPlaneView>,
     /// Each disagreement, staleness or reason it could not be checked;
     /// empty when the report agrees with the control plane.
     pub findings: Vec<String>,
@@ -118,6 +130,23 @@ pub struct Row {
 }
 
 impl Row {
+    /// A row that knows nothing yet: it counts as failing (exit 3).
+    fn empty() -> Row {
+        Row {
+            notebook: String::new(),
+            account: String::new(),
+            region: String::new(),
+            command: String::new(),
+            finished_at: String::new(),
+            exit_code: 3,
+            failing: Vec::new(),
+            failing_since: None,
+            problem: None,
+            cross_check: None,
+            claims: Claims::default(),
+        }
+    }
+
     /// Not compliant, or contradicted by the control plane.
     pub fn flagged(&self) -> bool {
         self.exit_code != 0
@@ -137,17 +166,14 @@ pub fn summary(aws: &Aws, bucket: &str, prefix: &str, cross_check: bool) -> Resu
     } else {
         format!("{prefix}/")
     };
-    let keys: Vec<String> = aws
-        .s3_list(bucket, &list_prefix)?
-        .into_iter()
-        .filter(|k| k.ends_with("/latest.json"))
-        .collect();
-    let bodies = aws.s3_objects(bucket, &keys, MAX_REPORT_BYTES)?;
-    let mut rows: Vec<Row> = keys
-        .iter()
-        .zip(bodies)
-        .map(|(key, body)| row(key.strip_prefix(&list_prefix).unwrap_or(key), body))
-        .collect();
+    let keys = aws.s3_list(bucket, &list_prefix, |k| k.ends_with("/latest.json"))?;
+    // Each report becomes its row as it arrives: only rows are kept.
+    let mut slots: Vec<Option<Row>> = vec![None; keys.len()];
+    aws.s3_objects(bucket, &keys, MAX_REPORT_BYTES, |i, body| {
+        let key = &keys[i];
+        slots[i] = Some(row(key.strip_prefix(&list_prefix).unwrap_or(key), body));
+    })?;
+    let mut rows: Vec<Row> = slots.into_iter().flatten().collect();
     if cross_check {
         self::cross_check(aws, &mut rows)?;
     }
@@ -181,10 +207,15 @@ pub fn cross_check(aws: &Aws, rows: &mut Vec<Row>) -> Result<()> {
         .map(|r| (r.account.clone(), r.region.clone(), r.notebook.clone()))
         .collect();
     let mut missing = BTreeMap::new();
+    let mut unlisted = Vec::new();
     for region in regions {
-        let listed = aws
-            .sagemaker_list_notebooks(&region)
-            .with_context(|| format!("cross-check: cannot list the notebooks in {region}"))?;
+        let listed = match aws.sagemaker_list_notebooks(&region) {
+            Ok(listed) => listed,
+            Err(e) => {
+                unlisted.push((region, format!("{e:#}")));
+                continue;
+            }
+        };
         for nb in listed {
             let (Some(name), Some(arn)) = (nb.notebook_instance_name, nb.notebook_instance_arn)
             else {
@@ -197,16 +228,28 @@ pub fn cross_check(aws: &Aws, rows: &mut Vec<Row>) -> Result<()> {
             }
         }
     }
+    // A region that cannot be listed is a row of its own: the summary still
+    // shows every report, and says which notebooks it could not look for.
+    for (region, why) in unlisted {
+        rows.push(Row {
+            notebook: "*".into(),
+            region,
+            problem: Some("notebooks not listed".into()),
+            cross_check: Some(CrossCheck {
+                findings: vec![format!(
+                    "cannot list the notebooks here, so notebooks without a report are not \
+                     known: {why}"
+                )],
+                ..CrossCheck::default()
+            }),
+            ..Row::empty()
+        });
+    }
     for ((account, region, notebook), status) in missing {
         rows.push(Row {
             notebook,
             account,
             region,
-            command: String::new(),
-            finished_at: String::new(),
-            exit_code: 3,
-            failing: Vec::new(),
-            failing_since: None,
             problem: Some("no report".into()),
             cross_check: Some(CrossCheck {
                 status,
@@ -215,8 +258,9 @@ pub fn cross_check(aws: &Aws, rows: &mut Vec<Row>) -> Result<()> {
                      upload failed, or the report was deleted"
                         .into(),
                 ],
+                ..CrossCheck::default()
             }),
-            claims: Claims::default(),
+            ..Row::empty()
         });
     }
     Ok(())
@@ -271,7 +315,21 @@ fn judge(row: &Row, seen: &crate::facts::NotebookDescription) -> CrossCheck {
         return check;
     }
     let truth = ControlPlaneView::from(seen);
+    check.sagemaker = Some(truth.clone());
     let claims = &row.claims;
+    // What SageMaker says is judged whatever the report claims: a report
+    // that says nothing about the control plane hides nothing here.
+    if truth.kms_key_id.is_none() {
+        check
+            .findings
+            .push("SageMaker says the notebook's volume has no KMS key".into());
+    }
+    if truth.direct_internet_access.as_deref() != Some("Disabled") {
+        check.findings.push(format!(
+            "SageMaker says DirectInternetAccess is {}",
+            shown(&truth.direct_internet_access)
+        ));
+    }
     match &claims.control_plane {
         Some(claimed) => {
             for (field, said, is) in [
@@ -293,27 +351,19 @@ fn judge(row: &Row, seen: &crate::facts::NotebookDescription) -> CrossCheck {
             }
         }
         None if claims.control_plane_passed => check.findings.push(
-            "the report's control-plane check passed, but it carries no control-plane view \
-             (every report nbwarden writes with that check has one)"
+            "the report's control-plane check passed but recorded no SageMaker answer: it was \
+             forged, or the instance role could not describe the notebook (see its IAM policy)"
                 .into(),
         ),
         None => {}
     }
-    if claims.control_plane_passed {
-        if truth.kms_key_id.is_none() {
-            check.findings.push(
-                "the report's control-plane check passed, but SageMaker says the notebook has \
-                 no KMS key"
-                    .into(),
-            );
-        }
-        if truth.direct_internet_access.as_deref() != Some("Disabled") {
-            check.findings.push(format!(
-                "the report's control-plane check passed, but SageMaker says \
-                 DirectInternetAccess is {}",
-                shown(&truth.direct_internet_access)
-            ));
-        }
+    if let Some(finished) = claims.finished_at
+        && finished > SystemTime::now() + CLOCK_SKEW
+    {
+        check.findings.push(format!(
+            "the report finished in the future ({}): it was not written by a run",
+            row.finished_at
+        ));
     }
     if check.status.as_deref() == Some("InService")
         && let Some(modified) = seen.last_modified_time
@@ -340,9 +390,14 @@ fn judge(row: &Row, seen: &crate::facts::NotebookDescription) -> CrossCheck {
 /// (relative to the prefix) and that object's bytes. A report that cannot
 /// be read counts as failing (exit 3) and says why.
 fn row(rel: &str, body: Result<Vec<u8>>) -> Row {
+    use crate::facts::{is_account_id, is_region, is_sagemaker_name};
     let parts: Vec<&str> = rel.split('/').collect();
     let (account, region, notebook) = match parts.as_slice() {
-        [a, r, n, "latest.json"] => (a.to_string(), r.to_string(), n.to_string()),
+        // Only a key that names a real account, region and notebook is
+        // taken as one: these go into SageMaker calls and endpoints.
+        [a, r, n, "latest.json"] if is_account_id(a) && is_region(r) && is_sagemaker_name(n) => {
+            (a.to_string(), r.to_string(), n.to_string())
+        }
         _ => (
             String::new(),
             String::new(),
@@ -353,14 +408,7 @@ fn row(rel: &str, body: Result<Vec<u8>>) -> Row {
         notebook,
         account,
         region,
-        command: String::new(),
-        finished_at: String::new(),
-        exit_code: 3,
-        failing: Vec::new(),
-        failing_since: None,
-        problem: None,
-        cross_check: None,
-        claims: Claims::default(),
+        ..Row::empty()
     };
     match body.and_then(|b| serde_json::from_slice::<Report>(&b).map_err(anyhow::Error::from)) {
         Ok(r) => {
@@ -387,11 +435,27 @@ fn row(rel: &str, body: Result<Vec<u8>>) -> Row {
     row
 }
 
+/// `text` with control characters escaped (`\u{1b}`): a row's fields come
+/// from objects the notebook user can write, and must not move the
+/// administrator's cursor or hide lines.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 pub fn render_table(rows: &[Row]) -> String {
     let mut out = String::new();
-    let width = rows
+    let names: Vec<String> = rows.iter().map(|r| printable(&r.notebook)).collect();
+    let width = names
         .iter()
-        .map(|r| r.notebook.len())
+        .map(|n| n.chars().count())
         .max()
         .unwrap_or(0)
         .max(8);
@@ -402,23 +466,27 @@ pub fn render_table(rows: &[Row]) -> String {
         "NOTEBOOK", "ACCOUNT", "REGION", "EXIT", "LAST RUN", "FAILING SINCE"
     );
     out.push_str(if checked { "  CROSS-CHECK\n" } else { "\n" });
-    for r in rows {
+    for (r, name) in rows.iter().zip(&names) {
         let failing = r.problem.clone().unwrap_or_else(|| r.failing.join(","));
         let _ = write!(
             out,
             "{:width$}  {:12}  {:9}  {:4}  {:24}  {:24}  {}",
-            r.notebook,
-            r.account,
-            r.region,
+            name,
+            printable(&r.account),
+            printable(&r.region),
             r.exit_code,
-            r.finished_at,
-            r.failing_since.as_deref().unwrap_or("-"),
-            if failing.is_empty() { "-" } else { &failing }
+            printable(&r.finished_at),
+            printable(r.failing_since.as_deref().unwrap_or("-")),
+            if failing.is_empty() {
+                "-".to_string()
+            } else {
+                printable(&failing)
+            }
         );
         match &r.cross_check {
             Some(c) if c.findings.is_empty() => out.push_str("  agrees\n"),
             Some(c) => {
-                let _ = writeln!(out, "  {}", c.findings.join("; "));
+                let _ = writeln!(out, "  {}", printable(&c.findings.join("; ")));
             }
             None => out.push('\n'),
         }
@@ -531,6 +599,32 @@ mod tests {
     }
 
     #[test]
+    fn what_the_user_wrote_cannot_drive_the_terminal() {
+        let mut r = row(
+            "111122223333/eu-west-1/nb1/latest.json",
+            Err(anyhow::anyhow!("x")),
+        );
+        r.failing_since = Some("\u{1b}[2J\u{1b}[H0 notebook(s)\n".into());
+        let table = render_table(&[r]);
+        assert!(!table.contains('\u{1b}'), "{table:?}");
+        assert!(table.contains("\\u{1b}[2J"), "{table}");
+        assert_eq!(table.lines().count(), 4, "{table}");
+    }
+
+    #[test]
+    fn a_key_that_names_no_real_notebook_is_not_taken_for_one() {
+        for key in [
+            "111122223333/eu-west-1/x\u{1}y/latest.json",
+            "111122223333/attacker.example#/nb1/latest.json",
+            "1111/eu-west-1/nb1/latest.json",
+            "111122223333/eu-west-1/nb_1/latest.json",
+        ] {
+            let r = row(key, Ok(b"{}".to_vec()));
+            assert!(r.region.is_empty() && r.account.is_empty(), "{key}: {r:?}");
+        }
+    }
+
+    #[test]
     fn a_report_that_matches_the_control_plane_agrees() {
         let row = reported(10_000, Some(honest_view()));
         // The notebook went InService a few minutes after its start's report.
@@ -565,8 +659,26 @@ mod tests {
         assert!(
             bare.findings
                 .iter()
-                .any(|f| f.contains("carries no control-plane view")),
+                .any(|f| f.contains("recorded no SageMaker answer")),
             "{bare:?}"
+        );
+        // A report that claims nothing about the control plane hides nothing.
+        let mut silent = reported(10_000, None);
+        silent.claims.control_plane_passed = false;
+        let silent = judge(&silent, &described(open.clone(), 10_000));
+        let text = silent.findings.join("\n");
+        assert!(
+            text.contains("no KMS key") && text.contains("DirectInternetAccess is Enabled"),
+            "{text}"
+        );
+        // A report from the future was not written by a run.
+        let future = judge(
+            &reported(4_000_000_000, Some(honest_view())),
+            &described(honest_view(), 10_000),
+        );
+        assert!(
+            future.findings.iter().any(|f| f.contains("in the future")),
+            "{future:?}"
         );
         // An old compliant report kept after a new start.
         let old = judge(

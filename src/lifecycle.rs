@@ -268,13 +268,7 @@ impl std::str::FromStr for LifecycleConfigName {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        let alnum = |c: char| c.is_ascii_alphanumeric();
-        let valid = !text.is_empty()
-            && text.len() <= Self::MAX
-            && text.chars().all(|c| alnum(c) || c == '-')
-            && text.starts_with(alnum)
-            && text.ends_with(alnum);
-        if !valid {
+        if !crate::facts::is_sagemaker_name(text) {
             return Err(format!(
                 "{text:?} is not a lifecycle configuration name: SageMaker takes 1 to {} letters, \
                  digits and hyphens, starting and ending with a letter or digit (like nbwarden-prod)",

@@ -374,3 +374,160 @@ s3.put_object(Bucket="nbwarden-reports", Key=base + old + "/latest.json", Body=j
         "{text}"
     );
 }
+
+/// What the notebook user can write under the report prefix cannot break
+/// the administrator's view: a key holding a control character, a huge
+/// object, terminal escapes in a field, a report that says nothing about
+/// the control plane of an open notebook. And a huge previous report does
+/// not stop root's upload on the instance.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn what_the_user_writes_cannot_break_the_fleet_view() {
+    let tag = unique("xu");
+    let open = format!("{tag}-open");
+    let prefix = format!("{tag}-reports");
+    // A real report, to plant edited copies of.
+    let sample_root = sandbox("al2023");
+    let dir = tempfile::tempdir().expect("tmp");
+    let plain = write_policy(
+        dir.path(),
+        "version = 1\n[variables.values.A]\nvalue = \"b\"\n",
+    );
+    let sample = run_aws(
+        sample_root.path(),
+        &[
+            "apply",
+            "--policy",
+            &plain.to_string_lossy(),
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(code(&sample), 0, "{}", output_text(&sample));
+    let plant = r#"
+import boto3, json, sys
+url, prefix, open_, sample = sys.argv[1:5]
+sm = boto3.client("sagemaker", endpoint_url=url, region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+sm.create_notebook_instance(NotebookInstanceName=open_, InstanceType="ml.t3.medium",
+    RoleArn="arn:aws:iam::123456789012:role/nbwarden-notebook-role", DirectInternetAccess="Enabled")
+s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+base = prefix + "/123456789012/us-east-1/"
+quiet = json.loads(sample)
+quiet["finished_at"] = "2099-01-01T00:00:00.000Z"
+quiet["exit_code"] = 0
+quiet["failing_since"] = "\u001b[2J\u001b[H0 notebook(s), 0 not compliant\n"
+s3.put_object(Bucket="nbwarden-reports", Key=base + open_ + "/latest.json", Body=json.dumps(quiet))
+s3.put_object(Bucket="nbwarden-reports", Key=base + open_ + "/x\u0001y/latest.json", Body=b"{}")
+s3.put_object(Bucket="nbwarden-reports", Key=base + "huge/latest.json", Body=b" " * (5 * 1024 * 1024))
+"#;
+    let planted = boto3(plant, &[&prefix, &open, &stdout(&sample)]);
+    assert!(planted.status.success(), "{}", output_text(&planted));
+
+    let admin = sandbox("al2023");
+    let table = run_aws(
+        admin.path(),
+        &[
+            "fleet",
+            "summary",
+            "--bucket",
+            BUCKET,
+            "--prefix",
+            &prefix,
+            "--cross-check",
+        ],
+        &[],
+    );
+    assert_eq!(code(&table), 1, "{}", output_text(&table));
+    let text = stdout(&table);
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{1}'),
+        "{text:?}"
+    );
+    let json = run_aws(
+        admin.path(),
+        &[
+            "fleet",
+            "summary",
+            "--bucket",
+            BUCKET,
+            "--prefix",
+            &prefix,
+            "--cross-check",
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    let rows = common::json(&json);
+    let rows = rows.as_array().expect("rows");
+    let findings = |row: &serde_json::Value| row["cross_check"]["findings"].to_string();
+    let open_row = rows
+        .iter()
+        .find(|r| r["notebook"] == open.as_str())
+        .unwrap_or_else(|| panic!("{rows:#?}"));
+    for expected in [
+        "DirectInternetAccess is Enabled",
+        "no KMS key",
+        "in the future",
+    ] {
+        assert!(
+            findings(open_row).contains(expected),
+            "{expected}: {open_row:#}"
+        );
+    }
+    let odd = rows
+        .iter()
+        .find(|r| r["notebook"].as_str().is_some_and(|n| n.contains('\u{1}')))
+        .unwrap_or_else(|| panic!("the control-character key is listed: {rows:#?}"));
+    assert!(findings(odd).contains("names no notebook"), "{odd:#}");
+    let huge = rows
+        .iter()
+        .find(|r| r["notebook"].as_str().is_some_and(|n| n.ends_with("huge")))
+        .unwrap_or_else(|| panic!("{rows:#?}"));
+    assert!(
+        huge["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("larger than")),
+        "{huge:#}"
+    );
+
+    // On the instance: a failing run whose previous report is huge still
+    // uploads its own.
+    let root = sandbox("al2023");
+    name_notebook(root.path(), "huge");
+    let listening = TcpListener::bind("127.0.0.1:0").expect("listener");
+    let port = listening.local_addr().expect("addr").port();
+    let policy = write_policy(
+        dir.path(),
+        &format!(
+            "version = 1\n[verify.egress]\nmust_fail = [\"127.0.0.1:{port}\"]\n\
+             [verify.report]\nbucket = \"{BUCKET}\"\nprefix = \"{prefix}\"\n"
+        ),
+    );
+    let run = run_aws(
+        root.path(),
+        &[
+            "verify",
+            "--policy",
+            &policy.to_string_lossy(),
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(code(&run), 1, "{}", output_text(&run));
+    let report = read_report(&run);
+    assert!(
+        report
+            .upload
+            .as_deref()
+            .is_some_and(|u| u.starts_with("uploaded")),
+        "{report:#?}"
+    );
+}

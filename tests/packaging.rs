@@ -180,7 +180,8 @@ fn every_cloudformation_rendering_passes_cfn_lint() {
 const IAM_PLACEHOLDERS: &[(&str, &str)] = &[
     ("ACCOUNT", "123456789012"),
     ("REGION", "eu-west-1"),
-    ("NOTEBOOK_NAME", "team-a-analysis"),
+    ("NOTEBOOK_NAME", "Team-A-Analysis"),
+    ("NOTEBOOK_ARN_NAME", "team-a-analysis"),
     ("BUNDLE_BUCKET", "platform-nbwarden"),
     ("BUNDLE_PREFIX", "nbwarden/0.1.0"),
     ("PARAMETER_PATH", "notebooks/team-a"),
@@ -259,7 +260,7 @@ fn the_iam_policy_is_scoped_to_the_notebook_and_parliament_finds_nothing() {
             assert_eq!(
                 st["Resource"],
                 serde_json::json!([
-                    "arn:aws:sagemaker:REGION:ACCOUNT:notebook-instance/NOTEBOOK_NAME"
+                    "arn:aws:sagemaker:REGION:ACCOUNT:notebook-instance/NOTEBOOK_ARN_NAME"
                 ]),
                 "{action}"
             );
@@ -272,10 +273,20 @@ fn the_iam_policy_is_scoped_to_the_notebook_and_parliament_finds_nothing() {
         by_path[0]["Resource"],
         serde_json::json!(["arn:aws:ssm:REGION:ACCOUNT:parameter/PARAMETER_PATH"])
     );
-    // Fleet reports: this notebook's prefix only.
-    for st in with_action("s3:PutObject") {
-        let resources = st["Resource"].to_string();
-        assert!(resources.contains("/REGION/NOTEBOOK_NAME/*"), "{resources}");
+    // Fleet reports: this notebook's prefix only, with the name as the
+    // report keys spell it; listing only there (without it S3 answers a
+    // missing key with 403, not 404).
+    for action in ["s3:PutObject", "s3:ListBucket"] {
+        let statements = with_action(action);
+        assert_eq!(statements.len(), 1, "{action}");
+        let scope = format!(
+            "{}{}",
+            statements[0]["Resource"], statements[0]["Condition"]
+        );
+        assert!(
+            scope.contains("/REGION/NOTEBOOK_NAME/*"),
+            "{action}: {scope}"
+        );
     }
     // Every KMS key only through the service that needs it.
     for action in ["kms:Decrypt", "kms:GenerateDataKey"] {

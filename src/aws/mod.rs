@@ -96,6 +96,40 @@ impl Connected {
     }
 }
 
+/// A key from a listing made with `encoding-type=url` (`+` is a space).
+fn url_decoded_key(key: &str) -> String {
+    percent_encoding::percent_decode_str(&key.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// An object's body, refused as soon as it is known to pass `limit` bytes
+/// (by its length header, else while reading): a report the notebook user
+/// can replace must not make root, or the fleet view, hold gigabytes.
+async fn read_limited(
+    mut resp: aws_sdk_s3::operation::get_object::GetObjectOutput,
+    limit: usize,
+    resource: &str,
+) -> Result<Vec<u8>> {
+    let too_large = || anyhow!("{resource} is larger than {limit} bytes; refusing it");
+    if resp.content_length().unwrap_or(0) > limit as i64 {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp
+        .body
+        .try_next()
+        .await
+        .with_context(|| format!("S3 GetObject {resource}: the download broke off"))?
+    {
+        if bytes.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
 impl Aws {
     pub fn new(deadline: Instant) -> Aws {
         Aws {
@@ -329,16 +363,7 @@ impl Aws {
         let resource = format!("s3://{bucket}/{key}");
         c.wait(async {
             match client.get_object().bucket(bucket).key(key).send().await {
-                Ok(resp) => {
-                    let data = resp.body.collect().await.with_context(|| {
-                        format!("S3 GetObject {resource}: the download broke off")
-                    })?;
-                    let bytes = data.into_bytes().to_vec();
-                    if bytes.len() > limit {
-                        bail!("{resource} is larger than {limit} bytes");
-                    }
-                    Ok(Some(bytes))
-                }
+                Ok(resp) => read_limited(resp, limit, &resource).await.map(Some),
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
                 Err(e) => Err(describe(e, "S3", "GetObject", &resource)),
             }
@@ -372,7 +397,14 @@ impl Aws {
     }
 
     /// Every key under `prefix`, through all pages.
-    pub fn s3_list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>> {
+    /// The keys under `prefix` (all pages) that `keep` accepts; the rest
+    /// are never held (a fleet's history is most of the bucket).
+    pub fn s3_list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>> {
         let (c, client) = self.s3()?;
         let resource = format!("s3://{bucket}/{prefix}");
         let mut keys = Vec::new();
@@ -384,6 +416,10 @@ impl Aws {
                         .list_objects_v2()
                         .bucket(bucket)
                         .prefix(prefix)
+                        // A key may hold characters XML 1.0 cannot carry
+                        // (any the notebook user chose): URL-encoded, every
+                        // key lists.
+                        .encoding_type(aws_sdk_s3::types::EncodingType::Url)
                         .set_continuation_token(token.take())
                         .send(),
                 )
@@ -391,7 +427,9 @@ impl Aws {
             keys.extend(
                 resp.contents()
                     .iter()
-                    .filter_map(|o| o.key().map(str::to_string)),
+                    .filter_map(|o| o.key())
+                    .map(url_decoded_key)
+                    .filter(|k| keep(k)),
             );
             match resp.next_continuation_token() {
                 Some(t) if resp.is_truncated() == Some(true) => token = Some(t.to_string()),
@@ -401,16 +439,18 @@ impl Aws {
         Ok(keys)
     }
 
-    /// Many objects, fetched 16 at a time; each result on its own.
+    /// Many objects, fetched 16 at a time; each result is handed to `each`
+    /// (with its index in `keys`) as it arrives and then dropped, so at
+    /// most 16 bodies are held at once, however many keys there are.
     pub fn s3_objects(
         &self,
         bucket: &str,
         keys: &[String],
         limit: usize,
-    ) -> Result<Vec<Result<Vec<u8>>>> {
+        mut each: impl FnMut(usize, Result<Vec<u8>>),
+    ) -> Result<()> {
         let (c, client) = self.s3()?;
-        let results = c.wait(async {
-            let mut out: Vec<Option<Result<Vec<u8>>>> = (0..keys.len()).map(|_| None).collect();
+        c.wait(async {
             let mut set = tokio::task::JoinSet::new();
             let mut next = 0;
             loop {
@@ -427,16 +467,7 @@ impl Aws {
                                 .send()
                                 .await
                                 .map_err(|e| describe(e, "S3", "GetObject", &resource))?;
-                            let data = resp
-                                .body
-                                .collect()
-                                .await
-                                .context("the download broke off")?;
-                            let bytes = data.into_bytes().to_vec();
-                            if bytes.len() > limit {
-                                bail!("{resource} is larger than {limit} bytes");
-                            }
-                            Ok(bytes)
+                            read_limited(resp, limit, &resource).await
                         }
                         .await;
                         (i, got)
@@ -444,17 +475,12 @@ impl Aws {
                     next += 1;
                 }
                 match set.join_next().await {
-                    Some(Ok((i, got))) => out[i] = Some(got),
+                    Some(Ok((i, got))) => each(i, got),
                     Some(Err(e)) => return Err(anyhow!("a download task failed: {e}")),
-                    None => break,
+                    None => return Ok(()),
                 }
             }
-            Ok(out
-                .into_iter()
-                .map(|o| o.unwrap_or_else(|| Err(anyhow!("not fetched"))))
-                .collect())
-        })?;
-        Ok(results)
+        })
     }
 
     /// The instance id, from IMDSv2.

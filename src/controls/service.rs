@@ -33,6 +33,22 @@ pub const LIFECYCLE_BINARY: &str = "/usr/local/bin/nbwarden";
 /// What `systemd/` templates hold in place of the binary's path.
 pub const BINARY_PLACEHOLDER: &str = "@NBWARDEN@";
 
+/// The RPM's binary.
+pub const PACKAGED_BINARY: &str = "/usr/bin/nbwarden";
+
+/// The binary the units run: the lifecycle path's when it is there (it is
+/// what the start just installed and ran), else the RPM's on an image that
+/// has only that, else the lifecycle path's.
+fn installed_binary(host: &Host) -> Result<&'static str> {
+    use crate::host::EntryKind;
+    for binary in [LIFECYCLE_BINARY, PACKAGED_BINARY] {
+        if host.kind(Path::new(binary))? == Some(EntryKind::File) {
+            return Ok(binary);
+        }
+    }
+    Ok(LIFECYCLE_BINARY)
+}
+
 /// A unit template from [`UNITS`] with the binary's path filled in.
 pub fn render_unit(template: &str, binary: &str) -> String {
     template.replace(BINARY_PLACEHOLDER, binary)
@@ -160,15 +176,12 @@ impl Control for Service {
     fn info(&self) -> &'static ControlInfo {
         &INFO
     }
-    fn desired(&self, _ctx: &Context<'_>) -> Result<DesiredState> {
+    fn desired(&self, ctx: &Context<'_>) -> Result<DesiredState> {
+        let binary = installed_binary(ctx.host)?;
         let mut files = Vec::new();
         for (name, content) in UNITS {
             files.push(if self.plan.install.contains(name) {
-                ManagedFile::root_owned(
-                    unit_path(name),
-                    render_unit(content, LIFECYCLE_BINARY),
-                    0o644,
-                )
+                ManagedFile::root_owned(unit_path(name), render_unit(content, binary), 0o644)
             } else {
                 ManagedFile::absent(unit_path(name))
             });
@@ -546,6 +559,19 @@ mod tests {
         assert!(text.contains("RandomizedDelaySec=5s"), "{text}");
         assert!(text.contains("AccuracySec=2s"), "{text}");
         assert!(timer_drop_in(Duration::from_secs(7200)).contains("RandomizedDelaySec=300s"));
+    }
+
+    #[test]
+    fn the_units_run_the_binary_the_image_has() {
+        let root = tempfile::tempdir().expect("tmp");
+        let host = || Host::open(root.path()).expect("host");
+        assert_eq!(installed_binary(&host()).expect("kind"), LIFECYCLE_BINARY);
+        std::fs::create_dir_all(root.path().join("usr/bin")).expect("dir");
+        std::fs::write(root.path().join("usr/bin/nbwarden"), "rpm").expect("rpm binary");
+        assert_eq!(installed_binary(&host()).expect("kind"), PACKAGED_BINARY);
+        std::fs::create_dir_all(root.path().join("usr/local/bin")).expect("dir");
+        std::fs::write(root.path().join("usr/local/bin/nbwarden"), "lifecycle").expect("binary");
+        assert_eq!(installed_binary(&host()).expect("kind"), LIFECYCLE_BINARY);
     }
 
     #[test]
