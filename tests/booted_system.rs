@@ -142,7 +142,7 @@ fn the_first_start_hardens_before_jupyter_answers() {
     );
     assert!(start.elapsed < LIFECYCLE_LIMIT);
     assert!(
-        start.log.contains("nbwarden: verify exited 0"),
+        start.log.contains("nbwarden: apply exited 0"),
         "{}",
         start.log
     );
@@ -634,8 +634,8 @@ fn a_tarpit_endpoint_fails_the_start_inside_the_budget() {
 }
 
 /// (f) An administrator's `nbwarden status --wait` in a terminal during the
-/// start returns when the whole start (apply, then verify) has ended, with
-/// the start's verdict.
+/// start returns when the whole start (download, then apply) has ended,
+/// with the start's verdict.
 #[test]
 #[cfg_attr(
     not(feature = "system-tier"),
@@ -675,8 +675,8 @@ fn status_wait_returns_when_the_start_ends() {
     let report = common::read_report(&out);
     assert_eq!(
         report.command,
-        Mode::Verify,
-        "status returned before the start's last run: {report:#?}"
+        Mode::Apply,
+        "status returned before the start's run: {report:#?}"
     );
     assert_eq!(report.exit_code, 0, "{report:#?}");
 }

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use common::bundle::{Publish, example_policy};
 use common::notebook::{Notebook, service};
-use common::{code, output_text, unique};
+use common::{Report, code, output_text, unique};
 
 /// Builds a bundle for `prefix` with the example policy, uploads it
 /// (optionally with a tampered binary), and renders on-start.sh.
@@ -76,6 +76,25 @@ fn the_rendered_on_start_hardens_the_instance() {
     assert!(
         log.contains("compliant (exit 0)"),
         "the human summary reaches the log: {log}"
+    );
+    // Each proof is made once per start: apply's verdict is the start's,
+    // recorded as the instance's, and no verify repeats it.
+    assert_eq!(log.matches(" exited ").count(), 1, "one run: {log}");
+    assert!(!log.contains("verify exited"), "{log}");
+    let recorded: Report = serde_json::from_str(
+        &std::fs::read_to_string(nb.path("/var/lib/nbwarden/last-run.json")).expect("last run"),
+    )
+    .expect("a report");
+    assert_eq!(
+        (recorded.command, recorded.exit_code),
+        (nbwarden::engine::Mode::Apply, 0)
+    );
+    assert!(
+        recorded
+            .controls
+            .iter()
+            .any(|c| c.id == "sudo" && c.evidence.iter().any(|e| e.contains("sudo -l"))),
+        "apply proved the strip itself: {recorded:#?}"
     );
     assert!(nb.path("/usr/local/bin/nbwarden").is_file());
     let env = std::fs::read_to_string(nb.path("/etc/nbwarden/lifecycle.env")).expect("env file");
