@@ -93,10 +93,14 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
                     bucket,
                     prefix,
                     cross_check,
+                    require_root_access_disabled,
                 },
         } => {
             let aws = Aws::new(Instant::now() + g.deadline);
-            let rows = crate::fleet::summary(&aws, bucket, prefix, *cross_check)?;
+            let rules = cross_check.then_some(crate::fleet::CrossCheckRules {
+                require_root_access_disabled: *require_root_access_disabled,
+            });
+            let rows = crate::fleet::summary(&aws, bucket, prefix, rules)?;
             match g.output {
                 OutputFormat::Json => {
                     let text = serde_json::to_string_pretty(&rows).unwrap_or_default();

@@ -61,10 +61,21 @@ fn try_upload(
                 None
             }
         };
+        // Carried over only as a real time no later than this run's start:
+        // the previous report is the user's to write.
+        let now = report.started_at.clone();
+        let earlier = |t: &String| match (
+            humantime::parse_rfc3339_weak(t),
+            humantime::parse_rfc3339_weak(&now),
+        ) {
+            (Ok(then), Ok(start)) => then <= start,
+            _ => false,
+        };
         report.failing_since = previous
             .filter(|p| p.exit_code != 0)
-            .and_then(|p| p.failing_since.or(Some(p.started_at)))
-            .or_else(|| Some(report.started_at.clone()));
+            .and_then(|p| p.failing_since.filter(earlier).or(Some(p.started_at)))
+            .filter(earlier)
+            .or(Some(now));
     }
     let body = serde_json::to_vec_pretty(&report).context("cannot serialize the report")?;
     let stamp = report.started_at.replace(':', "-");
@@ -92,6 +103,15 @@ struct Claims {
     finished_at: Option<SystemTime>,
     control_plane: Option<ControlPlaneView>,
     control_plane_passed: bool,
+}
+
+/// What the cross-check requires of SageMaker's answer beyond a KMS key
+/// and no direct internet access.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CrossCheckRules {
+    /// `RootAccess` must be `Disabled` (as the policy's
+    /// `require_root_access_disabled`, which only the instance enforces).
+    pub require_root_access_disabled: bool,
 }
 
 /// What the cross-check found for one notebook.
@@ -159,14 +179,19 @@ impl Row {
 
 /// Reads every `latest.json` under the prefix (all pages); with
 /// `cross_check`, holds each against the control plane (see [`cross_check`]).
-pub fn summary(aws: &Aws, bucket: &str, prefix: &str, cross_check: bool) -> Result<Vec<Row>> {
+pub fn summary(
+    aws: &Aws,
+    bucket: &str,
+    prefix: &str,
+    cross_check: Option<CrossCheckRules>,
+) -> Result<Vec<Row>> {
     let prefix = prefix.trim_matches('/');
     let list_prefix = if prefix.is_empty() {
         String::new()
     } else {
         format!("{prefix}/")
     };
-    let keys = aws.s3_list(bucket, &list_prefix, |k| k.ends_with("/latest.json"))?;
+    let (keys, mut strays) = latest_keys(aws, bucket, &list_prefix)?;
     // Each report becomes its row as it arrives: only rows are kept.
     let mut slots: Vec<Option<Row>> = vec![None; keys.len()];
     aws.s3_objects(bucket, &keys, MAX_REPORT_BYTES, |i, body| {
@@ -174,12 +199,70 @@ pub fn summary(aws: &Aws, bucket: &str, prefix: &str, cross_check: bool) -> Resu
         slots[i] = Some(row(key.strip_prefix(&list_prefix).unwrap_or(key), body));
     })?;
     let mut rows: Vec<Row> = slots.into_iter().flatten().collect();
-    if cross_check {
-        self::cross_check(aws, &mut rows)?;
+    rows.append(&mut strays);
+    if let Some(rules) = cross_check {
+        self::cross_check(aws, &mut rows, rules)?;
     }
     // Flagged notebooks first, then by name.
     rows.sort_by(|a, b| (b.flagged(), &a.notebook).cmp(&(a.flagged(), &b.notebook)));
     Ok(rows)
+}
+
+/// Every notebook's `latest.json` key, found by walking the prefix three
+/// levels deep (ACCOUNT/, REGION/, NOTEBOOK/) with delimited listings: what
+/// a notebook's role writes inside its own prefix (any number of objects,
+/// at any depth) is never listed or read, so no notebook's user can change
+/// how large or slow the view is. A level that names no real account,
+/// region or notebook becomes a row that says so, and is not walked.
+fn latest_keys(aws: &Aws, bucket: &str, base: &str) -> Result<(Vec<String>, Vec<Row>)> {
+    use crate::facts::{is_account_id, is_region, is_sagemaker_name};
+    let mut keys = Vec::new();
+    let mut strays = Vec::new();
+    let checks: [fn(&str) -> bool; 3] = [is_account_id, is_region, is_sagemaker_name];
+    let mut level = vec![base.to_string()];
+    for (depth, valid) in checks.iter().enumerate() {
+        let mut next = Vec::new();
+        for parent in &level {
+            for child in aws.s3_prefixes(bucket, parent)? {
+                let name = child
+                    .strip_prefix(parent.as_str())
+                    .unwrap_or(&child)
+                    .trim_end_matches('/');
+                if !valid(name) {
+                    strays.push(Row {
+                        notebook: child
+                            .strip_prefix(base)
+                            .unwrap_or(&child)
+                            .chars()
+                            .take(MAX_FIELD_CHARS)
+                            .collect(),
+                        problem: Some("not ACCOUNT/REGION/NOTEBOOK/latest.json".into()),
+                        ..Row::empty()
+                    });
+                } else if depth == checks.len() - 1 {
+                    keys.push(format!("{child}latest.json"));
+                } else {
+                    next.push(child);
+                }
+            }
+        }
+        level = next;
+    }
+    Ok((keys, strays))
+}
+
+/// The most failing control ids a row keeps, and characters per field: a
+/// report is what its notebook's user may have written.
+const MAX_FAILING_IDS: usize = 32;
+const MAX_FIELD_CHARS: usize = 96;
+
+fn bounded(text: &str) -> String {
+    if text.chars().count() > MAX_FIELD_CHARS {
+        let cut: String = text.chars().take(MAX_FIELD_CHARS).collect();
+        format!("{cut}...")
+    } else {
+        text.to_string()
+    }
 }
 
 /// Asks SageMaker, with the caller's credentials, about every notebook a
@@ -188,9 +271,9 @@ pub fn summary(aws: &Aws, bucket: &str, prefix: &str, cross_check: bool) -> Resu
 /// records on each row what disagrees. Notebooks in service without a
 /// report get a row of their own. Only a failed listing is an error: the
 /// caller cannot then say which notebooks lack a report.
-pub fn cross_check(aws: &Aws, rows: &mut Vec<Row>) -> Result<()> {
+pub fn cross_check(aws: &Aws, rows: &mut Vec<Row>, rules: CrossCheckRules) -> Result<()> {
     for row in rows.iter_mut() {
-        row.cross_check = Some(check_row(aws, row));
+        row.cross_check = Some(check_row(aws, row, rules));
     }
     let mut regions: BTreeSet<String> = rows
         .iter()
@@ -276,7 +359,7 @@ fn shown(v: &Option<String>) -> &str {
 }
 
 /// One report against SageMaker's answer about its notebook.
-fn check_row(aws: &Aws, row: &Row) -> CrossCheck {
+fn check_row(aws: &Aws, row: &Row, rules: CrossCheckRules) -> CrossCheck {
     let mut check = CrossCheck::default();
     if row.account.is_empty() || row.region.is_empty() {
         check.findings.push(
@@ -287,7 +370,7 @@ fn check_row(aws: &Aws, row: &Row) -> CrossCheck {
         return check;
     }
     match aws.sagemaker_describe_notebook_in(&row.region, &row.notebook) {
-        Ok(seen) => judge(row, &seen),
+        Ok(seen) => judge(row, &seen, rules),
         Err(e) => {
             check
                 .findings
@@ -298,7 +381,11 @@ fn check_row(aws: &Aws, row: &Row) -> CrossCheck {
 }
 
 /// A report's claims against SageMaker's description of its notebook.
-fn judge(row: &Row, seen: &crate::facts::NotebookDescription) -> CrossCheck {
+fn judge(
+    row: &Row,
+    seen: &crate::facts::NotebookDescription,
+    rules: CrossCheckRules,
+) -> CrossCheck {
     let mut check = CrossCheck {
         status: seen.notebook_instance_status.clone(),
         ..CrossCheck::default()
@@ -328,6 +415,12 @@ fn judge(row: &Row, seen: &crate::facts::NotebookDescription) -> CrossCheck {
         check.findings.push(format!(
             "SageMaker says DirectInternetAccess is {}",
             shown(&truth.direct_internet_access)
+        ));
+    }
+    if rules.require_root_access_disabled && truth.root_access.as_deref() != Some("Disabled") {
+        check.findings.push(format!(
+            "SageMaker says RootAccess is {}",
+            shown(&truth.root_access)
         ));
     }
     match &claims.control_plane {
@@ -420,28 +513,38 @@ fn row(rel: &str, body: Result<Vec<u8>>) -> Row {
                 }),
             };
             row.command = r.command.name().to_string();
-            row.finished_at = r.finished_at;
+            row.finished_at = bounded(&r.finished_at);
             row.exit_code = r.exit_code;
-            row.failing = r
+            let failing: Vec<&str> = r
                 .controls
                 .iter()
                 .filter(|c| matches!(c.status, Status::Fail | Status::Error))
-                .map(|c| c.id.clone())
+                .map(|c| c.id.as_str())
                 .collect();
-            row.failing_since = r.failing_since;
+            row.failing = failing
+                .iter()
+                .take(MAX_FAILING_IDS)
+                .map(|id| bounded(id))
+                .collect();
+            if failing.len() > MAX_FAILING_IDS {
+                row.failing
+                    .push(format!("... {} more", failing.len() - MAX_FAILING_IDS));
+            }
+            row.failing_since = r.failing_since.as_deref().map(bounded);
         }
         Err(e) => row.problem = Some(format!("unreadable report: {e:#}")),
     }
     row
 }
 
-/// `text` with control characters escaped (`\u{1b}`): a row's fields come
-/// from objects the notebook user can write, and must not move the
-/// administrator's cursor or hide lines.
+/// `text` with everything but printable ASCII escaped (`\u{1b}`,
+/// `\u{202e}`): a row's fields come from objects the notebook user can
+/// write, and must not move the administrator's cursor, hide lines or turn
+/// text around (bidi overrides, zero-width and line-separator characters).
 fn printable(text: &str) -> String {
     text.chars()
         .map(|c| {
-            if c.is_control() {
+            if !(c.is_ascii_graphic() || c == ' ') {
                 c.escape_unicode().to_string()
             } else {
                 c.to_string()
@@ -599,6 +702,34 @@ mod tests {
     }
 
     #[test]
+    fn root_access_is_judged_when_the_fleet_requires_it_off() {
+        let mut open_root = honest_view();
+        open_root.root_access = Some("Enabled".into());
+        let row = reported(10_000, Some(open_root.clone()));
+        let seen = described(open_root, 10_000);
+        assert!(
+            judge(&row, &seen, CrossCheckRules::default())
+                .findings
+                .is_empty()
+        );
+        let strict = CrossCheckRules {
+            require_root_access_disabled: true,
+        };
+        let findings = judge(&row, &seen, strict).findings;
+        assert!(
+            findings.iter().any(|f| f.contains("RootAccess is Enabled")),
+            "{findings:?}"
+        );
+    }
+
+    #[test]
+    fn bidi_and_zero_width_characters_are_escaped_too() {
+        let shown = printable("nb\u{202e}x\u{200b}\u{2028}y");
+        assert!(shown.is_ascii(), "{shown}");
+        assert!(shown.contains("\\u{202e}"), "{shown}");
+    }
+
+    #[test]
     fn what_the_user_wrote_cannot_drive_the_terminal() {
         let mut r = row(
             "111122223333/eu-west-1/nb1/latest.json",
@@ -628,7 +759,11 @@ mod tests {
     fn a_report_that_matches_the_control_plane_agrees() {
         let row = reported(10_000, Some(honest_view()));
         // The notebook went InService a few minutes after its start's report.
-        let check = judge(&row, &described(honest_view(), 10_000 + 240));
+        let check = judge(
+            &row,
+            &described(honest_view(), 10_000 + 240),
+            CrossCheckRules::default(),
+        );
         assert_eq!(check.findings, Vec::<String>::new());
         assert_eq!(check.status.as_deref(), Some("InService"));
     }
@@ -644,6 +779,7 @@ mod tests {
         let forged = judge(
             &reported(10_000, Some(honest_view())),
             &described(open.clone(), 10_000),
+            CrossCheckRules::default(),
         );
         let text = forged.findings.join("\n");
         for field in [
@@ -655,7 +791,11 @@ mod tests {
             assert!(text.contains(field), "{field}: {text}");
         }
         // A hand-written report that claims the check passed without a view.
-        let bare = judge(&reported(10_000, None), &described(honest_view(), 10_000));
+        let bare = judge(
+            &reported(10_000, None),
+            &described(honest_view(), 10_000),
+            CrossCheckRules::default(),
+        );
         assert!(
             bare.findings
                 .iter()
@@ -665,7 +805,11 @@ mod tests {
         // A report that claims nothing about the control plane hides nothing.
         let mut silent = reported(10_000, None);
         silent.claims.control_plane_passed = false;
-        let silent = judge(&silent, &described(open.clone(), 10_000));
+        let silent = judge(
+            &silent,
+            &described(open.clone(), 10_000),
+            CrossCheckRules::default(),
+        );
         let text = silent.findings.join("\n");
         assert!(
             text.contains("no KMS key") && text.contains("DirectInternetAccess is Enabled"),
@@ -675,6 +819,7 @@ mod tests {
         let future = judge(
             &reported(4_000_000_000, Some(honest_view())),
             &described(honest_view(), 10_000),
+            CrossCheckRules::default(),
         );
         assert!(
             future.findings.iter().any(|f| f.contains("in the future")),
@@ -684,6 +829,7 @@ mod tests {
         let old = judge(
             &reported(10_000, Some(honest_view())),
             &described(honest_view(), 10_000 + 3600),
+            CrossCheckRules::default(),
         );
         assert!(
             old.findings.iter().any(|f| f.starts_with("stale:")),
@@ -693,7 +839,11 @@ mod tests {
         let mut elsewhere = described(honest_view(), 10_000);
         elsewhere.notebook_instance_arn =
             Some("arn:aws:sagemaker:eu-west-1:999999999999:notebook-instance/nb1".into());
-        let other = judge(&reported(10_000, Some(honest_view())), &elsewhere);
+        let other = judge(
+            &reported(10_000, Some(honest_view())),
+            &elsewhere,
+            CrossCheckRules::default(),
+        );
         assert!(
             other
                 .findings

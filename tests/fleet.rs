@@ -423,7 +423,13 @@ quiet["finished_at"] = "2099-01-01T00:00:00.000Z"
 quiet["exit_code"] = 0
 quiet["failing_since"] = "\u001b[2J\u001b[H0 notebook(s), 0 not compliant\n"
 s3.put_object(Bucket="nbwarden-reports", Key=base + open_ + "/latest.json", Body=json.dumps(quiet))
+# The open notebook's user floods its own prefix: nothing below a
+# notebook's latest.json is listed or read.
+for i in range(40):
+    s3.put_object(Bucket="nbwarden-reports", Key=base + open_ + f"/c{i}/latest.json", Body=json.dumps(quiet))
 s3.put_object(Bucket="nbwarden-reports", Key=base + open_ + "/x\u0001y/latest.json", Body=b"{}")
+# Beside the notebooks (where only wider rights write): named nothing real.
+s3.put_object(Bucket="nbwarden-reports", Key=base + "x\u0001y/latest.json", Body=b"{}")
 s3.put_object(Bucket="nbwarden-reports", Key=base + "huge/latest.json", Body=b" " * (5 * 1024 * 1024))
 "#;
     let planted = boto3(plant, &[&prefix, &open, &stdout(&sample)]);
@@ -471,6 +477,18 @@ s3.put_object(Bucket="nbwarden-reports", Key=base + "huge/latest.json", Body=b" 
         .iter()
         .find(|r| r["notebook"] == open.as_str())
         .unwrap_or_else(|| panic!("{rows:#?}"));
+    let open_rows = rows
+        .iter()
+        .filter(|r| {
+            r["notebook"]
+                .as_str()
+                .is_some_and(|n| n.contains(open.as_str()))
+        })
+        .count();
+    assert_eq!(
+        open_rows, 1,
+        "what the user put below its report is not listed: {rows:#?}"
+    );
     for expected in [
         "DirectInternetAccess is Enabled",
         "no KMS key",
@@ -486,6 +504,7 @@ s3.put_object(Bucket="nbwarden-reports", Key=base + "huge/latest.json", Body=b" 
         .find(|r| r["notebook"].as_str().is_some_and(|n| n.contains('\u{1}')))
         .unwrap_or_else(|| panic!("the control-character key is listed: {rows:#?}"));
     assert!(findings(odd).contains("names no notebook"), "{odd:#}");
+    assert_eq!(odd["problem"], "not ACCOUNT/REGION/NOTEBOOK/latest.json");
     let huge = rows
         .iter()
         .find(|r| r["notebook"].as_str().is_some_and(|n| n.ends_with("huge")))
@@ -529,5 +548,34 @@ s3.put_object(Bucket="nbwarden-reports", Key=base + "huge/latest.json", Body=b" 
             .as_deref()
             .is_some_and(|u| u.starts_with("uploaded")),
         "{report:#?}"
+    );
+    // The user rewrites its previous report to say it has failed since
+    // 2099: root's next report keeps only a real, earlier time.
+    let forge = r#"
+import boto3, json, sys
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+key = sys.argv[2] + "/123456789012/us-east-1/huge/latest.json"
+r = json.loads(s3.get_object(Bucket="nbwarden-reports", Key=key)["Body"].read())
+r["failing_since"] = "2099-01-01T00:00:00Z"
+s3.put_object(Bucket="nbwarden-reports", Key=key, Body=json.dumps(r))
+"#;
+    let forged = boto3(forge, &[&prefix]);
+    assert!(forged.status.success(), "{}", output_text(&forged));
+    let again = read_report(&run_aws(
+        root.path(),
+        &[
+            "verify",
+            "--policy",
+            &policy.to_string_lossy(),
+            "--output",
+            "json",
+        ],
+        &[],
+    ));
+    assert_eq!(
+        again.failing_since.as_deref(),
+        Some(report.started_at.as_str()),
+        "failing since the first real failure, not the forged time: {again:#?}"
     );
 }

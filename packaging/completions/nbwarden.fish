@@ -194,6 +194,7 @@ json\t''
 junit\t''"
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l cross-check -d 'Hold each report against what SageMaker tells your own credentials (DescribeNotebookInstance: KMS key, direct internet access, root access, status, last change; ListNotebookInstances): flags reports that disagree, that are from an earlier start, and notebooks in service with no report. Reports are written with the notebook\'s role, which its user holds too'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l require-root-access-disabled -d 'With --cross-check: also flag notebooks whose RootAccess is not Disabled (for fleets whose policy sets require_root_access_disabled)'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -s h -l help -d 'Print help'

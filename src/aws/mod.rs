@@ -397,46 +397,40 @@ impl Aws {
     }
 
     /// Every key under `prefix`, through all pages.
-    /// The keys under `prefix` (all pages) that `keep` accepts; the rest
-    /// are never held (a fleet's history is most of the bucket).
-    pub fn s3_list(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        keep: impl Fn(&str) -> bool,
-    ) -> Result<Vec<String>> {
+    /// The "directories" right below `prefix` (`prefix` ends with `/`):
+    /// the common prefixes of a listing with a `/` delimiter, all pages,
+    /// URL-encoded on the wire (a name may hold any character). What lies
+    /// deeper is never listed.
+    pub fn s3_prefixes(&self, bucket: &str, prefix: &str) -> Result<Vec<String>> {
         let (c, client) = self.s3()?;
         let resource = format!("s3://{bucket}/{prefix}");
-        let mut keys = Vec::new();
+        let mut found = Vec::new();
         let mut token: Option<String> = None;
         loop {
+            self.remaining()?;
             let resp = c
                 .wait(
                     client
                         .list_objects_v2()
                         .bucket(bucket)
                         .prefix(prefix)
-                        // A key may hold characters XML 1.0 cannot carry
-                        // (any the notebook user chose): URL-encoded, every
-                        // key lists.
+                        .delimiter("/")
                         .encoding_type(aws_sdk_s3::types::EncodingType::Url)
                         .set_continuation_token(token.take())
                         .send(),
                 )
                 .map_err(|e| describe(e, "S3", "ListObjectsV2", &resource))?;
-            keys.extend(
-                resp.contents()
+            found.extend(
+                resp.common_prefixes()
                     .iter()
-                    .filter_map(|o| o.key())
-                    .map(url_decoded_key)
-                    .filter(|k| keep(k)),
+                    .filter_map(|p| p.prefix())
+                    .map(url_decoded_key),
             );
             match resp.next_continuation_token() {
                 Some(t) if resp.is_truncated() == Some(true) => token = Some(t.to_string()),
-                _ => break,
+                _ => return Ok(found),
             }
         }
-        Ok(keys)
     }
 
     /// Many objects, fetched 16 at a time; each result is handed to `each`
@@ -455,6 +449,11 @@ impl Aws {
             let mut next = 0;
             loop {
                 while set.len() < 16 && next < keys.len() {
+                    if let Err(e) = self.remaining() {
+                        each(next, Err(e));
+                        next += 1;
+                        continue;
+                    }
                     let client = client.clone();
                     let (bucket, key, i) = (bucket.to_string(), keys[next].clone(), next);
                     set.spawn(async move {

@@ -195,6 +195,10 @@ pub enum FleetCommand {
         /// notebook's role, which its user holds too.
         #[arg(long)]
         cross_check: bool,
+        /// With --cross-check: also flag notebooks whose RootAccess is not
+        /// Disabled (for fleets whose policy sets require_root_access_disabled).
+        #[arg(long, requires = "cross_check")]
+        require_root_access_disabled: bool,
     },
 }
 
