@@ -3,15 +3,15 @@
 //! and IMDS say about it. A run fetches each at most once, on first use,
 //! and every control shares the answer through [`Facts`].
 
-use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::aws::Aws;
+use crate::aws::{Aws, Parameter};
 use crate::host::Host;
 use crate::policy::NotebookField;
 
@@ -149,6 +149,29 @@ pub fn is_region(text: &str) -> bool {
 /// A notebook's tags, key to value.
 pub type Tags = BTreeMap<String, String>;
 
+/// A remote input a control will read, named ahead so that it can be
+/// fetched while earlier controls do local work (`Control::remote_inputs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteInput {
+    SsmNames(Vec<String>),
+    SsmPath(String),
+    Tags,
+    Description,
+    InstanceId,
+}
+
+/// One SSM request's answer, fetched once (an error is kept as text).
+type SsmAnswer = OnceLock<Result<Vec<Parameter>, String>>;
+
+/// One SSM request a run makes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum SsmRequest {
+    /// `GetParameters` on these names (sorted, deduplicated).
+    Names(Vec<String>),
+    /// `GetParametersByPath`, recursive.
+    Path(String),
+}
+
 /// Where [`Facts`] come from when first asked.
 enum Source<'a> {
     /// The root's metadata file, the SageMaker API and IMDS.
@@ -159,17 +182,21 @@ enum Source<'a> {
 
 /// The facts of one run, each fetched at most once (lazily) and shared by
 /// every control. A failed fetch is remembered too: a second control asking
-/// gets the same error instead of a second call.
+/// gets the same error instead of a second call. They may be fetched ahead
+/// on another thread (`Control::prefetch`); asking for one in flight waits
+/// for that fetch rather than making a second.
 pub struct Facts<'a> {
     source: Source<'a>,
-    notebook: OnceCell<Result<Notebook, String>>,
-    tags: OnceCell<Result<Tags, String>>,
-    description: OnceCell<Result<NotebookDescription, String>>,
-    instance_id: OnceCell<Result<String, String>>,
+    /// SSM answers by request (the sorted names, or a path).
+    ssm: Mutex<BTreeMap<SsmRequest, Arc<SsmAnswer>>>,
+    notebook: OnceLock<Result<Notebook, String>>,
+    tags: OnceLock<Result<Tags, String>>,
+    description: OnceLock<Result<NotebookDescription, String>>,
+    instance_id: OnceLock<Result<String, String>>,
 }
 
-fn filled<T>(value: Option<T>) -> OnceCell<Result<T, String>> {
-    let cell = OnceCell::new();
+fn filled<T>(value: Option<T>) -> OnceLock<Result<T, String>> {
+    let cell = OnceLock::new();
     if let Some(v) = value {
         let _ = cell.set(Ok(v));
     }
@@ -177,7 +204,7 @@ fn filled<T>(value: Option<T>) -> OnceCell<Result<T, String>> {
 }
 
 fn remembered<T>(
-    cell: &OnceCell<Result<T, String>>,
+    cell: &OnceLock<Result<T, String>>,
     fetch: impl FnOnce() -> Result<T>,
 ) -> Result<&T> {
     cell.get_or_init(|| fetch().map_err(|e| format!("{e:#}")))
@@ -189,10 +216,11 @@ impl<'a> Facts<'a> {
     pub fn live(host: &'a Host, aws: &'a Aws) -> Facts<'a> {
         Facts {
             source: Source::Live { host, aws },
-            notebook: OnceCell::new(),
-            tags: OnceCell::new(),
-            description: OnceCell::new(),
-            instance_id: OnceCell::new(),
+            ssm: Mutex::new(BTreeMap::new()),
+            notebook: OnceLock::new(),
+            tags: OnceLock::new(),
+            description: OnceLock::new(),
+            instance_id: OnceLock::new(),
         }
     }
 
@@ -204,10 +232,11 @@ impl<'a> Facts<'a> {
     ) -> Facts<'static> {
         Facts {
             source: Source::Given,
+            ssm: Mutex::new(BTreeMap::new()),
             notebook: filled(notebook),
             tags: filled(tags),
             description: filled(description),
-            instance_id: OnceCell::new(),
+            instance_id: OnceLock::new(),
         }
     }
 
@@ -240,6 +269,48 @@ impl<'a> Facts<'a> {
             let (_, aws) = self.live_source("DescribeNotebookInstance")?;
             aws.sagemaker_describe_notebook(&self.notebook()?.name)
         })
+    }
+
+    /// Fetches `input` into the run's facts; the outcome, error included,
+    /// is kept for the control that reads it.
+    pub fn fetch(&self, input: &RemoteInput) {
+        let _ = match input {
+            RemoteInput::SsmNames(names) => self.ssm_parameters(names).map(|_| ()),
+            RemoteInput::SsmPath(path) => self.ssm_parameters_by_path(path).map(|_| ()),
+            RemoteInput::Tags => self.tags().map(|_| ()),
+            RemoteInput::Description => self.description().map(|_| ()),
+            RemoteInput::InstanceId => self.instance_id().map(|_| ()),
+        };
+    }
+
+    /// SSM parameters by name (`GetParameters`, ten a call, decrypted),
+    /// fetched once per run whichever thread asks first.
+    pub fn ssm_parameters(&self, names: &[String]) -> Result<Vec<Parameter>> {
+        let mut names = names.to_vec();
+        names.sort();
+        names.dedup();
+        self.ssm_answer(SsmRequest::Names(names))
+    }
+
+    /// Every SSM parameter below `path` (`GetParametersByPath`), fetched
+    /// once per run.
+    pub fn ssm_parameters_by_path(&self, path: &str) -> Result<Vec<Parameter>> {
+        self.ssm_answer(SsmRequest::Path(path.to_string()))
+    }
+
+    fn ssm_answer(&self, request: SsmRequest) -> Result<Vec<Parameter>> {
+        let cell = {
+            let mut answers = self.ssm.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(answers.entry(request.clone()).or_default())
+        };
+        remembered(&cell, || {
+            let (_, aws) = self.live_source("SSM parameters")?;
+            match &request {
+                SsmRequest::Names(names) => aws.ssm_parameters(names),
+                SsmRequest::Path(path) => aws.ssm_parameters_by_path(path),
+            }
+        })
+        .cloned()
     }
 
     /// The description when this run already asked for it (a control

@@ -605,7 +605,7 @@ try:
         RoleArn="arn:aws:iam::123456789012:role/nbwarden-notebook-role",
         DirectInternetAccess="Enabled", RootAccess="Enabled")
 except sm.exceptions.ClientError as e:
-    if "already exists" not in str(e):
+    if "already exists" not in str(e) and "duplicate" not in str(e):
         raise
 "#,
         &[],

@@ -11,7 +11,9 @@ mod codeartifact;
 mod errors;
 mod sagemaker;
 
-use std::cell::OnceCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -72,26 +74,43 @@ pub enum ParameterKind {
 }
 
 /// Clients are built on first use: a run whose policy needs no AWS never
-/// touches the network.
+/// touches the network. Shared by the run's thread and the one that fetches
+/// remote inputs ahead of the controls (`Control::prefetch`).
 pub struct Aws {
     deadline: Instant,
-    inner: OnceCell<Connected>,
+    inner: OnceLock<Connected>,
+    /// Held while the first connection is made, so two threads never load
+    /// the configuration (credentials, region) twice.
+    connecting: Mutex<()>,
+    /// The thread whose waits the report counts (the one that made this).
+    owner: ThreadId,
 }
 
 struct Connected {
     rt: tokio::runtime::Runtime,
     config: SdkConfig,
-    /// Time spent waiting on AWS (and IMDS), for the report: the rest of a
-    /// run is nbwarden's own cost.
-    waited: std::cell::Cell<Duration>,
+    owner: ThreadId,
+    /// Nanoseconds the owner thread spent waiting on AWS (and IMDS), for
+    /// the report: the rest of a run is nbwarden's own cost. Fetches made
+    /// ahead on another thread overlap local work and are not counted.
+    waited_ns: AtomicU64,
 }
 
 impl Connected {
-    /// Runs one AWS exchange to completion, counting the time it took.
+    fn count_wait(&self, took: Duration) {
+        if std::thread::current().id() == self.owner {
+            self.waited_ns
+                .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Runs one AWS exchange to completion, counting the time it took. The
+    /// runtime is current-thread: a second thread's exchange is driven by
+    /// whichever thread holds the runtime, so both make progress.
     fn wait<F: std::future::Future>(&self, f: F) -> F::Output {
         let started = Instant::now();
         let out = self.rt.block_on(f);
-        self.waited.set(self.waited.get() + started.elapsed());
+        self.count_wait(started.elapsed());
         out
     }
 }
@@ -134,7 +153,9 @@ impl Aws {
     pub fn new(deadline: Instant) -> Aws {
         Aws {
             deadline,
-            inner: OnceCell::new(),
+            inner: OnceLock::new(),
+            connecting: Mutex::new(()),
+            owner: std::thread::current().id(),
         }
     }
 
@@ -156,6 +177,10 @@ impl Aws {
     }
 
     fn connected(&self) -> Result<&Connected> {
+        if let Some(c) = self.inner.get() {
+            return Ok(c);
+        }
+        let _one_at_a_time = self.connecting.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = self.inner.get() {
             return Ok(c);
         }
@@ -183,11 +208,14 @@ impl Aws {
                  service (IMDSv2) to learn it"
             );
         }
-        Ok(self.inner.get_or_init(|| Connected {
+        let connected = Connected {
             rt,
             config,
-            waited: std::cell::Cell::new(started.elapsed()),
-        }))
+            owner: self.owner,
+            waited_ns: AtomicU64::new(0),
+        };
+        connected.count_wait(started.elapsed());
+        Ok(self.inner.get_or_init(|| connected))
     }
 
     pub fn region(&self) -> Result<String> {
@@ -342,9 +370,12 @@ impl Aws {
             .map_err(|_| anyhow!("S3 GetObject {resource}: not finished within {timeout:?}"))?
     }
 
-    /// How long this run has waited on AWS so far.
+    /// How long the run's own thread has waited on AWS so far.
     pub fn waited(&self) -> Duration {
-        self.inner.get().map(|c| c.waited.get()).unwrap_or_default()
+        self.inner
+            .get()
+            .map(|c| Duration::from_nanos(c.waited_ns.load(Ordering::Relaxed)))
+            .unwrap_or_default()
     }
 
     /// Whether a client was built (the policy needed AWS).

@@ -73,6 +73,19 @@ fn profile(values: &BTreeMap<String, String>) -> String {
 }
 
 impl Control for Environment {
+    fn remote_inputs(&self) -> Vec<crate::facts::RemoteInput> {
+        let tagged = self
+            .policy
+            .values
+            .values()
+            .any(|v| matches!(v, EnvValue::Tag(_)));
+        if tagged {
+            vec![crate::facts::RemoteInput::Tags]
+        } else {
+            Vec::new()
+        }
+    }
+
     fn info(&self) -> &'static ControlInfo {
         &INFO
     }

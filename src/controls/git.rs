@@ -47,6 +47,10 @@ fn quoted(what: &str, value: &str) -> Result<String, String> {
 }
 
 impl Control for Git {
+    fn remote_inputs(&self) -> Vec<crate::facts::RemoteInput> {
+        vec![crate::facts::RemoteInput::Tags]
+    }
+
     fn info(&self) -> &'static ControlInfo {
         &INFO
     }

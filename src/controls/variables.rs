@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use super::python_envs;
 use crate::engine::{Context, Control, DesiredState, FileState, ManagedFile, Probe, ProbeResult};
+use crate::facts::RemoteInput;
 use crate::host::{EntryKind, Host, Ownership, User};
 use crate::policy::{Fact, VariableSource, VariableValue, VariablesPolicy};
 
@@ -48,9 +49,9 @@ impl Variables {
         }
     }
 
-    /// Every variable's value, fetched and checked; secrets apart.
-    fn resolve(&self, ctx: &Context<'_>) -> Result<(Map<String, Value>, Map<String, Value>)> {
-        let mut ssm_names: Vec<String> = self
+    /// The SSM names the variables read, sorted, once each.
+    fn ssm_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
             .policy
             .values
             .values()
@@ -59,12 +60,18 @@ impl Variables {
                 _ => None,
             })
             .collect();
-        ssm_names.sort();
-        ssm_names.dedup();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Every variable's value, fetched and checked; secrets apart.
+    fn resolve(&self, ctx: &Context<'_>) -> Result<(Map<String, Value>, Map<String, Value>)> {
+        let ssm_names = self.ssm_names();
         let params: BTreeMap<String, crate::aws::Parameter> = if ssm_names.is_empty() {
             BTreeMap::new()
         } else {
-            ctx.aws
+            ctx.facts
                 .ssm_parameters(&ssm_names)?
                 .into_iter()
                 .map(|p| (p.name.clone(), p))
@@ -93,7 +100,7 @@ impl Variables {
                     (value, p.kind == ParameterKind::SecureString)
                 }
                 VariableSource::SsmPath(path) => {
-                    let found = ctx.aws.ssm_parameters_by_path(path)?;
+                    let found = ctx.facts.ssm_parameters_by_path(path)?;
                     if found.is_empty() {
                         bail!("variable {name}: no SSM parameters below {path}");
                     }
@@ -206,6 +213,27 @@ impl Control for Variables {
 
     fn preflight(&self, ctx: &Context<'_>) -> Result<(), String> {
         super::require_user(ctx, &self.user)
+    }
+
+    fn remote_inputs(&self) -> Vec<RemoteInput> {
+        let mut wanted = Vec::new();
+        let names = self.ssm_names();
+        if !names.is_empty() {
+            wanted.push(RemoteInput::SsmNames(names));
+        }
+        for var in self.policy.values.values() {
+            let input = match &var.source {
+                VariableSource::SsmPath(path) => RemoteInput::SsmPath(path.clone()),
+                VariableSource::Tag(_) => RemoteInput::Tags,
+                VariableSource::Notebook(_) => RemoteInput::Description,
+                VariableSource::Fact(Fact::InstanceId) => RemoteInput::InstanceId,
+                _ => continue,
+            };
+            if !wanted.contains(&input) {
+                wanted.push(input);
+            }
+        }
+        wanted
     }
 
     fn desired(&self, ctx: &Context<'_>) -> Result<DesiredState> {

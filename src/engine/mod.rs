@@ -82,6 +82,12 @@ pub trait Control {
     fn severity(&self) -> crate::policy::Severity {
         crate::policy::Severity::Block
     }
+    /// The remote inputs `desired` will read through the run's facts (SSM
+    /// values, the notebook's tags or description), fetched on a thread of
+    /// their own while earlier controls do local work.
+    fn remote_inputs(&self) -> Vec<crate::facts::RemoteInput> {
+        Vec::new()
+    }
     /// The state this control wants, computed from the policy and the host.
     fn desired(&self, ctx: &Context<'_>) -> Result<DesiredState>;
 }

@@ -160,26 +160,44 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Report, Failure> {
             .map_err(|e| Failure::CannotEvaluate(e.context("cannot record the run's start")))?;
     }
     let blocks_start = policy.verify.on_failure == OnFailure::Fail;
-    let mut reports: Vec<ControlReport> = built
-        .iter()
-        .map(|(entry, control)| match control {
-            Some(control) => {
-                let mut report = run_control(spec.mode, &ctx, control.as_ref());
-                report.blocking = control.severity() == Severity::Block && blocks_start;
-                report
-            }
-            None => ControlReport::skipped(
-                entry.info.id,
-                entry.info.title,
-                &format!("off: no [{}] section in the policy", entry.info.section),
-            ),
-        })
-        .collect();
-    for control in &admin {
-        let mut report = run_control(spec.mode, &ctx, *control);
-        report.blocking = control.severity() == Severity::Block;
-        reports.push(report);
-    }
+    // The AWS waits overlap local work: what the controls will read from
+    // SSM and SageMaker is fetched on a second thread while the first
+    // controls (sudo, packages: local files and programs) run. A control
+    // asking for an input still in flight waits for that fetch.
+    let wanted: Vec<crate::facts::RemoteInput> =
+        selected.iter().flat_map(|c| c.remote_inputs()).collect();
+    let reports: Vec<ControlReport> = std::thread::scope(|scope| {
+        if !wanted.is_empty() {
+            let facts = &facts;
+            let wanted = &wanted;
+            scope.spawn(move || {
+                for input in wanted {
+                    facts.fetch(input);
+                }
+            });
+        }
+        let mut reports: Vec<ControlReport> = built
+            .iter()
+            .map(|(entry, control)| match control {
+                Some(control) => {
+                    let mut report = run_control(spec.mode, &ctx, control.as_ref());
+                    report.blocking = control.severity() == Severity::Block && blocks_start;
+                    report
+                }
+                None => ControlReport::skipped(
+                    entry.info.id,
+                    entry.info.title,
+                    &format!("off: no [{}] section in the policy", entry.info.section),
+                ),
+            })
+            .collect();
+        for control in &admin {
+            let mut report = run_control(spec.mode, &ctx, *control);
+            report.blocking = control.severity() == Severity::Block;
+            reports.push(report);
+        }
+        reports
+    });
     let mut report = build_report(spec, started, started_at, reports);
     report.control_plane = facts
         .description_if_fetched()

@@ -31,6 +31,7 @@ pub fn control(check: ControlPlaneCheck) -> Check {
                 .map_err(|e| format!("{e:#}")),
         }))
     })
+    .reading(crate::facts::RemoteInput::Description)
 }
 
 /// Judges the answer fetched while declaring (the probe itself needs no

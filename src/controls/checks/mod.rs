@@ -23,6 +23,7 @@ pub struct Check {
     info: &'static ControlInfo,
     severity: Severity,
     probe: Box<MakeProbe>,
+    remote: Vec<crate::facts::RemoteInput>,
 }
 
 impl Check {
@@ -35,7 +36,15 @@ impl Check {
             info,
             severity,
             probe: Box::new(probe),
+            remote: Vec::new(),
         }
+    }
+
+    /// Names a remote input the probe's maker reads (see
+    /// `Control::remote_inputs`).
+    pub fn reading(mut self, input: crate::facts::RemoteInput) -> Check {
+        self.remote.push(input);
+        self
     }
 }
 
@@ -45,6 +54,9 @@ impl Control for Check {
     }
     fn severity(&self) -> Severity {
         self.severity
+    }
+    fn remote_inputs(&self) -> Vec<crate::facts::RemoteInput> {
+        self.remote.clone()
     }
     fn desired(&self, ctx: &Context<'_>) -> Result<DesiredState> {
         Ok(DesiredState {
