@@ -78,6 +78,14 @@ for env in "$ROOT"/home/ec2-user/anaconda3/envs/*/; do
   cp "$ROOT/etc/nbwarden/variables.json" "$env/lib/python3.10/site-packages/sagemaker_environment.json"
 done
 
+# 3b. On a real root (with Python), what nbwarden proves: each environment
+#     imports the values, as the notebook user.
+if [ -x "$ROOT/usr/bin/python3" ]; then
+  for env in "$ROOT"/home/ec2-user/anaconda3/envs/*/; do
+    chroot "$ROOT" runuser -u "$NB_USER" -- "/${env#"$ROOT"/}bin/python" -I -c 'import json' >/dev/null
+  done
+fi
+
 # 4. The checks samples do: world-writable files under /etc.
 if find "$ROOT/etc" "$ROOT/opt/ml" -xdev -perm -0002 ! -type l | grep -q .; then
   echo "world-writable files found" >&2; exit 1

@@ -74,3 +74,33 @@ print("| target | measured | met |")
 print("| --- | ---: | --- |")
 for name, ok, value in targets:
     print(f"| {name} | {value} | {'yes' if ok else 'NO'} |")
+
+# Issue 20: environments and the fleet view.
+if (out / "envs-2-apply.json").exists():
+    py = hf("python-start")["median"]
+    print()
+    print("## Python environments (a real Debian notebook root)\n")
+    print(f"One Python start-up as the notebook user (`python -I -c pass`, chroot + runuser): "
+          f"median {py:.1f} ms.\n")
+    print("| work | median ms | min ms | max ms | runs | peak RSS MiB |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for n in (2, 12):
+        peak = int((out / f"envs-{n}-peak-kib").read_text()) / 1024
+        for label, name in ((f"apply, fresh root, {n} environments", f"envs-{n}-apply-fresh"),
+                            (f"apply again, {n} environments", f"envs-{n}-apply"),
+                            (f"shell reference, {n} environments", f"envs-{n}-reference")):
+            t = hf(name)
+            rss = f"{peak:.1f}" if "reference" not in name else "n/a"
+            print(f"| {label} | {t['median']:.1f} | {t['min']:.1f} | {t['max']:.1f} | {t['runs']} | {rss} |")
+    per_env = (hf("envs-12-apply")["median"] - hf("envs-2-apply")["median"]) / 10
+    ratio = hf("envs-2-reference")["median"] / hf("envs-2-apply-fresh")["median"]
+    print()
+    print(f"- each environment beyond the first two: {per_env:.1f} ms "
+          f"= {per_env / py:.2f} x one Python start-up (target <= 0.6)")
+    print(f"- shell reference / apply on the 2-environment root (fresh, medians): {ratio:.1f}x (target >= 20x)")
+if (out / "fleet.json").exists():
+    f = json.loads((out / "fleet.json").read_text())
+    print()
+    print(f"## fleet summary over {f['notebooks']:,} reports (moto, {f['report_bytes']:,} bytes each)\n")
+    print(f"- median {f['wall_ms_median']:.0f} ms (min {f['wall_ms_min']:.0f}, max {f['wall_ms_max']:.0f}, "
+          f"{f['runs']} runs); peak RSS {f['peak_rss_kib_max'] / 1024:.1f} MiB (target <= 100 MB)")

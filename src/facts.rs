@@ -203,16 +203,27 @@ fn filled<T>(value: Option<T>) -> OnceLock<Result<T, String>> {
     cell
 }
 
-fn remembered<T>(
-    cell: &OnceLock<Result<T, String>>,
-    fetch: impl FnOnce() -> Result<T>,
-) -> Result<&T> {
-    cell.get_or_init(|| fetch().map_err(|e| format!("{e:#}")))
-        .as_ref()
-        .map_err(|e| anyhow!("{e}"))
-}
-
 impl<'a> Facts<'a> {
+    /// The cell's value, fetched by `fetch` unless another thread has it
+    /// or is fetching it; time spent waiting for another thread's fetch
+    /// counts as waiting on AWS, as the fetch itself would have.
+    fn remembered<'c, T>(
+        &self,
+        cell: &'c OnceLock<Result<T, String>>,
+        fetch: impl FnOnce() -> Result<T>,
+    ) -> Result<&'c T> {
+        let started = std::time::Instant::now();
+        let mut fetched_here = false;
+        let value = cell.get_or_init(|| {
+            fetched_here = true;
+            fetch().map_err(|e| format!("{e:#}"))
+        });
+        if !fetched_here && let Source::Live { aws, .. } = self.source {
+            aws.count_wait(started.elapsed());
+        }
+        value.as_ref().map_err(|e| anyhow!("{e}"))
+    }
+
     pub fn live(host: &'a Host, aws: &'a Aws) -> Facts<'a> {
         Facts {
             source: Source::Live { host, aws },
@@ -249,7 +260,7 @@ impl<'a> Facts<'a> {
 
     /// The notebook's identity (resource metadata).
     pub fn notebook(&self) -> Result<&Notebook> {
-        remembered(&self.notebook, || {
+        self.remembered(&self.notebook, || {
             let (host, _) = self.live_source("the notebook's metadata")?;
             Notebook::read(host)
         })
@@ -257,7 +268,7 @@ impl<'a> Facts<'a> {
 
     /// The notebook's tags (`ListTags`).
     pub fn tags(&self) -> Result<&Tags> {
-        remembered(&self.tags, || {
+        self.remembered(&self.tags, || {
             let (_, aws) = self.live_source("the notebook's tags")?;
             aws.sagemaker_tags(&self.notebook()?.arn)
         })
@@ -265,7 +276,7 @@ impl<'a> Facts<'a> {
 
     /// What the control plane says (`DescribeNotebookInstance`).
     pub fn description(&self) -> Result<&NotebookDescription> {
-        remembered(&self.description, || {
+        self.remembered(&self.description, || {
             let (_, aws) = self.live_source("DescribeNotebookInstance")?;
             aws.sagemaker_describe_notebook(&self.notebook()?.name)
         })
@@ -303,7 +314,7 @@ impl<'a> Facts<'a> {
             let mut answers = self.ssm.lock().unwrap_or_else(|e| e.into_inner());
             Arc::clone(answers.entry(request.clone()).or_default())
         };
-        remembered(&cell, || {
+        self.remembered(&cell, || {
             let (_, aws) = self.live_source("SSM parameters")?;
             match &request {
                 SsmRequest::Names(names) => aws.ssm_parameters(names),
@@ -321,7 +332,7 @@ impl<'a> Facts<'a> {
 
     /// The EC2 instance id (IMDSv2).
     pub fn instance_id(&self) -> Result<&str> {
-        remembered(&self.instance_id, || {
+        self.remembered(&self.instance_id, || {
             let (_, aws) = self.live_source("the instance id")?;
             aws.instance_id()
         })

@@ -370,6 +370,14 @@ impl Aws {
             .map_err(|_| anyhow!("S3 GetObject {resource}: not finished within {timeout:?}"))?
     }
 
+    /// Counts `took` as the run's own thread waiting on AWS (for a wait on
+    /// a fetch another thread makes); other threads' waits are not counted.
+    pub fn count_wait(&self, took: Duration) {
+        if let Some(c) = self.inner.get() {
+            c.count_wait(took);
+        }
+    }
+
     /// How long the run's own thread has waited on AWS so far.
     pub fn waited(&self) -> Duration {
         self.inner

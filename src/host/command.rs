@@ -276,6 +276,16 @@ fn child_setup(setup: &ChildSetup) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Whether `pid` made a PID namespace for its children (its
+/// `pid_for_children` differs from ours). Read once the program runs: the
+/// child unshares before the exec that `spawn` waits for. Anything
+/// unreadable counts as no.
+fn has_own_pid_namespace(pid: u32) -> bool {
+    let theirs = std::fs::read_link(format!("/proc/{pid}/ns/pid_for_children"));
+    let ours = std::fs::read_link("/proc/self/ns/pid");
+    matches!((theirs, ours), (Ok(t), Ok(o)) if t != o)
+}
+
 /// The processes whose parent is `pid`, from /proc.
 fn children_of(pid: u32) -> Vec<i32> {
     processes()
@@ -329,20 +339,26 @@ static CONFINED: Mutex<(usize, Vec<u32>)> = Mutex::new((0, Vec::new()));
 /// after its end.
 struct ConfinedRun {
     uid: u32,
+    /// Whether what it leaves needs a sweep: not when it got a PID
+    /// namespace, whose processes the kernel kills with its init.
+    needs_sweep: bool,
 }
 
 impl ConfinedRun {
     fn start(uid: u32) -> ConfinedRun {
         let mut in_flight = CONFINED.lock().unwrap_or_else(|e| e.into_inner());
         in_flight.0 += 1;
-        ConfinedRun { uid }
+        ConfinedRun {
+            uid,
+            needs_sweep: true,
+        }
     }
 
     /// Sweeps what this run (and any that ended before it) left, unless
     /// another confined run is still in flight: then the last one does.
     fn sweep_unless_others_run(&self) {
         let mut in_flight = CONFINED.lock().unwrap_or_else(|e| e.into_inner());
-        if !in_flight.1.contains(&self.uid) {
+        if self.needs_sweep && !in_flight.1.contains(&self.uid) {
             in_flight.1.push(self.uid);
         }
         if in_flight.0 == 1 {
@@ -499,10 +515,13 @@ pub fn run_invocation(inv: &Invocation<'_>) -> Result<CommandOutput> {
     // What a confined program leaves behind is killed as soon as it ends
     // (or, while other confined runs go on, when the last of them ends).
     // Counted before the spawn, so no other run's sweep can take it.
-    let confined = inv.user.map(|u| ConfinedRun::start(u.uid));
+    let mut confined = inv.user.map(|u| ConfinedRun::start(u.uid));
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot run `{shown}`"))?;
+    if let Some(run) = confined.as_mut() {
+        run.needs_sweep = !(pid_namespace && has_own_pid_namespace(child.id()));
+    }
     let cleanup = || {
         if let Some(run) = &confined {
             run.sweep_unless_others_run();
@@ -525,7 +544,7 @@ pub fn run_invocation(inv: &Invocation<'_>) -> Result<CommandOutput> {
         if started.elapsed() >= timeout {
             return Err(timed_out(&mut child));
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(1));
     };
     cleanup();
     // The program ended; whatever it left behind may still hold its
