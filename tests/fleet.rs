@@ -12,6 +12,17 @@ use common::*;
 
 const BUCKET: &str = "nbwarden-reports";
 
+/// The run says its report reached the bucket.
+fn assert_uploaded(report: &Report) {
+    assert!(
+        report
+            .upload
+            .as_deref()
+            .is_some_and(|u| u.starts_with("uploaded")),
+        "{report:#?}"
+    );
+}
+
 #[test]
 #[cfg_attr(
     not(feature = "system-tier"),
@@ -274,13 +285,7 @@ for name, safe in zip(sys.argv[2::2], sys.argv[3::2]):
             Some("Disabled"),
             "the report records what the instance saw: {report:#?}"
         );
-        assert!(
-            report
-                .upload
-                .as_deref()
-                .is_some_and(|u| u.starts_with("uploaded")),
-            "{report:#?}"
-        );
+        assert_uploaded(&report);
     }
 
     // The users: the open notebook's copies the honest report over its
@@ -542,13 +547,7 @@ s3.put_object(Bucket="nbwarden-reports", Key=base + "huge/latest.json", Body=b" 
     );
     assert_eq!(code(&run), 1, "{}", output_text(&run));
     let report = read_report(&run);
-    assert!(
-        report
-            .upload
-            .as_deref()
-            .is_some_and(|u| u.starts_with("uploaded")),
-        "{report:#?}"
-    );
+    assert_uploaded(&report);
     // The user rewrites its previous report to say it has failed since
     // 2099: root's next report keeps only a real, earlier time.
     let forge = r#"
