@@ -1,7 +1,8 @@
 //! Bounded, ordered parallel work: the per-environment proofs (a Python
 //! started as the notebook user in each environment) run at once, as many
 //! as the machine may use, and their results come back in the input's
-//! order so reports stay stable.
+//! order so reports stay stable. Making a thread never panics: without
+//! one, the work runs on fewer threads.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -30,20 +31,30 @@ pub fn map_with<T: Sync, R: Send>(
     }
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel();
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            let tx = tx.clone();
-            let (next, f) = (&next, &f);
-            scope.spawn(move || {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(i) else { break };
-                    if tx.send((i, f(item))).is_err() {
-                        break;
-                    }
-                }
-            });
+    let work = |tx: mpsc::Sender<(usize, R)>| {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else { break };
+            if tx.send((i, f(item))).is_err() {
+                break;
+            }
         }
+    };
+    std::thread::scope(|scope| {
+        // A thread that cannot be made (a cgroup's task limit, which the
+        // notebook user's processes can use up) means fewer workers; the
+        // caller's thread is always one of them.
+        for _ in 1..workers {
+            let tx = tx.clone();
+            let work = &work;
+            if std::thread::Builder::new()
+                .spawn_scoped(scope, move || work(tx))
+                .is_err()
+            {
+                break;
+            }
+        }
+        work(tx.clone());
     });
     drop(tx);
     let mut done: Vec<(usize, R)> = rx.into_iter().collect();

@@ -1143,3 +1143,86 @@ fn a_deep_tree_left_by_the_users_pip_is_not_roots_to_walk() {
         .collect();
     assert!(left.is_empty(), "the probe's download was left: {left:?}");
 }
+
+/// Issue 20's red team: the import proofs run in parallel only where each
+/// gets a PID namespace. Where none can be made (a unit without
+/// CAP_SYS_ADMIN or with RestrictNamespaces=), the first environment's
+/// Python leaves a daemon that kills every other Python of the user (here
+/// the second to start, since the first proof may run alone); with
+/// proofs in parallel (and the sweep waiting for the others) it killed
+/// root's other proofs. Run one at a time, it is swept before the next
+/// starts, and every environment is proven.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn without_pid_namespaces_one_proofs_leftover_cannot_kill_another() {
+    let nb = hardened();
+    plant_pth(
+        &nb,
+        "nbw_killer",
+        r#"
+import os, time
+def _first(path):
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        return True
+    except OSError:
+        return False
+def _start():
+    # The second Python to start (the first proof may run alone) leaves it.
+    if _first("/tmp/nbw-seen") or not _first("/tmp/nbw-killer"):
+        return
+    spared = os.getpid()
+    pid = os.fork()
+    if pid:
+        os.waitpid(pid, 0)
+        return
+    os.setsid()
+    if os.fork() == 0:
+        me, end = os.getpid(), time.time() + 5
+        while time.time() < end:
+            for p in os.listdir("/proc"):
+                if not p.isdigit() or int(p) in (me, spared):
+                    continue
+                try:
+                    with open(f"/proc/{p}/cmdline", "rb") as f:
+                        if b"python" in f.read() and os.stat(f"/proc/{p}").st_uid == 1000:
+                            os.kill(int(p), 9)
+                except OSError:
+                    pass
+            time.sleep(0.002)
+    os._exit(0)
+_start()
+"#,
+    );
+    let _ = std::fs::remove_file(nb.path("/tmp/nbw-seen"));
+    let _ = std::fs::remove_file(nb.path("/tmp/nbw-killer"));
+    // verify as root, but without CAP_SYS_ADMIN: no PID namespace can be
+    // made, so the sweep is what ends a proof's leftovers.
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg(
+            "mount -t proc proc \"$0/proc\" && exec capsh --drop=cap_sys_admin -- -c \
+             'exec chroot \"$0\" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \"$1\" verify \
+             --only variables --output json --policy \"$2\"' \"$0\" \"$1\" \"$2\"",
+        )
+        .arg(nb.root())
+        .arg(BIN_IN_ROOT)
+        .arg(POLICY_IN_ROOT)
+        .output()
+        .expect("unshare/capsh/chroot");
+    assert!(
+        nb.path("/tmp/nbw-killer").exists(),
+        "the killer never started: {}",
+        output_text(&out)
+    );
+    let report = read_report(&out);
+    assert_eq!(code(&out), 0, "a proof was killed: {report:#?}");
+    let evidence = common::evidence(&report, "variables").join("\n");
+    assert!(
+        !evidence.contains("killed") && !evidence.contains("cannot import"),
+        "{evidence}"
+    );
+}

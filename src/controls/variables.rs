@@ -402,8 +402,10 @@ impl Probe for ImportCheck {
             m = self.module
         );
         // Every environment is proven on its own (environments differ, so
-        // none stands for another), in parallel, reported in order.
-        let verdicts = crate::parallel::map(&self.pythons, |python| {
+        // none stands for another), reported in order. After the first,
+        // they run in parallel only when each gets a PID namespace: without
+        // one, a proof's leftovers could kill or trace another's Python.
+        let prove = |python: &PathBuf| {
             let py = python.to_string_lossy();
             let out = host.run_as(&self.user, &py, &["-I", "-c", &script], IMPORT_TIMEOUT);
             match out {
@@ -415,7 +417,14 @@ impl Probe for ImportCheck {
                 Ok(o) => Some(o.stderr.lines().last().unwrap_or("failed").to_string()),
                 Err(e) => Some(format!("{e:#}")),
             }
-        });
+        };
+        let (first, rest) = self.pythons.split_at(1);
+        let mut verdicts: Vec<Option<String>> = first.iter().map(prove).collect();
+        if crate::host::command::confined_runs_are_isolated() {
+            verdicts.extend(crate::parallel::map(rest, prove));
+        } else {
+            verdicts.extend(rest.iter().map(prove));
+        }
         let mut failed = Vec::new();
         let mut details = Vec::new();
         for (python, verdict) in self.pythons.iter().zip(verdicts) {

@@ -170,7 +170,9 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Report, Failure> {
         if !wanted.is_empty() {
             let facts = &facts;
             let wanted = &wanted;
-            scope.spawn(move || {
+            // Without a thread (a cgroup's task limit), each control
+            // fetches what it reads itself.
+            let _ = std::thread::Builder::new().spawn_scoped(scope, move || {
                 for input in wanted {
                     facts.fetch(input);
                 }

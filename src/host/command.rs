@@ -119,8 +119,12 @@ pub fn set_deadline(deadline: Option<Instant>) {
     }
 }
 
+fn current_deadline() -> Option<Instant> {
+    DEADLINE.lock().ok().and_then(|d| *d)
+}
+
 fn effective_timeout(timeout: Duration, shown: &str) -> Result<Duration> {
-    let deadline = DEADLINE.lock().ok().and_then(|d| *d);
+    let deadline = current_deadline();
     match deadline {
         None => Ok(timeout),
         Some(d) => {
@@ -328,6 +332,20 @@ fn processes() -> Vec<(i32, i32, u32)> {
         .collect()
 }
 
+/// Whether the last confined run got a PID namespace of its own: 0 not
+/// known yet, 1 yes, 2 no.
+static ISOLATED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Whether confined runs get a PID namespace each (as the last one did).
+/// Only then may several run at once: without one, a run's leftovers share
+/// the user's process space with the others and could kill or trace them.
+pub fn confined_runs_are_isolated() -> bool {
+    ISOLATED.load(std::sync::atomic::Ordering::Relaxed) == 1
+}
+
+/// The longest a sweep keeps killing a user's processes that keep forking.
+const SWEEP_LIMIT: Duration = Duration::from_secs(10);
+
 /// Confined runs in flight, and the users whose leftovers await a sweep.
 /// A sweep kills every process of the user below nbwarden, which would
 /// include a confined run still going in another thread (the
@@ -382,7 +400,14 @@ impl Drop for ConfinedRun {
 /// again, and one forked meanwhile is found in the next pass.
 fn sweep(uid: u32) {
     let me = std::process::id() as i32;
-    for _ in 0..50 {
+    // Until nothing is left, or for as long as a process could keep forking
+    // as fast as it is killed: at most SWEEP_LIMIT, or to the run's
+    // deadline when that comes first. One pass always runs.
+    let mut until = Instant::now() + SWEEP_LIMIT;
+    if let Some(deadline) = current_deadline() {
+        until = until.min(deadline);
+    }
+    loop {
         let all = processes();
         let mut ours = vec![me];
         let mut i = 0;
@@ -416,6 +441,13 @@ fn sweep(uid: u32) {
             // SAFETY: waits only for a re-parented process of ours.
             unsafe { libc::waitpid(*p, &mut status, 0) };
         }
+        if Instant::now() >= until {
+            tracing::warn!(
+                uid,
+                "processes of the user kept appearing until the sweep's time ran out"
+            );
+            return;
+        }
         std::thread::sleep(Duration::from_millis(2));
     }
 }
@@ -439,9 +471,14 @@ fn kill_tree(child: &mut std::process::Child, pid_namespace: bool) {
 
 /// Reads a stream to its end on a thread of its own, keeping the first
 /// [`OUTPUT_LIMIT`] bytes; the result arrives on the returned channel.
-fn bounded_reader(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<String> {
+fn bounded_reader(
+    pipe: Option<impl Read + Send + 'static>,
+) -> std::io::Result<mpsc::Receiver<String>> {
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
+    // A thread that cannot be made (the user's processes can use up the
+    // tasks a cgroup allows) is an error for this command, never a panic:
+    // the program it reads from must still be killed.
+    std::thread::Builder::new().spawn(move || {
         let mut kept = Vec::new();
         if let Some(mut p) = pipe {
             let mut buf = [0u8; 8192];
@@ -458,8 +495,8 @@ fn bounded_reader(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<St
             }
         }
         let _ = tx.send(String::from_utf8_lossy(&kept).into_owned());
-    });
-    rx
+    })?;
+    Ok(rx)
 }
 
 /// Runs one [`Invocation`].
@@ -520,15 +557,29 @@ pub fn run_invocation(inv: &Invocation<'_>) -> Result<CommandOutput> {
         .spawn()
         .with_context(|| format!("cannot run `{shown}`"))?;
     if let Some(run) = confined.as_mut() {
-        run.needs_sweep = !(pid_namespace && has_own_pid_namespace(child.id()));
+        let isolated = pid_namespace && has_own_pid_namespace(child.id());
+        ISOLATED.store(
+            if isolated { 1 } else { 2 },
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        run.needs_sweep = !isolated;
     }
     let cleanup = || {
         if let Some(run) = &confined {
             run.sweep_unless_others_run();
         }
     };
-    let out_rx = bounded_reader(child.stdout.take());
-    let err_rx = bounded_reader(child.stderr.take());
+    let readers = bounded_reader(child.stdout.take())
+        .and_then(|out| Ok((out, bounded_reader(child.stderr.take())?)));
+    let (out_rx, err_rx) = match readers {
+        Ok(readers) => readers,
+        Err(e) => {
+            kill_tree(&mut child, pid_namespace);
+            let _ = child.wait();
+            cleanup();
+            bail!("cannot read the output of `{shown}` ({e}); it was killed");
+        }
+    };
     let timed_out = |child: &mut std::process::Child| {
         kill_tree(child, pid_namespace);
         cleanup();
