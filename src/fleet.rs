@@ -458,10 +458,14 @@ fn judge(
             row.finished_at
         ));
     }
+    // A time SageMaker sent that is no time (negative, NaN, past any
+    // clock) is not compared: staleness then goes unjudged, never a panic.
     if check.status.as_deref() == Some("InService")
-        && let Some(modified) = seen.last_modified_time
+        && let Some(modified) = seen
+            .last_modified_time
+            .and_then(|t| Duration::try_from_secs_f64(t).ok())
+            .and_then(|t| SystemTime::UNIX_EPOCH.checked_add(t))
     {
-        let modified = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(modified.max(0.0));
         match claims.finished_at {
             Some(finished) if finished + START_GRACE >= modified => {}
             Some(_) => check.findings.push(format!(
@@ -720,6 +724,21 @@ mod tests {
             findings.iter().any(|f| f.contains("RootAccess is Enabled")),
             "{findings:?}"
         );
+    }
+
+    #[test]
+    fn a_last_modified_time_that_is_no_time_is_not_compared() {
+        let row = reported(10_000, Some(honest_view()));
+        for odd in [f64::NAN, -1.0, 1e300, f64::INFINITY] {
+            let mut seen = described(honest_view(), 0);
+            seen.last_modified_time = Some(odd);
+            assert!(
+                judge(&row, &seen, CrossCheckRules::default())
+                    .findings
+                    .is_empty(),
+                "{odd}"
+            );
+        }
     }
 
     #[test]
