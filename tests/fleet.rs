@@ -12,6 +12,14 @@ use common::*;
 
 const BUCKET: &str = "nbwarden-reports";
 
+/// `fleet summary` over `prefix` as an administrator (from `admin`, an
+/// empty root), with `extra` arguments.
+fn summary(admin: &std::path::Path, prefix: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["fleet", "summary", "--bucket", BUCKET, "--prefix", prefix];
+    args.extend_from_slice(extra);
+    run_aws(admin, &args, &[])
+}
+
 /// The run says its report reached the bucket.
 fn assert_uploaded(report: &Report) {
     assert!(
@@ -307,18 +315,15 @@ s3.put_object(Bucket="nbwarden-reports", Key=base + old + "/latest.json", Body=j
     assert!(forged.status.success(), "{}", output_text(&forged));
 
     let admin = sandbox("al2023");
-    let summary = |extra: &[&str]| {
-        let mut args = vec![
-            "fleet", "summary", "--bucket", BUCKET, "--prefix", &prefix, "--output", "json",
-        ];
-        args.extend_from_slice(extra);
-        run_aws(admin.path(), &args, &[])
-    };
     // Without the cross-check, every report says compliant: fooled.
-    let plain = summary(&[]);
+    let plain = summary(admin.path(), &prefix, &["--output", "json"]);
     assert_eq!(code(&plain), 0, "{}", output_text(&plain));
 
-    let checked = summary(&["--cross-check"]);
+    let checked = summary(
+        admin.path(),
+        &prefix,
+        &["--cross-check", "--output", "json"],
+    );
     assert_eq!(code(&checked), 1, "{}", output_text(&checked));
     let rows = common::json(&checked);
     let row = |name: &str| -> serde_json::Value {
@@ -359,19 +364,7 @@ s3.put_object(Bucket="nbwarden-reports", Key=base + old + "/latest.json", Body=j
     assert_eq!(row(&silent)["exit_code"], 3);
 
     // The table says the same to a person.
-    let table = run_aws(
-        admin.path(),
-        &[
-            "fleet",
-            "summary",
-            "--bucket",
-            BUCKET,
-            "--prefix",
-            &prefix,
-            "--cross-check",
-        ],
-        &[],
-    );
+    let table = summary(admin.path(), &prefix, &["--cross-check"]);
     assert_eq!(code(&table), 1);
     let text = stdout(&table);
     assert!(
@@ -441,39 +434,17 @@ s3.put_object(Bucket="nbwarden-reports", Key=base + "huge/latest.json", Body=b" 
     assert!(planted.status.success(), "{}", output_text(&planted));
 
     let admin = sandbox("al2023");
-    let table = run_aws(
-        admin.path(),
-        &[
-            "fleet",
-            "summary",
-            "--bucket",
-            BUCKET,
-            "--prefix",
-            &prefix,
-            "--cross-check",
-        ],
-        &[],
-    );
+    let table = summary(admin.path(), &prefix, &["--cross-check"]);
     assert_eq!(code(&table), 1, "{}", output_text(&table));
     let text = stdout(&table);
     assert!(
         !text.contains('\u{1b}') && !text.contains('\u{1}'),
         "{text:?}"
     );
-    let json = run_aws(
+    let json = summary(
         admin.path(),
-        &[
-            "fleet",
-            "summary",
-            "--bucket",
-            BUCKET,
-            "--prefix",
-            &prefix,
-            "--cross-check",
-            "--output",
-            "json",
-        ],
-        &[],
+        &prefix,
+        &["--cross-check", "--output", "json"],
     );
     let rows = common::json(&json);
     let rows = rows.as_array().expect("rows");
