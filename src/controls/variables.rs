@@ -49,20 +49,17 @@ impl Variables {
         }
     }
 
-    /// The SSM names the variables read, sorted, once each.
+    /// The SSM names the variables read (the run's facts sort them and
+    /// ask for each once).
     fn ssm_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .policy
+        self.policy
             .values
             .values()
             .filter_map(|v| match &v.source {
                 VariableSource::Ssm(name) => Some(name.clone()),
                 _ => None,
             })
-            .collect();
-        names.sort();
-        names.dedup();
-        names
+            .collect()
     }
 
     /// Every variable's value, fetched and checked; secrets apart.
