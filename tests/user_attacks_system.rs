@@ -1226,3 +1226,50 @@ _start()
         "{evidence}"
     );
 }
+
+/// The user's code that nbwarden's own proofs run (the import proof runs
+/// each environment's Python, and so its `.pth` files) writes a
+/// `pip.conf` that sends pip elsewhere. The run sees it: the user-code
+/// proofs come before every passive check. Before, the packages control had
+/// already searched for overrides when the variables control's proof ran,
+/// and the start's verdict was "compliant" with the user's index in force.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn what_the_proofs_run_of_the_users_code_changes_is_seen_by_the_same_run() {
+    let nb = hardened();
+    // Only under the import proof (`python -I -c …`), not under the mirror
+    // proof's pip, which would fail on the user's index by itself.
+    plant_pth(
+        &nb,
+        "nbw_pipconf",
+        r#"
+import os, sys
+if "-c" in sys.orig_argv:
+    d = os.path.expanduser("~/.config/pip")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "pip.conf"), "w") as f:
+        f.write("[global]\nindex-url = https://index.user.example/simple/\n")
+"#,
+    );
+    let conf = nb.path("/home/ec2-user/.config/pip/pip.conf");
+    assert!(
+        !conf.exists(),
+        "the user's pip.conf is there before the run"
+    );
+    let out = nb.nbwarden(&["apply", "--output", "json"]);
+    let report = read_report(&out);
+    assert!(
+        conf.exists(),
+        "the proof never ran the user's .pth: {report:#?}"
+    );
+    assert_eq!(code(&out), 1, "{report:#?}");
+    assert_eq!(common::control(&report, "packages").status, Status::Fail);
+    let evidence = common::evidence(&report, "packages").join("\n");
+    assert!(
+        evidence.contains(".config/pip/pip.conf") && evidence.contains("index.user.example"),
+        "{evidence}"
+    );
+}

@@ -379,6 +379,10 @@ impl Probe for ImportCheck {
         format!("import {}", self.module)
     }
 
+    fn runs_user_code(&self) -> bool {
+        true
+    }
+
     fn check(&self, host: &Host) -> Result<ProbeResult> {
         if self.pythons.is_empty() {
             return Ok(ProbeResult {

@@ -87,6 +87,12 @@ pub struct ProbeResult {
 pub trait Probe {
     fn describe(&self) -> String;
     fn check(&self, host: &Host) -> Result<ProbeResult>;
+    /// Whether the check runs the notebook user's code (an environment's
+    /// Python or pip). The engine makes those checks before every passive
+    /// one, so that what the user's code changes is seen by the run.
+    fn runs_user_code(&self) -> bool {
+        false
+    }
 }
 
 /// Whether an action still has work to do.

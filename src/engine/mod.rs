@@ -92,33 +92,137 @@ pub trait Control {
     fn desired(&self, ctx: &Context<'_>) -> Result<DesiredState>;
 }
 
-/// Runs one control in `mode`. Never panics on a control's failure: an error
-/// becomes an `error` status so the other controls still run.
+/// Runs one control in `mode`: converge, then its live checks. Never panics
+/// on a control's failure: an error becomes an `error` status.
 pub fn run_control(mode: Mode, ctx: &Context<'_>, control: &dyn Control) -> ControlReport {
+    run_controls(mode, ctx, &[control])
+        .pop()
+        .unwrap_or_else(|| ControlReport::skipped(control.id(), control.title(), "not run"))
+}
+
+/// Runs controls in the order that keeps a run's verdicts honest, and
+/// returns their reports in the order given. First every control converges
+/// (or is judged); then every probe that runs the notebook user's code (an
+/// environment's Python, its pip); last the passive checks, which so see
+/// whatever that code changed. Run in one pass per control, a `.pth` run by
+/// the import proof could rewrite the user's `pip.conf` after the packages
+/// control had read it, and the run would report what no longer holds.
+pub fn run_controls(
+    mode: Mode,
+    ctx: &Context<'_>,
+    controls: &[&dyn Control],
+) -> Vec<ControlReport> {
+    let mut runs: Vec<InProgress> = controls
+        .iter()
+        .map(|control| start_control(mode, ctx, *control))
+        .collect();
+    for user_code in [true, false] {
+        for run in &mut runs {
+            run.probe(ctx, user_code);
+        }
+    }
+    runs.into_iter().map(InProgress::finish).collect()
+}
+
+/// A control part-way through a run: converged or judged, its live checks
+/// not all made yet.
+struct InProgress {
+    id: &'static str,
+    report: ControlReport,
+    probes: Vec<Box<dyn Probe>>,
+    managed_files: usize,
+    spent: std::time::Duration,
+}
+
+fn start_control(mode: Mode, ctx: &Context<'_>, control: &dyn Control) -> InProgress {
     let started = Instant::now();
     tracing::info!(
         control = control.id(),
         mode = mode.name(),
         "control started"
     );
-    let mut report = ControlReport::new(control.id(), control.title());
+    let mut run = InProgress {
+        id: control.id(),
+        report: ControlReport::new(control.id(), control.title()),
+        probes: Vec::new(),
+        managed_files: 0,
+        spent: std::time::Duration::ZERO,
+    };
     if started >= ctx.deadline {
-        report.status = Status::Error;
-        report.error = Some("the run's deadline passed before this control started".into());
-    } else if let Err(e) = converge(mode, ctx, control, &mut report) {
-        report.status = Status::Error;
-        report.error = Some(format!("{e:#}"));
+        run.report.status = Status::Error;
+        run.report.error = Some("the run's deadline passed before this control started".into());
+    } else {
+        match converge(mode, ctx, control, &mut run.report) {
+            Ok((probes, managed_files)) => {
+                run.probes = probes;
+                run.managed_files = managed_files;
+            }
+            Err(e) => {
+                run.report.status = Status::Error;
+                run.report.error = Some(format!("{e:#}"));
+            }
+        }
     }
-    cap_evidence(&mut report.evidence);
-    report.duration_ms = started.elapsed().as_millis() as u64;
-    tracing::info!(
-        control = control.id(),
-        status = report.status.as_str(),
-        changes = report.changes.len(),
-        duration_ms = report.duration_ms,
-        "control finished"
-    );
-    report
+    run.spent = started.elapsed();
+    run
+}
+
+impl InProgress {
+    /// Runs this control's probes that do (or do not) run the user's code.
+    /// A probe that cannot run makes the control an error; the rest of its
+    /// probes are not made.
+    fn probe(&mut self, ctx: &Context<'_>, user_code: bool) {
+        if self.report.status == Status::Error {
+            return;
+        }
+        let started = Instant::now();
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.probes)
+            .into_iter()
+            .partition(|p| p.runs_user_code() == user_code);
+        self.probes = later;
+        for probe in &now {
+            let outcome = match probe.check(ctx.host) {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    self.report.status = Status::Error;
+                    self.report.error =
+                        Some(format!("probe `{}` could not run: {e:#}", probe.describe()));
+                    self.probes.clear();
+                    break;
+                }
+            };
+            let verdict = if outcome.passed { "ok" } else { "FAILED" };
+            self.report.evidence.push(format!(
+                "{}: {verdict}: {}",
+                probe.describe(),
+                outcome.evidence
+            ));
+            self.report.evidence.extend(outcome.details);
+            if !outcome.passed {
+                self.report.status = Status::Fail;
+            }
+        }
+        self.spent += started.elapsed();
+    }
+
+    fn finish(mut self) -> ControlReport {
+        let report = &mut self.report;
+        if report.status == Status::Pass && report.evidence.is_empty() {
+            report
+                .evidence
+                .push(format!("{} managed file(s) as desired", self.managed_files));
+        }
+        cap_evidence(&mut report.evidence);
+        report.duration_ms = self.spent.as_millis() as u64;
+        tracing::info!(
+            control = self.id,
+            status = report.status.as_str(),
+            changes = report.changes.len(),
+            duration_ms = report.duration_ms,
+            "control finished"
+        );
+        self.report
+    }
 }
 
 /// How long an apply waits for `/etc/.pwd.lock`, as `lckpwdf(3)` does.
@@ -152,13 +256,17 @@ struct Pending<'a> {
     before: Option<FileSnapshot>,
 }
 
+/// Converges (apply) or judges (plan, verify) the control's files and
+/// actions, and hands back its probes, run later by the caller, with the
+/// number of files it manages.
 fn converge(
     mode: Mode,
     ctx: &Context<'_>,
     control: &dyn Control,
     report: &mut ControlReport,
-) -> Result<()> {
+) -> Result<(Vec<Box<dyn Probe>>, usize)> {
     let mut desired = control.desired(ctx)?;
+    let probes = std::mem::take(&mut desired.probes);
     report.evidence.append(&mut desired.notes);
     let membership_files = membership_edits(ctx.host, &desired.memberships)?;
     desired.files.extend(membership_files);
@@ -209,7 +317,8 @@ fn converge(
             if report.changes.is_empty() {
                 report.evidence.push("nothing to change".into());
             }
-            return Ok(());
+            // plan only shows changes: no live checks.
+            return Ok((Vec::new(), desired.files.len()));
         }
         Mode::Verify => {
             if !pending.is_empty() || !actions.is_empty() {
@@ -283,28 +392,7 @@ fn converge(
         }
     }
 
-    for probe in &desired.probes {
-        let outcome = probe
-            .check(ctx.host)
-            .with_context(|| format!("probe `{}` could not run", probe.describe()))?;
-        let verdict = if outcome.passed { "ok" } else { "FAILED" };
-        report.evidence.push(format!(
-            "{}: {verdict}: {}",
-            probe.describe(),
-            outcome.evidence
-        ));
-        report.evidence.extend(outcome.details);
-        if !outcome.passed {
-            report.status = Status::Fail;
-        }
-    }
-    if report.status == Status::Pass && report.evidence.is_empty() {
-        report.evidence.push(format!(
-            "{} managed file(s) as desired",
-            desired.files.len()
-        ));
-    }
-    Ok(())
+    Ok((probes, desired.files.len()))
 }
 
 fn run_change(action: &dyn Action, why: String) -> Change {
@@ -573,6 +661,74 @@ mod tests {
                 ..DesiredState::default()
             })
         }
+    }
+
+    /// Records its name in a shared log when it runs.
+    struct Logged {
+        name: &'static str,
+        user_code: bool,
+        log: std::rc::Rc<std::cell::RefCell<Vec<&'static str>>>,
+    }
+    impl Probe for Logged {
+        fn describe(&self) -> String {
+            self.name.into()
+        }
+        fn check(&self, _: &Host) -> Result<ProbeResult> {
+            self.log.borrow_mut().push(self.name);
+            Ok(ProbeResult {
+                passed: true,
+                evidence: "ran".into(),
+                details: Vec::new(),
+            })
+        }
+        fn runs_user_code(&self) -> bool {
+            self.user_code
+        }
+    }
+
+    struct Probing(
+        Vec<(&'static str, bool)>,
+        std::rc::Rc<std::cell::RefCell<Vec<&'static str>>>,
+    );
+    impl Control for Probing {
+        fn info(&self) -> &'static ControlInfo {
+            const INFO: ControlInfo = info("probing", "probes only");
+            &INFO
+        }
+        fn desired(&self, _: &Context<'_>) -> Result<DesiredState> {
+            Ok(DesiredState {
+                probes: self
+                    .0
+                    .iter()
+                    .map(|&(name, user_code)| {
+                        Box::new(Logged {
+                            name,
+                            user_code,
+                            log: self.1.clone(),
+                        }) as Box<dyn Probe>
+                    })
+                    .collect(),
+                ..DesiredState::default()
+            })
+        }
+    }
+
+    #[test]
+    fn every_probe_running_user_code_comes_before_every_passive_one() {
+        with_host(|_, ctx| {
+            let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+            let first = Probing(vec![("overrides", false), ("pip", true)], log.clone());
+            let second = Probing(vec![("import", true), ("walk", false)], log.clone());
+            let reports = run_controls(Mode::Verify, ctx, &[&first, &second]);
+            assert_eq!(*log.borrow(), ["pip", "import", "overrides", "walk"]);
+            // Each report keeps its own evidence, in the order its checks ran.
+            assert_eq!(reports[0].evidence, ["pip: ok: ran", "overrides: ok: ran"]);
+            assert_eq!(reports[1].evidence, ["import: ok: ran", "walk: ok: ran"]);
+            log.borrow_mut().clear();
+            let plan = run_controls(Mode::Plan, ctx, &[&first]);
+            assert!(log.borrow().is_empty(), "plan made live checks");
+            assert_eq!(plan[0].status, Status::Pass);
+        });
     }
 
     fn with_host(f: impl FnOnce(&tempfile::TempDir, &Context<'_>)) {

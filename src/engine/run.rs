@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
-use super::{Context, Control, Mode, run_control};
+use super::{Context, Control, Mode, run_controls};
 use crate::aws::Aws;
 use crate::controls;
 use crate::exit::{Failure, Verdict};
@@ -178,23 +178,30 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Report, Failure> {
                 }
             });
         }
+        let active: Vec<&dyn Control> = built
+            .iter()
+            .filter_map(|(_, control)| control.as_deref())
+            .chain(admin.iter().copied())
+            .collect();
+        // One report per active control, in the order given.
+        let mut done = run_controls(spec.mode, &ctx, &active).into_iter();
         let mut reports: Vec<ControlReport> = built
             .iter()
-            .map(|(entry, control)| match control {
-                Some(control) => {
-                    let mut report = run_control(spec.mode, &ctx, control.as_ref());
-                    report.blocking = control.severity() == Severity::Block && blocks_start;
-                    report
+            .map(|(entry, control)| {
+                match control.as_deref().and_then(|c| done.next().map(|r| (c, r))) {
+                    Some((control, mut report)) => {
+                        report.blocking = control.severity() == Severity::Block && blocks_start;
+                        report
+                    }
+                    None => ControlReport::skipped(
+                        entry.info.id,
+                        entry.info.title,
+                        &format!("off: no [{}] section in the policy", entry.info.section),
+                    ),
                 }
-                None => ControlReport::skipped(
-                    entry.info.id,
-                    entry.info.title,
-                    &format!("off: no [{}] section in the policy", entry.info.section),
-                ),
             })
             .collect();
-        for control in &admin {
-            let mut report = run_control(spec.mode, &ctx, *control);
+        for (control, mut report) in admin.iter().zip(done) {
             report.blocking = control.severity() == Severity::Block;
             reports.push(report);
         }

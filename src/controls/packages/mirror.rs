@@ -46,6 +46,10 @@ impl Probe for Mirror {
         format!("mirror {}", self.pip.index_url.redacted())
     }
 
+    fn runs_user_code(&self) -> bool {
+        true
+    }
+
     fn check(&self, host: &Host) -> Result<ProbeResult> {
         let required = self.mode == ProbeMode::Required;
         match index_answers(host, &self.pip) {
