@@ -87,18 +87,36 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
         Command::Lifecycle {
             command: LifecycleCommand::Render(render),
         } => render_lifecycle(g, render),
+        Command::Lifecycle {
+            command:
+                LifecycleCommand::NotebookStack {
+                    owner_tag_key,
+                    cost_tag_key,
+                },
+        } => {
+            print!(
+                "{}",
+                crate::cloudformation::notebook_template(owner_tag_key, cost_tag_key)?
+            );
+            Ok(Verdict::Compliant)
+        }
         Command::Fleet {
             command:
                 FleetCommand::Summary {
                     bucket,
                     prefix,
                     cross_check,
-                    require_root_access_disabled,
+                    allow_root_access,
+                    owner_tag_key,
+                    cost_tag_key,
+                    require_root_access_disabled: _,
                 },
         } => {
             let aws = Aws::new(Instant::now() + g.deadline);
-            let rules = cross_check.then_some(crate::fleet::CrossCheckRules {
-                require_root_access_disabled: *require_root_access_disabled,
+            let rules = cross_check.then(|| crate::fleet::CrossCheckRules {
+                allow_root_access: *allow_root_access,
+                owner_tag: owner_tag_key.as_str().to_string(),
+                cost_tag: cost_tag_key.as_str().to_string(),
             });
             let rows = crate::fleet::summary(&aws, bucket, prefix, rules)?;
             match g.output {
@@ -237,7 +255,12 @@ fn render_lifecycle(g: &GlobalArgs, a: &args::RenderArgs) -> Result<Verdict, Fai
         ScriptFormat::Cloudformation => {
             print!(
                 "{}",
-                lifecycle::cloudformation(&a.name, &scripts[0].1, &scripts[1].1)?
+                crate::cloudformation::lifecycle_template(
+                    &a.name,
+                    &scripts[0].1,
+                    &scripts[1].1,
+                    &a.owner_tag_key
+                )?
             );
         }
     }

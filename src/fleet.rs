@@ -105,13 +105,27 @@ struct Claims {
     control_plane_passed: bool,
 }
 
-/// What the cross-check requires of SageMaker's answer beyond a KMS key
-/// and no direct internet access.
-#[derive(Debug, Clone, Copy, Default)]
+/// What the cross-check requires of every notebook beyond a KMS key and no
+/// direct internet access.
+#[derive(Debug, Clone)]
 pub struct CrossCheckRules {
-    /// `RootAccess` must be `Disabled` (as the policy's
-    /// `require_root_access_disabled`, which only the instance enforces).
-    pub require_root_access_disabled: bool,
+    /// `RootAccess: Enabled` is not flagged.
+    pub allow_root_access: bool,
+    /// The tag naming who may open a notebook (the users' access policy
+    /// compares it with their name), and the cost-attribution tag: each
+    /// must have a value.
+    pub owner_tag: String,
+    pub cost_tag: String,
+}
+
+impl Default for CrossCheckRules {
+    fn default() -> Self {
+        CrossCheckRules {
+            allow_root_access: false,
+            owner_tag: "owner".into(),
+            cost_tag: "cost-center".into(),
+        }
+    }
 }
 
 /// What the cross-check found for one notebook.
@@ -123,6 +137,13 @@ pub struct CrossCheck {
     /// Its settings as SageMaker tells the administrator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sagemaker: Option<ControlPlaneView>,
+    /// Its execution role (`RoleArn`), its owner and its cost tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<String>,
     /// Each disagreement, staleness or reason it could not be checked;
     /// empty when the report agrees with the control plane.
     pub findings: Vec<String>,
@@ -201,7 +222,7 @@ pub fn summary(
     let mut rows: Vec<Row> = slots.into_iter().flatten().collect();
     rows.append(&mut strays);
     if let Some(rules) = cross_check {
-        self::cross_check(aws, &mut rows, rules)?;
+        self::cross_check(aws, &mut rows, &rules)?;
     }
     // Flagged notebooks first, then by name.
     rows.sort_by(|a, b| (b.flagged(), &a.notebook).cmp(&(a.flagged(), &b.notebook)));
@@ -267,13 +288,21 @@ fn bounded(text: &str) -> String {
 
 /// Asks SageMaker, with the caller's credentials, about every notebook a
 /// report names (`DescribeNotebookInstance` in the report's region) and
-/// about every notebook in those regions (`ListNotebookInstances`), and
-/// records on each row what disagrees. Notebooks in service without a
-/// report get a row of their own. Only a failed listing is an error: the
-/// caller cannot then say which notebooks lack a report.
-pub fn cross_check(aws: &Aws, rows: &mut Vec<Row>, rules: CrossCheckRules) -> Result<()> {
+/// about every notebook in those regions (`ListNotebookInstances`, then
+/// each one's description and `ListTags`), and records on each row what
+/// disagrees and what leaves access open: no owner or cost tag, a role
+/// shared with other notebooks, direct internet or root access. Notebooks
+/// in service without a report, and others with such findings, get a row
+/// of their own. Only a failed listing is an error: the caller cannot then
+/// say which notebooks lack a report.
+pub fn cross_check(aws: &Aws, rows: &mut Vec<Row>, rules: &CrossCheckRules) -> Result<()> {
+    let mut described = BTreeMap::new();
     for row in rows.iter_mut() {
-        row.cross_check = Some(check_row(aws, row, rules));
+        let (check, seen) = check_row(aws, row, rules);
+        row.cross_check = Some(check);
+        if let Some(seen) = seen {
+            described.insert((row.region.clone(), row.notebook.clone()), seen);
+        }
     }
     let mut regions: BTreeSet<String> = rows
         .iter()
@@ -285,30 +314,12 @@ pub fn cross_check(aws: &Aws, rows: &mut Vec<Row>, rules: CrossCheckRules) -> Re
     {
         regions.insert(own);
     }
-    let reported: BTreeSet<(String, String, String)> = rows
-        .iter()
-        .map(|r| (r.account.clone(), r.region.clone(), r.notebook.clone()))
-        .collect();
-    let mut missing = BTreeMap::new();
+    let mut fleet = Vec::new();
     let mut unlisted = Vec::new();
     for region in regions {
-        let listed = match aws.sagemaker_list_notebooks(&region) {
-            Ok(listed) => listed,
-            Err(e) => {
-                unlisted.push((region, format!("{e:#}")));
-                continue;
-            }
-        };
-        for nb in listed {
-            let (Some(name), Some(arn)) = (nb.notebook_instance_name, nb.notebook_instance_arn)
-            else {
-                continue;
-            };
-            let account = arn_account(&arn).to_string();
-            let in_service = nb.notebook_instance_status.as_deref() == Some("InService");
-            if in_service && !reported.contains(&(account.clone(), region.clone(), name.clone())) {
-                missing.insert((account, region.clone(), name), nb.notebook_instance_status);
-            }
+        match aws.sagemaker_list_notebooks(&region) {
+            Ok(listed) => fleet.extend(listed.into_iter().map(|nb| (region.clone(), nb))),
+            Err(e) => unlisted.push((region, format!("{e:#}"))),
         }
     }
     // A region that cannot be listed is a row of its own: the summary still
@@ -328,25 +339,189 @@ pub fn cross_check(aws: &Aws, rows: &mut Vec<Row>, rules: CrossCheckRules) -> Re
             ..Row::empty()
         });
     }
-    for ((account, region, notebook), status) in missing {
+    let access = access_view(aws, &fleet, &mut described, rules);
+    for ((account, region, notebook), (status, view)) in access {
+        let key = (account.clone(), region.clone(), notebook.clone());
+        if let Some(row) = rows
+            .iter_mut()
+            .find(|r| (r.account.clone(), r.region.clone(), r.notebook.clone()) == key)
+        {
+            let check = row.cross_check.get_or_insert_with(CrossCheck::default);
+            check.role_arn = view.role_arn;
+            check.owner = view.owner;
+            check.cost = view.cost;
+            check.findings.extend(view.findings);
+            continue;
+        }
+        let in_service = status.as_deref() == Some("InService");
+        let mut findings = Vec::new();
+        if in_service {
+            findings.push(
+                "in service, but no report under this prefix: nbwarden did not run, its upload \
+                 failed, or the report was deleted"
+                    .to_string(),
+            );
+        } else if view.findings.is_empty() {
+            continue;
+        }
+        findings.extend(view.findings.iter().cloned());
+        findings.extend(view.settings);
         rows.push(Row {
             notebook,
             account,
             region,
-            problem: Some("no report".into()),
+            problem: Some(
+                if in_service {
+                    "no report"
+                } else {
+                    "no report (not in service)"
+                }
+                .into(),
+            ),
             cross_check: Some(CrossCheck {
                 status,
-                findings: vec![
-                    "in service, but no report under this prefix: nbwarden did not run, its \
-                     upload failed, or the report was deleted"
-                        .into(),
-                ],
+                role_arn: view.role_arn,
+                owner: view.owner,
+                cost: view.cost,
+                findings,
                 ..CrossCheck::default()
             }),
             ..Row::empty()
         });
     }
     Ok(())
+}
+
+/// What the access view found for one listed notebook.
+#[derive(Debug, Default)]
+struct AccessFindings {
+    role_arn: Option<String>,
+    owner: Option<String>,
+    cost: Option<String>,
+    /// Tags and role sharing.
+    findings: Vec<String>,
+    /// KMS, internet and root access, for notebooks without a report (a
+    /// report's row has them from [`judge`] already).
+    settings: Vec<String>,
+}
+
+type NotebookKey = (String, String, String);
+
+/// Every listed notebook's role, owner and cost tags, and what of them
+/// leaves access open, keyed by account, region and name.
+fn access_view(
+    aws: &Aws,
+    fleet: &[(String, crate::facts::NotebookDescription)],
+    described: &mut BTreeMap<(String, String), crate::facts::NotebookDescription>,
+    rules: &CrossCheckRules,
+) -> BTreeMap<NotebookKey, (Option<String>, AccessFindings)> {
+    let mut out = BTreeMap::new();
+    let mut by_role: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (region, listed) in fleet {
+        let (Some(name), Some(arn)) = (
+            &listed.notebook_instance_name,
+            &listed.notebook_instance_arn,
+        ) else {
+            continue;
+        };
+        let mut view = AccessFindings::default();
+        let key = (region.clone(), name.clone());
+        let seen = match described.get(&key) {
+            Some(seen) => Some(seen.clone()),
+            None => match aws.sagemaker_describe_notebook_in(region, name) {
+                Ok(seen) => {
+                    described.insert(key, seen.clone());
+                    Some(seen)
+                }
+                Err(e) => {
+                    view.findings.push(format!("cannot describe it: {e:#}"));
+                    None
+                }
+            },
+        };
+        if let Some(seen) = &seen {
+            view.role_arn = seen.role_arn.clone().map(|r| bounded(&r));
+            view.settings = settings_findings(&ControlPlaneView::from(seen), rules);
+            if let Some(role) = &seen.role_arn {
+                by_role
+                    .entry(role.clone())
+                    .or_default()
+                    .push(format!("{region}/{name}"));
+            }
+        }
+        match aws.sagemaker_tags_in(region, arn) {
+            Ok(tags) => {
+                let value = |k: &str| {
+                    tags.get(k)
+                        .filter(|v| !v.trim().is_empty())
+                        .map(|v| bounded(v))
+                };
+                view.owner = value(&rules.owner_tag);
+                view.cost = value(&rules.cost_tag);
+                if view.owner.is_none() {
+                    view.findings.push(format!(
+                        "no owner tag `{}`: no user's access policy opens it, and nobody answers \
+                         for it",
+                        rules.owner_tag
+                    ));
+                }
+                if view.cost.is_none() {
+                    view.findings
+                        .push(format!("no cost tag `{}`", rules.cost_tag));
+                }
+            }
+            Err(e) => view.findings.push(format!("cannot read its tags: {e:#}")),
+        }
+        out.insert(
+            (arn_account(arn).to_string(), region.clone(), name.clone()),
+            (listed.notebook_instance_status.clone(), view),
+        );
+    }
+    // A role is the instance's, and its user's kernels hold it: notebooks
+    // that share one share every right it has, and each one's user can
+    // act as the others.
+    for ((_, region, name), (_, view)) in out.iter_mut() {
+        let Some(role) = &view.role_arn else { continue };
+        let Some(sharers) = by_role.get(role) else {
+            continue;
+        };
+        let me = format!("{region}/{name}");
+        let others: Vec<&str> = sharers
+            .iter()
+            .filter(|s| **s != me)
+            .map(String::as_str)
+            .collect();
+        if !others.is_empty() {
+            view.findings.push(format!(
+                "its role is shared with {} other notebook(s) ({}): each one's user holds the \
+                 others' rights",
+                others.len(),
+                bounded(&others.join(", "))
+            ));
+        }
+    }
+    out
+}
+
+/// What SageMaker's settings leave open, whatever a report says.
+fn settings_findings(truth: &ControlPlaneView, rules: &CrossCheckRules) -> Vec<String> {
+    let mut findings = Vec::new();
+    if truth.kms_key_id.is_none() {
+        findings.push("SageMaker says the notebook's volume has no KMS key".into());
+    }
+    if truth.direct_internet_access.as_deref() != Some("Disabled") {
+        findings.push(format!(
+            "SageMaker says DirectInternetAccess is {}",
+            shown(&truth.direct_internet_access)
+        ));
+    }
+    if !rules.allow_root_access && truth.root_access.as_deref() != Some("Disabled") {
+        findings.push(format!(
+            "SageMaker says RootAccess is {}",
+            shown(&truth.root_access)
+        ));
+    }
+    findings
 }
 
 /// The account field of an ARN (`arn:aws:sagemaker:REGION:ACCOUNT:…`).
@@ -359,7 +534,11 @@ fn shown(v: &Option<String>) -> &str {
 }
 
 /// One report against SageMaker's answer about its notebook.
-fn check_row(aws: &Aws, row: &Row, rules: CrossCheckRules) -> CrossCheck {
+fn check_row(
+    aws: &Aws,
+    row: &Row,
+    rules: &CrossCheckRules,
+) -> (CrossCheck, Option<crate::facts::NotebookDescription>) {
     let mut check = CrossCheck::default();
     if row.account.is_empty() || row.region.is_empty() {
         check.findings.push(
@@ -367,15 +546,15 @@ fn check_row(aws: &Aws, row: &Row, rules: CrossCheckRules) -> CrossCheck {
              to check"
                 .into(),
         );
-        return check;
+        return (check, None);
     }
     match aws.sagemaker_describe_notebook_in(&row.region, &row.notebook) {
-        Ok(seen) => judge(row, &seen, rules),
+        Ok(seen) => (judge(row, &seen, rules), Some(seen)),
         Err(e) => {
             check
                 .findings
                 .push(format!("SageMaker does not confirm this notebook: {e:#}"));
-            check
+            (check, None)
         }
     }
 }
@@ -384,7 +563,7 @@ fn check_row(aws: &Aws, row: &Row, rules: CrossCheckRules) -> CrossCheck {
 fn judge(
     row: &Row,
     seen: &crate::facts::NotebookDescription,
-    rules: CrossCheckRules,
+    rules: &CrossCheckRules,
 ) -> CrossCheck {
     let mut check = CrossCheck {
         status: seen.notebook_instance_status.clone(),
@@ -406,23 +585,7 @@ fn judge(
     let claims = &row.claims;
     // What SageMaker says is judged whatever the report claims: a report
     // that says nothing about the control plane hides nothing here.
-    if truth.kms_key_id.is_none() {
-        check
-            .findings
-            .push("SageMaker says the notebook's volume has no KMS key".into());
-    }
-    if truth.direct_internet_access.as_deref() != Some("Disabled") {
-        check.findings.push(format!(
-            "SageMaker says DirectInternetAccess is {}",
-            shown(&truth.direct_internet_access)
-        ));
-    }
-    if rules.require_root_access_disabled && truth.root_access.as_deref() != Some("Disabled") {
-        check.findings.push(format!(
-            "SageMaker says RootAccess is {}",
-            shown(&truth.root_access)
-        ));
-    }
+    check.findings.extend(settings_findings(&truth, rules));
     match &claims.control_plane {
         Some(claimed) => {
             for (field, said, is) in [
@@ -706,24 +869,21 @@ mod tests {
     }
 
     #[test]
-    fn root_access_is_judged_when_the_fleet_requires_it_off() {
+    fn root_access_is_flagged_unless_the_fleet_allows_it() {
         let mut open_root = honest_view();
         open_root.root_access = Some("Enabled".into());
         let row = reported(10_000, Some(open_root.clone()));
         let seen = described(open_root, 10_000);
-        assert!(
-            judge(&row, &seen, CrossCheckRules::default())
-                .findings
-                .is_empty()
-        );
-        let strict = CrossCheckRules {
-            require_root_access_disabled: true,
-        };
-        let findings = judge(&row, &seen, strict).findings;
+        let findings = judge(&row, &seen, &CrossCheckRules::default()).findings;
         assert!(
             findings.iter().any(|f| f.contains("RootAccess is Enabled")),
             "{findings:?}"
         );
+        let lenient = CrossCheckRules {
+            allow_root_access: true,
+            ..CrossCheckRules::default()
+        };
+        assert!(judge(&row, &seen, &lenient).findings.is_empty());
     }
 
     #[test]
@@ -733,7 +893,7 @@ mod tests {
             let mut seen = described(honest_view(), 0);
             seen.last_modified_time = Some(odd);
             assert!(
-                judge(&row, &seen, CrossCheckRules::default())
+                judge(&row, &seen, &CrossCheckRules::default())
                     .findings
                     .is_empty(),
                 "{odd}"
@@ -781,7 +941,7 @@ mod tests {
         let check = judge(
             &row,
             &described(honest_view(), 10_000 + 240),
-            CrossCheckRules::default(),
+            &CrossCheckRules::default(),
         );
         assert_eq!(check.findings, Vec::<String>::new());
         assert_eq!(check.status.as_deref(), Some("InService"));
@@ -798,7 +958,7 @@ mod tests {
         let forged = judge(
             &reported(10_000, Some(honest_view())),
             &described(open.clone(), 10_000),
-            CrossCheckRules::default(),
+            &CrossCheckRules::default(),
         );
         let text = forged.findings.join("\n");
         for field in [
@@ -813,7 +973,7 @@ mod tests {
         let bare = judge(
             &reported(10_000, None),
             &described(honest_view(), 10_000),
-            CrossCheckRules::default(),
+            &CrossCheckRules::default(),
         );
         assert!(
             bare.findings
@@ -827,7 +987,7 @@ mod tests {
         let silent = judge(
             &silent,
             &described(open.clone(), 10_000),
-            CrossCheckRules::default(),
+            &CrossCheckRules::default(),
         );
         let text = silent.findings.join("\n");
         assert!(
@@ -838,7 +998,7 @@ mod tests {
         let future = judge(
             &reported(4_000_000_000, Some(honest_view())),
             &described(honest_view(), 10_000),
-            CrossCheckRules::default(),
+            &CrossCheckRules::default(),
         );
         assert!(
             future.findings.iter().any(|f| f.contains("in the future")),
@@ -848,7 +1008,7 @@ mod tests {
         let old = judge(
             &reported(10_000, Some(honest_view())),
             &described(honest_view(), 10_000 + 3600),
-            CrossCheckRules::default(),
+            &CrossCheckRules::default(),
         );
         assert!(
             old.findings.iter().any(|f| f.starts_with("stale:")),
@@ -861,7 +1021,7 @@ mod tests {
         let other = judge(
             &reported(10_000, Some(honest_view())),
             &elsewhere,
-            CrossCheckRules::default(),
+            &CrossCheckRules::default(),
         );
         assert!(
             other

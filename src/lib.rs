@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod cli;
+pub mod cloudformation;
 pub mod controls;
 pub mod download;
 pub mod engine;

@@ -218,37 +218,6 @@ pub fn base64(script: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(script)
 }
 
-/// A CloudFormation template creating the lifecycle configuration, built
-/// as data and serialised, so no name or script can break the YAML.
-pub fn cloudformation(
-    name: &LifecycleConfigName,
-    on_create: &str,
-    on_start: &str,
-) -> Result<String> {
-    let script = |content: &str| serde_json::json!([{ "Content": { "Fn::Base64": content } }]);
-    let template = serde_json::json!({
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": format!("nbwarden {} lifecycle configuration", crate::version::SHORT),
-        "Resources": {
-            "NbwardenLifecycleConfig": {
-                "Type": "AWS::SageMaker::NotebookInstanceLifecycleConfig",
-                "Properties": {
-                    "NotebookInstanceLifecycleConfigName": name.as_str(),
-                    "OnCreate": script(on_create),
-                    "OnStart": script(on_start),
-                }
-            }
-        },
-        "Outputs": {
-            "LifecycleConfigName": {
-                "Description": "The name to give a notebook instance's LifecycleConfigName",
-                "Value": { "Fn::GetAtt": ["NbwardenLifecycleConfig", "NotebookInstanceLifecycleConfigName"] }
-            }
-        }
-    });
-    Ok(serde_yaml_ng::to_string(&template)?)
-}
-
 /// A lifecycle configuration's name as SageMaker takes it: 1 to 63
 /// letters, digits and hyphens, starting and ending with a letter or digit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -460,26 +429,5 @@ mod tests {
             let err = bad.parse::<LifecycleConfigName>().expect_err(bad);
             assert!(err.contains("letters, digits and hyphens"), "{err}");
         }
-    }
-
-    #[test]
-    fn the_cloudformation_template_carries_the_scripts_verbatim() {
-        let name: LifecycleConfigName = "nb-prod".parse().expect("name");
-        let odd = "#!/bin/bash\necho 'a: b' \"#c\" {x} | tee\n\n  indented\n";
-        let yaml = cloudformation(&name, "#!/bin/bash\n", odd).expect("yaml");
-        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).expect("valid YAML");
-        let props = &doc["Resources"]["NbwardenLifecycleConfig"]["Properties"];
-        assert_eq!(
-            props["NotebookInstanceLifecycleConfigName"].as_str(),
-            Some("nb-prod")
-        );
-        assert_eq!(
-            props["OnStart"][0]["Content"]["Fn::Base64"].as_str(),
-            Some(odd)
-        );
-        assert_eq!(
-            props["OnCreate"][0]["Content"]["Fn::Base64"].as_str(),
-            Some("#!/bin/bash\n")
-        );
     }
 }

@@ -780,3 +780,76 @@ fn one_describe_and_one_tags_call_per_run_and_throttling_is_retried() {
         );
     }
 }
+
+/// `[verify.control_plane]` with the tags, subnets and security groups the
+/// policy names: the seeded notebook passes with its own, fails with
+/// others (each named), and a role that may not ask proves nothing.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn the_control_plane_check_wants_the_tags_subnet_and_groups_the_policy_names() {
+    let root = sandbox("al2023");
+    name_notebook(root.path(), "nbwarden-system-test");
+    // One directory per policy: write_policy names every one policy.toml.
+    let (dir, other_dir) = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    let verify = |policy: &Path, env: &[(&str, &str)]| {
+        let out = run_aws(
+            root.path(),
+            &[
+                "verify",
+                "--policy",
+                &policy.to_string_lossy(),
+                "--output",
+                "json",
+            ],
+            env,
+        );
+        let ev = evidence(&read_report(&out), "control-plane").join("\n");
+        (code(&out), ev)
+    };
+    let own = write_policy(
+        dir.path(),
+        "version = 1\n[verify.control_plane]\nrequired_tags = [\"NotebookOwnerUsername\", \"team\"]\n\
+         allowed_subnets = [\"subnet-0a1b2c3d4e5f67890\"]\n\
+         allowed_security_groups = [\"sg-0a1b2c3d4e5f67890\", \"sg-0fffffffffffffff0\"]\n",
+    );
+    let (rc, ev) = verify(&own, &[]);
+    assert_eq!(rc, 0, "{ev}");
+    assert!(
+        ev.contains("Tags: NotebookOwnerEmail, NotebookOwnerUsername, team"),
+        "{ev}"
+    );
+
+    let others = write_policy(
+        other_dir.path(),
+        "version = 1\n[verify.control_plane]\nrequired_tags = [\"owner\", \"cost-center\", \"team\"]\n\
+         allowed_subnets = [\"subnet-0fffffffffffffff0\"]\n\
+         allowed_security_groups = [\"sg-0fffffffffffffff0\"]\n",
+    );
+    let (rc, ev) = verify(&others, &[]);
+    assert_eq!(rc, 1, "{ev}");
+    for required in [
+        "required: no value for the tag(s) owner, cost-center",
+        "required: subnet subnet-0a1b2c3d4e5f67890 is not one of allowed_subnets",
+        "required: security group(s) sg-0a1b2c3d4e5f67890 not in allowed_security_groups",
+    ] {
+        assert!(ev.contains(required), "{required}: {ev}");
+    }
+
+    // A role that may not call the API cannot prove what the policy named.
+    let proxy = FaultProxy::start("deny");
+    let (rc, ev) = verify(&own, &[("AWS_ENDPOINT_URL_SAGEMAKER", proxy.url.as_str())]);
+    assert_eq!(rc, 1, "{ev}");
+    assert!(
+        ev.contains(
+            "not proven: the role may not call DescribeNotebookInstance, which \
+             required_tags, allowed_subnets, allowed_security_groups need"
+        ),
+        "{ev}"
+    );
+}

@@ -20,6 +20,48 @@ fn summary(admin: &std::path::Path, prefix: &str, extra: &[&str]) -> std::proces
     run_aws(admin, &args, &[])
 }
 
+/// Honest verify runs of `notebooks` (each in a fresh root, named as it)
+/// under `policy`, each uploading its report.
+fn upload_honest_reports(policy: &str, notebooks: &[&str]) {
+    for name in notebooks {
+        let root = sandbox("al2023");
+        name_notebook(root.path(), name);
+        let out = run_aws(
+            root.path(),
+            &["verify", "--policy", policy, "--output", "json"],
+            &[],
+        );
+        assert_eq!(code(&out), 0, "{name}: {}", output_text(&out));
+        let report = read_report(&out);
+        assert_eq!(
+            report
+                .control_plane
+                .as_ref()
+                .and_then(|v| v.direct_internet_access.as_deref()),
+            Some("Disabled"),
+            "the report records what the instance saw: {report:#?}"
+        );
+        assert_uploaded(&report);
+    }
+}
+
+/// A summary's JSON rows, and one row's findings joined by lines.
+fn findings_of(rows: &serde_json::Value, name: &str) -> String {
+    let row = rows
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["notebook"] == name))
+        .unwrap_or_else(|| panic!("no row for {name}: {rows:#}"));
+    row["cross_check"]["findings"]
+        .as_array()
+        .map(|f| {
+            f.iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_else(|| panic!("{name} was not cross-checked: {rows:#}"))
+}
+
 /// The run says its report reached the bucket.
 fn assert_uploaded(report: &Report) {
     assert!(
@@ -253,9 +295,12 @@ key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890
 for name, safe in zip(sys.argv[2::2], sys.argv[3::2]):
     extra = dict(KmsKeyId=key, DirectInternetAccess="Disabled", RootAccess="Disabled") if safe == "safe" \
         else dict(DirectInternetAccess="Enabled", RootAccess="Enabled")
+    # Each with a role of its own and its owner and cost tags: only what
+    # this test forges is flagged.
     sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium",
-        RoleArn="arn:aws:iam::123456789012:role/nbwarden-notebook-role",
-        SubnetId="subnet-0a1b2c3d4e5f67890", SecurityGroupIds=["sg-0a1b2c3d4e5f67890"], **extra)
+        RoleArn="arn:aws:iam::123456789012:role/" + name,
+        SubnetId="subnet-0a1b2c3d4e5f67890", SecurityGroupIds=["sg-0a1b2c3d4e5f67890"],
+        Tags=[{"Key": "owner", "Value": "ana"}, {"Key": "cost-center", "Value": "cc-1"}], **extra)
 "#;
     let made = boto3(
         create,
@@ -275,26 +320,7 @@ for name, safe in zip(sys.argv[2::2], sys.argv[3::2]):
         ),
     );
     let policy = policy.to_string_lossy().into_owned();
-    for name in [&honest, &old] {
-        let root = sandbox("al2023");
-        name_notebook(root.path(), name);
-        let out = run_aws(
-            root.path(),
-            &["verify", "--policy", &policy, "--output", "json"],
-            &[],
-        );
-        assert_eq!(code(&out), 0, "{name}: {}", output_text(&out));
-        let report = read_report(&out);
-        assert_eq!(
-            report
-                .control_plane
-                .as_ref()
-                .and_then(|v| v.direct_internet_access.as_deref()),
-            Some("Disabled"),
-            "the report records what the instance saw: {report:#?}"
-        );
-        assert_uploaded(&report);
-    }
+    upload_honest_reports(&policy, &[&honest, &old]);
 
     // The users: the open notebook's copies the honest report over its
     // own; the old notebook's puts back a report from hours ago.
@@ -547,5 +573,135 @@ s3.put_object(Bucket="nbwarden-reports", Key=key, Body=json.dumps(r))
         again.failing_since.as_deref(),
         Some(report.started_at.as_str()),
         "failing since the first real failure, not the forged time: {again:#?}"
+    );
+}
+
+/// The access view of `--cross-check` (issue 21), from the control plane
+/// with the administrator's credentials: a notebook without owner or cost
+/// tag, two notebooks sharing one role, and one with direct internet and
+/// root access are flagged, as rows of their own when they have no report;
+/// a tagged notebook with its own role and an honest report is not.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn the_cross_check_flags_untagged_notebooks_shared_roles_and_open_access() {
+    let tag = unique("acc");
+    let [good, untagged, shared_a, shared_b, open] =
+        ["good", "untagged", "shared-a", "shared-b", "open"].map(|n| format!("{tag}-{n}"));
+    let prefix = format!("{tag}-reports");
+    let create = r#"
+import boto3, sys
+sm = boto3.client("sagemaker", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+tag = sys.argv[2]
+tags = [{"Key": "owner", "Value": "ana"}, {"Key": "cost-center", "Value": "cc-1"}]
+safe = dict(KmsKeyId=key, DirectInternetAccess="Disabled", RootAccess="Disabled")
+role = "arn:aws:iam::123456789012:role/"
+for name, role_name, its_tags, settings in [
+    (tag + "-good", tag + "-good", tags, safe),
+    (tag + "-untagged", tag + "-untagged", [{"Key": "owner", "Value": " "}], safe),
+    (tag + "-shared-a", tag + "-shared", tags, safe),
+    (tag + "-shared-b", tag + "-shared", tags, safe),
+    (tag + "-open", tag + "-open", tags,
+     dict(KmsKeyId=key, DirectInternetAccess="Enabled", RootAccess="Enabled")),
+]:
+    sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium",
+        RoleArn=role + role_name, SubnetId="subnet-0a1b2c3d4e5f67890",
+        SecurityGroupIds=["sg-0a1b2c3d4e5f67890"], Tags=its_tags, **settings)
+"#;
+    let made = boto3(create, &[&tag]);
+    assert!(made.status.success(), "{}", output_text(&made));
+    let dir = tempfile::tempdir().expect("tmp");
+    let policy = write_policy(
+        dir.path(),
+        &format!(
+            "version = 1\n[verify.control_plane]\n\
+             [verify.report]\nbucket = \"{BUCKET}\"\nprefix = \"{prefix}\"\n"
+        ),
+    );
+    upload_honest_reports(&policy.to_string_lossy(), &[&good]);
+
+    let admin = sandbox("al2023");
+    let checked = summary(
+        admin.path(),
+        &prefix,
+        &["--cross-check", "--output", "json"],
+    );
+    assert_eq!(code(&checked), 1, "{}", output_text(&checked));
+    let rows = common::json(&checked);
+    assert_eq!(findings_of(&rows, &good), "", "{rows:#}");
+    let good_row = rows
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["notebook"] == good.as_str()))
+        .expect("good row");
+    assert_eq!(good_row["cross_check"]["owner"], "ana");
+    assert_eq!(good_row["cross_check"]["cost"], "cc-1");
+    assert_eq!(
+        good_row["cross_check"]["role_arn"],
+        format!("arn:aws:iam::123456789012:role/{good}")
+    );
+
+    let untagged_findings = findings_of(&rows, &untagged);
+    assert!(
+        untagged_findings.contains("no owner tag `owner`"),
+        "{untagged_findings}"
+    );
+    assert!(
+        untagged_findings.contains("no cost tag `cost-center`"),
+        "{untagged_findings}"
+    );
+    assert!(!untagged_findings.contains("shared"), "{untagged_findings}");
+    for (me, other) in [(&shared_a, &shared_b), (&shared_b, &shared_a)] {
+        let f = findings_of(&rows, me);
+        assert!(
+            f.contains(&format!(
+                "its role is shared with 1 other notebook(s) (us-east-1/{other})"
+            )),
+            "{me}: {f}"
+        );
+        assert!(!f.contains("owner tag"), "{me}: {f}");
+    }
+    let open_findings = findings_of(&rows, &open);
+    for expected in ["DirectInternetAccess is Enabled", "RootAccess is Enabled"] {
+        assert!(
+            open_findings.contains(expected),
+            "{expected}: {open_findings}"
+        );
+    }
+
+    // Root access allowed, and another owner tag: what changes is exactly
+    // what those options name.
+    let lenient = summary(
+        admin.path(),
+        &prefix,
+        &[
+            "--cross-check",
+            "--allow-root-access",
+            "--owner-tag-key",
+            "team-owner",
+            "--output",
+            "json",
+        ],
+    );
+    let rows = common::json(&lenient);
+    let open_findings = findings_of(&rows, &open);
+    assert!(!open_findings.contains("RootAccess"), "{open_findings}");
+    assert!(
+        open_findings.contains("DirectInternetAccess is Enabled"),
+        "{open_findings}"
+    );
+    assert!(
+        findings_of(&rows, &good).contains("no owner tag `team-owner`"),
+        "{rows:#}"
+    );
+    let table = summary(admin.path(), &prefix, &["--cross-check"]);
+    assert_eq!(code(&table), 1);
+    assert!(
+        stdout(&table).contains("its role is shared"),
+        "{}",
+        stdout(&table)
     );
 }

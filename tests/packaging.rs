@@ -190,34 +190,27 @@ const IAM_PLACEHOLDERS: &[(&str, &str)] = &[
     ("REPORT_BUCKET", "platform-nbwarden-reports"),
     ("REPORT_PREFIX", "reports"),
     ("REPORT_KEY_ID", "0987dcba-09fe-87dc-65ba-ab0987654321"),
+    ("OWNER_TAG_KEY", "owner"),
+    ("VPCE_ID", "vpce-0a1b2c3d4e5f67890"),
 ];
 
-/// Every string under `Resource` and `Condition`, depth first.
+/// Every string and key under `v`, depth first.
 fn iam_values(v: &serde_json::Value, out: &mut Vec<String>) {
     match v {
         serde_json::Value::String(s) => out.push(s.clone()),
         serde_json::Value::Array(a) => a.iter().for_each(|x| iam_values(x, out)),
-        serde_json::Value::Object(m) => m.values().for_each(|x| iam_values(x, out)),
+        serde_json::Value::Object(m) => m.iter().for_each(|(k, x)| {
+            out.push(k.clone());
+            iam_values(x, out)
+        }),
         _ => {}
     }
 }
 
-/// The shipped IAM policy grants the notebook's role rights on its own
-/// notebook only (the user's kernels hold the same role), in the forms AWS
-/// evaluates, and parliament finds nothing in it once filled in.
-#[test]
-#[cfg_attr(
-    not(feature = "system-tier"),
-    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
-)]
-fn the_iam_policy_is_scoped_to_the_notebook_and_parliament_finds_nothing() {
-    let text = std::fs::read_to_string(repo().join("packaging/iam-notebook-role-policy.json"))
-        .expect("policy");
-    let policy: serde_json::Value = serde_json::from_str(&text).expect("JSON");
-    let statements = policy["Statement"].as_array().expect("statements");
-
-    // Every upper-case placeholder is one the guide documents (and this
-    // test fills), so the filled-in policy is the whole policy.
+/// Every upper-case placeholder under the statements' `Resource` and
+/// `Condition` is one the guide documents (and these tests fill), so the
+/// filled-in policy is the whole policy.
+fn assert_known_placeholders(statements: &[serde_json::Value]) {
     let mut values = Vec::new();
     for st in statements {
         iam_values(&st["Resource"], &mut values);
@@ -239,6 +232,204 @@ fn the_iam_policy_is_scoped_to_the_notebook_and_parliament_finds_nothing() {
             );
         }
     }
+}
+
+/// The statements of a shipped IAM policy, and its text.
+fn shipped_policy(file: &str) -> (String, Vec<serde_json::Value>) {
+    let text = std::fs::read_to_string(repo().join("packaging").join(file)).expect("policy");
+    let policy: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let statements = policy["Statement"].as_array().expect("statements").clone();
+    (text, statements)
+}
+
+fn sids(statements: &[serde_json::Value]) -> Vec<String> {
+    statements
+        .iter()
+        .map(|st| st["Sid"].as_str().expect("Sid").to_string())
+        .collect()
+}
+
+/// A rendered template, parsed; cfn-lint accepts it.
+fn linted_template(dir: &Path, name: &str, out: &std::process::Output) -> serde_json::Value {
+    assert_eq!(code(out), 0, "{}", output_text(out));
+    let path = dir.join(name);
+    std::fs::write(&path, &out.stdout).expect("write");
+    assert_cfn_lint_clean(&path);
+    serde_yaml_ng::from_slice(&out.stdout).expect("YAML")
+}
+
+/// The people who open notebooks get one policy: open (and see) only the
+/// notebooks whose owner tag is their user name, only through the listed
+/// VPC endpoints; everything else is denied, as is changing that tag.
+/// parliament finds nothing in it, and the fleet's shared template carries
+/// the same statements with the tag key and endpoints as parameters.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn the_user_access_policy_opens_own_notebooks_through_the_endpoints_only() {
+    let (text, statements) = shipped_policy("iam-user-access-policy.json");
+    assert_known_placeholders(&statements);
+    let of = |effect: &str, action: &str| -> Vec<&serde_json::Value> {
+        statements
+            .iter()
+            .filter(|st| {
+                st["Effect"] == effect
+                    && st["Action"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|x| x == action))
+            })
+            .collect()
+    };
+    let owner = "aws:ResourceTag/OWNER_TAG_KEY";
+    let open = "sagemaker:CreatePresignedNotebookInstanceUrl";
+    let allowed = of("Allow", open);
+    assert_eq!(allowed.len(), 1);
+    let condition = &allowed[0]["Condition"]["StringEquals"];
+    assert_eq!(condition[owner], "${aws:username}");
+    assert_eq!(condition["aws:SourceVpce"], serde_json::json!(["VPCE_ID"]));
+    // Every grant is limited to the caller's own notebooks.
+    for st in statements.iter().filter(|st| st["Effect"] == "Allow") {
+        assert_eq!(
+            st["Condition"]["StringEquals"][owner], "${aws:username}",
+            "{st}"
+        );
+    }
+    let denied: Vec<String> = of("Deny", open)
+        .iter()
+        .map(|st| st["Condition"]["StringNotEquals"].to_string())
+        .collect();
+    assert!(
+        denied.iter().any(|c| c.contains("aws:SourceVpce")),
+        "{denied:?}"
+    );
+    assert!(denied.iter().any(|c| c.contains(owner)), "{denied:?}");
+    for action in ["sagemaker:AddTags", "sagemaker:DeleteTags"] {
+        let deny = of("Deny", action);
+        assert_eq!(deny.len(), 1, "{action}");
+        assert_eq!(
+            deny[0]["Condition"]["ForAnyValue:StringEquals"]["aws:TagKeys"],
+            serde_json::json!(["OWNER_TAG_KEY"])
+        );
+    }
+    assert_parliament_finds_nothing(&text);
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = render(
+        dir.path(),
+        &[
+            "--format",
+            "cloudformation",
+            "--owner-tag-key",
+            "team:owner",
+        ],
+    );
+    let template = linted_template(dir.path(), "lifecycle.yaml", &out);
+    let access = &template["Resources"]["NbwardenNotebookUserAccess"];
+    assert_eq!(access["Type"], "AWS::IAM::ManagedPolicy");
+    let rendered = access["Properties"]["PolicyDocument"]["Statement"]
+        .as_array()
+        .expect("statements");
+    assert_eq!(sids(rendered), sids(&statements));
+    let condition = &rendered[0]["Condition"]["StringEquals"];
+    assert_eq!(condition["aws:ResourceTag/team:owner"], "${aws:username}");
+    assert_eq!(
+        condition["aws:SourceVpce"],
+        serde_json::json!({ "Ref": "NotebookVpcEndpointIds" })
+    );
+    assert!(template["Parameters"]["NotebookVpcEndpointIds"].is_object());
+    for bad in ["aws:owner", "${x}", "two words"] {
+        let out = render(
+            dir.path(),
+            &[
+                "--format",
+                "cloudformation",
+                &format!("--owner-tag-key={bad}"),
+            ],
+        );
+        assert_eq!(code(&out), 2, "{bad}: {}", output_text(&out));
+        assert!(stderr(&out).contains("--owner-tag-key"), "{}", stderr(&out));
+    }
+}
+
+/// One stack per notebook: the notebook, with a role of its own whose
+/// policy is the shipped notebook role policy naming this notebook alone,
+/// its owner and cost tags, no direct internet and no root access.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn the_notebook_stack_gives_each_notebook_a_role_naming_it_alone() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = nbwarden(&[
+        "lifecycle",
+        "notebook-stack",
+        "--owner-tag-key",
+        "team-owner",
+        "--cost-tag-key",
+        "cc",
+    ]);
+    let template = linted_template(dir.path(), "notebook.yaml", &out);
+    let resources = &template["Resources"];
+    let role_policy = &resources["NotebookRole"]["Properties"]["Policies"][0]["PolicyDocument"];
+    let statements = role_policy["Statement"].as_array().expect("statements");
+    let (_, shipped) = shipped_policy("iam-notebook-role-policy.json");
+    assert_eq!(sids(statements), sids(&shipped));
+    let own = statements
+        .iter()
+        .find(|st| st["Sid"] == "ReadAndStopThisNotebookOnly")
+        .expect("the notebook's own statement");
+    assert_eq!(
+        own["Resource"],
+        serde_json::json!([{
+            "Fn::Sub": "arn:aws:sagemaker:${AWS::Region}:${AWS::AccountId}:notebook-instance/${NotebookName}"
+        }])
+    );
+    let notebook = &resources["Notebook"]["Properties"];
+    assert_eq!(
+        notebook["RoleArn"],
+        serde_json::json!({ "Fn::GetAtt": ["NotebookRole", "Arn"] })
+    );
+    assert_eq!(notebook["DirectInternetAccess"], "Disabled");
+    assert_eq!(notebook["RootAccess"], "Disabled");
+    assert_eq!(
+        notebook["KmsKeyId"],
+        serde_json::json!({ "Ref": "VolumeKmsKeyId" })
+    );
+    let keys: Vec<&str> = notebook["Tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .map(|t| t["Key"].as_str().expect("key"))
+        .collect();
+    assert_eq!(keys, ["team-owner", "cc"]);
+    // The ARN is lower case; so must the name be, for the policy to match.
+    assert_eq!(
+        template["Parameters"]["NotebookName"]["AllowedPattern"],
+        "^[a-z0-9](-*[a-z0-9])*$"
+    );
+    let bad = nbwarden(&["lifecycle", "notebook-stack", "--cost-tag-key", "aws:cost"]);
+    assert_eq!(code(&bad), 2, "{}", output_text(&bad));
+    assert!(stderr(&bad).contains("--cost-tag-key"), "{}", stderr(&bad));
+}
+
+/// The shipped IAM policy grants the notebook's role rights on its own
+/// notebook only (the user's kernels hold the same role), in the forms AWS
+/// evaluates, and parliament finds nothing in it once filled in.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn the_iam_policy_is_scoped_to_the_notebook_and_parliament_finds_nothing() {
+    let text = std::fs::read_to_string(repo().join("packaging/iam-notebook-role-policy.json"))
+        .expect("policy");
+    let policy: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let statements = policy["Statement"].as_array().expect("statements");
+
+    assert_known_placeholders(statements);
 
     let with_action = |action: &str| -> Vec<&serde_json::Value> {
         statements
@@ -298,13 +489,25 @@ fn the_iam_policy_is_scoped_to_the_notebook_and_parliament_finds_nothing() {
         }
     }
 
-    let mut filled = text.clone();
+    assert_parliament_finds_nothing(&text);
+}
+
+/// `policy` (a shipped IAM policy) with every placeholder filled in.
+fn filled_in(policy: &str) -> String {
+    let mut filled = policy.to_string();
     // Longest first: REPORT_PREFIX before a shorter name inside it.
     let mut by_len = IAM_PLACEHOLDERS.to_vec();
     by_len.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
     for (placeholder, value) in by_len {
         filled = filled.replace(placeholder, value);
     }
+    filled
+}
+
+/// parliament (every auditor, down to INFO) reports nothing on `policy`
+/// once filled in.
+fn assert_parliament_finds_nothing(policy: &str) {
+    let filled = filled_in(policy);
     // --string: with --file, parliament refuses a stdin that is not a tty.
     let out = common::notebook::venv_tool("parliament")
         .args([
@@ -609,12 +812,14 @@ fn the_bundle_is_complete_checksummed_and_reproducible() {
         "lifecycle/on-start.sh",
         "lifecycle/on-create.sh",
         "cloudformation/lifecycle.yaml",
+        "cloudformation/notebook.yaml",
         "systemd/nbwarden-verify.service",
         "man/nbwarden.8",
         "man/nbwarden-lifecycle-render.8",
         "completions/nbwarden.bash",
         "config/policy.example.toml",
         "iam/notebook-role-policy.json",
+        "iam/user-access-policy.json",
         "GUIDE.md",
     ] {
         assert!(root.join(f).is_file(), "{f} missing");
@@ -631,6 +836,7 @@ fn the_bundle_is_complete_checksummed_and_reproducible() {
     .expect("JSON");
     assert_eq!(iam["Version"], "2012-10-17");
     assert_cfn_lint_clean(&root.join("cloudformation/lifecycle.yaml"));
+    assert_cfn_lint_clean(&root.join("cloudformation/notebook.yaml"));
     let unit = std::fs::read_to_string(root.join("systemd/nbwarden-verify.service")).expect("unit");
     assert!(
         unit.contains("ExecStart=/usr/local/bin/nbwarden verify"),

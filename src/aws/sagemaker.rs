@@ -85,6 +85,11 @@ impl Aws {
 
     /// The tags of a resource (`ListTags`, all pages) as key → value.
     pub fn sagemaker_tags(&self, arn: &str) -> Result<crate::facts::Tags> {
+        self.sagemaker_tags_in(&self.region()?, arn)
+    }
+
+    /// `ListTags` in `region` (the fleet view asks in every region).
+    pub fn sagemaker_tags_in(&self, region: &str, arn: &str) -> Result<crate::facts::Tags> {
         let mut tags = crate::facts::Tags::new();
         let mut token: Option<String> = None;
         loop {
@@ -92,7 +97,7 @@ impl Aws {
             if let Some(t) = token.take() {
                 body["NextToken"] = serde_json::Value::String(t);
             }
-            let page = self.sagemaker_call(&self.region()?, "ListTags", &body, arn)?;
+            let page = self.sagemaker_call(region, "ListTags", &body, arn)?;
             for t in page["Tags"].as_array().into_iter().flatten() {
                 if let (Some(k), Some(v)) = (t["Key"].as_str(), t["Value"].as_str()) {
                     tags.insert(k.to_string(), v.to_string());

@@ -114,6 +114,18 @@ pub enum LifecycleCommand {
     /// base64 content, or a CloudFormation resource). `--policy` is the policy
     /// the scripts load [default: BUNDLE/policy.toml].
     Render(RenderArgs),
+    /// Print the per-notebook CloudFormation template: one stack per
+    /// notebook creates the notebook, a role of its own (the notebook role
+    /// policy, naming that notebook only) and its owner and cost tags.
+    NotebookStack {
+        /// The tag naming who may open the notebook (the users' access
+        /// policy compares it with their user name).
+        #[arg(long, default_value = "owner", value_name = "KEY")]
+        owner_tag_key: crate::cloudformation::TagKey,
+        /// The cost-attribution tag.
+        #[arg(long, default_value = "cost-center", value_name = "KEY")]
+        cost_tag_key: crate::cloudformation::TagKey,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -139,6 +151,10 @@ pub struct RenderArgs {
     /// letters, digits and hyphens.
     #[arg(long, default_value = "nbwarden")]
     pub name: crate::lifecycle::LifecycleConfigName,
+    /// The tag naming who may open a notebook, in the users' access policy
+    /// (CloudFormation).
+    #[arg(long, default_value = "owner", value_name = "KEY")]
+    pub owner_tag_key: crate::cloudformation::TagKey,
     /// The whole on-start script's time budget (download, apply,
     /// verify), inside SageMaker's 5 minutes; from 30s to 280s.
     #[arg(long, default_value = "240s", value_name = "DURATION", value_parser = parse_start_budget)]
@@ -189,15 +205,36 @@ pub enum FleetCommand {
         prefix: String,
         /// Hold each report against what SageMaker tells your own
         /// credentials (DescribeNotebookInstance: KMS key, direct internet
-        /// access, root access, status, last change; ListNotebookInstances):
-        /// flags reports that disagree, that are from an earlier start, and
-        /// notebooks in service with no report. Reports are written with the
+        /// access, root access, status, last change; ListNotebookInstances;
+        /// ListTags): flags reports that disagree, that are from an earlier
+        /// start, notebooks in service with no report, and every notebook
+        /// without an owner or cost tag, sharing its role with another, or
+        /// with direct internet or root access. Reports are written with the
         /// notebook's role, which its user holds too.
         #[arg(long)]
         cross_check: bool,
-        /// With --cross-check: also flag notebooks whose RootAccess is not
-        /// Disabled (for fleets whose policy sets require_root_access_disabled).
+        /// With --cross-check: do not flag RootAccess Enabled.
         #[arg(long, requires = "cross_check")]
+        allow_root_access: bool,
+        /// With --cross-check: the tag naming a notebook's owner.
+        #[arg(
+            long,
+            default_value = "owner",
+            value_name = "KEY",
+            requires = "cross_check"
+        )]
+        owner_tag_key: crate::cloudformation::TagKey,
+        /// With --cross-check: the cost-attribution tag.
+        #[arg(
+            long,
+            default_value = "cost-center",
+            value_name = "KEY",
+            requires = "cross_check"
+        )]
+        cost_tag_key: crate::cloudformation::TagKey,
+        /// Root access is flagged by default now; kept so that scripts
+        /// written for earlier versions still run.
+        #[arg(long, hide = true, requires = "cross_check")]
         require_root_access_disabled: bool,
     },
 }

@@ -197,6 +197,18 @@ pub struct ControlPlaneCheck {
     /// `RootAccess` must be `Disabled`.
     #[serde(default)]
     pub require_root_access_disabled: bool,
+    /// Tags the notebook must carry with a value, such as the owner and
+    /// cost-attribution tags the users' access policy and billing read
+    /// (`ListTags` on the notebook's own ARN).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_tags: Vec<String>,
+    /// The subnets the notebook may sit in (`SubnetId`); empty: any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_subnets: Vec<String>,
+    /// The security groups the notebook may have; every one of its groups
+    /// must be listed. Empty: any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_security_groups: Vec<String>,
     #[serde(default)]
     pub severity: Severity,
 }

@@ -1,15 +1,17 @@
 //! Facts only the control plane knows, from `DescribeNotebookInstance`: a
 //! customer KMS key on the volumes, no direct internet access, root access
-//! disabled. Encryption is invisible from inside the guest, so nothing here
-//! is inferred locally. Where the role may not call the API, the control
-//! says so instead of guessing.
+//! disabled, an allowed subnet and security groups; and from `ListTags`, the
+//! owner and cost tags. Only the notebook's own rights are used: nothing
+//! here lists other notebooks. Encryption is invisible from inside the
+//! guest, so nothing here is inferred locally. Where the role may not call
+//! the API, the control says so instead of guessing.
 
 use crate::engine::ControlInfo;
 use anyhow::Result;
 
 use super::Check;
 use crate::engine::{Probe, ProbeResult};
-use crate::facts::NotebookDescription;
+use crate::facts::{NotebookDescription, Tags};
 use crate::host::Host;
 use crate::policy::ControlPlaneCheck;
 
@@ -21,7 +23,8 @@ pub static INFO: ControlInfo = ControlInfo {
 
 /// The control for `[verify.control_plane]`.
 pub fn control(check: ControlPlaneCheck) -> Check {
-    Check::new(&INFO, check.severity, move |ctx| {
+    let wants_tags = !check.required_tags.is_empty();
+    let control = Check::new(&INFO, check.severity, move |ctx| {
         Ok(Box::new(Judge {
             check: check.clone(),
             answer: ctx
@@ -29,9 +32,15 @@ pub fn control(check: ControlPlaneCheck) -> Check {
                 .description()
                 .cloned()
                 .map_err(|e| format!("{e:#}")),
+            tags: wants_tags.then(|| ctx.facts.tags().cloned().map_err(|e| format!("{e:#}"))),
         }))
     })
-    .reading(crate::facts::RemoteInput::Description)
+    .reading(crate::facts::RemoteInput::Description);
+    if wants_tags {
+        control.reading(crate::facts::RemoteInput::Tags)
+    } else {
+        control
+    }
 }
 
 /// Judges the answer fetched while declaring (the probe itself needs no
@@ -39,6 +48,27 @@ pub fn control(check: ControlPlaneCheck) -> Check {
 struct Judge {
     check: ControlPlaneCheck,
     answer: Result<NotebookDescription, String>,
+    /// Fetched only when tags are required.
+    tags: Option<Result<Tags, String>>,
+}
+
+impl Judge {
+    /// The requirements the policy names explicitly (lists, not defaults).
+    fn named_requirements(&self) -> Vec<&'static str> {
+        let c = &self.check;
+        [
+            ("required_tags", c.required_tags.is_empty()),
+            ("allowed_subnets", c.allowed_subnets.is_empty()),
+            (
+                "allowed_security_groups",
+                c.allowed_security_groups.is_empty(),
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, empty)| !empty)
+        .map(|(name, _)| name)
+        .collect()
+    }
 }
 
 impl Probe for Judge {
@@ -49,10 +79,21 @@ impl Probe for Judge {
     fn check(&self, _host: &Host) -> Result<ProbeResult> {
         let nb = match &self.answer {
             Ok(v) => v,
+            // The settings nbwarden asks for by default are said to be
+            // unchecked; what the policy names explicitly is not proven.
             Err(e) if e.contains("AccessDenied") => {
+                let named = self.named_requirements();
                 return Ok(ProbeResult {
-                    passed: true,
-                    evidence: "not checked: the role may not call DescribeNotebookInstance".into(),
+                    passed: named.is_empty(),
+                    evidence: if named.is_empty() {
+                        "not checked: the role may not call DescribeNotebookInstance".into()
+                    } else {
+                        format!(
+                            "not proven: the role may not call DescribeNotebookInstance, which {} \
+                             need",
+                            named.join(", ")
+                        )
+                    },
                     details: vec![e.clone()],
                 });
             }
@@ -89,15 +130,65 @@ impl Probe for Judge {
             ),
             format!("SubnetId: {}", field(&nb.subnet_id)),
         ];
-        let mut failed = Vec::new();
+        details.push(format!("SecurityGroups: {}", nb.security_groups.join(", ")));
+        let mut failed: Vec<String> = Vec::new();
         if self.check.require_customer_kms_key && kms.is_empty() {
-            failed.push("no customer KMS key on the ML volume");
+            failed.push("no customer KMS key on the ML volume".into());
         }
         if self.check.require_no_direct_internet && internet != "Disabled" {
-            failed.push("direct internet access is not Disabled");
+            failed.push("direct internet access is not Disabled".into());
         }
         if self.check.require_root_access_disabled && root != "Disabled" {
-            failed.push("root access is not Disabled");
+            failed.push("root access is not Disabled".into());
+        }
+        let subnets = &self.check.allowed_subnets;
+        if !subnets.is_empty() && !nb.subnet_id.as_ref().is_some_and(|s| subnets.contains(s)) {
+            failed.push(format!(
+                "subnet {} is not one of allowed_subnets",
+                nb.subnet_id.as_deref().unwrap_or("(none)")
+            ));
+        }
+        let groups = &self.check.allowed_security_groups;
+        if !groups.is_empty() {
+            let others: Vec<&str> = nb
+                .security_groups
+                .iter()
+                .filter(|g| !groups.contains(g))
+                .map(String::as_str)
+                .collect();
+            if !others.is_empty() {
+                failed.push(format!(
+                    "security group(s) {} not in allowed_security_groups",
+                    others.join(", ")
+                ));
+            } else if nb.security_groups.is_empty() {
+                failed.push("no security group reported".into());
+            }
+        }
+        match &self.tags {
+            None => {}
+            Some(Ok(tags)) => {
+                let missing: Vec<&str> = self
+                    .check
+                    .required_tags
+                    .iter()
+                    .filter(|k| tags.get(*k).is_none_or(|v| v.trim().is_empty()))
+                    .map(String::as_str)
+                    .collect();
+                details.push(format!(
+                    "Tags: {}",
+                    tags.keys()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                if !missing.is_empty() {
+                    failed.push(format!("no value for the tag(s) {}", missing.join(", ")));
+                }
+            }
+            // Unlike the description, required tags that cannot be read
+            // are not proven: the check fails rather than pass unseen.
+            Some(Err(e)) => failed.push(format!("the tags could not be read: {e}")),
         }
         details.extend(failed.iter().map(|f| format!("required: {f}")));
         Ok(ProbeResult {

@@ -1,0 +1,428 @@
+//! The CloudFormation nbwarden ships, built as data and serialised, so no
+//! name or script can break the YAML: the fleet's shared template (the
+//! lifecycle configuration and the users' access policy) and the one-stack-
+//! per-notebook template (the notebook, its own role, its tags). The IAM
+//! policies inside are the shipped JSON files, their placeholders filled
+//! with parameters, so the bundle's policies and the templates' cannot
+//! drift apart.
+
+use std::str::FromStr;
+
+use anyhow::{Result, bail};
+use serde_json::{Value, json};
+
+use crate::lifecycle::LifecycleConfigName;
+
+/// The notebook role's policy, as shipped in the bundle (`iam/`).
+pub const NOTEBOOK_ROLE_POLICY: &str = include_str!("../packaging/iam-notebook-role-policy.json");
+/// The policy for the people who open notebooks, as shipped in the bundle.
+pub const USER_ACCESS_POLICY: &str = include_str!("../packaging/iam-user-access-policy.json");
+
+/// A tag key as SageMaker takes it, also safe inside an IAM condition key
+/// and a `Fn::Sub` string: 1 to 128 letters, digits and `_.:/=+-@`, not
+/// starting with `aws:` (AWS reserves those).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagKey(String);
+
+impl TagKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for TagKey {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "_.:/=+-@".contains(c);
+        if text.is_empty()
+            || text.len() > 128
+            || !text.chars().all(allowed)
+            || text.to_ascii_lowercase().starts_with("aws:")
+        {
+            return Err(format!(
+                "{text:?} is not a tag key: 1 to 128 letters, digits and _.:/=+-@, not starting \
+                 with aws:"
+            ));
+        }
+        Ok(Self(text.to_string()))
+    }
+}
+
+/// What a placeholder of a shipped IAM policy becomes in a template.
+#[derive(Debug, Clone, Copy)]
+pub enum Fill<'a> {
+    /// A parameter or pseudo parameter, `${Name}` inside `Fn::Sub`.
+    Param(&'a str),
+    /// A list parameter, standing for a whole one-element list.
+    List(&'a str),
+    /// A text fixed when the template is rendered: condition keys take no
+    /// function, so a tag key in one cannot be a parameter.
+    Text(&'a str),
+}
+
+/// Runs of capitals and underscores: where placeholders are.
+fn placeholder_runs(text: &str) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let mut start = None;
+    for (i, c) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
+        let inside = c.is_ascii_uppercase() || c == '_';
+        match (start, inside) {
+            (None, true) => start = Some(i),
+            (Some(s), false) => {
+                runs.push((s, i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    runs
+}
+
+fn fill_of<'a>(fills: &[(&str, Fill<'a>)], token: &str) -> Option<Fill<'a>> {
+    fills.iter().find(|(p, _)| *p == token).map(|(_, f)| *f)
+}
+
+/// A condition key with its fixed placeholders filled.
+fn fill_key(key: &str, fills: &[(&str, Fill<'_>)]) -> Result<String> {
+    let mut out = String::new();
+    let mut at = 0;
+    for (s, e) in placeholder_runs(key) {
+        out.push_str(&key[at..s]);
+        match fill_of(fills, &key[s..e]) {
+            Some(Fill::Text(t)) => out.push_str(t),
+            Some(_) => bail!("{} in the key {key:?} needs a fixed value", &key[s..e]),
+            None => out.push_str(&key[s..e]),
+        }
+        at = e;
+    }
+    out.push_str(&key[at..]);
+    Ok(out)
+}
+
+/// A value with its placeholders filled: a plain string, or `Fn::Sub` when
+/// a parameter is in it (then a literal `${…}`, such as `${aws:username}`,
+/// is written `${!…}` so CloudFormation leaves it to IAM).
+fn fill_value(text: &str, fills: &[(&str, Fill<'_>)]) -> Result<Value> {
+    let mut plain = String::new();
+    let mut sub = String::new();
+    let mut params = false;
+    let mut at = 0;
+    let literal = |part: &str| part.replace("${", "${!");
+    for (s, e) in placeholder_runs(text) {
+        let token = &text[s..e];
+        plain.push_str(&text[at..s]);
+        sub.push_str(&literal(&text[at..s]));
+        match fill_of(fills, token) {
+            Some(Fill::Param(p)) => {
+                params = true;
+                sub.push_str(&format!("${{{p}}}"));
+            }
+            Some(Fill::Text(t)) => {
+                plain.push_str(t);
+                sub.push_str(&literal(t));
+            }
+            Some(Fill::List(_)) => bail!("{token} in {text:?} stands for a whole list"),
+            None if token.len() > 1 => bail!("{token} in {text:?} is not a known placeholder"),
+            None => {
+                plain.push_str(token);
+                sub.push_str(token);
+            }
+        }
+        at = e;
+    }
+    plain.push_str(&text[at..]);
+    sub.push_str(&literal(&text[at..]));
+    Ok(if params {
+        json!({ "Fn::Sub": sub })
+    } else {
+        Value::String(plain)
+    })
+}
+
+/// A shipped IAM policy as a template's `PolicyDocument`.
+pub fn policy_document(policy: &str, fills: &[(&str, Fill<'_>)]) -> Result<Value> {
+    // Only `Resource` and `Condition` hold placeholders: Sids, effects and
+    // actions are written as they are.
+    fn walk(v: &Value, fills: &[(&str, Fill<'_>)], fill: bool) -> Result<Value> {
+        Ok(match v {
+            Value::String(s) if fill => fill_value(s, fills)?,
+            Value::Array(items) => match items.as_slice() {
+                [Value::String(only)] if fill => match fill_of(fills, only) {
+                    Some(Fill::List(p)) => json!({ "Ref": p }),
+                    _ => json!([fill_value(only, fills)?]),
+                },
+                _ => Value::Array(
+                    items
+                        .iter()
+                        .map(|x| walk(x, fills, fill))
+                        .collect::<Result<_>>()?,
+                ),
+            },
+            Value::Object(map) => {
+                let mut out = serde_json::Map::new();
+                for (k, x) in map {
+                    let key = if fill { fill_key(k, fills)? } else { k.clone() };
+                    let below = fill || matches!(k.as_str(), "Resource" | "Condition");
+                    out.insert(key, walk(x, fills, below)?);
+                }
+                Value::Object(out)
+            }
+            other => other.clone(),
+        })
+    }
+    let parsed: Value = serde_json::from_str(policy)?;
+    walk(&parsed, fills, false)
+}
+
+const PSEUDO: [(&str, Fill<'static>); 2] = [
+    ("REGION", Fill::Param("AWS::Region")),
+    ("ACCOUNT", Fill::Param("AWS::AccountId")),
+];
+
+/// The fleet's shared template: the lifecycle configuration, and the
+/// managed policy to attach to the people (or their group or permission
+/// set) who open notebooks.
+pub fn lifecycle_template(
+    name: &LifecycleConfigName,
+    on_create: &str,
+    on_start: &str,
+    owner_tag: &TagKey,
+) -> Result<String> {
+    let script = |content: &str| json!([{ "Content": { "Fn::Base64": content } }]);
+    let mut fills = PSEUDO.to_vec();
+    fills.push(("VPCE_ID", Fill::List("NotebookVpcEndpointIds")));
+    fills.push(("OWNER_TAG_KEY", Fill::Text(owner_tag.as_str())));
+    let access = policy_document(USER_ACCESS_POLICY, &fills)?;
+    let template = json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": format!("nbwarden {} lifecycle configuration and notebook user access", crate::version::SHORT),
+        "Parameters": {
+            "NotebookVpcEndpointIds": {
+                "Type": "CommaDelimitedList",
+                "Description": "The interface VPC endpoints (vpce-…) of the SageMaker API and notebook services through which users may open notebooks"
+            }
+        },
+        "Resources": {
+            "NbwardenLifecycleConfig": {
+                "Type": "AWS::SageMaker::NotebookInstanceLifecycleConfig",
+                "Properties": {
+                    "NotebookInstanceLifecycleConfigName": name.as_str(),
+                    "OnCreate": script(on_create),
+                    "OnStart": script(on_start),
+                }
+            },
+            "NbwardenNotebookUserAccess": {
+                "Type": "AWS::IAM::ManagedPolicy",
+                "Properties": {
+                    "Description": format!(
+                        "Open only the notebooks tagged {}=<your user name>, only through the listed VPC endpoints",
+                        owner_tag.as_str()
+                    ),
+                    "PolicyDocument": access,
+                }
+            }
+        },
+        "Outputs": {
+            "LifecycleConfigName": {
+                "Description": "The name to give a notebook instance's LifecycleConfigName",
+                "Value": { "Fn::GetAtt": ["NbwardenLifecycleConfig", "NotebookInstanceLifecycleConfigName"] }
+            },
+            "UserAccessPolicyArn": {
+                "Description": "Attach to the users, groups or roles who open notebooks",
+                "Value": { "Ref": "NbwardenNotebookUserAccess" }
+            }
+        }
+    });
+    Ok(serde_yaml_ng::to_string(&template)?)
+}
+
+/// One stack per notebook: the notebook, a role of its own whose policy
+/// names that notebook only, and its owner and cost tags.
+pub fn notebook_template(owner_tag: &TagKey, cost_tag: &TagKey) -> Result<String> {
+    let text = |description: &str| json!({ "Type": "String", "Description": description });
+    let mut fills = PSEUDO.to_vec();
+    fills.extend([
+        ("NOTEBOOK_NAME", Fill::Param("NotebookName")),
+        ("NOTEBOOK_ARN_NAME", Fill::Param("NotebookName")),
+        ("BUNDLE_BUCKET", Fill::Param("BundleBucket")),
+        ("BUNDLE_PREFIX", Fill::Param("BundlePrefix")),
+        ("PARAMETER_PATH", Fill::Param("ParameterPath")),
+        ("PARAMETER_KEY_ID", Fill::Param("ParameterKeyId")),
+        ("CODEARTIFACT_DOMAIN", Fill::Param("CodeArtifactDomain")),
+        ("REPORT_BUCKET", Fill::Param("ReportBucket")),
+        ("REPORT_PREFIX", Fill::Param("ReportPrefix")),
+        ("REPORT_KEY_ID", Fill::Param("ReportKeyId")),
+    ]);
+    let role_policy = policy_document(NOTEBOOK_ROLE_POLICY, &fills)?;
+    let tags = json!([
+        { "Key": owner_tag.as_str(), "Value": { "Ref": "Owner" } },
+        { "Key": cost_tag.as_str(), "Value": { "Ref": "CostCenter" } },
+    ]);
+    let template = json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": format!("nbwarden {}: one notebook instance with a role of its own", crate::version::SHORT),
+        "Parameters": {
+            "NotebookName": {
+                "Type": "String",
+                "MinLength": 1,
+                "MaxLength": 63,
+                "AllowedPattern": "^[a-z0-9](-*[a-z0-9])*$",
+                "ConstraintDescription": "lower-case letters, digits and hyphens: the role's policy names the notebook's ARN, which SageMaker writes in lower case",
+                "Description": "The notebook instance's name"
+            },
+            "Owner": text("Who may open it: their IAM user name (the users' access policy compares the owner tag with it)"),
+            "CostCenter": text("The cost-attribution tag's value"),
+            "InstanceType": { "Type": "String", "Default": "ml.t3.medium", "Description": "The notebook's instance type" },
+            "SubnetId": { "Type": "AWS::EC2::Subnet::Id", "Description": "A private subnet of the VPC" },
+            "SecurityGroupIds": { "Type": "List<AWS::EC2::SecurityGroup::Id>", "Description": "The notebook's security groups" },
+            "VolumeKmsKeyId": text("The customer-managed KMS key of the ML volume (key id or ARN)"),
+            "LifecycleConfigName": { "Type": "String", "Default": "nbwarden", "Description": "The fleet's lifecycle configuration (the shared template's output)" },
+            "BundleBucket": text("The bucket of nbwarden's bundle"),
+            "BundlePrefix": text("The bundle's prefix, without slashes at either end (nbwarden/0.1.0)"),
+            "ParameterPath": text("The SSM path of the notebook variables, without slashes at either end"),
+            "ParameterKeyId": text("The KMS key id of the SecureString variables"),
+            "CodeArtifactDomain": text("The CodeArtifact domain of the package mirror"),
+            "ReportBucket": text("The bucket of the fleet reports"),
+            "ReportPrefix": text("The fleet reports' prefix, without slashes at either end"),
+            "ReportKeyId": text("The KMS key id of the fleet reports' bucket")
+        },
+        "Resources": {
+            "NotebookRole": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "Description": { "Fn::Sub": "nbwarden: the role of notebook ${NotebookName} only" },
+                    "AssumeRolePolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [{
+                            "Effect": "Allow",
+                            "Principal": { "Service": "sagemaker.amazonaws.com" },
+                            "Action": "sts:AssumeRole"
+                        }]
+                    },
+                    "Policies": [{ "PolicyName": "nbwarden-notebook", "PolicyDocument": role_policy }],
+                    "Tags": tags.clone(),
+                }
+            },
+            "Notebook": {
+                "Type": "AWS::SageMaker::NotebookInstance",
+                "Properties": {
+                    "NotebookInstanceName": { "Ref": "NotebookName" },
+                    "InstanceType": { "Ref": "InstanceType" },
+                    "RoleArn": { "Fn::GetAtt": ["NotebookRole", "Arn"] },
+                    "SubnetId": { "Ref": "SubnetId" },
+                    "SecurityGroupIds": { "Ref": "SecurityGroupIds" },
+                    "KmsKeyId": { "Ref": "VolumeKmsKeyId" },
+                    "DirectInternetAccess": "Disabled",
+                    "RootAccess": "Disabled",
+                    "LifecycleConfigName": { "Ref": "LifecycleConfigName" },
+                    "Tags": tags,
+                }
+            }
+        },
+        "Outputs": {
+            "NotebookArn": { "Value": { "Ref": "Notebook" } },
+            "RoleArn": { "Value": { "Fn::GetAtt": ["NotebookRole", "Arn"] } }
+        }
+    });
+    Ok(serde_yaml_ng::to_string(&template)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fills() -> Vec<(&'static str, Fill<'static>)> {
+        let mut f = PSEUDO.to_vec();
+        f.push(("VPCE_ID", Fill::List("Endpoints")));
+        f.push(("OWNER_TAG_KEY", Fill::Text("owner")));
+        f
+    }
+
+    #[test]
+    fn placeholders_become_parameters_and_iam_variables_stay_iams() {
+        let doc = policy_document(USER_ACCESS_POLICY, &fills()).expect("document");
+        let first = &doc["Statement"][0];
+        assert_eq!(
+            first["Resource"],
+            json!([{ "Fn::Sub": "arn:aws:sagemaker:${AWS::Region}:${AWS::AccountId}:notebook-instance/*" }])
+        );
+        // The tag key is fixed; the IAM variable is left to IAM.
+        assert_eq!(
+            first["Condition"]["StringEquals"]["aws:ResourceTag/owner"],
+            "${aws:username}"
+        );
+        assert_eq!(
+            first["Condition"]["StringEquals"]["aws:SourceVpce"],
+            json!({ "Ref": "Endpoints" })
+        );
+        assert_eq!(first["Sid"], "OpenOwnNotebookThroughTheEndpoints");
+        assert_eq!(
+            doc["Statement"][4]["Condition"]["ForAnyValue:StringEquals"]["aws:TagKeys"],
+            json!(["owner"])
+        );
+        // Beside a parameter, a literal ${…} is escaped for Fn::Sub.
+        assert_eq!(
+            fill_value("REGION:${aws:username}", &fills()).expect("fill"),
+            json!({ "Fn::Sub": "${AWS::Region}:${!aws:username}" })
+        );
+    }
+
+    #[test]
+    fn an_unknown_placeholder_or_a_parameter_in_a_key_is_refused() {
+        let unknown = fill_value("arn:aws:s3:::MYSTERY_BUCKET/*", &fills());
+        assert!(format!("{:#}", unknown.expect_err("unknown")).contains("MYSTERY_BUCKET"));
+        assert!(fill_key("sagemaker:ResourceTag/REGION", &fills()).is_err());
+        // The notebook role's policy has a fill for every placeholder.
+        assert!(
+            notebook_template(
+                &"owner".parse().expect("key"),
+                &"cost".parse().expect("key")
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn tag_keys_follow_sagemakers_rule_and_cannot_inject() {
+        for good in ["owner", "cost-center", "team:owner", "a/b=c+d@e.f_g"] {
+            assert!(good.parse::<TagKey>().is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "aws:owner",
+            "AWS:x",
+            "${x}",
+            "o wner",
+            "\"",
+            &"k".repeat(129),
+        ] {
+            assert!(bad.parse::<TagKey>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_cloudformation_template_carries_the_scripts_verbatim() {
+        let name: crate::lifecycle::LifecycleConfigName = "nb-prod".parse().expect("name");
+        let odd = "#!/bin/bash\necho 'a: b' \"#c\" {x} | tee\n\n  indented\n";
+        let yaml = lifecycle_template(&name, "#!/bin/bash\n", odd, &"owner".parse().expect("key"))
+            .expect("yaml");
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).expect("valid YAML");
+        let props = &doc["Resources"]["NbwardenLifecycleConfig"]["Properties"];
+        assert_eq!(
+            props["NotebookInstanceLifecycleConfigName"].as_str(),
+            Some("nb-prod")
+        );
+        assert_eq!(
+            props["OnStart"][0]["Content"]["Fn::Base64"].as_str(),
+            Some(odd)
+        );
+        assert_eq!(
+            props["OnCreate"][0]["Content"]["Fn::Base64"].as_str(),
+            Some("#!/bin/bash\n")
+        );
+    }
+}
