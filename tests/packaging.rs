@@ -218,12 +218,26 @@ fn assert_known_placeholders(statements: &[serde_json::Value]) {
     }
     let guide = std::fs::read_to_string(repo().join("packaging/GUIDE.md")).expect("guide");
     for v in &values {
-        for token in v.split(|c: char| !(c.is_ascii_uppercase() || c == '_')) {
+        // A run of capitals that a lower-case letter continues is part of a
+        // word (`sts:AWSServiceName`), not a placeholder.
+        let mut tokens = Vec::new();
+        let mut run = String::new();
+        for c in v.chars().chain([' ']) {
+            if c.is_ascii_uppercase() || c == '_' {
+                run.push(c);
+            } else {
+                if !c.is_ascii_lowercase() {
+                    tokens.push(run.clone());
+                }
+                run.clear();
+            }
+        }
+        for token in &tokens {
             if token.len() < 2 {
                 continue;
             }
             assert!(
-                IAM_PLACEHOLDERS.iter().any(|(p, _)| *p == token),
+                IAM_PLACEHOLDERS.iter().any(|(p, _)| p == token),
                 "{token} in {v} is not a known placeholder"
             );
             assert!(
