@@ -49,6 +49,9 @@ _nbwarden() {
             nbwarden__subcmd__fleet,summary)
                 cmd="nbwarden__subcmd__fleet__subcmd__summary"
                 ;;
+            nbwarden__subcmd__lifecycle,notebook-stack)
+                cmd="nbwarden__subcmd__lifecycle__subcmd__notebook__subcmd__stack"
+                ;;
             nbwarden__subcmd__lifecycle,render)
                 cmd="nbwarden__subcmd__lifecycle__subcmd__render"
                 ;;
@@ -182,7 +185,7 @@ _nbwarden() {
             return 0
             ;;
         nbwarden__subcmd__fleet__subcmd__summary)
-            opts="-v -q -h --bucket --prefix --cross-check --require-root-access-disabled --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help"
+            opts="-v -q -h --bucket --prefix --cross-check --allow-root-access --owner-tag-key --cost-tag-key --require-root-access-disabled --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -193,6 +196,14 @@ _nbwarden() {
                     return 0
                     ;;
                 --prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --owner-tag-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cost-tag-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -228,7 +239,7 @@ _nbwarden() {
             return 0
             ;;
         nbwarden__subcmd__lifecycle)
-            opts="-v -q -h --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help render"
+            opts="-v -q -h --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help render notebook-stack"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -265,8 +276,54 @@ _nbwarden() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        nbwarden__subcmd__lifecycle__subcmd__notebook__subcmd__stack)
+            opts="-v -q -h --owner-tag-key --cost-tag-key --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --owner-tag-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cost-tag-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --policy-sha256)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --only)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "human json junit" -- "${cur}"))
+                    return 0
+                    ;;
+                --deadline)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         nbwarden__subcmd__lifecycle__subcmd__render)
-            opts="-v -q -h --bundle --checksums --binary-sha256 --s3-endpoint-url --out --format --name --start-budget --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help"
+            opts="-v -q -h --bundle --checksums --binary-sha256 --s3-endpoint-url --out --format --name --owner-tag-key --start-budget --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -297,6 +354,10 @@ _nbwarden() {
                     return 0
                     ;;
                 --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --owner-tag-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -138,18 +138,19 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand monitor" -l once -d 'O
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand monitor" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand monitor" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand monitor" -s h -l help -d 'Print help'
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render" -l only -d 'Run only these controls (comma-separated ids)' -r
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render" -l output -d 'Report format on stdout' -r -f -a "human\t''
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack" -l output -d 'Report format on stdout' -r -f -a "human\t''
 json\t''
 junit\t''"
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render" -s h -l help -d 'Print help'
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render" -f -a "render" -d 'Write on-create.sh and on-start.sh for a bundle in S3 (or print their base64 content, or a CloudFormation resource). `--policy` is the policy the scripts load [default: BUNDLE/policy.toml]'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack" -s h -l help -d 'Print help'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack" -f -a "render" -d 'Write on-create.sh and on-start.sh for a bundle in S3 (or print their base64 content, or a CloudFormation resource). `--policy` is the policy the scripts load [default: BUNDLE/policy.toml]'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack" -f -a "notebook-stack" -d 'Print the per-notebook CloudFormation template: one stack per notebook creates the notebook, a role of its own (the notebook role policy, naming that notebook only) and its owner and cost tags'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l bundle -d 'The bundle\'s location: s3://BUCKET/PREFIX/VERSION' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l checksums -d 'The bundle\'s SHA256SUMS (lines `HEX  bin/nbwarden-ARCH`)' -r -F
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l binary-sha256 -d 'A binary\'s sha256 as ARCH=HEX (repeatable), instead of --checksums' -r
@@ -159,6 +160,7 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_
 base64\t''
 cloudformation\t''"
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l name -d 'The lifecycle configuration\'s name (CloudFormation): 1 to 63 letters, digits and hyphens' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l owner-tag-key -d 'The tag naming who may open a notebook, in the users\' access policy (CloudFormation)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l start-budget -d 'The whole on-start script\'s time budget (download, apply, verify), inside SageMaker\'s 5 minutes; from 30s to 280s' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
@@ -171,6 +173,19 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -s h -l help -d 'Print help'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from notebook-stack" -l owner-tag-key -d 'The tag naming who may open the notebook (the users\' access policy compares it with their user name)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from notebook-stack" -l cost-tag-key -d 'The cost-attribution tag' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from notebook-stack" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from notebook-stack" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from notebook-stack" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from notebook-stack" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from notebook-stack" -l output -d 'Report format on stdout' -r -f -a "human\t''
+json\t''
+junit\t''"
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from notebook-stack" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from notebook-stack" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from notebook-stack" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from notebook-stack" -s h -l help -d 'Print help'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
@@ -185,6 +200,8 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -f -a "summary" -d 'Every notebook\'s latest report: which fail, which controls, since when. Exits 1 when any notebook is not compliant (or, with --cross-check, is flagged)'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l bucket -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l prefix -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l owner-tag-key -d 'With --cross-check: the tag naming a notebook\'s owner' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l cost-tag-key -d 'With --cross-check: the cost-attribution tag' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
@@ -193,8 +210,9 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen
 json\t''
 junit\t''"
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l cross-check -d 'Hold each report against what SageMaker tells your own credentials (DescribeNotebookInstance: KMS key, direct internet access, root access, status, last change; ListNotebookInstances): flags reports that disagree, that are from an earlier start, and notebooks in service with no report. Reports are written with the notebook\'s role, which its user holds too'
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l require-root-access-disabled -d 'With --cross-check: also flag notebooks whose RootAccess is not Disabled (for fleets whose policy sets require_root_access_disabled)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l cross-check -d 'Hold each report against what SageMaker tells your own credentials (DescribeNotebookInstance: KMS key, direct internet access, root access, status, last change; ListNotebookInstances; ListTags): flags reports that disagree, that are from an earlier start, notebooks in service with no report, and every notebook without an owner or cost tag, sharing its role with another, or with direct internet or root access. Reports are written with the notebook\'s role, which its user holds too'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l allow-root-access -d 'With --cross-check: do not flag RootAccess Enabled'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l require-root-access-disabled -d 'Root access is flagged by default now; kept so that scripts written for earlier versions still run'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -s h -l help -d 'Print help'
