@@ -45,13 +45,16 @@ fn upload_honest_reports(policy: &str, notebooks: &[&str]) {
     }
 }
 
-/// A summary's JSON rows, and one row's findings joined by lines.
-fn findings_of(rows: &serde_json::Value, name: &str) -> String {
-    let row = rows
-        .as_array()
+/// The row for `name` in a summary's JSON rows.
+fn row_of<'a>(rows: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    rows.as_array()
         .and_then(|a| a.iter().find(|r| r["notebook"] == name))
-        .unwrap_or_else(|| panic!("no row for {name}: {rows:#}"));
-    row["cross_check"]["findings"]
+        .unwrap_or_else(|| panic!("no row for {name}: {rows:#}"))
+}
+
+/// One row's cross-check findings, joined by lines.
+fn findings_of(rows: &serde_json::Value, name: &str) -> String {
+    row_of(rows, name)["cross_check"]["findings"]
         .as_array()
         .map(|f| {
             f.iter()
@@ -352,23 +355,8 @@ s3.put_object(Bucket="nbwarden-reports", Key=base + old + "/latest.json", Body=j
     );
     assert_eq!(code(&checked), 1, "{}", output_text(&checked));
     let rows = common::json(&checked);
-    let row = |name: &str| -> serde_json::Value {
-        rows.as_array()
-            .and_then(|a| a.iter().find(|r| r["notebook"] == name))
-            .cloned()
-            .unwrap_or_else(|| panic!("no row for {name}: {rows:#}"))
-    };
-    let findings = |name: &str| -> String {
-        row(name)["cross_check"]["findings"]
-            .as_array()
-            .map(|f| {
-                f.iter()
-                    .filter_map(|x| x.as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-            .unwrap_or_else(|| panic!("{name} was not cross-checked: {rows:#}"))
-    };
+    let row = |name: &str| row_of(&rows, name).clone();
+    let findings = |name: &str| findings_of(&rows, name);
     assert_eq!(findings(&honest), "", "{rows:#}");
     assert_eq!(row(&honest)["cross_check"]["status"], "InService");
     let open_findings = findings(&open);
@@ -633,10 +621,7 @@ for name, role_name, its_tags, settings in [
     assert_eq!(code(&checked), 1, "{}", output_text(&checked));
     let rows = common::json(&checked);
     assert_eq!(findings_of(&rows, &good), "", "{rows:#}");
-    let good_row = rows
-        .as_array()
-        .and_then(|a| a.iter().find(|r| r["notebook"] == good.as_str()))
-        .expect("good row");
+    let good_row = row_of(&rows, &good);
     assert_eq!(good_row["cross_check"]["owner"], "ana");
     assert_eq!(good_row["cross_check"]["cost"], "cc-1");
     assert_eq!(
