@@ -1273,3 +1273,44 @@ if "-c" in sys.orig_argv:
         "{evidence}"
     );
 }
+
+/// Code the import proof runs leaves an `atexit` hook that renames the
+/// user's own file over `~/anaconda3/.condarc`, which nbwarden manages in
+/// a directory the user owns, after the packages control judged it (issue
+/// 20's second red-team round). The same run judges such files again after
+/// the user's code, and fails; it used to pass.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn a_managed_file_the_users_code_replaces_during_the_proofs_is_drift_in_that_run() {
+    let nb = hardened();
+    plant_pth(
+        &nb,
+        "nbw_later",
+        r#"
+import atexit, os
+def _later():
+    base = "/home/ec2-user/anaconda3"
+    with open(base + "/.condarc.nbw", "w") as f:
+        f.write("channels:\n- https://conda.user.example/main\nssl_verify: false\n")
+    os.rename(base + "/.condarc.nbw", base + "/.condarc")
+atexit.register(_later)
+"#,
+    );
+    let out = nb.nbwarden(&["verify", "--output", "json"]);
+    let report = read_report(&out);
+    let condarc =
+        std::fs::read_to_string(nb.path("/home/ec2-user/anaconda3/.condarc")).expect("condarc");
+    assert!(
+        condarc.contains("conda.user.example"),
+        "the hook never ran: {report:#?}"
+    );
+    assert_eq!(code(&out), 1, "{report:#?}");
+    let evidence = common::evidence(&report, "packages").join("\n");
+    assert!(
+        evidence.contains("drift after the user's code ran: /home/ec2-user/anaconda3/.condarc"),
+        "{evidence}"
+    );
+}

@@ -130,6 +130,9 @@ struct InProgress {
     id: &'static str,
     report: ControlReport,
     probes: Vec<Box<dyn Probe>>,
+    /// The managed files in a directory the user could change, judged again
+    /// after the user's code has run.
+    exposed: Vec<ManagedFile>,
     managed_files: usize,
     spent: std::time::Duration,
 }
@@ -145,6 +148,7 @@ fn start_control(mode: Mode, ctx: &Context<'_>, control: &dyn Control) -> InProg
         id: control.id(),
         report: ControlReport::new(control.id(), control.title()),
         probes: Vec::new(),
+        exposed: Vec::new(),
         managed_files: 0,
         spent: std::time::Duration::ZERO,
     };
@@ -153,8 +157,13 @@ fn start_control(mode: Mode, ctx: &Context<'_>, control: &dyn Control) -> InProg
         run.report.error = Some("the run's deadline passed before this control started".into());
     } else {
         match converge(mode, ctx, control, &mut run.report) {
-            Ok((probes, managed_files)) => {
+            Ok(Converged {
+                probes,
+                exposed,
+                managed_files,
+            }) => {
                 run.probes = probes;
+                run.exposed = exposed;
                 run.managed_files = managed_files;
             }
             Err(e) => {
@@ -176,6 +185,11 @@ impl InProgress {
             return;
         }
         let started = Instant::now();
+        if !user_code && let Err(e) = self.judge_exposed_again(ctx) {
+            self.report.status = Status::Error;
+            self.report.error = Some(format!("{e:#}"));
+            return;
+        }
         let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.probes)
             .into_iter()
             .partition(|p| p.runs_user_code() == user_code);
@@ -203,6 +217,25 @@ impl InProgress {
             }
         }
         self.spent += started.elapsed();
+    }
+
+    /// A managed file in a directory the user can change (the conda base,
+    /// an environment's site-packages) was as desired when the control
+    /// converged, before the user's code ran in the proofs; that code could
+    /// have renamed another file over it since. Judged again here, it is
+    /// drift in this run's verdict.
+    fn judge_exposed_again(&mut self, ctx: &Context<'_>) -> Result<()> {
+        for file in std::mem::take(&mut self.exposed) {
+            let now = ctx.host.read(&file.path)?;
+            if let Some(change) = difference(&file, now.as_ref()) {
+                self.report.status = Status::Fail;
+                self.report.evidence.push(format!(
+                    "drift after the user's code ran: {} ({})",
+                    change.path, change.detail
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn finish(mut self) -> ControlReport {
@@ -256,15 +289,23 @@ struct Pending<'a> {
     before: Option<FileSnapshot>,
 }
 
+/// What `converge` leaves for the checks that follow.
+struct Converged {
+    probes: Vec<Box<dyn Probe>>,
+    /// Managed files in directories the user can change.
+    exposed: Vec<ManagedFile>,
+    managed_files: usize,
+}
+
 /// Converges (apply) or judges (plan, verify) the control's files and
-/// actions, and hands back its probes, run later by the caller, with the
-/// number of files it manages.
+/// actions, and hands back its probes, run later by the caller, and its
+/// files in directories the user can change, judged again after them.
 fn converge(
     mode: Mode,
     ctx: &Context<'_>,
     control: &dyn Control,
     report: &mut ControlReport,
-) -> Result<(Vec<Box<dyn Probe>>, usize)> {
+) -> Result<Converged> {
     let mut desired = control.desired(ctx)?;
     let probes = std::mem::take(&mut desired.probes);
     report.evidence.append(&mut desired.notes);
@@ -318,7 +359,11 @@ fn converge(
                 report.evidence.push("nothing to change".into());
             }
             // plan only shows changes: no live checks.
-            return Ok((Vec::new(), desired.files.len()));
+            return Ok(Converged {
+                probes: Vec::new(),
+                exposed: Vec::new(),
+                managed_files: desired.files.len(),
+            });
         }
         Mode::Verify => {
             if !pending.is_empty() || !actions.is_empty() {
@@ -392,7 +437,21 @@ fn converge(
         }
     }
 
-    Ok((probes, desired.files.len()))
+    let managed_files = desired.files.len();
+    let exposed = desired
+        .files
+        .into_iter()
+        .filter(|f| {
+            f.path
+                .parent()
+                .is_none_or(|dir| ctx.host.check_trusted(dir).is_err())
+        })
+        .collect();
+    Ok(Converged {
+        probes,
+        exposed,
+        managed_files,
+    })
 }
 
 fn run_change(action: &dyn Action, why: String) -> Change {
