@@ -109,6 +109,7 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
                     allow_root_access,
                     owner_tag_key,
                     cost_tag_key,
+                    regions,
                     require_root_access_disabled: _,
                 },
         } => {
@@ -117,6 +118,7 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
                 allow_root_access: *allow_root_access,
                 owner_tag: owner_tag_key.as_str().to_string(),
                 cost_tag: cost_tag_key.as_str().to_string(),
+                regions: regions.clone(),
             });
             let rows = crate::fleet::summary(&aws, bucket, prefix, rules)?;
             match g.output {
@@ -259,7 +261,8 @@ fn render_lifecycle(g: &GlobalArgs, a: &args::RenderArgs) -> Result<Verdict, Fai
                     &a.name,
                     &scripts[0].1,
                     &scripts[1].1,
-                    &a.owner_tag_key
+                    &a.owner_tag_key,
+                    &a.cost_tag_key,
                 )?
             );
         }

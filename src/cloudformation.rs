@@ -191,11 +191,13 @@ pub fn lifecycle_template(
     on_create: &str,
     on_start: &str,
     owner_tag: &TagKey,
+    cost_tag: &TagKey,
 ) -> Result<String> {
     let script = |content: &str| json!([{ "Content": { "Fn::Base64": content } }]);
     let mut fills = PSEUDO.to_vec();
     fills.push(("VPCE_ID", Fill::List("NotebookVpcEndpointIds")));
     fills.push(("OWNER_TAG_KEY", Fill::Text(owner_tag.as_str())));
+    fills.push(("COST_TAG_KEY", Fill::Text(cost_tag.as_str())));
     let access = policy_document(USER_ACCESS_POLICY, &fills)?;
     let template = json!({
         "AWSTemplateFormatVersion": "2010-09-09",
@@ -295,6 +297,9 @@ pub fn notebook_template(owner_tag: &TagKey, cost_tag: &TagKey) -> Result<String
                 "Type": "AWS::IAM::Role",
                 "Properties": {
                     "Description": { "Fn::Sub": "nbwarden: the role of notebook ${NotebookName} only" },
+                    // The users' access policy denies passing any role under
+                    // this path: nobody starts another notebook with it.
+                    "Path": "/nbwarden/",
                     "AssumeRolePolicyDocument": {
                         "Version": "2012-10-17",
                         "Statement": [{
@@ -339,6 +344,7 @@ mod tests {
         let mut f = PSEUDO.to_vec();
         f.push(("VPCE_ID", Fill::List("Endpoints")));
         f.push(("OWNER_TAG_KEY", Fill::Text("owner")));
+        f.push(("COST_TAG_KEY", Fill::Text("cost-center")));
         f
     }
 
@@ -361,8 +367,8 @@ mod tests {
         );
         assert_eq!(first["Sid"], "OpenOwnNotebookThroughTheEndpoints");
         assert_eq!(
-            doc["Statement"][4]["Condition"]["ForAnyValue:StringEquals"]["aws:TagKeys"],
-            json!(["owner"])
+            doc["Statement"][4]["Condition"]["ForAnyValue:StringEqualsIgnoreCase"]["aws:TagKeys"],
+            json!(["owner", "cost-center"])
         );
         // Beside a parameter, a literal ${…} is escaped for Fn::Sub.
         assert_eq!(
@@ -408,7 +414,8 @@ mod tests {
     fn the_cloudformation_template_carries_the_scripts_verbatim() {
         let name: crate::lifecycle::LifecycleConfigName = "nb-prod".parse().expect("name");
         let odd = "#!/bin/bash\necho 'a: b' \"#c\" {x} | tee\n\n  indented\n";
-        let yaml = lifecycle_template(&name, "#!/bin/bash\n", odd, &"owner".parse().expect("key"))
+        let key = |k: &str| k.parse::<TagKey>().expect("key");
+        let yaml = lifecycle_template(&name, "#!/bin/bash\n", odd, &key("owner"), &key("cost"))
             .expect("yaml");
         let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).expect("valid YAML");
         let props = &doc["Resources"]["NbwardenLifecycleConfig"]["Properties"];

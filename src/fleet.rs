@@ -116,6 +116,9 @@ pub struct CrossCheckRules {
     /// must have a value.
     pub owner_tag: String,
     pub cost_tag: String,
+    /// Regions to list besides those the reports name and the caller's
+    /// own: a notebook in a region with no report is seen only so.
+    pub regions: Vec<String>,
 }
 
 impl Default for CrossCheckRules {
@@ -124,6 +127,7 @@ impl Default for CrossCheckRules {
             allow_root_access: false,
             owner_tag: "owner".into(),
             cost_tag: "cost-center".into(),
+            regions: Vec::new(),
         }
     }
 }
@@ -314,6 +318,7 @@ pub fn cross_check(aws: &Aws, rows: &mut Vec<Row>, rules: &CrossCheckRules) -> R
     {
         regions.insert(own);
     }
+    regions.extend(rules.regions.iter().cloned());
     let mut fleet = Vec::new();
     let mut unlisted = Vec::new();
     for region in regions {
@@ -458,6 +463,21 @@ fn access_view(
                 };
                 view.owner = value(&rules.owner_tag);
                 view.cost = value(&rules.cost_tag);
+                // SageMaker keeps `Owner` and `owner` apart; IAM may not
+                // when it reads a tag in a condition. A key that differs
+                // from the policy's only in case is someone's way around it.
+                for wanted in [&rules.owner_tag, &rules.cost_tag] {
+                    for key in tags
+                        .keys()
+                        .filter(|k| k.eq_ignore_ascii_case(wanted) && *k != wanted)
+                    {
+                        view.findings.push(format!(
+                            "tag `{}` differs from `{wanted}` only in case: IAM may read it as \
+                             that tag",
+                            bounded(key)
+                        ));
+                    }
+                }
                 if view.owner.is_none() {
                     view.findings.push(format!(
                         "no owner tag `{}`: no user's access policy opens it, and nobody answers \

@@ -576,8 +576,8 @@ s3.put_object(Bucket="nbwarden-reports", Key=key, Body=json.dumps(r))
 )]
 fn the_cross_check_flags_untagged_notebooks_shared_roles_and_open_access() {
     let tag = unique("acc");
-    let [good, untagged, shared_a, shared_b, open] =
-        ["good", "untagged", "shared-a", "shared-b", "open"].map(|n| format!("{tag}-{n}"));
+    let [good, untagged, cased, shared_a, shared_b, open] =
+        ["good", "untagged", "cased", "shared-a", "shared-b", "open"].map(|n| format!("{tag}-{n}"));
     let prefix = format!("{tag}-reports");
     let create = r#"
 import boto3, sys
@@ -591,6 +591,9 @@ role = "arn:aws:iam::123456789012:role/"
 for name, role_name, its_tags, settings in [
     (tag + "-good", tag + "-good", tags, safe),
     (tag + "-untagged", tag + "-untagged", [{"Key": "owner", "Value": " "}], safe),
+    (tag + "-cased", tag + "-cased",
+     [{"Key": "owner", "Value": "ana"}, {"Key": "OWNER", "Value": "mallory"},
+      {"Key": "cost-center", "Value": "cc-1"}], safe),
     (tag + "-shared-a", tag + "-shared", tags, safe),
     (tag + "-shared-b", tag + "-shared", tags, safe),
     (tag + "-open", tag + "-open", tags,
@@ -639,6 +642,11 @@ for name, role_name, its_tags, settings in [
         "{untagged_findings}"
     );
     assert!(!untagged_findings.contains("shared"), "{untagged_findings}");
+    let cased_findings = findings_of(&rows, &cased);
+    assert!(
+        cased_findings.contains("tag `OWNER` differs from `owner` only in case"),
+        "{cased_findings}"
+    );
     for (me, other) in [(&shared_a, &shared_b), (&shared_b, &shared_a)] {
         let f = findings_of(&rows, me);
         assert!(
@@ -689,4 +697,46 @@ for name, role_name, its_tags, settings in [
         "{}",
         stdout(&table)
     );
+
+    // A notebook in a region no report names is listed only when asked for.
+    let elsewhere = format!("{tag}-elsewhere");
+    let made = boto3(
+        r#"
+import boto3, sys
+sm = boto3.client("sagemaker", endpoint_url=sys.argv[1], region_name="ap-southeast-2",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+sm.create_notebook_instance(NotebookInstanceName=sys.argv[2], InstanceType="ml.t3.medium",
+    RoleArn="arn:aws:iam::123456789012:role/" + sys.argv[2])
+"#,
+        &[&elsewhere],
+    );
+    assert!(made.status.success(), "{}", output_text(&made));
+    let without = common::json(&summary(
+        admin.path(),
+        &prefix,
+        &["--cross-check", "--output", "json"],
+    ));
+    assert!(!without.to_string().contains(&elsewhere), "{without:#}");
+    let with = common::json(&summary(
+        admin.path(),
+        &prefix,
+        &[
+            "--cross-check",
+            "--region",
+            "ap-southeast-2",
+            "--output",
+            "json",
+        ],
+    ));
+    let f = findings_of(&with, &elsewhere);
+    assert!(
+        f.contains("no report under this prefix") && f.contains("no owner tag"),
+        "{f}"
+    );
+    let bad = summary(
+        admin.path(),
+        &prefix,
+        &["--cross-check", "--region", "mars-1"],
+    );
+    assert_eq!(code(&bad), 2, "{}", output_text(&bad));
 }

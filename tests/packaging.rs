@@ -191,6 +191,7 @@ const IAM_PLACEHOLDERS: &[(&str, &str)] = &[
     ("REPORT_PREFIX", "reports"),
     ("REPORT_KEY_ID", "0987dcba-09fe-87dc-65ba-ab0987654321"),
     ("OWNER_TAG_KEY", "owner"),
+    ("COST_TAG_KEY", "cost-center"),
     ("VPCE_ID", "vpce-0a1b2c3d4e5f67890"),
 ];
 
@@ -319,12 +320,48 @@ fn the_user_access_policy_opens_own_notebooks_through_the_endpoints_only() {
         "{denied:?}"
     );
     assert!(denied.iter().any(|c| c.contains(owner)), "{denied:?}");
-    for action in ["sagemaker:AddTags", "sagemaker:DeleteTags"] {
+    // Nobody sets the owner or cost tag, in any case (SageMaker keeps
+    // `Owner` apart from `owner`), on a notebook or at its creation.
+    for action in [
+        "sagemaker:AddTags",
+        "sagemaker:DeleteTags",
+        "sagemaker:CreateNotebookInstance",
+    ] {
         let deny = of("Deny", action);
         assert_eq!(deny.len(), 1, "{action}");
         assert_eq!(
-            deny[0]["Condition"]["ForAnyValue:StringEquals"]["aws:TagKeys"],
-            serde_json::json!(["OWNER_TAG_KEY"])
+            deny[0]["Condition"]["ForAnyValue:StringEqualsIgnoreCase"]["aws:TagKeys"],
+            serde_json::json!(["OWNER_TAG_KEY", "COST_TAG_KEY"])
+        );
+    }
+    // Nor takes another's notebook over through its settings or the
+    // fleet's lifecycle configuration, nor starts a notebook of their own
+    // with a notebook's role (the notebook stack puts them under /nbwarden/).
+    for (action, resource) in [
+        (
+            "sagemaker:UpdateNotebookInstance",
+            "arn:aws:sagemaker:REGION:ACCOUNT:notebook-instance/*",
+        ),
+        (
+            "sagemaker:UpdateNotebookInstanceLifecycleConfig",
+            "arn:aws:sagemaker:REGION:ACCOUNT:notebook-instance-lifecycle-config/*",
+        ),
+        (
+            "sagemaker:CreateNotebookInstanceLifecycleConfig",
+            "arn:aws:sagemaker:REGION:ACCOUNT:notebook-instance-lifecycle-config/*",
+        ),
+        ("iam:PassRole", "arn:aws:iam::ACCOUNT:role/nbwarden/*"),
+    ] {
+        let deny = of("Deny", action);
+        assert_eq!(deny.len(), 1, "{action}");
+        assert_eq!(
+            deny[0]["Resource"],
+            serde_json::json!([resource]),
+            "{action}"
+        );
+        assert!(
+            deny[0]["Condition"].is_null(),
+            "{action} denied only sometimes"
         );
     }
     assert_parliament_finds_nothing(&text);
@@ -405,6 +442,11 @@ fn the_notebook_stack_gives_each_notebook_a_role_naming_it_alone() {
     assert_eq!(
         notebook["RoleArn"],
         serde_json::json!({ "Fn::GetAtt": ["NotebookRole", "Arn"] })
+    );
+    // Where the users' access policy denies iam:PassRole.
+    assert_eq!(
+        resources["NotebookRole"]["Properties"]["Path"],
+        "/nbwarden/"
     );
     assert_eq!(notebook["DirectInternetAccess"], "Disabled");
     assert_eq!(notebook["RootAccess"], "Disabled");

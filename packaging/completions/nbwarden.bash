@@ -185,7 +185,7 @@ _nbwarden() {
             return 0
             ;;
         nbwarden__subcmd__fleet__subcmd__summary)
-            opts="-v -q -h --bucket --prefix --cross-check --allow-root-access --owner-tag-key --cost-tag-key --require-root-access-disabled --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help"
+            opts="-v -q -h --bucket --prefix --cross-check --allow-root-access --owner-tag-key --cost-tag-key --region --require-root-access-disabled --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -204,6 +204,10 @@ _nbwarden() {
                     return 0
                     ;;
                 --cost-tag-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -323,7 +327,7 @@ _nbwarden() {
             return 0
             ;;
         nbwarden__subcmd__lifecycle__subcmd__render)
-            opts="-v -q -h --bundle --checksums --binary-sha256 --s3-endpoint-url --out --format --name --owner-tag-key --start-budget --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help"
+            opts="-v -q -h --bundle --checksums --binary-sha256 --s3-endpoint-url --out --format --name --owner-tag-key --cost-tag-key --start-budget --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -358,6 +362,10 @@ _nbwarden() {
                     return 0
                     ;;
                 --owner-tag-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cost-tag-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -161,6 +161,7 @@ base64\t''
 cloudformation\t''"
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l name -d 'The lifecycle configuration\'s name (CloudFormation): 1 to 63 letters, digits and hyphens' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l owner-tag-key -d 'The tag naming who may open a notebook, in the users\' access policy (CloudFormation)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l cost-tag-key -d 'The cost-attribution tag, which the users\' access policy keeps users from setting (CloudFormation)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l start-budget -d 'The whole on-start script\'s time budget (download, apply, verify), inside SageMaker\'s 5 minutes; from 30s to 280s' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
@@ -202,6 +203,7 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l prefix -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l owner-tag-key -d 'With --cross-check: the tag naming a notebook\'s owner' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l cost-tag-key -d 'With --cross-check: the cost-attribution tag' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l region -d 'With --cross-check: also list the notebooks of this region (repeatable), besides those the reports name and your own' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F

@@ -155,6 +155,10 @@ pub struct RenderArgs {
     /// (CloudFormation).
     #[arg(long, default_value = "owner", value_name = "KEY")]
     pub owner_tag_key: crate::cloudformation::TagKey,
+    /// The cost-attribution tag, which the users' access policy keeps
+    /// users from setting (CloudFormation).
+    #[arg(long, default_value = "cost-center", value_name = "KEY")]
+    pub cost_tag_key: crate::cloudformation::TagKey,
     /// The whole on-start script's time budget (download, apply,
     /// verify), inside SageMaker's 5 minutes; from 30s to 280s.
     #[arg(long, default_value = "240s", value_name = "DURATION", value_parser = parse_start_budget)]
@@ -177,6 +181,15 @@ fn parse_endpoint_url(text: &str) -> Result<String, String> {
         ));
     }
     Ok(text.to_string())
+}
+
+/// `--region`: a region's name, as AWS spells them (`eu-west-1`).
+fn parse_region(text: &str) -> Result<String, String> {
+    if crate::facts::is_region(text) {
+        Ok(text.to_string())
+    } else {
+        Err(format!("{text:?} is not a region: write it like eu-west-1"))
+    }
 }
 
 /// `--start-budget`: whole seconds, leaving room for SageMaker's own steps.
@@ -232,6 +245,10 @@ pub enum FleetCommand {
             requires = "cross_check"
         )]
         cost_tag_key: crate::cloudformation::TagKey,
+        /// With --cross-check: also list the notebooks of this region
+        /// (repeatable), besides those the reports name and your own.
+        #[arg(long = "region", value_name = "REGION", requires = "cross_check", value_parser = parse_region)]
+        regions: Vec<String>,
         /// Root access is flagged by default now; kept so that scripts
         /// written for earlier versions still run.
         #[arg(long, hide = true, requires = "cross_check")]
