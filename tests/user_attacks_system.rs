@@ -1314,3 +1314,100 @@ atexit.register(_later)
         "{evidence}"
     );
 }
+
+/// Red team, third round: code the import proof runs makes a new
+/// environment (or moves one in place of another) after the variables
+/// control declared its files from the environments it found. The same run
+/// looks for the environments again after the user's code and fails on one
+/// without nbwarden's `.pth`; it used to pass, and only the next run saw it.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn an_environment_made_while_the_proofs_run_the_users_code_fails_that_run() {
+    let nb = hardened();
+    let python_dir = site_packages(&nb)[0]
+        .parent()
+        .and_then(|p| p.file_name())
+        .expect("lib/python3.X")
+        .to_string_lossy()
+        .into_owned();
+    plant_pth(
+        &nb,
+        "nbw_newenv",
+        &format!(
+            r#"
+import os
+os.makedirs("/home/ec2-user/anaconda3/envs/late/lib/{python_dir}/site-packages", exist_ok=True)
+"#
+        ),
+    );
+    let out = nb.nbwarden(&["verify", "--output", "json"]);
+    let report = read_report(&out);
+    assert!(
+        nb.path("/home/ec2-user/anaconda3/envs/late").is_dir(),
+        "the proof never ran the user's .pth: {report:#?}"
+    );
+    assert_eq!(code(&out), 1, "{report:#?}");
+    let evidence = common::evidence(&report, "variables").join("\n");
+    assert!(
+        evidence.contains(&format!(
+            "envs/late/lib/{python_dir}/site-packages/nbwarden-variables.pth: not nbwarden's \
+             root-owned file"
+        )),
+        "{evidence}"
+    );
+}
+
+/// Red team, third round: the user turns an environment's site-packages
+/// into a link to a directory of their own, with their own copy of
+/// nbwarden's `.pth` and a `.pth` that chooses another index. nbwarden
+/// follows no link the user made; it used to skip that environment with a
+/// note in both controls and pass. The link is now a finding in each.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn a_site_packages_the_user_links_elsewhere_is_a_finding_not_a_skipped_environment() {
+    let nb = hardened();
+    let site = site_packages(&nb).remove(0);
+    let real = site.with_file_name("site-packages.real");
+    std::fs::rename(&site, &real).expect("move site-packages");
+    // The link as the user would make it: absolute inside the notebook.
+    let target = Path::new("/").join(real.strip_prefix(nb.root()).expect("inside the root"));
+    std::os::unix::fs::symlink(&target, &site).expect("link");
+    chown_user(&site);
+    let pth = real.join("nbwarden-variables.pth");
+    let text = std::fs::read_to_string(&pth).expect("nbwarden's .pth");
+    std::fs::remove_file(&pth).expect("remove");
+    std::fs::write(&pth, text).expect("the user's copy");
+    chown_user(&pth);
+    let idx = real.join("zz_idx.pth");
+    std::fs::write(
+        &idx,
+        "import os; os.environ['PIP_INDEX_URL'] = 'https://pypi.org/simple'\n",
+    )
+    .expect("plant");
+    chown_user(&idx);
+
+    let out = nb.nbwarden(&["verify", "--output", "json"]);
+    let report = read_report(&out);
+    assert_eq!(code(&out), 1, "{report:#?}");
+    let shown = site
+        .strip_prefix(nb.root())
+        .expect("inside the root")
+        .display()
+        .to_string();
+    let packages = common::evidence(&report, "packages").join("\n");
+    assert!(
+        packages.contains(&format!("/{shown}")) && packages.contains("a link where Python looks"),
+        "{packages}"
+    );
+    let variables = common::evidence(&report, "variables").join("\n");
+    assert!(
+        variables.contains(&format!("/{shown}: a link where Python looks for packages")),
+        "{variables}"
+    );
+}

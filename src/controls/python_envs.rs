@@ -88,6 +88,68 @@ pub fn search_paths(policy: &Policy) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Links where an environment's Python looks for its packages and start-up
+/// code (`lib`, `lib/python3.*`, `…/site-packages`), which nbwarden does not
+/// follow: what they lead to would go unchecked while Python reads it. A
+/// `lib/python3.1 -> python3.10` beside its target (as some conda builds
+/// ship) is no such link: the target is listed in its own right.
+pub fn unfollowed_links(host: &Host, prefix: &Path) -> Vec<PathBuf> {
+    let lib = prefix.join("lib");
+    if matches!(host.kind(&lib), Ok(Some(EntryKind::Symlink))) {
+        return vec![lib];
+    }
+    let Ok(Some(entries)) = host.list(&lib) else {
+        return Vec::new();
+    };
+    let dirs: Vec<&Name> = entries
+        .iter()
+        .filter(|(n, k)| *k == EntryKind::Dir && n.starts_with("python3"))
+        .map(|(n, _)| n)
+        .collect();
+    let mut links = Vec::new();
+    for (name, kind) in &entries {
+        if *kind != EntryKind::Symlink || !name.starts_with("python3") {
+            continue;
+        }
+        let path = lib.join(name);
+        let sibling = host.read_link(&path).ok().flatten().is_some_and(|target| {
+            target.components().count() == 1
+                && dirs
+                    .iter()
+                    .any(|d| d.as_bytes() == target.as_os_str().as_encoded_bytes())
+        });
+        if !sibling {
+            links.push(path);
+        }
+    }
+    for dir in dirs {
+        let site = lib.join(dir).join("site-packages");
+        if matches!(
+            host.kind(&site),
+            Ok(Some(
+                EntryKind::Symlink | EntryKind::File | EntryKind::Other
+            ))
+        ) {
+            links.push(site);
+        }
+    }
+    links
+}
+
+/// Entries of the conda install's `envs/` that are links: environments
+/// nbwarden does not follow into, though Python and Jupyter would.
+pub fn linked_envs(host: &Host, conda_root: &Path) -> Vec<PathBuf> {
+    let dir = conda_root.join("envs");
+    match host.list(&dir) {
+        Ok(Some(list)) => list
+            .into_iter()
+            .filter(|(_, k)| *k == EntryKind::Symlink)
+            .map(|(n, _)| dir.join(n))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The `site-packages` (or `dist-packages`) directories of an environment:
 /// `lib/python3.*/site-packages`, found by listing, never by running it.
 pub fn site_packages(host: &Host, prefix: &Path) -> Vec<PathBuf> {

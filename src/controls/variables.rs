@@ -337,6 +337,11 @@ impl Control for Variables {
             pythons,
             user,
         }));
+        state.probes.push(Box::new(Coverage {
+            conda_root: ctx.policy.conda_root.as_path().to_path_buf(),
+            search: python_envs::search_paths(ctx.policy),
+            pth,
+        }));
         Ok(state)
     }
 }
@@ -363,6 +368,69 @@ fn system_site_dirs(host: &Host) -> Vec<PathBuf> {
         }
     }
     dirs
+}
+
+/// Every environment there is now, found again after the user's code ran
+/// in the proofs, has nbwarden's root-owned `.pth` in each site-packages,
+/// and none of them is reached through a link nbwarden does not follow.
+/// The files were declared from the environments found before the proofs:
+/// an environment made (or one renamed in place of another) while the
+/// user's code ran would otherwise go unlinked in a run that passed.
+struct Coverage {
+    conda_root: PathBuf,
+    search: Vec<PathBuf>,
+    pth: String,
+}
+
+impl Probe for Coverage {
+    fn describe(&self) -> String {
+        "every environment links the module".into()
+    }
+
+    fn check(&self, host: &Host) -> Result<ProbeResult> {
+        let (envs, _) = python_envs::discover(host, &self.conda_root, &self.search);
+        let mut failed: Vec<String> = python_envs::linked_envs(host, &self.conda_root)
+            .into_iter()
+            .map(|l| {
+                format!(
+                    "{}: a link to an environment nbwarden does not follow",
+                    l.display()
+                )
+            })
+            .collect();
+        let mut sites = 0;
+        for env in &envs {
+            failed.extend(python_envs::unfollowed_links(host, env).into_iter().map(|l| {
+                format!(
+                    "{}: a link where Python looks for packages, which nbwarden does not follow",
+                    l.display()
+                )
+            }));
+            for site in python_envs::site_packages(host, env) {
+                sites += 1;
+                let pth = site.join(PTH_NAME);
+                let ours = host.read(&pth)?.is_some_and(|f| {
+                    f.uid == 0 && f.mode & 0o022 == 0 && f.content == self.pth.as_bytes()
+                });
+                if !ours {
+                    failed.push(format!(
+                        "{}: not nbwarden's root-owned file (an environment made or moved during \
+                         the run? apply links it)",
+                        pth.display()
+                    ));
+                }
+            }
+        }
+        Ok(ProbeResult {
+            passed: failed.is_empty(),
+            evidence: if failed.is_empty() {
+                format!("{} environment(s), {sites} site-packages", envs.len())
+            } else {
+                format!("{} problem(s)", failed.len())
+            },
+            details: failed,
+        })
+    }
 }
 
 /// Imports the module with each python, as the notebook user, and compares

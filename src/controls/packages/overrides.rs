@@ -621,6 +621,20 @@ impl Probe for Overrides {
         // Code every Python of an environment runs at start-up can set
         // the same variables (`os.environ[...]` in a .pth line).
         let user_site = home.join(".local");
+        // A link where Python looks for start-up code leads somewhere this
+        // search does not go (it follows no link the user made): what
+        // Python would read there is unsearched, so it is a finding.
+        let mut linked = python_envs::linked_envs(host, &self.conda_root);
+        for env in envs.iter().chain(std::iter::once(&user_site)) {
+            linked.extend(python_envs::unfollowed_links(host, env));
+        }
+        for link in linked {
+            s.finding(
+                link.display(),
+                "a link where Python looks for packages and start-up code: nbwarden follows \
+                 no link the user made, so what it leads to is not searched",
+            );
+        }
         for env in envs.iter().chain(std::iter::once(&user_site)) {
             for site in python_envs::site_packages(host, env) {
                 for f in s.list(&site, &[EntryKind::File, EntryKind::Symlink])? {
