@@ -1411,3 +1411,95 @@ fn a_site_packages_the_user_links_elsewhere_is_a_finding_not_a_skipped_environme
         "{variables}"
     );
 }
+
+/// Makes a venv as the user would (`python3 -m venv --without-pip DIR`,
+/// inside the root, as uid 1000).
+fn user_venv(nb: &Notebook, dir: &str) {
+    let out = nb.as_user(&["python3", "-m", "venv", "--without-pip", dir]);
+    assert!(out.status.success(), "venv {dir}: {}", output_text(&out));
+}
+
+/// Red team, fourth round: a kernel spec runs an interpreter in a venv the
+/// user made outside every place nbwarden searches (`/tmp`), whose
+/// `pip.conf` names the public index. The override search now names the
+/// kernel; it used to pass.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn a_kernel_running_an_environment_nobody_searched_is_a_finding() {
+    let nb = hardened();
+    user_venv(&nb, "/tmp/kenv");
+    put(
+        &nb,
+        "/tmp/kenv/pip.conf",
+        "[global]\nindex-url = https://pypi.org/simple\n",
+    );
+    chown_user(&nb.path("/tmp/kenv/pip.conf"));
+    let spec = "/home/ec2-user/.local/share/jupyter/kernels/kenv/kernel.json";
+    put(
+        &nb,
+        spec,
+        r#"{"argv": ["/tmp/kenv/bin/python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+ "display_name": "kenv", "language": "python"}
+"#,
+    );
+    for p in [
+        "/home/ec2-user/.local",
+        "/home/ec2-user/.local/share",
+        "/home/ec2-user/.local/share/jupyter",
+        "/home/ec2-user/.local/share/jupyter/kernels",
+        "/home/ec2-user/.local/share/jupyter/kernels/kenv",
+        spec,
+    ] {
+        chown_user(&nb.path(p));
+    }
+    let ev = failing_verify(&nb, "packages");
+    assert!(
+        ev.contains("kenv/kernel.json") && ev.contains("runs /tmp/kenv/bin/python, outside every"),
+        "{ev}"
+    );
+}
+
+/// Red team, fourth round: a hidden venv (`python -m venv .venv`, the usual
+/// name) was never found, so never linked; and a flood of directories that
+/// stops the environment search left the variables control passing. The
+/// hidden venv is now linked by apply, and a stopped search fails.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn a_hidden_venv_is_linked_and_a_search_stopped_by_a_flood_proves_nothing() {
+    let nb = hardened();
+    user_venv(&nb, "/home/ec2-user/SageMaker/.venv");
+    let apply = nb.nbwarden(&["apply", "--output", "json"]);
+    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    let out = nb.as_user(&[
+        "/home/ec2-user/SageMaker/.venv/bin/python",
+        "-I",
+        "-c",
+        "import sagemaker_environment",
+    ]);
+    assert!(out.status.success(), "{}", output_text(&out));
+
+    let flood = nb.path("/home/ec2-user/SageMaker/flood");
+    for i in 0..2100 {
+        std::fs::create_dir_all(flood.join(format!("d{i}"))).expect("mkdir");
+    }
+    let chown = Command::new("chown")
+        .args(["-R", "1000:1000"])
+        .arg(&flood)
+        .status()
+        .expect("chown");
+    assert!(chown.success());
+    let ev = failing_verify(&nb, "variables");
+    assert!(
+        ev.contains(
+            "stopped searching /home/ec2-user/SageMaker after 2000 directories: the \
+                     environments there are not known"
+        ),
+        "{ev}"
+    );
+}

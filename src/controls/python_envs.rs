@@ -18,10 +18,25 @@ fn is_env(entries: &[(Name, EntryKind)]) -> bool {
     })
 }
 
-/// Environment prefixes, and notes about what could not be searched.
-pub fn discover(host: &Host, conda_root: &Path, search: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
+/// What a search for environments found.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// Environment prefixes.
+    pub envs: Vec<PathBuf>,
+    /// Facts worth a report line (no conda install).
+    pub notes: Vec<String>,
+    /// Places not searched whole (unreadable, or the walk's bound reached):
+    /// the environments found may not be all there are.
+    pub unsearched: Vec<String>,
+}
+
+/// The environments: the conda install and its `envs/*`, and those under
+/// `search`, 3 levels deep. A hidden directory (`.venv`) counts when it is
+/// an environment itself, but is not searched below.
+pub fn discover(host: &Host, conda_root: &Path, search: &[PathBuf]) -> Found {
     let mut envs = Vec::new();
     let mut notes = Vec::new();
+    let mut unsearched = Vec::new();
     match host.list(conda_root) {
         Ok(Some(entries)) => {
             if is_env(&entries) {
@@ -35,11 +50,11 @@ pub fn discover(host: &Host, conda_root: &Path, search: &[PathBuf]) -> (Vec<Path
                         .map(|(n, _)| dir.join(n)),
                 ),
                 Ok(None) => {}
-                Err(e) => notes.push(format!("cannot list {}: {e:#}", dir.display())),
+                Err(e) => unsearched.push(format!("cannot list {}: {e:#}", dir.display())),
             }
         }
         Ok(None) => notes.push(format!("no conda install at {}", conda_root.display())),
-        Err(e) => notes.push(format!("cannot list {}: {e:#}", conda_root.display())),
+        Err(e) => unsearched.push(format!("cannot list {}: {e:#}", conda_root.display())),
     }
     for start in search {
         let mut queue = VecDeque::from([(start.clone(), 0)]);
@@ -47,7 +62,7 @@ pub fn discover(host: &Host, conda_root: &Path, search: &[PathBuf]) -> (Vec<Path
         while let Some((dir, depth)) = queue.pop_front() {
             seen += 1;
             if seen > MAX_DIRS {
-                notes.push(format!(
+                unsearched.push(format!(
                     "stopped searching {} after {MAX_DIRS} directories",
                     start.display()
                 ));
@@ -57,7 +72,7 @@ pub fn discover(host: &Host, conda_root: &Path, search: &[PathBuf]) -> (Vec<Path
                 Ok(Some(e)) => e,
                 Ok(None) => continue,
                 Err(e) => {
-                    notes.push(format!("cannot search {}: {e:#}", dir.display()));
+                    unsearched.push(format!("cannot search {}: {e:#}", dir.display()));
                     continue;
                 }
             };
@@ -69,14 +84,33 @@ pub fn discover(host: &Host, conda_root: &Path, search: &[PathBuf]) -> (Vec<Path
             }
             if depth < MAX_DEPTH {
                 for (name, kind) in entries {
-                    if kind == EntryKind::Dir && !name.starts_with(".") {
+                    if kind != EntryKind::Dir {
+                        continue;
+                    }
+                    // `.git` and caches can be huge: a hidden directory is
+                    // only looked at, as `python -m venv .venv` makes one.
+                    if name.starts_with(".") {
+                        seen += 1;
+                        match host.list(&dir.join(&name)) {
+                            Ok(Some(inner)) if is_env(&inner) => envs.push(dir.join(&name)),
+                            Ok(_) => {}
+                            Err(e) => unsearched.push(format!(
+                                "cannot search {}: {e:#}",
+                                dir.join(&name).display()
+                            )),
+                        }
+                    } else {
                         queue.push_back((dir.join(name), depth + 1));
                     }
                 }
             }
         }
     }
-    (envs, notes)
+    Found {
+        envs,
+        notes,
+        unsearched,
+    }
 }
 
 /// The policy's extra places to look for environments.

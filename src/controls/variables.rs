@@ -294,12 +294,17 @@ impl Control for Variables {
         // Every environment (and the system python) finds the module
         // through a root-owned .pth naming the root-owned directory.
         let pth = format!("{}\n", p.python_dir.as_path().display());
-        let (envs, notes) = python_envs::discover(
+        let python_envs::Found {
+            envs,
+            notes,
+            unsearched,
+        } = python_envs::discover(
             host,
             ctx.policy.conda_root.as_path(),
             &python_envs::search_paths(ctx.policy),
         );
         state.notes.extend(notes);
+        state.notes.extend(unsearched);
         let mut pythons = Vec::new();
         for env in &envs {
             let sites = python_envs::site_packages(host, env);
@@ -388,16 +393,25 @@ impl Probe for Coverage {
     }
 
     fn check(&self, host: &Host) -> Result<ProbeResult> {
-        let (envs, _) = python_envs::discover(host, &self.conda_root, &self.search);
-        let mut failed: Vec<String> = python_envs::linked_envs(host, &self.conda_root)
+        let found = python_envs::discover(host, &self.conda_root, &self.search);
+        let envs = found.envs;
+        // A search that stopped or could not read a place proves nothing
+        // about the environments there.
+        let mut failed: Vec<String> = found
+            .unsearched
             .into_iter()
-            .map(|l| {
-                format!(
-                    "{}: a link to an environment nbwarden does not follow",
-                    l.display()
-                )
-            })
+            .map(|u| format!("{u}: the environments there are not known"))
             .collect();
+        failed.extend(
+            python_envs::linked_envs(host, &self.conda_root)
+                .into_iter()
+                .map(|l| {
+                    format!(
+                        "{}: a link to an environment nbwarden does not follow",
+                        l.display()
+                    )
+                }),
+        );
         let mut sites = 0;
         for env in &envs {
             failed.extend(python_envs::unfollowed_links(host, env).into_iter().map(|l| {

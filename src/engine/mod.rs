@@ -438,13 +438,20 @@ fn converge(
     }
 
     let managed_files = desired.files.len();
+    // What verify already reports as drift is not judged twice; what apply
+    // wrote is, as the user's code may replace it.
+    let drifted: Vec<&str> = match mode {
+        Mode::Verify => report.changes.iter().map(|c| c.path.as_str()).collect(),
+        _ => Vec::new(),
+    };
     let exposed = desired
         .files
         .into_iter()
         .filter(|f| {
-            f.path
-                .parent()
-                .is_none_or(|dir| ctx.host.check_trusted(dir).is_err())
+            !drifted.contains(&f.path.display().to_string().as_str())
+                && f.path
+                    .parent()
+                    .is_none_or(|dir| ctx.host.check_trusted(dir).is_err())
         })
         .collect();
     Ok(Converged {

@@ -126,7 +126,7 @@ impl Control for Packages {
             home: PathBuf::from(&user.home),
         }));
         if let (Some(p), false) = (&pip, self.policy.probe == ProbeMode::Off) {
-            let (envs, _) = python_envs::discover(host, conda_root, &[]);
+            let envs = python_envs::discover(host, conda_root, &[]).envs;
             let preferred = ["python3", "JupyterSystemEnv"]
                 .iter()
                 .map(|n| conda_root.join("envs").join(n))

@@ -438,7 +438,7 @@ impl Search<'_> {
 
     /// Every `*/kernel.json` below `dir`: an `env` that sets a watched
     /// variable, or an `argv` with a watched flag.
-    fn scan_kernels(&mut self, dir: &Path) -> Result<()> {
+    fn scan_kernels(&mut self, dir: &Path, envs: &[PathBuf]) -> Result<()> {
         for spec in self.list(dir, &[EntryKind::Dir])? {
             let path = spec.join("kernel.json");
             let Some(text) = self.read(&path) else {
@@ -463,6 +463,26 @@ impl Search<'_> {
                 .and_then(|a| a.as_array())
                 .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
                 .unwrap_or_default();
+            // A kernel whose interpreter lives outside every environment
+            // searched (`/tmp/kenv/bin/python`) reads a pip configuration
+            // and start-up files nobody looked at.
+            if let Some(first) = argv.first() {
+                let exe = Path::new(first);
+                if exe.is_absolute()
+                    && !envs.iter().any(|e| exe.starts_with(e))
+                    && matches!(self.host.kind(exe), Ok(Some(_)))
+                    && self.host.check_trusted(exe).is_err()
+                {
+                    self.finding(
+                        path.display().to_string(),
+                        format!(
+                            "runs {first}, outside every environment searched and not root's: \
+                             its pip configuration and start-up files are not checked (keep \
+                             environments under the conda install, the home or env_search)"
+                        ),
+                    );
+                }
+            }
             if argv
                 .iter()
                 .any(|a| WATCHED_FLAGS.iter().any(|f| a.starts_with(f)))
@@ -546,8 +566,12 @@ impl Probe for Overrides {
 
         // Environments: the conda install, anything under the home, and
         // the policy's other places.
-        let (mut envs, notes) = python_envs::discover(host, &self.conda_root, &self.env_search);
-        s.notes.extend(notes);
+        let found = python_envs::discover(host, &self.conda_root, &self.env_search);
+        let mut envs = found.envs;
+        s.notes.extend(found.notes);
+        for place in found.unsearched {
+            s.finding(place, "not searched for environments");
+        }
         s.environments_under(home, &mut envs)?;
 
         if self.policy.pip.is_some() {
@@ -654,7 +678,7 @@ impl Probe for Overrides {
         kernel_dirs.push(home.join(".local/share/jupyter/kernels"));
         kernel_dirs.extend(envs.iter().map(|e| e.join("share/jupyter/kernels")));
         for dir in kernel_dirs {
-            s.scan_kernels(&dir)?;
+            s.scan_kernels(&dir, &envs)?;
         }
 
         if let Some(why) = s.exhausted.take() {
