@@ -1503,3 +1503,111 @@ fn a_hidden_venv_is_linked_and_a_search_stopped_by_a_flood_proves_nothing() {
         "{ev}"
     );
 }
+
+/// Red team, fifth round: ways a kernel reaches an index nobody searched,
+/// each now named by the override search: its interpreter behind
+/// `/usr/bin/env`, or named through `..`, or through a `.venv` the user
+/// linked to `/tmp`; a kernel `env` that moves `HOME`, `PATH` or
+/// `PYTHONPATH`; an IPython start-up file every kernel runs; an environment
+/// conda lists in `~/.conda/environments.txt`. All passed before.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn kernels_and_start_up_files_that_move_pip_elsewhere_are_named() {
+    let nb = hardened();
+    user_venv(&nb, "/tmp/x");
+    let env_python = "/home/ec2-user/anaconda3/envs/python3/bin/python";
+    let launch = r#""-m", "ipykernel_launcher", "-f", "{connection_file}""#;
+    let kernels = [
+        (
+            "envwrap",
+            format!(r#"["/usr/bin/env", "/tmp/x/bin/python", {launch}]"#),
+            "{}",
+        ),
+        (
+            "dotdot",
+            format!(
+                r#"["/home/ec2-user/anaconda3/envs/python3/../../../../../tmp/x/bin/python", {launch}]"#
+            ),
+            "{}",
+        ),
+        (
+            "linked",
+            format!(r#"["/home/ec2-user/SageMaker/proj/.venv/bin/python", {launch}]"#),
+            "{}",
+        ),
+        (
+            "home",
+            format!(r#"["{env_python}", {launch}]"#),
+            r#"{"HOME": "/tmp/h"}"#,
+        ),
+        (
+            "pypath",
+            format!(r#"["{env_python}", {launch}]"#),
+            r#"{"PYTHONPATH": "/tmp/sc"}"#,
+        ),
+    ];
+    let mut owned = vec![
+        "/home/ec2-user/.local".to_string(),
+        "/home/ec2-user/.local/share".into(),
+        "/home/ec2-user/.local/share/jupyter".into(),
+        "/home/ec2-user/.local/share/jupyter/kernels".into(),
+    ];
+    for (name, argv, env) in &kernels {
+        let dir = format!("/home/ec2-user/.local/share/jupyter/kernels/{name}");
+        put(
+            &nb,
+            &format!("{dir}/kernel.json"),
+            &format!(
+                r#"{{"argv": {argv}, "env": {env}, "display_name": "{name}", "language": "python"}}"#
+            ),
+        );
+        owned.push(dir.clone());
+        owned.push(format!("{dir}/kernel.json"));
+    }
+    std::fs::create_dir_all(nb.path("/home/ec2-user/SageMaker/proj")).expect("mkdir");
+    std::os::unix::fs::symlink("/tmp/x", nb.path("/home/ec2-user/SageMaker/proj/.venv"))
+        .expect("link");
+    owned.push("/home/ec2-user/SageMaker/proj".into());
+    owned.push("/home/ec2-user/SageMaker/proj/.venv".into());
+    let startup = "/home/ec2-user/.ipython/profile_default/startup/00-idx.py";
+    put(
+        &nb,
+        startup,
+        "import os\nos.environ['PIP_INDEX_URL'] = 'https://pypi.org/simple'\n",
+    );
+    owned.extend(
+        [
+            "/home/ec2-user/.ipython",
+            "/home/ec2-user/.ipython/profile_default",
+            "/home/ec2-user/.ipython/profile_default/startup",
+            startup,
+        ]
+        .map(String::from),
+    );
+    let listed = "/home/ec2-user/.conda/environments.txt";
+    put(&nb, listed, "/home/ec2-user/anaconda3\n/tmp/cenvs/evil\n");
+    owned.extend(["/home/ec2-user/.conda", listed].map(String::from));
+    for p in &owned {
+        chown_user(&nb.path(p));
+    }
+
+    let ev = failing_verify(&nb, "packages");
+    for expected in [
+        "envwrap/kernel.json: runs /tmp/x/bin/python, outside every environment searched",
+        "dotdot/kernel.json: runs /home/ec2-user/anaconda3/envs/python3/../../../../../tmp/x/bin/python, named through",
+        "linked/kernel.json: runs /home/ec2-user/SageMaker/proj/.venv/bin/python, outside every",
+        "home/kernel.json: env HOME = \"/tmp/h\"",
+        "pypath/kernel.json: env PYTHONPATH = \"/tmp/sc\"",
+        "00-idx.py: line 2: os.environ['PIP_INDEX_URL']",
+        "environments.txt: /tmp/cenvs/evil: an environment conda knows that was not searched",
+    ] {
+        assert!(ev.contains(expected), "{expected}\n{ev}");
+    }
+    assert!(
+        !ev.contains("/home/ec2-user/anaconda3: an environment conda"),
+        "{ev}"
+    );
+}

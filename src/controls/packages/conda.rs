@@ -125,10 +125,39 @@ pub fn channel_settings(text: &str) -> Result<Vec<(String, String)>, String> {
         .collect())
 }
 
+/// The `envs_dirs` a `.condarc` adds (places conda keeps environments).
+pub fn envs_dirs(text: &str) -> Vec<String> {
+    let Ok(Value::Mapping(map)) = serde_yaml_ng::from_str::<Value>(text) else {
+        return Vec::new();
+    };
+    match map.get("envs_dirs") {
+        Some(Value::Sequence(dirs)) => dirs
+            .iter()
+            .map(|d| match d {
+                Value::String(s) => s.clone(),
+                other => serde_json::to_string(other).unwrap_or_default(),
+            })
+            .collect(),
+        Some(other) => vec![serde_json::to_string(other).unwrap_or_default()],
+        None => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::policy::parse;
+
+    #[test]
+    fn envs_dirs_are_read_as_conda_writes_them() {
+        assert_eq!(
+            envs_dirs("envs_dirs:\n  - /tmp/a\n  - ~/b\n"),
+            ["/tmp/a", "~/b"]
+        );
+        assert_eq!(envs_dirs("envs_dirs: /tmp/a\n"), ["\"/tmp/a\""]);
+        assert!(envs_dirs("channels: [x]\n").is_empty());
+        assert!(envs_dirs(": not yaml [").is_empty());
+    }
 
     fn conda() -> CondaPolicy {
         let text = "version = 1\n[packages.conda]\nchannels = [\"https://c.example/main\", \"forge\"]\n\

@@ -127,6 +127,26 @@ const USER_SHELL_FILES: &[&str] = &[
 const USER_SHELL_DIRS: &[&str] = &[".config/fish/conf.d", ".config/environment.d"];
 
 /// Kernel spec directories outside environments.
+/// Variables of a kernel spec's `env` that move where its Python or pip
+/// looks: another home (its `pip.conf`, `.condarc`), another `PATH` (which
+/// interpreter a bare `argv[0]` is), code or packages put before the
+/// environment's own.
+const KERNEL_REDIRECTS: &[&str] = &[
+    "HOME",
+    "PATH",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONUSERBASE",
+    "PYTHONSTARTUP",
+    "VIRTUAL_ENV",
+    "CONDA_PREFIX",
+    "CONDA_ENVS_PATH",
+    "CONDA_ENVS_DIRS",
+];
+
+/// IPython's files that every kernel runs, in each profile of `~/.ipython`.
+const IPYTHON_FILES: &[&str] = &["ipython_config.py", "ipython_kernel_config.py"];
+
 const SYSTEM_KERNEL_DIRS: &[&str] = &[
     "/usr/local/share/jupyter/kernels",
     "/usr/share/jupyter/kernels",
@@ -258,6 +278,23 @@ impl Budget {
         }
         Ok(())
     }
+}
+
+/// The interpreters a kernel's `argv` runs: the first word, and behind
+/// `env` (`/usr/bin/env [-i] [NAME=VALUE]… PROGRAM`) the program it starts.
+fn kernel_interpreters<'a>(argv: &[&'a str]) -> Vec<&'a str> {
+    let Some(first) = argv.first() else {
+        return Vec::new();
+    };
+    let mut found = vec![*first];
+    if Path::new(first).file_name().is_some_and(|n| n == "env")
+        && let Some(program) = argv[1..]
+            .iter()
+            .find(|a| !a.starts_with('-') && !a.contains('='))
+    {
+        found.push(program);
+    }
+    found
 }
 
 /// Findings kept in full (well inside the evidence cap); the rest are only
@@ -453,7 +490,7 @@ impl Search<'_> {
             };
             if let Some(env) = json.get("env").and_then(|e| e.as_object()) {
                 for (k, v) in env {
-                    if names_a_variable(k) {
+                    if names_a_variable(k) || KERNEL_REDIRECTS.contains(&k.as_str()) {
                         self.finding(path.display().to_string(), format!("env {k} = {v}"));
                     }
                 }
@@ -464,23 +501,11 @@ impl Search<'_> {
                 .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
                 .unwrap_or_default();
             // A kernel whose interpreter lives outside every environment
-            // searched (`/tmp/kenv/bin/python`) reads a pip configuration
-            // and start-up files nobody looked at.
-            if let Some(first) = argv.first() {
-                let exe = Path::new(first);
-                if exe.is_absolute()
-                    && !envs.iter().any(|e| exe.starts_with(e))
-                    && matches!(self.host.kind(exe), Ok(Some(_)))
-                    && self.host.check_trusted(exe).is_err()
-                {
-                    self.finding(
-                        path.display().to_string(),
-                        format!(
-                            "runs {first}, outside every environment searched and not root's: \
-                             its pip configuration and start-up files are not checked (keep \
-                             environments under the conda install, the home or env_search)"
-                        ),
-                    );
+            // searched (`/tmp/kenv/bin/python`, also behind `env`) reads a
+            // pip configuration and start-up files nobody looked at.
+            for exe in kernel_interpreters(&argv) {
+                if let Some(why) = self.unsearched_interpreter(exe, envs) {
+                    self.finding(path.display().to_string(), why);
                 }
             }
             if argv
@@ -494,6 +519,39 @@ impl Search<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Why a kernel's interpreter is outside what was searched, if it is: a
+    /// path through `..`, or one outside every environment searched that
+    /// is not root's (through a link the user made, say). A path to nothing
+    /// starts no kernel.
+    fn unsearched_interpreter(&self, exe: &str, envs: &[PathBuf]) -> Option<String> {
+        let path = Path::new(exe);
+        if !path.is_absolute() {
+            return None;
+        }
+        if path.components().any(|c| {
+            !matches!(
+                c,
+                std::path::Component::RootDir | std::path::Component::Normal(_)
+            )
+        }) {
+            return Some(format!(
+                "runs {exe}, named through `.` or `..`: which environment it is cannot be told \
+                 from its name"
+            ));
+        }
+        if envs.iter().any(|e| path.starts_with(e))
+            || matches!(self.host.kind(path), Ok(None))
+            || self.host.check_trusted(path).is_ok()
+        {
+            return None;
+        }
+        Some(format!(
+            "runs {exe}, outside every environment searched and not root's: its pip \
+             configuration and start-up files are not checked (keep environments under the \
+             conda install, the home or env_search)"
+        ))
     }
 
     /// Every environment under `start`, at any depth (links are not
@@ -614,8 +672,31 @@ impl Probe for Overrides {
                 )?);
             }
             files.push(home.join(".condarc"));
-            for f in files {
-                s.scan_condarc(&f, &finals);
+            for f in &files {
+                s.scan_condarc(f, &finals);
+                // More places for environments, which conda lists and
+                // activates but this search would not walk.
+                if let Some(text) = s.read(f) {
+                    for dir in conda::envs_dirs(&text) {
+                        s.finding(
+                            f.display().to_string(),
+                            format!("envs_dirs: {dir} (environments there are not searched)"),
+                        );
+                    }
+                }
+            }
+            let listed = home.join(".conda/environments.txt");
+            if let Some(text) = s.read(&listed) {
+                for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                    let searched = Path::new(line) == root
+                        || envs.iter().any(|e| Path::new(line) == e.as_path());
+                    if !searched {
+                        s.finding(
+                            listed.display().to_string(),
+                            format!("{line}: an environment conda knows that was not searched"),
+                        );
+                    }
+                }
             }
         }
 
@@ -637,6 +718,26 @@ impl Probe for Overrides {
         for dir in USER_SHELL_DIRS {
             shell.extend(s.list(&home.join(dir), &[EntryKind::File, EntryKind::Symlink])?);
         }
+        // IPython runs its profiles' start-up files and configuration in
+        // every kernel; Jupyter runs its `.py` configuration.
+        for profile in s.list(
+            &home.join(".ipython"),
+            &[EntryKind::Dir, EntryKind::Symlink],
+        )? {
+            shell.extend(IPYTHON_FILES.iter().map(|f| profile.join(f)));
+            shell.extend(s.list(
+                &profile.join("startup"),
+                &[EntryKind::File, EntryKind::Symlink],
+            )?);
+        }
+        shell.extend(
+            s.list(
+                &home.join(".jupyter"),
+                &[EntryKind::File, EntryKind::Symlink],
+            )?
+            .into_iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "py")),
+        );
         for env in &envs {
             for sub in ["etc/conda/activate.d", "etc/conda/env_vars.d"] {
                 shell.extend(s.list(&env.join(sub), &[EntryKind::File, EntryKind::Symlink])?);
@@ -759,6 +860,19 @@ mod tests {
                 "line 12: conda install -c conda-forge x",
             ]
         );
+    }
+
+    #[test]
+    fn the_interpreter_behind_env_is_judged_too() {
+        assert_eq!(
+            kernel_interpreters(&["/usr/bin/env", "-i", "A=b", "/tmp/x/bin/python", "-m", "k"]),
+            ["/usr/bin/env", "/tmp/x/bin/python"]
+        );
+        assert_eq!(
+            kernel_interpreters(&["/e/bin/python", "-m"]),
+            ["/e/bin/python"]
+        );
+        assert!(kernel_interpreters(&[]).is_empty());
     }
 
     #[test]
