@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::notebook::{BIN_IN_ROOT, Notebook, POLICY_IN_ROOT};
-use common::{AsText, Status, code, output_text, read_report, repo};
+use common::{AsText, Status, code, output_text, read_report, repo, stdout};
 
 fn example() -> String {
     std::fs::read_to_string(repo().join("config/policy.example.toml")).expect("example")
@@ -1610,4 +1610,45 @@ fn kernels_and_start_up_files_that_move_pip_elsewhere_are_named() {
         !ev.contains("/home/ec2-user/anaconda3: an environment conda"),
         "{ev}"
     );
+}
+
+/// Red team, sixth round: the user's code that a proof runs calls `sudo`
+/// for what the policy still allows (restarting Jupyter), which would start
+/// the user's server outside the proof's namespace while root's run goes
+/// on. Proofs run with no_new_privs: sudo refuses to run as root for them.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn the_users_code_in_a_proof_cannot_use_sudo() {
+    let nb = hardened();
+    // The user may still list the allowed command outside a proof.
+    let outside = nb.as_user(&["sudo", "-n", "-l"]);
+    assert!(
+        outside.status.success() && stdout(&outside).contains("systemctl restart jupyter-server"),
+        "{}",
+        output_text(&outside)
+    );
+    plant_pth(
+        &nb,
+        "nbw_sudo",
+        r#"
+import subprocess, sys
+if "-c" in sys.orig_argv:
+    r = subprocess.run(["sudo", "-n", "-l"], capture_output=True, text=True)
+    with open("/tmp/nbw-sudo", "a") as f:
+        f.write(f"rc={r.returncode}\n{r.stdout}{r.stderr}\n")
+"#,
+    );
+    let _ = std::fs::remove_file(nb.path("/tmp/nbw-sudo"));
+    let out = nb.nbwarden(&["verify", "--output", "json"]);
+    let seen = std::fs::read_to_string(nb.path("/tmp/nbw-sudo"))
+        .unwrap_or_else(|_| panic!("the proof never ran the .pth: {}", output_text(&out)));
+    assert!(
+        !seen.contains("rc=0"),
+        "sudo ran as root for the proof: {seen}"
+    );
+    assert!(!seen.contains("jupyter-server"), "{seen}");
+    assert!(seen.contains("no new privileges"), "{seen}");
 }

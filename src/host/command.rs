@@ -275,6 +275,13 @@ fn child_setup(setup: &ChildSetup) -> std::io::Result<()> {
             {
                 return Err(os_err());
             }
+            // The user's code that root runs gains nothing through setuid
+            // programs: a `.pth` calling `sudo` (whatever the policy allows,
+            // such as restarting Jupyter outside this run's namespace) is
+            // refused for the proof and everything it starts.
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return Err(os_err());
+            }
         }
     }
     Ok(())
