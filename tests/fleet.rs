@@ -45,6 +45,16 @@ fn upload_honest_reports(policy: &str, notebooks: &[&str]) {
     }
 }
 
+/// `fleet summary --cross-check --output json` (and `extra`), which must
+/// flag something (exit 1): its rows.
+fn flagged_rows(admin: &std::path::Path, prefix: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["--cross-check", "--output", "json"];
+    args.extend_from_slice(extra);
+    let out = summary(admin, prefix, &args);
+    assert_eq!(code(&out), 1, "{}", output_text(&out));
+    common::json(&out)
+}
+
 /// The row for `name` in a summary's JSON rows.
 fn row_of<'a>(rows: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     rows.as_array()
@@ -348,13 +358,7 @@ s3.put_object(Bucket="nbwarden-reports", Key=base + old + "/latest.json", Body=j
     let plain = summary(admin.path(), &prefix, &["--output", "json"]);
     assert_eq!(code(&plain), 0, "{}", output_text(&plain));
 
-    let checked = summary(
-        admin.path(),
-        &prefix,
-        &["--cross-check", "--output", "json"],
-    );
-    assert_eq!(code(&checked), 1, "{}", output_text(&checked));
-    let rows = common::json(&checked);
+    let rows = flagged_rows(admin.path(), &prefix, &[]);
     let row = |name: &str| row_of(&rows, name).clone();
     let findings = |name: &str| findings_of(&rows, name);
     assert_eq!(findings(&honest), "", "{rows:#}");
@@ -616,13 +620,7 @@ for name, role_name, its_tags, settings in [
     upload_honest_reports(&policy.to_string_lossy(), &[&good]);
 
     let admin = sandbox("al2023");
-    let checked = summary(
-        admin.path(),
-        &prefix,
-        &["--cross-check", "--output", "json"],
-    );
-    assert_eq!(code(&checked), 1, "{}", output_text(&checked));
-    let rows = common::json(&checked);
+    let rows = flagged_rows(admin.path(), &prefix, &[]);
     assert_eq!(findings_of(&rows, &good), "", "{rows:#}");
     let good_row = row_of(&rows, &good);
     assert_eq!(good_row["cross_check"]["owner"], "ana");
