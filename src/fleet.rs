@@ -345,19 +345,22 @@ pub fn cross_check(aws: &Aws, rows: &mut Vec<Row>, rules: &CrossCheckRules) -> R
         });
     }
     let access = access_view(aws, &fleet, &mut described, rules);
-    for ((account, region, notebook), (status, view)) in access {
-        let key = (account.clone(), region.clone(), notebook.clone());
-        if let Some(row) = rows
-            .iter_mut()
-            .find(|r| (r.account.clone(), r.region.clone(), r.notebook.clone()) == key)
-        {
-            let check = row.cross_check.get_or_insert_with(CrossCheck::default);
+    // Reports by notebook: a fleet has thousands of each.
+    let reported: BTreeMap<NotebookKey, usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| ((r.account.clone(), r.region.clone(), r.notebook.clone()), i))
+        .collect();
+    for (key, (status, view)) in access {
+        if let Some(&i) = reported.get(&key) {
+            let check = rows[i].cross_check.get_or_insert_with(CrossCheck::default);
             check.role_arn = view.role_arn;
             check.owner = view.owner;
             check.cost = view.cost;
             check.findings.extend(view.findings);
             continue;
         }
+        let (account, region, notebook) = key;
         let in_service = status.as_deref() == Some("InService");
         let mut findings = Vec::new();
         if in_service {

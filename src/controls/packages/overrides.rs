@@ -430,6 +430,14 @@ impl Search<'_> {
         let Some(text) = self.read(path) else {
             return;
         };
+        // More places for environments, which conda lists and activates
+        // but this search does not walk.
+        for dir in conda::envs_dirs(&text) {
+            self.finding(
+                path.display().to_string(),
+                format!("envs_dirs: {dir} (environments there are not searched)"),
+            );
+        }
         match conda::channel_settings(&text) {
             Ok(settings) => {
                 for (key, value) in settings {
@@ -672,18 +680,8 @@ impl Probe for Overrides {
                 )?);
             }
             files.push(home.join(".condarc"));
-            for f in &files {
-                s.scan_condarc(f, &finals);
-                // More places for environments, which conda lists and
-                // activates but this search would not walk.
-                if let Some(text) = s.read(f) {
-                    for dir in conda::envs_dirs(&text) {
-                        s.finding(
-                            f.display().to_string(),
-                            format!("envs_dirs: {dir} (environments there are not searched)"),
-                        );
-                    }
-                }
+            for f in files {
+                s.scan_condarc(&f, &finals);
             }
             let listed = home.join(".conda/environments.txt");
             if let Some(text) = s.read(&listed) {
