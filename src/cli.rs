@@ -88,15 +88,11 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
             command: LifecycleCommand::Render(render),
         } => render_lifecycle(g, render),
         Command::Lifecycle {
-            command:
-                LifecycleCommand::NotebookStack {
-                    owner_tag_key,
-                    cost_tag_key,
-                },
+            command: LifecycleCommand::NotebookStack(tags),
         } => {
             print!(
                 "{}",
-                crate::cloudformation::notebook_template(owner_tag_key, cost_tag_key)?
+                crate::cloudformation::notebook_template(&tags.owner_tag_key, &tags.cost_tag_key)?
             );
             Ok(Verdict::Compliant)
         }
@@ -261,8 +257,8 @@ fn render_lifecycle(g: &GlobalArgs, a: &args::RenderArgs) -> Result<Verdict, Fai
                     &a.name,
                     &scripts[0].1,
                     &scripts[1].1,
-                    &a.owner_tag_key,
-                    &a.cost_tag_key,
+                    &a.tags.owner_tag_key,
+                    &a.tags.cost_tag_key,
                 )?
             );
         }

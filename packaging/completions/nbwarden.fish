@@ -160,8 +160,8 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_
 base64\t''
 cloudformation\t''"
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l name -d 'The lifecycle configuration\'s name (CloudFormation): 1 to 63 letters, digits and hyphens' -r
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l owner-tag-key -d 'The tag naming who may open a notebook, in the users\' access policy (CloudFormation)' -r
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l cost-tag-key -d 'The cost-attribution tag, which the users\' access policy keeps users from setting (CloudFormation)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l owner-tag-key -d 'The tag naming who may open a notebook (compared with the user\'s name)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l cost-tag-key -d 'The cost-attribution tag' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l start-budget -d 'The whole on-start script\'s time budget (download, apply, verify), inside SageMaker\'s 5 minutes; from 30s to 280s' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
@@ -174,7 +174,7 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -s h -l help -d 'Print help'
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from notebook-stack" -l owner-tag-key -d 'The tag naming who may open the notebook (the users\' access policy compares it with their user name)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from notebook-stack" -l owner-tag-key -d 'The tag naming who may open a notebook (compared with the user\'s name)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from notebook-stack" -l cost-tag-key -d 'The cost-attribution tag' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from notebook-stack" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from notebook-stack" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r

@@ -117,15 +117,20 @@ pub enum LifecycleCommand {
     /// Print the per-notebook CloudFormation template: one stack per
     /// notebook creates the notebook, a role of its own (the notebook role
     /// policy, naming that notebook only) and its owner and cost tags.
-    NotebookStack {
-        /// The tag naming who may open the notebook (the users' access
-        /// policy compares it with their user name).
-        #[arg(long, default_value = "owner", value_name = "KEY")]
-        owner_tag_key: crate::cloudformation::TagKey,
-        /// The cost-attribution tag.
-        #[arg(long, default_value = "cost-center", value_name = "KEY")]
-        cost_tag_key: crate::cloudformation::TagKey,
-    },
+    NotebookStack(TagKeyArgs),
+}
+
+/// The tags the templates name: the users' access policy opens a notebook
+/// to the user its owner tag names, and keeps users from setting either.
+#[derive(Debug, Args)]
+pub struct TagKeyArgs {
+    /// The tag naming who may open a notebook (compared with the user's
+    /// name).
+    #[arg(long, default_value = "owner", value_name = "KEY")]
+    pub owner_tag_key: crate::cloudformation::TagKey,
+    /// The cost-attribution tag.
+    #[arg(long, default_value = "cost-center", value_name = "KEY")]
+    pub cost_tag_key: crate::cloudformation::TagKey,
 }
 
 #[derive(Debug, Args)]
@@ -151,14 +156,9 @@ pub struct RenderArgs {
     /// letters, digits and hyphens.
     #[arg(long, default_value = "nbwarden")]
     pub name: crate::lifecycle::LifecycleConfigName,
-    /// The tag naming who may open a notebook, in the users' access policy
-    /// (CloudFormation).
-    #[arg(long, default_value = "owner", value_name = "KEY")]
-    pub owner_tag_key: crate::cloudformation::TagKey,
-    /// The cost-attribution tag, which the users' access policy keeps
-    /// users from setting (CloudFormation).
-    #[arg(long, default_value = "cost-center", value_name = "KEY")]
-    pub cost_tag_key: crate::cloudformation::TagKey,
+    /// The tags of the users' access policy (CloudFormation).
+    #[command(flatten)]
+    pub tags: TagKeyArgs,
     /// The whole on-start script's time budget (download, apply,
     /// verify), inside SageMaker's 5 minutes; from 30s to 280s.
     #[arg(long, default_value = "240s", value_name = "DURATION", value_parser = parse_start_budget)]
