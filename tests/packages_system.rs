@@ -105,3 +105,45 @@ fn pip_as_the_user_installs_through_the_mirror_after_apply() {
     let edit = nb.as_user(&["sh", "-c", "echo '[global]' >> /etc/pip.conf"]);
     assert_ne!(code(&edit), 0);
 }
+
+/// A mirror that accepts and never answers, with the run's deadline
+/// shorter than the index request's own 5 s: the deadline ends the request
+/// and the run, and the verdict is "could not check" (exit 3, the control
+/// in error naming the deadline), not "the index did not answer" (exit 1)
+/// reached seconds past the deadline.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn the_mirror_probe_ends_at_the_runs_deadline_unproven() {
+    let tarpit = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = tarpit.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in tarpit.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let policy = policy().replace(
+        &service("NBWARDEN_TEST_PYPI_URL"),
+        &format!("http://127.0.0.1:{port}/simple/"),
+    );
+    let nb = Notebook::create(&policy);
+    nb.install();
+    let out = nb.nbwarden(&[
+        "apply",
+        "--deadline",
+        "2s",
+        "--only",
+        "packages",
+        "--output",
+        "json",
+    ]);
+    let report = common::read_report(&out);
+    assert_eq!(code(&out), 3, "{report:#?}");
+    let packages = common::control(&report, "packages");
+    assert_eq!(packages.status, common::Status::Error, "{report:#?}");
+    let error = packages.error.clone().unwrap_or_default();
+    assert!(error.contains("deadline"), "{error}");
+}

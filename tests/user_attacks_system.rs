@@ -1652,3 +1652,42 @@ if "-c" in sys.orig_argv:
     assert!(!seen.contains("jupyter-server"), "{seen}");
     assert!(seen.contains("no new privileges"), "{seen}");
 }
+
+/// User code that holds the import proof until the run's deadline cuts it
+/// short has proven nothing either way: the run says the check could not be
+/// made (exit 3, the control in error, "not proven"), not that the user's
+/// python "cannot import" the variables (exit 1), which nobody saw.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn a_proof_the_deadline_cuts_short_is_unproven_not_failed() {
+    let nb = hardened();
+    // Longer than the run's deadline, shorter than a proof's own limit
+    // (30 s), so only the deadline can end it.
+    plant_pth(
+        &nb,
+        "nbw_stall",
+        "import sys, time\nif '-c' in sys.orig_argv:\n    time.sleep(25)\n",
+    );
+    let out = nb.nbwarden(&[
+        "verify",
+        "--deadline",
+        "6s",
+        "--only",
+        "variables",
+        "--output",
+        "json",
+    ]);
+    let report = read_report(&out);
+    assert_eq!(code(&out), 3, "{report:#?}");
+    let variables = common::control(&report, "variables");
+    assert_eq!(variables.status, Status::Error, "{report:#?}");
+    let error = variables.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("not proven") && error.contains("deadline"),
+        "{error}"
+    );
+    assert!(!error.contains("cannot import"), "{error}");
+}

@@ -162,7 +162,10 @@ impl Aws {
     fn remaining(&self) -> Result<Duration> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            bail!("the run's deadline passed before an AWS call could start");
+            return Err(crate::host::command::DeadlineReached(
+                "before an AWS call could start".into(),
+            )
+            .into());
         }
         Ok(left)
     }

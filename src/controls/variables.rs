@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 use super::python_envs;
 use crate::engine::{Context, Control, DesiredState, FileState, ManagedFile, Probe, ProbeResult};
 use crate::facts::RemoteInput;
+use crate::host::command::DeadlineReached;
 use crate::host::{EntryKind, Host, Ownership, User};
 use crate::policy::{Fact, VariableSource, VariableValue, VariablesPolicy};
 
@@ -447,6 +448,14 @@ impl Probe for Coverage {
     }
 }
 
+/// What one python's import proved.
+enum Proof {
+    Imports,
+    Fails(String),
+    /// The run's deadline stopped or cut the proof.
+    Unproven(String),
+}
+
 /// Imports the module with each python, as the notebook user, and compares
 /// the values with what was written.
 struct ImportCheck {
@@ -493,48 +502,66 @@ impl Probe for ImportCheck {
             let out = host.run_as(&self.user, &py, &["-I", "-c", &script], IMPORT_TIMEOUT);
             match out {
                 Ok(o) if o.success() => match serde_json::from_str::<Value>(o.stdout.trim()) {
-                    Ok(v) if v == self.expected => None,
-                    Ok(_) => Some("imports other values than nbwarden wrote".to_string()),
-                    Err(e) => Some(format!("printed no JSON ({e})")),
+                    Ok(v) if v == self.expected => Proof::Imports,
+                    Ok(_) => Proof::Fails("imports other values than nbwarden wrote".to_string()),
+                    Err(e) => Proof::Fails(format!("printed no JSON ({e})")),
                 },
-                Ok(o) => Some(o.stderr.lines().last().unwrap_or("failed").to_string()),
-                Err(e) => Some(format!("{e:#}")),
+                Ok(o) => Proof::Fails(o.stderr.lines().last().unwrap_or("failed").to_string()),
+                Err(e) if DeadlineReached::caused(&e) => Proof::Unproven(format!("{e:#}")),
+                Err(e) => Proof::Fails(format!("{e:#}")),
             }
         };
         let (first, rest) = self.pythons.split_at(1);
-        let mut verdicts: Vec<Option<String>> = first.iter().map(prove).collect();
+        let mut proofs: Vec<Proof> = first.iter().map(prove).collect();
         if crate::host::command::confined_runs_are_isolated() {
-            verdicts.extend(crate::parallel::map(rest, prove));
+            proofs.extend(crate::parallel::map(rest, prove));
         } else {
-            verdicts.extend(rest.iter().map(prove));
+            proofs.extend(rest.iter().map(prove));
         }
-        let mut failed = Vec::new();
+        let mut failed = 0;
+        let mut unproven = 0;
         let mut details = Vec::new();
-        for (python, verdict) in self.pythons.iter().zip(verdicts) {
+        for (python, proof) in self.pythons.iter().zip(proofs) {
             let py = python.to_string_lossy();
-            match verdict {
-                None => details.push(format!(
-                    "{py}: imports {} with the expected values",
-                    self.module
-                )),
-                Some(why) => {
-                    details.push(format!("{py}: {why}"));
-                    failed.push(py.into_owned());
+            details.push(match proof {
+                Proof::Imports => format!("{py}: imports {} with the expected values", self.module),
+                Proof::Fails(why) => {
+                    failed += 1;
+                    format!("{py}: {why}")
                 }
-            }
+                Proof::Unproven(why) => {
+                    unproven += 1;
+                    format!("{py}: not proven: {why}")
+                }
+            });
+        }
+        // A python the deadline kept from proving anything is neither
+        // failed nor passed: when nothing failed, the check could not be
+        // made (exit 3), and says which.
+        if failed == 0 && unproven > 0 {
+            anyhow::bail!(
+                "{unproven} of {} python(s) could not be proven before the run's deadline: {}",
+                self.pythons.len(),
+                details.join("; ")
+            );
         }
         Ok(ProbeResult {
-            passed: failed.is_empty(),
-            evidence: if failed.is_empty() {
+            passed: failed == 0,
+            evidence: if failed == 0 {
                 format!(
                     "{} python(s) import it as {}",
                     self.pythons.len(),
                     self.user.name
                 )
+            } else if unproven == 0 {
+                format!(
+                    "{failed} of {} python(s) cannot import it",
+                    self.pythons.len()
+                )
             } else {
                 format!(
-                    "{} of {} python(s) cannot import it",
-                    failed.len(),
+                    "{failed} of {} python(s) cannot import it, {unproven} not proven before \
+                     the run's deadline",
                     self.pythons.len()
                 )
             },

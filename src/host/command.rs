@@ -123,18 +123,38 @@ fn current_deadline() -> Option<Instant> {
     DEADLINE.lock().ok().and_then(|d| *d)
 }
 
-fn effective_timeout(timeout: Duration, shown: &str) -> Result<Duration> {
-    let deadline = current_deadline();
-    match deadline {
+/// The run's deadline, not the work, ended a check: it stopped a program
+/// or request from starting, or cut it short. What the check was to prove
+/// is unproven (an error, exit 3), never failed or passed.
+#[derive(Debug, thiserror::Error)]
+#[error("the run's deadline passed {0}")]
+pub struct DeadlineReached(pub String);
+
+impl DeadlineReached {
+    /// Whether `e`, or an error it wraps, is the deadline's.
+    pub fn caused(e: &anyhow::Error) -> bool {
+        e.chain().any(|c| c.is::<DeadlineReached>())
+    }
+}
+
+/// `timeout`, shortened to what is left before the run's deadline; an
+/// error when nothing is left, so `what` is never started.
+pub fn within_deadline(timeout: Duration, what: &str) -> Result<Duration> {
+    match current_deadline() {
         None => Ok(timeout),
         Some(d) => {
             let left = d.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                bail!("the run's deadline passed before `{shown}` could start");
+                return Err(DeadlineReached(format!("before {what} could start")).into());
             }
             Ok(timeout.min(left))
         }
     }
+}
+
+/// Whether the run's deadline has come.
+pub fn deadline_passed() -> bool {
+    current_deadline().is_some_and(|d| Instant::now() >= d)
 }
 
 /// Runs `program` with `args`, a minimal fixed environment and no stdin.
@@ -512,7 +532,7 @@ pub fn run_invocation(inv: &Invocation<'_>) -> Result<CommandOutput> {
         .chain(inv.args.iter().copied())
         .collect::<Vec<_>>()
         .join(" ");
-    let timeout = effective_timeout(inv.timeout, &shown)?;
+    let timeout = within_deadline(inv.timeout, &format!("`{shown}`"))?;
     let host_root = Path::new("/");
     let program = resolve(inv.program, inv.root.unwrap_or(host_root))?;
     // Only root can make a PID namespace; a user running nbwarden on
@@ -591,9 +611,14 @@ pub fn run_invocation(inv: &Invocation<'_>) -> Result<CommandOutput> {
         kill_tree(child, pid_namespace);
         cleanup();
         tracing::warn!(command = %shown, timeout_ms = timeout.as_millis() as u64, "command timed out");
-        anyhow::anyhow!(
+        let killed = format!(
             "`{shown}` did not finish within {timeout:?}; it and every process it started were killed"
-        )
+        );
+        if timeout < inv.timeout {
+            anyhow::Error::new(DeadlineReached(format!("while `{shown}` ran"))).context(killed)
+        } else {
+            anyhow::anyhow!(killed)
+        }
     };
     let status = loop {
         if let Some(status) = child.try_wait()? {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::engine::{Probe, ProbeResult};
+use crate::host::command::{DeadlineReached, deadline_passed, within_deadline};
 use crate::host::{Host, User};
 use crate::policy::{PipPolicy, ProbeMode};
 
@@ -22,9 +23,10 @@ pub struct Mirror {
 }
 
 fn index_answers(host: &Host, p: &PipPolicy) -> Result<u16> {
+    let timeout = within_deadline(INDEX_TIMEOUT, "the mirror's index request")?;
     let mut builder = reqwest::blocking::Client::builder()
-        .timeout(INDEX_TIMEOUT)
-        .connect_timeout(INDEX_TIMEOUT);
+        .timeout(timeout)
+        .connect_timeout(timeout);
     if let Some(cert) = &p.cert {
         // The bundle pip is told to use: the root's file.
         let pem = host
@@ -37,8 +39,14 @@ fn index_answers(host: &Host, p: &PipPolicy) -> Result<u16> {
         }
     }
     let client = builder.build()?;
-    let status = client.get(p.index_url.as_str()).send()?.status();
-    Ok(status.as_u16())
+    match client.get(p.index_url.as_str()).send() {
+        Ok(response) => Ok(response.status().as_u16()),
+        Err(e) if timeout < INDEX_TIMEOUT && deadline_passed() => Err(anyhow::Error::new(
+            DeadlineReached("while the mirror's index was asked".into()),
+        )
+        .context(e)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 impl Probe for Mirror {
@@ -54,6 +62,8 @@ impl Probe for Mirror {
         let required = self.mode == ProbeMode::Required;
         match index_answers(host, &self.pip) {
             Ok(code) if (200..400).contains(&code) => {}
+            // The deadline, not the mirror, ended the request: unproven.
+            Err(e) if DeadlineReached::caused(&e) => return Err(e),
             outcome => {
                 let why = match outcome {
                     Ok(code) => format!("answered HTTP {code}"),
