@@ -2,8 +2,8 @@
 //! already is the journal (systemd sets `JOURNAL_STREAM` for its services).
 //! Reports go to stdout; lifecycle logs capture both streams.
 
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -22,8 +22,11 @@ pub fn init(verbosity: i8) {
     // output can hold request and response bodies, hence secrets. Below
     // warn (-qq), they are quieted with nbwarden.
     let filter = |level: &str| {
-        EnvFilter::try_from_env("NBWARDEN_LOG")
-            .unwrap_or_else(|_| EnvFilter::new(directives(level)))
+        std::env::var("NBWARDEN_LOG")
+            .ok()
+            .and_then(|d| d.parse::<Targets>().ok())
+            .or_else(|| directives(level).parse().ok())
+            .unwrap_or_default()
     };
     // -q quiets the terminal, never the journal: it is the record of what
     // every run did (controls, changes, drift), kept at info at least.
@@ -67,5 +70,25 @@ mod tests {
         assert_eq!(directives("trace"), "warn,nbwarden=trace");
         assert_eq!(directives("info"), "warn,nbwarden=info");
         assert_eq!(directives("error"), "error,nbwarden=error");
+    }
+
+    #[test]
+    fn the_directives_parse_and_mean_what_they_say() {
+        use tracing::Level;
+        use tracing_subscriber::filter::Targets;
+        for level in ["error", "warn", "info", "debug", "trace"] {
+            let targets: Targets = directives(level).parse().expect(level);
+            let ours: Level = level.parse().expect(level);
+            assert!(targets.would_enable("nbwarden::engine", &ours), "{level}");
+            assert!(
+                !targets.would_enable("aws_smithy_runtime", &Level::INFO),
+                "{level}"
+            );
+            assert_eq!(
+                targets.would_enable("aws_smithy_runtime", &Level::WARN),
+                level != "error",
+                "{level}"
+            );
+        }
     }
 }
