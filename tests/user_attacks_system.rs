@@ -1691,3 +1691,45 @@ fn a_proof_the_deadline_cuts_short_is_unproven_not_failed() {
     );
     assert!(!error.contains("cannot import"), "{error}");
 }
+
+/// Found by issue 19's third red-team round: images mask units with links
+/// to `/dev/null`, which the permissions walk took for a world-writable
+/// place and so failed the start of any image with a masked unit. A mask
+/// is no place of the user's; a link to a file in `/tmp` still is.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn a_masked_unit_is_no_user_place_but_a_link_into_tmp_is() {
+    let nb = hardened();
+    std::os::unix::fs::symlink(
+        "/dev/null",
+        nb.path("/etc/systemd/system/nb-masked.service"),
+    )
+    .expect("mask");
+    let null = nb.as_root(&["stat", "-c", "%F %u", "/dev/null"]);
+    assert_eq!(
+        String::from_utf8_lossy(&null.stdout).trim(),
+        "character special file 0",
+        "the root's /dev/null is not the device this test needs"
+    );
+    let verify = || {
+        let out = nb.nbwarden(&["verify", "--only", "permissions", "--output", "json"]);
+        (code(&out), read_report(&out))
+    };
+    let (masked, report) = verify();
+    assert_eq!(masked, 0, "{report:#?}");
+
+    std::fs::write(nb.path("/tmp/nb-conf"), "x\n").expect("write");
+    chown_user(&nb.path("/tmp/nb-conf"));
+    std::os::unix::fs::symlink("/tmp/nb-conf", nb.path("/etc/nb-conf")).expect("link");
+    let (linked, report) = verify();
+    assert_eq!(linked, 1, "{report:#?}");
+    let evidence = common::evidence(&report, "permissions").join("\n");
+    assert!(
+        evidence.contains("/etc/nb-conf is a link to a place the notebook user can change")
+            && !evidence.contains("nb-masked"),
+        "{evidence}"
+    );
+}

@@ -47,8 +47,23 @@ struct Walk {
     user_gids: Vec<u32>,
 }
 
-/// The raw `security.capability` attribute of `path`, without following a
-/// link; `Ok(None)` when it has none.
+/// Whether `link` names `/dev/null` and that is root's device, not a file
+/// (in a root whose `/dev` is not the kernel's, anything could be there).
+fn links_to_null_device(host: &Host, link: &Path) -> bool {
+    let null = Path::new("/dev/null");
+    let names_null = host
+        .read_link(link)
+        .ok()
+        .flatten()
+        .is_some_and(|t| link.parent().unwrap_or(Path::new("/")).join(t) == null);
+    names_null
+        && host
+            .stat(null)
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.kind == EntryKind::Other && m.uid == 0)
+}
+
 impl Probe for Walk {
     fn describe(&self) -> String {
         "file permissions".into()
@@ -88,6 +103,12 @@ impl Probe for Walk {
                     }
                 };
                 if meta.kind == EntryKind::Symlink {
+                    // systemd masks a unit with a link to /dev/null, the
+                    // root's own device: nothing is read from it or
+                    // written through it, so it is no user's place.
+                    if links_to_null_device(host, &inside) {
+                        continue;
+                    }
                     // A link is what it leads to: a root-owned link to the
                     // user's file hands that file root's place.
                     let user_gids = &self.user_gids;
