@@ -106,6 +106,7 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
                     owner_tag_key,
                     cost_tag_key,
                     regions,
+                    lifecycle_config,
                     require_root_access_disabled: _,
                 },
         } => {
@@ -115,6 +116,7 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
                 owner_tag: owner_tag_key.as_str().to_string(),
                 cost_tag: cost_tag_key.as_str().to_string(),
                 regions: regions.clone(),
+                lifecycle_config: lifecycle_config.as_str().to_string(),
             });
             let rows = crate::fleet::summary(&aws, bucket, prefix, rules)?;
             match g.output {

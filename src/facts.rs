@@ -91,6 +91,9 @@ pub struct NotebookDescription {
     pub root_access: Option<String>,
     pub role_arn: Option<String>,
     pub instance_type: Option<String>,
+    /// The lifecycle configuration run at each start: without the fleet's,
+    /// nbwarden never runs there.
+    pub notebook_instance_lifecycle_config_name: Option<String>,
 }
 
 impl NotebookDescription {

@@ -119,6 +119,10 @@ pub struct CrossCheckRules {
     /// Regions to list besides those the reports name and the caller's
     /// own: a notebook in a region with no report is seen only so.
     pub regions: Vec<String>,
+    /// The fleet's lifecycle configuration (`lifecycle render --name`): a
+    /// notebook that starts with another, or none, never runs nbwarden,
+    /// whatever report sits under its name.
+    pub lifecycle_config: String,
 }
 
 impl Default for CrossCheckRules {
@@ -128,6 +132,7 @@ impl Default for CrossCheckRules {
             owner_tag: "owner".into(),
             cost_tag: "cost-center".into(),
             regions: Vec::new(),
+            lifecycle_config: crate::lifecycle::DEFAULT_CONFIG_NAME.into(),
         }
     }
 }
@@ -425,6 +430,7 @@ fn access_view(
 ) -> BTreeMap<NotebookKey, (Option<String>, AccessFindings)> {
     let mut out = BTreeMap::new();
     let mut by_role: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut role_of: BTreeMap<String, String> = BTreeMap::new();
     for (region, listed) in fleet {
         let (Some(name), Some(arn)) = (
             &listed.notebook_instance_name,
@@ -449,12 +455,14 @@ fn access_view(
         };
         if let Some(seen) = &seen {
             view.role_arn = seen.role_arn.clone().map(|r| bounded(&r));
-            view.settings = settings_findings(&ControlPlaneView::from(seen), rules);
+            view.settings = settings_findings(seen, rules);
             if let Some(role) = &seen.role_arn {
+                let me = format!("{region}/{name}");
                 by_role
-                    .entry(role.clone())
+                    .entry(role_identity(role))
                     .or_default()
-                    .push(format!("{region}/{name}"));
+                    .push(me.clone());
+                role_of.insert(me, role_identity(role));
             }
         }
         match aws.sagemaker_tags_in(region, arn) {
@@ -504,11 +512,10 @@ fn access_view(
     // that share one share every right it has, and each one's user can
     // act as the others.
     for ((_, region, name), (_, view)) in out.iter_mut() {
-        let Some(role) = &view.role_arn else { continue };
-        let Some(sharers) = by_role.get(role) else {
+        let me = format!("{region}/{name}");
+        let Some(sharers) = role_of.get(&me).and_then(|role| by_role.get(role)) else {
             continue;
         };
-        let me = format!("{region}/{name}");
         let others: Vec<&str> = sharers
             .iter()
             .filter(|s| **s != me)
@@ -527,8 +534,24 @@ fn access_view(
 }
 
 /// What SageMaker's settings leave open, whatever a report says.
-fn settings_findings(truth: &ControlPlaneView, rules: &CrossCheckRules) -> Vec<String> {
+fn settings_findings(
+    seen: &crate::facts::NotebookDescription,
+    rules: &CrossCheckRules,
+) -> Vec<String> {
+    let truth = ControlPlaneView::from(seen);
     let mut findings = Vec::new();
+    match seen.notebook_instance_lifecycle_config_name.as_deref() {
+        Some(name) if name == rules.lifecycle_config => {}
+        Some(name) => findings.push(format!(
+            "SageMaker says it starts with lifecycle configuration `{}`, not the fleet's `{}` \
+             (--lifecycle-config names it): nbwarden may never run there",
+            printable(&bounded(name)),
+            rules.lifecycle_config
+        )),
+        None => findings.push(
+            "SageMaker says it has no lifecycle configuration: nbwarden never runs there".into(),
+        ),
+    }
     if truth.kms_key_id.is_none() {
         findings.push("SageMaker says the notebook's volume has no KMS key".into());
     }
@@ -545,6 +568,14 @@ fn settings_findings(truth: &ControlPlaneView, rules: &CrossCheckRules) -> Vec<S
         ));
     }
     findings
+}
+
+/// Which IAM role an ARN names: its account and its name, whatever the
+/// path and in any case, since IAM keeps role names unique regardless of
+/// case (`role/a/Nb` and `role/nb` are one role).
+fn role_identity(arn: &str) -> String {
+    let name = arn.rsplit('/').next().unwrap_or(arn);
+    format!("{}:{}", arn_account(arn), name.to_ascii_lowercase())
 }
 
 /// The account field of an ARN (`arn:aws:sagemaker:REGION:ACCOUNT:…`).
@@ -608,7 +639,7 @@ fn judge(
     let claims = &row.claims;
     // What SageMaker says is judged whatever the report claims: a report
     // that says nothing about the control plane hides nothing here.
-    check.findings.extend(settings_findings(&truth, rules));
+    check.findings.extend(settings_findings(seen, rules));
     match &claims.control_plane {
         Some(claimed) => {
             for (field, said, is) in [
@@ -728,24 +759,48 @@ fn row(rel: &str, body: Result<Vec<u8>>) -> Row {
 }
 
 /// `text` with everything but printable ASCII escaped (`\u{1b}`,
-/// `\u{202e}`): a row's fields come from objects the notebook user can
-/// write, and must not move the administrator's cursor, hide lines or turn
-/// text around (bidi overrides, zero-width and line-separator characters).
+/// `\u{202e}`) and every run of spaces made one: a row's fields come from
+/// objects the notebook user can write, and must not move the
+/// administrator's cursor, hide lines, turn text around (bidi overrides,
+/// zero-width and line-separator characters) or push what follows out of
+/// sight.
 fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if !(c.is_ascii_graphic() || c == ' ') {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    let mut out = String::with_capacity(text.len());
+    for c in text.trim_matches(' ').chars() {
+        if c == ' ' && out.ends_with(' ') {
+            continue;
+        }
+        if c.is_ascii_graphic() || c == ' ' {
+            out.push(c);
+        } else {
+            out.push_str(&c.escape_unicode().to_string());
+        }
+    }
+    out
 }
 
+/// At most `chars` characters of `text`, marked when cut.
+fn clipped(text: String, chars: usize) -> String {
+    if text.chars().count() > chars {
+        let mut cut: String = text.chars().take(chars.saturating_sub(3)).collect();
+        cut.push_str("...");
+        cut
+    } else {
+        text
+    }
+}
+
+/// What the report says fills a row's last columns, after the
+/// administrator's own evidence (the key's account and region, the
+/// cross-check's verdict), and each cross-check finding gets a line of its
+/// own below: nothing a notebook's user writes precedes a finding on its
+/// line, so a view that cuts long lines still shows it.
 pub fn render_table(rows: &[Row]) -> String {
     let mut out = String::new();
-    let names: Vec<String> = rows.iter().map(|r| printable(&r.notebook)).collect();
+    let names: Vec<String> = rows
+        .iter()
+        .map(|r| clipped(printable(&r.notebook), 64))
+        .collect();
     let width = names
         .iter()
         .map(|n| n.chars().count())
@@ -755,33 +810,49 @@ pub fn render_table(rows: &[Row]) -> String {
     let checked = rows.iter().any(|r| r.cross_check.is_some());
     let _ = write!(
         out,
-        "{:width$}  {:12}  {:9}  {:4}  {:24}  {:24}  FAILING",
-        "NOTEBOOK", "ACCOUNT", "REGION", "EXIT", "LAST RUN", "FAILING SINCE"
+        "{:width$}  {:12}  {:14}  ",
+        "NOTEBOOK", "ACCOUNT", "REGION"
     );
-    out.push_str(if checked { "  CROSS-CHECK\n" } else { "\n" });
+    if checked {
+        let _ = write!(out, "{:12}  ", "CROSS-CHECK");
+    }
+    out.push_str(&format!(
+        "{:4}  {:25}  {:25}  FAILING\n",
+        "EXIT", "LAST RUN", "FAILING SINCE"
+    ));
     for (r, name) in rows.iter().zip(&names) {
-        let failing = r.problem.clone().unwrap_or_else(|| r.failing.join(","));
         let _ = write!(
             out,
-            "{:width$}  {:12}  {:9}  {:4}  {:24}  {:24}  {}",
+            "{:width$}  {:12}  {:14}  ",
             name,
-            printable(&r.account),
-            printable(&r.region),
+            clipped(printable(&r.account), 12),
+            clipped(printable(&r.region), 14),
+        );
+        if checked {
+            let verdict = match &r.cross_check {
+                Some(c) if c.findings.is_empty() => "agrees".to_string(),
+                Some(c) => format!("FLAGGED ({})", c.findings.len()),
+                None => "-".to_string(),
+            };
+            let _ = write!(out, "{verdict:12}  ");
+        }
+        let failing = r.problem.clone().unwrap_or_else(|| r.failing.join(","));
+        let _ = writeln!(
+            out,
+            "{:4}  {:25}  {:25}  {}",
             r.exit_code,
-            printable(&r.finished_at),
-            printable(r.failing_since.as_deref().unwrap_or("-")),
+            clipped(printable(&r.finished_at), 25),
+            clipped(printable(r.failing_since.as_deref().unwrap_or("-")), 25),
             if failing.is_empty() {
                 "-".to_string()
             } else {
-                printable(&failing)
+                clipped(printable(&failing), 160)
             }
         );
-        match &r.cross_check {
-            Some(c) if c.findings.is_empty() => out.push_str("  agrees\n"),
-            Some(c) => {
-                let _ = writeln!(out, "  {}", printable(&c.findings.join("; ")));
+        if let Some(c) = &r.cross_check {
+            for finding in &c.findings {
+                let _ = writeln!(out, "    ! {}", printable(finding));
             }
-            None => out.push('\n'),
         }
     }
     let bad = rows.iter().filter(|r| r.exit_code != 0).count();
@@ -887,8 +958,40 @@ mod tests {
             kms_key_id: view.kms_key_id,
             direct_internet_access: view.direct_internet_access,
             root_access: view.root_access,
+            notebook_instance_lifecycle_config_name: Some("nbwarden".into()),
             ..Default::default()
         }
+    }
+
+    /// Issue 19's third red-team round: a notebook made with every safe
+    /// setting but without the fleet's lifecycle configuration never runs
+    /// nbwarden, and a copied report made it "agree".
+    #[test]
+    fn a_notebook_without_the_fleets_lifecycle_configuration_is_flagged() {
+        let row = reported(10_000, Some(honest_view()));
+        let mut seen = described(honest_view(), 10_000);
+        let rules = CrossCheckRules::default();
+        assert!(judge(&row, &seen, &rules).findings.is_empty());
+        seen.notebook_instance_lifecycle_config_name = None;
+        let none = judge(&row, &seen, &rules).findings;
+        assert!(
+            none.iter()
+                .any(|f| f.contains("no lifecycle configuration")),
+            "{none:?}"
+        );
+        seen.notebook_instance_lifecycle_config_name = Some("team-setup".into());
+        let other = judge(&row, &seen, &rules).findings;
+        assert!(
+            other
+                .iter()
+                .any(|f| f.contains("`team-setup`, not the fleet's `nbwarden`")),
+            "{other:?}"
+        );
+        let theirs = CrossCheckRules {
+            lifecycle_config: "team-setup".into(),
+            ..CrossCheckRules::default()
+        };
+        assert!(judge(&row, &seen, &theirs).findings.is_empty());
     }
 
     #[test]
@@ -942,6 +1045,47 @@ mod tests {
         assert!(!table.contains('\u{1b}'), "{table:?}");
         assert!(table.contains("\\u{1b}[2J"), "{table}");
         assert_eq!(table.lines().count(), 4, "{table}");
+    }
+
+    /// Issue 19's third red-team round: spaces in what the user wrote
+    /// pushed the cross-check's findings two thousand columns right, past
+    /// what a cut view shows, and left "agrees" from a control id in
+    /// sight. Findings now start their own lines, and the row is bounded.
+    #[test]
+    fn what_the_user_wrote_cannot_push_a_finding_out_of_sight() {
+        let mut r = reported(10_000, Some(honest_view()));
+        r.failing_since = Some(format!("-{}", " ".repeat(95)));
+        r.failing = std::iter::once(format!("-  agrees{}", " ".repeat(88)))
+            .chain(std::iter::repeat_n(" ".repeat(96), 20))
+            .collect();
+        r.exit_code = 0;
+        r.cross_check = Some(CrossCheck {
+            findings: vec!["no owner tag `owner`".into()],
+            ..CrossCheck::default()
+        });
+        let table = render_table(&[r]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines.iter().all(|l| l.chars().count() <= 400), "{table}");
+        assert!(lines[1].contains("FLAGGED (1)"), "{table}");
+        assert!(!lines[1].contains("   agrees"), "{table}");
+        assert_eq!(lines[2], "    ! no owner tag `owner`", "{table}");
+    }
+
+    #[test]
+    fn a_role_is_one_whatever_its_case_or_path() {
+        let id = role_identity;
+        assert_eq!(
+            id("arn:aws:iam::111122223333:role/nbwarden/Team-Nb"),
+            id("arn:aws:iam::111122223333:role/team-nb")
+        );
+        assert_ne!(
+            id("arn:aws:iam::111122223333:role/team-nb"),
+            id("arn:aws:iam::444455556666:role/team-nb")
+        );
+        assert_ne!(
+            id("arn:aws:iam::111122223333:role/team-nb"),
+            id("arn:aws:iam::111122223333:role/team-nb2")
+        );
     }
 
     #[test]

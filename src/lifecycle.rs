@@ -218,6 +218,10 @@ pub fn base64(script: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(script)
 }
 
+/// The lifecycle configuration's name unless the administrator gives one:
+/// what `lifecycle render` creates and the fleet's cross-check expects.
+pub const DEFAULT_CONFIG_NAME: &str = "nbwarden";
+
 /// A lifecycle configuration's name as SageMaker takes it: 1 to 63
 /// letters, digits and hyphens, starting and ending with a letter or digit.
 #[derive(Debug, Clone, PartialEq, Eq)]

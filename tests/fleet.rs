@@ -311,7 +311,7 @@ for name, safe in zip(sys.argv[2::2], sys.argv[3::2]):
     # Each with a role of its own and its owner and cost tags: only what
     # this test forges is flagged.
     sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium",
-        RoleArn="arn:aws:iam::123456789012:role/" + name,
+        RoleArn="arn:aws:iam::123456789012:role/" + name, LifecycleConfigName="nbwarden",
         SubnetId="subnet-0a1b2c3d4e5f67890", SecurityGroupIds=["sg-0a1b2c3d4e5f67890"],
         Tags=[{"Key": "owner", "Value": "ana"}, {"Key": "cost-center", "Value": "cc-1"}], **extra)
 "#;
@@ -580,8 +580,26 @@ s3.put_object(Bucket="nbwarden-reports", Key=key, Body=json.dumps(r))
 )]
 fn the_cross_check_flags_untagged_notebooks_shared_roles_and_open_access() {
     let tag = unique("acc");
-    let [good, untagged, cased, shared_a, shared_b, open] =
-        ["good", "untagged", "cased", "shared-a", "shared-b", "open"].map(|n| format!("{tag}-{n}"));
+    let [
+        good,
+        untagged,
+        cased,
+        shared_a,
+        shared_b,
+        open,
+        unstarted,
+        other_start,
+    ] = [
+        "good",
+        "untagged",
+        "cased",
+        "shared-a",
+        "shared-b",
+        "open",
+        "unstarted",
+        "other-start",
+    ]
+    .map(|n| format!("{tag}-{n}"));
     let prefix = format!("{tag}-reports");
     let create = r#"
 import boto3, sys
@@ -592,16 +610,22 @@ tag = sys.argv[2]
 tags = [{"Key": "owner", "Value": "ana"}, {"Key": "cost-center", "Value": "cc-1"}]
 safe = dict(KmsKeyId=key, DirectInternetAccess="Disabled", RootAccess="Disabled")
 role = "arn:aws:iam::123456789012:role/"
+fleet = dict(LifecycleConfigName="nbwarden")
 for name, role_name, its_tags, settings in [
-    (tag + "-good", tag + "-good", tags, safe),
-    (tag + "-untagged", tag + "-untagged", [{"Key": "owner", "Value": " "}], safe),
+    (tag + "-good", tag + "-good", tags, dict(safe, **fleet)),
+    (tag + "-untagged", tag + "-untagged", [{"Key": "owner", "Value": " "}], dict(safe, **fleet)),
     (tag + "-cased", tag + "-cased",
      [{"Key": "owner", "Value": "ana"}, {"Key": "OWNER", "Value": "mallory"},
-      {"Key": "cost-center", "Value": "cc-1"}], safe),
-    (tag + "-shared-a", tag + "-shared", tags, safe),
-    (tag + "-shared-b", tag + "-shared", tags, safe),
+      {"Key": "cost-center", "Value": "cc-1"}], dict(safe, **fleet)),
+    # One role, written with another path and case: IAM's names ignore case.
+    (tag + "-shared-a", tag + "-shared", tags, dict(safe, **fleet)),
+    (tag + "-shared-b", "nbwarden/" + (tag + "-shared").upper(), tags, dict(safe, **fleet)),
     (tag + "-open", tag + "-open", tags,
-     dict(KmsKeyId=key, DirectInternetAccess="Enabled", RootAccess="Enabled")),
+     dict(KmsKeyId=key, DirectInternetAccess="Enabled", RootAccess="Enabled", **fleet)),
+    # Safe in every setting, but nbwarden never runs there.
+    (tag + "-unstarted", tag + "-unstarted", tags, safe),
+    (tag + "-other-start", tag + "-other-start", tags,
+     dict(safe, LifecycleConfigName="team-setup")),
 ]:
     sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium",
         RoleArn=role + role_name, SubnetId="subnet-0a1b2c3d4e5f67890",
@@ -617,7 +641,7 @@ for name, role_name, its_tags, settings in [
              [verify.report]\nbucket = \"{BUCKET}\"\nprefix = \"{prefix}\"\n"
         ),
     );
-    upload_honest_reports(&policy.to_string_lossy(), &[&good]);
+    upload_honest_reports(&policy.to_string_lossy(), &[&good, &unstarted]);
 
     let admin = sandbox("al2023");
     let rows = flagged_rows(admin.path(), &prefix, &[]);
@@ -662,9 +686,21 @@ for name, role_name, its_tags, settings in [
             "{expected}: {open_findings}"
         );
     }
+    // A notebook without the fleet's lifecycle configuration is flagged,
+    // even with an honest-looking report of its own.
+    assert_eq!(
+        findings_of(&rows, &unstarted),
+        "SageMaker says it has no lifecycle configuration: nbwarden never runs there",
+        "{rows:#}"
+    );
+    assert!(
+        findings_of(&rows, &other_start)
+            .contains("lifecycle configuration `team-setup`, not the fleet's `nbwarden`"),
+        "{rows:#}"
+    );
 
-    // Root access allowed, and another owner tag: what changes is exactly
-    // what those options name.
+    // Root access allowed, another owner tag and another lifecycle
+    // configuration: what changes is exactly what those options name.
     let lenient = summary(
         admin.path(),
         &prefix,
@@ -673,11 +709,21 @@ for name, role_name, its_tags, settings in [
             "--allow-root-access",
             "--owner-tag-key",
             "team-owner",
+            "--lifecycle-config",
+            "team-setup",
             "--output",
             "json",
         ],
     );
     let rows = common::json(&lenient);
+    assert!(
+        !findings_of(&rows, &other_start).contains("lifecycle"),
+        "{rows:#}"
+    );
+    assert!(
+        findings_of(&rows, &good).contains("`nbwarden`, not the fleet's `team-setup`"),
+        "{rows:#}"
+    );
     let open_findings = findings_of(&rows, &open);
     assert!(!open_findings.contains("RootAccess"), "{open_findings}");
     assert!(
@@ -691,7 +737,9 @@ for name, role_name, its_tags, settings in [
     let table = summary(admin.path(), &prefix, &["--cross-check"]);
     assert_eq!(code(&table), 1);
     assert!(
-        stdout(&table).contains("its role is shared"),
+        stdout(&table)
+            .lines()
+            .any(|l| l.starts_with("    ! its role is shared")),
         "{}",
         stdout(&table)
     );

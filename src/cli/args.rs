@@ -154,7 +154,7 @@ pub struct RenderArgs {
     pub format: ScriptFormat,
     /// The lifecycle configuration's name (CloudFormation): 1 to 63
     /// letters, digits and hyphens.
-    #[arg(long, default_value = "nbwarden")]
+    #[arg(long, default_value = crate::lifecycle::DEFAULT_CONFIG_NAME)]
     pub name: crate::lifecycle::LifecycleConfigName,
     /// The tags of the users' access policy (CloudFormation).
     #[command(flatten)]
@@ -245,6 +245,16 @@ pub enum FleetCommand {
             requires = "cross_check"
         )]
         cost_tag_key: crate::cloudformation::TagKey,
+        /// With --cross-check: the fleet's lifecycle configuration (as
+        /// `lifecycle render --name`); a notebook that starts with another,
+        /// or none, never runs nbwarden and is flagged.
+        #[arg(
+            long,
+            default_value = crate::lifecycle::DEFAULT_CONFIG_NAME,
+            value_name = "NAME",
+            requires = "cross_check"
+        )]
+        lifecycle_config: crate::lifecycle::LifecycleConfigName,
         /// With --cross-check: also list the notebooks of this region
         /// (repeatable), besides those the reports name and your own.
         #[arg(long = "region", value_name = "REGION", requires = "cross_check", value_parser = parse_region)]
