@@ -337,18 +337,20 @@ fn the_user_access_policy_opens_own_notebooks_through_the_endpoints_only() {
     // Nor takes another's notebook over through its settings or the
     // fleet's lifecycle configuration, nor starts a notebook of their own
     // with a notebook's role (the notebook stack puts them under /nbwarden/).
+    // An IAM policy holds in every region, and so does each Deny: issue
+    // 19's third red-team round found them limited to the fleet's region.
     for (action, resource) in [
         (
             "sagemaker:UpdateNotebookInstance",
-            "arn:aws:sagemaker:REGION:ACCOUNT:notebook-instance/*",
+            "arn:aws:sagemaker:*:ACCOUNT:notebook-instance/*",
         ),
         (
             "sagemaker:UpdateNotebookInstanceLifecycleConfig",
-            "arn:aws:sagemaker:REGION:ACCOUNT:notebook-instance-lifecycle-config/*",
+            "arn:aws:sagemaker:*:ACCOUNT:notebook-instance-lifecycle-config/*",
         ),
         (
             "sagemaker:CreateNotebookInstanceLifecycleConfig",
-            "arn:aws:sagemaker:REGION:ACCOUNT:notebook-instance-lifecycle-config/*",
+            "arn:aws:sagemaker:*:ACCOUNT:notebook-instance-lifecycle-config/*",
         ),
         ("iam:PassRole", "arn:aws:iam::ACCOUNT:role/nbwarden/*"),
     ] {
@@ -751,6 +753,7 @@ fn the_rpm_is_lint_clean_with_fhs_paths_scriptlets_and_generated_docs() {
         "/usr/bin/nbwarden".to_string(),
         "/usr/share/nbwarden/policy.example.toml".into(),
         "/usr/share/nbwarden/iam-notebook-role-policy.json".into(),
+        "/usr/share/nbwarden/iam-user-access-policy.json".into(),
         "/usr/share/doc/nbwarden/GUIDE.md".into(),
         "/usr/share/bash-completion/completions/nbwarden".into(),
         "/usr/share/zsh/site-functions/_nbwarden".into(),

@@ -38,12 +38,22 @@ pub const PACKAGED_BINARY: &str = "/usr/bin/nbwarden";
 
 /// The binary the units run: the lifecycle path's when it is there (it is
 /// what the start just installed and ran), else the RPM's on an image that
-/// has only that, else the lifecycle path's.
+/// has only that, else the lifecycle path's. A link there (an alternatives
+/// setup) serves when it and everything it leads through are root's and
+/// it ends at a regular file: systemd follows it.
 fn installed_binary(host: &Host) -> Result<&'static str> {
     use crate::host::EntryKind;
     for binary in [LIFECYCLE_BINARY, PACKAGED_BINARY] {
-        if host.kind(Path::new(binary))? == Some(EntryKind::File) {
-            return Ok(binary);
+        match host.kind(Path::new(binary))? {
+            Some(EntryKind::File) => return Ok(binary),
+            Some(EntryKind::Symlink) => {
+                if let Ok(target) = host.check_trusted(Path::new(binary))
+                    && host.kind(&target)? == Some(EntryKind::File)
+                {
+                    return Ok(binary);
+                }
+            }
+            _ => {}
         }
     }
     Ok(LIFECYCLE_BINARY)
@@ -572,6 +582,22 @@ mod tests {
         std::fs::create_dir_all(root.path().join("usr/local/bin")).expect("dir");
         std::fs::write(root.path().join("usr/local/bin/nbwarden"), "lifecycle").expect("binary");
         assert_eq!(installed_binary(&host()).expect("kind"), LIFECYCLE_BINARY);
+    }
+
+    /// Issue 19's third red-team round: with the RPM's binary behind an
+    /// alternatives-style link, the units named the lifecycle path, where
+    /// no binary was, and verify passed them.
+    #[test]
+    fn a_root_owned_link_to_the_binary_serves_and_a_dangling_one_does_not() {
+        let root = tempfile::tempdir().expect("tmp");
+        let host = || Host::open(root.path()).expect("host");
+        std::fs::create_dir_all(root.path().join("usr/bin")).expect("dir");
+        std::fs::create_dir_all(root.path().join("opt/nbw")).expect("dir");
+        std::os::unix::fs::symlink("/opt/nbw/nbwarden", root.path().join("usr/bin/nbwarden"))
+            .expect("link");
+        assert_eq!(installed_binary(&host()).expect("kind"), LIFECYCLE_BINARY);
+        std::fs::write(root.path().join("opt/nbw/nbwarden"), "rpm").expect("binary");
+        assert_eq!(installed_binary(&host()).expect("kind"), PACKAGED_BINARY);
     }
 
     #[test]
