@@ -8,7 +8,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use common::notebook::{name_notebook, run_aws, service};
+use common::notebook::{FaultProxy, name_notebook, run_aws};
 use common::*;
 use nbwarden::report::{Report, Status};
 
@@ -379,61 +379,6 @@ fn policies_load_from_s3_and_ssm_pinned_by_sha256() {
         "{}",
         output_text(&out)
     );
-}
-
-/// tests/system/faults.py in front of moto; stopped by PID when dropped.
-struct FaultProxy {
-    child: std::process::Child,
-    url: String,
-}
-
-impl FaultProxy {
-    fn start(mode: &str) -> FaultProxy {
-        FaultProxy::start_counting(mode, None)
-    }
-
-    /// Also records every request's operation in `count_file`.
-    fn start_counting(mode: &str, count_file: Option<&Path>) -> FaultProxy {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let child = Command::new("python3")
-            .arg(repo().join("tests/system/faults.py"))
-            .args([
-                "--port",
-                &port.to_string(),
-                "--upstream",
-                &service("NBWARDEN_TEST_MOTO_URL"),
-            ])
-            .args(["--mode", mode])
-            .args(
-                count_file
-                    .map(|f| vec!["--count-file".into(), f.as_os_str().to_owned()])
-                    .unwrap_or_default(),
-            )
-            .spawn()
-            .expect("start faults.py");
-        // Owned from here on, so the process is stopped even if we panic.
-        let proxy = FaultProxy {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return proxy;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("faults.py did not listen on {port}");
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

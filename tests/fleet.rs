@@ -786,3 +786,56 @@ sm.create_notebook_instance(NotebookInstanceName=sys.argv[2], InstanceType="ml.t
     );
     assert_eq!(code(&bad), 2, "{}", output_text(&bad));
 }
+
+/// An S3 body that trickles in after its headers, just fast enough for the
+/// SDK's stalled-stream check: the SDK's operation timeout ends with the
+/// headers, so the read itself is bounded (by the call's 20 s and the
+/// run's deadline), and the report becomes a row that says why instead of
+/// a view that waits as long as the body takes.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn a_report_body_that_trickles_is_a_row_not_a_hang() {
+    let prefix = unique("stall");
+    let put = boto3(
+        r#"
+import boto3, sys
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+s3.put_object(Bucket=sys.argv[2], Key=sys.argv[3] + "/123456789012/us-east-1/nb-stall/latest.json",
+              Body=b'{"exit_code": 0, "controls": [], "padding": "' + b"x" * 4096 + b'"}')
+"#,
+        &[BUCKET, &prefix],
+    );
+    assert!(put.status.success(), "{}", output_text(&put));
+    let proxy = common::notebook::FaultProxy::start("tricklebody:30");
+    let admin = sandbox("al2023");
+    let out = run_aws(
+        admin.path(),
+        &[
+            "fleet",
+            "summary",
+            "--bucket",
+            BUCKET,
+            "--prefix",
+            &prefix,
+            "--deadline",
+            "8s",
+            "--output",
+            "json",
+        ],
+        &[("AWS_ENDPOINT_URL_S3", proxy.url.as_str())],
+    );
+    let rows = common::json(&out);
+    assert_eq!(code(&out), 1, "{}", output_text(&out));
+    let problem = row_of(&rows, "nb-stall")["problem"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        problem.contains("the body did not arrive within"),
+        "{rows:#}"
+    );
+}

@@ -125,28 +125,37 @@ fn url_decoded_key(key: &str) -> String {
 /// An object's body, refused as soon as it is known to pass `limit` bytes
 /// (by its length header, else while reading): a report the notebook user
 /// can replace must not make root, or the fleet view, hold gigabytes.
+/// The body is read within `timeout`: the SDK's operation timeout ends
+/// with the response's headers, and a body that stalls would otherwise
+/// hold the run (or the fleet view) past its deadline.
 async fn read_limited(
     mut resp: aws_sdk_s3::operation::get_object::GetObjectOutput,
     limit: usize,
     resource: &str,
+    timeout: Duration,
 ) -> Result<Vec<u8>> {
     let too_large = || anyhow!("{resource} is larger than {limit} bytes; refusing it");
     if resp.content_length().unwrap_or(0) > limit as i64 {
         return Err(too_large());
     }
-    let mut bytes = Vec::new();
-    while let Some(chunk) = resp
-        .body
-        .try_next()
-        .await
-        .with_context(|| format!("S3 GetObject {resource}: the download broke off"))?
-    {
-        if bytes.len() + chunk.len() > limit {
-            return Err(too_large());
+    let read = async {
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp
+            .body
+            .try_next()
+            .await
+            .with_context(|| format!("S3 GetObject {resource}: the download broke off"))?
+        {
+            if bytes.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
         }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes)
+        Ok(bytes)
+    };
+    tokio::time::timeout(timeout, read).await.map_err(|_| {
+        anyhow!("S3 GetObject {resource}: the body did not arrive within {timeout:?}")
+    })?
 }
 
 impl Aws {
@@ -403,9 +412,12 @@ impl Aws {
     ) -> Result<Option<Vec<u8>>> {
         let (c, client) = self.s3()?;
         let resource = format!("s3://{bucket}/{key}");
+        let timeout = self.remaining()?.min(CALL_TIMEOUT);
         c.wait(async {
             match client.get_object().bucket(bucket).key(key).send().await {
-                Ok(resp) => read_limited(resp, limit, &resource).await.map(Some),
+                Ok(resp) => read_limited(resp, limit, &resource, timeout)
+                    .await
+                    .map(Some),
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
                 Err(e) => Err(describe(e, "S3", "GetObject", &resource)),
             }
@@ -491,11 +503,14 @@ impl Aws {
             let mut next = 0;
             loop {
                 while set.len() < 16 && next < keys.len() {
-                    if let Err(e) = self.remaining() {
-                        each(next, Err(e));
-                        next += 1;
-                        continue;
-                    }
+                    let timeout = match self.remaining() {
+                        Ok(left) => left.min(CALL_TIMEOUT),
+                        Err(e) => {
+                            each(next, Err(e));
+                            next += 1;
+                            continue;
+                        }
+                    };
                     let client = client.clone();
                     let (bucket, key, i) = (bucket.to_string(), keys[next].clone(), next);
                     set.spawn(async move {
@@ -508,7 +523,7 @@ impl Aws {
                                 .send()
                                 .await
                                 .map_err(|e| describe(e, "S3", "GetObject", &resource))?;
-                            read_limited(resp, limit, &resource).await
+                            read_limited(resp, limit, &resource, timeout).await
                         }
                         .await;
                         (i, got)

@@ -190,6 +190,61 @@ pub fn run_aws(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("run nbwarden")
 }
 
+/// tests/system/faults.py in front of moto; stopped by PID when dropped.
+pub struct FaultProxy {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl FaultProxy {
+    pub fn start(mode: &str) -> FaultProxy {
+        FaultProxy::start_counting(mode, None)
+    }
+
+    /// Also records every request's operation in `count_file`.
+    pub fn start_counting(mode: &str, count_file: Option<&Path>) -> FaultProxy {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new("python3")
+            .arg(repo().join("tests/system/faults.py"))
+            .args([
+                "--port",
+                &port.to_string(),
+                "--upstream",
+                &service("NBWARDEN_TEST_MOTO_URL"),
+            ])
+            .args(["--mode", mode])
+            .args(
+                count_file
+                    .map(|f| vec!["--count-file".into(), f.as_os_str().to_owned()])
+                    .unwrap_or_default(),
+            )
+            .spawn()
+            .expect("start faults.py");
+        // Owned from here on, so the process is stopped even if we panic.
+        let proxy = FaultProxy {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return proxy;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("faults.py did not listen on {port}");
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Runs a Python snippet with the services' venv (boto3 against moto).
 pub fn boto3(script: &str, args: &[&str]) -> Output {
     let venv = service("NBWARDEN_TEST_VENV");

@@ -8,6 +8,9 @@ Modes:
   deny         answer every request with AccessDeniedException (HTTP 400)
   slow:S       wait S seconds before forwarding each request
   error500     answer every request with HTTP 500
+  tricklebody:S  forward everything, but send an S3 GetObject's body at 4
+               bytes a second (fast enough for the SDK's stalled-stream
+               check), for S seconds, then hang up
   forward      forward everything
 
 With --count-file F, every request appends one line to F: its X-Amz-Target
@@ -76,7 +79,29 @@ class Proxy(BaseHTTPRequestHandler):
             return self.fail(500, "InternalServerError", "injected")
         if kind == "slow":
             time.sleep(float(arg))
+        getobject = "x-id=GetObject" in self.path or "?" not in self.path
+        if kind == "tricklebody" and self.command == "GET" and getobject:
+            return self.trickle(float(arg))
         return self.forward(body)
+
+    def trickle(self, seconds):
+        req = urllib.request.Request(self.upstream + self.path, method="GET")
+        for k, v in self.headers.items():
+            if k.lower() not in ("host", "connection"):
+                req.add_header(k, v)
+        data = urllib.request.urlopen(req, timeout=30).read()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        until = time.monotonic() + seconds
+        for i in range(len(data)):
+            if time.monotonic() > until:
+                break
+            self.wfile.write(data[i:i + 1])
+            self.wfile.flush()
+            time.sleep(0.25)
+        self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
 
