@@ -104,3 +104,8 @@ if (out / "fleet.json").exists():
     print(f"## fleet summary over {f['notebooks']:,} reports (moto, {f['report_bytes']:,} bytes each)\n")
     print(f"- median {f['wall_ms_median']:.0f} ms (min {f['wall_ms_min']:.0f}, max {f['wall_ms_max']:.0f}, "
           f"{f['runs']} runs); peak RSS {f['peak_rss_kib_max'] / 1024:.1f} MiB (target <= 100 MB)")
+    if "cross_check" in f:
+        c = f["cross_check"]
+        print(f"- `--cross-check` over {c['reports']:,} reports ({c['notebooks_listed']:,} notebooks listed, "
+              f"a DescribeNotebookInstance and a ListTags each): median {c['wall_ms_median']:.0f} ms "
+              f"(min {c['wall_ms_min']:.0f}, max {c['wall_ms_max']:.0f}, {c['runs']} runs)")

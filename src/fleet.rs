@@ -137,6 +137,11 @@ impl Default for CrossCheckRules {
     }
 }
 
+/// How many SageMaker calls the cross-check makes at once: enough to hide
+/// each call's round trip behind the others', few enough to stay within
+/// SageMaker's request rates (a throttled call is retried with backoff).
+const FLEET_CALLS: usize = 8;
+
 /// What the cross-check found for one notebook.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct CrossCheck {
@@ -306,8 +311,8 @@ fn bounded(text: &str) -> String {
 /// say which notebooks lack a report.
 pub fn cross_check(aws: &Aws, rows: &mut Vec<Row>, rules: &CrossCheckRules) -> Result<()> {
     let mut described = BTreeMap::new();
-    for row in rows.iter_mut() {
-        let (check, seen) = check_row(aws, row, rules);
+    let checked = crate::parallel::map_with(FLEET_CALLS, rows, |row| check_row(aws, row, rules));
+    for (row, (check, seen)) in rows.iter_mut().zip(checked) {
         row.cross_check = Some(check);
         if let Some(seen) = seen {
             described.insert((row.region.clone(), row.notebook.clone()), seen);
@@ -349,7 +354,7 @@ pub fn cross_check(aws: &Aws, rows: &mut Vec<Row>, rules: &CrossCheckRules) -> R
             ..Row::empty()
         });
     }
-    let access = access_view(aws, &fleet, &mut described, rules);
+    let access = access_view(aws, &fleet, &described, rules);
     // Reports by notebook: a fleet has thousands of each.
     let reported: BTreeMap<NotebookKey, usize> = rows
         .iter()
@@ -425,34 +430,39 @@ type NotebookKey = (String, String, String);
 fn access_view(
     aws: &Aws,
     fleet: &[(String, crate::facts::NotebookDescription)],
-    described: &mut BTreeMap<(String, String), crate::facts::NotebookDescription>,
+    described: &BTreeMap<(String, String), crate::facts::NotebookDescription>,
     rules: &CrossCheckRules,
 ) -> BTreeMap<NotebookKey, (Option<String>, AccessFindings)> {
-    let mut out = BTreeMap::new();
-    let mut by_role: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut role_of: BTreeMap<String, String> = BTreeMap::new();
-    for (region, listed) in fleet {
+    // SageMaker's answers first, several at a time; then what they mean,
+    // in the listing's order.
+    let answers = crate::parallel::map_with(FLEET_CALLS, fleet, |(region, listed)| {
         let (Some(name), Some(arn)) = (
             &listed.notebook_instance_name,
             &listed.notebook_instance_arn,
         ) else {
+            return None;
+        };
+        let seen = match described.get(&(region.clone(), name.clone())) {
+            Some(seen) => Ok(seen.clone()),
+            None => aws.sagemaker_describe_notebook_in(region, name),
+        };
+        Some((seen, aws.sagemaker_tags_in(region, arn)))
+    });
+    let mut out = BTreeMap::new();
+    let mut by_role: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut role_of: BTreeMap<String, String> = BTreeMap::new();
+    for ((region, listed), answer) in fleet.iter().zip(answers) {
+        let (Some(name), Some(arn), Some((seen, tags))) = (
+            &listed.notebook_instance_name,
+            &listed.notebook_instance_arn,
+            answer,
+        ) else {
             continue;
         };
         let mut view = AccessFindings::default();
-        let key = (region.clone(), name.clone());
-        let seen = match described.get(&key) {
-            Some(seen) => Some(seen.clone()),
-            None => match aws.sagemaker_describe_notebook_in(region, name) {
-                Ok(seen) => {
-                    described.insert(key, seen.clone());
-                    Some(seen)
-                }
-                Err(e) => {
-                    view.findings.push(format!("cannot describe it: {e:#}"));
-                    None
-                }
-            },
-        };
+        let seen = seen
+            .map_err(|e| view.findings.push(format!("cannot describe it: {e:#}")))
+            .ok();
         if let Some(seen) = &seen {
             view.role_arn = seen.role_arn.clone().map(|r| bounded(&r));
             view.settings = settings_findings(seen, rules);
@@ -465,7 +475,7 @@ fn access_view(
                 role_of.insert(me, role_identity(role));
             }
         }
-        match aws.sagemaker_tags_in(region, arn) {
+        match tags {
             Ok(tags) => {
                 let value = |k: &str| {
                     tags.get(k)

@@ -94,6 +94,23 @@ struct Connected {
     /// the report: the rest of a run is nbwarden's own cost. Fetches made
     /// ahead on another thread overlap local work and are not counted.
     waited_ns: AtomicU64,
+    /// The HTTP client of the calls nbwarden signs itself (SageMaker),
+    /// made once so that its connections are kept: a fleet's cross-check
+    /// makes thousands of calls, each of which used to open its own.
+    signing_http: OnceLock<reqwest::Client>,
+}
+
+impl Connected {
+    fn signing_http(&self) -> Result<&reqwest::Client> {
+        if let Some(client) = self.signing_http.get() {
+            return Ok(client);
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+            .context("cannot make the HTTP client for SageMaker calls")?;
+        Ok(self.signing_http.get_or_init(|| client))
+    }
 }
 
 impl Connected {
@@ -225,6 +242,7 @@ impl Aws {
             config,
             owner: self.owner,
             waited_ns: AtomicU64::new(0),
+            signing_http: OnceLock::new(),
         };
         connected.count_wait(started.elapsed());
         Ok(self.inner.get_or_init(|| connected))

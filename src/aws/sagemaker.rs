@@ -208,12 +208,8 @@ impl Aws {
             let (instructions, _) = sign(signable, &params)
                 .map_err(|e| fatal(anyhow!("{what}: cannot sign: {e}")))?
                 .into_parts();
-            let client = reqwest::Client::builder()
-                .timeout(timeout)
-                .connect_timeout(super::CONNECT_TIMEOUT)
-                .build()
-                .map_err(|e| fatal(e.into()))?;
-            let mut req = client.post(url).body(body.clone());
+            let client = c.signing_http().map_err(fatal)?;
+            let mut req = client.post(url).timeout(timeout).body(body.clone());
             for (k, v) in &call.headers {
                 req = req.header(*k, v.as_str());
             }
