@@ -619,15 +619,7 @@ fn an_unreachable_s3_fails_the_start() {
 )]
 fn a_tarpit_endpoint_fails_the_start_inside_the_budget() {
     let _one = serial();
-    let tarpit = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = tarpit.local_addr().expect("addr").port();
-    // Accepts every connection and holds it open, silent.
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in tarpit.incoming().flatten() {
-            held.push(stream);
-        }
-    });
+    let port = common::tarpit();
     let (nb, start) = start_with_s3_at("tarpit", port, "40s");
     // A quarter of 40 s for the download, and the kill 5 s after.
     assert_failed_start(&nb, &start, "took longer than 10s", Duration::from_secs(20));

@@ -117,14 +117,7 @@ fn pip_as_the_user_installs_through_the_mirror_after_apply() {
     ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
 )]
 fn the_mirror_probe_ends_at_the_runs_deadline_unproven() {
-    let tarpit = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = tarpit.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in tarpit.incoming().flatten() {
-            held.push(stream);
-        }
-    });
+    let port = common::tarpit();
     let policy = policy().replace(
         &service("NBWARDEN_TEST_PYPI_URL"),
         &format!("http://127.0.0.1:{port}/simple/"),

@@ -187,6 +187,20 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{nanos}")
 }
 
+/// A loopback port that accepts every connection and holds it open,
+/// silent (a tarpit), for as long as the test process lives.
+pub fn tarpit() -> u16 {
+    let tarpit = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = tarpit.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in tarpit.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    port
+}
+
 pub fn write_policy(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("policy.toml");
     std::fs::write(&path, text).expect("write policy");
