@@ -379,7 +379,8 @@ pub fn cross_check(aws: &Aws, rows: &mut Vec<Row>, rules: &CrossCheckRules) -> R
                  failed, or the report was deleted"
                     .to_string(),
             );
-        } else if view.findings.is_empty() {
+        } else if view.findings.is_empty() && view.settings.is_empty() {
+            // Stopped and as it should be: its next start reports.
             continue;
         }
         findings.extend(view.findings.iter().cloned());

@@ -589,6 +589,7 @@ fn the_cross_check_flags_untagged_notebooks_shared_roles_and_open_access() {
         open,
         unstarted,
         other_start,
+        stopped,
     ] = [
         "good",
         "untagged",
@@ -598,6 +599,7 @@ fn the_cross_check_flags_untagged_notebooks_shared_roles_and_open_access() {
         "open",
         "unstarted",
         "other-start",
+        "stopped",
     ]
     .map(|n| format!("{tag}-{n}"));
     let prefix = format!("{tag}-reports");
@@ -626,10 +628,13 @@ for name, role_name, its_tags, settings in [
     (tag + "-unstarted", tag + "-unstarted", tags, safe),
     (tag + "-other-start", tag + "-other-start", tags,
      dict(safe, LifecycleConfigName="team-setup")),
+    (tag + "-stopped", tag + "-stopped", tags, safe),
 ]:
     sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium",
         RoleArn=role + role_name, SubnetId="subnet-0a1b2c3d4e5f67890",
         SecurityGroupIds=["sg-0a1b2c3d4e5f67890"], Tags=its_tags, **settings)
+# Stopped, without a report: what its next start would run still matters.
+sm.stop_notebook_instance(NotebookInstanceName=tag + "-stopped")
 "#;
     let made = boto3(create, &[&tag]);
     assert!(made.status.success(), "{}", output_text(&made));
@@ -696,6 +701,15 @@ for name, role_name, its_tags, settings in [
     assert!(
         findings_of(&rows, &other_start)
             .contains("lifecycle configuration `team-setup`, not the fleet's `nbwarden`"),
+        "{rows:#}"
+    );
+    assert_eq!(
+        row_of(&rows, &stopped)["problem"],
+        "no report (not in service)",
+        "{rows:#}"
+    );
+    assert!(
+        findings_of(&rows, &stopped).contains("no lifecycle configuration"),
         "{rows:#}"
     );
 

@@ -130,6 +130,18 @@ pub struct Stat {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    /// A character device's (major, minor) numbers: `(1, 3)` is the
+    /// kernel's null device.
+    pub char_device: Option<(u64, u64)>,
+}
+
+fn char_device(mode: u32, rdev: u64) -> Option<(u64, u64)> {
+    (SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits()) == SFlag::S_IFCHR).then(|| {
+        (
+            nix::sys::stat::major(rdev as nix::sys::stat::dev_t),
+            nix::sys::stat::minor(rdev as nix::sys::stat::dev_t),
+        )
+    })
 }
 
 impl Stat {
@@ -139,6 +151,7 @@ impl Stat {
             mode: st.st_mode & 0o7777,
             uid: st.st_uid,
             gid: st.st_gid,
+            char_device: char_device(st.st_mode, st.st_rdev as u64),
         }
     }
 
@@ -159,6 +172,7 @@ impl Stat {
             mode: m.mode() & 0o7777,
             uid: m.uid(),
             gid: m.gid(),
+            char_device: char_device(m.mode(), m.rdev()),
         }
     }
 }

@@ -47,8 +47,9 @@ struct Walk {
     user_gids: Vec<u32>,
 }
 
-/// Whether `link` names `/dev/null` and that is root's device, not a file
-/// (in a root whose `/dev` is not the kernel's, anything could be there).
+/// Whether `link` names `/dev/null` and that is root's null device (1:3),
+/// not a file or a FIFO (in a root whose `/dev` is not the kernel's,
+/// anything could be there).
 fn links_to_null_device(host: &Host, link: &Path) -> bool {
     let null = Path::new("/dev/null");
     let names_null = host
@@ -61,7 +62,7 @@ fn links_to_null_device(host: &Host, link: &Path) -> bool {
             .stat(null)
             .ok()
             .flatten()
-            .is_some_and(|m| m.kind == EntryKind::Other && m.uid == 0)
+            .is_some_and(|m| m.char_device == Some((1, 3)) && m.uid == 0)
 }
 
 impl Probe for Walk {
@@ -214,5 +215,42 @@ impl Probe for Walk {
             evidence: format!("{} finding(s) in {seen} entries", findings.len()),
             details,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::links_to_null_device;
+    use crate::host::Host;
+    use std::path::Path;
+
+    /// Only the kernel's null device makes a link a mask: a FIFO (or a
+    /// file) at the root's `/dev/null` is something writes reach.
+    #[test]
+    fn a_link_to_dev_null_is_a_mask_only_when_that_is_the_null_device() {
+        let root = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(root.path().join("dev")).expect("dev");
+        std::fs::create_dir_all(root.path().join("etc")).expect("etc");
+        std::os::unix::fs::symlink("/dev/null", root.path().join("etc/masked.service"))
+            .expect("link");
+        nix::unistd::mkfifo(
+            &root.path().join("dev/null"),
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+        )
+        .expect("fifo");
+        let host = Host::open(root.path()).expect("host");
+        assert!(!links_to_null_device(
+            &host,
+            Path::new("/etc/masked.service")
+        ));
+
+        // The machine's own /dev/null is the device.
+        let live = Host::open(Path::new("/")).expect("host");
+        assert_eq!(
+            live.stat(Path::new("/dev/null"))
+                .expect("stat")
+                .map(|s| s.char_device),
+            Some(Some((1, 3)))
+        );
     }
 }
