@@ -151,7 +151,7 @@ impl Stat {
             mode: st.st_mode & 0o7777,
             uid: st.st_uid,
             gid: st.st_gid,
-            char_device: char_device(st.st_mode, st.st_rdev as u64),
+            char_device: char_device(st.st_mode, st.st_rdev),
         }
     }
 
