@@ -781,10 +781,32 @@ fn service_units_are_written_but_not_started_without_systemd() {
             .expect("timer drop-in");
     assert!(drop_in.contains("OnUnitActiveSec=1200s"), "{drop_in}");
     assert!(!units.join("nbwarden-codeartifact.timer").exists());
+    // The sandbox has no binary where the units look for one, and says so.
+    let missing = "no nbwarden binary at /usr/local/bin/nbwarden or /usr/bin/nbwarden";
+    assert!(
+        evidence(&report, "service")
+            .iter()
+            .any(|e| e.contains(missing)),
+        "{service:#?}"
+    );
     let again = run_on("apply", root.path(), &policy, &["--output", "json"]);
     assert_eq!(
         common::control(&read_report(&again), "service").status,
         Status::Pass
+    );
+    std::fs::create_dir_all(root.path().join("usr/local/bin")).expect("bin dir");
+    std::fs::copy(
+        env!("CARGO_BIN_EXE_nbwarden"),
+        root.path().join("usr/local/bin/nbwarden"),
+    )
+    .expect("binary");
+    let installed = run_on("verify", root.path(), &policy, &["--output", "json"]);
+    let report = read_report(&installed);
+    assert!(
+        !evidence(&report, "service")
+            .iter()
+            .any(|e| e.contains(missing)),
+        "{report:#?}"
     );
 }
 

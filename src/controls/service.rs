@@ -41,22 +41,22 @@ pub const PACKAGED_BINARY: &str = "/usr/bin/nbwarden";
 /// has only that, else the lifecycle path's. A link there (an alternatives
 /// setup) serves when it and everything it leads through are root's and
 /// it ends at a regular file: systemd follows it.
-fn installed_binary(host: &Host) -> Result<&'static str> {
+fn installed_binary(host: &Host) -> Result<Option<&'static str>> {
     use crate::host::EntryKind;
     for binary in [LIFECYCLE_BINARY, PACKAGED_BINARY] {
         match host.kind(Path::new(binary))? {
-            Some(EntryKind::File) => return Ok(binary),
+            Some(EntryKind::File) => return Ok(Some(binary)),
             Some(EntryKind::Symlink) => {
                 if let Ok(target) = host.check_trusted(Path::new(binary))
                     && host.kind(&target)? == Some(EntryKind::File)
                 {
-                    return Ok(binary);
+                    return Ok(Some(binary));
                 }
             }
             _ => {}
         }
     }
-    Ok(LIFECYCLE_BINARY)
+    Ok(None)
 }
 
 /// A unit template from [`UNITS`] with the binary's path filled in.
@@ -187,7 +187,21 @@ impl Control for Service {
         &INFO
     }
     fn desired(&self, ctx: &Context<'_>) -> Result<DesiredState> {
-        let binary = installed_binary(ctx.host)?;
+        let mut notes = Vec::new();
+        let binary = match installed_binary(ctx.host)? {
+            Some(binary) => binary,
+            None => {
+                // Written all the same (the lifecycle installs it there
+                // before its apply); said, so that a root without it is
+                // not taken for one whose timers run.
+                notes.push(format!(
+                    "no nbwarden binary at {LIFECYCLE_BINARY} or {PACKAGED_BINARY} in this \
+                     root: the units name {LIFECYCLE_BINARY}, where the lifecycle installs it, \
+                     and run nothing until it is there"
+                ));
+                LIFECYCLE_BINARY
+            }
+        };
         let mut files = Vec::new();
         for (name, content) in UNITS {
             files.push(if self.plan.install.contains(name) {
@@ -240,6 +254,7 @@ impl Control for Service {
                 start: self.plan.start.clone(),
                 stop,
             })],
+            notes,
             ..DesiredState::default()
         })
     }
@@ -575,13 +590,19 @@ mod tests {
     fn the_units_run_the_binary_the_image_has() {
         let root = tempfile::tempdir().expect("tmp");
         let host = || Host::open(root.path()).expect("host");
-        assert_eq!(installed_binary(&host()).expect("kind"), LIFECYCLE_BINARY);
+        assert_eq!(installed_binary(&host()).expect("kind"), None);
         std::fs::create_dir_all(root.path().join("usr/bin")).expect("dir");
         std::fs::write(root.path().join("usr/bin/nbwarden"), "rpm").expect("rpm binary");
-        assert_eq!(installed_binary(&host()).expect("kind"), PACKAGED_BINARY);
+        assert_eq!(
+            installed_binary(&host()).expect("kind"),
+            Some(PACKAGED_BINARY)
+        );
         std::fs::create_dir_all(root.path().join("usr/local/bin")).expect("dir");
         std::fs::write(root.path().join("usr/local/bin/nbwarden"), "lifecycle").expect("binary");
-        assert_eq!(installed_binary(&host()).expect("kind"), LIFECYCLE_BINARY);
+        assert_eq!(
+            installed_binary(&host()).expect("kind"),
+            Some(LIFECYCLE_BINARY)
+        );
     }
 
     /// Issue 19's third red-team round: with the RPM's binary behind an
@@ -595,9 +616,12 @@ mod tests {
         std::fs::create_dir_all(root.path().join("opt/nbw")).expect("dir");
         std::os::unix::fs::symlink("/opt/nbw/nbwarden", root.path().join("usr/bin/nbwarden"))
             .expect("link");
-        assert_eq!(installed_binary(&host()).expect("kind"), LIFECYCLE_BINARY);
+        assert_eq!(installed_binary(&host()).expect("kind"), None);
         std::fs::write(root.path().join("opt/nbw/nbwarden"), "rpm").expect("binary");
-        assert_eq!(installed_binary(&host()).expect("kind"), PACKAGED_BINARY);
+        assert_eq!(
+            installed_binary(&host()).expect("kind"),
+            Some(PACKAGED_BINARY)
+        );
     }
 
     #[test]
