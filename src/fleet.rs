@@ -292,9 +292,16 @@ const MAX_FAILING_IDS: usize = 32;
 const MAX_FIELD_CHARS: usize = 96;
 
 fn bounded(text: &str) -> String {
-    if text.chars().count() > MAX_FIELD_CHARS {
-        let cut: String = text.chars().take(MAX_FIELD_CHARS).collect();
-        format!("{cut}...")
+    shortened(text, MAX_FIELD_CHARS, MAX_FIELD_CHARS)
+}
+
+/// `text` unchanged up to `limit` characters; past that, its first `keep`
+/// and "...".
+fn shortened(text: &str, limit: usize, keep: usize) -> String {
+    if text.chars().count() > limit {
+        let mut cut: String = text.chars().take(keep).collect();
+        cut.push_str("...");
+        cut
     } else {
         text.to_string()
     }
@@ -469,11 +476,9 @@ fn access_view(
             view.settings = settings_findings(seen, rules);
             if let Some(role) = &seen.role_arn {
                 let me = format!("{region}/{name}");
-                by_role
-                    .entry(role_identity(role))
-                    .or_default()
-                    .push(me.clone());
-                role_of.insert(me, role_identity(role));
+                let role = role_identity(role);
+                by_role.entry(role.clone()).or_default().push(me.clone());
+                role_of.insert(me, role);
             }
         }
         match tags {
@@ -792,13 +797,7 @@ fn printable(text: &str) -> String {
 
 /// At most `chars` characters of `text`, marked when cut.
 fn clipped(text: String, chars: usize) -> String {
-    if text.chars().count() > chars {
-        let mut cut: String = text.chars().take(chars.saturating_sub(3)).collect();
-        cut.push_str("...");
-        cut
-    } else {
-        text
-    }
+    shortened(&text, chars, chars.saturating_sub(3))
 }
 
 /// What the report says fills a row's last columns, after the

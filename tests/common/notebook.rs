@@ -192,7 +192,7 @@ pub fn run_aws(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 
 /// tests/system/faults.py in front of moto; stopped by PID when dropped.
 pub struct FaultProxy {
-    child: std::process::Child,
+    _server: super::LoopbackServer,
     pub url: String,
 }
 
@@ -203,12 +203,9 @@ impl FaultProxy {
 
     /// Also records every request's operation in `count_file`.
     pub fn start_counting(mode: &str, count_file: Option<&Path>) -> FaultProxy {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let child = Command::new("python3")
-            .arg(repo().join("tests/system/faults.py"))
+        let port = super::booted::free_port();
+        let mut cmd = Command::new("python3");
+        cmd.arg(repo().join("tests/system/faults.py"))
             .args([
                 "--port",
                 &port.to_string(),
@@ -220,28 +217,11 @@ impl FaultProxy {
                 count_file
                     .map(|f| vec!["--count-file".into(), f.as_os_str().to_owned()])
                     .unwrap_or_default(),
-            )
-            .spawn()
-            .expect("start faults.py");
-        // Owned from here on, so the process is stopped even if we panic.
-        let proxy = FaultProxy {
-            child,
+            );
+        FaultProxy {
+            _server: super::LoopbackServer::spawn(cmd, port),
             url: format!("http://127.0.0.1:{port}"),
-        };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return proxy;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        panic!("faults.py did not listen on {port}");
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
