@@ -98,6 +98,19 @@ if (out / "envs-2-apply.json").exists():
     print(f"- each environment beyond the first two: {per_env:.1f} ms "
           f"= {per_env / py:.2f} x one Python start-up (target <= 0.6)")
     print(f"- shell reference / apply on the 2-environment root (fresh, medians): {ratio:.1f}x (target >= 20x)")
+if (out / "dataset-after.json").exists():
+    before, after = hf("dataset-before"), hf("dataset-after")
+    files = int((out / "dataset-files").read_text())
+    print()
+    print(f"## A dataset on the ML volume ({files:,} files)\n")
+    print("| apply on the 2-environment root | median ms | min ms | max ms | runs |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for label, t in (("without the dataset", before), ("with the dataset", after)):
+        print(f"| {label} | {t['median']:.1f} | {t['min']:.1f} | {t['max']:.1f} | {t['runs']} |")
+    added = after["median"] - before["median"]
+    print()
+    print(f"- added by {files:,} files: {added:.1f} ms (medians; min {after['min'] - before['max']:.1f}, "
+          f"max {after['max'] - before['min']:.1f}; target <= 5000)")
 if (out / "fleet.json").exists():
     f = json.loads((out / "fleet.json").read_text())
     print()

@@ -225,20 +225,6 @@ pub fn wait_idle(host: &Host, timeout: Duration) -> Result<()> {
     }
 }
 
-fn random_id() -> String {
-    let mut bytes = [0u8; 16];
-    let filled = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
-    if filled.is_err() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        bytes = (nanos ^ u128::from(std::process::id())).to_le_bytes();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Tells a new system drive from one seen before, and a notebook never seen
 /// from one that was; records it. `home` is the notebook user's home; the
 /// mark on the ML volume is left only by a run that completed (`complete`),
@@ -265,7 +251,7 @@ pub fn observe_boot(
     let (kind, drive_id) = match seen_drive {
         Some(id) => (RunKind::SameDrive, id.trim().to_string()),
         None => {
-            let id = random_id();
+            let id = crate::host::random_hex();
             host.write(
                 Path::new(DRIVE_ID),
                 format!("{id}\n").as_bytes(),

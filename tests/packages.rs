@@ -362,8 +362,9 @@ fn the_whole_catalogue_is_searched_and_an_unfinished_search_is_an_error() {
         "the verdict points at egress: {e:#?}"
     );
 
-    // A budget too small to finish: an error naming the bound, not a pass.
-    let tight = write_policy(dir.path(), &policy("search_entries = 10"));
+    // A budget too small to read the configuration places: an error naming
+    // the bound, not a pass.
+    let tight = write_policy(dir.path(), &policy("search_entries = 1"));
     let out = run_on(
         "verify",
         root.path(),

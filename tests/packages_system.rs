@@ -140,3 +140,278 @@ fn the_mirror_probe_ends_at_the_runs_deadline_unproven() {
     let error = packages.error.clone().unwrap_or_default();
     assert!(error.contains("deadline"), "{error}");
 }
+
+/// An index no one serves: where an override points in the tests below.
+const ELSEWHERE: &str = "http://127.0.0.1:9/elsewhere/simple";
+const ENV_PIP: &str = "/home/ec2-user/anaconda3/envs/python3/bin/pip";
+const ENV_PYTHON: &str = "/home/ec2-user/anaconda3/envs/python3/bin/python";
+
+/// A policy with the test mirror and live checks, without a download.
+fn resolving_policy() -> String {
+    let mirror = service("NBWARDEN_TEST_PYPI_URL");
+    format!(
+        "version = 1\n[packages]\nprobe = \"required\"\n[packages.pip]\nindex_url = \"{mirror}\"\n\
+         trusted_hosts = [\"127.0.0.1\"]\n"
+    )
+}
+
+/// The user's shell command, as the user, in a login shell (a notebook
+/// terminal's).
+fn in_login_shell(nb: &Notebook, command: &str) -> std::process::Output {
+    nb.as_user(&["bash", "-lic", command])
+}
+
+/// `verify --only packages`, which must fail naming `needle` in a finding
+/// of what the real clients resolved.
+fn verify_fails_resolving(nb: &Notebook, vector: &str, needle: &str) {
+    let verify = nb.nbwarden(&["verify", "--only", "packages", "--output", "json"]);
+    let report = common::read_report(&verify);
+    let ev = evidence(&report, "packages");
+    assert_eq!(code(&verify), 1, "{vector}: {ev:#?}");
+    assert!(
+        ev.iter()
+            .any(|l| l.starts_with("resolved:") && l.contains(needle)),
+        "{vector}: no resolved finding naming {needle}: {ev:#?}"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn uv_a_user_installs_uses_the_mirror_and_verify_asks_it() {
+    let nb = Notebook::create(&resolving_policy());
+    nb.install();
+    let apply = nb.nbwarden(&["apply", "--only", "packages", "-q"]);
+    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    let uv_toml = std::fs::read_to_string(nb.path("/etc/uv/uv.toml")).expect("uv.toml");
+    assert!(
+        uv_toml.contains(&service("NBWARDEN_TEST_PYPI_URL")),
+        "{uv_toml}"
+    );
+
+    // The user installs uv as users do; it comes from the mirror.
+    let install = nb.as_user(&[
+        ENV_PIP,
+        "install",
+        "--no-cache-dir",
+        "--disable-pip-version-check",
+        "uv",
+    ]);
+    assert_eq!(code(&install), 0, "{}", output_text(&install));
+    // uv, with no index flag, installs from the mirror.
+    let start = log_len();
+    let uv = in_login_shell(
+        &nb,
+        &format!(
+            "/home/ec2-user/anaconda3/envs/python3/bin/uv pip install --no-cache --python {ENV_PYTHON} nbwarden-probe"
+        ),
+    );
+    assert_eq!(code(&uv), 0, "{}", output_text(&uv));
+    assert!(mirror_hits(start) >= 1, "uv did not ask the mirror");
+
+    let verify = nb.nbwarden(&["verify", "--only", "packages", "--output", "json"]);
+    let report = common::read_report(&verify);
+    let ev = evidence(&report, "packages");
+    assert_eq!(code(&verify), 0, "{ev:#?}");
+    assert!(
+        ev.iter()
+            .any(|l| l.contains("resolve only the mirror") && l.contains("1 uv")),
+        "{ev:#?}"
+    );
+
+    // The user points uv elsewhere with a name the shell assembles.
+    let plant = in_login_shell(
+        &nb,
+        &format!("echo \"export UV_DEFAULT_INDE''X={ELSEWHERE}\" >> ~/.bashrc"),
+    );
+    assert_eq!(code(&plant), 0, "{}", output_text(&plant));
+    verify_fails_resolving(&nb, "UV_DEFAULT_INDE''X in .bashrc", ELSEWHERE);
+}
+
+/// Each way the user points pip elsewhere that a search by name misses:
+/// the real pip, in a login shell, uses the other index (shown by its own
+/// "Looking in indexes"), and verify fails naming it; removed, verify
+/// passes again.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn every_override_the_real_pip_resolves_fails_verify() {
+    let nb = Notebook::create(&resolving_policy());
+    nb.install();
+    let apply = nb.nbwarden(&["apply", "--only", "packages", "-q"]);
+    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    let clean = nb.nbwarden(&["verify", "--only", "packages"]);
+    assert_eq!(code(&clean), 0, "{}", output_text(&clean));
+
+    let site = "$(/home/ec2-user/anaconda3/envs/python3/bin/python -c 'import site; print(site.getsitepackages()[0])')";
+    let vectors: &[(&str, String, &str)] = &[
+        (
+            "a pip alias as a key",
+            format!(
+                "mkdir -p ~/.config/pip && printf '[global]\\npypi-url = {ELSEWHERE}\\n' > ~/.config/pip/pip.conf"
+            ),
+            "rm -f ~/.config/pip/pip.conf",
+        ),
+        (
+            "a dashed key",
+            format!(
+                "mkdir -p ~/.config/pip && printf '[install]\\n--index-url = {ELSEWHERE}\\n[download]\\n--index-url = {ELSEWHERE}\\n' > ~/.config/pip/pip.conf"
+            ),
+            "rm -f ~/.config/pip/pip.conf",
+        ),
+        (
+            "an alias variable in .bashrc",
+            format!(
+                "cp ~/.bashrc ~/.bashrc.orig && echo 'export PIP_PYPI_URL={ELSEWHERE}' >> ~/.bashrc"
+            ),
+            "mv /home/ec2-user/.bashrc.orig /home/ec2-user/.bashrc",
+        ),
+        (
+            "a name the shell assembles",
+            format!(
+                "cp ~/.bashrc ~/.bashrc.orig && echo \"export PIP_INDEX_UR''L={ELSEWHERE}\" >> ~/.bashrc"
+            ),
+            "mv /home/ec2-user/.bashrc.orig /home/ec2-user/.bashrc",
+        ),
+        (
+            "another HOME",
+            format!(
+                "mkdir -p /tmp/h/.config/pip && printf '[global]\\nindex-url = {ELSEWHERE}\\n' > /tmp/h/.config/pip/pip.conf && cp ~/.bashrc ~/.bashrc.orig && echo 'export HOME=/tmp/h' >> ~/.bashrc"
+            ),
+            "mv /home/ec2-user/.bashrc.orig /home/ec2-user/.bashrc",
+        ),
+        (
+            "a .pth that builds the name at run time",
+            format!(
+                "echo \"import os; k = 'PIP_' + 'PYPI' + '_URL'; os.environ.setdefault(k, '{ELSEWHERE}')\" > {site}/zz.pth"
+            ),
+            "rm -f /home/ec2-user/anaconda3/envs/python3/lib/python3*/site-packages/zz.pth",
+        ),
+    ];
+    for (vector, plant, undo) in vectors {
+        let planted = in_login_shell(&nb, plant);
+        assert_eq!(code(&planted), 0, "{vector}: {}", output_text(&planted));
+        // The real pip, as the user in a terminal, uses the other index.
+        let pip = in_login_shell(
+            &nb,
+            &format!(
+                "{ENV_PIP} download --no-deps --retries 0 --timeout 2 --disable-pip-version-check -d /tmp/dl nbwarden-probe"
+            ),
+        );
+        assert!(
+            output_text(&pip).contains(&format!("Looking in indexes: {ELSEWHERE}")),
+            "{vector}: pip does not use it, so the vector proves nothing: {}",
+            output_text(&pip)
+        );
+        verify_fails_resolving(&nb, vector, ELSEWHERE);
+        let undone = in_login_shell(&nb, undo);
+        assert_eq!(code(&undone), 0, "{vector}: {}", output_text(&undone));
+    }
+
+    // Kernel specs: pip in the kernel's environment, and a spec Jupyter
+    // loads that nbwarden's JSON parser does not.
+    let kernels = "/home/ec2-user/.local/share/jupyter/kernels";
+    for (vector, spec, needle) in [
+        (
+            "a kernel env alias",
+            format!(
+                "{{\"argv\": [\"{ENV_PYTHON}\", \"-m\", \"ipykernel_launcher\", \"-f\", \"{{connection_file}}\"], \
+                 \"display_name\": \"k\", \"language\": \"python\", \"env\": {{\"PIP_--INDEX-URL\": \"{ELSEWHERE}\"}}}}"
+            ),
+            ELSEWHERE.to_string(),
+        ),
+        (
+            "a kernel spec with NaN",
+            format!(
+                "{{\"argv\": [\"{ENV_PYTHON}\", \"-m\", \"ipykernel_launcher\"], \"display_name\": \"k\", \
+                 \"language\": \"python\", \"metadata\": {{\"x\": NaN}}}}"
+            ),
+            "Jupyter may still start it".to_string(),
+        ),
+    ] {
+        let plant = in_login_shell(
+            &nb,
+            &format!(
+                "mkdir -p {kernels}/k && cat > {kernels}/k/kernel.json <<'SPEC'\n{spec}\nSPEC"
+            ),
+        );
+        assert_eq!(code(&plant), 0, "{vector}: {}", output_text(&plant));
+        let verify = nb.nbwarden(&["verify", "--only", "packages", "--output", "json"]);
+        let ev = evidence(&common::read_report(&verify), "packages");
+        assert_eq!(code(&verify), 1, "{vector}: {ev:#?}");
+        assert!(ev.iter().any(|l| l.contains(&needle)), "{vector}: {ev:#?}");
+        let undo = in_login_shell(&nb, &format!("rm -rf {kernels}/k"));
+        assert_eq!(code(&undo), 0, "{}", output_text(&undo));
+    }
+
+    let clean = nb.nbwarden(&["verify", "--only", "packages"]);
+    assert_eq!(code(&clean), 0, "{}", output_text(&clean));
+}
+
+/// A dataset on the ML volume, as the user keeps one: `dirs` directories
+/// of `files` empty files each, and one directory of `flat` files that
+/// also holds a subdirectory. Owned by the user.
+fn plant_dataset(nb: &Notebook, dirs: usize, files: usize, flat: usize) -> std::path::PathBuf {
+    let top = nb.path("/home/ec2-user/SageMaker/data");
+    for d in 0..dirs {
+        let sub = top.join(format!("train/class-{d:04}"));
+        std::fs::create_dir_all(&sub).expect("mkdir");
+        for f in 0..files {
+            std::fs::File::create(sub.join(format!("{f:05}.jpg"))).expect("file");
+        }
+    }
+    let big = top.join("big");
+    std::fs::create_dir_all(big.join("nested")).expect("mkdir");
+    for f in 0..flat {
+        std::fs::File::create(big.join(format!("{f:06}.npy"))).expect("file");
+    }
+    let chown = std::process::Command::new("chown")
+        .args(["-R", "1000:1000"])
+        .arg(nb.path("/home/ec2-user/SageMaker"))
+        .status()
+        .expect("chown");
+    assert!(chown.success());
+    big
+}
+
+/// 210,000 files on the ML volume (an ordinary dataset) used to exhaust
+/// the override search's budget: apply exited 3 and the notebook could not
+/// start. The walk for environments is bounded by what it looks for: apply
+/// passes, still finds an environment kept deep on the ML volume, and says
+/// which directory it did not descend into.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn a_big_dataset_on_the_ml_volume_never_stops_a_start() {
+    let policy = resolving_policy().replace("probe = \"required\"", "probe = \"off\"");
+    let nb = Notebook::create(&policy);
+    nb.install();
+    let big = plant_dataset(&nb, 1000, 200, 12_000);
+    let venv = "/home/ec2-user/SageMaker/projects/a/b/venv";
+    let made = nb.as_user(&["python3", "-m", "venv", "--without-pip", venv]);
+    assert_eq!(code(&made), 0, "{}", output_text(&made));
+
+    let apply = nb.nbwarden(&["apply", "--only", "packages", "--output", "json"]);
+    let report = common::read_report(&apply);
+    let ev = evidence(&report, "packages");
+    assert_eq!(code(&apply), 0, "{ev:#?}");
+    assert!(
+        ev.iter().any(|l| l == &format!("environment: {venv}")),
+        "the environment below the dataset was not found: {ev:#?}"
+    );
+    let inside = format!(
+        "/{}",
+        big.strip_prefix(nb.root()).expect("in the root").display()
+    );
+    assert!(
+        ev.iter()
+            .any(|l| l.starts_with("not descended into: ") && l.contains(&inside)),
+        "{ev:#?}"
+    );
+}

@@ -8,8 +8,36 @@ use std::path::{Path, PathBuf};
 use crate::host::{EntryKind, Host, Name};
 use crate::policy::Policy;
 
-const MAX_DEPTH: usize = 3;
-const MAX_DIRS: usize = 2000;
+/// How far a walk for environments goes: bounded by what it looks for
+/// (directories that can hold an environment), never by how many files the
+/// user keeps. Past a bound it stops descending and says where.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// Levels below the start.
+    pub depth: usize,
+    /// Directories listed in all.
+    pub dirs: usize,
+    /// Entries read of one directory; one with more is not descended into
+    /// (a dataset, not a tree of environments).
+    pub entries_per_dir: usize,
+}
+
+/// `env_search` places: environments a few levels down.
+pub const SEARCH: Bounds = Bounds {
+    depth: 3,
+    dirs: 2000,
+    entries_per_dir: 10_000,
+};
+
+/// The user's whole home (the ML volume included), for the override search.
+pub const HOME: Bounds = Bounds {
+    depth: 12,
+    dirs: 20_000,
+    entries_per_dir: 10_000,
+};
+
+/// Places a walk did not descend into, kept in full up to this many.
+const MAX_SKIPPED: usize = 20;
 
 /// A directory is an environment when it holds `conda-meta` or `pyvenv.cfg`.
 fn is_env(entries: &[(Name, EntryKind)]) -> bool {
@@ -25,92 +53,192 @@ pub struct Found {
     pub envs: Vec<PathBuf>,
     /// Facts worth a report line (no conda install).
     pub notes: Vec<String>,
-    /// Places not searched whole (unreadable, or the walk's bound reached):
-    /// the environments found may not be all there are.
+    /// Places that could not be read: the environments found may not be
+    /// all there are.
     pub unsearched: Vec<String>,
+    /// Places a bound kept the walk out of (a dataset's directories), said
+    /// in the report; what is there is not an environment nbwarden knows.
+    pub skipped: Vec<String>,
+    skipped_more: usize,
+}
+
+impl Found {
+    fn skip(&mut self, what: String) {
+        if self.skipped.len() < MAX_SKIPPED {
+            self.skipped.push(what);
+        } else {
+            self.skipped_more += 1;
+        }
+    }
+
+    /// The places not descended into, as report lines.
+    pub fn skipped_lines(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .skipped
+            .iter()
+            .map(|s| format!("not descended into: {s}"))
+            .collect();
+        if self.skipped_more > 0 {
+            lines.push(format!(
+                "not descended into: … and {} more place(s)",
+                self.skipped_more
+            ));
+        }
+        lines
+    }
+
+    /// Every environment under `start` within `bounds`, links not followed.
+    /// A directory with no subdirectory (a link count of 2) has nothing
+    /// below it: it is not listed, only asked for `pyvenv.cfg`; a hidden one (`.venv`, `.git`) is
+    /// only looked at, not searched below; an environment's own tree is
+    /// not searched further, but the base install's `envs/` is.
+    pub fn walk(&mut self, host: &Host, start: &Path, bounds: Bounds) {
+        let mut queue = VecDeque::from([(start.to_path_buf(), 0)]);
+        let mut listed = 0;
+        while let Some((dir, depth)) = queue.pop_front() {
+            if listed >= bounds.dirs {
+                self.skip(format!(
+                    "{} and {} more director(ies) below {} (the walk lists at most {} \
+                     directories)",
+                    dir.display(),
+                    queue.len(),
+                    start.display(),
+                    bounds.dirs
+                ));
+                return;
+            }
+            listed += 1;
+            let listing = match host.list_bounded(&dir, bounds.entries_per_dir) {
+                Ok(Some(l)) => l,
+                Ok(None) => continue,
+                Err(e) => {
+                    self.unsearched
+                        .push(format!("cannot search {}: {e:#}", dir.display()));
+                    continue;
+                }
+            };
+            if is_env(&listing.entries) {
+                if !self.envs.contains(&dir) {
+                    self.envs.push(dir.clone());
+                }
+                if listing
+                    .entries
+                    .iter()
+                    .any(|(n, k)| n == "envs" && *k == EntryKind::Dir)
+                {
+                    queue.push_back((dir.join("envs"), depth + 1));
+                }
+                continue;
+            }
+            if !listing.complete {
+                self.skip(format!(
+                    "{} (more than {} entries)",
+                    dir.display(),
+                    bounds.entries_per_dir
+                ));
+                continue;
+            }
+            let mut subdirs: Vec<&Name> = listing
+                .entries
+                .iter()
+                .filter(|(_, k)| *k == EntryKind::Dir)
+                .map(|(n, _)| n)
+                .collect();
+            if depth >= bounds.depth {
+                if !subdirs.is_empty() {
+                    self.skip(format!(
+                        "{} (deeper than {} levels below {})",
+                        dir.display(),
+                        bounds.depth,
+                        start.display()
+                    ));
+                }
+                continue;
+            }
+            subdirs.sort();
+            for name in subdirs {
+                let child = dir.join(name);
+                // No subdirectory: nothing below to search, and it is an
+                // environment only by its marker file (its bin/ a link).
+                let leaf = matches!(host.stat(&child), Ok(Some(st)) if st.links == 2);
+                if leaf {
+                    let marked = matches!(
+                        host.kind(&child.join("pyvenv.cfg")),
+                        Ok(Some(EntryKind::File))
+                    );
+                    if marked && !self.envs.contains(&child) {
+                        self.envs.push(child);
+                    }
+                    continue;
+                }
+                if name.starts_with(".") {
+                    match host.list_bounded(&child, bounds.entries_per_dir) {
+                        Ok(Some(inner)) if is_env(&inner.entries) => {
+                            if !self.envs.contains(&child) {
+                                self.envs.push(child);
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => self
+                            .unsearched
+                            .push(format!("cannot search {}: {e:#}", child.display())),
+                    }
+                } else {
+                    queue.push_back((child, depth + 1));
+                }
+            }
+        }
+    }
 }
 
 /// The environments: the conda install and its `envs/*`, and those under
-/// `search`, 3 levels deep. A hidden directory (`.venv`) counts when it is
-/// an environment itself, but is not searched below.
+/// `search` (within [`SEARCH`]).
 pub fn discover(host: &Host, conda_root: &Path, search: &[PathBuf]) -> Found {
-    let mut envs = Vec::new();
-    let mut notes = Vec::new();
-    let mut unsearched = Vec::new();
+    let mut found = Found::default();
     match host.list(conda_root) {
         Ok(Some(entries)) => {
             if is_env(&entries) {
-                envs.push(conda_root.to_path_buf());
+                found.envs.push(conda_root.to_path_buf());
             }
             let dir = conda_root.join("envs");
             match host.list(&dir) {
-                Ok(Some(list)) => envs.extend(
+                Ok(Some(list)) => found.envs.extend(
                     list.into_iter()
                         .filter(|(_, k)| *k == EntryKind::Dir)
                         .map(|(n, _)| dir.join(n)),
                 ),
                 Ok(None) => {}
-                Err(e) => unsearched.push(format!("cannot list {}: {e:#}", dir.display())),
+                Err(e) => found
+                    .unsearched
+                    .push(format!("cannot list {}: {e:#}", dir.display())),
             }
         }
-        Ok(None) => notes.push(format!("no conda install at {}", conda_root.display())),
-        Err(e) => unsearched.push(format!("cannot list {}: {e:#}", conda_root.display())),
+        Ok(None) => found
+            .notes
+            .push(format!("no conda install at {}", conda_root.display())),
+        Err(e) => found
+            .unsearched
+            .push(format!("cannot list {}: {e:#}", conda_root.display())),
     }
     for start in search {
-        let mut queue = VecDeque::from([(start.clone(), 0)]);
-        let mut seen = 0;
-        while let Some((dir, depth)) = queue.pop_front() {
-            seen += 1;
-            if seen > MAX_DIRS {
-                unsearched.push(format!(
-                    "stopped searching {} after {MAX_DIRS} directories",
-                    start.display()
-                ));
-                break;
-            }
-            let entries = match host.list(&dir) {
-                Ok(Some(e)) => e,
-                Ok(None) => continue,
-                Err(e) => {
-                    unsearched.push(format!("cannot search {}: {e:#}", dir.display()));
-                    continue;
-                }
-            };
-            if is_env(&entries) {
-                if !envs.contains(&dir) {
-                    envs.push(dir);
-                }
-                continue;
-            }
-            if depth < MAX_DEPTH {
-                for (name, kind) in entries {
-                    if kind != EntryKind::Dir {
-                        continue;
-                    }
-                    // `.git` and caches can be huge: a hidden directory is
-                    // only looked at, as `python -m venv .venv` makes one.
-                    if name.starts_with(".") {
-                        seen += 1;
-                        match host.list(&dir.join(&name)) {
-                            Ok(Some(inner)) if is_env(&inner) => envs.push(dir.join(&name)),
-                            Ok(_) => {}
-                            Err(e) => unsearched.push(format!(
-                                "cannot search {}: {e:#}",
-                                dir.join(&name).display()
-                            )),
-                        }
-                    } else {
-                        queue.push_back((dir.join(name), depth + 1));
-                    }
-                }
-            }
-        }
+        found.walk(host, start, SEARCH);
     }
-    Found {
-        envs,
-        notes,
-        unsearched,
-    }
+    found
+}
+
+/// Kernel spec directories outside environments.
+const SYSTEM_KERNEL_DIRS: &[&str] = &[
+    "/usr/local/share/jupyter/kernels",
+    "/usr/share/jupyter/kernels",
+];
+
+/// Where Jupyter finds kernel specs: the system's, the user's, and every
+/// environment's `share/jupyter/kernels`.
+pub fn kernel_dirs(home: &Path, envs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = SYSTEM_KERNEL_DIRS.iter().map(PathBuf::from).collect();
+    dirs.push(home.join(".local/share/jupyter/kernels"));
+    dirs.extend(envs.iter().map(|e| e.join("share/jupyter/kernels")));
+    dirs
 }
 
 /// The policy's extra places to look for environments.

@@ -295,15 +295,18 @@ impl Control for Variables {
         // Every environment (and the system python) finds the module
         // through a root-owned .pth naming the root-owned directory.
         let pth = format!("{}\n", p.python_dir.as_path().display());
-        let python_envs::Found {
-            envs,
-            notes,
-            unsearched,
-        } = python_envs::discover(
+        let found = python_envs::discover(
             host,
             ctx.policy.conda_root.as_path(),
             &python_envs::search_paths(ctx.policy),
         );
+        state.notes.extend(found.skipped_lines());
+        let python_envs::Found {
+            envs,
+            notes,
+            unsearched,
+            ..
+        } = found;
         state.notes.extend(notes);
         state.notes.extend(unsearched);
         let mut pythons = Vec::new();

@@ -31,7 +31,7 @@ pub const SYSTEM_DIRS: &[&str] = &["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
 /// The PATH of root's helpers.
 const SYSTEM_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 /// The PATH of programs run as the user.
-const USER_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+pub const USER_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 /// The most of each stream kept; the rest is read and dropped so the
 /// program never blocks on a full pipe.
 pub const OUTPUT_LIMIT: usize = 1024 * 1024;

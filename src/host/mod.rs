@@ -16,7 +16,9 @@ use anyhow::{Context, Result};
 pub use accounts::{Accounts, Group, User};
 pub use command::CommandOutput;
 pub use os::{Distro, OsInfo};
-pub use safe_file::{CandidateCheck, EntryKind, FileSnapshot, FsUsage, Name, Ownership, Stat};
+pub use safe_file::{
+    BoundedListing, CandidateCheck, EntryKind, FileSnapshot, FsUsage, Name, Ownership, Stat,
+};
 
 /// The account files' lock; see [`Host::lock_user_database`]. Released
 /// when dropped (the descriptor's own lock).
@@ -163,6 +165,12 @@ impl Host {
     /// A directory's entries, sorted, links not followed.
     pub fn list(&self, path: &Path) -> Result<Option<Vec<(Name, EntryKind)>>> {
         self.tree.list(path)
+    }
+
+    /// At most `max` of a directory's entries, unsorted, links not
+    /// followed, kinds as the directory records them.
+    pub fn list_bounded(&self, path: &Path, max: usize) -> Result<Option<BoundedListing>> {
+        self.tree.list_bounded(path, max)
     }
 
     /// True when nbwarden runs on the machine itself rather than on a tree.
@@ -373,4 +381,20 @@ impl Host {
     pub fn run(&self, program: &str, args: &[&str], timeout: Duration) -> Result<CommandOutput> {
         command::run(program, args, timeout)
     }
+}
+
+/// 16 random bytes from the kernel, as hex: names and tokens no one can
+/// guess (the time and pid when `/dev/urandom` cannot be read).
+pub fn random_hex() -> String {
+    let mut bytes = [0u8; 16];
+    let filled = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+    if filled.is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        bytes = (nanos ^ u128::from(std::process::id())).to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

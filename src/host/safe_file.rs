@@ -133,6 +133,19 @@ pub struct Stat {
     /// A character device's (major, minor) numbers: `(1, 3)` is the
     /// kernel's null device.
     pub char_device: Option<(u64, u64)>,
+    /// Hard links: a directory's is 2 plus its subdirectories on the
+    /// filesystems that count them (ext4, xfs), 1 where they are not
+    /// counted (btrfs).
+    pub links: u64,
+}
+
+/// A directory's entries read up to a bound, kinds from the directory
+/// itself (`d_type`; a stat only where the filesystem gives none).
+#[derive(Debug, Default)]
+pub struct BoundedListing {
+    pub entries: Vec<(Name, EntryKind)>,
+    /// Every entry was read (false: the bound stopped the read).
+    pub complete: bool,
 }
 
 fn char_device(mode: u32, rdev: u64) -> Option<(u64, u64)> {
@@ -152,6 +165,7 @@ impl Stat {
             uid: st.st_uid,
             gid: st.st_gid,
             char_device: char_device(st.st_mode, st.st_rdev),
+            links: st.st_nlink,
         }
     }
 
@@ -173,6 +187,7 @@ impl Stat {
             uid: m.uid(),
             gid: m.gid(),
             char_device: char_device(m.mode(), m.rdev()),
+            links: m.nlink(),
         }
     }
 }
@@ -709,6 +724,65 @@ impl Tree {
 
     /// The entries of directory `path` (sorted by name, byte for byte),
     /// without following links; `None` when it does not exist.
+    /// At most `max` entries of a directory (not sorted), with the kinds
+    /// the directory records: a directory of a million files costs `max`
+    /// entries and no stat of each.
+    pub(crate) fn list_bounded(&self, path: &Path, max: usize) -> Result<Option<BoundedListing>> {
+        use nix::dir::Type;
+        let Some(parent) = self.parent(path, false)? else {
+            return Ok(None);
+        };
+        let fd = match openat(
+            &parent.fd,
+            parent.name.as_os_str(),
+            dir_flags(),
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(Errno::ELOOP) => bail!("{} is a symbolic link, not a directory", path.display()),
+            Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
+        };
+        let mut dir = nix::dir::Dir::from_fd(fd)
+            .with_context(|| format!("cannot list {}", path.display()))?;
+        let mut listing = BoundedListing {
+            entries: Vec::new(),
+            complete: true,
+        };
+        let mut unknown = Vec::new();
+        for entry in dir.iter() {
+            let entry = entry.with_context(|| format!("cannot list {}", path.display()))?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            if listing.entries.len() + unknown.len() >= max {
+                listing.complete = false;
+                break;
+            }
+            let name = Name(OsStr::from_bytes(name).to_os_string());
+            match entry.file_type() {
+                Some(Type::File) => listing.entries.push((name, EntryKind::File)),
+                Some(Type::Directory) => listing.entries.push((name, EntryKind::Dir)),
+                Some(Type::Symlink) => listing.entries.push((name, EntryKind::Symlink)),
+                Some(_) => listing.entries.push((name, EntryKind::Other)),
+                None => unknown.push(name),
+            }
+        }
+        let dir_fd = dir.as_fd();
+        for name in unknown {
+            match fstatat(dir_fd, name.0.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+                Ok(st) => listing.entries.push((name, EntryKind::of(&st))),
+                Err(Errno::ENOENT) => {}
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("cannot stat {}/{name}", path.display()));
+                }
+            }
+        }
+        Ok(Some(listing))
+    }
+
     pub(crate) fn list(&self, path: &Path) -> Result<Option<Vec<(Name, EntryKind)>>> {
         let Some(parent) = self.parent(path, false)? else {
             return Ok(None);

@@ -26,10 +26,11 @@ pub struct PackagesPolicy {
     /// `required` fails when it does not, `off` skips them.
     #[serde(default)]
     pub probe: ProbeMode,
-    /// The override search (every place pip, conda and uv read an index
-    /// from, and every environment under the user's home) reads at most
-    /// this many directory entries; past it the control is an error, never
-    /// a pass.
+    /// The override search of configuration places (every place pip,
+    /// conda and uv read an index from) reads at most this many directory
+    /// entries; past it the control is an error, never a pass. The walk for
+    /// environments under the home has its own bounds, and what they keep
+    /// it out of is reported, never a failure.
     #[serde(default = "default_search_entries")]
     pub search_entries: u32,
     /// …and takes at most this many seconds.

@@ -170,7 +170,7 @@ impl Probe for Mirror {
 }
 
 /// A URL without credentials and trailing slash, for comparing indexes.
-fn comparable(url: &str) -> Option<String> {
+pub(super) fn comparable(url: &str) -> Option<String> {
     let mut u = url::Url::parse(url.trim()).ok()?;
     let _ = u.set_username("");
     let _ = u.set_password(None);

@@ -8,7 +8,10 @@ mod codeartifact;
 pub(super) mod conda;
 mod mirror;
 mod overrides;
+mod pdm;
 pub(super) mod pip;
+mod resolved;
+pub(super) mod uv;
 
 use crate::engine::ControlInfo;
 use std::path::{Path, PathBuf};
@@ -18,7 +21,7 @@ use anyhow::Result;
 use super::python_envs;
 use crate::engine::{Context, Control, DesiredState, FileState, ManagedFile, Probe};
 use crate::host::{EntryKind, Ownership};
-use crate::policy::{PackagesPolicy, ProbeMode};
+use crate::policy::{PackagesPolicy, PipPolicy, ProbeMode};
 
 pub static INFO: ControlInfo = ControlInfo {
     id: "packages",
@@ -102,6 +105,20 @@ impl Control for Packages {
                     .files
                     .push(config_file(path, content, p.credentials_in_urls));
             }
+            // uv and pdm read neither pip.conf nor PIP_*: their own system
+            // files.
+            type Render = fn(Option<&str>, &str, &PipPolicy) -> Result<String>;
+            let others: [(&str, Render); 2] = [
+                (uv::SYSTEM_FILE, uv::render),
+                (pdm::SYSTEM_FILE, pdm::render),
+            ];
+            for (path, render) in others {
+                let current = host.read_text(Path::new(path))?;
+                let content = render(current.as_deref(), path, p)?;
+                state
+                    .files
+                    .push(config_file(path, content, p.credentials_in_urls));
+            }
         }
         let conda_root = ctx.policy.conda_root.as_path();
         if let Some(c) = &self.policy.conda {
@@ -126,6 +143,13 @@ impl Control for Packages {
             home: PathBuf::from(&user.home),
         }));
         if let (Some(p), false) = (&pip, self.policy.probe == ProbeMode::Off) {
+            state.probes.push(Box::new(resolved::Resolved {
+                pip: p.clone(),
+                user: user.clone(),
+                conda_root: conda_root.to_path_buf(),
+                env_search: python_envs::search_paths(ctx.policy),
+                on_override: self.policy.on_user_override,
+            }));
             let envs = python_envs::discover(host, conda_root, &[]).envs;
             let preferred = ["python3", "JupyterSystemEnv"]
                 .iter()
@@ -142,4 +166,12 @@ impl Control for Packages {
         }
         Ok(state)
     }
+}
+
+/// `[packages.pip]` with `index_url` and more keys, as a policy file gives it.
+#[cfg(test)]
+fn pip_policy(index_url: &str, more: &str) -> crate::policy::PipPolicy {
+    let text = format!("version = 1\n[packages.pip]\nindex_url = \"{index_url}\"\n{more}");
+    let policy = crate::policy::parse(&text, "p.toml").expect("valid");
+    policy.packages.and_then(|p| p.pip).expect("pip")
 }

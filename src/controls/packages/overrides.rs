@@ -10,7 +10,8 @@
 //! - conda: every file of conda's search path (system, `/var/lib/conda`,
 //!   the base install, the user's, every environment's, each `condarc.d`);
 //!   a key the system file marks `#!final` cannot be overridden by them;
-//! - uv: `/etc/uv/uv.toml`, `~/.config/uv/uv.toml`;
+//! - uv: `/etc/xdg/uv/uv.toml`, `~/.config/uv/uv.toml` (and `/etc/uv/uv.toml`
+//!   when nbwarden does not manage it);
 //! - variables and command-line flags that choose an index, in system and
 //!   user shell startup files (bash, zsh, ksh, csh, fish, environment.d),
 //!   conda activation scripts, every `.pth`, `sitecustomize.py` and
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 
 use super::super::python_envs;
-use super::{conda, pip};
+use super::{conda, pip, uv};
 use crate::engine::{Probe, ProbeResult};
 use crate::host::{EntryKind, Host};
 use crate::policy::{OnOverride, PackagesPolicy};
@@ -126,7 +127,6 @@ const USER_SHELL_FILES: &[&str] = &[
 /// Directories of further user startup files, relative to the home.
 const USER_SHELL_DIRS: &[&str] = &[".config/fish/conf.d", ".config/environment.d"];
 
-/// Kernel spec directories outside environments.
 /// Variables of a kernel spec's `env` that move where its Python or pip
 /// looks: another home (its `pip.conf`, `.condarc`), another `PATH` (which
 /// interpreter a bare `argv[0]` is), code or packages put before the
@@ -145,11 +145,11 @@ const KERNEL_REDIRECTS: &[&str] = &[
 ];
 
 /// IPython's files that every kernel runs, in each profile of `~/.ipython`.
-const IPYTHON_FILES: &[&str] = &["ipython_config.py", "ipython_kernel_config.py"];
-
-const SYSTEM_KERNEL_DIRS: &[&str] = &[
-    "/usr/local/share/jupyter/kernels",
-    "/usr/share/jupyter/kernels",
+const IPYTHON_FILES: &[&str] = &[
+    "ipython_config.py",
+    "ipython_kernel_config.py",
+    "ipython_config.json",
+    "ipython_kernel_config.json",
 ];
 
 /// Long options of pip and uv that choose an index; optparse also takes
@@ -396,7 +396,7 @@ impl Search<'_> {
         let python = path
             .file_name()
             .map(|n| n.to_string_lossy())
-            .is_some_and(|n| n.ends_with(".pth") || n.ends_with(".py"));
+            .is_some_and(|n| n.ends_with(".pth") || n.ends_with(".py") || n.ends_with(".json"));
         if let Some(text) = self.read(path) {
             for what in watched_lines(&text, python) {
                 self.finding(path.display().to_string(), what);
@@ -489,12 +489,17 @@ impl Search<'_> {
             let Some(text) = self.read(&path) else {
                 continue;
             };
-            let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
-                self.notes.push(format!(
-                    "{}: not valid JSON (Jupyter skips it)",
-                    path.display()
-                ));
-                continue;
+            // Jupyter's parser is Python's (`NaN`, `Infinity` load): a spec
+            // nbwarden cannot read may still start a kernel.
+            let json = match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(json) => json,
+                Err(e) => {
+                    self.finding(
+                        path.display().to_string(),
+                        format!("not read ({e}); Jupyter may still start it"),
+                    );
+                    continue;
+                }
             };
             if let Some(env) = json.get("env").and_then(|e| e.as_object()) {
                 for (k, v) in env {
@@ -561,50 +566,6 @@ impl Search<'_> {
              conda install, the home or env_search)"
         ))
     }
-
-    /// Every environment under `start`, at any depth (links are not
-    /// followed; an environment's own tree is not searched further).
-    fn environments_under(&mut self, start: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
-        let mut stack = vec![start.to_path_buf()];
-        while let Some(dir) = stack.pop() {
-            let entries = match self.host.list(&dir) {
-                Ok(Some(e)) => e,
-                Ok(None) => continue,
-                Err(e) => {
-                    self.finding(
-                        dir.display().to_string(),
-                        format!("not searched for environments: {e:#}"),
-                    );
-                    continue;
-                }
-            };
-            self.budget.spend(entries.len(), &dir)?;
-            let is_env = entries.iter().any(|(n, k)| {
-                (n == "conda-meta" && *k == EntryKind::Dir)
-                    || (n == "pyvenv.cfg" && *k == EntryKind::File)
-            });
-            if is_env {
-                if !found.contains(&dir) {
-                    found.push(dir.clone());
-                }
-                // The base install holds its environments below it.
-                let inner = dir.join("envs");
-                if entries
-                    .iter()
-                    .any(|(n, k)| n == "envs" && *k == EntryKind::Dir)
-                {
-                    stack.push(inner);
-                }
-                continue;
-            }
-            for (name, kind) in entries {
-                if kind == EntryKind::Dir {
-                    stack.push(dir.join(name));
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 impl Probe for Overrides {
@@ -632,13 +593,16 @@ impl Probe for Overrides {
 
         // Environments: the conda install, anything under the home, and
         // the policy's other places.
-        let found = python_envs::discover(host, &self.conda_root, &self.env_search);
-        let mut envs = found.envs;
-        s.notes.extend(found.notes);
-        for place in found.unsearched {
+        // The walk of the home is bounded by what it looks for: a dataset's
+        // directories are said, never a reason to fail the start.
+        let mut found = python_envs::discover(host, &self.conda_root, &self.env_search);
+        found.walk(host, home, python_envs::HOME);
+        let envs = std::mem::take(&mut found.envs);
+        s.notes.append(&mut found.notes);
+        s.notes.extend(found.skipped_lines());
+        for place in std::mem::take(&mut found.unsearched) {
             s.finding(place, "not searched for environments");
         }
-        s.environments_under(home, &mut envs)?;
 
         if self.policy.pip.is_some() {
             for rel in pip::USER_FILES {
@@ -698,11 +662,16 @@ impl Probe for Overrides {
             }
         }
 
-        // uv reads its own files and variables.
-        for f in [
-            PathBuf::from("/etc/uv/uv.toml"),
+        // uv reads its own files and variables; nbwarden's system file is
+        // checked as a managed file (drift), not searched.
+        let mut uv_files = vec![
+            PathBuf::from("/etc/xdg/uv/uv.toml"),
             home.join(".config/uv/uv.toml"),
-        ] {
+        ];
+        if self.policy.pip.is_none() {
+            uv_files.push(PathBuf::from(uv::SYSTEM_FILE));
+        }
+        for f in uv_files {
             s.scan_uv(&f);
         }
 
@@ -737,7 +706,14 @@ impl Probe for Overrides {
             .filter(|f| f.extension().is_some_and(|e| e == "py")),
         );
         for env in &envs {
-            for sub in ["etc/conda/activate.d", "etc/conda/env_vars.d"] {
+            // An environment's IPython and Jupyter configuration (`etc/`)
+            // runs in every kernel and server started from it.
+            for sub in [
+                "etc/conda/activate.d",
+                "etc/conda/env_vars.d",
+                "etc/ipython",
+                "etc/jupyter",
+            ] {
                 shell.extend(s.list(&env.join(sub), &[EntryKind::File, EntryKind::Symlink])?);
             }
         }
@@ -773,10 +749,7 @@ impl Probe for Overrides {
         for f in shell {
             s.scan_shell(&f);
         }
-        let mut kernel_dirs: Vec<PathBuf> = SYSTEM_KERNEL_DIRS.iter().map(PathBuf::from).collect();
-        kernel_dirs.push(home.join(".local/share/jupyter/kernels"));
-        kernel_dirs.extend(envs.iter().map(|e| e.join("share/jupyter/kernels")));
-        for dir in kernel_dirs {
+        for dir in python_envs::kernel_dirs(home, &envs) {
             s.scan_kernels(&dir, &envs)?;
         }
 

@@ -121,14 +121,9 @@ pub fn index_settings(text: &str) -> Result<Vec<(String, String, String)>, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::parse as parse_policy;
 
     fn pip(extra: &str) -> PipPolicy {
-        let text = format!(
-            "version = 1\n[packages.pip]\nindex_url = \"http://m.example:8080/simple/\"\n{extra}"
-        );
-        let policy = parse_policy(&text, "p.toml").expect("valid");
-        policy.packages.and_then(|p| p.pip).expect("pip")
+        super::super::pip_policy("http://m.example:8080/simple/", extra)
     }
 
     #[test]

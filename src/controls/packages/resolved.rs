@@ -1,0 +1,656 @@
+//! Ask the real clients. pip and uv are run as the notebook user, confined,
+//! in each context the user's code starts from (the user's interactive
+//! shells, and each Jupyter kernel spec's interpreter and `env`), and asked
+//! what they resolved: pip's own option parser (every alias, dashed key,
+//! `PIP_*` variable, configuration file and start-up `.pth` as pip itself
+//! sees them), and uv's `--show-settings`. An index other than the
+//! mirror, an extra index the policy does not allow, `find-links` or a
+//! proxy is a finding; a context that gives no answer is "not proven",
+//! never clean.
+//!
+//! What the user's code reports can be forged by that code (a `.pth` can
+//! patch pip): this check names what the clients resolve, the verdict on
+//! the mirror rests on egress.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::super::python_envs;
+use super::mirror::comparable;
+use crate::engine::{Probe, ProbeResult};
+use crate::host::{EntryKind, Host, User};
+use crate::policy::{OnOverride, PipPolicy};
+
+/// Every interpreter of a shell, together.
+const SHELL_TIMEOUT: Duration = Duration::from_secs(60);
+const KERNEL_TIMEOUT: Duration = Duration::from_secs(20);
+/// Kernel specs asked, at most (each starts an interpreter).
+const MAX_KERNELS: usize = 64;
+const MAX_SPEC_BYTES: usize = 256 * 1024;
+
+/// Run by each interpreter as `python -c RESOLVER NONCE LABEL`: pip's own
+/// parser for each command that fetches packages, with the configuration
+/// files and variables pip reads, printed after a line only this run knows.
+const RESOLVER: &str = r#"
+import json, sys
+nonce, label = sys.argv[1], sys.argv[2]
+ans = {"executable": sys.executable}
+try:
+    import pip
+    ans["version"] = getattr(pip, "__version__", "?")
+    try:
+        from pip._internal.commands import create_command
+    except ImportError:
+        from pip._internal.commands import commands_dict
+        def create_command(name):
+            return commands_dict[name]()
+    res = {}
+    for name in ("install", "download", "wheel", "index"):
+        try:
+            cmd = create_command(name)
+        except Exception:
+            continue
+        opts, _ = cmd.parse_args([])
+        res[name] = {k: getattr(opts, k, None) for k in
+                     ("index_url", "extra_index_urls", "find_links", "no_index", "proxy")}
+    ans["pip"] = res
+except ImportError as e:
+    ans["no_pip"] = str(e)
+except SystemExit as e:
+    ans["error"] = "pip exited with %s while reading its configuration" % (e.code,)
+except BaseException as e:
+    ans["error"] = "%s: %s" % (type(e).__name__, e)
+sys.stdout.write("\nNBWARDEN %s pip %s\n" % (nonce, json.dumps({"label": label, "answer": ans})))
+sys.stdout.flush()
+"#;
+
+/// Run as `bash -ic` / `bash -lic SHELL NONCE RESOLVER PYTHONS UVS`: the
+/// user's start-up files run first, then every interpreter (and uv) is
+/// asked with what the shell exported. Lists are one path a line.
+const SHELL: &str = r#"
+n=$1 r=$2 pys=$3 uvs=$4
+set -f
+IFS='
+'
+first=
+for p in $pys $(command -v python3 python 2>/dev/null); do
+  [ -x "$p" ] || continue
+  [ -n "$first" ] || first=$p
+  "$p" -c "$r" "$n" "$p" </dev/null
+done
+for u in $uvs $(command -v uv 2>/dev/null); do
+  [ -x "$u" ] || continue
+  printf '\nNBWARDEN %s uv-begin %s\n' "$n" "$u"
+  if [ -n "$first" ]; then
+    "$u" pip install --show-settings --no-cache --python "$first" pip </dev/null 2>&1
+  else
+    "$u" pip install --show-settings --no-cache pip </dev/null 2>&1
+  fi
+  printf '\nNBWARDEN %s uv-end %s\n' "$n" "$u"
+done
+printf '\nNBWARDEN %s done\n' "$n"
+"#;
+
+pub struct Resolved {
+    pub pip: PipPolicy,
+    pub user: User,
+    pub conda_root: PathBuf,
+    pub env_search: Vec<PathBuf>,
+    pub on_override: OnOverride,
+}
+
+/// What one context's clients said.
+#[derive(Debug, Default, PartialEq)]
+struct Answers {
+    /// Interpreter run → pip's answer (JSON).
+    pip: BTreeMap<String, serde_json::Value>,
+    /// uv binary → the URLs of its resolved index locations, or the last
+    /// thing it said when its settings could not be read.
+    uv: BTreeMap<String, Result<Vec<String>, String>>,
+    /// The context ran to its end.
+    done: bool,
+    /// More than one answer for one interpreter: start-up code printed one.
+    forged: Vec<String>,
+}
+
+/// Reads the marked lines of `stdout`; anything else is the user's.
+fn parse(stdout: &str, nonce: &str) -> Answers {
+    let mark = format!("NBWARDEN {nonce} ");
+    let mut a = Answers::default();
+    let mut uv: Option<(String, String)> = None;
+    for line in stdout.lines() {
+        let Some(rest) = line.strip_prefix(&mark) else {
+            if let Some((_, text)) = uv.as_mut() {
+                text.push_str(line);
+                text.push('\n');
+            }
+            continue;
+        };
+        if rest == "done" {
+            a.done = true;
+        } else if let Some(json) = rest.strip_prefix("pip ") {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(json) else {
+                continue;
+            };
+            let label = v["label"].as_str().unwrap_or_default().to_string();
+            if a.pip.insert(label.clone(), v["answer"].clone()).is_some() {
+                a.forged.push(label);
+            }
+        } else if let Some(bin) = rest.strip_prefix("uv-begin ") {
+            uv = Some((bin.to_string(), String::new()));
+        } else if let Some(bin) = rest.strip_prefix("uv-end ")
+            && let Some((b, text)) = uv.take().filter(|(b, _)| b == bin)
+        {
+            let said = text.lines().rev().find(|l| !l.trim().is_empty());
+            let resolved = uv_indexes(&text).ok_or_else(|| {
+                said.unwrap_or("no output")
+                    .trim()
+                    .chars()
+                    .take(200)
+                    .collect()
+            });
+            a.uv.insert(b, resolved);
+        }
+    }
+    a
+}
+
+/// The URLs of uv's `index_locations` (indexes and flat indexes) in its
+/// `--show-settings` output: the strings that are URLs as given.
+fn uv_indexes(settings: &str) -> Option<Vec<String>> {
+    let start = settings.find("index_locations: IndexLocations {")?;
+    let block = &settings[start..];
+    let end = block.find("no_index:")?;
+    Some(
+        block[..end]
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|s| s.contains("://"))
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+/// A kernel spec: where it is, what it runs, with what environment.
+struct Kernel {
+    spec: PathBuf,
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+/// The kernel specs Jupyter finds (system, the user's, every
+/// environment's), that nbwarden can read; unreadable ones are the
+/// override search's findings.
+fn kernels(host: &Host, home: &Path, envs: &[PathBuf]) -> Vec<Kernel> {
+    let mut found = Vec::new();
+    for dir in python_envs::kernel_dirs(home, envs) {
+        let Ok(Some(entries)) = host.list(&dir) else {
+            continue;
+        };
+        for (name, kind) in entries {
+            if kind != EntryKind::Dir || found.len() >= MAX_KERNELS {
+                continue;
+            }
+            let spec = dir.join(&name).join("kernel.json");
+            let Ok(Some(text)) = host.read_text(&spec) else {
+                continue;
+            };
+            if text.len() > MAX_SPEC_BYTES {
+                continue;
+            }
+            let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+                continue;
+            };
+            let resource_dir = dir.join(&name).display().to_string();
+            let argv = json["argv"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str())
+                        .map(|s| s.replace("{resource_dir}", &resource_dir))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let env = json["env"]
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, v)| {
+                            let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                            (k.clone(), v)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            found.push(Kernel { spec, argv, env });
+        }
+    }
+    found
+}
+
+/// The command that starts a kernel's interpreter with its spec's
+/// environment over a clean one, to run `-c RESOLVER`: the spec's argv up
+/// to the interpreter (through `env`, with Python's own flags), as
+/// Jupyter would start it. `Err` says why it cannot be asked.
+fn kernel_command(
+    k: &Kernel,
+    user: &User,
+    jupyter_python: Option<&Path>,
+) -> Result<Vec<String>, String> {
+    let argv = &k.argv;
+    let first = argv.first().ok_or("its argv is empty")?;
+    let interp = if Path::new(first).file_name().is_some_and(|n| n == "env") {
+        argv.iter()
+            .skip(1)
+            .position(|a| !a.starts_with('-') && !a.contains('='))
+            .map(|i| i + 1)
+            .ok_or("its argv runs env without a program")?
+    } else {
+        0
+    };
+    let mut cmd: Vec<String> = vec![
+        "-i".into(),
+        format!("HOME={}", user.home),
+        format!("PATH={}", crate::host::command::USER_PATH),
+        format!("USER={}", user.name),
+        format!("LOGNAME={}", user.name),
+    ];
+    for (key, value) in &k.env {
+        if key.is_empty() || key.contains('=') || key.contains('\0') || value.contains('\0') {
+            return Err(format!(
+                "its env names a variable no process can hold ({key:?})"
+            ));
+        }
+        cmd.push(format!("{key}={value}"));
+    }
+    let mut prefix: Vec<String> = argv[..=interp].to_vec();
+    // Jupyter starts a bare `python` kernel with its own interpreter.
+    if interp == 0
+        && ["python", "python3"].contains(&first.as_str())
+        && let Some(py) = jupyter_python
+    {
+        prefix[0] = py.display().to_string();
+    }
+    let mut rest = argv[interp + 1..].iter();
+    while let Some(a) = rest.next() {
+        if !a.starts_with('-') || a == "-m" || a == "-c" || a.starts_with("-m") {
+            break;
+        }
+        prefix.push(a.clone());
+        if a == "-X" || a == "-W" {
+            match rest.next() {
+                Some(v) => prefix.push(v.clone()),
+                None => break,
+            }
+        }
+    }
+    cmd.extend(prefix);
+    Ok(cmd)
+}
+
+/// What is wrong with one pip answer, as findings.
+fn judge_pip(label: &str, answer: &serde_json::Value, p: &PipPolicy) -> (Vec<String>, Vec<String>) {
+    let mut findings = Vec::new();
+    let mut notes = Vec::new();
+    if let Some(e) = answer["error"].as_str() {
+        findings.push(format!(
+            "pip of {label} could not resolve its settings: {e}"
+        ));
+        return (findings, notes);
+    }
+    if answer.get("no_pip").is_some() {
+        notes.push(format!("{label}: no pip"));
+        return (findings, notes);
+    }
+    let mirror = comparable(p.index_url.as_str());
+    let extras: Vec<Option<String>> = p
+        .extra_index_urls
+        .iter()
+        .map(|u| comparable(u.as_str()))
+        .collect();
+    let Some(commands) = answer["pip"].as_object() else {
+        findings.push(format!("pip of {label} gave no settings"));
+        return (findings, notes);
+    };
+    let mut seen = Vec::new();
+    for (command, o) in commands {
+        let mut say = |what: String| {
+            if !seen.contains(&what) {
+                seen.push(what.clone());
+                findings.push(format!("pip of {label} ({command}): {what}"));
+            }
+        };
+        if o["no_index"].as_bool() == Some(true) {
+            // Nothing is fetched from any index.
+        } else if let Some(index) = o["index_url"].as_str()
+            && comparable(index) != mirror
+        {
+            say(format!("index {index}"));
+        }
+        for extra in o["extra_index_urls"].as_array().into_iter().flatten() {
+            let extra = extra.as_str().unwrap_or_default();
+            if !extras.contains(&comparable(extra)) {
+                say(format!("extra index {extra}"));
+            }
+        }
+        for link in o["find_links"].as_array().into_iter().flatten() {
+            say(format!("find-links {}", link.as_str().unwrap_or_default()));
+        }
+        if let Some(proxy) = o["proxy"].as_str().filter(|p| !p.is_empty()) {
+            say(format!(
+                "proxy {proxy} (a route that egress checks made without it do not cover)"
+            ));
+        }
+    }
+    (findings, notes)
+}
+
+/// What is wrong with what one uv resolved.
+fn judge_uv(label: &str, urls: &Result<Vec<String>, String>, p: &PipPolicy) -> Vec<String> {
+    let urls = match urls {
+        Ok(urls) => urls,
+        Err(said) => {
+            return vec![format!(
+                "uv {label}: its resolved settings could not be read (`uv pip install \
+                 --show-settings` said: {said}): not proven"
+            )];
+        }
+    };
+    let allowed: Vec<Option<String>> = std::iter::once(&p.index_url)
+        .chain(&p.extra_index_urls)
+        .map(|u| comparable(u.as_str()))
+        .collect();
+    let mut out: Vec<String> = urls
+        .iter()
+        .filter(|u| !allowed.contains(&comparable(u)))
+        .map(|u| format!("uv {label}: index {u}"))
+        .collect();
+    if !urls
+        .iter()
+        .any(|u| comparable(u) == comparable(p.index_url.as_str()))
+    {
+        out.push(format!(
+            "uv {label}: the mirror is not among its indexes (uv's default is pypi.org)"
+        ));
+    }
+    out
+}
+
+impl Resolved {
+    /// The interpreters and uv binaries every shell context is asked about.
+    fn programs(&self, host: &Host, envs: &[PathBuf]) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let mut pys = Vec::new();
+        let mut uvs = Vec::new();
+        let mut skipped = Vec::new();
+        let home = Path::new(&self.user.home);
+        let bins = envs
+            .iter()
+            .map(|e| e.join("bin"))
+            .chain([home.join(".local/bin")]);
+        for bin in bins {
+            let text = bin.display().to_string();
+            if text.contains('\n') {
+                skipped.push(text);
+                continue;
+            }
+            for (name, list) in [("python", &mut pys), ("uv", &mut uvs)] {
+                let path = bin.join(name);
+                if matches!(
+                    host.kind(&path),
+                    Ok(Some(EntryKind::File | EntryKind::Symlink))
+                ) {
+                    list.push(path.display().to_string());
+                }
+            }
+        }
+        (pys, uvs, skipped)
+    }
+}
+
+/// What a context's answers show: findings, and notes.
+#[derive(Default)]
+struct Verdicts {
+    findings: Vec<String>,
+    notes: Vec<String>,
+}
+
+impl Verdicts {
+    /// Judges a context's answers; `expect` are the interpreters that had
+    /// to answer.
+    fn take(&mut self, context: &str, a: &Answers, expect: &[String], p: &PipPolicy) {
+        for (label, answer) in &a.pip {
+            let (f, n) = judge_pip(&format!("{label} in {context}"), answer, p);
+            self.findings.extend(f);
+            self.notes.extend(n);
+        }
+        for (label, urls) in &a.uv {
+            self.findings
+                .extend(judge_uv(&format!("{label} in {context}"), urls, p));
+        }
+        for label in &a.forged {
+            self.findings.push(format!(
+                "{label} in {context}: more than one answer (start-up code printed one): \
+                 not proven"
+            ));
+        }
+        for py in expect.iter().filter(|p| !a.pip.contains_key(*p)) {
+            self.findings
+                .push(format!("{py} in {context}: gave no answer: not proven"));
+        }
+    }
+}
+
+impl Resolved {
+    /// The user's login and interactive shells: their start-up files run,
+    /// then every interpreter and uv is asked with what they exported.
+    fn ask_shells(
+        &self,
+        host: &Host,
+        pys: &[String],
+        uvs: &[String],
+        v: &mut Verdicts,
+    ) -> Result<usize> {
+        if !matches!(host.kind(Path::new("/bin/bash")), Ok(Some(_))) {
+            v.notes
+                .push("no /bin/bash: the user's shells were not asked".into());
+            return Ok(0);
+        }
+        let (py_list, uv_list) = (pys.join("\n"), uvs.join("\n"));
+        for (flags, context) in [
+            ("-lic", "the user's login shell"),
+            ("-ic", "the user's interactive shell"),
+        ] {
+            let nonce = crate::host::random_hex();
+            let out = host.run_as(
+                &self.user,
+                "/bin/bash",
+                &[
+                    flags, SHELL, "nbwarden", &nonce, RESOLVER, &py_list, &uv_list,
+                ],
+                SHELL_TIMEOUT,
+            )?;
+            let answers = parse(&out.stdout, &nonce);
+            if !answers.done {
+                v.findings.push(format!(
+                    "{context} (bash {flags}) did not run to its end ({}): not proven",
+                    out.status
+                        .map_or("killed".to_string(), |c| format!("exit {c}"))
+                ));
+            }
+            v.take(context, &answers, pys, &self.pip);
+        }
+        Ok(2)
+    }
+
+    /// Each kernel spec's interpreter, with the spec's environment.
+    fn ask_kernels(&self, host: &Host, envs: &[PathBuf], v: &mut Verdicts) -> usize {
+        let jupyter_python = self.conda_root.join("envs/JupyterSystemEnv/bin/python");
+        let jupyter_python =
+            matches!(host.kind(&jupyter_python), Ok(Some(_))).then_some(jupyter_python.as_path());
+        let mut asked = 0;
+        for k in kernels(host, Path::new(&self.user.home), envs) {
+            let context = format!("the kernel {}", k.spec.display());
+            let cmd = match kernel_command(&k, &self.user, jupyter_python) {
+                Ok(cmd) => cmd,
+                Err(why) => {
+                    v.findings.push(format!("{context}: not asked: {why}"));
+                    continue;
+                }
+            };
+            let nonce = crate::host::random_hex();
+            let label = "its interpreter";
+            let mut args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+            args.extend(["-c", RESOLVER, &nonce, label]);
+            asked += 1;
+            match host.run_as(&self.user, "/usr/bin/env", &args, KERNEL_TIMEOUT) {
+                Ok(out) => {
+                    let answers = parse(&out.stdout, &nonce);
+                    if answers.pip.is_empty() {
+                        let said = out.stderr.lines().last().unwrap_or("no output");
+                        v.findings.push(format!(
+                            "{context}: its interpreter gave no answer ({said}): not proven"
+                        ));
+                    }
+                    v.take(&context, &answers, &[], &self.pip);
+                }
+                Err(e) => v.findings.push(format!("{context}: not asked: {e:#}")),
+            }
+        }
+        asked
+    }
+}
+
+impl Probe for Resolved {
+    fn describe(&self) -> String {
+        "what pip and uv resolve as the user".into()
+    }
+
+    fn runs_user_code(&self) -> bool {
+        true
+    }
+
+    fn check(&self, host: &Host) -> Result<ProbeResult> {
+        let mut found = python_envs::discover(host, &self.conda_root, &self.env_search);
+        found.walk(host, Path::new(&self.user.home), python_envs::HOME);
+        let envs = found.envs;
+        let (pys, uvs, skipped) = self.programs(host, &envs);
+        let mut v = Verdicts {
+            findings: skipped
+                .iter()
+                .map(|s| format!("{s}: a name with a line break, not asked"))
+                .collect(),
+            notes: Vec::new(),
+        };
+        let contexts =
+            self.ask_shells(host, &pys, &uvs, &mut v)? + self.ask_kernels(host, &envs, &mut v);
+        let warn = self.on_override == OnOverride::Warn;
+        let prefix = if warn {
+            "warning: resolved"
+        } else {
+            "resolved"
+        };
+        let mut details: Vec<String> = v
+            .findings
+            .iter()
+            .map(|f| format!("{prefix}: {f}"))
+            .collect();
+        details.extend(v.notes);
+        let evidence = if v.findings.is_empty() {
+            format!(
+                "pip and uv, asked as {} in {contexts} context(s) ({} interpreter(s), {} uv), \
+                 resolve only the mirror",
+                self.user.name,
+                pys.len(),
+                uvs.len()
+            )
+        } else {
+            format!(
+                "pip or uv, asked as {} in {contexts} context(s), resolve something other \
+                 than the mirror ({} finding(s))",
+                self.user.name,
+                v.findings.len()
+            )
+        };
+        Ok(ProbeResult {
+            passed: v.findings.is_empty() || warn,
+            evidence,
+            details,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_lines_marked_with_the_runs_nonce_count() {
+        let out = "junk\nNBWARDEN other pip {\"label\":\"/e/bin/python\",\"answer\":{}}\n\
+                   NBWARDEN n1 pip {\"label\":\"/e/bin/python\",\"answer\":{\"pip\":{}}}\n\
+                   NBWARDEN n1 uv-begin /u\n    index_locations: IndexLocations {\n\
+                   \"https://x.example/simple\",\n    scheme: \"https\",\n no_index: false,\n\
+                   NBWARDEN n1 uv-end /u\nNBWARDEN n1 done\n";
+        let a = parse(out, "n1");
+        assert!(a.done);
+        assert_eq!(a.pip.len(), 1);
+        assert_eq!(a.pip["/e/bin/python"], serde_json::json!({"pip": {}}));
+        assert_eq!(a.uv["/u"], Ok(vec!["https://x.example/simple".to_string()]));
+        assert!(a.forged.is_empty());
+        let twice = "NBWARDEN n pip {\"label\":\"p\",\"answer\":{}}\n\
+                     NBWARDEN n pip {\"label\":\"p\",\"answer\":{}}\n";
+        assert_eq!(parse(twice, "n").forged, ["p"]);
+    }
+
+    #[test]
+    fn a_kernel_runs_its_interpreter_behind_env_with_its_flags() {
+        let user = User {
+            name: "ec2-user".into(),
+            uid: 1000,
+            gid: 1000,
+            home: "/home/ec2-user".into(),
+        };
+        let k = Kernel {
+            spec: PathBuf::from("/k/kernel.json"),
+            argv: [
+                "/usr/bin/env",
+                "-i",
+                "A=b",
+                "/e/bin/python",
+                "-s",
+                "-X",
+                "dev",
+                "-m",
+                "ipykernel_launcher",
+                "-f",
+                "{connection_file}",
+            ]
+            .map(String::from)
+            .to_vec(),
+            env: vec![("PIP_--INDEX-URL".into(), "https://x".into())],
+        };
+        let cmd = kernel_command(&k, &user, None).expect("a command");
+        assert_eq!(
+            cmd[5..],
+            [
+                "PIP_--INDEX-URL=https://x",
+                "/usr/bin/env",
+                "-i",
+                "A=b",
+                "/e/bin/python",
+                "-s",
+                "-X",
+                "dev"
+            ]
+        );
+        let bare = Kernel {
+            argv: ["python3", "-m", "ipykernel"].map(String::from).to_vec(),
+            env: vec![("A=B".into(), "c".into())],
+            ..k
+        };
+        assert!(kernel_command(&bare, &user, None).is_err());
+    }
+}
