@@ -17,7 +17,7 @@ use common::{
 
 /// The example policy: every control a start runs.
 fn policy() -> String {
-    std::fs::read_to_string(repo().join("config/policy.example.toml")).expect("example")
+    common::bundle::example_policy()
 }
 
 fn chown_user(path: &Path) {

@@ -28,7 +28,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 /// nbwarden's units, and `extra` sections.
 fn policy(report_prefix: &str, extra: &str) -> String {
     let mirror = service("NBWARDEN_TEST_PYPI_URL");
-    format!(
+    let policy = format!(
         "version = 1\n\
          [sudo]\n\
          [packages]\nprobe = \"required\"\n\
@@ -39,7 +39,8 @@ fn policy(report_prefix: &str, extra: &str) -> String {
          [verify]\non_failure = \"fail\"\n\
          [verify.report]\nbucket = \"nbwarden-reports\"\nprefix = \"{report_prefix}\"\n\
          {extra}"
-    )
+    );
+    common::with_blocked_indexes(&policy)
 }
 
 const SERVICE: &str = "[service]\n";

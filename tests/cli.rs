@@ -19,7 +19,7 @@ const STATE: &str = "var/lib/nbwarden";
 fn plan_prints_diffs_and_changes_nothing() {
     let root = sandbox("al2023");
     let before = snapshot(root.path(), &[]);
-    let out = run_on("plan", root.path(), Path::new(EXAMPLE_POLICY), &[]);
+    let out = run_on("plan", root.path(), Path::new(example_policy_path()), &[]);
     assert_eq!(
         code(&out),
         1,
@@ -46,7 +46,7 @@ fn plan_prints_diffs_and_changes_nothing() {
 )]
 fn apply_converges_and_a_second_apply_changes_nothing() {
     let root = sandbox("al2023");
-    let policy = Path::new(EXAMPLE_POLICY);
+    let policy = Path::new(example_policy_path());
     let first = run_on("apply", root.path(), policy, &["--output", "json"]);
     assert_eq!(code(&first), 0, "{}", stderr(&first));
     let report = read_report(&first);
@@ -82,7 +82,7 @@ fn apply_converges_and_a_second_apply_changes_nothing() {
 )]
 fn verify_is_read_only_and_names_tampered_files() {
     let root = sandbox("al2");
-    let policy = Path::new(EXAMPLE_POLICY);
+    let policy = Path::new(example_policy_path());
     assert_eq!(code(&run_on("apply", root.path(), policy, &[])), 0);
 
     let before = snapshot(root.path(), &[STATE]);
@@ -179,12 +179,12 @@ fn invalid_policies_exit_2_with_position_and_change_nothing() {
 fn an_unusable_root_or_policy_file_exits_3() {
     let dir = tempfile::tempdir().expect("tmp");
     let missing = dir.path().join("no-such-root");
-    let out = run_on("verify", &missing, Path::new(EXAMPLE_POLICY), &[]);
+    let out = run_on("verify", &missing, Path::new(example_policy_path()), &[]);
     assert_eq!(code(&out), 3, "{}", stderr(&out));
     assert!(stderr(&out).contains("no-such-root"));
 
     let a_file = write_policy(dir.path(), "version = 1\n");
-    let out = run_on("apply", &a_file, Path::new(EXAMPLE_POLICY), &[]);
+    let out = run_on("apply", &a_file, Path::new(example_policy_path()), &[]);
     assert_eq!(code(&out), 3, "a regular file is no root: {}", stderr(&out));
 
     let root = sandbox("al2023");
@@ -199,7 +199,7 @@ fn bad_usage_exits_2() {
     let out = run_on(
         "apply",
         root.path(),
-        Path::new(EXAMPLE_POLICY),
+        Path::new(example_policy_path()),
         &["--only", "nosuch"],
     );
     assert_eq!(code(&out), 2);
@@ -212,7 +212,7 @@ fn bad_usage_exits_2() {
     let out = run_on(
         "apply",
         root.path(),
-        Path::new(EXAMPLE_POLICY),
+        Path::new(example_policy_path()),
         &["--deadline", "soon"],
     );
     assert_eq!(code(&out), 2);
@@ -233,7 +233,7 @@ fn only_runs_the_named_controls() {
     let out = run_on(
         "apply",
         root.path(),
-        Path::new(EXAMPLE_POLICY),
+        Path::new(example_policy_path()),
         &["--only", "variables", "--output", "json"],
     );
     assert_eq!(code(&out), 0);
@@ -279,7 +279,7 @@ fn json_and_junit_reports_describe_the_run() {
     let out = run_on(
         "apply",
         root.path(),
-        Path::new(EXAMPLE_POLICY),
+        Path::new(example_policy_path()),
         &["--output", "json"],
     );
     let r = read_report(&out);
@@ -295,7 +295,7 @@ fn json_and_junit_reports_describe_the_run() {
     let out = run_on(
         "verify",
         root.path(),
-        Path::new(EXAMPLE_POLICY),
+        Path::new(example_policy_path()),
         &["--output", "junit"],
     );
     assert_eq!(code(&out), 0);
@@ -340,7 +340,7 @@ fn status_shows_the_last_run_and_its_exit_code() {
         code(&run_on(
             "apply",
             root.path(),
-            Path::new(EXAMPLE_POLICY),
+            Path::new(example_policy_path()),
             &[]
         )),
         0
@@ -360,7 +360,7 @@ fn status_shows_the_last_run_and_its_exit_code() {
         code(&run_on(
             "verify",
             root.path(),
-            Path::new(EXAMPLE_POLICY),
+            Path::new(example_policy_path()),
             &[]
         )),
         1
@@ -408,7 +408,12 @@ fn status_wait_waits_for_the_first_run() {
         .spawn()
         .expect("status --wait");
     std::thread::sleep(Duration::from_millis(500));
-    let apply = run_on("apply", root.path(), Path::new(EXAMPLE_POLICY), &["-q"]);
+    let apply = run_on(
+        "apply",
+        root.path(),
+        Path::new(example_policy_path()),
+        &["-q"],
+    );
     assert_eq!(code(&apply), 0, "{}", output_text(&apply));
     let out = waiter.wait_with_output().expect("status");
     assert_eq!(code(&out), 0, "{}", output_text(&out));
@@ -427,7 +432,7 @@ fn status_wait_waits_for_the_run_lock() {
         code(&run_on(
             "apply",
             root.path(),
-            Path::new(EXAMPLE_POLICY),
+            Path::new(example_policy_path()),
             &[]
         )),
         0
@@ -508,10 +513,11 @@ fn the_checked_in_schema_is_current() {
 
 #[test]
 fn the_example_policy_is_valid() {
-    let out = nbwarden(&["policy", "validate", EXAMPLE_POLICY]);
+    let shipped = repo().join("config/policy.example.toml");
+    let out = nbwarden(&["policy", "validate", shipped.to_str().expect("utf8")]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     // Editors (taplo, Even Better TOML) validate as you type through this.
-    let text = std::fs::read_to_string(EXAMPLE_POLICY).expect("example");
+    let text = std::fs::read_to_string(&shipped).expect("example");
     assert!(
         text.starts_with("#:schema ./policy.schema.json\n"),
         "{text}"
@@ -623,7 +629,7 @@ fn a_planted_symlink_makes_the_write_fail_and_leaves_the_target_untouched() {
 #[test]
 fn logs_one_start_and_one_end_line_per_control_on_stderr() {
     let root = sandbox("al2023");
-    let out = run_on("apply", root.path(), Path::new(EXAMPLE_POLICY), &[]);
+    let out = run_on("apply", root.path(), Path::new(example_policy_path()), &[]);
     let err = stderr(&out);
     for id in ["sudo", "packages", "variables"] {
         let started = format!("control started control=\"{id}\"");
@@ -636,7 +642,12 @@ fn logs_one_start_and_one_end_line_per_control_on_stderr() {
         !stdout(&out).contains("control started"),
         "logs must stay off stdout"
     );
-    let quiet = run_on("apply", root.path(), Path::new(EXAMPLE_POLICY), &["-q"]);
+    let quiet = run_on(
+        "apply",
+        root.path(),
+        Path::new(example_policy_path()),
+        &["-q"],
+    );
     assert!(!stderr(&quiet).contains("control started"));
 }
 
@@ -882,18 +893,20 @@ for path in sys.argv[3:]:
         "version = 1\n[sudo]\nallow = [1]\n[packages.pip]\nindex_url = \"https://m.example/\"\ntimeout = \"soon\"\n",
     );
     let schema = repo().join("config/policy.schema.json");
+    let shipped = repo().join("config/policy.example.toml");
+    let shipped = shipped.to_str().expect("utf8");
     let out = common::notebook::boto3(
         script,
         &[
             schema.to_str().expect("utf8"),
-            EXAMPLE_POLICY,
+            shipped,
             bad.to_str().expect("utf8"),
         ],
     );
     assert!(out.status.success(), "{}", output_text(&out));
     let text = stdout(&out);
     assert!(
-        !text.contains(EXAMPLE_POLICY),
+        !text.contains(shipped),
         "the example policy is invalid:\n{text}"
     );
     assert!(

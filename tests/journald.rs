@@ -66,7 +66,7 @@ fn logs_go_to_journald_when_its_socket_exists() {
         .arg(env!("CARGO_BIN_EXE_nbwarden"))
         .args(["apply", "--root"])
         .arg(root.path())
-        .args(["--policy", EXAMPLE_POLICY])
+        .args(["--policy", example_policy_path()])
         .output()
         .expect("unshare");
     assert!(

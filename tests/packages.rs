@@ -11,11 +11,11 @@ use common::*;
 const UNREACHABLE: &str = "http://127.0.0.1:9/simple/";
 
 fn policy(extra: &str) -> String {
-    format!(
+    common::with_blocked_indexes(&format!(
         "version = 1\n[packages]\n{extra}\n[packages.pip]\nindex_url = \"{UNREACHABLE}\"\n\
          trusted_hosts = [\"127.0.0.1\"]\ntimeout = 20\n\
          [packages.conda]\nchannels = [\"https://conda.mirror.example/main\"]\n"
-    )
+    ))
 }
 
 fn ev(out: &std::process::Output) -> Vec<String> {

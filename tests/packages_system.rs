@@ -9,11 +9,11 @@ use common::{code, evidence, output_text};
 
 fn policy() -> String {
     let mirror = service("NBWARDEN_TEST_PYPI_URL");
-    format!(
+    common::with_blocked_indexes(&format!(
         "version = 1\n[packages]\nprobe = \"required\"\n[packages.pip]\nindex_url = \"{mirror}\"\n\
          trusted_hosts = [\"127.0.0.1\"]\nprobe_package = \"nbwarden-probe\"\n\
          [packages.conda]\nchannels = [\"http://127.0.0.1:9/conda/main\"]\n"
-    )
+    ))
 }
 
 /// Lines the mirror logged for the probe package since `from` bytes.
@@ -149,10 +149,10 @@ const ENV_PYTHON: &str = "/home/ec2-user/anaconda3/envs/python3/bin/python";
 /// A policy with the test mirror and live checks, without a download.
 fn resolving_policy() -> String {
     let mirror = service("NBWARDEN_TEST_PYPI_URL");
-    format!(
+    common::with_blocked_indexes(&format!(
         "version = 1\n[packages]\nprobe = \"required\"\n[packages.pip]\nindex_url = \"{mirror}\"\n\
          trusted_hosts = [\"127.0.0.1\"]\n"
-    )
+    ))
 }
 
 /// The user's shell command, as the user, in a login shell (a notebook
@@ -389,8 +389,7 @@ fn plant_dataset(nb: &Notebook, dirs: usize, files: usize, flat: usize) -> std::
     ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
 )]
 fn a_big_dataset_on_the_ml_volume_never_stops_a_start() {
-    let policy = resolving_policy().replace("probe = \"required\"", "probe = \"off\"");
-    let nb = Notebook::create(&policy);
+    let nb = Notebook::create(&resolving_policy());
     nb.install();
     let big = plant_dataset(&nb, 1000, 200, 12_000);
     let venv = "/home/ec2-user/SageMaker/projects/a/b/venv";
@@ -412,6 +411,111 @@ fn a_big_dataset_on_the_ml_volume_never_stops_a_start() {
     assert!(
         ev.iter()
             .any(|l| l.starts_with("not descended into: ") && l.contains(&inside)),
+        "{ev:#?}"
+    );
+}
+
+/// A real HTTP proxy (Debian's tinyproxy) on a loopback port: it opens
+/// `CONNECT` tunnels to whatever answers, as a VPC's egress proxy would.
+fn tinyproxy(dir: &std::path::Path) -> common::LoopbackServer {
+    let port = common::booted::free_port();
+    let conf = dir.join("tinyproxy.conf");
+    std::fs::write(
+        &conf,
+        format!("Port {port}\nListen 127.0.0.1\nTimeout 5\nMaxClients 20\nLogLevel Connect\n"),
+    )
+    .expect("tinyproxy.conf");
+    let mut cmd = std::process::Command::new("tinyproxy");
+    cmd.arg("-d").arg("-c").arg(&conf);
+    common::LoopbackServer::spawn(cmd, port)
+}
+
+/// `verify --only packages` as JSON: its exit code and the control's lines.
+fn verify_packages(nb: &Notebook) -> (i32, Vec<String>) {
+    let out = nb.nbwarden(&["verify", "--only", "packages", "--output", "json"]);
+    (code(&out), evidence(&common::read_report(&out), "packages"))
+}
+
+/// The verdict rests on the barrier: with a "public index" the user can
+/// reach (a loopback listener), packages fails "default only, not
+/// enforced"; once it is unreachable, "enforced"; when the user's shell
+/// names a proxy that opens a tunnel to it (a real tinyproxy), not
+/// enforced again; `enforce = "default"` passes and says "default only".
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn the_mirror_is_enforced_only_when_the_public_index_is_unreachable_as_the_user() {
+    // A listener completes connections from its backlog, unaccepted.
+    let public = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let target = format!("127.0.0.1:{}", public.local_addr().expect("addr").port());
+    let policy = resolving_policy().replace(
+        &format!("public_indexes = [\"{}\"]", common::BLOCKED_INDEX),
+        &format!("public_indexes = [\"{target}\"]"),
+    );
+    assert!(policy.contains(&target), "{policy}");
+    let nb = Notebook::create(&policy);
+    nb.install();
+    let apply = nb.nbwarden(&["apply", "--only", "packages", "-q"]);
+    assert_eq!(code(&apply), 1, "{}", output_text(&apply));
+
+    let (rc, ev) = verify_packages(&nb);
+    assert_eq!(rc, 1, "{ev:#?}");
+    assert!(
+        ev.iter().any(
+            |l| l.starts_with("mirror: FAILED: default only, not enforced: ")
+                && l.contains(&format!("{target} is reachable directly"))
+        ),
+        "{ev:#?}"
+    );
+
+    // The same notebook in a VPC without that route: enforced.
+    let proxy_dir = tempfile::tempdir().expect("tmp");
+    let proxy = tinyproxy(proxy_dir.path());
+    drop(public);
+    let (rc, ev) = verify_packages(&nb);
+    assert_eq!(rc, 0, "{ev:#?}");
+    assert!(
+        ev.iter().any(|l| l.starts_with(&format!(
+            "mirror: ok: enforced: {target} unreachable as ec2-user"
+        ))),
+        "{ev:#?}"
+    );
+
+    // The user names a proxy that reaches it: a route.
+    let _public = std::net::TcpListener::bind(&target).expect("bind again");
+    let proxy_url = format!("http://127.0.0.1:{}", proxy.port);
+    let plant = in_login_shell(
+        &nb,
+        &format!("echo 'export https_proxy={proxy_url}' >> ~/.bashrc"),
+    );
+    assert_eq!(code(&plant), 0, "{}", output_text(&plant));
+    // Direct connections stay possible in this test; what matters is that
+    // the proxy is named and tried.
+    let (rc, ev) = verify_packages(&nb);
+    assert_eq!(rc, 1, "{ev:#?}");
+    assert!(
+        ev.iter().any(|l| l.contains(&format!(
+            "{target} is reachable through the proxy {proxy_url}"
+        ))),
+        "{ev:#?}"
+    );
+    assert!(
+        ev.iter()
+            .any(|l| l == &format!("proxy the clients use: {proxy_url}")),
+        "{ev:#?}"
+    );
+
+    // The policy accepts a default: it passes and says so.
+    let relaxed = policy.replace("[packages]\n", "[packages]\nenforce = \"default\"\n");
+    std::fs::write(nb.path(common::notebook::POLICY_IN_ROOT), relaxed).expect("policy");
+    let (rc, ev) = verify_packages(&nb);
+    assert_eq!(rc, 0, "{ev:#?}");
+    assert!(
+        ev.iter()
+            .any(|l| l
+                .starts_with("mirror: ok: default only, not enforced (enforce = \"default\"): ")),
         "{ev:#?}"
     );
 }

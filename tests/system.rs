@@ -7,10 +7,10 @@ mod common;
 use std::os::unix::fs::MetadataExt;
 
 use common::notebook::{Notebook, service};
-use common::{code, output_text, repo};
+use common::{code, output_text};
 
 fn example_policy() -> String {
-    std::fs::read_to_string(repo().join("config/policy.example.toml")).expect("example policy")
+    common::bundle::example_policy()
 }
 
 #[test]

@@ -359,7 +359,7 @@ fn codeartifact_tokens_reach_pip_conf_once_never_the_logs_and_are_refreshed_when
     let endpoint = format!("http://127.0.0.1:{}", server.server.port);
     let p = write_policy(
         dir.path(),
-        "version = 1\nuser = \"ec2-user\"\n[packages]\nprobe = \"off\"\n\
+        "version = 1\nuser = \"ec2-user\"\n[packages]\nprobe = \"off\"\nenforce = \"default\"\n\
          [packages.pip]\nindex_url = \"https://placeholder.example/simple/\"\n\
          [packages.codeartifact]\ndomain = \"nbwarden\"\ndomain_owner = \"123456789012\"\n\
          repository = \"pypi-store\"\n",
@@ -449,7 +449,7 @@ fn codeartifact_tokens_reach_pip_conf_once_never_the_logs_and_are_refreshed_when
     let before = std::fs::read(root.path().join("etc/pip.conf")).expect("pip.conf");
     let wrong = write_policy(
         dir.path(),
-        "version = 1\n[packages]\nprobe = \"off\"\n[packages.pip]\nindex_url = \"https://x.example/simple/\"\n\
+        "version = 1\n[packages]\nprobe = \"off\"\nenforce = \"default\"\n[packages.pip]\nindex_url = \"https://x.example/simple/\"\n\
          [packages.codeartifact]\ndomain = \"other\"\ndomain_owner = \"123456789012\"\nrepository = \"pypi-store\"\n",
     );
     let out = run_aws(

@@ -10,10 +10,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::notebook::{BIN_IN_ROOT, Notebook, POLICY_IN_ROOT};
-use common::{AsText, Status, code, output_text, read_report, repo, stdout};
+use common::{AsText, Status, code, output_text, read_report, stdout};
 
 fn example() -> String {
-    std::fs::read_to_string(repo().join("config/policy.example.toml")).expect("example")
+    common::bundle::example_policy()
 }
 
 /// A notebook after a clean start with the example policy: apply and
@@ -1100,10 +1100,10 @@ fn a_pth_whose_name_is_not_utf8_is_still_read() {
 )]
 fn a_deep_tree_left_by_the_users_pip_is_not_roots_to_walk() {
     let mirror = common::notebook::service("NBWARDEN_TEST_PYPI_URL");
-    let nb = Notebook::create(&format!(
+    let nb = Notebook::create(&common::with_blocked_indexes(&format!(
         "version = 1\n[packages]\nprobe = \"required\"\n[packages.pip]\nindex_url = \"{mirror}\"\n\
          trusted_hosts = [\"127.0.0.1\"]\nprobe_package = \"nbwarden-probe\"\n"
-    ));
+    )));
     nb.install();
     let apply = nb.nbwarden(&["apply", "-q"]);
     assert_eq!(code(&apply), 0, "{}", output_text(&apply));

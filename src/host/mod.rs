@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod command;
+pub mod net;
 pub mod os;
 pub mod safe_file;
 pub mod trust;

@@ -25,14 +25,14 @@ pub use monitoring::{
     IdlePolicy, MonitoringPolicy, PackageKind,
 };
 pub use packages::{
-    Channel, CodeArtifactPolicy, CondaPolicy, OnOverride, PackagesPolicy, PipPolicy, ProbeMode,
-    SslVerify,
+    Channel, CodeArtifactPolicy, CondaPolicy, Enforce, OnOverride, PackagesPolicy, PipPolicy,
+    ProbeMode, SslVerify,
 };
 pub use service::{DEFAULT_VERIFY_EVERY, ServicePolicy};
 pub use source::{DEFAULT_POLICY, PolicySource, resolve as resolve_source};
 pub use tailoring::{CredentialHelper, EnvValue, EnvironmentPolicy, GitPolicy, JupyterPolicy};
 pub use values::{
-    AbsPath, AccountName, AllowedCommand, HINT, HumanDuration, Identifier, MirrorUrl,
+    AbsPath, AccountName, AllowedCommand, HINT, HostPort, HumanDuration, Identifier, MirrorUrl,
     PolicyVersion, RootPath, ValueKind, VariableValue,
 };
 pub use verify::{

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
-use super::values::{AbsPath, HINT, HumanDuration, MirrorUrl};
+use super::values::{AbsPath, HINT, HostPort, HumanDuration, MirrorUrl};
 
 /// The `[packages]` section.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -26,6 +26,16 @@ pub struct PackagesPolicy {
     /// `required` fails when it does not, `off` skips them.
     #[serde(default)]
     pub probe: ProbeMode,
+    /// What makes the mirror more than a default: `egress` (default), the
+    /// control passes only when `public_indexes` are proven unreachable as
+    /// the notebook user, directly and through every proxy the user's
+    /// clients name; `default`, the system files set the default and the
+    /// verdict says "default only, not enforced".
+    #[serde(default)]
+    pub enforce: Enforce,
+    /// The public indexes that must be unreachable as the user (`host:port`).
+    #[serde(default = "default_public_indexes")]
+    pub public_indexes: Vec<HostPort>,
     /// The override search of configuration places (every place pip,
     /// conda and uv read an index from) reads at most this many directory
     /// entries; past it the control is an error, never a pass. The walk for
@@ -40,6 +50,29 @@ pub struct PackagesPolicy {
     /// GetAuthorizationToken (replaces `pip.index_url`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codeartifact: Option<CodeArtifactPolicy>,
+}
+
+fn default_public_indexes() -> Vec<HostPort> {
+    [
+        "pypi.org:443",
+        "files.pythonhosted.org:443",
+        "conda.anaconda.org:443",
+        "repo.anaconda.com:443",
+    ]
+    .into_iter()
+    .filter_map(|h| HostPort::try_from(h.to_string()).ok())
+    .collect()
+}
+
+/// What the packages control's verdict rests on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Enforce {
+    /// The public indexes unreachable as the user: the barrier.
+    #[default]
+    Egress,
+    /// The system files' default only.
+    Default,
 }
 
 fn default_search_entries() -> u32 {

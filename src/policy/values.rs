@@ -982,6 +982,59 @@ impl JsonSchema for MirrorUrl {
     }
 }
 
+/// A `host:port` to connect to: a name or an address (IPv6 in brackets),
+/// and a port from 1 to 65535.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct HostPort(String);
+
+impl HostPort {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for HostPort {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let example = "write it like pypi.org:443";
+        let Some((host, port)) = s.rsplit_once(':') else {
+            return Err(format!("{s:?} has no port{HINT}{example}"));
+        };
+        if !port.parse::<u16>().is_ok_and(|p| p > 0) {
+            return Err(format!(
+                "{s:?}: {port:?} is not a port (1-65535){HINT}{example}"
+            ));
+        }
+        let bracketed = host.starts_with('[') && host.ends_with(']') && host.len() > 2;
+        let name_ok = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        if !(bracketed || name_ok) {
+            return Err(format!(
+                "{s:?}: {host:?} is not a host name or address{HINT}{example}"
+            ));
+        }
+        Ok(HostPort(s))
+    }
+}
+
+impl From<HostPort> for String {
+    fn from(h: HostPort) -> String {
+        h.0
+    }
+}
+
+impl JsonSchema for HostPort {
+    fn schema_name() -> Cow<'static, str> {
+        "HostPort".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "pattern": "^([A-Za-z0-9._-]+|\\[[0-9A-Fa-f:.]+\\]):[0-9]{1,5}$" })
+    }
+}
+
 /// A duration written for people: "90s", "45m", "2h".
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(try_from = "String", into = "String")]

@@ -124,5 +124,5 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// The example policy, as the bundle ships it.
 pub fn example_policy() -> String {
-    std::fs::read_to_string(Path::new(super::EXAMPLE_POLICY)).expect("example policy")
+    std::fs::read_to_string(Path::new(super::example_policy_path())).expect("example policy")
 }

@@ -14,7 +14,35 @@ use std::process::{Command, Output};
 #[allow(unused_imports)]
 pub use nbwarden::report::{ControlReport, Report, Status};
 
-pub const EXAMPLE_POLICY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/policy.example.toml");
+/// The shipped example policy, as the tests run it: with the packages
+/// barrier's public indexes at [`BLOCKED_INDEX`] (see [`with_blocked_indexes`]).
+pub fn example_policy_path() -> &'static str {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let text = std::fs::read_to_string(repo().join("config/policy.example.toml"))
+            .expect("example policy");
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("policy.example.{}.toml", std::process::id()));
+        std::fs::write(&path, with_blocked_indexes(&text)).expect("write the example policy");
+        path.display().to_string()
+    })
+}
+
+/// The "public index" of the tests: a loopback port nothing listens on, so
+/// the packages barrier is proven blocked whatever this machine reaches
+/// (pypi.org is reachable from some test machines). Tests of the barrier
+/// itself point it elsewhere.
+pub const BLOCKED_INDEX: &str = "127.0.0.1:9";
+
+/// `policy` with `[packages] public_indexes = [BLOCKED_INDEX]`.
+pub fn with_blocked_indexes(policy: &str) -> String {
+    let key = format!("public_indexes = [\"{BLOCKED_INDEX}\"]\n");
+    if policy.contains("[packages]\n") {
+        policy.replacen("[packages]\n", &format!("[packages]\n{key}"), 1)
+    } else {
+        policy.replacen("[packages.", &format!("[packages]\n{key}[packages."), 1)
+    }
+}
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -3,8 +3,7 @@
 //! concurrently, each with a short timeout.
 
 use crate::engine::ControlInfo;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::mpsc;
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -32,19 +31,7 @@ pub fn control(check: EgressCheck) -> Check {
 /// Connects to `target` (host:port), resolving and connecting within
 /// `timeout` each. Ok(address) when connected.
 fn reach(target: &str, timeout: Duration) -> Result<SocketAddr, String> {
-    let target = target.to_string();
-    // Name resolution has no timeout of its own: bound it with a thread.
-    let (tx, rx) = mpsc::channel();
-    let name = target.clone();
-    std::thread::spawn(move || {
-        let _ = tx.send(name.to_socket_addrs().map(|a| a.collect::<Vec<_>>()));
-    });
-    let addrs = match rx.recv_timeout(timeout) {
-        Ok(Ok(addrs)) if !addrs.is_empty() => addrs,
-        Ok(Ok(_)) => return Err("no address".into()),
-        Ok(Err(e)) => return Err(format!("does not resolve ({e})")),
-        Err(_) => return Err("name resolution timed out".into()),
-    };
+    let addrs = crate::host::net::resolve(target, timeout)?;
     let mut last = String::new();
     for addr in addrs {
         match TcpStream::connect_timeout(&addr, timeout) {

@@ -4,6 +4,7 @@
 //! variable that overrides them; a live probe downloads a package as the
 //! user through the mirror.
 
+mod barrier;
 mod codeartifact;
 pub(super) mod conda;
 mod mirror;
@@ -142,6 +143,13 @@ impl Control for Packages {
             env_search: python_envs::search_paths(ctx.policy),
             home: PathBuf::from(&user.home),
         }));
+        let proxies = barrier::Proxies::default();
+        state.probes.push(Box::new(barrier::Barrier {
+            targets: self.policy.public_indexes.clone(),
+            enforce: self.policy.enforce,
+            user: user.clone(),
+            proxies: proxies.clone(),
+        }));
         if let (Some(p), false) = (&pip, self.policy.probe == ProbeMode::Off) {
             state.probes.push(Box::new(resolved::Resolved {
                 pip: p.clone(),
@@ -149,6 +157,7 @@ impl Control for Packages {
                 conda_root: conda_root.to_path_buf(),
                 env_search: python_envs::search_paths(ctx.policy),
                 on_override: self.policy.on_user_override,
+                proxies,
             }));
             let envs = python_envs::discover(host, conda_root, &[]).envs;
             let preferred = ["python3", "JupyterSystemEnv"]

@@ -12,13 +12,14 @@
 //! patch pip): this check names what the clients resolve, the verdict on
 //! the mirror rests on egress.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
 
 use super::super::python_envs;
+use super::barrier::Proxies;
 use super::mirror::comparable;
 use crate::engine::{Probe, ProbeResult};
 use crate::host::{EntryKind, Host, User};
@@ -37,7 +38,10 @@ const MAX_SPEC_BYTES: usize = 256 * 1024;
 const RESOLVER: &str = r#"
 import json, sys
 nonce, label = sys.argv[1], sys.argv[2]
-ans = {"executable": sys.executable}
+import os
+ans = {"executable": sys.executable,
+       "env_proxies": sorted(v for k, v in os.environ.items()
+                             if k.lower() in ("https_proxy", "http_proxy", "all_proxy") and v)}
 try:
     import pip
     ans["version"] = getattr(pip, "__version__", "?")
@@ -100,6 +104,8 @@ pub struct Resolved {
     pub conda_root: PathBuf,
     pub env_search: Vec<PathBuf>,
     pub on_override: OnOverride,
+    /// Where the proxies the clients name go, for the barrier.
+    pub proxies: Proxies,
 }
 
 /// What one context's clients said.
@@ -292,6 +298,25 @@ fn kernel_command(
     Ok(cmd)
 }
 
+/// The proxies one interpreter's answer names: pip's own `proxy` setting
+/// and the proxy variables its process holds.
+fn proxies_of(answer: &serde_json::Value) -> Vec<String> {
+    let pip = answer["pip"]
+        .as_object()
+        .into_iter()
+        .flat_map(|c| c.values())
+        .filter_map(|o| o["proxy"].as_str());
+    let env = answer["env_proxies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str());
+    pip.chain(env)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// What is wrong with one pip answer, as findings.
 fn judge_pip(label: &str, answer: &serde_json::Value, p: &PipPolicy) -> (Vec<String>, Vec<String>) {
     let mut findings = Vec::new();
@@ -339,11 +364,6 @@ fn judge_pip(label: &str, answer: &serde_json::Value, p: &PipPolicy) -> (Vec<Str
         }
         for link in o["find_links"].as_array().into_iter().flatten() {
             say(format!("find-links {}", link.as_str().unwrap_or_default()));
-        }
-        if let Some(proxy) = o["proxy"].as_str().filter(|p| !p.is_empty()) {
-            say(format!(
-                "proxy {proxy} (a route that egress checks made without it do not cover)"
-            ));
         }
     }
     (findings, notes)
@@ -411,11 +431,13 @@ impl Resolved {
     }
 }
 
-/// What a context's answers show: findings, and notes.
+/// What a context's answers show: findings, notes, and the proxies the
+/// clients would use.
 #[derive(Default)]
 struct Verdicts {
     findings: Vec<String>,
     notes: Vec<String>,
+    proxies: BTreeSet<String>,
 }
 
 impl Verdicts {
@@ -423,6 +445,7 @@ impl Verdicts {
     /// to answer.
     fn take(&mut self, context: &str, a: &Answers, expect: &[String], p: &PipPolicy) {
         for (label, answer) in &a.pip {
+            self.proxies.extend(proxies_of(answer));
             let (f, n) = judge_pip(&format!("{label} in {context}"), answer, p);
             self.findings.extend(f);
             self.notes.extend(n);
@@ -543,10 +566,16 @@ impl Probe for Resolved {
                 .iter()
                 .map(|s| format!("{s}: a name with a line break, not asked"))
                 .collect(),
-            notes: Vec::new(),
+            ..Verdicts::default()
         };
         let contexts =
             self.ask_shells(host, &pys, &uvs, &mut v)? + self.ask_kernels(host, &envs, &mut v);
+        v.notes.extend(
+            v.proxies
+                .iter()
+                .map(|p| format!("proxy the clients use: {p}")),
+        );
+        *self.proxies.lock().unwrap_or_else(|e| e.into_inner()) = Some(v.proxies.clone());
         let warn = self.on_override == OnOverride::Warn;
         let prefix = if warn {
             "warning: resolved"
