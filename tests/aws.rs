@@ -288,10 +288,12 @@ fn an_unreachable_aws_endpoint_fails_within_the_deadline_naming_the_call() {
 )]
 fn policies_load_from_s3_and_ssm_pinned_by_sha256() {
     let root = sandbox("al2023");
-    let example = std::fs::read(example_policy_path()).expect("example");
+    // The shipped file, as the services seeded it in S3 and SSM.
+    let shipped = repo().join("config/policy.example.toml");
+    let example = std::fs::read(&shipped).expect("example");
     let sha = {
         let out = Command::new("sha256sum")
-            .arg(example_policy_path())
+            .arg(&shipped)
             .output()
             .expect("sha256sum");
         String::from_utf8_lossy(&out.stdout)

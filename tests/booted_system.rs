@@ -161,6 +161,39 @@ fn the_first_start_hardens_before_jupyter_answers() {
         "{}",
         output_text(&pip)
     );
+    // A kernel the real Jupyter starts (ipykernel's spec in
+    // JupyterSystemEnv): pip, and uv the user installs from there, take the
+    // mirror with no index flag.
+    let from = common::notebook::mirror_log_len();
+    let cell = "import os, subprocess, sys\n\
+                def run(*a):\n    r = subprocess.run(list(a), capture_output=True, text=True)\n    \
+                print(r.returncode, r.stdout[-2000:], r.stderr[-2000:])\n\
+                run(sys.executable, '-m', 'pip', 'download', '--no-deps', '--no-cache-dir', '-d', '/tmp/kdl', 'nbwarden-probe')\n\
+                run(sys.executable, '-m', 'pip', 'install', '--no-cache-dir', '--disable-pip-version-check', 'uv')\n\
+                run(os.path.join(sys.prefix, 'bin', 'uv'), 'pip', 'install', '--no-cache', '--reinstall', '--python', sys.executable, 'nbwarden-probe')\n";
+    let kernel = common::notebook::venv_tool("python")
+        .arg(common::repo().join("tests/system/kernel_exec.py"))
+        .args([
+            &nb.jupyter_url(),
+            common::booted::JUPYTER_TOKEN,
+            "python3",
+            cell,
+        ])
+        .output()
+        .expect("kernel_exec.py");
+    let said = output_text(&kernel);
+    assert!(kernel.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "Looking in indexes: {}",
+            service("NBWARDEN_TEST_PYPI_URL")
+        )),
+        "pip in the kernel did not use the mirror: {said}"
+    );
+    assert!(
+        common::notebook::mirror_hits(from) >= 2,
+        "pip and uv in the kernel did not both ask the mirror: {said}"
+    );
     // Variables importable by a kernel's Python, as the user.
     let import = nb.as_user(&[
         "/home/ec2-user/anaconda3/envs/python3/bin/python",

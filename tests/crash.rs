@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{code, output_text, repo, sandbox};
+use common::{code, output_text, sandbox};
 
 const POINTS: [&str; 4] = [
     "write::created",
@@ -25,7 +25,7 @@ fn apply(root: &Path, failpoints: Option<&str>) -> Output {
     cmd.args(["apply", "-q", "--root"])
         .arg(root)
         .arg("--policy")
-        .arg(repo().join("config/policy.example.toml"))
+        .arg(common::example_policy_path())
         .env("NO_COLOR", "1")
         .env_remove("FAILPOINTS");
     if let Some(f) = failpoints {
@@ -202,7 +202,7 @@ fn a_run_that_dies_before_recording_makes_status_say_so() {
         .args(["verify", "-q", "--root"])
         .arg(root.path())
         .arg("--policy")
-        .arg(repo().join("config/policy.example.toml"))
+        .arg(common::example_policy_path())
         .env("FAILPOINTS", "write::filled=1*off->panic")
         .output()
         .expect("verify");

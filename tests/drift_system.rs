@@ -7,11 +7,10 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 
 use common::notebook::Notebook;
-use common::{AsText, Status, code, output_text, repo};
+use common::{AsText, Status, code, output_text};
 
 fn policy() -> String {
-    let example =
-        std::fs::read_to_string(repo().join("config/policy.example.toml")).expect("example");
+    let example = common::bundle::example_policy();
     // The example checks /etc with [verify.permissions] and has [verify.boot_exec].
     assert!(example.contains("[verify.permissions]") && example.contains("[verify.boot_exec]"));
     example

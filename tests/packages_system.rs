@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::notebook::{Notebook, service};
+use common::notebook::{Notebook, mirror_hits, mirror_log_len as log_len, service};
 use common::{code, evidence, output_text};
 
 fn policy() -> String {
@@ -14,20 +14,6 @@ fn policy() -> String {
          trusted_hosts = [\"127.0.0.1\"]\nprobe_package = \"nbwarden-probe\"\n\
          [packages.conda]\nchannels = [\"http://127.0.0.1:9/conda/main\"]\n"
     ))
-}
-
-/// Lines the mirror logged for the probe package since `from` bytes.
-fn mirror_hits(from: usize) -> usize {
-    let log = std::fs::read_to_string(service("NBWARDEN_TEST_PYPI_LOG")).expect("pypiserver log");
-    log.get(from..)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("GET /simple/nbwarden-probe/"))
-        .count()
-}
-
-fn log_len() -> usize {
-    std::fs::metadata(service("NBWARDEN_TEST_PYPI_LOG")).map_or(0, |m| m.len() as usize)
 }
 
 #[test]
@@ -228,6 +214,50 @@ fn uv_a_user_installs_uses_the_mirror_and_verify_asks_it() {
     );
     assert_eq!(code(&plant), 0, "{}", output_text(&plant));
     verify_fails_resolving(&nb, "UV_DEFAULT_INDE''X in .bashrc", ELSEWHERE);
+    let undo = in_login_shell(&nb, "sed -i '$d' ~/.bashrc");
+    assert_eq!(code(&undo), 0, "{}", output_text(&undo));
+
+    // A project's uv.toml where Jupyter starts terminals and kernels: uv
+    // there takes its index (red team: the resolution ran from `/`).
+    let plant = in_login_shell(
+        &nb,
+        &format!(
+            "printf '[[index]]\\nurl = \"{ELSEWHERE}\"\\ndefault = true\\n' > ~/SageMaker/uv.toml"
+        ),
+    );
+    assert_eq!(code(&plant), 0, "{}", output_text(&plant));
+    let uv = in_login_shell(
+        &nb,
+        &format!(
+            "cd ~/SageMaker && /home/ec2-user/anaconda3/envs/python3/bin/uv pip install --no-cache --python {ENV_PYTHON} --reinstall nbwarden-probe"
+        ),
+    );
+    assert!(
+        output_text(&uv).contains(ELSEWHERE),
+        "uv does not use it: {}",
+        output_text(&uv)
+    );
+    verify_fails_resolving(&nb, "a project uv.toml on the ML volume", ELSEWHERE);
+    let undo = in_login_shell(&nb, "rm ~/SageMaker/uv.toml");
+    assert_eq!(code(&undo), 0, "{}", output_text(&undo));
+
+    // A kernel whose env turns uv's configuration off: uv in that kernel
+    // goes to pypi.org (red team: kernels were not asked about uv).
+    let spec = format!(
+        "{{\"argv\": [\"{ENV_PYTHON}\", \"-m\", \"ipykernel_launcher\", \"-f\", \"{{connection_file}}\"], \
+         \"display_name\": \"k\", \"language\": \"python\", \"env\": {{\"UV_NO_CONFIG\": \"1\"}}}}"
+    );
+    let kernels = "/home/ec2-user/.local/share/jupyter/kernels";
+    let plant = in_login_shell(
+        &nb,
+        &format!("mkdir -p {kernels}/k && cat > {kernels}/k/kernel.json <<'SPEC'\n{spec}\nSPEC"),
+    );
+    assert_eq!(code(&plant), 0, "{}", output_text(&plant));
+    verify_fails_resolving(
+        &nb,
+        "UV_NO_CONFIG in a kernel's env",
+        "the mirror is not among its indexes",
+    );
 }
 
 /// Each way the user points pip elsewhere that a search by name misses:
@@ -314,7 +344,50 @@ fn every_override_the_real_pip_resolves_fails_verify() {
 
     // Kernel specs: pip in the kernel's environment, and a spec Jupyter
     // loads that nbwarden's JSON parser does not.
+    // A pipenv-style environment under a hidden directory, its pip linked
+    // into ~/.local/bin (on PATH in a login shell): no start-up file
+    // changes, yet the terminal's `pip` takes its pip.conf (red team).
+    let hidden = "/home/ec2-user/.local/share/virtualenvs/proj";
+    let plant = in_login_shell(
+        &nb,
+        &format!(
+            "python3 -m venv {hidden} && printf '[global]\\nindex-url = {ELSEWHERE}\\n' > {hidden}/pip.conf \
+             && mkdir -p ~/.local/bin && ln -s {hidden}/bin/pip ~/.local/bin/pip"
+        ),
+    );
+    assert_eq!(code(&plant), 0, "{}", output_text(&plant));
+    let pip = in_login_shell(
+        &nb,
+        "pip download --no-deps --retries 0 --timeout 2 --disable-pip-version-check -d /tmp/dl nbwarden-probe",
+    );
+    assert!(
+        output_text(&pip).contains(&format!("Looking in indexes: {ELSEWHERE}")),
+        "the terminal's pip does not use it: {}",
+        output_text(&pip)
+    );
+    verify_fails_resolving(&nb, "a hidden environment's pip on PATH", ELSEWHERE);
+    let undo = in_login_shell(&nb, &format!("rm -rf {hidden} ~/.local/bin/pip"));
+    assert_eq!(code(&undo), 0, "{}", output_text(&undo));
+
     let kernels = "/home/ec2-user/.local/share/jupyter/kernels";
+    // A spec directory that is a link (Jupyter follows it).
+    let plant = in_login_shell(
+        &nb,
+        &format!(
+            "mkdir -p ~/SageMaker/kdir {kernels} && ln -s /home/ec2-user/SageMaker/kdir {kernels}/linked"
+        ),
+    );
+    assert_eq!(code(&plant), 0, "{}", output_text(&plant));
+    let (rc, ev) = verify_packages(&nb);
+    assert_eq!(rc, 1, "{ev:#?}");
+    assert!(
+        ev.iter()
+            .any(|l| l.contains(&format!("{kernels}/linked")) && l.contains("link")),
+        "{ev:#?}"
+    );
+    let undo = in_login_shell(&nb, &format!("rm {kernels}/linked"));
+    assert_eq!(code(&undo), 0, "{}", output_text(&undo));
+
     for (vector, spec, needle) in [
         (
             "a kernel env alias",
@@ -392,7 +465,18 @@ fn a_big_dataset_on_the_ml_volume_never_stops_a_start() {
     let nb = Notebook::create(&resolving_policy());
     nb.install();
     let big = plant_dataset(&nb, 1000, 200, 12_000);
-    let venv = "/home/ec2-user/SageMaker/projects/a/b/venv";
+    // And a flood of empty directories (red team: 300,000 failed the start).
+    let flood = nb.path("/home/ec2-user/SageMaker/flood");
+    for i in 0..30_000 {
+        std::fs::create_dir_all(flood.join(format!("{:03}/{i:05}", i / 1000))).expect("mkdir");
+    }
+    let chown = std::process::Command::new("chown")
+        .args(["-R", "1000:1000"])
+        .arg(&flood)
+        .status()
+        .expect("chown");
+    assert!(chown.success());
+    let venv = "/home/ec2-user/SageMaker/a-projects/venv";
     let made = nb.as_user(&["python3", "-m", "venv", "--without-pip", venv]);
     assert_eq!(code(&made), 0, "{}", output_text(&made));
 
@@ -403,6 +487,12 @@ fn a_big_dataset_on_the_ml_volume_never_stops_a_start() {
     assert!(
         ev.iter().any(|l| l == &format!("environment: {venv}")),
         "the environment below the dataset was not found: {ev:#?}"
+    );
+    assert!(
+        ev.iter()
+            .any(|l| l.starts_with("not descended into: ")
+                && l.contains("the walk looks at most at")),
+        "the flood did not reach the walk's bound: {ev:#?}"
     );
     let inside = format!(
         "/{}",

@@ -4,7 +4,9 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
+use crate::host::command::deadline_passed;
 use crate::host::{EntryKind, Host, Name};
 use crate::policy::Policy;
 
@@ -15,11 +17,13 @@ use crate::policy::Policy;
 pub struct Bounds {
     /// Levels below the start.
     pub depth: usize,
-    /// Directories listed in all.
+    /// Directories looked at in all (listed, or asked for a marker).
     pub dirs: usize,
     /// Entries read of one directory; one with more is not descended into
     /// (a dataset, not a tree of environments).
     pub entries_per_dir: usize,
+    /// Time for the whole walk.
+    pub time: Duration,
 }
 
 /// `env_search` places: environments a few levels down.
@@ -27,6 +31,7 @@ pub const SEARCH: Bounds = Bounds {
     depth: 3,
     dirs: 2000,
     entries_per_dir: 10_000,
+    time: Duration::from_secs(5),
 };
 
 /// The user's whole home (the ML volume included), for the override search.
@@ -34,10 +39,18 @@ pub const HOME: Bounds = Bounds {
     depth: 12,
     dirs: 20_000,
     entries_per_dir: 10_000,
+    time: Duration::from_secs(10),
 };
 
 /// Places a walk did not descend into, kept in full up to this many.
 const MAX_SKIPPED: usize = 20;
+
+/// Files a walk collects wherever it sees them: a project's configuration
+/// that uv, poetry or pdm read from the directory they run in (or above).
+pub const PROJECT_FILES: [&str; 2] = ["uv.toml", "pyproject.toml"];
+
+/// Directories whose layout is known to hold no environment.
+const NOT_ENVIRONMENTS: [&str; 1] = [".git"];
 
 /// A directory is an environment when it holds `conda-meta` or `pyvenv.cfg`.
 fn is_env(entries: &[(Name, EntryKind)]) -> bool {
@@ -51,6 +64,8 @@ fn is_env(entries: &[(Name, EntryKind)]) -> bool {
 pub struct Found {
     /// Environment prefixes.
     pub envs: Vec<PathBuf>,
+    /// Project configuration files seen on the way ([`PROJECT_FILES`]).
+    pub project_files: Vec<PathBuf>,
     /// Facts worth a report line (no conda install).
     pub notes: Vec<String>,
     /// Places that could not be read: the environments found may not be
@@ -71,6 +86,12 @@ impl Found {
         }
     }
 
+    fn env(&mut self, dir: PathBuf) {
+        if !self.envs.contains(&dir) {
+            self.envs.push(dir);
+        }
+    }
+
     /// The places not descended into, as report lines.
     pub fn skipped_lines(&self) -> Vec<String> {
         let mut lines: Vec<String> = self
@@ -87,27 +108,58 @@ impl Found {
         lines
     }
 
-    /// Every environment under `start` within `bounds`, links not followed.
     /// A directory with no subdirectory (a link count of 2) has nothing
-    /// below it: it is not listed, only asked for `pyvenv.cfg`; a hidden one (`.venv`, `.git`) is
-    /// only looked at, not searched below; an environment's own tree is
-    /// not searched further, but the base install's `envs/` is.
+    /// below it: it is not listed, only asked for the names that matter
+    /// (an environment's `pyvenv.cfg`, its bin/ a link; project files).
+    fn leaf(&mut self, host: &Host, dir: &Path) {
+        if matches!(
+            host.kind(&dir.join("pyvenv.cfg")),
+            Ok(Some(EntryKind::File))
+        ) {
+            self.env(dir.to_path_buf());
+        }
+        for name in PROJECT_FILES {
+            let f = dir.join(name);
+            if matches!(
+                host.kind(&f),
+                Ok(Some(EntryKind::File | EntryKind::Symlink))
+            ) {
+                self.project_files.push(f);
+            }
+        }
+    }
+
+    /// Every environment under `start` within `bounds`, links not followed,
+    /// and the project files on the way. An environment's own tree is not
+    /// searched further, but the base install's `envs/` is; `.git` is not
+    /// searched. The walk ends at the run's deadline too, saying where.
     pub fn walk(&mut self, host: &Host, start: &Path, bounds: Bounds) {
+        let started = Instant::now();
         let mut queue = VecDeque::from([(start.to_path_buf(), 0)]);
-        let mut listed = 0;
+        let mut looked = 0;
         while let Some((dir, depth)) = queue.pop_front() {
-            if listed >= bounds.dirs {
+            let why = if looked >= bounds.dirs {
+                Some(format!(
+                    "the walk looks at most at {} directories",
+                    bounds.dirs
+                ))
+            } else if started.elapsed() > bounds.time {
+                Some(format!("the walk takes at most {:?}", bounds.time))
+            } else if deadline_passed() {
+                Some("the run's deadline passed".to_string())
+            } else {
+                None
+            };
+            if let Some(why) = why {
                 self.skip(format!(
-                    "{} and {} more director(ies) below {} (the walk lists at most {} \
-                     directories)",
+                    "{} and {} more director(ies) below {} ({why})",
                     dir.display(),
                     queue.len(),
-                    start.display(),
-                    bounds.dirs
+                    start.display()
                 ));
                 return;
             }
-            listed += 1;
+            looked += 1;
             let listing = match host.list_bounded(&dir, bounds.entries_per_dir) {
                 Ok(Some(l)) => l,
                 Ok(None) => continue,
@@ -117,10 +169,15 @@ impl Found {
                     continue;
                 }
             };
-            if is_env(&listing.entries) {
-                if !self.envs.contains(&dir) {
-                    self.envs.push(dir.clone());
+            for (name, kind) in &listing.entries {
+                if matches!(kind, EntryKind::File | EntryKind::Symlink)
+                    && PROJECT_FILES.iter().any(|p| name == *p)
+                {
+                    self.project_files.push(dir.join(name));
                 }
+            }
+            if is_env(&listing.entries) {
+                self.env(dir.clone());
                 if listing
                     .entries
                     .iter()
@@ -141,7 +198,7 @@ impl Found {
             let mut subdirs: Vec<&Name> = listing
                 .entries
                 .iter()
-                .filter(|(_, k)| *k == EntryKind::Dir)
+                .filter(|(n, k)| *k == EntryKind::Dir && !NOT_ENVIRONMENTS.iter().any(|x| n == *x))
                 .map(|(n, _)| n)
                 .collect();
             if depth >= bounds.depth {
@@ -156,33 +213,24 @@ impl Found {
                 continue;
             }
             subdirs.sort();
-            for name in subdirs {
+            let n = subdirs.len();
+            for (i, name) in subdirs.into_iter().enumerate() {
                 let child = dir.join(name);
-                // No subdirectory: nothing below to search, and it is an
-                // environment only by its marker file (its bin/ a link).
-                let leaf = matches!(host.stat(&child), Ok(Some(st)) if st.links == 2);
-                if leaf {
-                    let marked = matches!(
-                        host.kind(&child.join("pyvenv.cfg")),
-                        Ok(Some(EntryKind::File))
-                    );
-                    if marked && !self.envs.contains(&child) {
-                        self.envs.push(child);
-                    }
-                    continue;
+                if looked >= bounds.dirs {
+                    self.skip(format!(
+                        "{} and {} more director(ies) below {} (the walk looks at most at {} \
+                         directories)",
+                        child.display(),
+                        n - i - 1 + queue.len(),
+                        start.display(),
+                        bounds.dirs
+                    ));
+                    return;
                 }
-                if name.starts_with(".") {
-                    match host.list_bounded(&child, bounds.entries_per_dir) {
-                        Ok(Some(inner)) if is_env(&inner.entries) => {
-                            if !self.envs.contains(&child) {
-                                self.envs.push(child);
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(e) => self
-                            .unsearched
-                            .push(format!("cannot search {}: {e:#}", child.display())),
-                    }
+                if matches!(host.stat(&child), Ok(Some(st)) if st.links == 2) {
+                    // Counted: a flood of empty directories costs a stat each.
+                    looked += 1;
+                    self.leaf(host, &child);
                 } else {
                     queue.push_back((child, depth + 1));
                 }

@@ -398,9 +398,11 @@ impl Probe for Coverage {
 
     fn check(&self, host: &Host) -> Result<ProbeResult> {
         let found = python_envs::discover(host, &self.conda_root, &self.search);
+        // Where a bound kept the walk out (a dataset): said, not failed.
+        let skipped = found.skipped_lines();
         let envs = found.envs;
-        // A search that stopped or could not read a place proves nothing
-        // about the environments there.
+        // A search that could not read a place proves nothing about the
+        // environments there.
         let mut failed: Vec<String> = found
             .unsearched
             .into_iter()
@@ -446,7 +448,7 @@ impl Probe for Coverage {
             } else {
                 format!("{} problem(s)", failed.len())
             },
-            details: failed,
+            details: failed.into_iter().chain(skipped).collect(),
         })
     }
 }

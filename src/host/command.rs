@@ -89,6 +89,9 @@ pub struct Invocation<'a> {
     pub user: Option<Identity>,
     /// HOME for a program run as a user.
     pub home: Option<&'a str>,
+    /// The working directory of a program run as a user, entered as that
+    /// user (`/` when it cannot be).
+    pub cwd: Option<&'a Path>,
     /// Try a PID namespace for a confined program (tests turn it off to
     /// exercise the subreaper sweep that stands in where none can be made).
     pub pid_namespace: bool,
@@ -103,6 +106,7 @@ impl<'a> Invocation<'a> {
             root: None,
             user: None,
             home: None,
+            cwd: None,
             pid_namespace: true,
         }
     }
@@ -188,6 +192,7 @@ pub fn resolve(program: &str, root: &Path) -> Result<String> {
 struct ChildSetup {
     root: Option<CString>,
     user: Option<Identity>,
+    cwd: Option<CString>,
     pid_namespace: bool,
 }
 
@@ -302,6 +307,11 @@ fn child_setup(setup: &ChildSetup) -> std::io::Result<()> {
             if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                 return Err(os_err());
             }
+        }
+        // Entered as the user: a directory the user cannot enter leaves the
+        // program in `/`.
+        if let Some(cwd) = &setup.cwd {
+            libc::chdir(cwd.as_ptr());
         }
     }
     Ok(())
@@ -549,6 +559,13 @@ pub fn run_invocation(inv: &Invocation<'_>) -> Result<CommandOutput> {
         },
         // Not root: nbwarden already runs as that user (Host::run_as checks).
         user: inv.user.filter(|_| is_root),
+        cwd: match inv.cwd {
+            Some(c) => Some(
+                CString::new(c.as_os_str().as_bytes())
+                    .with_context(|| format!("{} holds a NUL byte", c.display()))?,
+            ),
+            None => None,
+        },
         pid_namespace,
     };
     let mut cmd = Command::new(&program);

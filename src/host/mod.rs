@@ -299,6 +299,20 @@ impl Host {
         args: &[&str],
         timeout: Duration,
     ) -> Result<CommandOutput> {
+        self.run_as_in(user, None, program, args, timeout)
+    }
+
+    /// [`Host::run_as`] in the working directory `cwd` (a path of the
+    /// root, entered as the user; `/` when it cannot be), where a client
+    /// looks for a project's configuration.
+    pub fn run_as_in(
+        &self,
+        user: &User,
+        cwd: Option<&Path>,
+        program: &str,
+        args: &[&str],
+        timeout: Duration,
+    ) -> Result<CommandOutput> {
         if self.euid() != 0 && !(self.is_live() && self.euid() == user.uid) {
             anyhow::bail!("running a check as {} needs root", user.name);
         }
@@ -309,6 +323,7 @@ impl Host {
                 gid: user.gid,
             }),
             home: Some(&user.home),
+            cwd,
             ..command::Invocation::new(program, args, timeout)
         })
     }

@@ -34,10 +34,22 @@ pub fn example_policy_path() -> &'static str {
 /// itself point it elsewhere.
 pub const BLOCKED_INDEX: &str = "127.0.0.1:9";
 
-/// `policy` with `[packages] public_indexes = [BLOCKED_INDEX]`.
+/// `policy` with `[packages] public_indexes = [BLOCKED_INDEX]` (the key
+/// replaced where the policy has it).
 pub fn with_blocked_indexes(policy: &str) -> String {
     let key = format!("public_indexes = [\"{BLOCKED_INDEX}\"]\n");
-    if policy.contains("[packages]\n") {
+    if policy.lines().any(|l| l.starts_with("public_indexes = ")) {
+        policy
+            .lines()
+            .map(|l| {
+                if l.starts_with("public_indexes = ") {
+                    key.clone()
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect()
+    } else if policy.contains("[packages]\n") {
         policy.replacen("[packages]\n", &format!("[packages]\n{key}"), 1)
     } else {
         policy.replacen("[packages.", &format!("[packages]\n{key}[packages."), 1)

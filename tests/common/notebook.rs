@@ -237,6 +237,22 @@ pub fn boto3(script: &str, args: &[&str]) -> Output {
         .expect("python")
 }
 
+/// The test mirror's log length, to count its requests from.
+pub fn mirror_log_len() -> usize {
+    std::fs::metadata(service("NBWARDEN_TEST_PYPI_LOG")).map_or(0, |m| m.len() as usize)
+}
+
+/// Requests the test mirror logged for the probe package since `from`
+/// bytes of its log ([`mirror_log_len`]).
+pub fn mirror_hits(from: usize) -> usize {
+    let log = std::fs::read_to_string(service("NBWARDEN_TEST_PYPI_LOG")).expect("pypiserver log");
+    log.get(from..)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("GET /simple/nbwarden-probe/"))
+        .count()
+}
+
 /// A program from the services' venv: the linters administrators run
 /// (cfn-lint, parliament).
 pub fn venv_tool(name: &str) -> Command {

@@ -68,6 +68,7 @@ const WATCHED_VARS: &[&str] = &[
     "UV_INDEX",
     "UV_FIND_LINKS",
     "UV_CONFIG_FILE",
+    "UV_NO_CONFIG",
 ];
 
 /// Command-line options with the same effect, as aliases and wrappers
@@ -280,6 +281,39 @@ impl Budget {
     }
 }
 
+/// The index settings of a uv, poetry or pdm table: (key, URL) for each
+/// index it names, (key, None) for settings that choose packages without a
+/// URL (`no-index`, `find-links` paths).
+fn project_indexes(section: &toml::Value) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    let Some(t) = section.as_table() else {
+        return out;
+    };
+    let url_of = |v: &toml::Value| -> Option<String> {
+        v.as_str().map(str::to_string).or_else(|| {
+            v.get("url")
+                .and_then(toml::Value::as_str)
+                .map(str::to_string)
+        })
+    };
+    for (key, value) in t {
+        match key.as_str() {
+            "index-url" | "extra-index-url" | "url" => match value {
+                toml::Value::Array(a) => out.extend(a.iter().map(|v| (key.clone(), url_of(v)))),
+                v => out.push((key.clone(), url_of(v))),
+            },
+            // uv's [[index]], poetry's [[source]], pdm's [[source]].
+            "index" | "source" => match value {
+                toml::Value::Array(a) => out.extend(a.iter().map(|v| (key.clone(), url_of(v)))),
+                v => out.push((key.clone(), url_of(v))),
+            },
+            "find-links" | "no-index" => out.push((key.clone(), None)),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// The interpreters a kernel's `argv` runs: the first word, and behind
 /// `env` (`/usr/bin/env [-i] [NAME=VALUE]… PROGRAM`) the program it starts.
 fn kernel_interpreters<'a>(argv: &[&'a str]) -> Vec<&'a str> {
@@ -481,9 +515,73 @@ impl Search<'_> {
         }
     }
 
+    /// A project's `uv.toml` or `pyproject.toml` (uv, poetry and pdm read
+    /// them in the directory they run in, and above): any index it names
+    /// that is not the mirror or an allowed extra, or an index setting
+    /// without a URL (`no-index`, `find-links`), is a finding; a file the
+    /// tools would read but nbwarden cannot parse is one too.
+    fn scan_project(&mut self, path: &Path, policy: &PackagesPolicy) {
+        let Some(text) = self.read(path) else {
+            return;
+        };
+        let table: toml::Table = match text.parse() {
+            Ok(t) => t,
+            Err(e) => {
+                let first = e.to_string().lines().next().unwrap_or_default().to_string();
+                self.finding(
+                    path.display().to_string(),
+                    format!("not read as TOML ({first}); uv, poetry or pdm may still read it"),
+                );
+                return;
+            }
+        };
+        let is_uv_toml = path.file_name().is_some_and(|n| n == "uv.toml");
+        let whole = toml::Value::Table(table.clone());
+        let tool = table.get("tool").and_then(toml::Value::as_table);
+        let sections: Vec<(&str, Option<&toml::Value>)> = if is_uv_toml {
+            vec![("uv", Some(&whole))]
+        } else {
+            ["uv", "poetry", "pdm"]
+                .into_iter()
+                .map(|t| (t, tool.and_then(|tool| tool.get(t))))
+                .collect()
+        };
+        let allowed: Vec<Option<String>> = policy
+            .pip
+            .iter()
+            .flat_map(|p| std::iter::once(&p.index_url).chain(&p.extra_index_urls))
+            .map(|u| super::mirror::comparable(u.as_str()))
+            .collect();
+        for (tool, section) in sections {
+            let Some(section) = section else { continue };
+            for (key, url) in project_indexes(section) {
+                if url
+                    .as_ref()
+                    .is_none_or(|u| !allowed.contains(&super::mirror::comparable(u)))
+                {
+                    self.finding(
+                        path.display().to_string(),
+                        format!(
+                            "{tool}: {key}{}",
+                            url.map(|u| format!(" = {u}")).unwrap_or_default()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
     /// Every `*/kernel.json` below `dir`: an `env` that sets a watched
     /// variable, or an `argv` with a watched flag.
     fn scan_kernels(&mut self, dir: &Path, envs: &[PathBuf]) -> Result<()> {
+        // Jupyter follows a linked spec directory; nbwarden does not.
+        for link in self.list(dir, &[EntryKind::Symlink])? {
+            self.finding(
+                link.display().to_string(),
+                "a kernel spec directory that is a link: nbwarden follows no link the user \
+                 made, so the kernel it starts is not searched",
+            );
+        }
         for spec in self.list(dir, &[EntryKind::Dir])? {
             let path = spec.join("kernel.json");
             let Some(text) = self.read(&path) else {
@@ -597,7 +695,16 @@ impl Probe for Overrides {
         // directories are said, never a reason to fail the start.
         let mut found = python_envs::discover(host, &self.conda_root, &self.env_search);
         found.walk(host, home, python_envs::HOME);
+        // The walk has its own time bound: the search's starts now.
+        s.budget.started = Instant::now();
         let envs = std::mem::take(&mut found.envs);
+        let user_uv = home.join(".config/uv/uv.toml");
+        for f in std::mem::take(&mut found.project_files) {
+            // The user's own uv.toml is read line by line below.
+            if f != user_uv {
+                s.scan_project(&f, &self.policy);
+            }
+        }
         s.notes.append(&mut found.notes);
         s.notes.extend(found.skipped_lines());
         for place in std::mem::take(&mut found.unsearched) {

@@ -79,14 +79,30 @@ n=$1 r=$2 pys=$3 uvs=$4
 set -f
 IFS='
 '
-first=
-for p in $pys $(command -v python3 python 2>/dev/null); do
+# The interpreter behind a pip on PATH: its shebang, or the one a long
+# path's `exec` line names.
+behind() {
+  { read -r one; read -r two; } < "$1" 2>/dev/null || return 0
+  case $one in
+    '#!'*/sh|'#!'*/sh' '*) two=${two#*exec\' }; two=${two#\"}; printf '%s\n' "${two%%\"*}" ;;
+    '#!'*) one=${one#'#!'}; printf '%s\n' "${one%% *}" ;;
+  esac
+}
+onpath=$(command -v python3 python 2>/dev/null)
+for p in $(command -v pip pip3 2>/dev/null); do onpath="$onpath
+$(behind "$p")"; done
+first= seen='|'
+for p in $pys $onpath; do
   [ -x "$p" ] || continue
+  case $seen in *"|$p|"*) continue ;; esac
+  seen="$seen$p|"
   [ -n "$first" ] || first=$p
   "$p" -c "$r" "$n" "$p" </dev/null
 done
 for u in $uvs $(command -v uv 2>/dev/null); do
   [ -x "$u" ] || continue
+  case $seen in *"|$u|"*) continue ;; esac
+  seen="$seen$u|"
   printf '\nNBWARDEN %s uv-begin %s\n' "$n" "$u"
   if [ -n "$first" ]; then
     "$u" pip install --show-settings --no-cache --python "$first" pip </dev/null 2>&1
@@ -191,14 +207,28 @@ struct Kernel {
 /// The kernel specs Jupyter finds (system, the user's, every
 /// environment's), that nbwarden can read; unreadable ones are the
 /// override search's findings.
-fn kernels(host: &Host, home: &Path, envs: &[PathBuf]) -> Vec<Kernel> {
+fn kernels(host: &Host, home: &Path, envs: &[PathBuf], v: &mut Verdicts) -> Vec<Kernel> {
     let mut found = Vec::new();
+    let mut beyond = 0;
     for dir in python_envs::kernel_dirs(home, envs) {
         let Ok(Some(entries)) = host.list(&dir) else {
             continue;
         };
         for (name, kind) in entries {
-            if kind != EntryKind::Dir || found.len() >= MAX_KERNELS {
+            if kind == EntryKind::Symlink {
+                // Jupyter follows it (`os.path.isdir`); nbwarden does not.
+                v.findings.push(format!(
+                    "{}: a kernel spec directory that is a link, not followed: its kernel \
+                     was not asked",
+                    dir.join(&name).display()
+                ));
+                continue;
+            }
+            if kind != EntryKind::Dir {
+                continue;
+            }
+            if found.len() >= MAX_KERNELS {
+                beyond += 1;
                 continue;
             }
             let spec = dir.join(&name).join("kernel.json");
@@ -235,18 +265,53 @@ fn kernels(host: &Host, home: &Path, envs: &[PathBuf]) -> Vec<Kernel> {
             found.push(Kernel { spec, argv, env });
         }
     }
+    if beyond > 0 {
+        v.findings.push(format!(
+            "{beyond} kernel spec(s) past the first {MAX_KERNELS} were not asked: not proven"
+        ));
+    }
     found
 }
 
-/// The command that starts a kernel's interpreter with its spec's
-/// environment over a clean one, to run `-c RESOLVER`: the spec's argv up
-/// to the interpreter (through `env`, with Python's own flags), as
-/// Jupyter would start it. `Err` says why it cannot be asked.
+/// How a kernel spec starts its interpreter: over a clean environment
+/// with the spec's `env` (`env`), its argv up to the interpreter (a
+/// `/usr/bin/env [-i] [NAME=VALUE]…` wrapper), the interpreter (a bare
+/// `python` is Jupyter's own) and Python's own flags, as Jupyter would.
+#[derive(Debug, PartialEq)]
+struct KernelCommand {
+    env: Vec<String>,
+    wrapper: Vec<String>,
+    interpreter: String,
+    flags: Vec<String>,
+}
+
+impl KernelCommand {
+    /// The arguments of `/usr/bin/env` that run `program` with `args` in
+    /// the kernel's environment.
+    fn running(&self, program: &[&str]) -> Vec<String> {
+        self.env
+            .iter()
+            .chain(&self.wrapper)
+            .cloned()
+            .chain(program.iter().map(|s| s.to_string()))
+            .collect()
+    }
+
+    /// `running` the kernel's interpreter, with its flags, then `args`.
+    fn python(&self, args: &[&str]) -> Vec<String> {
+        let mut program = vec![self.interpreter.as_str()];
+        program.extend(self.flags.iter().map(String::as_str));
+        program.extend(args);
+        self.running(&program)
+    }
+}
+
+/// `Err` says why a kernel cannot be asked.
 fn kernel_command(
     k: &Kernel,
     user: &User,
     jupyter_python: Option<&Path>,
-) -> Result<Vec<String>, String> {
+) -> Result<KernelCommand, String> {
     let argv = &k.argv;
     let first = argv.first().ok_or("its argv is empty")?;
     let interp = if Path::new(first).file_name().is_some_and(|n| n == "env") {
@@ -258,7 +323,7 @@ fn kernel_command(
     } else {
         0
     };
-    let mut cmd: Vec<String> = vec![
+    let mut env: Vec<String> = vec![
         "-i".into(),
         format!("HOME={}", user.home),
         format!("PATH={}", crate::host::command::USER_PATH),
@@ -271,31 +336,35 @@ fn kernel_command(
                 "its env names a variable no process can hold ({key:?})"
             ));
         }
-        cmd.push(format!("{key}={value}"));
+        env.push(format!("{key}={value}"));
     }
-    let mut prefix: Vec<String> = argv[..=interp].to_vec();
-    // Jupyter starts a bare `python` kernel with its own interpreter.
+    let mut interpreter = argv[interp].clone();
     if interp == 0
         && ["python", "python3"].contains(&first.as_str())
         && let Some(py) = jupyter_python
     {
-        prefix[0] = py.display().to_string();
+        interpreter = py.display().to_string();
     }
+    let mut flags = Vec::new();
     let mut rest = argv[interp + 1..].iter();
     while let Some(a) = rest.next() {
         if !a.starts_with('-') || a == "-m" || a == "-c" || a.starts_with("-m") {
             break;
         }
-        prefix.push(a.clone());
+        flags.push(a.clone());
         if a == "-X" || a == "-W" {
             match rest.next() {
-                Some(v) => prefix.push(v.clone()),
+                Some(v) => flags.push(v.clone()),
                 None => break,
             }
         }
     }
-    cmd.extend(prefix);
-    Ok(cmd)
+    Ok(KernelCommand {
+        env,
+        wrapper: argv[..interp].to_vec(),
+        interpreter,
+        flags,
+    })
 }
 
 /// The proxies one interpreter's answer names: pip's own `proxy` setting
@@ -475,6 +544,7 @@ impl Resolved {
         host: &Host,
         pys: &[String],
         uvs: &[String],
+        cwd: &Path,
         v: &mut Verdicts,
     ) -> Result<usize> {
         if !matches!(host.kind(Path::new("/bin/bash")), Ok(Some(_))) {
@@ -488,12 +558,13 @@ impl Resolved {
             ("-ic", "the user's interactive shell"),
         ] {
             let nonce = crate::host::random_hex();
-            let out = host.run_as(
+            // `$0` is what a terminal's shell has; the working directory
+            // is Jupyter's, where uv looks for a project's settings.
+            let out = host.run_as_in(
                 &self.user,
+                Some(cwd),
                 "/bin/bash",
-                &[
-                    flags, SHELL, "nbwarden", &nonce, RESOLVER, &py_list, &uv_list,
-                ],
+                &[flags, SHELL, "bash", &nonce, RESOLVER, &py_list, &uv_list],
                 SHELL_TIMEOUT,
             )?;
             let answers = parse(&out.stdout, &nonce);
@@ -510,12 +581,19 @@ impl Resolved {
     }
 
     /// Each kernel spec's interpreter, with the spec's environment.
-    fn ask_kernels(&self, host: &Host, envs: &[PathBuf], v: &mut Verdicts) -> usize {
+    fn ask_kernels(
+        &self,
+        host: &Host,
+        envs: &[PathBuf],
+        uvs: &[String],
+        cwd: &Path,
+        v: &mut Verdicts,
+    ) -> usize {
         let jupyter_python = self.conda_root.join("envs/JupyterSystemEnv/bin/python");
         let jupyter_python =
             matches!(host.kind(&jupyter_python), Ok(Some(_))).then_some(jupyter_python.as_path());
         let mut asked = 0;
-        for k in kernels(host, Path::new(&self.user.home), envs) {
+        for k in kernels(host, Path::new(&self.user.home), envs, v) {
             let context = format!("the kernel {}", k.spec.display());
             let cmd = match kernel_command(&k, &self.user, jupyter_python) {
                 Ok(cmd) => cmd,
@@ -526,10 +604,13 @@ impl Resolved {
             };
             let nonce = crate::host::random_hex();
             let label = "its interpreter";
-            let mut args: Vec<&str> = cmd.iter().map(String::as_str).collect();
-            args.extend(["-c", RESOLVER, &nonce, label]);
+            let args = cmd.python(&["-c", RESOLVER, &nonce, label]);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
             asked += 1;
-            match host.run_as(&self.user, "/usr/bin/env", &args, KERNEL_TIMEOUT) {
+            let run = |args: &[&str]| {
+                host.run_as_in(&self.user, Some(cwd), "/usr/bin/env", args, KERNEL_TIMEOUT)
+            };
+            match run(&args) {
                 Ok(out) => {
                     let answers = parse(&out.stdout, &nonce);
                     if answers.pip.is_empty() {
@@ -541,6 +622,40 @@ impl Resolved {
                     v.take(&context, &answers, &[], &self.pip);
                 }
                 Err(e) => v.findings.push(format!("{context}: not asked: {e:#}")),
+            }
+            // uv, run by code in the kernel, sees the kernel's environment.
+            for uv in uvs {
+                let args = cmd.running(&[
+                    uv,
+                    "pip",
+                    "install",
+                    "--show-settings",
+                    "--no-cache",
+                    "--python",
+                    &cmd.interpreter,
+                    "pip",
+                ]);
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let resolved = match run(&args) {
+                    Ok(out) => {
+                        let text = format!("{}{}", out.stdout, out.stderr);
+                        uv_indexes(&text).ok_or_else(|| {
+                            text.lines()
+                                .rev()
+                                .find(|l| !l.trim().is_empty())
+                                .unwrap_or("no output")
+                                .chars()
+                                .take(200)
+                                .collect()
+                        })
+                    }
+                    Err(e) => Err(format!("{e:#}")),
+                };
+                v.findings.extend(judge_uv(
+                    &format!("{uv} in {context}"),
+                    &resolved,
+                    &self.pip,
+                ));
             }
         }
         asked
@@ -568,8 +683,14 @@ impl Probe for Resolved {
                 .collect(),
             ..Verdicts::default()
         };
-        let contexts =
-            self.ask_shells(host, &pys, &uvs, &mut v)? + self.ask_kernels(host, &envs, &mut v);
+        // Where Jupyter starts terminals and kernels: the ML volume.
+        let home = Path::new(&self.user.home);
+        let cwd = match host.kind(&home.join("SageMaker")) {
+            Ok(Some(EntryKind::Dir)) => home.join("SageMaker"),
+            _ => home.to_path_buf(),
+        };
+        let contexts = self.ask_shells(host, &pys, &uvs, &cwd, &mut v)?
+            + self.ask_kernels(host, &envs, &uvs, &cwd, &mut v);
         v.notes.extend(
             v.proxies
                 .iter()
@@ -663,7 +784,7 @@ mod tests {
         };
         let cmd = kernel_command(&k, &user, None).expect("a command");
         assert_eq!(
-            cmd[5..],
+            cmd.python(&["-c", "x"])[5..],
             [
                 "PIP_--INDEX-URL=https://x",
                 "/usr/bin/env",
@@ -672,7 +793,20 @@ mod tests {
                 "/e/bin/python",
                 "-s",
                 "-X",
-                "dev"
+                "dev",
+                "-c",
+                "x"
+            ]
+        );
+        // uv, run from the kernel, gets the same environment and wrapper.
+        assert_eq!(
+            cmd.running(&["/u/uv"])[5..],
+            [
+                "PIP_--INDEX-URL=https://x",
+                "/usr/bin/env",
+                "-i",
+                "A=b",
+                "/u/uv"
             ]
         );
         let bare = Kernel {
