@@ -476,6 +476,32 @@ fn a_big_dataset_on_the_ml_volume_never_stops_a_start() {
         .status()
         .expect("chown");
     assert!(chown.success());
+    // Cloned repositories: a sparse 16 MiB pyproject.toml (no disk, all of
+    // root's read), a broken test fixture, a project's own PyTorch index.
+    // Each is a note, never a failed start (red team, round 2).
+    let repos = nb.path("/home/ec2-user/SageMaker/repos");
+    for i in 0..200 {
+        let d = repos.join(format!("sparse/d{i}"));
+        std::fs::create_dir_all(&d).expect("mkdir");
+        let f = std::fs::File::create(d.join("pyproject.toml")).expect("file");
+        f.set_len(16 * 1024 * 1024).expect("sparse");
+    }
+    for (name, text) in [
+        ("fixture/tests/bad", "[tool.uv\nnot toml"),
+        (
+            "torchproj",
+            "[[tool.uv.index]]\nurl = \"https://download.pytorch.org/whl/cpu\"\n",
+        ),
+    ] {
+        std::fs::create_dir_all(repos.join(name)).expect("mkdir");
+        std::fs::write(repos.join(name).join("pyproject.toml"), text).expect("write");
+    }
+    let chown = std::process::Command::new("chown")
+        .args(["-R", "1000:1000"])
+        .arg(&repos)
+        .status()
+        .expect("chown");
+    assert!(chown.success());
     let venv = "/home/ec2-user/SageMaker/a-projects/venv";
     let made = nb.as_user(&["python3", "-m", "venv", "--without-pip", venv]);
     assert_eq!(code(&made), 0, "{}", output_text(&made));
@@ -494,6 +520,12 @@ fn a_big_dataset_on_the_ml_volume_never_stops_a_start() {
                 && l.contains("the walk looks at most at")),
         "the flood did not reach the walk's bound: {ev:#?}"
     );
+    assert!(
+        ev.iter().any(|l| l.contains("torchproj/pyproject.toml")
+            && l.contains("https://download.pytorch.org/whl/cpu")
+            && l.starts_with("a project's own index")),
+        "{ev:#?}"
+    );
     let inside = format!(
         "/{}",
         big.strip_prefix(nb.root()).expect("in the root").display()
@@ -507,12 +539,14 @@ fn a_big_dataset_on_the_ml_volume_never_stops_a_start() {
 
 /// A real HTTP proxy (Debian's tinyproxy) on a loopback port: it opens
 /// `CONNECT` tunnels to whatever answers, as a VPC's egress proxy would.
-fn tinyproxy(dir: &std::path::Path) -> common::LoopbackServer {
+fn tinyproxy(dir: &std::path::Path, extra: &str) -> common::LoopbackServer {
     let port = common::booted::free_port();
-    let conf = dir.join("tinyproxy.conf");
+    let conf = dir.join(format!("tinyproxy-{port}.conf"));
     std::fs::write(
         &conf,
-        format!("Port {port}\nListen 127.0.0.1\nTimeout 5\nMaxClients 20\nLogLevel Connect\n"),
+        format!(
+            "Port {port}\nListen 127.0.0.1\nTimeout 5\nMaxClients 20\nLogLevel Connect\n{extra}"
+        ),
     )
     .expect("tinyproxy.conf");
     let mut cmd = std::process::Command::new("tinyproxy");
@@ -562,7 +596,7 @@ fn the_mirror_is_enforced_only_when_the_public_index_is_unreachable_as_the_user(
 
     // The same notebook in a VPC without that route: enforced.
     let proxy_dir = tempfile::tempdir().expect("tmp");
-    let proxy = tinyproxy(proxy_dir.path());
+    let proxy = tinyproxy(proxy_dir.path(), "");
     drop(public);
     let (rc, ev) = verify_packages(&nb);
     assert_eq!(rc, 0, "{ev:#?}");
@@ -606,6 +640,100 @@ fn the_mirror_is_enforced_only_when_the_public_index_is_unreachable_as_the_user(
         ev.iter()
             .any(|l| l
                 .starts_with("mirror: ok: default only, not enforced (enforce = \"default\"): ")),
+        "{ev:#?}"
+    );
+}
+
+/// Red team, round 2: a proxy the barrier asked only for a tunnel, or
+/// without the credentials the user's URL carries, or never heard of,
+/// still carried the user's pip to the public index. Each is a route now:
+/// a proxy that wants a login gets the URL's (and the report hides the
+/// password), a proxy that refuses tunnels is asked to forward a request,
+/// and the policy's `proxies` are tested whatever the user's clients name.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn a_proxy_the_user_can_reach_is_a_route_however_it_is_asked() {
+    // The public index: a real HTTP server, so a forwarded request gets an
+    // answer from it.
+    let port = common::booted::free_port();
+    let mut http = std::process::Command::new("python3");
+    http.args([
+        "-m",
+        "http.server",
+        "--bind",
+        "127.0.0.1",
+        &port.to_string(),
+    ]);
+    let _public = common::LoopbackServer::spawn(http, port);
+    let target = format!("127.0.0.1:{port}");
+    let dir = tempfile::tempdir().expect("tmp");
+    let with_login = tinyproxy(dir.path(), "BasicAuth alice s3cret\n");
+    let no_tunnels = tinyproxy(dir.path(), "ConnectPort 443\n");
+    let unnamed = tinyproxy(dir.path(), "");
+
+    let policy = resolving_policy().replace(
+        &format!("public_indexes = [\"{}\"]", common::BLOCKED_INDEX),
+        &format!("public_indexes = [\"{target}\"]"),
+    );
+    let nb = Notebook::create(&policy);
+    nb.install();
+    // Direct connections as the user stay possible in this test; each
+    // assertion is about the route through one proxy.
+    for (proxy, expect) in [
+        (
+            format!("http://alice:s3cret@127.0.0.1:{}", with_login.port),
+            format!(
+                "{target} is reachable through the proxy http://alice:****@127.0.0.1:{}/ (CONNECT)",
+                with_login.port
+            ),
+        ),
+        (
+            format!("http://127.0.0.1:{}", no_tunnels.port),
+            format!(
+                "{target} is reachable through the proxy http://127.0.0.1:{} (a forwarded request)",
+                no_tunnels.port
+            ),
+        ),
+    ] {
+        let plant = in_login_shell(
+            &nb,
+            &format!(
+                "cp ~/.bashrc ~/.bashrc.orig && echo 'export http_proxy={proxy} https_proxy={proxy}' >> ~/.bashrc"
+            ),
+        );
+        assert_eq!(code(&plant), 0, "{}", output_text(&plant));
+        let verify = nb.nbwarden(&["verify", "--only", "packages", "--output", "json"]);
+        let ev = evidence(&common::read_report(&verify), "packages");
+        assert_eq!(code(&verify), 1, "{ev:#?}");
+        assert!(ev.iter().any(|l| l.contains(&expect)), "{expect}\n{ev:#?}");
+        assert!(
+            !output_text(&verify).contains("s3cret"),
+            "the proxy's password reached the report"
+        );
+        let undo = in_login_shell(&nb, "mv /home/ec2-user/.bashrc.orig /home/ec2-user/.bashrc");
+        assert_eq!(code(&undo), 0, "{}", output_text(&undo));
+    }
+
+    // A proxy no client names (set from an IPython start-up file, say), but
+    // the policy lists as on the network.
+    let listed = format!("http://127.0.0.1:{}/", unnamed.port);
+    std::fs::write(
+        nb.path(common::notebook::POLICY_IN_ROOT),
+        policy.replace(
+            "[packages]\n",
+            &format!("[packages]\nproxies = [\"{listed}\"]\n"),
+        ),
+    )
+    .expect("policy");
+    let (rc, ev) = verify_packages(&nb);
+    assert_eq!(rc, 1, "{ev:#?}");
+    assert!(
+        ev.iter().any(|l| l.contains(&format!(
+            "{target} is reachable through the proxy {listed} (CONNECT)"
+        ))),
         "{ev:#?}"
     );
 }

@@ -9,8 +9,6 @@ use std::time::{Duration, Instant};
 
 use nix::libc;
 
-use super::command::Identity;
-
 /// `host:port` resolved, within `timeout` (name resolution has no timeout
 /// of its own: a thread bounds it).
 pub fn resolve(target: &str, timeout: Duration) -> Result<Vec<SocketAddr>, String> {
@@ -30,10 +28,54 @@ pub fn resolve(target: &str, timeout: Duration) -> Result<Vec<SocketAddr>, Strin
 /// What one connection attempt showed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reach {
-    /// Connected (through the proxy: it answered 200 to `CONNECT`).
+    /// Connected (through a proxy: it opened the tunnel, or the target
+    /// answered the forwarded request).
     Reached,
-    /// Refused, unreachable, timed out, or the proxy refused the tunnel.
+    /// Refused, unreachable, timed out, or the proxy refused the target.
     Blocked(String),
+    /// Neither: the proxy wants credentials nbwarden does not have, or
+    /// answered something that is not HTTP.
+    Unproven(String),
+}
+
+/// Who connects: the uid, the group it runs as, and its other groups (an
+/// egress rule can match any of them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetIdentity {
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+}
+
+/// How a proxy is asked for a target: a tunnel (`CONNECT`), or a request
+/// it forwards (`GET http://target/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyAsk {
+    Connect,
+    Get,
+}
+
+/// The request a proxy gets for `target` (`host:port`), with the proxy
+/// URL's credentials when it has them.
+pub fn proxy_request(ask: &ProxyAsk, target: &str, credentials: Option<(&str, &str)>) -> Vec<u8> {
+    use base64::Engine;
+    let auth = credentials
+        .map(|(u, p)| {
+            format!(
+                "Proxy-Authorization: Basic {}\r\n",
+                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+            )
+        })
+        .unwrap_or_default();
+    match ask {
+        ProxyAsk::Connect => {
+            format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{auth}\r\n").into_bytes()
+        }
+        ProxyAsk::Get => format!(
+            "GET http://{target}/ HTTP/1.1\r\nHost: {target}\r\n{auth}Connection: close\r\n\r\n"
+        )
+        .into_bytes(),
+    }
 }
 
 /// A socket address as the kernel takes it, built before the fork.
@@ -90,7 +132,33 @@ const REACHED: i32 = 0;
 const REFUSED: i32 = 1;
 const TIMED_OUT: i32 = 2;
 const SETUP_FAILED: i32 = 3;
-const TUNNEL_REFUSED: i32 = 4;
+const PROXY_REFUSED: i32 = 4;
+const UNPROVEN: i32 = 5;
+
+/// What a proxy's status line says, for a tunnel or a forwarded request.
+/// Async-signal-safe: byte comparisons only.
+fn judge_status(line: &[u8], forwarded: bool) -> i32 {
+    if line.len() < 12 || line[..7] != *b"HTTP/1." || line[8] != b' ' {
+        return UNPROVEN;
+    }
+    let code = &line[9..12];
+    if code == b"407" {
+        return UNPROVEN;
+    }
+    if !forwarded {
+        return if code == b"200" {
+            REACHED
+        } else {
+            PROXY_REFUSED
+        };
+    }
+    // The proxy's own refusals; anything else came from the target.
+    if code == b"403" || code[0] == b'5' {
+        PROXY_REFUSED
+    } else {
+        REACHED
+    }
+}
 
 /// Waits for `fd` to be ready for `events`, up to `ms`. Async-signal-safe.
 unsafe fn ready(fd: libc::c_int, events: libc::c_short, ms: libc::c_int) -> bool {
@@ -106,21 +174,19 @@ unsafe fn ready(fd: libc::c_int, events: libc::c_short, ms: libc::c_int) -> bool
 /// The child's whole life: become `id`, connect, tunnel, exit with the
 /// outcome. Only async-signal-safe calls on data prepared before the fork.
 unsafe fn connect_child(
-    id: Option<Identity>,
+    id: Option<&NetIdentity>,
     addr: &RawAddr,
-    request: Option<&[u8]>,
+    request: Option<(&[u8], bool)>,
     ms: libc::c_int,
 ) -> ! {
     // SAFETY: system calls on integers and on buffers we own.
     unsafe {
-        if let Some(id) = id {
-            let groups = [id.gid as libc::gid_t];
-            if libc::setgroups(1, groups.as_ptr()) != 0
+        if let Some(id) = id
+            && (libc::setgroups(id.groups.len(), id.groups.as_ptr()) != 0
                 || libc::setresgid(id.gid, id.gid, id.gid) != 0
-                || libc::setresuid(id.uid, id.uid, id.uid) != 0
-            {
-                libc::_exit(SETUP_FAILED);
-            }
+                || libc::setresuid(id.uid, id.uid, id.uid) != 0)
+        {
+            libc::_exit(SETUP_FAILED);
         }
         let fd = libc::socket(
             addr.family,
@@ -152,37 +218,34 @@ unsafe fn connect_child(
                 libc::_exit(REFUSED);
             }
         }
-        let Some(request) = request else {
+        let Some((request, forwarded)) = request else {
             libc::_exit(REACHED);
         };
         if libc::write(fd, request.as_ptr().cast(), request.len()) != request.len() as isize {
-            libc::_exit(TUNNEL_REFUSED);
+            libc::_exit(PROXY_REFUSED);
         }
         if !ready(fd, libc::POLLIN, ms) {
             libc::_exit(TIMED_OUT);
         }
         let mut buf = [0u8; 32];
         let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
-        // "HTTP/1.1 200 …": a tunnel was opened.
-        if n >= 12 && buf[..7] == *b"HTTP/1." && buf[8] == b' ' && buf[9..12] == *b"200" {
-            libc::_exit(REACHED);
-        }
-        libc::_exit(TUNNEL_REFUSED);
+        let n = if n > 0 { n as usize } else { 0 };
+        libc::_exit(judge_status(&buf[..n], forwarded));
     }
 }
 
 /// Connects to `addr` as `id` (`None`: as nbwarden's own user) within
-/// `timeout`; with `tunnel`, `addr` is an HTTP proxy asked to `CONNECT`
-/// to that `host:port`. The attempt runs in a child that takes the
-/// user's identity and does nothing else (no program is run).
+/// `timeout`; with `proxy`, `addr` is an HTTP proxy sent that request
+/// ([`proxy_request`]). The attempt runs in a child that takes the user's
+/// identity and does nothing else (no program is run).
 pub fn connect_as(
-    id: Option<Identity>,
+    id: Option<&NetIdentity>,
     addr: SocketAddr,
-    tunnel: Option<&str>,
+    proxy: Option<(&ProxyAsk, &[u8])>,
     timeout: Duration,
 ) -> Result<Reach, String> {
     let target = raw(&addr);
-    let request = tunnel.map(|t| format!("CONNECT {t} HTTP/1.1\r\nHost: {t}\r\n\r\n").into_bytes());
+    let request = proxy.map(|(ask, bytes)| (bytes, *ask == ProxyAsk::Get));
     let ms = timeout.as_millis().min(60_000) as libc::c_int;
     // SAFETY: the child runs only connect_child, which makes
     // async-signal-safe calls on the data above, and never returns.
@@ -192,7 +255,7 @@ pub fn connect_as(
     }
     if pid == 0 {
         // SAFETY: see above.
-        unsafe { connect_child(id, &target, request.as_deref(), ms) };
+        unsafe { connect_child(id, &target, request, ms) };
     }
     // The child's own poll ends it; a child stopped or traced past twice
     // that is killed.
@@ -230,7 +293,10 @@ pub fn connect_as(
         REACHED => Ok(Reach::Reached),
         REFUSED => Ok(Reach::Blocked("refused or unreachable".into())),
         TIMED_OUT => Ok(Reach::Blocked(format!("no answer within {timeout:?}"))),
-        TUNNEL_REFUSED => Ok(Reach::Blocked("the proxy did not open a tunnel".into())),
+        PROXY_REFUSED => Ok(Reach::Blocked("the proxy refused it".into())),
+        UNPROVEN => Ok(Reach::Unproven(
+            "the proxy asked for credentials nbwarden does not have, or did not answer HTTP".into(),
+        )),
         _ => Err("could not take the user's identity to connect".into()),
     }
 }
@@ -239,6 +305,26 @@ pub fn connect_as(
 mod tests {
     use super::*;
     use std::io::{Read, Write};
+
+    #[test]
+    fn a_forwarded_request_reached_the_target_unless_the_proxy_refused() {
+        assert_eq!(
+            judge_status(b"HTTP/1.1 200 Connection established", false),
+            REACHED
+        );
+        assert_eq!(judge_status(b"HTTP/1.0 403 Filtered", false), PROXY_REFUSED);
+        assert_eq!(judge_status(b"HTTP/1.1 404 Not Found", true), REACHED);
+        assert_eq!(
+            judge_status(b"HTTP/1.1 502 Bad Gateway", true),
+            PROXY_REFUSED
+        );
+        assert_eq!(judge_status(b"HTTP/1.1 407 Proxy Auth", true), UNPROVEN);
+        assert_eq!(judge_status(b"SSH-2.0-OpenSSH", true), UNPROVEN);
+        let r = String::from_utf8(proxy_request(&ProxyAsk::Get, "h:80", Some(("u", "p"))))
+            .expect("text");
+        assert!(r.starts_with("GET http://h:80/ HTTP/1.1\r\n"), "{r}");
+        assert!(r.contains("Proxy-Authorization: Basic dTpw\r\n"), "{r}");
+    }
     use std::net::TcpListener;
 
     #[test]
@@ -271,7 +357,13 @@ mod tests {
                 let _ = s.write_all(answer.as_bytes());
                 String::from_utf8_lossy(&buf[..n]).into_owned()
             });
-            let got = connect_as(None, addr, Some("pypi.org:443"), Duration::from_secs(2));
+            let request = proxy_request(&ProxyAsk::Connect, "pypi.org:443", None);
+            let got = connect_as(
+                None,
+                addr,
+                Some((&ProxyAsk::Connect, &request)),
+                Duration::from_secs(2),
+            );
             let asked = server.join().expect("server");
             assert!(
                 asked.starts_with("CONNECT pypi.org:443 HTTP/1.1\r\n"),

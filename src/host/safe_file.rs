@@ -137,6 +137,8 @@ pub struct Stat {
     /// filesystems that count them (ext4, xfs), 1 where they are not
     /// counted (btrfs).
     pub links: u64,
+    /// Size in bytes (a sparse file's apparent size).
+    pub size: u64,
 }
 
 /// A directory's entries read up to a bound, kinds from the directory
@@ -166,6 +168,7 @@ impl Stat {
             gid: st.st_gid,
             char_device: char_device(st.st_mode, st.st_rdev),
             links: st.st_nlink,
+            size: st.st_size as u64,
         }
     }
 
@@ -188,6 +191,7 @@ impl Stat {
             gid: m.gid(),
             char_device: char_device(m.mode(), m.rdev()),
             links: m.nlink(),
+            size: m.size(),
         }
     }
 }

@@ -36,6 +36,11 @@ pub struct PackagesPolicy {
     /// The public indexes that must be unreachable as the user (`host:port`).
     #[serde(default = "default_public_indexes")]
     pub public_indexes: Vec<HostPort>,
+    /// HTTP proxies on the notebook's network (`http://host:port`): the
+    /// barrier tests each one, with those the user's clients name, since
+    /// any proxy the user can reach is a route.
+    #[serde(default)]
+    pub proxies: Vec<MirrorUrl>,
     /// The override search of configuration places (every place pip,
     /// conda and uv read an index from) reads at most this many directory
     /// entries; past it the control is an error, never a pass. The walk for

@@ -148,6 +148,12 @@ impl Control for Packages {
             targets: self.policy.public_indexes.clone(),
             enforce: self.policy.enforce,
             user: user.clone(),
+            known_proxies: self
+                .policy
+                .proxies
+                .iter()
+                .map(|p| p.as_str().to_string())
+                .collect(),
             proxies: proxies.clone(),
         }));
         if let (Some(p), false) = (&pip, self.policy.probe == ProbeMode::Off) {

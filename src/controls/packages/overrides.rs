@@ -29,6 +29,7 @@ use anyhow::{Result, bail};
 use super::super::python_envs;
 use super::{conda, pip, uv};
 use crate::engine::{Probe, ProbeResult};
+use crate::host::command::deadline_passed;
 use crate::host::{EntryKind, Host};
 use crate::policy::{OnOverride, PackagesPolicy};
 
@@ -220,7 +221,9 @@ fn passes_an_index_option(line: &str) -> bool {
 /// any search by name, so any write counts.
 fn writes_the_environment(line: &str) -> bool {
     let l = line.replace(' ', "");
-    l.contains("putenv(")
+    l.starts_with("%env")
+        || l.starts_with("%set_env")
+        || l.contains("putenv(")
         || l.contains("environ.setdefault(")
         || l.contains("environ.update(")
         || l.contains("environ.__setitem__(")
@@ -307,7 +310,8 @@ fn project_indexes(section: &toml::Value) -> Vec<(String, Option<String>)> {
                 toml::Value::Array(a) => out.extend(a.iter().map(|v| (key.clone(), url_of(v)))),
                 v => out.push((key.clone(), url_of(v))),
             },
-            "find-links" | "no-index" => out.push((key.clone(), None)),
+            "find-links" => out.push((key.clone(), None)),
+            "no-index" if value.as_bool() == Some(true) => out.push((key.clone(), None)),
             _ => {}
         }
     }
@@ -368,6 +372,21 @@ impl Search<'_> {
     /// A file's text; `None` when absent. What nbwarden may not read, pip
     /// or conda still may: a finding.
     fn read(&mut self, path: &Path) -> Option<String> {
+        // Sized before it is read: a sparse file costs no disk and would
+        // cost root the whole read.
+        if let Ok(Some(st)) = self.host.stat(path)
+            && st.size > MAX_USER_FILE_BYTES as u64
+        {
+            self.finding(
+                path.display().to_string(),
+                format!(
+                    "not checked: {} bytes, more than the {MAX_USER_FILE_BYTES} a \
+                     configuration or start-up file needs; pip and conda still read it",
+                    st.size
+                ),
+            );
+            return None;
+        }
         match self.host.read_text(path) {
             Ok(Some(text)) if text.len() > MAX_USER_FILE_BYTES => {
                 // The user sizes these files: parsing one of any size would
@@ -430,7 +449,11 @@ impl Search<'_> {
         let python = path
             .file_name()
             .map(|n| n.to_string_lossy())
-            .is_some_and(|n| n.ends_with(".pth") || n.ends_with(".py") || n.ends_with(".json"));
+            .is_some_and(|n| {
+                [".pth", ".py", ".ipy", ".json"]
+                    .iter()
+                    .any(|e| n.ends_with(e))
+            });
         if let Some(text) = self.read(path) {
             for what in watched_lines(&text, python) {
                 self.finding(path.display().to_string(), what);
@@ -520,18 +543,18 @@ impl Search<'_> {
     /// that is not the mirror or an allowed extra, or an index setting
     /// without a URL (`no-index`, `find-links`), is a finding; a file the
     /// tools would read but nbwarden cannot parse is one too.
-    fn scan_project(&mut self, path: &Path, policy: &PackagesPolicy) {
+    fn scan_project(&mut self, path: &Path, policy: &PackagesPolicy, governs: bool) {
         let Some(text) = self.read(path) else {
             return;
         };
         let table: toml::Table = match text.parse() {
             Ok(t) => t,
+            // uv, poetry and pdm refuse a file they cannot parse: no index
+            // comes from it.
             Err(e) => {
                 let first = e.to_string().lines().next().unwrap_or_default().to_string();
-                self.finding(
-                    path.display().to_string(),
-                    format!("not read as TOML ({first}); uv, poetry or pdm may still read it"),
-                );
+                self.notes
+                    .push(format!("{}: not TOML ({first})", path.display()));
                 return;
             }
         };
@@ -559,13 +582,19 @@ impl Search<'_> {
                     .as_ref()
                     .is_none_or(|u| !allowed.contains(&super::mirror::comparable(u)))
                 {
-                    self.finding(
-                        path.display().to_string(),
-                        format!(
-                            "{tool}: {key}{}",
-                            url.map(|u| format!(" = {u}")).unwrap_or_default()
-                        ),
+                    let what = format!(
+                        "{tool}: {key}{}",
+                        url.map(|u| format!(" = {u}")).unwrap_or_default()
                     );
+                    if governs {
+                        self.finding(path.display().to_string(), what);
+                    } else {
+                        self.notes.push(format!(
+                            "a project's own index (used where {tool} runs in that project; \
+                             held by egress): {}: {what}",
+                            path.display()
+                        ));
+                    }
                 }
             }
         }
@@ -699,11 +728,48 @@ impl Probe for Overrides {
         s.budget.started = Instant::now();
         let envs = std::mem::take(&mut found.envs);
         let user_uv = home.join(".config/uv/uv.toml");
-        for f in std::mem::take(&mut found.project_files) {
+        let mut projects = std::mem::take(&mut found.project_files);
+        projects.sort();
+        projects.dedup();
+        // uv reads a project's files from the directory it runs in and
+        // above: where Jupyter starts terminals and kernels (the ML volume)
+        // and the home. Deeper ones are a project's own choice (a cloned
+        // repository's), said but held by egress like a typed flag.
+        let workdir = home.join("SageMaker");
+        let notes_before = s.notes.len();
+        for f in projects {
             // The user's own uv.toml is read line by line below.
-            if f != user_uv {
-                s.scan_project(&f, &self.policy);
+            if f == user_uv {
+                continue;
             }
+            if s.budget.started.elapsed() > s.budget.limit || deadline_passed() {
+                s.notes.push(format!(
+                    "project files from {} on not read: the search's time ran out",
+                    f.display()
+                ));
+                break;
+            }
+            let governs = f.parent().is_some_and(|d| d == home || d == workdir);
+            // A project's own file too big to be one is no reason to fail.
+            if !governs
+                && let Ok(Some(st)) = host.stat(&f)
+                && st.size > MAX_USER_FILE_BYTES as u64
+            {
+                s.notes
+                    .push(format!("{}: not read ({} bytes)", f.display(), st.size));
+                continue;
+            }
+            s.scan_project(&f, &self.policy, governs);
+        }
+        // What the user's repositories hold must not size the report.
+        const MAX_PROJECT_NOTES: usize = 20;
+        let said = s.notes.len() - notes_before;
+        if said > MAX_PROJECT_NOTES {
+            s.notes.truncate(notes_before + MAX_PROJECT_NOTES);
+            s.notes.push(format!(
+                "… and {} more note(s) on projects' files",
+                said - MAX_PROJECT_NOTES
+            ));
         }
         s.notes.append(&mut found.notes);
         s.notes.extend(found.skipped_lines());
@@ -936,6 +1002,44 @@ mod tests {
                 "line 9: pi() { pip install -i https://pypi.org/simple \"$@\"; }",
                 "line 10: alias pe='pip3 install --extra-index https://x'",
                 "line 12: conda install -c conda-forge x",
+            ]
+        );
+    }
+
+    #[test]
+    fn project_files_name_every_index_of_uv_poetry_and_pdm() {
+        let text = "[tool.uv]\nindex-url = \"https://a.example/simple\"\nno-index = true\n\
+                    [[tool.uv.index]]\nurl = \"https://b.example/simple\"\n\
+                    [[tool.poetry.source]]\nname = \"x\"\nurl = \"https://c.example/simple\"\n\
+                    [[tool.pdm.source]]\nname = \"y\"\nurl = \"https://d.example/simple\"\n\
+                    [tool.black]\nline-length = 100\n";
+        let t: toml::Table = text.parse().expect("TOML");
+        let tool = t["tool"].as_table().expect("tool");
+        let mut all: Vec<(String, Option<String>)> = ["uv", "poetry", "pdm"]
+            .iter()
+            .flat_map(|k| project_indexes(&tool[*k]))
+            .collect();
+        all.sort();
+        assert_eq!(
+            all,
+            [
+                (
+                    "index".to_string(),
+                    Some("https://b.example/simple".to_string())
+                ),
+                (
+                    "index-url".to_string(),
+                    Some("https://a.example/simple".to_string())
+                ),
+                ("no-index".to_string(), None),
+                (
+                    "source".to_string(),
+                    Some("https://c.example/simple".to_string())
+                ),
+                (
+                    "source".to_string(),
+                    Some("https://d.example/simple".to_string())
+                ),
             ]
         );
     }

@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::super::python_envs;
-use super::barrier::Proxies;
+use super::barrier::{self, Proxies};
 use super::mirror::comparable;
 use crate::engine::{Probe, ProbeResult};
 use crate::host::{EntryKind, Host, User};
@@ -348,7 +348,12 @@ fn kernel_command(
     let mut flags = Vec::new();
     let mut rest = argv[interp + 1..].iter();
     while let Some(a) = rest.next() {
-        if !a.starts_with('-') || a == "-m" || a == "-c" || a.starts_with("-m") {
+        if a == "-c" || (a.starts_with("-c") && !a.starts_with("--")) {
+            // Code of its own runs before any kernel: what it sets is
+            // not what the resolution would see.
+            return Err("its argv runs code of its own (`-c`) before the kernel".into());
+        }
+        if !a.starts_with('-') || a == "-m" || a.starts_with("-m") {
             break;
         }
         flags.push(a.clone());
@@ -694,7 +699,7 @@ impl Probe for Resolved {
         v.notes.extend(
             v.proxies
                 .iter()
-                .map(|p| format!("proxy the clients use: {p}")),
+                .map(|p| format!("proxy the clients use: {}", barrier::redacted(p))),
         );
         *self.proxies.lock().unwrap_or_else(|e| e.into_inner()) = Some(v.proxies.clone());
         let warn = self.on_override == OnOverride::Warn;
