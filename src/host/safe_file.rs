@@ -728,11 +728,9 @@ impl Tree {
 
     /// The entries of directory `path` (sorted by name, byte for byte),
     /// without following links; `None` when it does not exist.
-    /// At most `max` entries of a directory (not sorted), with the kinds
-    /// the directory records: a directory of a million files costs `max`
-    /// entries and no stat of each.
-    pub(crate) fn list_bounded(&self, path: &Path, max: usize) -> Result<Option<BoundedListing>> {
-        use nix::dir::Type;
+    /// The directory `path`, opened without following a link; `None` when
+    /// it does not exist.
+    fn open_dir(&self, path: &Path) -> Result<Option<nix::dir::Dir>> {
         let Some(parent) = self.parent(path, false)? else {
             return Ok(None);
         };
@@ -747,8 +745,19 @@ impl Tree {
             Err(Errno::ELOOP) => bail!("{} is a symbolic link, not a directory", path.display()),
             Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
         };
-        let mut dir = nix::dir::Dir::from_fd(fd)
-            .with_context(|| format!("cannot list {}", path.display()))?;
+        nix::dir::Dir::from_fd(fd)
+            .with_context(|| format!("cannot list {}", path.display()))
+            .map(Some)
+    }
+
+    /// At most `max` entries of a directory (not sorted), with the kinds
+    /// the directory records: a directory of a million files costs `max`
+    /// entries and no stat of each.
+    pub(crate) fn list_bounded(&self, path: &Path, max: usize) -> Result<Option<BoundedListing>> {
+        use nix::dir::Type;
+        let Some(mut dir) = self.open_dir(path)? else {
+            return Ok(None);
+        };
         let mut listing = BoundedListing {
             entries: Vec::new(),
             complete: true,
@@ -788,22 +797,9 @@ impl Tree {
     }
 
     pub(crate) fn list(&self, path: &Path) -> Result<Option<Vec<(Name, EntryKind)>>> {
-        let Some(parent) = self.parent(path, false)? else {
+        let Some(mut dir) = self.open_dir(path)? else {
             return Ok(None);
         };
-        let fd = match openat(
-            &parent.fd,
-            parent.name.as_os_str(),
-            dir_flags(),
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) => return Ok(None),
-            Err(Errno::ELOOP) => bail!("{} is a symbolic link, not a directory", path.display()),
-            Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
-        };
-        let mut dir = nix::dir::Dir::from_fd(fd)
-            .with_context(|| format!("cannot list {}", path.display()))?;
         let mut names = Vec::new();
         for entry in dir.iter() {
             let entry = entry.with_context(|| format!("cannot list {}", path.display()))?;
