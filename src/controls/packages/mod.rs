@@ -12,6 +12,7 @@ mod overrides;
 mod pdm;
 pub(super) mod pip;
 mod resolved;
+mod toml_text;
 pub(super) mod uv;
 
 use crate::engine::ControlInfo;
