@@ -265,6 +265,25 @@ fn the_first_start_hardens_before_jupyter_answers() {
     );
 }
 
+/// Whether the notebook user can see process `pid` in /proc.
+fn user_sees(nb: &Booted, pid: &str) -> bool {
+    nb.as_user(&["test", "-e", &format!("/proc/{pid}")])
+        .status
+        .success()
+}
+
+/// A running unit's main process, as systemd knows it.
+fn main_pid(nb: &Booted, unit: &str) -> String {
+    let out = nb.exec(&["systemctl", "show", "-p", "MainPID", "--value", unit]);
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        pid.parse::<u32>().is_ok_and(|p| p > 0),
+        "{unit} has no main process: {}",
+        output_text(&out)
+    );
+    pid
+}
+
 /// What the user leaves on the ML volume to reach root at the next start:
 /// a Python environment whose `.pth` runs at every interpreter start, and
 /// nbwarden's first-seen mark turned into a link to a sudoers drop-in.
@@ -727,6 +746,18 @@ fn the_monitor_reapplies_drift_through_its_unit() {
     );
     let start = nb.start();
     assert_eq!(start.code, Some(0), "{}", start.log);
+    // Root's processes are hidden from the user ([service] hide_processes):
+    // the monitor whose checks it would dodge, and PID 1. Root sees them.
+    let monitor = main_pid(&nb, "nbwarden-monitor.service");
+    for pid in ["1", monitor.as_str()] {
+        assert!(!user_sees(&nb, pid), "the user sees process {pid}");
+        assert!(
+            nb.exec(&["test", "-e", &format!("/proc/{pid}")])
+                .status
+                .success(),
+            "root does not see process {pid}"
+        );
+    }
     plant_sudoers_grant(&nb);
     let drift = nb.admin(&["/usr/local/bin/nbwarden", "verify", "-q"]);
     assert_eq!(drift.status.code(), Some(1), "{}", output_text(&drift));
@@ -750,6 +781,43 @@ fn the_monitor_reapplies_drift_through_its_unit() {
     let clean = nb.admin(&["/usr/local/bin/nbwarden", "verify", "-q"]);
     assert_eq!(clean.status.code(), Some(0), "{}", output_text(&clean));
     assert_sudo_stripped(&nb);
+
+    // /proc shown to everyone again is drift, and re-applied.
+    let shown = nb.exec(&["mount", "-o", "remount,hidepid=0", "/proc"]);
+    assert!(shown.status.success(), "{}", output_text(&shown));
+    assert!(user_sees(&nb, "1"));
+    let exposed = nb.admin(&["/usr/local/bin/nbwarden", "verify", "--only", "service"]);
+    assert_eq!(exposed.status.code(), Some(1), "{}", output_text(&exposed));
+    assert!(
+        output_text(&exposed).contains("/proc shows every process to every user"),
+        "{}",
+        output_text(&exposed)
+    );
+    assert!(
+        nb.wait_until(Duration::from_secs(60), || !user_sees(&nb, "1")),
+        "the monitor did not hide root's processes again within 60 s: {}",
+        output_text(&nb.exec(&[
+            "journalctl",
+            "--no-pager",
+            "-u",
+            "nbwarden-monitor.service",
+            "-u",
+            "nbwarden-reapply@service.service"
+        ]))
+        .lines()
+        .rev()
+        .take(40)
+        .collect::<Vec<_>>()
+        .join("\n")
+    );
+    // nbwarden's units have a /proc of their own (ProtectKernelTunables=):
+    // the timer's check judges the system's, and passes.
+    let timer_run = nb.exec(&["systemctl", "start", "nbwarden-verify.service"]);
+    assert!(
+        timer_run.status.success(),
+        "{}",
+        output_text(&nb.exec(&["journalctl", "--no-pager", "-u", "nbwarden-verify.service"]))
+    );
 
     // A monitor that died waits to be restarted: not active, so drift
     // (red team round 2: `activating (auto-restart)` counted as running).

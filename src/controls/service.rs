@@ -168,12 +168,17 @@ fn timer_drop_in(every: Duration) -> String {
 
 pub struct Service {
     plan: Plan,
+    /// The notebook user, when `/proc` must hide root's processes from it.
+    hide_from: Option<String>,
 }
 
 impl Service {
     pub fn new(service: ServicePolicy, policy: &Policy) -> Self {
         Service {
             plan: plan(&service, policy),
+            hide_from: service
+                .hide_processes
+                .then(|| policy.user.as_str().to_string()),
         }
     }
 }
@@ -229,34 +234,120 @@ impl Control for Service {
             .copied()
             .filter(|n| !self.plan.start.contains(n))
             .collect();
+        let mut actions: Vec<Box<dyn Action>> = Vec::new();
+        if let Some(user) = &self.hide_from {
+            actions.push(Box::new(HiddenProcesses { user: user.clone() }));
+        }
+        actions.push(Box::new(Units {
+            files: files_content,
+            installed: self
+                .plan
+                .install
+                .iter()
+                .flat_map(|n| {
+                    // A template is checked through every instance the
+                    // monitor may start: one control's drop-in is enough.
+                    let instances: Vec<String> = if n.contains("@.") {
+                        crate::controls::known_ids()
+                            .into_iter()
+                            .map(reapply_unit)
+                            .collect()
+                    } else {
+                        vec![n.to_string()]
+                    };
+                    instances.into_iter().map(move |i| (i, unit_path(n)))
+                })
+                .collect(),
+            start: self.plan.start.clone(),
+            stop,
+        }));
         Ok(DesiredState {
             files,
-            actions: vec![Box::new(Units {
-                files: files_content,
-                installed: self
-                    .plan
-                    .install
-                    .iter()
-                    .flat_map(|n| {
-                        // A template is checked through every instance the
-                        // monitor may start: one control's drop-in is enough.
-                        let instances: Vec<String> = if n.contains("@.") {
-                            crate::controls::known_ids()
-                                .into_iter()
-                                .map(reapply_unit)
-                                .collect()
-                        } else {
-                            vec![n.to_string()]
-                        };
-                        instances.into_iter().map(move |i| (i, unit_path(n)))
-                    })
-                    .collect(),
-                start: self.plan.start.clone(),
-                stop,
-            })],
+            actions,
             notes,
             ..DesiredState::default()
         })
+    }
+}
+
+/// `/proc` mounted so that the notebook user sees only its own processes
+/// (`hidepid=invisible`, `proc(5)`): nbwarden's runs, the probes it starts
+/// as the user and the monitor are not there to be watched and dodged.
+/// Root sees every process (nbwarden's units keep `CAP_SYS_PTRACE` for
+/// that: their sweep of what a probe leaves behind reads `/proc`).
+struct HiddenProcesses {
+    user: String,
+}
+
+const PROC: &str = "/proc";
+
+impl HiddenProcesses {
+    /// Why `/proc` still shows the user other users' processes, if it does.
+    fn exposed(&self, host: &Host) -> Result<Option<String>> {
+        let Some(mount) = host.mount_at(Path::new(PROC))? else {
+            return Ok(Some("nothing is mounted at /proc".into()));
+        };
+        if mount.fstype != "proc" {
+            return Ok(Some(format!("/proc is a {} mount, not proc", mount.fstype)));
+        }
+        match mount.option("hidepid") {
+            Some("invisible" | "2") => {}
+            other => {
+                return Ok(Some(format!(
+                    "/proc shows every process to every user (hidepid={})",
+                    other.unwrap_or("default")
+                )));
+            }
+        }
+        // `gid=N`: members of group N see every process all the same.
+        if let Some(gid) = mount.option("gid").and_then(|g| g.parse::<u32>().ok()) {
+            let accounts = host.accounts()?;
+            let user = accounts.user(&self.user);
+            let member = user.is_some_and(|u| u.gid == gid)
+                || accounts.groups_of(&self.user).iter().any(|g| g.gid == gid);
+            if member {
+                return Ok(Some(format!(
+                    "/proc is mounted gid={gid}, a group of {}: it sees every process",
+                    self.user
+                )));
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl Action for HiddenProcesses {
+    fn target(&self) -> String {
+        "mount /proc hidepid=invisible".into()
+    }
+
+    fn state(&self, host: &Host) -> Result<ActionState> {
+        if !host.is_live() {
+            return Ok(ActionState::Done(
+                "not checked: this root is not the running system (--root), so its /proc is \
+                 not its own; a booted instance's apply remounts it"
+                    .into(),
+            ));
+        }
+        Ok(match self.exposed(host)? {
+            None => ActionState::Done(format!(
+                "/proc is mounted hidepid=invisible: {} sees only its own processes",
+                self.user
+            )),
+            Some(why) => ActionState::Needed(why),
+        })
+    }
+
+    fn perform(&self, ctx: &Context<'_>) -> Result<ActionOutcome> {
+        // `2` is what kernels before 5.8 know; later ones show `invisible`.
+        ctx.host.remount(Path::new(PROC), "hidepid=2")?;
+        if let Some(why) = self.exposed(ctx.host)? {
+            bail!("/proc was remounted hidepid=2, yet {why}");
+        }
+        Ok(ActionOutcome::Done(format!(
+            "remounted /proc hidepid=invisible: {} sees only its own processes",
+            self.user
+        )))
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod command;
+pub mod mounts;
 pub mod net;
 pub mod os;
 pub mod safe_file;
@@ -16,6 +17,7 @@ use anyhow::{Context, Result};
 
 pub use accounts::{Accounts, Group, User};
 pub use command::CommandOutput;
+pub use mounts::Mount;
 pub use os::{Distro, OsInfo};
 pub use safe_file::{
     BoundedListing, CandidateCheck, EntryKind, FileSnapshot, FsUsage, Name, Ownership, Stat,
@@ -177,6 +179,49 @@ impl Host {
     /// True when nbwarden runs on the machine itself rather than on a tree.
     pub fn is_live(&self) -> bool {
         self.root == Path::new("/")
+    }
+
+    /// The mount visible at `point` on the running system, from its mount
+    /// table; `None` when nothing is mounted there, or when the root is
+    /// not the running system (its table is not this root's). Where
+    /// systemd runs, the table is PID 1's: a unit may have a namespace of
+    /// its own (`ProtectKernelTunables=` gives it a `/proc` of its own).
+    pub fn mount_at(&self, point: &Path) -> Result<Option<Mount>> {
+        if !self.is_live() {
+            return Ok(None);
+        }
+        let table = if self.systemd_runs()? {
+            "/proc/1/mountinfo"
+        } else {
+            "/proc/self/mountinfo"
+        };
+        let text =
+            std::fs::read_to_string(table).with_context(|| format!("cannot read {table}"))?;
+        Ok(mounts::at(&mounts::parse(&text), point))
+    }
+
+    /// Changes a mounted file system's options in place
+    /// (`mount -o remount,OPTIONS POINT`), in the mount namespace
+    /// [`Host::mount_at`] reads; only on the running system.
+    pub fn remount(&self, point: &Path, options: &str) -> Result<()> {
+        if !self.is_live() {
+            anyhow::bail!(
+                "{} is not the running system's: not remounted",
+                point.display()
+            );
+        }
+        let point_text = point.to_string_lossy();
+        let opts = format!("remount,{options}");
+        let mount = ["mount", "-o", &opts, &point_text];
+        let out = if self.systemd_runs()? {
+            let mut argv = vec!["--mount=/proc/1/ns/mnt", "--"];
+            argv.extend(mount);
+            self.run_in_root("nsenter", &argv, Duration::from_secs(10))?
+        } else {
+            self.run_in_root("mount", &mount[1..], Duration::from_secs(10))?
+        };
+        out.checked(&format!("mount -o {opts} {point_text}"))?;
+        Ok(())
     }
 
     /// True when systemd manages this root: nbwarden runs on the machine

@@ -26,6 +26,12 @@ pub struct ServicePolicy {
     /// a fleet does not call AWS at the same second).
     #[serde(default = "default_verify_every")]
     pub verify_every: HumanDuration,
+    /// Remount `/proc` with `hidepid=invisible` at every apply, so the
+    /// notebook user sees no process but their own: not nbwarden's runs,
+    /// not the checks it starts, not the monitor (a check the user can
+    /// watch coming can be dodged). `verify` checks it.
+    #[serde(default = "yes")]
+    pub hide_processes: bool,
 }
 
 impl Default for ServicePolicy {
@@ -33,6 +39,7 @@ impl Default for ServicePolicy {
         ServicePolicy {
             verify_timer: true,
             verify_every: default_verify_every(),
+            hide_processes: true,
         }
     }
 }
