@@ -194,7 +194,8 @@ fn render(g: &GlobalArgs, report: &Report) -> Verdict {
 fn monitor(g: &GlobalArgs, once: bool) -> Result<Verdict, Failure> {
     engine::check_only(&g.only)?;
     let host = Host::open(&g.root)?;
-    let policy = load_policy(g, &host, &Aws::new(Instant::now() + g.deadline))?;
+    let aws = Aws::new(Instant::now() + g.deadline);
+    let policy = load_policy(g, &host, &aws)?;
     let monitoring = policy.policy.monitoring.clone().ok_or_else(|| {
         Failure::Usage(format!(
             "policy {}: no [monitoring] section: nothing to monitor",
@@ -204,6 +205,12 @@ fn monitor(g: &GlobalArgs, once: bool) -> Result<Verdict, Failure> {
     let interval = Duration::from_secs(u64::from(monitoring.interval_s.max(1)));
     let drift_every = Duration::from_secs(u64::from(monitoring.drift_every_s));
     let mut last_drift: Option<Instant> = None;
+    // The service watches index settings between its rounds.
+    let mut between = if once {
+        None
+    } else {
+        crate::monitor::watch::Between::start(&host, &aws, &policy)
+    };
     loop {
         let started = Instant::now();
         let check_drift = once || last_drift.is_none_or(|t| t.elapsed() >= drift_every);
@@ -224,7 +231,7 @@ fn monitor(g: &GlobalArgs, once: bool) -> Result<Verdict, Failure> {
             println!("{round}");
             return Ok(Verdict::Compliant);
         }
-        std::thread::sleep(interval.saturating_sub(started.elapsed()));
+        crate::monitor::watch::wait(between.as_mut(), started + interval);
     }
 }
 

@@ -840,3 +840,66 @@ fn the_monitor_reapplies_drift_through_its_unit() {
         output_text(&dead)
     );
 }
+
+/// The dodge: the user keeps an index setting in place between checks and
+/// moves it aside for each check. The monitor watches the places the
+/// search reads, sees it when it comes back, and the check that finds the
+/// place empty still fails on it.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn an_override_moved_aside_for_the_check_is_still_a_finding() {
+    let _one = serial();
+    let prefix = unique("dodge");
+    let mut nb = notebook(
+        "dodge",
+        &policy(
+            &prefix,
+            "[service]\n[monitoring]\ninterval_s = 2\ndrift_every_s = 3600\n",
+        ),
+    );
+    let start = nb.start();
+    assert_eq!(start.code, Some(0), "{}", start.log);
+    let check =
+        |nb: &Booted| nb.admin(&["/usr/local/bin/nbwarden", "verify", "--only", "packages"]);
+    let clean = check(&nb);
+    assert_eq!(clean.status.code(), Some(0), "{}", output_text(&clean));
+
+    // Put in place after the check (a directory that did not exist, so
+    // the watch must follow it being made)…
+    let conf = "/home/ec2-user/.config/pip/pip.conf";
+    let planted = nb.as_user(&[
+        "sh",
+        "-c",
+        &format!(
+            "mkdir -p ~/.config/pip && printf '[global]\\nindex-url = http://{}/simple/\\n' > {conf}",
+            common::BLOCKED_INDEX
+        ),
+    ]);
+    assert!(planted.status.success(), "{}", output_text(&planted));
+    let seen = nb.wait_until(Duration::from_secs(30), || {
+        nb.journal(&["_SYSTEMD_UNIT=nbwarden-monitor.service"])
+            .iter()
+            .any(|e| {
+                e["F_MESSAGE_ID"] == "nbwarden.monitor.override-seen"
+                    && e["F_SOURCE"].as_str().is_some_and(|s| s.contains(conf))
+            })
+    });
+    assert!(
+        seen,
+        "the monitor did not see {conf}: {}",
+        output_text(&nb.exec(&["journalctl", "--no-pager", "-u", "nbwarden-monitor.service"]))
+    );
+    // …and moved aside for the check.
+    let aside = nb.as_user(&["mv", conf, "/home/ec2-user/pip.conf.aside"]);
+    assert!(aside.status.success(), "{}", output_text(&aside));
+    let dodged = check(&nb);
+    let said = output_text(&dodged);
+    assert_eq!(dodged.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(conf) && said.contains("seen by the monitor"),
+        "{said}"
+    );
+}

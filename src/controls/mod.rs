@@ -8,7 +8,7 @@ mod cloudwatch;
 mod environment;
 mod git;
 mod jupyter;
-mod packages;
+pub mod packages;
 pub mod python_envs;
 pub mod service;
 pub mod sudo;

@@ -9,6 +9,7 @@ pub mod net;
 pub mod os;
 pub mod safe_file;
 pub mod trust;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,6 +23,7 @@ pub use os::{Distro, OsInfo};
 pub use safe_file::{
     BoundedListing, CandidateCheck, EntryKind, FileSnapshot, FsUsage, Name, Ownership, Stat,
 };
+pub use watch::{Added, DirWatch};
 
 /// The account files' lock; see [`Host::lock_user_database`]. Released
 /// when dropped (the descriptor's own lock).
@@ -222,6 +224,11 @@ impl Host {
         };
         out.checked(&format!("mount -o {opts} {point_text}"))?;
         Ok(())
+    }
+
+    /// A new, empty watch on directories of this root.
+    pub fn watch(&self) -> Result<DirWatch> {
+        DirWatch::new(&self.root)
     }
 
     /// True when systemd manages this root: nbwarden runs on the machine

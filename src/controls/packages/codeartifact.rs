@@ -85,6 +85,15 @@ pub fn check(ca: &CodeArtifactPolicy) -> Result<(), String> {
     Ok(())
 }
 
+/// The repository's pip index, without a token.
+pub fn repository_url(ca: &CodeArtifactPolicy, region: &str) -> Result<url::Url> {
+    url::Url::parse(&format!(
+        "https://{}-{}.d.codeartifact.{region}.amazonaws.com/pypi/{}/simple/",
+        ca.domain, ca.domain_owner, ca.repository
+    ))
+    .context("cannot build the CodeArtifact URL")
+}
+
 /// `pip` with its index replaced by the repository's URL and token, the
 /// token cache to write, and a note for the report (never the token).
 pub fn pip_with_token(
@@ -135,12 +144,7 @@ pub fn pip_with_token(
             (c, note)
         }
     };
-    let region = ctx.aws.region()?;
-    let mut url = url::Url::parse(&format!(
-        "https://{}-{}.d.codeartifact.{region}.amazonaws.com/pypi/{}/simple/",
-        ca.domain, ca.domain_owner, ca.repository
-    ))
-    .context("cannot build the CodeArtifact URL")?;
+    let mut url = repository_url(ca, &ctx.aws.region()?)?;
     let _ = url.set_username("aws");
     let _ = url.set_password(Some(&cached.token));
     let mut with_token = pip.clone();

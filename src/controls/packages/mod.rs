@@ -8,10 +8,11 @@ mod barrier;
 mod codeartifact;
 pub(super) mod conda;
 mod mirror;
-mod overrides;
+pub mod overrides;
 mod pdm;
 pub(super) mod pip;
 mod resolved;
+pub mod sightings;
 mod toml_text;
 pub(super) mod uv;
 
@@ -138,12 +139,9 @@ impl Control for Packages {
         }
         let mut policy = self.policy.clone();
         policy.pip = pip.clone();
-        state.probes.push(Box::new(overrides::Overrides {
-            policy,
-            conda_root: conda_root.to_path_buf(),
-            env_search: python_envs::search_paths(ctx.policy),
-            home: PathBuf::from(&user.home),
-        }));
+        state.probes.push(Box::new(overrides::Overrides::new(
+            policy, ctx.policy, &user.home,
+        )));
         let proxies = barrier::Proxies::default();
         state.probes.push(Box::new(barrier::Barrier {
             targets: self.policy.public_indexes.clone(),
@@ -182,6 +180,33 @@ impl Control for Packages {
         }
         Ok(state)
     }
+}
+
+/// The override search `[packages]` runs, for the monitor's watch between
+/// checks; `None` without `[packages]`. With CodeArtifact the repository's
+/// index (in `region`) is the mirror, as the control's own check has it.
+pub fn override_search(
+    host: &crate::host::Host,
+    policy: &crate::policy::Policy,
+    region: Option<&str>,
+) -> Result<Option<overrides::Overrides>> {
+    let Some(packages) = &policy.packages else {
+        return Ok(None);
+    };
+    let accounts = host.accounts()?;
+    let Some(user) = accounts.user(policy.user.as_str()) else {
+        return Ok(None);
+    };
+    let mut packages = packages.clone();
+    if let (Some(pip), Some(ca), Some(region)) = (&mut packages.pip, &packages.codeartifact, region)
+        && let Ok(url) = codeartifact::repository_url(ca, region)
+        && let Ok(url) = crate::policy::MirrorUrl::try_from(url.to_string())
+    {
+        pip.index_url = url;
+    }
+    Ok(Some(overrides::Overrides::new(
+        packages, policy, &user.home,
+    )))
 }
 
 /// `[packages.pip]` with `index_url` and more keys, as a policy file gives it.

@@ -21,23 +21,24 @@
 //! The search is bounded in entries and time; past either bound it is an
 //! error, never a pass.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Result, bail};
 
 use super::super::python_envs;
-use super::{conda, pip, uv};
+use super::{conda, pip, sightings, uv};
 use crate::engine::{Probe, ProbeResult};
 use crate::host::command::deadline_passed;
 use crate::host::{EntryKind, Host};
 use crate::policy::{OnOverride, PackagesPolicy};
 
 pub struct Overrides {
-    pub policy: PackagesPolicy,
-    pub conda_root: PathBuf,
-    pub env_search: Vec<PathBuf>,
-    pub home: PathBuf,
+    policy: PackagesPolicy,
+    conda_root: PathBuf,
+    env_search: Vec<PathBuf>,
+    home: PathBuf,
 }
 
 /// Where a setting came from and what it says.
@@ -355,6 +356,11 @@ struct Search<'a> {
     /// Facts worth a report line that are not overrides.
     notes: Vec<String>,
     files_read: usize,
+    /// The directories the search read files from or listed: where a
+    /// change can add or remove an override (the monitor watches them).
+    places: BTreeSet<PathBuf>,
+    /// How many Python environments were searched.
+    environments: usize,
 }
 
 impl Search<'_> {
@@ -372,6 +378,9 @@ impl Search<'_> {
     /// A file's text; `None` when absent. What nbwarden may not read, pip
     /// or conda still may: a finding.
     fn read(&mut self, path: &Path) -> Option<String> {
+        if let Some(dir) = path.parent() {
+            self.places.insert(dir.to_path_buf());
+        }
         // Sized before it is read: a sparse file costs no disk and would
         // cost root the whole read.
         if let Ok(Some(st)) = self.host.stat(path)
@@ -427,6 +436,7 @@ impl Search<'_> {
 
     /// The names of a directory's entries of the given kinds.
     fn list(&mut self, dir: &Path, kinds: &[EntryKind]) -> Result<Vec<PathBuf>> {
+        self.places.insert(dir.to_path_buf());
         match self.host.list(dir) {
             Ok(Some(entries)) => {
                 self.budget.spend(entries.len(), dir)?;
@@ -695,12 +705,36 @@ impl Search<'_> {
     }
 }
 
-impl Probe for Overrides {
-    fn describe(&self) -> String {
-        "package index overrides".into()
+/// What the monitor needs of one search: the overrides found (where,
+/// what) and the places to watch for the next change.
+pub struct Scan {
+    pub found: Vec<(String, String)>,
+    pub places: Vec<PathBuf>,
+}
+
+impl Overrides {
+    /// The search for `packages` (its pip as the run has it) in the
+    /// places `policy` names, for the user whose home is `home`.
+    pub fn new(packages: PackagesPolicy, policy: &crate::policy::Policy, home: &str) -> Self {
+        Overrides {
+            policy: packages,
+            conda_root: policy.conda_root.as_path().to_path_buf(),
+            env_search: python_envs::search_paths(policy),
+            home: PathBuf::from(home),
+        }
     }
 
-    fn check(&self, host: &Host) -> Result<ProbeResult> {
+    /// The search the check runs, for the monitor's watch.
+    pub fn scan(&self, host: &Host) -> Result<Scan> {
+        let s = self.search(host)?;
+        Ok(Scan {
+            found: s.findings.into_iter().map(|f| (f.source, f.what)).collect(),
+            places: s.places.into_iter().collect(),
+        })
+    }
+
+    /// Reads every place an index can be chosen, as far as the budget goes.
+    fn search<'h>(&self, host: &'h Host) -> Result<Search<'h>> {
         let mut s = Search {
             host,
             budget: Budget {
@@ -715,6 +749,8 @@ impl Probe for Overrides {
             exhausted: None,
             notes: Vec::new(),
             files_read: 0,
+            places: BTreeSet::new(),
+            environments: 0,
         };
         let home = self.home.as_path();
 
@@ -925,7 +961,40 @@ impl Probe for Overrides {
         for dir in python_envs::kernel_dirs(home, &envs) {
             s.scan_kernels(&dir, &envs)?;
         }
+        s.notes
+            .extend(envs.iter().map(|e| format!("environment: {}", e.display())));
+        s.environments = envs.len();
+        Ok(s)
+    }
+}
 
+impl Probe for Overrides {
+    fn describe(&self) -> String {
+        "package index overrides".into()
+    }
+
+    fn check(&self, host: &Host) -> Result<ProbeResult> {
+        let mut s = self.search(host)?;
+        // What the monitor saw between checks and this search no longer
+        // finds: moved aside, or removed since.
+        for seen in sightings::current(host, SystemTime::now())? {
+            let now_too = s
+                .findings
+                .iter()
+                .any(|f| f.source == seen.source && f.what == seen.what);
+            if !now_too {
+                s.finding(
+                    &seen.source,
+                    format!(
+                        "{} (seen by the monitor at {}, not there at this check: moved or \
+                         removed since; a sighting counts for {} h)",
+                        seen.what,
+                        sightings::when(&seen),
+                        sightings::KEEP.as_secs() / 3600
+                    ),
+                );
+            }
+        }
         if let Some(why) = s.exhausted.take() {
             bail!("{why}");
         }
@@ -946,7 +1015,6 @@ impl Probe for Overrides {
                 s.more_findings
             ));
         }
-        lines.extend(envs.iter().map(|e| format!("environment: {}", e.display())));
         lines.append(&mut s.notes);
         lines.push(
             "not provable here: a user can still name an index on the command line, or set \
@@ -957,9 +1025,7 @@ impl Probe for Overrides {
         let searched = format!(
             "searched {} file(s) and {} directory entries in {} environment(s) and the \
              user's shell, pip, conda, uv and Jupyter settings",
-            s.files_read,
-            s.budget.entries,
-            envs.len()
+            s.files_read, s.budget.entries, s.environments
         );
         let passed = s.findings.is_empty() || warn;
         let evidence = if s.findings.is_empty() {
