@@ -322,10 +322,14 @@ impl Action for HiddenProcesses {
     }
 
     fn state(&self, host: &Host) -> Result<ActionState> {
-        if !host.is_live() {
+        // Like the units: a chroot's or --root's /proc is the machine
+        // around it (or one mounted for the command); a booted instance's
+        // apply remounts its own.
+        if !host.systemd_runs()? {
             return Ok(ActionState::Done(
-                "not checked: this root is not the running system (--root), so its /proc is \
-                 not its own; a booted instance's apply remounts it"
+                "not checked: systemd is not PID 1 here (a chroot, --root or a container \
+                 without it), so /proc is not this system's; a booted instance's apply \
+                 remounts it"
                     .into(),
             ));
         }

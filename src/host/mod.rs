@@ -183,46 +183,45 @@ impl Host {
         self.root == Path::new("/")
     }
 
-    /// The mount visible at `point` on the running system, from its mount
-    /// table; `None` when nothing is mounted there, or when the root is
-    /// not the running system (its table is not this root's). Where
-    /// systemd runs, the table is PID 1's: a unit may have a namespace of
-    /// its own (`ProtectKernelTunables=` gives it a `/proc` of its own).
+    /// The mount visible at `point` in PID 1's mount table, where systemd
+    /// runs (a unit may have a namespace of its own:
+    /// `ProtectKernelTunables=` gives it a `/proc` of its own); `None` when
+    /// nothing is mounted there or systemd does not run here.
     pub fn mount_at(&self, point: &Path) -> Result<Option<Mount>> {
-        if !self.is_live() {
+        if !self.systemd_runs()? {
             return Ok(None);
         }
-        let table = if self.systemd_runs()? {
-            "/proc/1/mountinfo"
-        } else {
-            "/proc/self/mountinfo"
-        };
+        let table = "/proc/1/mountinfo";
         let text =
             std::fs::read_to_string(table).with_context(|| format!("cannot read {table}"))?;
         Ok(mounts::at(&mounts::parse(&text), point))
     }
 
     /// Changes a mounted file system's options in place
-    /// (`mount -o remount,OPTIONS POINT`), in the mount namespace
-    /// [`Host::mount_at`] reads; only on the running system.
+    /// (`mount -o remount,OPTIONS POINT`) in PID 1's mount namespace, the
+    /// one [`Host::mount_at`] reads; only where systemd runs.
     pub fn remount(&self, point: &Path, options: &str) -> Result<()> {
-        if !self.is_live() {
+        if !self.systemd_runs()? {
             anyhow::bail!(
-                "{} is not the running system's: not remounted",
+                "{}: not remounted where systemd does not run (a chroot or --root)",
                 point.display()
             );
         }
         let point_text = point.to_string_lossy();
         let opts = format!("remount,{options}");
-        let mount = ["mount", "-o", &opts, &point_text];
-        let out = if self.systemd_runs()? {
-            let mut argv = vec!["--mount=/proc/1/ns/mnt", "--"];
-            argv.extend(mount);
-            self.run_in_root("nsenter", &argv, Duration::from_secs(10))?
-        } else {
-            self.run_in_root("mount", &mount[1..], Duration::from_secs(10))?
-        };
-        out.checked(&format!("mount -o {opts} {point_text}"))?;
+        self.run_in_root(
+            "nsenter",
+            &[
+                "--mount=/proc/1/ns/mnt",
+                "--",
+                "mount",
+                "-o",
+                &opts,
+                &point_text,
+            ],
+            Duration::from_secs(10),
+        )?
+        .checked(&format!("mount -o {opts} {point_text}"))?;
         Ok(())
     }
 
