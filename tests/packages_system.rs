@@ -737,3 +737,123 @@ fn a_proxy_the_user_can_reach_is_a_route_however_it_is_asked() {
         "{ev:#?}"
     );
 }
+
+const CONDA: &str = "/home/ec2-user/anaconda3/bin/conda";
+
+/// [`resolving_policy`] with conda on the test channel.
+fn conda_policy() -> String {
+    format!(
+        "{}[packages.conda]\nchannels = [\"{}\"]\n",
+        resolving_policy(),
+        service("NBWARDEN_TEST_CONDA_URL")
+    )
+}
+
+/// The real conda 26 as the base install: stock, it resolves anaconda's
+/// channels and verify says so; after apply, a terminal's `conda create`
+/// with no channel flag takes the mirror channel and verify asks conda and
+/// passes; the user's own channels (a `.condarc`, `CONDA_CHANNELS`) are
+/// ignored by conda (the system file's `#!final`) and said so, not
+/// failed; a proxy in the user's `.condarc` is a route the barrier tries.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn the_real_conda_takes_the_mirror_channel_and_verify_asks_it() {
+    use common::notebook::{conda_log_len, conda_requests};
+    let nb = Notebook::create_with_conda(&conda_policy());
+    nb.install();
+    verify_fails_resolving(&nb, "stock conda", "channel defaults");
+
+    let apply = nb.nbwarden(&["apply", "--only", "packages", "-q"]);
+    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    let from = conda_log_len();
+    let create = in_login_shell(
+        &nb,
+        &format!("{CONDA} create -y -q -p ~/cenv nbwarden-conda-probe"),
+    );
+    assert_eq!(code(&create), 0, "{}", output_text(&create));
+    let asked = conda_requests(from);
+    assert!(
+        asked
+            .iter()
+            .any(|p| p == "/noarch/nbwarden-conda-probe-1.0-0.tar.bz2"),
+        "conda did not fetch from the mirror channel: {asked:?}"
+    );
+    assert!(
+        nb.path("/home/ec2-user/cenv/share/nbwarden-conda-probe.txt")
+            .exists()
+    );
+    let (rc, ev) = verify_packages(&nb);
+    assert_eq!(rc, 0, "{ev:#?}");
+    assert!(
+        ev.iter()
+            .any(|l| l.contains("resolve only the mirror") && l.contains("1 conda")),
+        "{ev:#?}"
+    );
+
+    // The user's channels: conda itself shows them ignored.
+    let plant = in_login_shell(
+        &nb,
+        &format!(
+            "printf 'channels:\\n  - http://{0}/x\\n' > ~/.condarc && \
+             echo 'export CONDA_CHANNELS=http://{0}/y' >> ~/.bashrc",
+            common::BLOCKED_INDEX
+        ),
+    );
+    assert_eq!(code(&plant), 0, "{}", output_text(&plant));
+    let shown = in_login_shell(&nb, &format!("{CONDA} config --show channels --json"));
+    assert!(
+        !output_text(&shown).contains(common::BLOCKED_INDEX),
+        "conda took the user's channels: {}",
+        output_text(&shown)
+    );
+    let (rc, ev) = verify_packages(&nb);
+    assert_eq!(rc, 0, "{ev:#?}");
+    assert_eq!(
+        ev.iter()
+            .filter(|l| l.starts_with("ignored by conda:"))
+            .count(),
+        2,
+        "{ev:#?}"
+    );
+
+    // A proxy only conda names: the barrier tries the public index
+    // through it.
+    let port = common::booted::free_port();
+    let mut http = std::process::Command::new("python3");
+    http.args([
+        "-m",
+        "http.server",
+        "--bind",
+        "127.0.0.1",
+        &port.to_string(),
+    ]);
+    let _public = common::LoopbackServer::spawn(http, port);
+    let dir = tempfile::tempdir().expect("tmp");
+    let proxy = tinyproxy(dir.path(), "");
+    let policy = conda_policy().replace(
+        &format!("public_indexes = [\"{}\"]", common::BLOCKED_INDEX),
+        &format!("public_indexes = [\"127.0.0.1:{port}\"]"),
+    );
+    std::fs::write(nb.path(common::notebook::POLICY_IN_ROOT), policy).expect("policy");
+    let plant = in_login_shell(
+        &nb,
+        &format!(
+            "printf 'proxy_servers:\\n  https: http://127.0.0.1:{}\\n' >> ~/.condarc",
+            proxy.port
+        ),
+    );
+    assert_eq!(code(&plant), 0, "{}", output_text(&plant));
+    let (rc, ev) = verify_packages(&nb);
+    assert_eq!(rc, 1, "{ev:#?}");
+    let through = format!(
+        "127.0.0.1:{port} is reachable through the proxy http://127.0.0.1:{} (CONNECT)",
+        proxy.port
+    );
+    assert!(
+        ev.iter().any(|l| l.contains(&through)),
+        "{through}\n{ev:#?}"
+    );
+}

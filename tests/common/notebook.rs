@@ -55,6 +55,16 @@ fn must(out: Output, what: &str) -> Output {
 impl Notebook {
     /// A fresh instance from the cached image, with `policy` to install.
     pub fn create(policy: &str) -> Notebook {
+        Notebook::from_image("instance", policy)
+    }
+
+    /// A fresh instance whose base install (`anaconda3`) is the real
+    /// conda 26 (the image's conda layer), with `policy` to install.
+    pub fn create_with_conda(policy: &str) -> Notebook {
+        Notebook::from_image("conda-instance", policy)
+    }
+
+    fn from_image(how: &str, policy: &str) -> Notebook {
         assert!(
             super::is_root(),
             "the system tier needs root: run scripts/test as root"
@@ -65,11 +75,11 @@ impl Notebook {
             .expect("temp dir");
         must(
             Command::new(script())
-                .arg("instance")
+                .arg(how)
                 .arg(dir.path())
                 .output()
                 .expect("run"),
-            "notebook-root instance",
+            &format!("notebook-root {how}"),
         );
         Notebook {
             dir,
@@ -251,6 +261,29 @@ pub fn mirror_hits(from: usize) -> usize {
         .lines()
         .filter(|l| l.contains("GET /simple/nbwarden-probe/"))
         .count()
+}
+
+/// How far the test conda channel's access log has grown, to read what
+/// conda asked after this point ([`conda_requests`]).
+pub fn conda_log_len() -> usize {
+    std::fs::metadata(service("NBWARDEN_TEST_CONDA_LOG")).map_or(0, |m| m.len() as usize)
+}
+
+/// The paths conda fetched from the test channel since `from` bytes of its
+/// log (`http.server` logs `"GET /noarch/repodata.json HTTP/1.1" 200`).
+pub fn conda_requests(from: usize) -> Vec<String> {
+    let log = std::fs::read_to_string(service("NBWARDEN_TEST_CONDA_LOG")).expect("channel log");
+    log.get(from..)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            l.split("\"GET ")
+                .nth(1)?
+                .split(' ')
+                .next()
+                .map(str::to_string)
+        })
+        .collect()
 }
 
 /// A program from the services' venv: the linters administrators run

@@ -158,6 +158,7 @@ impl Control for Packages {
         if let (Some(p), false) = (&pip, self.policy.probe == ProbeMode::Off) {
             state.probes.push(Box::new(resolved::Resolved {
                 pip: p.clone(),
+                conda: self.policy.conda.clone(),
                 user: user.clone(),
                 conda_root: conda_root.to_path_buf(),
                 env_search: python_envs::search_paths(ctx.policy),

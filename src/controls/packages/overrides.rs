@@ -231,9 +231,9 @@ fn writes_the_environment(line: &str) -> bool {
         || (l.contains("environ[") && l.contains("]=") && !l.contains("]=="))
 }
 
-/// The lines of `text` that choose an index, as `line N: text`; comments
+/// The lines of `text` that choose an index, numbered from 1; comments
 /// are skipped. `python` adds the environment writes of start-up code.
-fn watched_lines(text: &str, python: bool) -> Vec<String> {
+fn watched(text: &str, python: bool) -> Vec<(usize, &str)> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim_start().starts_with('#'))
@@ -242,11 +242,42 @@ fn watched_lines(text: &str, python: bool) -> Vec<String> {
                 || passes_an_index_option(l)
                 || (python && writes_the_environment(l))
         })
-        .map(|(i, l)| {
-            let shown: String = l.trim().chars().take(160).collect();
-            format!("line {}: {shown}", i + 1)
-        })
+        .map(|(i, l)| (i + 1, l))
         .collect()
+}
+
+/// A watched line as a report shows it: `line N: text`, cut short.
+fn shown(n: usize, line: &str) -> String {
+    let text: String = line.trim().chars().take(160).collect();
+    format!("line {n}: {text}")
+}
+
+/// [`watched`] lines as the report shows them.
+#[cfg(test)]
+fn watched_lines(text: &str, python: bool) -> Vec<String> {
+    watched(text, python)
+        .into_iter()
+        .map(|(n, l)| shown(n, l))
+        .collect()
+}
+
+/// Whether conda ignores all `line` does: every watched variable it names
+/// is a conda setting (`CONDA_CHANNELS`) that a system file marks final,
+/// which conda's environment variables cannot override either, and
+/// nothing else on it chooses an index.
+fn only_final_conda_settings(line: &str, python: bool, finals: &[String]) -> bool {
+    let names: Vec<String> = line
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .map(|t| t.to_ascii_uppercase().replace('-', "_"))
+        .filter(|t| WATCHED_VARS.contains(&t.as_str()))
+        .collect();
+    !names.is_empty()
+        && names.iter().all(|n| {
+            n.strip_prefix("CONDA_")
+                .is_some_and(|k| finals.contains(&k.to_ascii_lowercase()))
+        })
+        && !passes_an_index_option(line)
+        && (!python || !writes_the_environment(line))
 }
 
 /// The largest user file the search parses (pip.conf, .condarc, shell
@@ -361,6 +392,8 @@ struct Search<'a> {
     places: BTreeSet<PathBuf>,
     /// How many Python environments were searched.
     environments: usize,
+    /// conda's keys the system file marks final (`#!final`).
+    conda_finals: Vec<String>,
 }
 
 impl Search<'_> {
@@ -465,8 +498,17 @@ impl Search<'_> {
                     .any(|e| n.ends_with(e))
             });
         if let Some(text) = self.read(path) {
-            for what in watched_lines(&text, python) {
-                self.finding(path.display().to_string(), what);
+            for (n, line) in watched(&text, python) {
+                if only_final_conda_settings(line, python, &self.conda_finals) {
+                    self.notes.push(format!(
+                        "ignored by conda: {}: {} (final in {})",
+                        path.display(),
+                        shown(n, line),
+                        conda::SYSTEM_FILE
+                    ));
+                } else {
+                    self.finding(path.display().to_string(), shown(n, line));
+                }
             }
         }
     }
@@ -751,6 +793,7 @@ impl Overrides {
             files_read: 0,
             places: BTreeSet::new(),
             environments: 0,
+            conda_finals: Vec::new(),
         };
         let home = self.home.as_path();
 
@@ -827,6 +870,7 @@ impl Overrides {
                 .read(Path::new(conda::SYSTEM_FILE))
                 .map(|t| conda::final_keys(&t))
                 .unwrap_or_default();
+            s.conda_finals = finals.clone();
             let root = self.conda_root.as_path();
             let mut places: Vec<PathBuf> = vec![
                 PathBuf::from("/etc/conda"),
@@ -1047,6 +1091,31 @@ impl Probe for Overrides {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_conda_variable_for_a_final_key_is_ignored_by_conda() {
+        let finals = vec!["channels".to_string()];
+        assert!(only_final_conda_settings(
+            "export CONDA_CHANNELS=http://x/",
+            false,
+            &finals
+        ));
+        // Another setting on the line, a key not final, a flag, a write of
+        // the environment from Python: still findings.
+        for (line, python) in [
+            ("export CONDA_CHANNELS=a PIP_INDEX_URL=b", false),
+            ("export CONDA_CHANNEL_ALIAS=http://x/", false),
+            ("CONDA_CHANNELS=a conda install -c http://x/ p", false),
+            ("import os; os.environ['CONDA_CHANNELS']='a'", true),
+        ] {
+            assert!(!only_final_conda_settings(line, python, &finals), "{line}");
+        }
+        assert!(!only_final_conda_settings(
+            "export CONDA_CHANNELS=a",
+            false,
+            &[]
+        ));
+    }
 
     #[test]
     fn finds_variables_and_flags_in_any_shell_syntax() {

@@ -23,7 +23,7 @@ use super::barrier::{self, Proxies};
 use super::mirror::comparable;
 use crate::engine::{Probe, ProbeResult};
 use crate::host::{EntryKind, Host, User};
-use crate::policy::{OnOverride, PipPolicy};
+use crate::policy::{CondaPolicy, OnOverride, PipPolicy};
 
 /// Every interpreter of a shell, together.
 const SHELL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -75,7 +75,7 @@ sys.stdout.flush()
 /// user's start-up files run first, then every interpreter (and uv) is
 /// asked with what the shell exported. Lists are one path a line.
 const SHELL: &str = r#"
-n=$1 r=$2 pys=$3 uvs=$4
+n=$1 r=$2 pys=$3 uvs=$4 condas=$5
 set -f
 IFS='
 '
@@ -111,11 +111,21 @@ for u in $uvs $(command -v uv 2>/dev/null); do
   fi
   printf '\nNBWARDEN %s uv-end %s\n' "$n" "$u"
 done
+for c in $condas $(command -v conda 2>/dev/null); do
+  [ -x "$c" ] || continue
+  case $seen in *"|$c|"*) continue ;; esac
+  seen="$seen$c|"
+  printf '\nNBWARDEN %s conda-begin %s\n' "$n" "$c"
+  "$c" config --show channels default_channels channel_alias custom_channels proxy_servers --json </dev/null 2>&1
+  printf '\nNBWARDEN %s conda-end %s\n' "$n" "$c"
+done
 printf '\nNBWARDEN %s done\n' "$n"
 "#;
 
 pub struct Resolved {
     pub pip: PipPolicy,
+    /// `[packages.conda]`, when conda is asked too.
+    pub conda: Option<CondaPolicy>,
     pub user: User,
     pub conda_root: PathBuf,
     pub env_search: Vec<PathBuf>,
@@ -132,20 +142,46 @@ struct Answers {
     /// uv binary → the URLs of its resolved index locations, or the last
     /// thing it said when its settings could not be read.
     uv: BTreeMap<String, Result<Vec<String>, String>>,
+    /// conda binary → its `config --show --json`, or the last thing it said.
+    conda: BTreeMap<String, Result<serde_json::Value, String>>,
     /// The context ran to its end.
     done: bool,
     /// More than one answer for one interpreter: start-up code printed one.
     forged: Vec<String>,
 }
 
+/// The last thing a program said, for a report line.
+fn last_words(text: &str) -> String {
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("no output")
+        .trim()
+        .chars()
+        .take(200)
+        .collect()
+}
+
+/// The JSON object conda printed (warnings may come around it).
+fn conda_answer(text: &str) -> Result<serde_json::Value, String> {
+    let (Some(start), Some(end)) = (text.find('{'), text.rfind('}')) else {
+        return Err(last_words(text));
+    };
+    serde_json::from_str::<serde_json::Value>(&text[start..=end])
+        .ok()
+        .filter(serde_json::Value::is_object)
+        .ok_or_else(|| last_words(text))
+}
+
 /// Reads the marked lines of `stdout`; anything else is the user's.
 fn parse(stdout: &str, nonce: &str) -> Answers {
     let mark = format!("NBWARDEN {nonce} ");
     let mut a = Answers::default();
-    let mut uv: Option<(String, String)> = None;
+    // A program's output between its begin and end marks: (kind, binary, text).
+    let mut block: Option<(&str, String, String)> = None;
     for line in stdout.lines() {
         let Some(rest) = line.strip_prefix(&mark) else {
-            if let Some((_, text)) = uv.as_mut() {
+            if let Some((_, _, text)) = block.as_mut() {
                 text.push_str(line);
                 text.push('\n');
             }
@@ -161,20 +197,22 @@ fn parse(stdout: &str, nonce: &str) -> Answers {
             if a.pip.insert(label.clone(), v["answer"].clone()).is_some() {
                 a.forged.push(label);
             }
-        } else if let Some(bin) = rest.strip_prefix("uv-begin ") {
-            uv = Some((bin.to_string(), String::new()));
-        } else if let Some(bin) = rest.strip_prefix("uv-end ")
-            && let Some((b, text)) = uv.take().filter(|(b, _)| b == bin)
+        } else if let Some((kind, bin)) = ["uv", "conda"]
+            .iter()
+            .find_map(|k| Some((*k, rest.strip_prefix(&format!("{k}-begin "))?)))
         {
-            let said = text.lines().rev().find(|l| !l.trim().is_empty());
-            let resolved = uv_indexes(&text).ok_or_else(|| {
-                said.unwrap_or("no output")
-                    .trim()
-                    .chars()
-                    .take(200)
-                    .collect()
-            });
-            a.uv.insert(b, resolved);
+            block = Some((kind, bin.to_string(), String::new()));
+        } else if let Some((kind, bin)) = ["uv", "conda"]
+            .iter()
+            .find_map(|k| Some((*k, rest.strip_prefix(&format!("{k}-end "))?)))
+            && let Some((_, b, text)) = block.take().filter(|(k, b, _)| *k == kind && b == bin)
+        {
+            if kind == "uv" {
+                let resolved = uv_indexes(&text).ok_or_else(|| last_words(&text));
+                a.uv.insert(b, resolved);
+            } else {
+                a.conda.insert(b, conda_answer(&text));
+            }
         }
     }
     a
@@ -474,12 +512,131 @@ fn judge_uv(label: &str, urls: &Result<Vec<String>, String>, p: &PipPolicy) -> V
     out
 }
 
+/// Whether two channels are the same: equal names, or URLs equal but for
+/// credentials and a trailing slash.
+fn same_channel(a: &str, b: &str) -> bool {
+    a == b || comparable(a).is_some_and(|x| Some(x) == comparable(b))
+}
+
+/// A channel as `conda config --show --json` gives it: a string, or an
+/// object of its parts (`scheme`, `location`, `name`).
+fn channel_url(v: &serde_json::Value) -> Option<String> {
+    if let Some(text) = v.as_str() {
+        return Some(text.to_string());
+    }
+    let part = |k: &str| v[k].as_str().unwrap_or_default();
+    let (scheme, location) = (part("scheme"), part("location"));
+    if scheme.is_empty() || location.is_empty() {
+        return None;
+    }
+    let name = part("name");
+    Some(if name.is_empty() {
+        format!("{scheme}://{location}")
+    } else {
+        format!("{scheme}://{location}/{name}")
+    })
+}
+
+/// What conda's resolved configuration shows: findings, and the proxies it
+/// would use (`proxy_servers`).
+fn judge_conda(
+    label: &str,
+    answer: &Result<serde_json::Value, String>,
+    c: &CondaPolicy,
+) -> (Vec<String>, Vec<String>) {
+    let v = match answer {
+        Ok(v) => v,
+        Err(said) => {
+            return (
+                vec![format!(
+                    "conda {label}: its configuration could not be read (`conda config --show \
+                     --json` said: {said}): not proven"
+                )],
+                Vec::new(),
+            );
+        }
+    };
+    let strings = |key: &str| -> Vec<String> {
+        v[key]
+            .as_array()
+            .map(|a| a.iter().filter_map(channel_url).collect())
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    // No channels set: conda uses `defaults`.
+    let mut channels = strings("channels");
+    if channels.is_empty() {
+        channels.push("defaults".into());
+    }
+    for ch in &channels {
+        if !c.channels.iter().any(|a| same_channel(a.as_str(), ch)) {
+            out.push(format!("conda {label}: channel {ch}"));
+        }
+    }
+    // `defaults` stands for default_channels.
+    if channels.iter().any(|ch| ch == "defaults") {
+        for d in strings("default_channels") {
+            if !c
+                .default_channels
+                .iter()
+                .any(|a| same_channel(a.as_str(), &d))
+            {
+                out.push(format!("conda {label}: default channel {d}"));
+            }
+        }
+    }
+    // A channel named, not a URL, is found through custom_channels, else
+    // channel_alias.
+    for ch in channels
+        .iter()
+        .filter(|ch| !ch.contains("://") && *ch != "defaults")
+    {
+        let name = ch.split('/').next().unwrap_or(ch);
+        let custom = channel_url(&v["custom_channels"][name]);
+        let (via, got, want) = match &custom {
+            Some(url) => (
+                "custom_channels",
+                url.clone(),
+                c.custom_channels.get(name).map(|u| u.as_str()),
+            ),
+            None => (
+                "channel_alias",
+                channel_url(&v["channel_alias"]).unwrap_or_else(|| "?".into()),
+                c.channel_alias.as_ref().map(|u| u.as_str()),
+            ),
+        };
+        if !want.is_some_and(|w| same_channel(w, &got)) {
+            out.push(format!(
+                "conda {label}: channel {ch} resolves through {via} {got}"
+            ));
+        }
+    }
+    let proxies = v["proxy_servers"]
+        .as_object()
+        .map(|m| {
+            m.values()
+                .filter_map(|u| u.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    (out, proxies)
+}
+
+/// The programs every shell context is asked about.
+#[derive(Default)]
+struct Programs {
+    pys: Vec<String>,
+    uvs: Vec<String>,
+    condas: Vec<String>,
+    /// Paths with a line break: not asked.
+    skipped: Vec<String>,
+}
+
 impl Resolved {
-    /// The interpreters and uv binaries every shell context is asked about.
-    fn programs(&self, host: &Host, envs: &[PathBuf]) -> (Vec<String>, Vec<String>, Vec<String>) {
-        let mut pys = Vec::new();
-        let mut uvs = Vec::new();
-        let mut skipped = Vec::new();
+    /// The interpreters, uv and conda binaries every shell context is
+    /// asked about: each environment's, and the user's own.
+    fn programs(&self, host: &Host, envs: &[PathBuf]) -> Programs {
+        let mut p = Programs::default();
         let home = Path::new(&self.user.home);
         let bins = envs
             .iter()
@@ -488,10 +645,15 @@ impl Resolved {
         for bin in bins {
             let text = bin.display().to_string();
             if text.contains('\n') {
-                skipped.push(text);
+                p.skipped.push(text);
                 continue;
             }
-            for (name, list) in [("python", &mut pys), ("uv", &mut uvs)] {
+            let mut lists = [
+                ("python", &mut p.pys),
+                ("uv", &mut p.uvs),
+                ("conda", &mut p.condas),
+            ];
+            for (name, list) in lists.iter_mut() {
                 let path = bin.join(name);
                 if matches!(
                     host.kind(&path),
@@ -501,7 +663,7 @@ impl Resolved {
                 }
             }
         }
-        (pys, uvs, skipped)
+        p
     }
 }
 
@@ -515,9 +677,30 @@ struct Verdicts {
 }
 
 impl Verdicts {
+    /// Judges conda's answer, when the policy governs conda.
+    fn conda(
+        &mut self,
+        label: &str,
+        answer: &Result<serde_json::Value, String>,
+        policy: Option<&CondaPolicy>,
+    ) {
+        if let Some(c) = policy {
+            let (findings, proxies) = judge_conda(label, answer, c);
+            self.findings.extend(findings);
+            self.proxies.extend(proxies);
+        }
+    }
+
     /// Judges a context's answers; `expect` are the interpreters that had
     /// to answer.
-    fn take(&mut self, context: &str, a: &Answers, expect: &[String], p: &PipPolicy) {
+    fn take(
+        &mut self,
+        context: &str,
+        a: &Answers,
+        expect: &[String],
+        p: &PipPolicy,
+        conda: Option<&CondaPolicy>,
+    ) {
         for (label, answer) in &a.pip {
             self.proxies.extend(proxies_of(answer));
             let (f, n) = judge_pip(&format!("{label} in {context}"), answer, p);
@@ -527,6 +710,9 @@ impl Verdicts {
         for (label, urls) in &a.uv {
             self.findings
                 .extend(judge_uv(&format!("{label} in {context}"), urls, p));
+        }
+        for (label, answer) in &a.conda {
+            self.conda(&format!("{label} in {context}"), answer, conda);
         }
         for label in &a.forged {
             self.findings.push(format!(
@@ -547,8 +733,7 @@ impl Resolved {
     fn ask_shells(
         &self,
         host: &Host,
-        pys: &[String],
-        uvs: &[String],
+        programs: &Programs,
         cwd: &Path,
         v: &mut Verdicts,
     ) -> Result<usize> {
@@ -557,7 +742,11 @@ impl Resolved {
                 .push("no /bin/bash: the user's shells were not asked".into());
             return Ok(0);
         }
-        let (py_list, uv_list) = (pys.join("\n"), uvs.join("\n"));
+        let (py_list, uv_list, conda_list) = (
+            programs.pys.join("\n"),
+            programs.uvs.join("\n"),
+            programs.condas.join("\n"),
+        );
         for (flags, context) in [
             ("-lic", "the user's login shell"),
             ("-ic", "the user's interactive shell"),
@@ -569,7 +758,16 @@ impl Resolved {
                 &self.user,
                 Some(cwd),
                 "/bin/bash",
-                &[flags, SHELL, "bash", &nonce, RESOLVER, &py_list, &uv_list],
+                &[
+                    flags,
+                    SHELL,
+                    "bash",
+                    &nonce,
+                    RESOLVER,
+                    &py_list,
+                    &uv_list,
+                    &conda_list,
+                ],
                 SHELL_TIMEOUT,
             )?;
             let answers = parse(&out.stdout, &nonce);
@@ -580,7 +778,13 @@ impl Resolved {
                         .map_or("killed".to_string(), |c| format!("exit {c}"))
                 ));
             }
-            v.take(context, &answers, pys, &self.pip);
+            v.take(
+                context,
+                &answers,
+                &programs.pys,
+                &self.pip,
+                self.conda.as_ref(),
+            );
         }
         Ok(2)
     }
@@ -590,7 +794,7 @@ impl Resolved {
         &self,
         host: &Host,
         envs: &[PathBuf],
-        uvs: &[String],
+        programs: &Programs,
         cwd: &Path,
         v: &mut Verdicts,
     ) -> usize {
@@ -624,12 +828,36 @@ impl Resolved {
                             "{context}: its interpreter gave no answer ({said}): not proven"
                         ));
                     }
-                    v.take(&context, &answers, &[], &self.pip);
+                    v.take(&context, &answers, &[], &self.pip, None);
                 }
                 Err(e) => v.findings.push(format!("{context}: not asked: {e:#}")),
             }
             // uv, run by code in the kernel, sees the kernel's environment.
-            for uv in uvs {
+            // conda, run by code in the kernel, sees its environment too.
+            for conda in &programs.condas {
+                let args = cmd.running(&[
+                    conda,
+                    "config",
+                    "--show",
+                    "channels",
+                    "default_channels",
+                    "channel_alias",
+                    "custom_channels",
+                    "proxy_servers",
+                    "--json",
+                ]);
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let answer = match run(&args) {
+                    Ok(out) => conda_answer(&format!("{}{}", out.stdout, out.stderr)),
+                    Err(e) => Err(format!("{e:#}")),
+                };
+                v.conda(
+                    &format!("{conda} in {context}"),
+                    &answer,
+                    self.conda.as_ref(),
+                );
+            }
+            for uv in &programs.uvs {
                 let args = cmd.running(&[
                     uv,
                     "pip",
@@ -669,7 +897,7 @@ impl Resolved {
 
 impl Probe for Resolved {
     fn describe(&self) -> String {
-        "what pip and uv resolve as the user".into()
+        "what pip, uv and conda resolve as the user".into()
     }
 
     fn runs_user_code(&self) -> bool {
@@ -680,9 +908,10 @@ impl Probe for Resolved {
         let mut found = python_envs::discover(host, &self.conda_root, &self.env_search);
         found.walk(host, Path::new(&self.user.home), python_envs::HOME);
         let envs = found.envs;
-        let (pys, uvs, skipped) = self.programs(host, &envs);
+        let programs = self.programs(host, &envs);
         let mut v = Verdicts {
-            findings: skipped
+            findings: programs
+                .skipped
                 .iter()
                 .map(|s| format!("{s}: a name with a line break, not asked"))
                 .collect(),
@@ -694,8 +923,8 @@ impl Probe for Resolved {
             Ok(Some(EntryKind::Dir)) => home.join("SageMaker"),
             _ => home.to_path_buf(),
         };
-        let contexts = self.ask_shells(host, &pys, &uvs, &cwd, &mut v)?
-            + self.ask_kernels(host, &envs, &uvs, &cwd, &mut v);
+        let contexts = self.ask_shells(host, &programs, &cwd, &mut v)?
+            + self.ask_kernels(host, &envs, &programs, &cwd, &mut v);
         v.notes.extend(
             v.proxies
                 .iter()
@@ -714,17 +943,23 @@ impl Probe for Resolved {
             .map(|f| format!("{prefix}: {f}"))
             .collect();
         details.extend(v.notes);
+        let clients = if self.conda.is_some() {
+            "pip, uv and conda"
+        } else {
+            "pip and uv"
+        };
         let evidence = if v.findings.is_empty() {
             format!(
-                "pip and uv, asked as {} in {contexts} context(s) ({} interpreter(s), {} uv), \
-                 resolve only the mirror",
+                "{clients}, asked as {} in {contexts} context(s) ({} interpreter(s), {} uv, \
+                 {} conda), resolve only the mirror",
                 self.user.name,
-                pys.len(),
-                uvs.len()
+                programs.pys.len(),
+                programs.uvs.len(),
+                programs.condas.len(),
             )
         } else {
             format!(
-                "pip or uv, asked as {} in {contexts} context(s), resolve something other \
+                "{clients}, asked as {} in {contexts} context(s), resolve something other \
                  than the mirror ({} finding(s))",
                 self.user.name,
                 v.findings.len()
@@ -758,6 +993,54 @@ mod tests {
         let twice = "NBWARDEN n pip {\"label\":\"p\",\"answer\":{}}\n\
                      NBWARDEN n pip {\"label\":\"p\",\"answer\":{}}\n";
         assert_eq!(parse(twice, "n").forged, ["p"]);
+    }
+
+    fn conda_policy(channels: &[&str], alias: Option<&str>) -> CondaPolicy {
+        let mut text = format!("channels = {channels:?}\n");
+        if let Some(a) = alias {
+            text.push_str(&format!("channel_alias = {a:?}\n"));
+        }
+        toml::from_str(&text).expect("conda policy")
+    }
+
+    #[test]
+    fn condas_answer_is_judged_channel_by_channel_with_its_proxies() {
+        let out = "NBWARDEN n conda-begin /c\nwarning: something\n{\n \"channels\": [\"https://m.example/ch\", \
+                   \"conda-forge\"],\n \"channel_alias\": {\"scheme\": \"https\", \"location\": \"conda.anaconda.org\", \"name\": \"\"},\n \
+                   \"custom_channels\": {},\n \"default_channels\": [],\n \
+                   \"proxy_servers\": {\"https\": \"http://u:p@proxy:3128\"}\n}\n\
+                   NBWARDEN n conda-end /c\nNBWARDEN n conda-begin /d\nTraceback: boom\nNBWARDEN n conda-end /d\n";
+        let a = parse(out, "n");
+        assert!(a.conda["/d"].is_err());
+        let policy = conda_policy(&["https://m.example/ch/"], None);
+        let (findings, proxies) = judge_conda("/c", &a.conda["/c"], &policy);
+        assert_eq!(
+            findings,
+            [
+                "conda /c: channel conda-forge",
+                "conda /c: channel conda-forge resolves through channel_alias https://conda.anaconda.org"
+            ]
+        );
+        assert_eq!(proxies, ["http://u:p@proxy:3128"]);
+        // The policy's own name and alias: nothing to say.
+        let named = conda_policy(
+            &["https://m.example/ch", "conda-forge"],
+            Some("https://conda.anaconda.org/"),
+        );
+        assert!(judge_conda("/c", &a.conda["/c"], &named).0.is_empty());
+        let (broken, _) = judge_conda("/d", &a.conda["/d"], &policy);
+        assert!(broken[0].contains("Traceback: boom"), "{broken:?}");
+        // conda before nbwarden: no channels, so `defaults`, anaconda's.
+        let stock = serde_json::json!({"channels": [], "default_channels": [
+            {"scheme": "https", "location": "repo.anaconda.com", "name": "pkgs/main"}]});
+        let (findings, _) = judge_conda("/c", &Ok(stock), &policy);
+        assert_eq!(
+            findings,
+            [
+                "conda /c: channel defaults",
+                "conda /c: default channel https://repo.anaconda.com/pkgs/main"
+            ]
+        );
     }
 
     #[test]
