@@ -857,3 +857,61 @@ fn the_real_conda_takes_the_mirror_channel_and_verify_asks_it() {
         "{through}\n{ev:#?}"
     );
 }
+
+/// pipx and pdm as a notebook user installs them (from the mirror, into
+/// an environment): with no index flag, `pipx install` takes the app from
+/// the mirror (pip.conf), and pdm's own configuration shows the mirror
+/// (nbwarden's site file) and `pdm add` takes the package from it.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn pipx_and_pdm_a_user_installs_take_the_mirror() {
+    use common::notebook::mirror_asked;
+    let nb = Notebook::create(&resolving_policy());
+    nb.install();
+    let apply = nb.nbwarden(&["apply", "--only", "packages", "-q"]);
+    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    let install = nb.as_user(&[
+        ENV_PIP,
+        "install",
+        "--no-cache-dir",
+        "--disable-pip-version-check",
+        "pipx",
+        "pdm",
+    ]);
+    assert_eq!(code(&install), 0, "{}", output_text(&install));
+    let bin = "/home/ec2-user/anaconda3/envs/python3/bin";
+
+    let start = log_len();
+    let pipx = in_login_shell(&nb, &format!("{bin}/pipx install uv"));
+    assert_eq!(code(&pipx), 0, "{}", output_text(&pipx));
+    assert!(
+        mirror_asked(start, "uv") >= 1,
+        "pipx did not ask the mirror: {}",
+        output_text(&pipx)
+    );
+
+    let url = in_login_shell(&nb, &format!("{bin}/pdm config pypi.url"));
+    assert!(
+        output_text(&url).contains(&service("NBWARDEN_TEST_PYPI_URL")),
+        "{}",
+        output_text(&url)
+    );
+    let start = log_len();
+    let pdm = in_login_shell(
+        &nb,
+        &format!(
+            "mkdir -p ~/SageMaker/p && cd ~/SageMaker/p && printf '[project]\\nname = \"p\"\\n\
+             version = \"0\"\\nrequires-python = \">=3.11\"\\ndependencies = []\\n\
+             [tool.pdm]\\ndistribution = false\\n' > pyproject.toml && {bin}/pdm add nbwarden-probe"
+        ),
+    );
+    assert_eq!(code(&pdm), 0, "{}", output_text(&pdm));
+    assert!(
+        mirror_hits(start) >= 1,
+        "pdm add did not ask the mirror: {}",
+        output_text(&pdm)
+    );
+}

@@ -255,11 +255,18 @@ pub fn mirror_log_len() -> usize {
 /// Requests the test mirror logged for the probe package since `from`
 /// bytes of its log ([`mirror_log_len`]).
 pub fn mirror_hits(from: usize) -> usize {
+    mirror_asked(from, "nbwarden-probe")
+}
+
+/// Requests for `project`'s index page the test mirror logged since `from`
+/// bytes of its log.
+pub fn mirror_asked(from: usize, project: &str) -> usize {
     let log = std::fs::read_to_string(service("NBWARDEN_TEST_PYPI_LOG")).expect("pypiserver log");
+    let page = format!("GET /simple/{project}/");
     log.get(from..)
         .unwrap_or_default()
         .lines()
-        .filter(|l| l.contains("GET /simple/nbwarden-probe/"))
+        .filter(|l| l.contains(&page))
         .count()
 }
 
