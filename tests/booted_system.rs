@@ -170,7 +170,11 @@ fn the_first_start_hardens_before_jupyter_answers() {
                 print(r.returncode, r.stdout[-2000:], r.stderr[-2000:])\n\
                 run(sys.executable, '-m', 'pip', 'download', '--no-deps', '--no-cache-dir', '-d', '/tmp/kdl', 'nbwarden-probe')\n\
                 run(sys.executable, '-m', 'pip', 'install', '--no-cache-dir', '--disable-pip-version-check', 'uv')\n\
-                run(os.path.join(sys.prefix, 'bin', 'uv'), 'pip', 'install', '--no-cache', '--reinstall', '--python', sys.executable, 'nbwarden-probe')\n";
+                run(os.path.join(sys.prefix, 'bin', 'uv'), 'pip', 'install', '--no-cache', '--reinstall', '--python', sys.executable, 'nbwarden-probe')\n\
+                run(sys.executable, '-m', 'pip', 'install', '--no-cache-dir', '--disable-pip-version-check', 'pipx', 'pdm')\n\
+                run(os.path.join(sys.prefix, 'bin', 'pipx'), 'install', 'uv')\n\
+                r = subprocess.run([os.path.join(sys.prefix, 'bin', 'pdm'), 'config', 'pypi.url'], capture_output=True, text=True)\n\
+                print('pdm pypi.url =', r.stdout.strip())\n";
     let kernel = common::notebook::venv_tool("python")
         .arg(common::repo().join("tests/system/kernel_exec.py"))
         .args([
@@ -193,6 +197,19 @@ fn the_first_start_hardens_before_jupyter_answers() {
     assert!(
         common::notebook::mirror_hits(from) >= 2,
         "pip and uv in the kernel did not both ask the mirror: {said}"
+    );
+    // pipx and pdm the user installs there: `pip install uv` and `pipx
+    // install uv` both ask the mirror, and pdm's own configuration is it.
+    assert!(
+        common::notebook::mirror_asked(from, "uv") >= 2,
+        "pipx in the kernel did not ask the mirror: {said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "pdm pypi.url = {}",
+            service("NBWARDEN_TEST_PYPI_URL")
+        )),
+        "pdm in the kernel does not take the mirror: {said}"
     );
     // Variables importable by a kernel's Python, as the user.
     let import = nb.as_user(&[

@@ -554,6 +554,21 @@ fn tinyproxy(dir: &std::path::Path, extra: &str) -> common::LoopbackServer {
     common::LoopbackServer::spawn(cmd, port)
 }
 
+/// A stand-in for the public index: a real HTTP server on loopback, so a
+/// request a proxy forwards gets an answer. Stopped when dropped.
+fn public_index() -> (common::LoopbackServer, u16) {
+    let port = common::booted::free_port();
+    let mut http = std::process::Command::new("python3");
+    http.args([
+        "-m",
+        "http.server",
+        "--bind",
+        "127.0.0.1",
+        &port.to_string(),
+    ]);
+    (common::LoopbackServer::spawn(http, port), port)
+}
+
 /// `verify --only packages` as JSON: its exit code and the control's lines.
 fn verify_packages(nb: &Notebook) -> (i32, Vec<String>) {
     let out = nb.nbwarden(&["verify", "--only", "packages", "--output", "json"]);
@@ -658,16 +673,7 @@ fn the_mirror_is_enforced_only_when_the_public_index_is_unreachable_as_the_user(
 fn a_proxy_the_user_can_reach_is_a_route_however_it_is_asked() {
     // The public index: a real HTTP server, so a forwarded request gets an
     // answer from it.
-    let port = common::booted::free_port();
-    let mut http = std::process::Command::new("python3");
-    http.args([
-        "-m",
-        "http.server",
-        "--bind",
-        "127.0.0.1",
-        &port.to_string(),
-    ]);
-    let _public = common::LoopbackServer::spawn(http, port);
+    let (_public, port) = public_index();
     let target = format!("127.0.0.1:{port}");
     let dir = tempfile::tempdir().expect("tmp");
     let with_login = tinyproxy(dir.path(), "BasicAuth alice s3cret\n");
@@ -821,16 +827,7 @@ fn the_real_conda_takes_the_mirror_channel_and_verify_asks_it() {
 
     // A proxy only conda names: the barrier tries the public index
     // through it.
-    let port = common::booted::free_port();
-    let mut http = std::process::Command::new("python3");
-    http.args([
-        "-m",
-        "http.server",
-        "--bind",
-        "127.0.0.1",
-        &port.to_string(),
-    ]);
-    let _public = common::LoopbackServer::spawn(http, port);
+    let (_public, port) = public_index();
     let dir = tempfile::tempdir().expect("tmp");
     let proxy = tinyproxy(dir.path(), "");
     let policy = conda_policy().replace(

@@ -832,8 +832,7 @@ impl Resolved {
                 }
                 Err(e) => v.findings.push(format!("{context}: not asked: {e:#}")),
             }
-            // uv, run by code in the kernel, sees the kernel's environment.
-            // conda, run by code in the kernel, sees its environment too.
+            // conda, run by code in the kernel, sees the kernel's environment.
             for conda in &programs.condas {
                 let args = cmd.running(&[
                     conda,
@@ -857,6 +856,7 @@ impl Resolved {
                     self.conda.as_ref(),
                 );
             }
+            // And so does uv.
             for uv in &programs.uvs {
                 let args = cmd.running(&[
                     uv,
