@@ -919,4 +919,28 @@ fn an_override_moved_aside_for_the_check_is_still_a_finding() {
         said.contains(conf) && said.contains("seen by the monitor"),
         "{said}"
     );
+
+    // The watched directory moved away and made anew: the new one is
+    // watched too (red team: it stayed "watched" under the old name).
+    let again = nb.as_user(&[
+        "sh",
+        "-c",
+        &format!(
+            "mv ~/.config/pip ~/.config/pip.old && mkdir ~/.config/pip && sleep 4 && \
+             printf '[global]\\nindex-url = http://127.0.0.1:8/again/\\n' > {conf}"
+        ),
+    ]);
+    assert!(again.status.success(), "{}", output_text(&again));
+    let seen_again = nb.wait_until(Duration::from_secs(30), || {
+        nb.journal(&["_SYSTEMD_UNIT=nbwarden-monitor.service"])
+            .iter()
+            .any(|e| {
+                e["F_MESSAGE_ID"] == "nbwarden.monitor.override-seen"
+                    && e["F_WHAT"].as_str().is_some_and(|w| w.contains("/again/"))
+            })
+    });
+    assert!(
+        seen_again,
+        "the monitor did not see {conf} in the new directory"
+    );
 }

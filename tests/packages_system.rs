@@ -784,7 +784,7 @@ fn the_real_conda_takes_the_mirror_channel_and_verify_asks_it() {
     assert!(
         asked
             .iter()
-            .any(|p| p == "/noarch/nbwarden-conda-probe-1.0-0.tar.bz2"),
+            .any(|p| p == "/mirror/noarch/nbwarden-conda-probe-1.0-0.tar.bz2"),
         "conda did not fetch from the mirror channel: {asked:?}"
     );
     assert!(
@@ -799,12 +799,16 @@ fn the_real_conda_takes_the_mirror_channel_and_verify_asks_it() {
         "{ev:#?}"
     );
 
-    // The user's channels: conda itself shows them ignored.
+    // The user's channels, and aliases that would move the mirror's URL
+    // onto another host (red team: `migrated_channel_aliases` sent conda
+    // to conda.anaconda.org): conda itself ignores them all.
+    let channel = service("NBWARDEN_TEST_CONDA_URL");
+    let host = channel.trim_end_matches('/').trim_end_matches("/mirror");
     let plant = in_login_shell(
         &nb,
         &format!(
-            "printf 'channels:\\n  - http://{0}/x\\n' > ~/.condarc && \
-             echo 'export CONDA_CHANNELS=http://{0}/y' >> ~/.bashrc",
+            "printf 'channels:\\n  - http://{0}/x\\nmigrated_channel_aliases:\\n  - {host}\\n' > ~/.condarc && \
+             echo 'export CONDA_CHANNELS=http://{0}/y CONDA_MIGRATED_CHANNEL_ALIASES={host}' >> ~/.bashrc",
             common::BLOCKED_INDEX
         ),
     );
@@ -815,13 +819,26 @@ fn the_real_conda_takes_the_mirror_channel_and_verify_asks_it() {
         "conda took the user's channels: {}",
         output_text(&shown)
     );
+    let from = conda_log_len();
+    let create = in_login_shell(
+        &nb,
+        &format!("{CONDA} create -y -q -p ~/cenv2 nbwarden-conda-probe"),
+    );
+    assert_eq!(code(&create), 0, "{}", output_text(&create));
+    assert!(
+        conda_requests(from)
+            .iter()
+            .any(|p| p.starts_with("/mirror/noarch/")),
+        "conda left the mirror channel: {}",
+        output_text(&create)
+    );
     let (rc, ev) = verify_packages(&nb);
     assert_eq!(rc, 0, "{ev:#?}");
     assert_eq!(
         ev.iter()
             .filter(|l| l.starts_with("ignored by conda:"))
             .count(),
-        2,
+        3,
         "{ev:#?}"
     );
 

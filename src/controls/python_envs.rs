@@ -75,9 +75,22 @@ pub struct Found {
     /// in the report; what is there is not an environment nbwarden knows.
     pub skipped: Vec<String>,
     skipped_more: usize,
+    /// The directories looked at, shallowest first, at most
+    /// [`MAX_WALKED`]: where a new environment would appear (the monitor
+    /// watches them).
+    pub walked: Vec<PathBuf>,
 }
 
+/// Directories [`Found::walked`] keeps.
+const MAX_WALKED: usize = 2048;
+
 impl Found {
+    fn walked(&mut self, dir: &Path) {
+        if self.walked.len() < MAX_WALKED {
+            self.walked.push(dir.to_path_buf());
+        }
+    }
+
     fn skip(&mut self, what: String) {
         if self.skipped.len() < MAX_SKIPPED {
             self.skipped.push(what);
@@ -160,6 +173,7 @@ impl Found {
                 return;
             }
             looked += 1;
+            self.walked(&dir);
             let listing = match host.list_bounded(&dir, bounds.entries_per_dir) {
                 Ok(Some(l)) => l,
                 Ok(None) => continue,
@@ -230,6 +244,7 @@ impl Found {
                 if matches!(host.stat(&child), Ok(Some(st)) if st.links == 2) {
                     // Counted: a flood of empty directories costs a stat each.
                     looked += 1;
+                    self.walked(&child);
                     self.leaf(host, &child);
                 } else {
                     queue.push_back((child, depth + 1));

@@ -271,10 +271,11 @@ impl Control for Service {
 }
 
 /// `/proc` mounted so that the notebook user sees only its own processes
-/// (`hidepid=invisible`, `proc(5)`): nbwarden's runs, the probes it starts
-/// as the user and the monitor are not there to be watched and dodged.
-/// Root sees every process (nbwarden's units keep `CAP_SYS_PTRACE` for
-/// that: their sweep of what a probe leaves behind reads `/proc`).
+/// (`hidepid=invisible`, `proc(5)`): nbwarden's runs and the monitor are
+/// not there to be watched. The probes nbwarden runs as the user are the
+/// user's own processes and stay visible to it (why the verdict rests on
+/// egress). The check reads PID 1's table: nbwarden's units have a `/proc`
+/// of their own, and keep `CAP_SYS_PTRACE` to read it.
 struct HiddenProcesses {
     user: String,
 }

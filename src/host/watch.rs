@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 
 /// The most directories one watch holds: root's watches are shared by
 /// root's processes (`fs.inotify.max_user_watches`).
@@ -19,7 +19,11 @@ pub const MAX_WATCHES: usize = 4096;
 pub struct DirWatch {
     inotify: Inotify,
     root: PathBuf,
-    watched: std::collections::HashSet<PathBuf>,
+    /// Each watched directory by the path it was added at. A directory
+    /// moved or removed is dropped (its watch ends, or would follow it to
+    /// a path nobody searches): a new one at the path is watched anew.
+    watched: std::collections::HashMap<PathBuf, WatchDescriptor>,
+    paths: std::collections::HashMap<WatchDescriptor, PathBuf>,
 }
 
 /// What adding a watch did.
@@ -40,7 +44,8 @@ impl DirWatch {
         Ok(DirWatch {
             inotify,
             root: root.to_path_buf(),
-            watched: std::collections::HashSet::new(),
+            watched: std::collections::HashMap::new(),
+            paths: std::collections::HashMap::new(),
         })
     }
 
@@ -55,7 +60,7 @@ impl DirWatch {
 
     /// Watches `dir` (a path in the root) for changes to its entries.
     pub fn add(&mut self, dir: &Path) -> Result<Added> {
-        if self.watched.contains(dir) {
+        if self.watched.contains_key(dir) {
             return Ok(Added::Already);
         }
         if self.watched.len() >= MAX_WATCHES {
@@ -69,11 +74,18 @@ impl DirWatch {
             | AddWatchFlags::IN_CLOSE_WRITE
             | AddWatchFlags::IN_MODIFY
             | AddWatchFlags::IN_ATTRIB
+            | AddWatchFlags::IN_MOVE_SELF
+            | AddWatchFlags::IN_DELETE_SELF
             | AddWatchFlags::IN_DONT_FOLLOW
             | AddWatchFlags::IN_ONLYDIR;
         match self.inotify.add_watch(&full, mask) {
-            Ok(_) => {
-                self.watched.insert(dir.to_path_buf());
+            Ok(wd) => {
+                // The same directory under another name: one watch, two
+                // names; the latest wins.
+                if let Some(old) = self.paths.insert(wd, dir.to_path_buf()) {
+                    self.watched.remove(&old);
+                }
+                self.watched.insert(dir.to_path_buf(), wd);
                 Ok(Added::New)
             }
             Err(Errno::ENOENT | Errno::ENOTDIR | Errno::EACCES | Errno::ELOOP) => {
@@ -84,10 +96,26 @@ impl DirWatch {
         }
     }
 
+    /// Drops a directory that was moved (its watch follows it elsewhere:
+    /// ended here) or removed (the kernel ended its watch).
+    fn forget_if_gone(&mut self, wd: WatchDescriptor, mask: AddWatchFlags) {
+        let moved = mask.contains(AddWatchFlags::IN_MOVE_SELF);
+        if !(moved || mask.contains(AddWatchFlags::IN_IGNORED)) {
+            return;
+        }
+        if moved {
+            // Ends with an IN_IGNORED event of its own, read later.
+            let _ = self.inotify.rm_watch(wd);
+        }
+        if let Some(path) = self.paths.remove(&wd) {
+            self.watched.remove(&path);
+        }
+    }
+
     /// Waits until `until` or the first change; true when something in a
     /// watched directory changed (or so many did that the kernel dropped
     /// events). Drains what is queued.
-    pub fn changed_before(&self, until: Instant) -> Result<bool> {
+    pub fn changed_before(&mut self, until: Instant) -> Result<bool> {
         let left = until.saturating_duration_since(Instant::now());
         // poll(2) takes milliseconds; a longer wait is cut into pieces by
         // the caller's loop.
@@ -103,9 +131,9 @@ impl DirWatch {
             match self.inotify.read_events() {
                 Ok(events) if events.is_empty() => break,
                 Ok(events) => {
-                    // A removed directory's watch ends by itself.
                     for e in &events {
-                        any |= !e.mask.contains(AddWatchFlags::IN_IGNORED);
+                        any = true;
+                        self.forget_if_gone(e.wd, e.mask);
                     }
                 }
                 Err(Errno::EAGAIN) => break,
@@ -147,5 +175,20 @@ mod tests {
         assert!(w.changed_before(soon()).expect("wait"));
         // Drained: nothing more.
         assert!(!w.changed_before(soon()).expect("wait"));
+
+        // The directory moved away and made anew: the new one is watched
+        // once added again (red team: the old path stayed "watched").
+        std::fs::rename(dir.path().join("conf"), dir.path().join("conf.old")).expect("mv");
+        std::fs::create_dir(dir.path().join("conf")).expect("mkdir");
+        assert!(w.changed_before(soon()).expect("wait"));
+        assert_eq!(w.len(), 0);
+        assert_eq!(w.add(Path::new("/conf")).expect("add"), Added::New);
+        std::fs::write(dir.path().join("conf/pip.conf"), "x").expect("write");
+        assert!(w.changed_before(soon()).expect("wait"));
+        // Removed: its watch ends, and it is forgotten.
+        std::fs::remove_file(dir.path().join("conf/pip.conf")).expect("rm");
+        std::fs::remove_dir(dir.path().join("conf")).expect("rmdir");
+        assert!(w.changed_before(soon()).expect("wait"));
+        assert_eq!(w.len(), 0);
     }
 }

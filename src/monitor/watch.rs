@@ -68,16 +68,7 @@ impl<'h> Between<'h> {
     fn scan(&mut self) {
         self.last_scan = Instant::now();
         self.dirty = false;
-        let scan = match self.search.scan(self.host) {
-            Ok(scan) => scan,
-            Err(e) => {
-                tracing::warn!(
-                    message_id = EVENT_ERROR,
-                    "the override watch's search: {e:#}"
-                );
-                return;
-            }
-        };
+        let scan = self.search.scan(self.host);
         for (source, what) in &scan.found {
             tracing::warn!(
                 message_id = EVENT_OVERRIDE_SEEN,

@@ -28,8 +28,9 @@ pub struct ServicePolicy {
     pub verify_every: HumanDuration,
     /// Remount `/proc` with `hidepid=invisible` at every apply, so the
     /// notebook user sees no process but their own: not nbwarden's runs,
-    /// not the checks it starts, not the monitor (a check the user can
-    /// watch coming can be dodged). `verify` checks it.
+    /// not the monitor (a check the user can watch coming can be dodged).
+    /// The probes run as the user stay the user's to see. `verify` checks
+    /// it.
     #[serde(default = "yes")]
     pub hide_processes: bool,
 }

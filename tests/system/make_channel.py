@@ -2,7 +2,7 @@
 made by hand (info/index.json, info/files, info/paths.json) and each
 subdir's repodata.json, from nothing but tarfile.
 
-    python3 make_channel.py OUTDIR
+    python3 make_channel.py OUTDIR      (the channel is OUTDIR/mirror)
 
 Served with `python3 -m http.server`, whose access log shows which
 channel a real conda asked.
@@ -48,7 +48,9 @@ def package():
 
 
 def main():
-    out = Path(sys.argv[1])
+    # Under a path, as a real mirror's channels are (conda's channel
+    # migrations rewrite only such URLs).
+    out = Path(sys.argv[1]) / "mirror"
     index, blob = package()
     filename = f"{NAME}-{VERSION}-{BUILD}.tar.bz2"
     (out / "noarch").mkdir(parents=True, exist_ok=True)

@@ -8,13 +8,17 @@ use serde_yaml_ng::{Mapping, Value};
 use crate::policy::{CondaPolicy, SslVerify};
 
 pub const SYSTEM_FILE: &str = "/etc/conda/.condarc";
-/// Keys that decide where conda looks for packages.
-pub const CHANNEL_KEYS: [&str; 5] = [
+/// Keys that decide where conda looks for packages. The `migrated_*` keys
+/// rewrite a channel's URL onto `channel_alias` (or a custom channel's):
+/// nbwarden writes them empty, so the mirror's own URL stays the mirror's.
+pub const CHANNEL_KEYS: [&str; 7] = [
     "channels",
     "default_channels",
     "channel_alias",
     "custom_channels",
     "custom_multichannels",
+    "migrated_channel_aliases",
+    "migrated_custom_channels",
 ];
 const HEADER: &str = "# Managed by nbwarden: conda's package mirror. Channel settings here are \
 rewritten at every start;\n# other settings are kept.\n";
@@ -66,6 +70,17 @@ pub fn render(existing: Option<&str>, path: &str, c: &CondaPolicy) -> Result<Str
             .collect();
         map.insert("custom_channels".into(), Value::Mapping(custom));
     }
+    // Empty and final: no later file or variable can move the mirror's
+    // channels elsewhere (red team: `migrated_channel_aliases` sent them
+    // to conda.anaconda.org).
+    map.insert(
+        "migrated_channel_aliases".into(),
+        Value::Sequence(Vec::new()),
+    );
+    map.insert(
+        "migrated_custom_channels".into(),
+        Value::Mapping(Mapping::new()),
+    );
     let ssl = match &c.ssl_verify {
         SslVerify::Enabled(b) => Value::Bool(*b),
         SslVerify::CaBundle(p) => Value::String(p.as_path().to_string_lossy().into_owned()),
@@ -180,6 +195,14 @@ mod tests {
         assert!(!out.contains("ssl_verify: true #!final"), "{out}");
         let keys = final_keys(&out);
         assert!(keys.contains(&"channels".to_string()), "{keys:?}");
+        assert!(
+            keys.contains(&"migrated_channel_aliases".to_string()),
+            "{keys:?}"
+        );
+        assert!(
+            out.contains("migrated_custom_channels: {} #!final\n"),
+            "{out}"
+        );
         assert!(keys.contains(&"custom_channels".to_string()), "{keys:?}");
         // Still YAML that reads back the same, and renders to the same bytes.
         let back: Value = serde_yaml_ng::from_str(&out).expect("yaml");
@@ -211,7 +234,7 @@ mod tests {
             "stable"
         );
         let settings = channel_settings(&out).expect("settings");
-        assert_eq!(settings.len(), 3);
+        assert_eq!(settings.len(), 5);
     }
 
     #[test]

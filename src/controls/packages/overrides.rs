@@ -64,6 +64,8 @@ const WATCHED_VARS: &[&str] = &[
     "CONDA_CHANNEL_ALIAS",
     "CONDA_CUSTOM_CHANNELS",
     "CONDA_OVERRIDE_CHANNELS_ENABLED",
+    "CONDA_MIGRATED_CHANNEL_ALIASES",
+    "CONDA_MIGRATED_CUSTOM_CHANNELS",
     "UV_INDEX_URL",
     "UV_EXTRA_INDEX_URL",
     "UV_DEFAULT_INDEX",
@@ -180,9 +182,17 @@ fn words(line: &str) -> Vec<&str> {
 /// Whether `line` names a watched variable, in any case and either
 /// spelling (pip lower-cases what follows `PIP_`, and `-` reads as `_`).
 fn names_a_variable(line: &str) -> bool {
-    line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-        .map(|t| t.to_ascii_uppercase().replace('-', "_"))
-        .any(|t| WATCHED_VARS.contains(&t.as_str()))
+    // Quotes and backslashes join what they split in a shell
+    // (`PIP_"INDEX_URL"`, `PIP_\INDEX_URL`): read with them removed too.
+    let unquoted: String = line
+        .chars()
+        .filter(|c| !matches!(c, '"' | '\'' | '\\'))
+        .collect();
+    [line, unquoted.as_str()].iter().any(|l| {
+        l.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .map(|t| t.to_ascii_uppercase().replace('-', "_"))
+            .any(|t| WATCHED_VARS.contains(&t.as_str()))
+    })
 }
 
 /// Whether `line` runs pip, uv or conda with an option that chooses where
@@ -747,6 +757,14 @@ impl Search<'_> {
     }
 }
 
+/// A search between checks that did not finish, as a finding.
+fn unfinished(why: String) -> (String, String) {
+    (
+        "the override search".into(),
+        format!("did not finish between checks, so it proved nothing: {why}"),
+    )
+}
+
 /// What the monitor needs of one search: the overrides found (where,
 /// what) and the places to watch for the next change.
 pub struct Scan {
@@ -767,12 +785,25 @@ impl Overrides {
     }
 
     /// The search the check runs, for the monitor's watch.
-    pub fn scan(&self, host: &Host) -> Result<Scan> {
-        let s = self.search(host)?;
-        Ok(Scan {
-            found: s.findings.into_iter().map(|f| (f.source, f.what)).collect(),
+    /// A search that could not finish proves nothing: that is a finding of
+    /// its own (a flood of files must not blind the watch).
+    pub fn scan(&self, host: &Host) -> Scan {
+        let s = match self.search(host) {
+            Ok(s) => s,
+            Err(e) => {
+                return Scan {
+                    found: vec![unfinished(format!("{e:#}"))],
+                    places: Vec::new(),
+                };
+            }
+        };
+        let mut found: Vec<(String, String)> =
+            s.findings.into_iter().map(|f| (f.source, f.what)).collect();
+        found.extend(s.exhausted.map(unfinished));
+        Scan {
+            found,
             places: s.places.into_iter().collect(),
-        })
+        }
     }
 
     /// Reads every place an index can be chosen, as far as the budget goes.
@@ -803,6 +834,7 @@ impl Overrides {
         // directories are said, never a reason to fail the start.
         let mut found = python_envs::discover(host, &self.conda_root, &self.env_search);
         found.walk(host, home, python_envs::HOME);
+        s.places.extend(std::mem::take(&mut found.walked));
         // The walk has its own time bound: the search's starts now.
         s.budget.started = Instant::now();
         let envs = std::mem::take(&mut found.envs);
@@ -1091,6 +1123,48 @@ impl Probe for Overrides {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_search_that_cannot_finish_is_a_finding_for_the_watch() {
+        let dir = crate::test_support::notebook_root();
+        let site = dir
+            .path()
+            .join("home/ec2-user/.local/lib/python3.11/site-packages");
+        std::fs::create_dir_all(&site).expect("site");
+        for i in 0..50 {
+            std::fs::write(site.join(format!("f{i}.pth")), "").expect("pth");
+        }
+        let host = Host::open(dir.path()).expect("host");
+        let policy = crate::policy::from_bytes(
+            b"version = 1\n[packages]\nsearch_entries = 10\n[packages.pip]\nindex_url = \"https://m.example/simple/\"\n"
+                .to_vec(),
+            "t.toml",
+        )
+        .expect("policy");
+        let packages = policy.policy.packages.clone().expect("packages");
+        let search = Overrides::new(packages, &policy.policy, "/home/ec2-user");
+        let scan = search.scan(&host);
+        assert!(
+            scan.found
+                .iter()
+                .any(|(source, what)| source == "the override search"
+                    && what.contains("proved nothing")),
+            "{:?}",
+            scan.found
+        );
+    }
+
+    #[test]
+    fn a_name_the_shell_joins_from_quoted_parts_is_found() {
+        for line in [
+            "export PIP_\"INDEX_URL\"=http://x/",
+            "export PIP_'INDEX'_URL=http://x/",
+            "export PIP_\\INDEX_URL=http://x/",
+        ] {
+            assert!(names_a_variable(line), "{line}");
+        }
+        assert!(!names_a_variable("echo \"PIP\" \"INDEX_URL\""));
+    }
 
     #[test]
     fn a_conda_variable_for_a_final_key_is_ignored_by_conda() {

@@ -116,7 +116,7 @@ for c in $condas $(command -v conda 2>/dev/null); do
   case $seen in *"|$c|"*) continue ;; esac
   seen="$seen$c|"
   printf '\nNBWARDEN %s conda-begin %s\n' "$n" "$c"
-  "$c" config --show channels default_channels channel_alias custom_channels proxy_servers --json </dev/null 2>&1
+  "$c" config --show channels default_channels channel_alias custom_channels migrated_channel_aliases migrated_custom_channels proxy_servers --json </dev/null 2>&1
   printf '\nNBWARDEN %s conda-end %s\n' "$n" "$c"
 done
 printf '\nNBWARDEN %s done\n' "$n"
@@ -611,6 +611,17 @@ fn judge_conda(
             ));
         }
     }
+    // Aliases that move a channel's URL elsewhere, whatever it is.
+    for key in ["migrated_channel_aliases", "migrated_custom_channels"] {
+        let set = match &v[key] {
+            serde_json::Value::Array(a) => !a.is_empty(),
+            serde_json::Value::Object(m) => !m.is_empty(),
+            _ => false,
+        };
+        if set {
+            out.push(format!("conda {label}: {key} = {}", v[key]));
+        }
+    }
     let proxies = v["proxy_servers"]
         .as_object()
         .map(|m| {
@@ -842,6 +853,8 @@ impl Resolved {
                     "default_channels",
                     "channel_alias",
                     "custom_channels",
+                    "migrated_channel_aliases",
+                    "migrated_custom_channels",
                     "proxy_servers",
                     "--json",
                 ]);
