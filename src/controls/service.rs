@@ -274,8 +274,8 @@ impl Control for Service {
 /// (`hidepid=invisible`, `proc(5)`): nbwarden's runs and the monitor are
 /// not there to be watched. The probes nbwarden runs as the user are the
 /// user's own processes and stay visible to it (why the verdict rests on
-/// egress). The check reads PID 1's table: nbwarden's units have a `/proc`
-/// of their own, and keep `CAP_SYS_PTRACE` to read it.
+/// egress). The check reads PID 1's table (`/proc/1/mountinfo`, readable
+/// by all): nbwarden's units have a `/proc` of their own.
 struct HiddenProcesses {
     user: String,
 }
