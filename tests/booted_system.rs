@@ -118,10 +118,16 @@ fn latest_report(prefix: &str, name: &str) -> Option<Report> {
 fn the_first_start_hardens_before_jupyter_answers() {
     let _one = serial();
     let prefix = unique("first");
+    // The base install is the real conda 26, its channel the test mirror's.
+    let conda = format!(
+        "[packages.conda]\nchannels = [\"{}\"]\n",
+        service("NBWARDEN_TEST_CONDA_URL")
+    );
     let mut nb = notebook(
         "first",
-        &policy(&prefix, &format!("{SERVICE}[monitoring]\n")),
-    );
+        &policy(&prefix, &format!("{SERVICE}[monitoring]\n{conda}")),
+    )
+    .with_conda();
     let mut jupyter_during_start = Vec::new();
     let start = nb.start_with(|nb| {
         // Polled while the script runs: Jupyter must not answer yet.
@@ -163,8 +169,12 @@ fn the_first_start_hardens_before_jupyter_answers() {
     );
     // A kernel the real Jupyter starts (ipykernel's spec in
     // JupyterSystemEnv): pip, and uv the user installs from there, take the
-    // mirror with no index flag.
+    // mirror with no index flag; the base install's conda takes the mirror
+    // channel with no channel flag. (CONDA_OVERRIDE_CUDA: conda's CUDA
+    // probe fails to start its helper process under this kernel, with no GPU
+    // to find; the override skips the probe, nothing else.)
     let from = common::notebook::mirror_log_len();
+    let conda_from = common::notebook::conda_log_len();
     let cell = "import os, subprocess, sys\n\
                 def run(*a):\n    r = subprocess.run(list(a), capture_output=True, text=True)\n    \
                 print(r.returncode, r.stdout[-2000:], r.stderr[-2000:])\n\
@@ -174,7 +184,9 @@ fn the_first_start_hardens_before_jupyter_answers() {
                 run(sys.executable, '-m', 'pip', 'install', '--no-cache-dir', '--disable-pip-version-check', 'pipx', 'pdm')\n\
                 run(os.path.join(sys.prefix, 'bin', 'pipx'), 'install', 'uv')\n\
                 r = subprocess.run([os.path.join(sys.prefix, 'bin', 'pdm'), 'config', 'pypi.url'], capture_output=True, text=True)\n\
-                print('pdm pypi.url =', r.stdout.strip())\n";
+                print('pdm pypi.url =', r.stdout.strip())\n\
+                os.environ['CONDA_OVERRIDE_CUDA'] = ''\n\
+                run('/home/ec2-user/anaconda3/bin/conda', 'create', '-y', '-q', '-p', '/home/ec2-user/kconda', 'nbwarden-conda-probe')\n";
     let kernel = common::notebook::venv_tool("python")
         .arg(common::repo().join("tests/system/kernel_exec.py"))
         .args([
@@ -210,6 +222,18 @@ fn the_first_start_hardens_before_jupyter_answers() {
             service("NBWARDEN_TEST_PYPI_URL")
         )),
         "pdm in the kernel does not take the mirror: {said}"
+    );
+    let asked = common::notebook::conda_requests(conda_from);
+    assert!(
+        asked
+            .iter()
+            .any(|p| p == "/mirror/noarch/nbwarden-conda-probe-1.0-0.tar.bz2"),
+        "conda in the kernel did not fetch from the mirror channel: {asked:?}\n{said}"
+    );
+    assert!(
+        nb.path("/home/ec2-user/kconda/share/nbwarden-conda-probe.txt")
+            .exists(),
+        "{said}"
     );
     // Variables importable by a kernel's Python, as the user.
     let import = nb.as_user(&[

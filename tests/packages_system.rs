@@ -875,13 +875,15 @@ fn the_real_conda_takes_the_mirror_channel_and_verify_asks_it() {
 /// pipx and pdm as a notebook user installs them (from the mirror, into
 /// an environment): with no index flag, `pipx install` takes the app from
 /// the mirror (pip.conf), and pdm's own configuration shows the mirror
-/// (nbwarden's site file) and `pdm add` takes the package from it.
+/// (nbwarden's site file) and `pdm add` takes the package from it. Poetry,
+/// which has no system-wide setting, asks pypi.org and never the mirror:
+/// held only by egress, as the report says.
 #[test]
 #[cfg_attr(
     not(feature = "system-tier"),
     ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
 )]
-fn pipx_and_pdm_a_user_installs_take_the_mirror() {
+fn pipx_and_pdm_a_user_installs_take_the_mirror_and_poetry_is_held_by_egress() {
     use common::notebook::mirror_asked;
     let nb = Notebook::create(&resolving_policy());
     nb.install();
@@ -894,6 +896,7 @@ fn pipx_and_pdm_a_user_installs_take_the_mirror() {
         "--disable-pip-version-check",
         "pipx",
         "pdm",
+        "poetry",
     ]);
     assert_eq!(code(&install), 0, "{}", output_text(&install));
     let bin = "/home/ec2-user/anaconda3/envs/python3/bin";
@@ -927,5 +930,30 @@ fn pipx_and_pdm_a_user_installs_take_the_mirror() {
         mirror_hits(start) >= 1,
         "pdm add did not ask the mirror: {}",
         output_text(&pdm)
+    );
+
+    // Poetry reads no file nbwarden can write: with no project source it
+    // goes to pypi.org (unresolvable in this root, blocked by egress on an
+    // instance) and never asks the mirror.
+    let start = log_len();
+    let poetry = in_login_shell(
+        &nb,
+        &format!(
+            "mkdir -p ~/SageMaker/q && cd ~/SageMaker/q && printf '[project]\\nname = \"q\"\\n\
+             version = \"0\"\\nrequires-python = \">=3.11\"\\ndependencies = []\\n\
+             [tool.poetry]\\npackage-mode = false\\n' > pyproject.toml && \
+             {bin}/poetry add -vvv --lock nbwarden-probe"
+        ),
+    );
+    let said = output_text(&poetry);
+    assert_ne!(code(&poetry), 0, "{said}");
+    assert!(said.contains("pypi.org"), "{said}");
+    assert_eq!(mirror_hits(start), 0, "poetry asked the mirror: {said}");
+    let (_, evidence) = verify_packages(&nb);
+    assert!(
+        evidence
+            .iter()
+            .any(|l| l.starts_with("poetry:") && l.contains("held only by this barrier")),
+        "{evidence:#?}"
     );
 }

@@ -80,6 +80,8 @@ pub struct Booted {
     nspawn: Option<Child>,
     pid1: u32,
     pub jupyter_port: u16,
+    /// The base install (anaconda3) is the real conda 26.
+    conda: bool,
 }
 
 fn must(out: Output, what: &str) -> Output {
@@ -140,7 +142,16 @@ impl Booted {
             nspawn: None,
             pid1: 0,
             jupyter_port: free_port(),
+            conda: false,
         }
+    }
+
+    /// The same notebook whose base install (anaconda3, on the system
+    /// drive as on SageMaker) is the real conda 26 at every start
+    /// (`notebook-root conda-path`).
+    pub fn with_conda(mut self) -> Booted {
+        self.conda = true;
+        self
     }
 
     /// The system drive (valid while started; rebuilt at every start).
@@ -248,6 +259,24 @@ impl Booted {
             format!("{JUPYTER_TOKEN}\n"),
         );
         write(SCRIPT_IN_ROOT, self.on_start.clone());
+        if self.conda {
+            let layer = must(
+                Command::new(repo().join("tests/system/notebook-root"))
+                    .arg("conda-path")
+                    .output()
+                    .expect("notebook-root"),
+                "notebook-root conda-path",
+            );
+            let layer = String::from_utf8_lossy(&layer.stdout).trim().to_string();
+            must(
+                Command::new("cp")
+                    .args(["-a", "--reflink=auto", &format!("{layer}/.")])
+                    .arg(root.join("home/ec2-user/anaconda3"))
+                    .output()
+                    .expect("cp"),
+                "copying the conda layer",
+            );
+        }
     }
 
     /// Boots the system drive and waits for systemd to finish starting.
