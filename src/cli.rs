@@ -39,7 +39,12 @@ pub fn main() -> Result<Verdict, Failure> {
     let result = dispatch(&cli);
     if let Err(failure) = &result {
         // A usage failure from clap was already printed above.
-        eprintln!("nbwarden: {failure}");
+        // Errors name paths and quote files the notebook user may have
+        // written: nothing in them may act on the terminal.
+        eprintln!(
+            "nbwarden: {}",
+            crate::report::visible_lines(&failure.to_string())
+        );
     }
     result
 }
@@ -80,7 +85,11 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
                 ))
             })?;
             let loaded = policy::from_bytes(bytes, &file.display().to_string())?;
-            println!("{}: valid policy (sha256 {})", loaded.source, loaded.sha256);
+            println!(
+                "{}: valid policy (sha256 {})",
+                crate::report::visible(&loaded.source),
+                loaded.sha256
+            );
             Ok(Verdict::Compliant)
         }
         Command::Monitor { once } => monitor(g, *once),

@@ -774,23 +774,19 @@ fn row(rel: &str, body: Result<Vec<u8>>) -> Row {
     row
 }
 
-/// `text` with everything but printable ASCII escaped (`\u{1b}`,
-/// `\u{202e}`) and every run of spaces made one: a row's fields come from
-/// objects the notebook user can write, and must not move the
-/// administrator's cursor, hide lines, turn text around (bidi overrides,
-/// zero-width and line-separator characters) or push what follows out of
-/// sight.
+/// `text` as one terminal line ([`crate::report::visible`]: what the
+/// terminal would act on escaped) with every run of spaces made one: a row's
+/// fields come from objects the notebook user can write, and must not move
+/// the administrator's cursor, hide lines, turn text around or push what
+/// follows out of sight.
 fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.trim_matches(' ').chars() {
+    let shown = crate::report::visible(text.trim_matches(' '));
+    let mut out = String::with_capacity(shown.len());
+    for c in shown.chars() {
         if c == ' ' && out.ends_with(' ') {
             continue;
         }
-        if c.is_ascii_graphic() || c == ' ' {
-            out.push(c);
-        } else {
-            out.push_str(&c.escape_unicode().to_string());
-        }
+        out.push(c);
     }
     out
 }
@@ -1053,8 +1049,19 @@ mod tests {
         r.failing_since = Some("\u{1b}[2J\u{1b}[H0 notebook(s)\n".into());
         let table = render_table(&[r]);
         assert!(!table.contains('\u{1b}'), "{table:?}");
-        assert!(table.contains("\\u{1b}[2J"), "{table}");
+        assert!(table.contains("\\x1b[2J"), "{table}");
         assert_eq!(table.lines().count(), 4, "{table}");
+
+        use crate::report::visible::{HOSTILE, inert};
+        let mut r = row(
+            "111122223333/eu-west-1/nb1/latest.json",
+            Err(anyhow::anyhow!("x")),
+        );
+        r.notebook = format!("nb{HOSTILE}");
+        r.problem = Some(HOSTILE.into());
+        let table = render_table(&[r]);
+        assert!(inert(&table), "{table:?}");
+        assert!(table.contains("\\x1b]52;c;"), "{table}");
     }
 
     /// Issue 19's third red-team round: spaces in what the user wrote

@@ -384,3 +384,67 @@ fn the_whole_catalogue_is_searched_and_an_unfinished_search_is_an_error() {
         "{r:#?}"
     );
 }
+
+/// What a terminal would act on, but newlines and tabs.
+fn acts_on_a_terminal(text: &str) -> bool {
+    text.chars().any(|c| {
+        (c.is_control() && c != '\n' && c != '\t') || ('\u{202a}'..='\u{202e}').contains(&c)
+    })
+}
+
+/// The user writes terminal escapes into an override (a window title
+/// saying "compliant", a line erased and the cursor moved up, an OSC 52
+/// clipboard write, a C1 CSI): root's `verify`, `status` after it, and an
+/// error naming a path show them as text (`\x1b`, `\u{9b}`); the JSON
+/// report keeps the exact bytes.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: it writes root-owned files (scripts/test, or --features system-tier as root)"
+)]
+fn escapes_the_user_writes_never_reach_roots_terminal() {
+    const SEQUENCES: &str =
+        "\x1b]0;nbwarden: compliant\x07\x1b[2K\x1b[1A\x1b]52;c;ZXZpbA==\x07\u{9b}2J\u{202e}";
+    let root = sandbox("al2023");
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = write_policy(dir.path(), &policy(""));
+    assert_eq!(
+        code(&run_on("apply", root.path(), &p, &["--only", "packages"])),
+        0
+    );
+    let conf = root.path().join("home/ec2-user/.config/pip/pip.conf");
+    std::fs::create_dir_all(conf.parent().expect("parent")).expect("mkdir");
+    std::fs::write(
+        &conf,
+        format!("[global]\nindex-url = https://pypi.org/simple{SEQUENCES}\n"),
+    )
+    .expect("plant");
+
+    let shown = "\\x1b]0;nbwarden: compliant\\x07\\x1b[2K\\x1b[1A\\x1b]52;c;ZXZpbA==\\x07\\u{9b}2J\\u{202e}";
+    // Unscoped, so that it is the verdict `status` shows.
+    let verify = run_on("verify", root.path(), &p, &[]);
+    assert_eq!(code(&verify), 1, "{}", stdout(&verify));
+    let status = nbwarden(&["status", "--root", root.path().to_str().expect("utf8")]);
+    for (what, out) in [("verify", &verify), ("status", &status)] {
+        let text = stdout(out);
+        assert!(!acts_on_a_terminal(&text), "{what}: {text:?}");
+        assert!(text.contains(shown), "{what}: {text}");
+    }
+    let json = run_on(
+        "verify",
+        root.path(),
+        &p,
+        &["--only", "packages", "--output", "json"],
+    );
+    assert!(
+        ev(&json).iter().any(|l| l.contains(SEQUENCES)),
+        "{:#?}",
+        ev(&json)
+    );
+
+    let named = dir.path().join(format!("policy{SEQUENCES}.toml"));
+    let error = nbwarden(&["policy", "validate", named.to_str().expect("utf8")]);
+    assert_eq!(code(&error), 3, "{}", stderr(&error));
+    assert!(!acts_on_a_terminal(&stderr(&error)), "{:?}", stderr(&error));
+    assert!(stderr(&error).contains(shown), "{}", stderr(&error));
+}

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::notebook::{run_aws, service};
+use common::notebook::{Notebook, run_aws, service};
 use common::{LoopbackServer, code, output_text, read_report, sandbox, write_policy};
 
 const METADATA: &str = r#"{"ResourceArn":"arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/nbwarden-system-test","ResourceName":"nbwarden-system-test"}"#;
@@ -61,13 +61,14 @@ fn git_reads_our_helper_the_committer_from_tags_and_keeps_other_settings() {
         "credential.usehttppath=true",
         "user.name=Ada Lovelace",
         "user.email=ada@example.com",
-        "safe.directory=/home/ec2-user/SageMaker/*",
     ] {
         assert!(
             listed.lines().any(|l| l == line),
             "{line} missing from:\n{listed}"
         );
     }
+    // git's ownership check stays on: no safe.directory by default.
+    assert!(!listed.contains("safe.directory"), "{listed}");
 
     let again = run_aws(
         root.path(),
@@ -96,6 +97,155 @@ fn git_reads_our_helper_the_committer_from_tags_and_keeps_other_settings() {
         "{}",
         output_text(&verify)
     );
+}
+
+/// What the user's `core.fsmonitor` leaves: the uid that ran it.
+const FSMONITOR_RAN: &str = "/tmp/fsmonitor-ran-as";
+
+/// Root's own git (Debian's, in the notebook root) in the notebook user's
+/// repository on the ML volume, whose `core.fsmonitor` the user chose.
+fn roots_git_status(nb: &Notebook) -> std::process::Output {
+    nb.as_root(&[
+        "git",
+        "-C",
+        "/home/ec2-user/SageMaker/r",
+        "status",
+        "--short",
+    ])
+}
+
+/// `[git]` never switches off git's ownership check (CVE-2022-24765) for
+/// root: by default root's git refuses the user's repository and never runs
+/// the user's fsmonitor, while the user's own git works there; an entry
+/// where the user can write is refused by `policy validate` (file:line:col)
+/// and, on the host, by the trust rule; a `safe.directory` or an include
+/// of a user file that the image left in root's git configuration fails
+/// `verify`, as root's real git resolves it.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn roots_git_never_acts_in_a_repository_the_user_controls() {
+    let nb = Notebook::create("version = 1\n");
+    let dir = tempfile::tempdir().expect("tmp");
+    let run = |args: &[&str], policy: &str| {
+        let p = common::write_policy(dir.path(), policy);
+        let mut argv = args.to_vec();
+        let p = p.to_string_lossy().into_owned();
+        argv.extend(["--policy", &p, "--only", "git", "--output", "json"]);
+        run_aws(nb.root(), &argv, &[])
+    };
+    let planted = nb.as_user(&[
+        "sh",
+        "-c",
+        &format!(
+            "git init -q ~/SageMaker/r && git -C ~/SageMaker/r config core.fsmonitor \
+             'id -u > {FSMONITOR_RAN}; false'"
+        ),
+    ]);
+    assert!(planted.status.success(), "{}", output_text(&planted));
+
+    let apply = run(&["apply"], "version = 1\n[git]\n");
+    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    let status = roots_git_status(&nb);
+    assert_ne!(code(&status), 0, "{}", output_text(&status));
+    assert!(
+        output_text(&status).contains("dubious ownership"),
+        "{}",
+        output_text(&status)
+    );
+    assert!(
+        !nb.path(FSMONITOR_RAN).exists(),
+        "the user's fsmonitor ran in root's git"
+    );
+    let own = nb.as_user(&[
+        "git",
+        "-C",
+        "/home/ec2-user/SageMaker/r",
+        "status",
+        "--short",
+    ]);
+    assert_eq!(code(&own), 0, "{}", output_text(&own));
+    let ran = std::fs::read_to_string(nb.path(FSMONITOR_RAN)).expect("the user's own git ran it");
+    assert_eq!(ran.trim(), "1000");
+    std::fs::remove_file(nb.path(FSMONITOR_RAN)).expect("rm");
+    let verify = run(&["verify"], "version = 1\n[git]\n");
+    assert_eq!(code(&verify), 0, "{}", output_text(&verify));
+
+    // Entries where the user can write never get past the policy.
+    for bad in ["\"/home/ec2-user/SageMaker/*\"", "\"*\"", "\"/tmp/r\""] {
+        let p = common::write_policy(
+            dir.path(),
+            &format!("version = 1\n[git]\nsafe_directories = [{bad}]\n"),
+        );
+        let out = common::nbwarden(&["policy", "validate", &p.to_string_lossy()]);
+        let said = output_text(&out);
+        assert_eq!(code(&out), 2, "{bad}: {said}");
+        assert!(said.contains("policy.toml:3:"), "{bad}: {said}");
+        assert!(
+            said.contains("ownership check") || said.contains("can write"),
+            "{bad}: {said}"
+        );
+    }
+    // On the host: a directory the user owns outside the usual places is
+    // refused (exit 2, nothing written); a root-owned one is written.
+    for (path, owner) in [("srv/mine", 1000), ("srv/team", 0)] {
+        std::fs::create_dir_all(nb.path(&format!("/{path}"))).expect("mkdir");
+        std::os::unix::fs::chown(nb.path(&format!("/{path}")), Some(owner), Some(owner))
+            .expect("chown");
+    }
+    let mine = run(
+        &["apply"],
+        "version = 1\n[git]\nsafe_directories = [\"/srv/mine/*\"]\n",
+    );
+    assert_eq!(code(&mine), 2, "{}", output_text(&mine));
+    assert!(
+        output_text(&mine).contains("/srv/mine"),
+        "{}",
+        output_text(&mine)
+    );
+    let team = "version = 1\n[git]\nsafe_directories = [\"/srv/team/*\"]\n";
+    let apply = run(&["apply"], team);
+    assert_eq!(code(&apply), 0, "{}", output_text(&apply));
+    assert_eq!(code(&run(&["verify"], team)), 0);
+
+    // What the image leaves in root's git configuration, as root's git
+    // resolves it: a wildcard, then an include of a file the user can make
+    // (empty or missing at the check: still a finding), then that file.
+    for (how, needle) in [
+        (
+            "git config --system --add safe.directory '*'",
+            "safe.directory = * ",
+        ),
+        (
+            "git config --system --unset-all safe.directory '^[*]$' && \
+             git config --system include.path /home/ec2-user/.gitinc",
+            "root's git includes /home/ec2-user/.gitinc",
+        ),
+        (
+            "runuser -u ec2-user -- sh -c 'printf \"[core]\\n\\tpager = less\\n\" > /home/ec2-user/.gitinc'",
+            "root's git reads /home/ec2-user/.gitinc",
+        ),
+    ] {
+        let image = nb.as_root(&["sh", "-c", how]);
+        assert!(image.status.success(), "{how}: {}", output_text(&image));
+        if how.contains("'*'") {
+            // The stake: root's git now runs the user's fsmonitor as root.
+            roots_git_status(&nb);
+            let ran = std::fs::read_to_string(nb.path(FSMONITOR_RAN)).unwrap_or_default();
+            assert_eq!(
+                ran.trim(),
+                "0",
+                "root's git did not run it: the test shows nothing"
+            );
+        }
+        let verify = run(&["verify"], team);
+        let report = read_report(&verify);
+        assert_eq!(code(&verify), 1, "{how}: {report:#?}");
+        let evidence = common::evidence(&report, "git").join("\n");
+        assert!(evidence.contains(needle), "{how}: {evidence}");
+    }
 }
 
 fn jupyter(config_path: &Path, home: &Path, args: &[&str]) -> Command {

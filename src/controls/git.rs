@@ -1,14 +1,24 @@
 //! `[git]`: the system git configuration every user's git reads: the
 //! CodeCommit credential helper, the committer from the notebook's tags
 //! (`NotebookOwnerUsername`, `NotebookOwnerEmail`, as in the AWS reference
-//! architecture) and `safe.directory` for the ML volume. Written as a
-//! marked block in /etc/gitconfig; lines outside it are kept.
+//! architecture) and `safe.directory` entries only for places no other
+//! user can write. Written as a marked block in /etc/gitconfig; lines
+//! outside it are kept. A probe asks root's own git what it resolves (with
+//! includes, from every file root's git reads) and fails on a setting that
+//! switches git's ownership check off where the notebook user can write, or
+//! on a configuration file the user can write: either lets a repository's
+//! owner run commands as root (`core.fsmonitor`, hooks) when an
+//! administrator runs git there.
+
+use std::path::Path;
+use std::time::Duration;
 
 use crate::engine::ControlInfo;
 use anyhow::{Context as _, Result};
 
 use super::block;
-use crate::engine::{Context, Control, DesiredState, ManagedFile};
+use crate::engine::{Context, Control, DesiredState, ManagedFile, Probe, ProbeResult};
+use crate::host::Host;
 use crate::policy::CredentialHelper;
 use crate::policy::GitPolicy;
 
@@ -54,12 +64,23 @@ impl Control for Git {
     fn info(&self) -> &'static ControlInfo {
         &INFO
     }
-    fn preflight(&self, _ctx: &Context<'_>) -> Result<(), String> {
+    fn preflight(&self, ctx: &Context<'_>) -> Result<(), String> {
         if let CredentialHelper::Command(helper) = &self.policy.credential_helper {
             quoted("credential_helper", helper)?;
         }
         for d in &self.policy.safe_directories {
-            quoted("safe_directories entry", d)?;
+            quoted("safe_directories entry", &d.value())?;
+            // The barrier, on this host: no one but root can make a
+            // repository there.
+            ctx.host
+                .check_trusted_or_nearest(d.dir.as_path())
+                .map_err(|e| {
+                    format!(
+                        "safe_directories entry {:?}: another user could make a repository \
+                         there, and root's git would act in it: {e:#}",
+                        d.value()
+                    )
+                })?;
         }
         Ok(())
     }
@@ -104,7 +125,7 @@ impl Control for Git {
         if !p.safe_directories.is_empty() {
             body.push_str("[safe]\n");
             for d in &p.safe_directories {
-                let d = quoted("safe directory", d).map_err(anyhow::Error::msg)?;
+                let d = quoted("safe directory", &d.value()).map_err(anyhow::Error::msg)?;
                 body.push_str(&format!("\tdirectory = {d}\n"));
             }
         }
@@ -114,14 +135,218 @@ impl Control for Git {
         Ok(DesiredState {
             notes,
             files: vec![ManagedFile::root_owned(path, content, 0o644)],
+            probes: vec![Box::new(RootGit)],
             ..DesiredState::default()
+        })
+    }
+}
+
+const GIT: &[&str] = &["/usr/bin/git", "/bin/git", "/usr/local/bin/git"];
+const GIT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Root's git keeps its ownership check: what root's git resolves (the
+/// system file, root's own files, their includes) neither trusts a place
+/// another user can write nor comes from a file another user can write.
+struct RootGit;
+
+/// One setting as `git config --list --show-origin -z` prints it.
+#[derive(Debug, PartialEq, Eq)]
+struct Setting {
+    origin: String,
+    key: String,
+    value: String,
+}
+
+/// `git config --list --show-origin -z`: `ORIGIN NUL KEY LF VALUE NUL`,
+/// a key without a value (`[x] flag`) printed without the LF.
+fn settings(out: &str) -> Vec<Setting> {
+    let mut fields = out.split('\0');
+    let mut all = Vec::new();
+    while let (Some(origin), Some(entry)) = (fields.next(), fields.next()) {
+        let (key, value) = entry.split_once('\n').unwrap_or((entry, ""));
+        all.push(Setting {
+            origin: origin.to_string(),
+            key: key.to_ascii_lowercase(),
+            value: value.to_string(),
+        });
+    }
+    all
+}
+
+/// Where the settings came from (`file:PATH`, `command line:`, …).
+fn origins(all: &[Setting]) -> std::collections::BTreeSet<&str> {
+    all.iter().map(|s| s.origin.as_str()).collect()
+}
+
+/// The `safe.directory` list git ends with: an empty value resets it.
+fn safe_directories(all: &[Setting]) -> Vec<&Setting> {
+    let mut list = Vec::new();
+    for s in all.iter().filter(|s| s.key == "safe.directory") {
+        if s.value.is_empty() {
+            list.clear();
+        } else {
+            list.push(s);
+        }
+    }
+    list
+}
+
+/// `include.path` and `includeIf.<condition>.path`.
+fn is_include(key: &str) -> bool {
+    key == "include.path" || (key.starts_with("includeif.") && key.ends_with(".path"))
+}
+
+/// The file an include names: `~/` is root's home, a relative path is
+/// relative to the including file's directory.
+fn included(s: &Setting) -> std::path::PathBuf {
+    if let Some(rest) = s.value.strip_prefix("~/") {
+        return Path::new("/root").join(rest);
+    }
+    let from = s.origin.strip_prefix("file:").map(Path::new);
+    match from.and_then(Path::parent) {
+        Some(dir) if !s.value.starts_with('/') => dir.join(&s.value),
+        _ => Path::new(&s.value).to_path_buf(),
+    }
+}
+
+/// Why root's git, resolving `all`, would act in a repository another user
+/// controls (`untrusted` says why a path is not root's alone).
+fn judge(all: &[Setting], untrusted: &dyn Fn(&Path) -> Option<String>) -> Vec<String> {
+    let mut findings = Vec::new();
+    for file in origins(all).iter().filter_map(|o| o.strip_prefix("file:")) {
+        if let Some(why) = untrusted(Path::new(file)) {
+            findings.push(format!(
+                "root's git reads {file}, which another user can write: {why}"
+            ));
+        }
+    }
+    for s in all.iter().filter(|s| is_include(&s.key)) {
+        let file = included(s);
+        if let Some(why) = untrusted(&file) {
+            findings.push(format!(
+                "root's git includes {} (from {}), which another user can write: {why}",
+                file.display(),
+                s.origin
+            ));
+        }
+    }
+    for s in safe_directories(all) {
+        let dir = s.value.strip_suffix("/*").unwrap_or(&s.value);
+        let why = if dir == "*" {
+            Some("every repository".to_string())
+        } else if !dir.starts_with('/') {
+            Some("not an absolute path".to_string())
+        } else {
+            untrusted(Path::new(dir))
+        };
+        if let Some(why) = why {
+            findings.push(format!(
+                "safe.directory = {} (from {}) switches off git's ownership check for root's \
+                 git where another user controls the repository: {why}",
+                s.value, s.origin
+            ));
+        }
+    }
+    findings
+}
+
+impl Probe for RootGit {
+    fn describe(&self) -> String {
+        "root's git keeps its ownership check".into()
+    }
+
+    fn check(&self, host: &Host) -> Result<ProbeResult> {
+        let Some(git) = host.find_program(GIT) else {
+            return Ok(ProbeResult {
+                passed: true,
+                evidence: "no git in the system: root has no git to turn".into(),
+                details: Vec::new(),
+            });
+        };
+        host.check_trusted_program(Path::new(&git))?;
+        // Outside any repository (`-C /`), root's HOME: the files root's
+        // git reads wherever it runs, and what they include.
+        let out = host
+            .run_in_root(
+                "/usr/bin/env",
+                &[
+                    "HOME=/root",
+                    "XDG_CONFIG_HOME=/root/.config",
+                    &git,
+                    "-C",
+                    "/",
+                    "config",
+                    "--list",
+                    "--show-origin",
+                    "--includes",
+                    "-z",
+                ],
+                GIT_TIMEOUT,
+            )?
+            .checked("git config --list")?;
+        let all = settings(&out.stdout);
+        let details = judge(&all, &|p| {
+            host.check_trusted_or_nearest(p)
+                .err()
+                .map(|e| format!("{e:#}"))
+        });
+        Ok(ProbeResult {
+            passed: details.is_empty(),
+            evidence: format!(
+                "root's git: {} setting(s) from {} file(s); {} safe.directory entr(ies), {} finding(s)",
+                all.len(),
+                origins(&all).len(),
+                safe_directories(&all).len(),
+                details.len()
+            ),
+            details,
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::quoted;
+    use super::{Setting, judge, quoted, settings};
+    use std::path::Path;
+
+    fn untrusted(p: &Path) -> Option<String> {
+        p.to_string_lossy()
+            .contains("/home/")
+            .then(|| "owned by ec2-user".to_string())
+    }
+
+    #[test]
+    fn git_config_z_output_is_read_and_an_empty_value_resets_the_list() {
+        let out = "file:/etc/gitconfig\0safe.directory\n*\0file:/etc/gitconfig\0core.bare\0\
+                   file:/root/.gitconfig\0safe.directory\n\0file:/root/.gitconfig\0Safe.Directory\n/srv/r\0";
+        let all = settings(out);
+        assert_eq!(all.len(), 4);
+        assert_eq!(
+            all[1],
+            Setting {
+                origin: "file:/etc/gitconfig".into(),
+                key: "core.bare".into(),
+                value: String::new()
+            }
+        );
+        // `*` was reset by the empty value; /srv/r is root's.
+        assert!(judge(&all, &untrusted).is_empty());
+    }
+
+    #[test]
+    fn wildcards_user_places_and_user_files_are_findings() {
+        let out = "file:/etc/gitconfig\0safe.directory\n*\0\
+                   file:/etc/gitconfig\0safe.directory\n/home/ec2-user/SageMaker/*\0\
+                   file:/home/ec2-user/inc\0core.pager\nless\0\
+                   file:/etc/gitconfig\0include.path\n../home/ec2-user/empty\0\
+                   file:/etc/gitconfig\0includeIf.gitdir:/x/.path\n~/ok\0";
+        let found = judge(&settings(out), &untrusted);
+        assert_eq!(found.len(), 4, "{found:#?}");
+        assert!(found[0].contains("root's git reads /home/ec2-user/inc"));
+        assert!(found[1].contains("includes /etc/../home/ec2-user/empty"));
+        assert!(found[2].contains("safe.directory = * ") && found[2].contains("every repository"));
+        assert!(found[3].contains("/home/ec2-user/SageMaker/*"));
+    }
 
     #[test]
     fn values_are_quoted_and_newlines_refused() {

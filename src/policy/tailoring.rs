@@ -4,8 +4,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::values::AbsPath;
 use super::values::HumanDuration;
+use super::values::{AbsPath, HINT, RootPath};
 
 /// The `[git]` section: the system git configuration (`git config --system`).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -21,10 +21,11 @@ pub struct GitPolicy {
     /// The notebook tag holding the committer's email.
     #[serde(default = "default_email_tag")]
     pub user_email_tag: String,
-    /// Repositories git trusts although another user owns them
-    /// (`safe.directory`): the ML volume's clones.
-    #[serde(default = "default_safe")]
-    pub safe_directories: Vec<String>,
+    /// Repositories every user's git (root's too) trusts although another
+    /// user owns them (`safe.directory`): only root-owned places no other
+    /// user can write; none by default.
+    #[serde(default)]
+    pub safe_directories: Vec<SafeDirectory>,
     /// The system configuration file.
     #[serde(default = "default_gitconfig")]
     pub config_path: AbsPath,
@@ -81,8 +82,65 @@ fn default_name_tag() -> String {
 fn default_email_tag() -> String {
     "NotebookOwnerEmail".into()
 }
-fn default_safe() -> Vec<String> {
-    vec!["/home/ec2-user/SageMaker/*".into()]
+
+/// A `safe.directory` entry: a directory, or every repository below one
+/// (`DIR/*`), never where the notebook user can write. git's ownership
+/// check is what keeps root's git from running a repository owner's
+/// `core.fsmonitor` or hooks; an entry switches it off for every user.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SafeDirectory {
+    pub dir: RootPath,
+    /// `DIR/*`: every repository below `dir`.
+    pub below: bool,
+}
+
+impl TryFrom<String> for SafeDirectory {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s.trim() == "*" {
+            return Err(format!(
+                "safe.directory \"*\" switches off git's ownership check for every repository, \
+                 root's git included: a repository's owner could run commands as root through \
+                 core.fsmonitor or a hook{HINT}leave safe_directories empty: the notebook user's git \
+                 works in its own repositories without it"
+            ));
+        }
+        let (dir, below) = match s.strip_suffix("/*") {
+            Some(dir) => (dir, true),
+            None => (s.as_str(), false),
+        };
+        let dir = RootPath::try_from(dir.to_string()).map_err(|e| {
+            format!(
+                "safe.directory {s:?} would let root's git act in repositories the notebook user \
+                 controls: {e}"
+            )
+        })?;
+        Ok(SafeDirectory { dir, below })
+    }
+}
+
+impl From<SafeDirectory> for String {
+    fn from(d: SafeDirectory) -> String {
+        let dir: String = d.dir.into();
+        if d.below { format!("{dir}/*") } else { dir }
+    }
+}
+
+impl SafeDirectory {
+    /// The value git reads.
+    pub fn value(&self) -> String {
+        String::from(self.clone())
+    }
+}
+
+impl JsonSchema for SafeDirectory {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SafeDirectory".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        RootPath::json_schema(generator)
+    }
 }
 fn default_gitconfig() -> AbsPath {
     AbsPath::fixed("/etc/gitconfig")

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{Report, Status};
+use super::{Report, Status, visible, visible_lines};
 use crate::engine::Mode;
 
 const RESET: &str = "\x1b[0m";
@@ -29,9 +29,9 @@ pub fn render(r: &Report, color: bool) -> String {
         out,
         "nbwarden {} on {} ({}), policy {}",
         r.command.name(),
-        r.host.root,
-        r.host.os.pretty_name,
-        r.policy.source
+        visible(&r.host.root),
+        visible(&r.host.os.pretty_name),
+        visible(&r.policy.source)
     );
     let id_width = r
         .controls
@@ -69,11 +69,11 @@ pub fn render(r: &Report, color: bool) -> String {
             paint(color, status_color(c.status), &status),
             c.changes.len(),
             c.duration_ms,
-            first_line(&detail)
+            visible(first_line(&detail))
         );
         if failing {
             for line in c.evidence.iter().filter(|e| !detail.ends_with(e.as_str())) {
-                let _ = writeln!(out, "{:id_width$}  {}", "", line);
+                let _ = writeln!(out, "{:id_width$}  {}", "", visible(line));
             }
         }
     }
@@ -88,8 +88,16 @@ pub fn render(r: &Report, color: bool) -> String {
             } else {
                 "drift in"
             };
-            let _ = writeln!(out, "\n{} {} ({}): {}", c.id, verb, ch.detail, ch.path);
+            let _ = writeln!(
+                out,
+                "\n{} {} ({}): {}",
+                c.id,
+                verb,
+                visible(&ch.detail),
+                visible(&ch.path)
+            );
             for line in diff.lines() {
+                let line = visible_lines(line);
                 let code = match line.chars().next() {
                     Some('+') if !line.starts_with("+++") => "32",
                     Some('-') if !line.starts_with("---") => "31",
@@ -99,7 +107,7 @@ pub fn render(r: &Report, color: bool) -> String {
                 if code.is_empty() {
                     let _ = writeln!(out, "{line}");
                 } else {
-                    let _ = writeln!(out, "{}", paint(color, code, line));
+                    let _ = writeln!(out, "{}", paint(color, code, &line));
                 }
             }
         }
@@ -137,6 +145,38 @@ mod tests {
         assert!(text.contains("cannot read /etc/pip.conf"));
         assert!(text.contains("INCOMPLETE (exit 3)"));
         assert!(!text.contains('\x1b'), "no colour when asked for none");
+    }
+
+    /// The user's text in every field the table prints: nothing of it
+    /// acts on the terminal, in colour or not; the JSON keeps it exact.
+    #[test]
+    fn user_written_escapes_are_shown_not_acted_on() {
+        use crate::report::visible::{HOSTILE, inert};
+        let mut r = sample();
+        r.command = Mode::Verify;
+        r.host.root = format!("/r{HOSTILE}");
+        r.policy.source = format!("/p{HOSTILE}");
+        for c in &mut r.controls {
+            c.evidence
+                .push(format!("override in /home/ec2-user/{HOSTILE}"));
+            c.error = c.error.as_ref().map(|e| format!("{e}{HOSTILE}"));
+            for ch in &mut c.changes {
+                ch.path = format!("{}{HOSTILE}", ch.path);
+                ch.detail = format!("{}{HOSTILE}", ch.detail);
+                ch.diff = Some(format!("+{HOSTILE}\n-{HOSTILE}\n"));
+            }
+        }
+        assert!(r.controls.iter().any(|c| !c.changes.is_empty()));
+        for color in [false, true] {
+            let text = render(&r, color).replace("\x1b[0m", "");
+            let ours = ["\x1b[32m", "\x1b[31m", "\x1b[36m", "\x1b[2m"];
+            let text = ours.iter().fold(text, |t, o| t.replace(o, ""));
+            assert!(inert(&text), "{text:?}");
+            assert!(text.contains("\\x1b]0;nbwarden: compliant\\x07"), "{text}");
+        }
+        let json = r.render(crate::report::OutputFormat::Json, false);
+        let back: Report = serde_json::from_str(&json).expect("json");
+        assert_eq!(back.host.root, r.host.root);
     }
 
     #[test]

@@ -3,6 +3,9 @@
 
 mod human;
 mod junit;
+pub(crate) mod visible;
+
+pub use visible::{visible, visible_lines};
 
 use serde::{Deserialize, Serialize};
 
