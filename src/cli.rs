@@ -4,7 +4,7 @@
 pub mod args;
 
 use std::io::IsTerminal;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::Parser;
 
@@ -204,44 +204,23 @@ fn monitor(g: &GlobalArgs, once: bool) -> Result<Verdict, Failure> {
     engine::check_only(&g.only)?;
     let host = Host::open(&g.root)?;
     let aws = Aws::new(Instant::now() + g.deadline);
-    let policy = load_policy(g, &host, &aws)?;
-    let monitoring = policy.policy.monitoring.clone().ok_or_else(|| {
-        Failure::Usage(format!(
-            "policy {}: no [monitoring] section: nothing to monitor",
-            policy.source
-        ))
-    })?;
-    let interval = Duration::from_secs(u64::from(monitoring.interval_s.max(1)));
-    let drift_every = Duration::from_secs(u64::from(monitoring.drift_every_s));
-    let mut last_drift: Option<Instant> = None;
-    // The service watches index settings between its rounds.
-    let mut between = if once {
-        None
-    } else {
-        crate::monitor::watch::Between::start(&host, &aws, &policy)
-    };
-    loop {
-        let started = Instant::now();
-        let check_drift = once || last_drift.is_none_or(|t| t.elapsed() >= drift_every);
-        if check_drift {
-            last_drift = Some(started);
-        }
-        let round = crate::monitor::round(&crate::monitor::RoundSpec {
-            host: &host,
-            policy: &policy,
-            monitoring: &monitoring,
-            only: &g.only,
-            deadline: started + g.deadline,
-            check_drift,
-        });
-        // The service's rounds are told by its events and the metrics file;
-        // only a one-off round prints what it saw.
-        if once {
-            println!("{round}");
-            return Ok(Verdict::Compliant);
-        }
-        crate::monitor::watch::wait(between.as_mut(), started + interval);
+    let load = || load_policy(g, &host, &aws);
+    let policy = load()?;
+    if !once {
+        return crate::monitor::serve::serve(&host, &aws, policy, &g.only, g.deadline, &load);
     }
+    // A one-off round prints what it saw; the service's rounds are told
+    // by its events and the metrics file.
+    let round = crate::monitor::round(&crate::monitor::RoundSpec {
+        host: &host,
+        policy: &policy,
+        monitoring: &crate::monitor::serve::monitoring_of(&policy)?,
+        only: &g.only,
+        deadline: Instant::now() + g.deadline,
+        check_drift: true,
+    });
+    println!("{round}");
+    Ok(Verdict::Compliant)
 }
 
 fn render_lifecycle(g: &GlobalArgs, a: &args::RenderArgs) -> Result<Verdict, Failure> {

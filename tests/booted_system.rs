@@ -968,3 +968,89 @@ fn an_override_moved_aside_for_the_check_is_still_a_finding() {
         "the monitor did not see {conf} in the new directory"
     );
 }
+
+/// The `nbwarden.monitor.reapplied` events so far.
+fn reapplied(nb: &Booted) -> usize {
+    nb.journal(&["_SYSTEMD_UNIT=nbwarden-monitor.service"])
+        .iter()
+        .filter(|e| e["F_MESSAGE_ID"] == "nbwarden.monitor.reapplied")
+        .count()
+}
+
+/// A new policy reaches the running monitor: `apply` with another policy
+/// restarts it (it held the old one, found the new files drift and
+/// re-applied every round); a policy file changed with no apply is taken
+/// by the monitor at its next drift check, which then re-applies the new
+/// one, not the old.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn the_monitor_follows_a_new_policy() {
+    let _one = serial();
+    let prefix = unique("newpolicy");
+    let monitor = "[service]\n[monitoring]\ninterval_s = 2\ndrift_every_s = 4\nreapply = true\n";
+    let mut nb = notebook("newpolicy", &policy(&prefix, monitor));
+    let start = nb.start();
+    assert_eq!(start.code, Some(0), "{}", start.log);
+    let first = main_pid(&nb, "nbwarden-monitor.service");
+
+    // The administrator moves the instance to a policy on disk with one
+    // more variable, and applies it.
+    let team = |value: &str| {
+        policy(
+            &prefix,
+            &format!("{monitor}[variables.values.TEAM]\nvalue = \"{value}\"\n"),
+        )
+    };
+    std::fs::write(nb.path("/etc/nbwarden/policy.toml"), team("blue")).expect("policy");
+    std::fs::write(
+        nb.path("/etc/nbwarden/lifecycle.env"),
+        "NBWARDEN_POLICY=/etc/nbwarden/policy.toml\n",
+    )
+    .expect("env");
+    let apply = nb.admin(&["/usr/local/bin/nbwarden", "apply", "-q"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", output_text(&apply));
+    let second = main_pid(&nb, "nbwarden-monitor.service");
+    assert_ne!(first, second, "apply left the monitor on the old policy");
+    let before = reapplied(&nb);
+    std::thread::sleep(Duration::from_secs(12));
+    assert_eq!(
+        reapplied(&nb),
+        before,
+        "the monitor re-applied after apply: {}",
+        output_text(&nb.exec(&["journalctl", "--no-pager", "-u", "nbwarden-monitor.service"]))
+    );
+
+    // The file changes again, with no apply: the monitor takes it, and
+    // what it re-applies is the new policy.
+    std::fs::write(nb.path("/etc/nbwarden/policy.toml"), team("green")).expect("policy");
+    let taken = nb.wait_until(Duration::from_secs(30), || {
+        nb.journal(&["_SYSTEMD_UNIT=nbwarden-monitor.service"])
+            .iter()
+            .any(|e| e["F_MESSAGE_ID"] == "nbwarden.monitor.policy-changed")
+    });
+    assert!(
+        taken,
+        "the monitor kept the old policy: {}",
+        output_text(&nb.exec(&["journalctl", "--no-pager", "-u", "nbwarden-monitor.service"]))
+    );
+    let converged = nb.wait_until(Duration::from_secs(60), || {
+        nb.admin(&["/usr/local/bin/nbwarden", "verify", "-q"])
+            .status
+            .code()
+            == Some(0)
+    });
+    assert!(
+        converged,
+        "{}",
+        output_text(&nb.admin(&["/usr/local/bin/nbwarden", "verify"]))
+    );
+    let vars = std::fs::read_to_string(nb.path("/etc/nbwarden/variables.json")).expect("vars");
+    assert!(vars.contains("green"), "{vars}");
+    assert_eq!(main_pid(&nb, "nbwarden-monitor.service"), second);
+    let settled = reapplied(&nb);
+    std::thread::sleep(Duration::from_secs(10));
+    assert_eq!(reapplied(&nb), settled, "the monitor keeps re-applying");
+}

@@ -375,6 +375,7 @@ install_timeout = "10m"
         let ctx = Context {
             host: &host,
             policy: &policy,
+            policy_sha256: "",
             deadline: Instant::now() + Duration::from_secs(60),
             aws: &aws,
             facts: &crate::facts::Facts::given(None, None, None),

@@ -260,6 +260,14 @@ impl Control for Service {
                 .collect(),
             start: self.plan.start.clone(),
             stop,
+            monitor: self
+                .plan
+                .start
+                .contains(&MONITOR_UNIT)
+                .then(|| MonitorWanted {
+                    policy_sha256: ctx.policy_sha256.to_string(),
+                    binary,
+                }),
         }));
         Ok(DesiredState {
             files,
@@ -367,6 +375,43 @@ struct Units {
     installed: Vec<(String, PathBuf)>,
     start: Vec<&'static str>,
     stop: Vec<&'static str>,
+    /// When the policy runs the monitor: what it must run.
+    monitor: Option<MonitorWanted>,
+}
+
+/// What the running monitor must hold: this run's policy, and the binary
+/// the units name.
+struct MonitorWanted {
+    policy_sha256: String,
+    binary: &'static str,
+}
+
+const MONITOR_UNIT: &str = "nbwarden-monitor.service";
+
+/// Why the monitor running as `main_pid` is behind: it runs another file
+/// than the binary now on disk (`running` vs `installed`), or its record
+/// says it holds another policy. A record of another process (a monitor
+/// starting now, which loads the current policy) says nothing.
+fn monitor_behind(
+    wanted: &MonitorWanted,
+    main_pid: u32,
+    running: Option<(u64, u64)>,
+    installed: Option<(u64, u64)>,
+    record: Option<&crate::state::MonitorRecord>,
+) -> Option<String> {
+    if running.is_some() && installed.is_some() && running != installed {
+        return Some(format!(
+            "it runs a binary {} replaced since it started",
+            wanted.binary
+        ));
+    }
+    let record = record.filter(|r| r.pid == main_pid)?;
+    (record.policy_sha256 != wanted.policy_sha256).then(|| {
+        format!(
+            "it holds the policy {} with sha256 {}, not this run's {}",
+            record.policy_source, record.policy_sha256, wanted.policy_sha256
+        )
+    })
 }
 
 /// One unit's state, from `systemctl show`.
@@ -379,6 +424,8 @@ struct UnitState {
     needs_reload: bool,
     fragment: String,
     drop_ins: Vec<String>,
+    /// A running service's main process (0 when none).
+    main_pid: u32,
     /// Dependencies that can keep the unit from running: `Requires=`,
     /// `Requisite=`, `BindsTo=`, `Conflicts=` and who conflicts with it.
     requires: Vec<String>,
@@ -441,6 +488,7 @@ fn parse_show(text: &str) -> Vec<UnitState> {
                     "UnitFileState" => u.enabled = v.to_string(),
                     "NeedDaemonReload" => u.needs_reload = v == "yes",
                     "FragmentPath" => u.fragment = v.to_string(),
+                    "MainPID" => u.main_pid = v.parse().unwrap_or(0),
                     "DropInPaths" => u.drop_ins = words(v),
                     "Requires" => u.requires = words(v),
                     "Requisite" => u.requisite = words(v),
@@ -472,7 +520,7 @@ fn show(host: &Host, units: &[&str]) -> Result<Vec<UnitState>> {
     let mut args = vec![
         "show",
         "--property=Id,LoadState,ActiveState,UnitFileState,NeedDaemonReload,FragmentPath,\
-         DropInPaths,Requires,Requisite,BindsTo,Conflicts,ConflictedBy",
+         DropInPaths,Requires,Requisite,BindsTo,Conflicts,ConflictedBy,MainPID",
     ];
     args.extend_from_slice(units);
     let states = parse_show(&systemctl(host, &args)?);
@@ -489,6 +537,30 @@ fn show(host: &Host, units: &[&str]) -> Result<Vec<UnitState>> {
 impl Units {
     fn all(&self) -> Vec<&'static str> {
         self.start.iter().chain(&self.stop).copied().collect()
+    }
+
+    /// Why the running monitor must be restarted, if it must: where to
+    /// look for [`monitor_behind`].
+    fn monitor_behind(&self, host: &Host) -> Result<Option<String>> {
+        let Some(wanted) = &self.monitor else {
+            return Ok(None);
+        };
+        let Some(state) = show(host, &[MONITOR_UNIT])?.pop() else {
+            return Ok(None);
+        };
+        if state.active != "active" || state.main_pid == 0 {
+            return Ok(None);
+        }
+        let running = host.process_executable(state.main_pid)?;
+        let installed = host.stat(Path::new(wanted.binary))?.map(|s| s.id);
+        let record = crate::state::load_monitor(host)?;
+        Ok(monitor_behind(
+            wanted,
+            state.main_pid,
+            running,
+            installed,
+            record.as_ref(),
+        ))
     }
 
     /// What is left to do, one phrase per unit; empty when none.
@@ -553,6 +625,9 @@ impl Units {
                 ));
             }
         }
+        if let Some(why) = self.monitor_behind(host)? {
+            work.push(format!("restart {MONITOR_UNIT}: {why}"));
+        }
         Ok(work)
     }
 }
@@ -589,6 +664,7 @@ impl Action for Units {
             .filter(|(_, s)| s.needs_reload && s.running())
             .map(|(n, _)| *n)
             .collect();
+        let behind = self.monitor_behind(host)?;
         systemctl(host, &["daemon-reload"])?;
         let mut done = Vec::new();
         let stale: Vec<&str> = all
@@ -627,6 +703,10 @@ impl Action for Units {
                 restart.join(", ")
             ));
         }
+        if let Some(why) = behind.filter(|_| !restart.contains(&MONITOR_UNIT)) {
+            systemctl(host, &["try-restart", MONITOR_UNIT])?;
+            done.push(format!("restarted {MONITOR_UNIT} ({why})"));
+        }
         Ok(ActionOutcome::Done(format!(
             "reloaded systemd; {}",
             done.join("; ")
@@ -645,6 +725,38 @@ mod tests {
     fn plan_of(text: &str) -> Plan {
         let p = policy(text);
         plan(p.service.as_ref().expect("[service]"), &p)
+    }
+
+    #[test]
+    fn a_monitor_on_another_policy_or_an_old_binary_is_behind() {
+        let wanted = MonitorWanted {
+            policy_sha256: "new".into(),
+            binary: LIFECYCLE_BINARY,
+        };
+        let record = |pid: u32, sha: &str| crate::state::MonitorRecord {
+            pid,
+            policy_source: "s3://b/p.toml".into(),
+            policy_sha256: sha.into(),
+            binary: (1, 2),
+        };
+        let same = Some((1, 2));
+        assert_eq!(
+            monitor_behind(&wanted, 7, same, same, Some(&record(7, "new"))),
+            None
+        );
+        let old = monitor_behind(&wanted, 7, same, same, Some(&record(7, "old"))).expect("behind");
+        assert!(
+            old.contains("s3://b/p.toml with sha256 old, not this run's new"),
+            "{old}"
+        );
+        // A record of a process that is gone: the monitor starting now
+        // loads the current policy.
+        assert_eq!(
+            monitor_behind(&wanted, 8, same, same, Some(&record(7, "old"))),
+            None
+        );
+        let binary = monitor_behind(&wanted, 8, Some((1, 3)), same, None).expect("behind");
+        assert!(binary.contains("replaced since it started"), "{binary}");
     }
 
     #[test]

@@ -45,6 +45,8 @@ impl Mode {
 pub struct Context<'a> {
     pub host: &'a Host,
     pub policy: &'a Policy,
+    /// The policy's sha256, as loaded (what the running monitor must hold).
+    pub policy_sha256: &'a str,
     pub deadline: Instant,
     /// AWS clients, connected on first use.
     pub aws: &'a crate::aws::Aws,
@@ -805,6 +807,7 @@ mod tests {
         let ctx = Context {
             host: &host,
             policy: &policy,
+            policy_sha256: "",
             deadline: Instant::now() + Duration::from_secs(60),
             aws: &aws,
             facts: &crate::facts::Facts::given(None, None, None),

@@ -126,6 +126,7 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Report, Failure> {
     let ctx = Context {
         host: spec.host,
         policy,
+        policy_sha256: &spec.policy.sha256,
         deadline: spec.deadline,
         aws: spec.aws,
         facts: &facts,

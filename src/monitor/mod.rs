@@ -5,6 +5,7 @@
 
 pub mod idle;
 pub mod metrics;
+pub mod serve;
 pub mod watch;
 
 use std::path::PathBuf;
