@@ -1736,3 +1736,91 @@ fn a_masked_unit_is_no_user_place_but_a_link_into_tmp_is() {
         "{evidence}"
     );
 }
+
+/// Issue 29: root-run hooks outside units and cron, each left by the image
+/// naming a place on the ML volume: PAM's `pam_exec`, the system shell
+/// start-up files, `/etc/environment`, logrotate, dhclient, motd, apt,
+/// dnf, udev and a systemd generator. Root's own interactive bash runs the
+/// user's file as uid 0 (the stake); verify fails naming every hook.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn every_root_hook_kind_naming_a_user_path_fails_boot_exec() {
+    let nb = hardened();
+    let ml = "/home/ec2-user/SageMaker";
+    let user = nb.as_user(&[
+        "sh",
+        "-c",
+        &format!("printf 'id -u > /tmp/hook-ran-as\\n' > {ml}/hook.sh && chmod +x {ml}/hook.sh"),
+    ]);
+    assert!(user.status.success(), "{}", output_text(&user));
+    let bashrc = std::fs::read_to_string(nb.path("/etc/bash.bashrc")).expect("bash.bashrc");
+    let hooks: &[(&str, String)] = &[
+        (
+            "/etc/pam.d/common-session",
+            format!("session optional pam_exec.so {ml}/pam.sh\n"),
+        ),
+        ("/etc/bash.bashrc", format!("{bashrc}. {ml}/hook.sh\n")),
+        ("/etc/environment", format!("LD_PRELOAD={ml}/lib.so\n")),
+        (
+            "/etc/logrotate.d/app",
+            format!("/var/log/app.log {{\n  postrotate\n    {ml}/rotate.sh\n  endscript\n}}\n"),
+        ),
+        (
+            "/etc/dhcp/dhclient-exit-hooks.d/sync",
+            format!("[ -x {ml}/lease.sh ] && {ml}/lease.sh\n"),
+        ),
+        (
+            "/etc/update-motd.d/99-team",
+            format!("#!/bin/sh\n. {ml}/motd.sh\n"),
+        ),
+        (
+            "/etc/apt/apt.conf.d/99-team",
+            format!("DPkg::Post-Invoke {{\"{ml}/apt.sh\";}};\n"),
+        ),
+        (
+            "/etc/dnf/plugins/post-transaction-actions.d/team.action",
+            format!("*:any:{ml}/dnf.sh\n"),
+        ),
+        (
+            "/etc/udev/rules.d/99-team.rules",
+            format!("ACTION==\"add\", RUN+=\"{ml}/udev.sh\"\n"),
+        ),
+    ];
+    for (path, text) in hooks {
+        put(&nb, path, text);
+    }
+    std::fs::create_dir_all(nb.path("/etc/systemd/system-generators")).expect("mkdir");
+    std::os::unix::fs::symlink(
+        format!("{ml}/gen"),
+        nb.path("/etc/systemd/system-generators/team"),
+    )
+    .expect("link");
+
+    // The stake: root's interactive shell runs the user's file.
+    let _ = nb.as_root(&["bash", "-ic", "true"]);
+    let ran = std::fs::read_to_string(nb.path("/tmp/hook-ran-as")).unwrap_or_default();
+    assert_eq!(
+        ran.trim(),
+        "0",
+        "root's bash did not run it: the test shows nothing"
+    );
+
+    let boot = failing_verify(&nb, "boot-exec");
+    for needle in [
+        "/etc/pam.d/common-session: runs /home/ec2-user/SageMaker/pam.sh",
+        "/etc/bash.bashrc: runs /home/ec2-user/SageMaker/hook.sh",
+        "/etc/environment: runs /home/ec2-user/SageMaker/lib.so",
+        "/etc/logrotate.d/app: runs /home/ec2-user/SageMaker/rotate.sh",
+        "/etc/dhcp/dhclient-exit-hooks.d/sync: runs /home/ec2-user/SageMaker/lease.sh",
+        "/etc/update-motd.d/99-team: runs /home/ec2-user/SageMaker/motd.sh",
+        "/etc/apt/apt.conf.d/99-team: runs /home/ec2-user/SageMaker/apt.sh",
+        "team.action: runs /home/ec2-user/SageMaker/dnf.sh",
+        "/etc/udev/rules.d/99-team.rules: runs /home/ec2-user/SageMaker/udev.sh",
+        "/etc/systemd/system-generators/team links to /home/ec2-user/SageMaker/gen",
+    ] {
+        assert!(boot.contains(needle), "missing {needle}:\n{boot}");
+    }
+}

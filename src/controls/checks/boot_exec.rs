@@ -40,23 +40,158 @@ const UNIT_DIRS: &[&str] = &[
     "/usr/lib/systemd/system",
     "/lib/systemd/system",
 ];
-const CRON_TABLES: &[&str] = &[
-    "/etc/crontab",
-    "/etc/anacrontab",
-    "/var/spool/cron/root",
-    "/var/spool/cron/crontabs/root",
+/// One kind of root-run hook outside systemd's units: files read whole,
+/// and directories whose every file is read. `content`: every absolute
+/// path in the text is judged (scripts, and configuration that names
+/// commands, libraries or search paths); without it only the file itself
+/// (who can write it, where a link leads), for programs that are binaries.
+struct Hooks {
+    what: &'static str,
+    files: &'static [&'static str],
+    dirs: &'static [&'static str],
+    content: bool,
+}
+
+/// Where root runs or loads what a file names: at boot, on a schedule, at
+/// a login or `sudo` (PAM, the system shell start-up files,
+/// `/etc/environment`), at a lease (dhclient), when logs rotate, on a
+/// package manager's run (apt, dnf, yum), on a device event (udev), and
+/// before the units load (generators). systemd's units are read apart.
+const HOOKS: &[Hooks] = &[
+    Hooks {
+        what: "cron",
+        files: &[
+            "/etc/crontab",
+            "/etc/anacrontab",
+            "/var/spool/cron/root",
+            "/var/spool/cron/crontabs/root",
+        ],
+        dirs: &[
+            "/etc/cron.d",
+            "/etc/cron.hourly",
+            "/etc/cron.daily",
+            "/etc/cron.weekly",
+            "/etc/cron.monthly",
+        ],
+        content: true,
+    },
+    Hooks {
+        what: "shell start-up",
+        files: &[
+            "/etc/rc.local",
+            "/etc/rc.d/rc.local",
+            "/etc/profile",
+            "/etc/bashrc",
+            "/etc/bash.bashrc",
+            "/etc/environment",
+            "/etc/security/pam_env.conf",
+        ],
+        dirs: &["/etc/profile.d"],
+        content: true,
+    },
+    // Libraries every program loads, setuid ones included (found by the
+    // red team: a library on the ML volume ran inside the user's `sudo`).
+    Hooks {
+        what: "preload",
+        files: &["/etc/ld.so.preload"],
+        dirs: &[],
+        content: true,
+    },
+    Hooks {
+        what: "pam",
+        files: &["/etc/pam.conf"],
+        dirs: &["/etc/pam.d"],
+        content: true,
+    },
+    Hooks {
+        what: "logrotate",
+        files: &["/etc/logrotate.conf"],
+        dirs: &["/etc/logrotate.d"],
+        content: true,
+    },
+    Hooks {
+        what: "dhclient",
+        files: &[
+            "/etc/dhcp/dhclient-enter-hooks",
+            "/etc/dhcp/dhclient-exit-hooks",
+            "/etc/dhclient-enter-hooks",
+            "/etc/dhclient-exit-hooks",
+        ],
+        dirs: &[
+            "/etc/dhcp/dhclient-enter-hooks.d",
+            "/etc/dhcp/dhclient-exit-hooks.d",
+            "/etc/dhcp/dhclient.d",
+        ],
+        content: true,
+    },
+    Hooks {
+        what: "motd",
+        files: &[],
+        dirs: &["/etc/update-motd.d"],
+        content: true,
+    },
+    Hooks {
+        what: "package manager",
+        files: &["/etc/apt/apt.conf", "/etc/yum.conf", "/etc/dnf/dnf.conf"],
+        dirs: &[
+            "/etc/apt/apt.conf.d",
+            "/etc/yum/pluginconf.d",
+            "/etc/yum/post-actions",
+            "/etc/dnf/plugins",
+            "/etc/dnf/plugins/post-transaction-actions.d",
+            "/etc/dnf/libdnf5-plugins",
+            "/etc/dnf/libdnf5-plugins/actions.d",
+        ],
+        content: true,
+    },
+    Hooks {
+        what: "udev",
+        files: &[],
+        dirs: &[
+            "/etc/udev/rules.d",
+            "/run/udev/rules.d",
+            "/usr/local/lib/udev/rules.d",
+            "/usr/lib/udev/rules.d",
+            "/lib/udev/rules.d",
+        ],
+        content: true,
+    },
+    Hooks {
+        what: "network dispatcher",
+        files: &[],
+        dirs: &[
+            "/etc/NetworkManager/dispatcher.d",
+            "/etc/networkd-dispatcher/routable.d",
+        ],
+        content: true,
+    },
+    Hooks {
+        what: "modprobe",
+        files: &[],
+        dirs: &[
+            "/etc/modprobe.d",
+            "/run/modprobe.d",
+            "/usr/lib/modprobe.d",
+            "/lib/modprobe.d",
+        ],
+        content: true,
+    },
+    Hooks {
+        what: "systemd generators",
+        files: &[],
+        dirs: &[
+            "/etc/systemd/system-generators",
+            "/run/systemd/system-generators",
+            "/usr/local/lib/systemd/system-generators",
+            "/usr/lib/systemd/system-generators",
+            "/lib/systemd/system-generators",
+            "/usr/lib/systemd/system-environment-generators",
+            "/lib/systemd/system-environment-generators",
+        ],
+        content: false,
+    },
 ];
-const CRON_DIRS: &[&str] = &[
-    "/etc/cron.d",
-    "/etc/cron.hourly",
-    "/etc/cron.daily",
-    "/etc/cron.weekly",
-    "/etc/cron.monthly",
-];
-const SHELL_FILES: &[&str] = &["/etc/rc.local", "/etc/rc.d/rc.local"];
-/// Libraries every program loads, setuid ones included (found by the red
-/// team: a library on the ML volume ran inside the user's `sudo`).
-const PRELOAD: &str = "/etc/ld.so.preload";
+
 /// Unit directives whose paths choose what runs, or what it reads first.
 const CODE_KEYS: &[&str] = &[
     "EnvironmentFile",
@@ -202,12 +337,21 @@ pub fn control(check: BootExecCheck, user: String) -> Check {
 /// parts of `A:B` lists (`PYTHONPATH=`), with quotes and systemd's `-@:+!`
 /// prefixes removed.
 pub fn paths_in(command: &str) -> Vec<PathBuf> {
+    // Quotes, braces and brackets of apt's `{ "cmd"; }`, udev's
+    // `RUN+="cmd"`, a shell's `$(cmd)` and backticks hold a path in them.
+    let wrapping = |c: char| {
+        matches!(
+            c,
+            '"' | '\'' | '{' | '}' | '(' | ')' | '[' | ']' | '`' | '$' | ','
+        )
+    };
     command
         .split(|c: char| c.is_whitespace() || matches!(c, ';' | '|' | '&' | ':'))
-        .map(|w| w.trim_matches(|c| c == '"' || c == '\''))
+        .map(|w| w.trim_matches(wrapping))
         .map(|w| w.trim_start_matches(['-', '@', ':', '+', '!']))
         .filter_map(|w| {
-            let candidate = w.split_once('=').map_or(w, |(_, v)| v);
+            let candidate = w.rsplit_once('=').map_or(w, |(_, v)| v);
+            let candidate = candidate.trim_matches(wrapping);
             candidate.starts_with('/').then(|| PathBuf::from(candidate))
         })
         .collect()
@@ -478,29 +622,40 @@ impl Scan {
         count
     }
 
-    fn scripts(&self, host: &Host, out: &mut Vec<String>) -> usize {
-        // Links count as what they lead to: cron and the shells follow them
-        // (found by the red team: a root-owned link in profile.d to a script
-        // that sources the ML volume was never read).
-        let mut files: Vec<(PathBuf, EntryKind)> = CRON_TABLES
-            .iter()
-            .chain(SHELL_FILES)
-            .chain(&[PRELOAD])
-            .filter_map(|f| Some((PathBuf::from(f), host.kind(Path::new(f)).ok()??)))
-            .collect();
-        for dir in CRON_DIRS.iter().chain(["/etc/profile.d"].iter()) {
-            if let Ok(Some(entries)) = host.list(Path::new(dir)) {
-                files.extend(
-                    entries
-                        .into_iter()
-                        .filter(|(_, k)| matches!(k, EntryKind::File | EntryKind::Symlink))
-                        .map(|(n, k)| (Path::new(dir).join(n), k)),
-                );
+    /// Every hook file of every kind ([`HOOKS`]): where to look. Links
+    /// count as what they lead to: cron and the shells follow them (found by
+    /// the red team: a root-owned link in profile.d to a script that sources
+    /// the ML volume was never read).
+    fn hook_files(host: &Host) -> Vec<(PathBuf, EntryKind, bool)> {
+        let mut files = Vec::new();
+        for hooks in HOOKS {
+            for f in hooks.files {
+                if let Ok(Some(kind)) = host.kind(Path::new(f)) {
+                    files.push((PathBuf::from(f), kind, hooks.content));
+                }
+            }
+            for dir in hooks.dirs {
+                if let Ok(Some(entries)) = host.list(Path::new(dir)) {
+                    files.extend(
+                        entries
+                            .into_iter()
+                            .map(|(n, k)| (Path::new(dir).join(n), k, hooks.content)),
+                    );
+                }
             }
         }
+        files.retain(|(_, k, _)| matches!(k, EntryKind::File | EntryKind::Symlink));
+        files
+    }
+
+    /// What to judge in each hook file: the file itself, where a link
+    /// leads, and (for text) every path it names.
+    fn scripts(&self, host: &Host, out: &mut Vec<String>) -> usize {
         let mut count = 0;
-        for (link, kind) in files {
-            if !matches!(kind, EntryKind::File | EntryKind::Symlink) {
+        for (link, kind, content) in Self::hook_files(host) {
+            if !content {
+                count += 1;
+                self.program_itself(host, &link, kind, out);
                 continue;
             }
             let Some((file, text)) = self.unit_text(host, &link, kind, out) else {
@@ -513,6 +668,32 @@ impl Scan {
             }
         }
         count
+    }
+
+    /// A program root runs as it is (a binary generator): who can write
+    /// it, and where a link leads.
+    fn program_itself(&self, host: &Host, file: &Path, kind: EntryKind, out: &mut Vec<String>) {
+        if kind == EntryKind::Symlink {
+            if let Ok(Some(target)) = host.read_link(file) {
+                let target = file.parent().unwrap_or(Path::new("/")).join(target);
+                if target != Path::new("/dev/null") && user_writable(host, &target, &self.home) {
+                    out.push(format!(
+                        "{} links to {} (user-writable): root runs a file the user controls",
+                        file.display(),
+                        target.display()
+                    ));
+                }
+            }
+            return;
+        }
+        self.file_itself(host, file, out);
+        if let Some(interp) = self.weak_interpreter(host, file) {
+            out.push(format!(
+                "{}: root runs it, and its #! interpreter {} is user-writable",
+                file.display(),
+                interp.display()
+            ));
+        }
     }
 }
 
@@ -531,8 +712,9 @@ impl Probe for Scan {
         Ok(ProbeResult {
             passed: findings.is_empty(),
             evidence: format!(
-                "{} finding(s) in {units} unit file(s) and {scripts} cron/profile/rc file(s)",
-                findings.len()
+                "{} finding(s) in {units} unit file(s) and {scripts} hook file(s) ({})",
+                findings.len(),
+                HOOKS.iter().map(|h| h.what).collect::<Vec<_>>().join(", ")
             ),
             details: findings,
         })
@@ -562,6 +744,24 @@ mod tests {
             paths_in("PYTHONPATH=/home/ec2-user/SageMaker/lib"),
             [PathBuf::from("/home/ec2-user/SageMaker/lib")]
         );
+    }
+
+    #[test]
+    fn paths_in_apt_udev_pam_and_shell_substitutions_are_found() {
+        for (line, path) in [
+            ("DPkg::Post-Invoke {\"/home/u/a.sh\";};", "/home/u/a.sh"),
+            ("ACTION==\"add\", RUN+=\"/home/u/u.sh arg\"", "/home/u/u.sh"),
+            ("session optional pam_exec.so /home/u/p.sh", "/home/u/p.sh"),
+            ("x=$(/home/u/s.sh) `/home/u/t.sh`", "/home/u/s.sh"),
+            ("LD_PRELOAD=/home/u/l.so", "/home/u/l.so"),
+        ] {
+            assert!(
+                paths_in(line).contains(&PathBuf::from(path)),
+                "{line}: {:?}",
+                paths_in(line)
+            );
+        }
+        assert!(paths_in("x `/home/u/t.sh`").contains(&PathBuf::from("/home/u/t.sh")));
     }
 
     #[test]
