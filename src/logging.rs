@@ -42,7 +42,7 @@ pub fn init(verbosity: i8) {
     let stderr_is_journal = journald.is_some() && std::env::var_os("JOURNAL_STREAM").is_some();
     let stderr = (!stderr_is_journal).then(|| {
         tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
+            .with_writer(|| Visible(std::io::stderr()))
             .with_ansi(false)
             .with_target(false)
             .compact()
@@ -52,6 +52,25 @@ pub fn init(verbosity: i8) {
         .with(journald)
         .with(stderr)
         .try_init();
+}
+
+/// A terminal's writer: log lines name paths the notebook user chose (an
+/// environment's python, a file it wrote), so what a terminal would act on
+/// is escaped ([`crate::report::visible_lines`]); the journal keeps the
+/// exact text. One event is one write.
+struct Visible<W>(W);
+
+impl<W: std::io::Write> std::io::Write for Visible<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0
+            .write_all(crate::report::visible_lines(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// The filter for nbwarden at `level`: dependencies at warn at most (the
@@ -64,6 +83,17 @@ fn directives(level: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::directives;
+
+    #[test]
+    fn log_lines_reach_a_terminal_escaped() {
+        use crate::report::visible::{HOSTILE, inert};
+        use std::io::Write as _;
+        let mut out = super::Visible(Vec::new());
+        writeln!(out, "ran command {HOSTILE}/bin/python").expect("write");
+        let text = String::from_utf8(out.0).expect("utf8");
+        assert!(inert(&text), "{text:?}");
+        assert!(text.ends_with("/bin/python\n"), "{text:?}");
+    }
 
     #[test]
     fn dependencies_are_never_louder_than_warn_and_quiet_with_qq() {

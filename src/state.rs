@@ -37,8 +37,6 @@ pub struct MonitorRecord {
     pub pid: u32,
     pub policy_source: String,
     pub policy_sha256: String,
-    /// The (device, inode) of the binary it runs.
-    pub binary: (u64, u64),
 }
 
 pub fn save_monitor(host: &Host, record: &MonitorRecord) -> Result<()> {

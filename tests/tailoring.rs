@@ -227,6 +227,22 @@ fn roots_git_never_acts_in_a_repository_the_user_controls() {
             "runuser -u ec2-user -- sh -c 'printf \"[core]\\n\\tpager = less\\n\" > /home/ec2-user/.gitinc'",
             "root's git reads /home/ec2-user/.gitinc",
         ),
+        // The red team's: an include by `~user`, one inside a file only a
+        // condition includes, and a setting naming the user's hooks.
+        (
+            "git config --system include.path '~ec2-user/SageMaker/.gitinc'",
+            "root's git includes /home/ec2-user/SageMaker/.gitinc",
+        ),
+        (
+            "mkdir -p /etc/git && git config --file /etc/git/work.inc include.path \
+             /home/ec2-user/.gitinc2 && git config --system includeIf.gitdir:/root/.path \
+             /etc/git/work.inc",
+            "root's git includes /home/ec2-user/.gitinc2 (from file:/etc/git/work.inc)",
+        ),
+        (
+            "git config --system core.hooksPath /home/ec2-user/SageMaker/hooks",
+            "root's git runs or reads /home/ec2-user/SageMaker/hooks (core.hookspath",
+        ),
     ] {
         let image = nb.as_root(&["sh", "-c", how]);
         assert!(image.status.success(), "{how}: {}", output_text(&image));

@@ -1788,6 +1788,23 @@ fn every_root_hook_kind_naming_a_user_path_fails_boot_exec() {
             "/etc/udev/rules.d/99-team.rules",
             format!("ACTION==\"add\", RUN+=\"{ml}/udev.sh\"\n"),
         ),
+        // The red team's forms: a glued redirection, a pattern, a `~user`
+        // word, a continued line, apt's `#include`, the core handler.
+        (
+            "/etc/profile.d/team.sh",
+            format!(
+                "sh <{ml}/redirect.sh\nfor f in /home/*/SageMaker/on-boot.sh; do . \"$f\"; done\n\
+                 . ~ec2-user/SageMaker/tilde.sh\n. /home/ec2-\\\nuser/SageMaker/cont.sh\n"
+            ),
+        ),
+        (
+            "/etc/apt/apt.conf.d/98-include",
+            format!("#include \"{ml}/apt.conf\";\n"),
+        ),
+        (
+            "/etc/sysctl.d/99-core.conf",
+            format!("kernel.core_pattern=|{ml}/core.sh %p\n"),
+        ),
     ];
     for (path, text) in hooks {
         put(&nb, path, text);
@@ -1820,6 +1837,12 @@ fn every_root_hook_kind_naming_a_user_path_fails_boot_exec() {
         "team.action: runs /home/ec2-user/SageMaker/dnf.sh",
         "/etc/udev/rules.d/99-team.rules: runs /home/ec2-user/SageMaker/udev.sh",
         "/etc/systemd/system-generators/team links to /home/ec2-user/SageMaker/gen",
+        "/etc/profile.d/team.sh: runs /home/ec2-user/SageMaker/redirect.sh",
+        "/etc/profile.d/team.sh: runs /home/ec2-user/SageMaker/on-boot.sh",
+        "/etc/profile.d/team.sh: runs /home/ec2-user/SageMaker/tilde.sh",
+        "/etc/profile.d/team.sh: runs /home/ec2-user/SageMaker/cont.sh",
+        "/etc/apt/apt.conf.d/98-include: runs /home/ec2-user/SageMaker/apt.conf",
+        "/etc/sysctl.d/99-core.conf: runs /home/ec2-user/SageMaker/core.sh",
     ] {
         assert!(boot.contains(needle), "missing {needle}:\n{boot}");
     }

@@ -10,13 +10,14 @@
 //! owner run commands as root (`core.fsmonitor`, hooks) when an
 //! administrator runs git there.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::engine::ControlInfo;
 use anyhow::{Context as _, Result};
 
 use super::block;
+use super::checks::boot_exec::{home_path, paths_in};
 use crate::engine::{Context, Control, DesiredState, ManagedFile, Probe, ProbeResult};
 use crate::host::Host;
 use crate::policy::CredentialHelper;
@@ -196,22 +197,41 @@ fn is_include(key: &str) -> bool {
     key == "include.path" || (key.starts_with("includeif.") && key.ends_with(".path"))
 }
 
-/// The file an include names: `~/` is root's home, a relative path is
-/// relative to the including file's directory.
-fn included(s: &Setting) -> std::path::PathBuf {
-    if let Some(rest) = s.value.strip_prefix("~/") {
-        return Path::new("/root").join(rest);
+/// The file an include names, as git resolves it: `:(optional)` dropped,
+/// `~/` and `~NAME/` homes, `%(prefix)/` git's runtime prefix (`prefix`,
+/// the directory above the one git is in), and a relative path relative
+/// to the including file's directory.
+fn included(s: &Setting, prefix: &Path) -> PathBuf {
+    let value = s.value.strip_prefix(":(optional)").unwrap_or(&s.value);
+    if let Some(home) = home_path(value) {
+        return home;
+    }
+    if let Some(rest) = value.strip_prefix("%(prefix)/") {
+        return prefix.join(rest);
     }
     let from = s.origin.strip_prefix("file:").map(Path::new);
     match from.and_then(Path::parent) {
-        Some(dir) if !s.value.starts_with('/') => dir.join(&s.value),
-        _ => Path::new(&s.value).to_path_buf(),
+        Some(dir) if !value.starts_with('/') => dir.join(value),
+        _ => PathBuf::from(value),
     }
 }
 
+/// Settings whose value is git's own list or a file read as an include:
+/// judged on their own.
+fn judged_apart(key: &str) -> bool {
+    key == "safe.directory" || is_include(key)
+}
+
 /// Why root's git, resolving `all`, would act in a repository another user
-/// controls (`untrusted` says why a path is not root's alone).
-fn judge(all: &[Setting], untrusted: &dyn Fn(&Path) -> Option<String>) -> Vec<String> {
+/// controls or run or read what another user chose (`untrusted` says why a
+/// path is not root's alone): the files it reads, what they include, the
+/// paths any setting names (`core.hooksPath`, `core.fsmonitor`,
+/// `core.sshCommand`, a filter's command…), and `safe.directory`.
+fn judge(
+    all: &[Setting],
+    prefix: &Path,
+    untrusted: &dyn Fn(&Path) -> Option<String>,
+) -> Vec<String> {
     let mut findings = Vec::new();
     for file in origins(all).iter().filter_map(|o| o.strip_prefix("file:")) {
         if let Some(why) = untrusted(Path::new(file)) {
@@ -221,13 +241,27 @@ fn judge(all: &[Setting], untrusted: &dyn Fn(&Path) -> Option<String>) -> Vec<St
         }
     }
     for s in all.iter().filter(|s| is_include(&s.key)) {
-        let file = included(s);
+        let file = included(s, prefix);
         if let Some(why) = untrusted(&file) {
             findings.push(format!(
                 "root's git includes {} (from {}), which another user can write: {why}",
                 file.display(),
                 s.origin
             ));
+        }
+    }
+    for s in all.iter().filter(|s| !judged_apart(&s.key)) {
+        for path in paths_in(&s.value) {
+            if let Some(why) = untrusted(&path) {
+                findings.push(format!(
+                    "root's git runs or reads {} ({} = {}, from {}), which another user can \
+                     write: {why}",
+                    path.display(),
+                    s.key,
+                    s.value,
+                    s.origin
+                ));
+            }
         }
     }
     for s in safe_directories(all) {
@@ -250,6 +284,58 @@ fn judge(all: &[Setting], untrusted: &dyn Fn(&Path) -> Option<String>) -> Vec<St
     findings
 }
 
+/// How many files deep the include walk goes (git's own limit is 10).
+const MAX_INCLUDE_DEPTH: usize = 10;
+
+/// `git config ARGS --list --show-origin --includes -z` as root, outside
+/// any repository (`-C /`), with root's HOME.
+fn git_list(host: &Host, git: &str, args: &[&str]) -> Result<Vec<Setting>> {
+    let mut argv = vec![
+        "HOME=/root",
+        "XDG_CONFIG_HOME=/root/.config",
+        git,
+        "-C",
+        "/",
+        "config",
+    ];
+    argv.extend_from_slice(args);
+    argv.extend_from_slice(&["--list", "--show-origin", "--includes", "-z"]);
+    let out = host
+        .run_in_root("/usr/bin/env", &argv, GIT_TIMEOUT)?
+        .checked("git config --list")?;
+    Ok(settings(&out.stdout))
+}
+
+/// Everything root's git can read: what it resolves from `/`, then each
+/// file an include names, read on its own whatever the include's condition
+/// (`includeIf "gitdir:…"` holds in some repository root works in), and
+/// what those include, as deep as git goes.
+fn everything_root_reads(host: &Host, git: &str, prefix: &Path) -> Result<Vec<Setting>> {
+    let mut all = git_list(host, git, &[])?;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut from = 0;
+    for _ in 0..MAX_INCLUDE_DEPTH {
+        let files: Vec<PathBuf> = all[from..]
+            .iter()
+            .filter(|s| is_include(&s.key))
+            .map(|s| included(s, prefix))
+            .filter(|f| seen.insert(f.clone()))
+            .collect();
+        from = all.len();
+        for file in files {
+            // Only root's own files are read: another user's is a finding
+            // already, and git would fail on a missing one.
+            if host.check_trusted(&file).is_ok() && host.kind(&file)?.is_some() {
+                all.extend(git_list(host, git, &["--file", &file.to_string_lossy()])?);
+            }
+        }
+        if from == all.len() {
+            break;
+        }
+    }
+    Ok(all)
+}
+
 impl Probe for RootGit {
     fn describe(&self) -> String {
         "root's git keeps its ownership check".into()
@@ -264,28 +350,13 @@ impl Probe for RootGit {
             });
         };
         host.check_trusted_program(Path::new(&git))?;
-        // Outside any repository (`-C /`), root's HOME: the files root's
-        // git reads wherever it runs, and what they include.
-        let out = host
-            .run_in_root(
-                "/usr/bin/env",
-                &[
-                    "HOME=/root",
-                    "XDG_CONFIG_HOME=/root/.config",
-                    &git,
-                    "-C",
-                    "/",
-                    "config",
-                    "--list",
-                    "--show-origin",
-                    "--includes",
-                    "-z",
-                ],
-                GIT_TIMEOUT,
-            )?
-            .checked("git config --list")?;
-        let all = settings(&out.stdout);
-        let details = judge(&all, &|p| {
+        let prefix = Path::new(&git)
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("/usr"))
+            .to_path_buf();
+        let all = everything_root_reads(host, &git, &prefix)?;
+        let details = judge(&all, &prefix, &|p| {
             host.check_trusted_or_nearest(p)
                 .err()
                 .map(|e| format!("{e:#}"))
@@ -330,7 +401,7 @@ mod tests {
             }
         );
         // `*` was reset by the empty value; /srv/r is root's.
-        assert!(judge(&all, &untrusted).is_empty());
+        assert!(judge(&all, Path::new("/usr"), &untrusted).is_empty());
     }
 
     #[test]
@@ -340,12 +411,26 @@ mod tests {
                    file:/home/ec2-user/inc\0core.pager\nless\0\
                    file:/etc/gitconfig\0include.path\n../home/ec2-user/empty\0\
                    file:/etc/gitconfig\0includeIf.gitdir:/x/.path\n~/ok\0";
-        let found = judge(&settings(out), &untrusted);
+        let found = judge(&settings(out), Path::new("/usr"), &untrusted);
         assert_eq!(found.len(), 4, "{found:#?}");
         assert!(found[0].contains("root's git reads /home/ec2-user/inc"));
         assert!(found[1].contains("includes /etc/../home/ec2-user/empty"));
         assert!(found[2].contains("safe.directory = * ") && found[2].contains("every repository"));
         assert!(found[3].contains("/home/ec2-user/SageMaker/*"));
+
+        // The red team's: includes by `~user` and `%(prefix)`, and paths
+        // in settings' values.
+        let out = "file:/etc/gitconfig\0include.path\n~ec2-user/SageMaker/.gitinc\0\
+                   file:/etc/gitconfig\0include.path\n:(optional)%(prefix)/../home/ec2-user/x\0\
+                   file:/etc/gitconfig\0core.hookspath\n/home/ec2-user/SageMaker/hooks\0\
+                   file:/etc/gitconfig\0core.sshcommand\nssh -i /root/key -F ~ec2-user/cfg\0\
+                   file:/etc/gitconfig\0core.pager\nless -R\0";
+        let found = judge(&settings(out), Path::new("/usr"), &untrusted);
+        assert_eq!(found.len(), 4, "{found:#?}");
+        assert!(found[0].contains("includes /home/ec2-user/SageMaker/.gitinc"));
+        assert!(found[1].contains("includes /usr/../home/ec2-user/x"));
+        assert!(found[2].contains("runs or reads /home/ec2-user/SageMaker/hooks (core.hookspath"));
+        assert!(found[3].contains("runs or reads /home/ec2-user/cfg (core.sshcommand"));
     }
 
     #[test]

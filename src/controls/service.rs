@@ -388,18 +388,17 @@ struct MonitorWanted {
 
 const MONITOR_UNIT: &str = "nbwarden-monitor.service";
 
-/// Why the monitor running as `main_pid` is behind: it runs another file
-/// than the binary now on disk (`running` vs `installed`), or its record
-/// says it holds another policy. A record of another process (a monitor
-/// starting now, which loads the current policy) says nothing.
+/// Why the monitor running as `main_pid` is behind: the file it runs was
+/// replaced on disk since it started, or its record says it holds another
+/// policy. A record of another process (a monitor starting now, which
+/// loads the current policy) says nothing.
 fn monitor_behind(
     wanted: &MonitorWanted,
     main_pid: u32,
-    running: Option<(u64, u64)>,
-    installed: Option<(u64, u64)>,
+    replaced: bool,
     record: Option<&crate::state::MonitorRecord>,
 ) -> Option<String> {
-    if running.is_some() && installed.is_some() && running != installed {
+    if replaced {
         return Some(format!(
             "it runs a binary {} replaced since it started",
             wanted.binary
@@ -551,14 +550,12 @@ impl Units {
         if state.active != "active" || state.main_pid == 0 {
             return Ok(None);
         }
-        let running = host.process_executable(state.main_pid)?;
-        let installed = host.stat(Path::new(wanted.binary))?.map(|s| s.id);
+        let replaced = host.runs_replaced_program(state.main_pid)?.unwrap_or(false);
         let record = crate::state::load_monitor(host)?;
         Ok(monitor_behind(
             wanted,
             state.main_pid,
-            running,
-            installed,
+            replaced,
             record.as_ref(),
         ))
     }
@@ -737,14 +734,12 @@ mod tests {
             pid,
             policy_source: "s3://b/p.toml".into(),
             policy_sha256: sha.into(),
-            binary: (1, 2),
         };
-        let same = Some((1, 2));
         assert_eq!(
-            monitor_behind(&wanted, 7, same, same, Some(&record(7, "new"))),
+            monitor_behind(&wanted, 7, false, Some(&record(7, "new"))),
             None
         );
-        let old = monitor_behind(&wanted, 7, same, same, Some(&record(7, "old"))).expect("behind");
+        let old = monitor_behind(&wanted, 7, false, Some(&record(7, "old"))).expect("behind");
         assert!(
             old.contains("s3://b/p.toml with sha256 old, not this run's new"),
             "{old}"
@@ -752,10 +747,10 @@ mod tests {
         // A record of a process that is gone: the monitor starting now
         // loads the current policy.
         assert_eq!(
-            monitor_behind(&wanted, 8, same, same, Some(&record(7, "old"))),
+            monitor_behind(&wanted, 8, false, Some(&record(7, "old"))),
             None
         );
-        let binary = monitor_behind(&wanted, 8, Some((1, 3)), same, None).expect("behind");
+        let binary = monitor_behind(&wanted, 8, true, None).expect("behind");
         assert!(binary.contains("replaced since it started"), "{binary}");
     }
 

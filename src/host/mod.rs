@@ -230,28 +230,16 @@ impl Host {
         DirWatch::new(&self.root)
     }
 
-    /// The file this process runs: its (device, inode) even after it was
-    /// replaced on disk, and whether it was (the name now holds another
-    /// file, or none).
-    pub fn own_executable(&self) -> Result<((u64, u64), bool)> {
-        let exe = Path::new("/proc/self/exe");
-        let st = std::fs::metadata(exe).context("cannot stat /proc/self/exe")?;
-        let running = Stat::from_metadata(&st).id;
-        let name = std::fs::read_link(exe).context("cannot read /proc/self/exe")?;
-        let replaced = match std::fs::metadata(&name) {
-            Ok(now) => Stat::from_metadata(&now).id != running,
-            Err(_) => true,
-        };
-        Ok((running, replaced))
-    }
-
-    /// The (device, inode) of the file process `pid` runs (`None` when no
-    /// such process is seen): on the live system only.
-    pub fn process_executable(&self, pid: u32) -> Result<Option<(u64, u64)>> {
-        match std::fs::metadata(format!("/proc/{pid}/exe")) {
-            Ok(st) => Ok(Some(Stat::from_metadata(&st).id)),
+    /// Whether process `pid` (on the live system) runs a program whose
+    /// file was since replaced or removed on disk: the kernel then names
+    /// it `PATH (deleted)`. `None` when no such process is seen. A service
+    /// systemd has forked but not yet started runs systemd itself: not
+    /// replaced.
+    pub fn runs_replaced_program(&self, pid: u32) -> Result<Option<bool>> {
+        match std::fs::read_link(format!("/proc/{pid}/exe")) {
+            Ok(exe) => Ok(Some(exe.to_string_lossy().ends_with(" (deleted)"))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("cannot stat /proc/{pid}/exe")),
+            Err(e) => Err(e).with_context(|| format!("cannot read /proc/{pid}/exe")),
         }
     }
 

@@ -139,8 +139,6 @@ pub struct Stat {
     pub links: u64,
     /// Size in bytes (a sparse file's apparent size).
     pub size: u64,
-    /// (device, inode): the file itself, whatever its names.
-    pub id: (u64, u64),
 }
 
 /// A directory's entries read up to a bound, kinds from the directory
@@ -171,7 +169,6 @@ impl Stat {
             char_device: char_device(st.st_mode, st.st_rdev),
             links: st.st_nlink,
             size: st.st_size as u64,
-            id: (st.st_dev, st.st_ino),
         }
     }
 
@@ -195,7 +192,6 @@ impl Stat {
             char_device: char_device(m.mode(), m.rdev()),
             links: m.nlink(),
             size: m.size(),
-            id: (m.dev(), m.ino()),
         }
     }
 }

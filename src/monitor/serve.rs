@@ -63,17 +63,14 @@ pub fn monitoring_of(policy: &LoadedPolicy) -> Result<MonitoringPolicy, Failure>
 /// Leaves what this process runs where `apply` looks (a failure is said,
 /// and `apply` then restarts the monitor: the record is not its own).
 fn record(host: &Host, policy: &LoadedPolicy) {
-    let saved = host.own_executable().and_then(|(binary, _)| {
-        state::save_monitor(
-            host,
-            &MonitorRecord {
-                pid: std::process::id(),
-                policy_source: policy.source.clone(),
-                policy_sha256: policy.sha256.clone(),
-                binary,
-            },
-        )
-    });
+    let saved = state::save_monitor(
+        host,
+        &MonitorRecord {
+            pid: std::process::id(),
+            policy_source: policy.source.clone(),
+            policy_sha256: policy.sha256.clone(),
+        },
+    );
     if let Err(e) = saved {
         tracing::warn!(
             message_id = EVENT_ERROR,
@@ -120,7 +117,7 @@ pub fn serve(
         let check_drift = last_drift.is_none_or(|t| t.elapsed() >= held.drift_every());
         if check_drift {
             last_drift = Some(started);
-            if let Ok((_, true)) = host.own_executable() {
+            if let Ok(Some(true)) = host.runs_replaced_program(std::process::id()) {
                 tracing::warn!(
                     message_id = EVENT_BINARY_REPLACED,
                     "the nbwarden binary was replaced: ending for systemd to start the new one"

@@ -9,7 +9,9 @@ use std::borrow::Cow;
 
 /// Whether a terminal acts on `c` rather than showing it: C0 controls and
 /// DEL, C1 controls (`\u{9b}` is CSI on its own), bidirectional marks and
-/// overrides, zero-width characters, and the line and paragraph separators.
+/// overrides, zero-width and invisible characters (soft hyphen, the
+/// Mongolian vowel separator, tag characters), and the line and paragraph
+/// separators.
 fn acts(c: char) -> bool {
     c.is_control()
         || matches!(
@@ -19,6 +21,9 @@ fn acts(c: char) -> bool {
                 | '\u{2028}'..='\u{202e}'
                 | '\u{2060}'..='\u{2069}'
                 | '\u{feff}'
+                | '\u{00ad}'
+                | '\u{180e}'
+                | '\u{e0000}'..='\u{e007f}'
         )
 }
 

@@ -85,8 +85,55 @@ const HOOKS: &[Hooks] = &[
             "/etc/bash.bashrc",
             "/etc/environment",
             "/etc/security/pam_env.conf",
+            "/etc/ssh/sshrc",
+            "/root/.bashrc",
+            "/root/.bash_profile",
+            "/root/.bash_login",
+            "/root/.profile",
         ],
-        dirs: &["/etc/profile.d"],
+        dirs: &["/etc/profile.d", "/etc/bash_completion.d"],
+        content: true,
+    },
+    Hooks {
+        what: "sysv init",
+        files: &[],
+        dirs: &["/etc/init.d", "/etc/rc.d/init.d"],
+        content: true,
+    },
+    // The library search path, the kernel's core handler
+    // (`kernel.core_pattern=|/path`), systemd's own environment
+    // (`DefaultEnvironment=LD_PRELOAD=…`).
+    Hooks {
+        what: "loader, sysctl and systemd manager",
+        files: &[
+            "/etc/ld.so.conf",
+            "/etc/sysctl.conf",
+            "/etc/systemd/system.conf",
+        ],
+        dirs: &[
+            "/etc/ld.so.conf.d",
+            "/etc/sysctl.d",
+            "/run/sysctl.d",
+            "/usr/local/lib/sysctl.d",
+            "/usr/lib/sysctl.d",
+            "/lib/sysctl.d",
+            "/etc/systemd/system.conf.d",
+            "/run/systemd/system.conf.d",
+            "/usr/lib/systemd/system.conf.d",
+        ],
+        content: true,
+    },
+    Hooks {
+        what: "kernel and dpkg hooks",
+        files: &["/etc/dpkg/dpkg.cfg"],
+        dirs: &[
+            "/etc/kernel/postinst.d",
+            "/etc/kernel/preinst.d",
+            "/etc/kernel/postrm.d",
+            "/etc/kernel/prerm.d",
+            "/etc/kernel/install.d",
+            "/etc/dpkg/dpkg.cfg.d",
+        ],
         content: true,
     },
     // Libraries every program loads, setuid ones included (found by the
@@ -269,13 +316,19 @@ fn dropin_keys(name: &str) -> Vec<String> {
 /// A unit file's lines with systemd's continuations joined: a line ending
 /// in `\` goes on with the next.
 fn logical_lines(text: &str) -> Vec<String> {
+    joined_lines(text, " ")
+}
+
+/// Lines with `\` continuations joined by `joiner` (systemd puts a space;
+/// a shell removes backslash-newline and joins the words).
+fn joined_lines(text: &str, joiner: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
     for line in text.lines() {
         match line.strip_suffix('\\') {
             Some(head) => {
                 current.push_str(head);
-                current.push(' ');
+                current.push_str(joiner);
             }
             None => {
                 current.push_str(line);
@@ -333,28 +386,156 @@ pub fn control(check: BootExecCheck, user: String) -> Check {
     })
 }
 
+/// The path a `~` word names: `~/` and `~root/` are root's home (root
+/// runs these lines), `~NAME/` that user's home as notebook instances lay
+/// them out (`/home/NAME`).
+pub fn home_path(word: &str) -> Option<PathBuf> {
+    let rest = word.strip_prefix('~')?;
+    let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
+    let home = match name {
+        "" | "root" => PathBuf::from("/root"),
+        name => Path::new("/home").join(name),
+    };
+    Some(if rest.is_empty() {
+        home
+    } else {
+        home.join(rest)
+    })
+}
+
 /// Absolute paths in a command line: words, `--opt=/path` values and the
-/// parts of `A:B` lists (`PYTHONPATH=`), with quotes and systemd's `-@:+!`
-/// prefixes removed.
+/// parts of `A:B` lists (`PYTHONPATH=`), `~` words ([`home_path`]), with
+/// quotes (spliced ones too: `/home/ec2"-"user`), braces, `$(…)`,
+/// backticks, redirections and systemd's `-@:+!` prefixes removed.
 pub fn paths_in(command: &str) -> Vec<PathBuf> {
     // Quotes, braces and brackets of apt's `{ "cmd"; }`, udev's
     // `RUN+="cmd"`, a shell's `$(cmd)` and backticks hold a path in them.
     let wrapping = |c: char| {
         matches!(
             c,
-            '"' | '\'' | '{' | '}' | '(' | ')' | '[' | ']' | '`' | '$' | ','
+            '"' | '\'' | '{' | '}' | '(' | ')' | '[' | ']' | '`' | '$' | ',' | '<' | '>'
         )
     };
     command
-        .split(|c: char| c.is_whitespace() || matches!(c, ';' | '|' | '&' | ':'))
-        .map(|w| w.trim_matches(wrapping))
-        .map(|w| w.trim_start_matches(['-', '@', ':', '+', '!']))
+        .split(|c: char| c.is_whitespace() || matches!(c, ';' | '|' | '&' | ':' | '<' | '>' | '`'))
+        .map(|w| w.replace(['"', '\''], ""))
         .filter_map(|w| {
+            let w = w.trim_matches(wrapping);
+            let w = w.trim_start_matches(['-', '@', ':', '+', '!']);
             let candidate = w.rsplit_once('=').map_or(w, |(_, v)| v);
             let candidate = candidate.trim_matches(wrapping);
-            candidate.starts_with('/').then(|| PathBuf::from(candidate))
+            if candidate.starts_with('/') {
+                Some(PathBuf::from(candidate))
+            } else {
+                home_path(candidate)
+            }
         })
         .collect()
+}
+
+/// Where the link `file` to `target` leads: a relative target from the
+/// link's directory, with `.` and `..` worked out (Debian's
+/// `/etc/sysctl.d/99-sysctl.conf -> ../sysctl.conf`).
+fn link_target(file: &Path, target: &Path) -> PathBuf {
+    let joined = file.parent().unwrap_or(Path::new("/")).join(target);
+    let mut out = PathBuf::from("/");
+    for c in joined.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Whether a path word is a shell pattern.
+fn is_pattern(part: &str) -> bool {
+    part.contains(['*', '?', '['])
+}
+
+/// `name` against a shell pattern: `*` any run, `?` and a `[…]` class
+/// any one character (a class is taken at its widest).
+fn pattern_matches(pattern: &str, name: &str) -> bool {
+    let mut p: Vec<char> = Vec::new();
+    let mut class = false;
+    for c in pattern.chars() {
+        match (class, c) {
+            (false, '[') => {
+                class = true;
+                p.push('?');
+            }
+            (true, ']') => class = false,
+            (true, _) => {}
+            (false, c) => p.push(c),
+        }
+    }
+    let n: Vec<char> = name.chars().collect();
+    // Iterative wildcard match with one backtrack point.
+    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
+    while j < n.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == n[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some(i);
+            mark = j;
+            i += 1;
+        } else if let Some(s) = star {
+            i = s + 1;
+            mark += 1;
+            j = mark;
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|c| *c == '*')
+}
+
+/// The most paths a pattern is expanded to.
+const MAX_MATCHES: usize = 256;
+
+/// What a path word can name when it runs: itself, or for a shell pattern
+/// (`/home/*/SageMaker/on-boot.sh`) every existing match of its directory
+/// parts, and where the last part would be made (whoever can make a file
+/// there chooses what the pattern runs).
+fn matches(host: &Host, path: &Path) -> Vec<PathBuf> {
+    let text = path.to_string_lossy();
+    if !is_pattern(&text) {
+        return vec![path.to_path_buf()];
+    }
+    let parts: Vec<&str> = text.split('/').filter(|p| !p.is_empty()).collect();
+    let mut found = vec![PathBuf::from("/")];
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        if !is_pattern(part) {
+            found.iter_mut().for_each(|p| p.push(part));
+            continue;
+        }
+        if last {
+            // The directory the user would make the match in.
+            break;
+        }
+        let mut next = Vec::new();
+        for dir in &found {
+            if let Ok(Some(entries)) = host.list(dir) {
+                next.extend(
+                    entries
+                        .iter()
+                        .filter(|(n, k)| {
+                            matches!(k, EntryKind::Dir | EntryKind::Symlink)
+                                && n.to_str().is_some_and(|n| pattern_matches(part, n))
+                        })
+                        .map(|(n, _)| dir.join(n.to_str().unwrap_or_default())),
+                );
+            }
+        }
+        next.truncate(MAX_MATCHES);
+        found = next;
+    }
+    found
 }
 
 struct Scan {
@@ -382,7 +563,7 @@ impl Scan {
     }
 
     fn judge(&self, host: &Host, source: &Path, command: &str, out: &mut Vec<String>) {
-        for path in paths_in(command) {
+        for path in paths_in(command).iter().flat_map(|p| matches(host, p)) {
             match kernel_path(&path) {
                 KernelPath::NotCode => continue,
                 KernelPath::Anywhere => out.push(format!(
@@ -443,7 +624,7 @@ impl Scan {
                     return None;
                 }
             };
-            let target = file.parent().unwrap_or(Path::new("/")).join(target);
+            let target = link_target(file, &target);
             // systemd masks with links to /dev/null: nothing runs.
             if target == Path::new("/dev/null") {
                 return None;
@@ -663,7 +844,12 @@ impl Scan {
             };
             count += 1;
             self.file_itself(host, &file, out);
-            for line in text.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
+            // A shell joins `\`-continued lines; apt reads `#include`.
+            for line in joined_lines(&text, "")
+                .iter()
+                .map(|l| l.trim())
+                .filter(|l| !l.starts_with('#') || l.starts_with("#include"))
+            {
                 self.judge(host, &file, line, out);
             }
         }
@@ -675,7 +861,7 @@ impl Scan {
     fn program_itself(&self, host: &Host, file: &Path, kind: EntryKind, out: &mut Vec<String>) {
         if kind == EntryKind::Symlink {
             if let Ok(Some(target)) = host.read_link(file) {
-                let target = file.parent().unwrap_or(Path::new("/")).join(target);
+                let target = link_target(file, &target);
                 if target != Path::new("/dev/null") && user_writable(host, &target, &self.home) {
                     out.push(format!(
                         "{} links to {} (user-writable): root runs a file the user controls",
@@ -747,6 +933,22 @@ mod tests {
     }
 
     #[test]
+    fn shell_patterns_match_as_the_shell_does() {
+        for (pattern, name, yes) in [
+            ("*", "ec2-user", true),
+            ("ec2-*", "ec2-user", true),
+            ("*.sh", "x.sh", true),
+            ("*.sh", "x.py", false),
+            ("e?2-user", "ec2-user", true),
+            ("[a-z]c2-user", "ec2-user", true),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+        ] {
+            assert_eq!(pattern_matches(pattern, name), yes, "{pattern} {name}");
+        }
+    }
+
+    #[test]
     fn paths_in_apt_udev_pam_and_shell_substitutions_are_found() {
         for (line, path) in [
             ("DPkg::Post-Invoke {\"/home/u/a.sh\";};", "/home/u/a.sh"),
@@ -762,6 +964,26 @@ mod tests {
             );
         }
         assert!(paths_in("x `/home/u/t.sh`").contains(&PathBuf::from("/home/u/t.sh")));
+        // The red team's forms: a glued redirection, a `~user` word, a
+        // spliced quote.
+        for (line, path) in [
+            ("sh </home/u/x.sh", "/home/u/x.sh"),
+            (
+                ". ~ec2-user/SageMaker/x.sh",
+                "/home/ec2-user/SageMaker/x.sh",
+            ),
+            (
+                "/home/ec2\"-\"user/SageMaker/x.sh",
+                "/home/ec2-user/SageMaker/x.sh",
+            ),
+            ("cat ~/x >/root/y", "/root/x"),
+        ] {
+            assert!(
+                paths_in(line).contains(&PathBuf::from(path)),
+                "{line}: {:?}",
+                paths_in(line)
+            );
+        }
     }
 
     #[test]
