@@ -243,6 +243,20 @@ fn roots_git_never_acts_in_a_repository_the_user_controls() {
             "git config --system core.hooksPath /home/ec2-user/SageMaker/hooks",
             "root's git runs or reads /home/ec2-user/SageMaker/hooks (core.hookspath",
         ),
+        // Round two: a climbing hooksPath, a pattern sh expands, a path in
+        // a key.
+        (
+            "git config --system core.hooksPath ../../../../home/ec2-user/SageMaker/up",
+            "root's git runs or reads /home/ec2-user/SageMaker/up (core.hookspath",
+        ),
+        (
+            "git config --system core.fsmonitor '/home/ec2-use?/SageMaker/x'",
+            "root's git runs or reads /home/ec2-use?/SageMaker/x (core.fsmonitor",
+        ),
+        (
+            "git config --system 'url.ext::/home/ec2-user/SageMaker/x %S .insteadOf' https://example.com/",
+            "root's git runs or reads /home/ec2-user/SageMaker/x (url.ext::",
+        ),
     ] {
         let image = nb.as_root(&["sh", "-c", how]);
         assert!(image.status.success(), "{how}: {}", output_text(&image));

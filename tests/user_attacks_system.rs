@@ -1805,6 +1805,16 @@ fn every_root_hook_kind_naming_a_user_path_fails_boot_exec() {
             "/etc/sysctl.d/99-core.conf",
             format!("kernel.core_pattern=|{ml}/core.sh %p\n"),
         ),
+        // Round two: escapes sh undoes, a pattern at the top, cron's `%`,
+        // a climbing relative path.
+        (
+            "/etc/cron.d/team",
+            "* * * * * root \\/home/ec2-user/SageMaker/escaped.sh\n\
+             * * * * * root /hom?/ec2-user/SageMaker/top.sh\n\
+             * * * * * root sh%/home/ec2-user/SageMaker/stdin.sh\n\
+             * * * * * root cd /root && ../home/ec2-user/SageMaker/climb.sh\n"
+                .to_string(),
+        ),
     ];
     for (path, text) in hooks {
         put(&nb, path, text);
@@ -1843,6 +1853,10 @@ fn every_root_hook_kind_naming_a_user_path_fails_boot_exec() {
         "/etc/profile.d/team.sh: runs /home/ec2-user/SageMaker/cont.sh",
         "/etc/apt/apt.conf.d/98-include: runs /home/ec2-user/SageMaker/apt.conf",
         "/etc/sysctl.d/99-core.conf: runs /home/ec2-user/SageMaker/core.sh",
+        "/etc/cron.d/team: runs /home/ec2-user/SageMaker/escaped.sh",
+        "/etc/cron.d/team: runs /hom?/ec2-user/SageMaker/top.sh as root, a pattern at the top",
+        "/etc/cron.d/team: runs /home/ec2-user/SageMaker/stdin.sh",
+        "/etc/cron.d/team: runs /home/ec2-user/SageMaker/climb.sh",
     ] {
         assert!(boot.contains(needle), "missing {needle}:\n{boot}");
     }

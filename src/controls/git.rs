@@ -17,7 +17,7 @@ use crate::engine::ControlInfo;
 use anyhow::{Context as _, Result};
 
 use super::block;
-use super::checks::boot_exec::{home_path, paths_in};
+use super::checks::boot_exec::{home_path, matches, paths_in, top_pattern};
 use crate::engine::{Context, Control, DesiredState, ManagedFile, Probe, ProbeResult};
 use crate::host::Host;
 use crate::policy::CredentialHelper;
@@ -154,7 +154,11 @@ struct RootGit;
 #[derive(Debug, PartialEq, Eq)]
 struct Setting {
     origin: String,
+    /// The key, lower-cased for matching.
     key: String,
+    /// The key as git prints it: a subsection keeps its case and can name
+    /// a path (`url.ext::/path.insteadof`).
+    name: String,
     value: String,
 }
 
@@ -168,6 +172,7 @@ fn settings(out: &str) -> Vec<Setting> {
         all.push(Setting {
             origin: origin.to_string(),
             key: key.to_ascii_lowercase(),
+            name: key.to_string(),
             value: value.to_string(),
         });
     }
@@ -251,7 +256,8 @@ fn judge(
         }
     }
     for s in all.iter().filter(|s| !judged_apart(&s.key)) {
-        for path in paths_in(&s.value) {
+        let named = paths_in(&s.value).into_iter().chain(paths_in(&s.name));
+        for path in named {
             if let Some(why) = untrusted(&path) {
                 findings.push(format!(
                     "root's git runs or reads {} ({} = {}, from {}), which another user can \
@@ -281,6 +287,10 @@ fn judge(
             ));
         }
     }
+    // An include read twice (listed from `/` and read on its own) is one
+    // finding.
+    let mut seen = std::collections::BTreeSet::new();
+    findings.retain(|f| seen.insert(f.clone()));
     findings
 }
 
@@ -356,10 +366,17 @@ impl Probe for RootGit {
             .unwrap_or(Path::new("/usr"))
             .to_path_buf();
         let all = everything_root_reads(host, &git, &prefix)?;
+        // git runs hooks, fsmonitor, pagers and `!` aliases through sh,
+        // which expands patterns: each match is judged.
         let details = judge(&all, &prefix, &|p| {
-            host.check_trusted_or_nearest(p)
-                .err()
-                .map(|e| format!("{e:#}"))
+            if top_pattern(p) {
+                return Some("a pattern at the top of the tree can match anywhere".into());
+            }
+            matches(host, p).iter().find_map(|m| {
+                host.check_trusted_or_nearest(m)
+                    .err()
+                    .map(|e| format!("{e:#}"))
+            })
         });
         Ok(ProbeResult {
             passed: details.is_empty(),
@@ -397,6 +414,7 @@ mod tests {
             Setting {
                 origin: "file:/etc/gitconfig".into(),
                 key: "core.bare".into(),
+                name: "core.bare".into(),
                 value: String::new()
             }
         );
@@ -424,9 +442,19 @@ mod tests {
                    file:/etc/gitconfig\0include.path\n:(optional)%(prefix)/../home/ec2-user/x\0\
                    file:/etc/gitconfig\0core.hookspath\n/home/ec2-user/SageMaker/hooks\0\
                    file:/etc/gitconfig\0core.sshcommand\nssh -i /root/key -F ~ec2-user/cfg\0\
-                   file:/etc/gitconfig\0core.pager\nless -R\0";
+                   file:/etc/gitconfig\0core.pager\nless -R\0\
+                   file:/etc/gitconfig\0url.ext::/home/ec2-user/x %S .insteadof\nhttps://e.com/\0\
+                   file:/etc/gitconfig\0core.fsmonitor\n\\/home/ec2-user/y\0";
         let found = judge(&settings(out), Path::new("/usr"), &untrusted);
-        assert_eq!(found.len(), 4, "{found:#?}");
+        assert_eq!(found.len(), 6, "{found:#?}");
+        assert!(
+            found[4].contains("runs or reads /home/ec2-user/x (url.ext::"),
+            "{found:#?}"
+        );
+        assert!(
+            found[5].contains("runs or reads /home/ec2-user/y"),
+            "{found:#?}"
+        );
         assert!(found[0].contains("includes /home/ec2-user/SageMaker/.gitinc"));
         assert!(found[1].contains("includes /usr/../home/ec2-user/x"));
         assert!(found[2].contains("runs or reads /home/ec2-user/SageMaker/hooks (core.hookspath"));

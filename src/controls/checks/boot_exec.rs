@@ -417,8 +417,10 @@ pub fn paths_in(command: &str) -> Vec<PathBuf> {
         )
     };
     command
-        .split(|c: char| c.is_whitespace() || matches!(c, ';' | '|' | '&' | ':' | '<' | '>' | '`'))
-        .map(|w| w.replace(['"', '\''], ""))
+        .split(|c: char| {
+            c.is_whitespace() || matches!(c, ';' | '|' | '&' | ':' | '<' | '>' | '`' | '%')
+        })
+        .map(|w| unescaped(&w.replace(['"', '\''], "")))
         .filter_map(|w| {
             let w = w.trim_matches(wrapping);
             let w = w.trim_start_matches(['-', '@', ':', '+', '!']);
@@ -426,11 +428,63 @@ pub fn paths_in(command: &str) -> Vec<PathBuf> {
             let candidate = candidate.trim_matches(wrapping);
             if candidate.starts_with('/') {
                 Some(PathBuf::from(candidate))
+            } else if let Some(up) = climbing(candidate) {
+                Some(up)
             } else {
                 home_path(candidate)
             }
         })
         .collect()
+}
+
+/// A word with the escapes a shell, bash's `$'…'` and systemd undo:
+/// `\xHH` and `\NNN` (octal) decoded, any other backslash dropped
+/// (`\/home`, `/ho\me`).
+fn unescaped(word: &str) -> String {
+    if !word.contains('\\') {
+        return word.to_string();
+    }
+    let chars: Vec<char> = word.chars().collect();
+    let mut out = String::with_capacity(word.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] != '\\' {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let hex: String = chars.iter().skip(i + 2).take(2).collect();
+        let oct: String = chars.iter().skip(i + 1).take(3).collect();
+        if chars.get(i + 1) == Some(&'x')
+            && let Ok(b) = u8::from_str_radix(&hex, 16)
+            && hex.len() == 2
+        {
+            out.push(char::from(b));
+            i += 4;
+        } else if oct.len() == 3
+            && oct.chars().all(|c| ('0'..='7').contains(&c))
+            && let Ok(b) = u8::from_str_radix(&oct, 8)
+        {
+            out.push(char::from(b));
+            i += 4;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// A relative word that climbs (`../home/ec2-user/x`): from a shallow
+/// working directory it reaches the same name below `/`, judged as that.
+fn climbing(word: &str) -> Option<PathBuf> {
+    let mut rest = word.strip_prefix("./").unwrap_or(word);
+    if !rest.starts_with("../") {
+        return None;
+    }
+    while let Some(r) = rest.strip_prefix("../") {
+        rest = r;
+    }
+    (!rest.is_empty()).then(|| Path::new("/").join(rest))
 }
 
 /// Where the link `file` to `target` leads: a relative target from the
@@ -494,6 +548,15 @@ fn pattern_matches(pattern: &str, name: &str) -> bool {
     p[i..].iter().all(|c| *c == '*')
 }
 
+/// Whether the first part of a path is a pattern (`/hom?/…`, `/*/…`):
+/// it is not expanded, and can match anywhere.
+pub fn top_pattern(path: &Path) -> bool {
+    path.to_string_lossy()
+        .split('/')
+        .find(|p| !p.is_empty())
+        .is_some_and(is_pattern)
+}
+
 /// The most paths a pattern is expanded to.
 const MAX_MATCHES: usize = 256;
 
@@ -501,8 +564,11 @@ const MAX_MATCHES: usize = 256;
 /// (`/home/*/SageMaker/on-boot.sh`) every existing match of its directory
 /// parts, and where the last part would be made (whoever can make a file
 /// there chooses what the pattern runs).
-fn matches(host: &Host, path: &Path) -> Vec<PathBuf> {
+pub fn matches(host: &Host, path: &Path) -> Vec<PathBuf> {
     let text = path.to_string_lossy();
+    if top_pattern(path) {
+        return Vec::new();
+    }
     if !is_pattern(&text) {
         return vec![path.to_path_buf()];
     }
@@ -563,6 +629,13 @@ impl Scan {
     }
 
     fn judge(&self, host: &Host, source: &Path, command: &str, out: &mut Vec<String>) {
+        for top in paths_in(command).iter().filter(|p| top_pattern(p)) {
+            out.push(format!(
+                "{}: runs {} as root, a pattern at the top of the tree that can match anywhere",
+                source.display(),
+                top.display()
+            ));
+        }
         for path in paths_in(command).iter().flat_map(|p| matches(host, p)) {
             match kernel_path(&path) {
                 KernelPath::NotCode => continue,
@@ -933,6 +1006,13 @@ mod tests {
     }
 
     #[test]
+    fn a_pattern_at_the_top_is_told_apart() {
+        assert!(top_pattern(Path::new("/hom?/u/x")));
+        assert!(top_pattern(Path::new("/*/u/x")));
+        assert!(!top_pattern(Path::new("/home/u?/x")));
+    }
+
+    #[test]
     fn shell_patterns_match_as_the_shell_does() {
         for (pattern, name, yes) in [
             ("*", "ec2-user", true),
@@ -977,6 +1057,14 @@ mod tests {
                 "/home/ec2-user/SageMaker/x.sh",
             ),
             ("cat ~/x >/root/y", "/root/x"),
+            // Round two: escapes a shell or systemd undoes, cron's `%`, a
+            // climbing relative path.
+            ("\\/home/u/b.sh", "/home/u/b.sh"),
+            ("/ho\\me/u/c.sh", "/home/u/c.sh"),
+            ("\\x2fhome/u/d.sh", "/home/u/d.sh"),
+            ("$'\\057home/u/e.sh'", "/home/u/e.sh"),
+            ("sh%/home/u/f.sh", "/home/u/f.sh"),
+            ("cd /root && ../home/u/g.sh", "/home/u/g.sh"),
         ] {
             assert!(
                 paths_in(line).contains(&PathBuf::from(path)),
