@@ -94,6 +94,19 @@ fn must(out: Output, what: &str) -> Output {
     out
 }
 
+/// The path `tests/system/notebook-root COMMAND` prints (an image or a
+/// layer it builds first if needed).
+fn notebook_root(command: &str) -> String {
+    let out = must(
+        Command::new(repo().join("tests/system/notebook-root"))
+            .arg(command)
+            .output()
+            .expect("notebook-root"),
+        &format!("notebook-root {command}"),
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -194,14 +207,7 @@ impl Booted {
             std::fs::create_dir(&p).expect("layer");
         }
         std::fs::create_dir_all(&root).expect("mount point");
-        let image = must(
-            Command::new(repo().join("tests/system/notebook-root"))
-                .arg("booted-path")
-                .output()
-                .expect("notebook-root"),
-            "notebook-root booted-path",
-        );
-        let image = String::from_utf8_lossy(&image.stdout).trim().to_string();
+        let image = notebook_root("booted-path");
         let options = format!(
             "lowerdir={image},upperdir={},workdir={}",
             self.dir.path().join("upper").display(),
@@ -260,14 +266,7 @@ impl Booted {
         );
         write(SCRIPT_IN_ROOT, self.on_start.clone());
         if self.conda {
-            let layer = must(
-                Command::new(repo().join("tests/system/notebook-root"))
-                    .arg("conda-path")
-                    .output()
-                    .expect("notebook-root"),
-                "notebook-root conda-path",
-            );
-            let layer = String::from_utf8_lossy(&layer.stdout).trim().to_string();
+            let layer = notebook_root("conda-path");
             must(
                 Command::new("cp")
                     .args(["-a", "--reflink=auto", &format!("{layer}/.")])
