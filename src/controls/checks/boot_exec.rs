@@ -1036,17 +1036,9 @@ mod tests {
             ("session optional pam_exec.so /home/u/p.sh", "/home/u/p.sh"),
             ("x=$(/home/u/s.sh) `/home/u/t.sh`", "/home/u/s.sh"),
             ("LD_PRELOAD=/home/u/l.so", "/home/u/l.so"),
-        ] {
-            assert!(
-                paths_in(line).contains(&PathBuf::from(path)),
-                "{line}: {:?}",
-                paths_in(line)
-            );
-        }
-        assert!(paths_in("x `/home/u/t.sh`").contains(&PathBuf::from("/home/u/t.sh")));
-        // The red team's forms: a glued redirection, a `~user` word, a
-        // spliced quote.
-        for (line, path) in [
+            ("x `/home/u/t.sh`", "/home/u/t.sh"),
+            // The red team's forms: a glued redirection, a `~user` word, a
+            // spliced quote.
             ("sh </home/u/x.sh", "/home/u/x.sh"),
             (
                 ". ~ec2-user/SageMaker/x.sh",
