@@ -629,14 +629,15 @@ impl Scan {
     }
 
     fn judge(&self, host: &Host, source: &Path, command: &str, out: &mut Vec<String>) {
-        for top in paths_in(command).iter().filter(|p| top_pattern(p)) {
+        let named = paths_in(command);
+        for top in named.iter().filter(|p| top_pattern(p)) {
             out.push(format!(
                 "{}: runs {} as root, a pattern at the top of the tree that can match anywhere",
                 source.display(),
                 top.display()
             ));
         }
-        for path in paths_in(command).iter().flat_map(|p| matches(host, p)) {
+        for path in named.iter().flat_map(|p| matches(host, p)) {
             match kernel_path(&path) {
                 KernelPath::NotCode => continue,
                 KernelPath::Anywhere => out.push(format!(
