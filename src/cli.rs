@@ -76,15 +76,7 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
         Command::Policy {
             command: PolicyCommand::Validate { file },
         } => {
-            // Validating obeys nothing, so a draft may live anywhere; only
-            // apply, verify, plan and monitor require a root-owned file.
-            let bytes = std::fs::read(file).map_err(|e| {
-                Failure::CannotEvaluate(anyhow::anyhow!(
-                    "cannot read policy file {}: {e}",
-                    file.display()
-                ))
-            })?;
-            let loaded = policy::from_bytes(bytes, &file.display().to_string())?;
+            let loaded = draft_policy(file)?;
             println!(
                 "{}: valid policy (sha256 {})",
                 crate::report::visible(&loaded.source),
@@ -101,7 +93,11 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
         } => {
             print!(
                 "{}",
-                crate::cloudformation::notebook_template(&tags.owner_tag_key, &tags.cost_tag_key)?
+                crate::cloudformation::notebook_template(
+                    &tags.owner_tag_key,
+                    &tags.cost_tag_key,
+                    &governance(g)?
+                )?
             );
             Ok(Verdict::Compliant)
         }
@@ -116,16 +112,20 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
                     cost_tag_key,
                     regions,
                     lifecycle_config,
+                    job_days,
                     require_root_access_disabled: _,
                 },
         } => {
             let aws = Aws::new(Instant::now() + g.deadline);
+            let governance = governance(g)?;
             let rules = cross_check.then(|| crate::fleet::CrossCheckRules {
                 allow_root_access: *allow_root_access,
                 owner_tag: owner_tag_key.as_str().to_string(),
                 cost_tag: cost_tag_key.as_str().to_string(),
                 regions: regions.clone(),
                 lifecycle_config: lifecycle_config.as_str().to_string(),
+                governance,
+                job_days: *job_days,
             });
             let rows = crate::fleet::summary(&aws, bucket, prefix, rules)?;
             match g.output {
@@ -261,4 +261,29 @@ fn render_lifecycle(g: &GlobalArgs, a: &args::RenderArgs) -> Result<Verdict, Fai
         }
     }
     Ok(Verdict::Compliant)
+}
+
+/// A policy file an admin command reads without obeying it (`policy
+/// validate`, the templates, the cross-check), so a draft may live
+/// anywhere; only apply, verify, plan and monitor require a root-owned file.
+fn draft_policy(file: &std::path::Path) -> Result<LoadedPolicy, Failure> {
+    let bytes = std::fs::read(file).map_err(|e| {
+        Failure::CannotEvaluate(anyhow::anyhow!(
+            "cannot read policy file {}: {e}",
+            file.display()
+        ))
+    })?;
+    Ok(policy::from_bytes(bytes, &file.display().to_string())?)
+}
+
+/// `[governance]` of the `--policy` file, or its defaults without one.
+fn governance(g: &GlobalArgs) -> Result<policy::GovernancePolicy, Failure> {
+    match &g.policy {
+        None => Ok(policy::GovernancePolicy::default()),
+        Some(policy::PolicySource::File(file)) => Ok(draft_policy(file)?.policy.governance),
+        Some(other) => Err(Failure::Usage(format!(
+            "--policy {other}: the templates and the cross-check read [governance] from a local \
+             file; download it first"
+        ))),
+    }
 }

@@ -12,11 +12,19 @@ use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
 use crate::lifecycle::LifecycleConfigName;
+use crate::policy::{GovernancePolicy, JobCondition};
 
 /// The notebook role's policy, as shipped in the bundle (`iam/`).
 pub const NOTEBOOK_ROLE_POLICY: &str = include_str!("../packaging/iam-notebook-role-policy.json");
 /// The policy for the people who open notebooks, as shipped in the bundle.
 pub const USER_ACCESS_POLICY: &str = include_str!("../packaging/iam-user-access-policy.json");
+/// The notebook role's guardrail, as shipped in the bundle: deny-only
+/// statements on what a notebook creates, rendered per `[governance]`.
+pub const NOTEBOOK_GUARDRAIL: &str =
+    include_str!("../packaging/iam-notebook-guardrail-policy.json");
+/// The inline policy the guardrail becomes on each notebook's role; the
+/// cross-check looks for it under this name.
+pub const GUARDRAIL_POLICY_NAME: &str = "nbwarden-guardrail";
 
 /// A tag key as SageMaker takes it, also safe inside an IAM condition key
 /// and a `Fn::Sub` string: 1 to 128 letters, digits and `_.:/=+-@`, not
@@ -56,6 +64,9 @@ pub enum Fill<'a> {
     Param(&'a str),
     /// A list parameter, standing for a whole one-element list.
     List(&'a str),
+    /// A template expression giving a whole list, standing for a
+    /// one-element list.
+    ListOf(&'a Value),
     /// A text fixed when the template is rendered: condition keys take no
     /// function, so a tag key in one cannot be a parameter.
     Text(&'a str),
@@ -125,7 +136,9 @@ fn fill_value(text: &str, fills: &[(&str, Fill<'_>)]) -> Result<Value> {
                 plain.push_str(t);
                 sub.push_str(&literal(t));
             }
-            Some(Fill::List(_)) => bail!("{token} in {text:?} stands for a whole list"),
+            Some(Fill::List(_) | Fill::ListOf(_)) => {
+                bail!("{token} in {text:?} stands for a whole list")
+            }
             None if token.len() > 1 => bail!("{token} in {text:?} is not a known placeholder"),
             None => {
                 plain.push_str(token);
@@ -153,6 +166,7 @@ pub fn policy_document(policy: &str, fills: &[(&str, Fill<'_>)]) -> Result<Value
             Value::Array(items) => match items.as_slice() {
                 [Value::String(only)] if fill => match fill_of(fills, only) {
                     Some(Fill::List(p)) => json!({ "Ref": p }),
+                    Some(Fill::ListOf(v)) => v.clone(),
                     _ => json!([fill_value(only, fills)?]),
                 },
                 _ => Value::Array(
@@ -166,7 +180,8 @@ pub fn policy_document(policy: &str, fills: &[(&str, Fill<'_>)]) -> Result<Value
                 let mut out = serde_json::Map::new();
                 for (k, x) in map {
                     let key = if fill { fill_key(k, fills)? } else { k.clone() };
-                    let below = fill || matches!(k.as_str(), "Resource" | "Condition");
+                    let below =
+                        fill || matches!(k.as_str(), "Resource" | "NotResource" | "Condition");
                     out.insert(key, walk(x, fills, below)?);
                 }
                 Value::Object(out)
@@ -242,12 +257,47 @@ pub fn lifecycle_template(
     Ok(serde_yaml_ng::to_string(&template)?)
 }
 
+/// The guardrail's statements that `governance` asks for: a statement that
+/// tests a requirement's condition keys is kept when that requirement is
+/// on; the rest (notebooks, Studio) always.
+pub fn guardrail_statements(governance: &GovernancePolicy) -> Result<Value> {
+    let mut policy: Value = serde_json::from_str(NOTEBOOK_GUARDRAIL)?;
+    let Some(statements) = policy["Statement"].as_array_mut() else {
+        bail!("the shipped guardrail has no statements");
+    };
+    statements.retain(|st| {
+        st["Condition"]
+            .as_object()
+            .into_iter()
+            .flat_map(|ops| ops.values())
+            .filter_map(Value::as_object)
+            .flat_map(|keys| keys.keys())
+            .filter_map(|k| JobCondition::of_key(k))
+            .all(|c| governance.requires(c))
+    });
+    Ok(policy)
+}
+
 /// One stack per notebook: the notebook, a role of its own whose policy
-/// names that notebook only, and its owner and cost tags.
-pub fn notebook_template(owner_tag: &TagKey, cost_tag: &TagKey) -> Result<String> {
+/// names that notebook only, its guardrail (`[governance]`), and its owner
+/// and cost tags.
+pub fn notebook_template(
+    owner_tag: &TagKey,
+    cost_tag: &TagKey,
+    governance: &GovernancePolicy,
+) -> Result<String> {
     let text = |description: &str| json!({ "Type": "String", "Description": description });
+    // Jobs run in the notebook's own subnet and security groups unless the
+    // stack names others.
+    let job_subnets = json!({ "Fn::If": ["JobSubnetIdsGiven", { "Ref": "JobSubnetIds" }, [{ "Ref": "SubnetId" }]] });
+    let job_groups = json!({ "Fn::If": ["JobSecurityGroupIdsGiven", { "Ref": "JobSecurityGroupIds" }, { "Ref": "SecurityGroupIds" }]});
     let mut fills = PSEUDO.to_vec();
     fills.extend([
+        ("JOB_SUBNET_IDS", Fill::ListOf(&job_subnets)),
+        ("JOB_SECURITY_GROUP_IDS", Fill::ListOf(&job_groups)),
+        ("JOB_KMS_KEY_ARNS", Fill::List("JobKmsKeyArns")),
+        ("OWNER_TAG_KEY", Fill::Text(owner_tag.as_str())),
+        ("NOTEBOOK_OWNER", Fill::Param("Owner")),
         ("NOTEBOOK_NAME", Fill::Param("NotebookName")),
         ("NOTEBOOK_ARN_NAME", Fill::Param("NotebookName")),
         ("BUNDLE_BUCKET", Fill::Param("BundleBucket")),
@@ -260,11 +310,16 @@ pub fn notebook_template(owner_tag: &TagKey, cost_tag: &TagKey) -> Result<String
         ("REPORT_KEY_ID", Fill::Param("ReportKeyId")),
     ]);
     let role_policy = policy_document(NOTEBOOK_ROLE_POLICY, &fills)?;
+    let guardrail = policy_document(
+        &serde_json::to_string(&guardrail_statements(governance)?)?,
+        &fills,
+    )?;
+    let given = |list: &str| json!({ "Fn::Not": [{ "Fn::Equals": [{ "Fn::Join": ["", { "Ref": list }] }, ""] }] });
     let tags = json!([
         { "Key": owner_tag.as_str(), "Value": { "Ref": "Owner" } },
         { "Key": cost_tag.as_str(), "Value": { "Ref": "CostCenter" } },
     ]);
-    let template = json!({
+    let mut template = json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": format!("nbwarden {}: one notebook instance with a role of its own", crate::version::SHORT),
         "Parameters": {
@@ -290,7 +345,25 @@ pub fn notebook_template(owner_tag: &TagKey, cost_tag: &TagKey) -> Result<String
             "CodeArtifactDomain": text("The CodeArtifact domain of the package mirror"),
             "ReportBucket": text("The bucket of the fleet reports"),
             "ReportPrefix": text("The fleet reports' prefix, without slashes at either end"),
-            "ReportKeyId": text("The KMS key id of the fleet reports' bucket")
+            "ReportKeyId": text("The KMS key id of the fleet reports' bucket"),
+            "JobSubnetIds": {
+                "Type": "CommaDelimitedList",
+                "Default": "",
+                "Description": "The subnets the notebook's jobs, models and endpoints may use (the guardrail); empty: the notebook's own subnet"
+            },
+            "JobSecurityGroupIds": {
+                "Type": "CommaDelimitedList",
+                "Default": "",
+                "Description": "The security groups they may use; empty: the notebook's own"
+            },
+            "JobKmsKeyArns": {
+                "Type": "CommaDelimitedList",
+                "Description": "The KMS key ARNs their volumes and outputs must use (the guardrail; key ARNs, not aliases: SageMaker compares ARNs)"
+            }
+        },
+        "Conditions": {
+            "JobSubnetIdsGiven": given("JobSubnetIds"),
+            "JobSecurityGroupIdsGiven": given("JobSecurityGroupIds")
         },
         "Resources": {
             "NotebookRole": {
@@ -308,7 +381,13 @@ pub fn notebook_template(owner_tag: &TagKey, cost_tag: &TagKey) -> Result<String
                             "Action": "sts:AssumeRole"
                         }]
                     },
-                    "Policies": [{ "PolicyName": "nbwarden-notebook", "PolicyDocument": role_policy }],
+                    // Inline: the guardrail lives and dies with the role, and
+                    // with every requirement on it is larger than a managed
+                    // policy may be (6,144 characters).
+                    "Policies": [
+                        { "PolicyName": "nbwarden-notebook", "PolicyDocument": role_policy },
+                        { "PolicyName": GUARDRAIL_POLICY_NAME, "PolicyDocument": guardrail },
+                    ],
                     "Tags": tags.clone(),
                 }
             },
@@ -333,6 +412,28 @@ pub fn notebook_template(owner_tag: &TagKey, cost_tag: &TagKey) -> Result<String
             "RoleArn": { "Value": { "Fn::GetAtt": ["NotebookRole", "Arn"] } }
         }
     });
+    // A requirement that is off leaves its parameters unused: they go.
+    let unused: &[&str] = match (governance.vpc, governance.kms) {
+        (true, true) => &[],
+        (true, false) => &["JobKmsKeyArns"],
+        (false, true) => &["JobSubnetIds", "JobSecurityGroupIds"],
+        (false, false) => &["JobSubnetIds", "JobSecurityGroupIds", "JobKmsKeyArns"],
+    };
+    for name in unused {
+        if let Some(p) = template["Parameters"].as_object_mut() {
+            p.remove(*name);
+        }
+        if let Some(c) = template["Conditions"].as_object_mut() {
+            c.remove(&format!("{name}Given"));
+        }
+    }
+    if template["Conditions"]
+        .as_object()
+        .is_some_and(|c| c.is_empty())
+        && let Some(t) = template.as_object_mut()
+    {
+        t.remove("Conditions");
+    }
     Ok(serde_yaml_ng::to_string(&template)?)
 }
 
@@ -386,7 +487,8 @@ mod tests {
         assert!(
             notebook_template(
                 &"owner".parse().expect("key"),
-                &"cost".parse().expect("key")
+                &"cost".parse().expect("key"),
+                &GovernancePolicy::default(),
             )
             .is_ok()
         );

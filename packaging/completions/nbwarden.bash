@@ -185,7 +185,7 @@ _nbwarden() {
             return 0
             ;;
         nbwarden__subcmd__fleet__subcmd__summary)
-            opts="-v -q -h --bucket --prefix --cross-check --allow-root-access --owner-tag-key --cost-tag-key --lifecycle-config --region --require-root-access-disabled --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help"
+            opts="-v -q -h --bucket --prefix --cross-check --allow-root-access --owner-tag-key --cost-tag-key --lifecycle-config --region --job-days --require-root-access-disabled --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -212,6 +212,10 @@ _nbwarden() {
                     return 0
                     ;;
                 --region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --job-days)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -41,6 +41,7 @@ impl Aws {
             url: url.to_string(),
             headers: vec![("content-type", "application/json".into())],
             body: Vec::new(),
+            xml: false,
         })?;
         let token = answer["authorizationToken"]
             .as_str()

@@ -9,6 +9,7 @@
 
 mod codeartifact;
 mod errors;
+mod iam;
 mod sagemaker;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +24,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 pub use codeartifact::CodeArtifactToken;
 pub use errors::describe;
+pub use iam::RolePolicy;
 
 /// Checks an instance id from IMDS before it names anything (it becomes
 /// part of the fleet report's S3 key): `i-` and 8 or 17 hex digits.

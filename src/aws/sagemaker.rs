@@ -76,6 +76,28 @@ impl Aws {
         }
     }
 
+    /// Every item of a paginated listing (`operation`, the items under
+    /// `field`), with `request`'s filters.
+    pub fn sagemaker_list_all(
+        &self,
+        region: &str,
+        operation: &str,
+        field: &str,
+        request: serde_json::Value,
+    ) -> Result<Vec<serde_json::Value>> {
+        let mut out = Vec::new();
+        let mut body = request;
+        body["MaxResults"] = 100.into();
+        loop {
+            let page = self.sagemaker_call(region, operation, &body, region)?;
+            out.extend(page[field].as_array().into_iter().flatten().cloned());
+            match page["NextToken"].as_str() {
+                Some(t) if !t.is_empty() => body["NextToken"] = t.into(),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     /// `StopNotebookInstance` for `name`.
     pub fn sagemaker_stop_notebook(&self, name: &str) -> Result<()> {
         let body = serde_json::json!({ "NotebookInstanceName": name });
@@ -111,7 +133,7 @@ impl Aws {
     }
 
     /// One SageMaker JSON call; `name` (the resource) appears in errors.
-    fn sagemaker_call(
+    pub fn sagemaker_call(
         &self,
         region: &str,
         operation: &str,
@@ -131,6 +153,7 @@ impl Aws {
                 ("x-amz-target", target),
             ],
             body: serde_json::to_vec(request)?,
+            xml: false,
         })
     }
 
@@ -238,7 +261,15 @@ impl Aws {
                 .map(str::to_string);
             let text = resp.text().await.unwrap_or_default();
             if !status.is_success() {
-                let err: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                let err: serde_json::Value = if call.xml {
+                    // The query protocol's <ErrorResponse><Error><Code>…
+                    serde_json::json!({
+                        "__type": xml_texts(&text, "Code").first(),
+                        "message": xml_texts(&text, "Message").first(),
+                    })
+                } else {
+                    serde_json::from_str(&text).unwrap_or_default()
+                };
                 let code = err["__type"]
                     .as_str()
                     .map(str::to_string)
@@ -259,6 +290,9 @@ impl Aws {
                 } else {
                     Attempt::Final(e)
                 });
+            }
+            if call.xml {
+                return Ok(serde_json::Value::String(text));
             }
             if text.trim().is_empty() {
                 return Ok(serde_json::Value::Null);
@@ -301,4 +335,40 @@ pub(super) struct SignedCall<'a> {
     pub url: String,
     pub headers: Vec<(&'a str, String)>,
     pub body: Vec<u8>,
+    /// The answer is XML (the query protocol: IAM), returned as one JSON
+    /// string for the caller to read with [`xml_texts`].
+    pub xml: bool,
+}
+
+/// The text of every element named `name` in `xml`, unescaped, in order;
+/// what is not well-formed ends the list where it breaks.
+pub(super) fn xml_texts(xml: &str, name: &str) -> Vec<String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut out = Vec::new();
+    let mut inside: Option<String> = None;
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) if e.local_name().as_ref() == name => {
+                inside = Some(String::new());
+            }
+            Ok(Event::Text(t)) => {
+                if let Some(acc) = inside.as_mut() {
+                    acc.push_str(&t.xml10_content());
+                }
+            }
+            // `&amp;`, `&#34;`: the reader hands each reference apart.
+            Ok(Event::GeneralRef(r)) => {
+                if let Some(acc) = inside.as_mut() {
+                    let reference = format!("&{};", r.into_inner());
+                    acc.push_str(&quick_xml::escape::unescape(&reference).unwrap_or_default());
+                }
+            }
+            Ok(Event::End(e)) if e.local_name().as_ref() == name => {
+                out.extend(inside.take());
+            }
+            Ok(Event::Eof) | Err(_) => return out,
+            _ => {}
+        }
+    }
 }

@@ -259,6 +259,17 @@ pub enum FleetCommand {
         /// (repeatable), besides those the reports name and your own.
         #[arg(long = "region", value_name = "REGION", requires = "cross_check", value_parser = parse_region)]
         regions: Vec<String>,
+        /// With --cross-check: how many days back to list the training,
+        /// processing and transform jobs run with a notebook's role (each is
+        /// judged against `[governance]` of --policy, else its defaults).
+        #[arg(
+            long,
+            default_value_t = 30,
+            value_name = "DAYS",
+            requires = "cross_check",
+            value_parser = clap::value_parser!(u32).range(1..=365)
+        )]
+        job_days: u32,
         /// Root access is flagged by default now; kept so that scripts
         /// written for earlier versions still run.
         #[arg(long, hide = true, requires = "cross_check")]

@@ -5,6 +5,7 @@
 //! them. Validation happens while deserializing (newtypes with `try_from`),
 //! so every error carries the position of the offending value.
 
+mod governance;
 mod load;
 mod monitoring;
 mod packages;
@@ -19,6 +20,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use governance::{GovernancePolicy, JobCondition};
 pub use load::{LoadError, LoadedPolicy, PolicyError, from_bytes, parse, parse_sha256, sha256_hex};
 pub use monitoring::{
     AgentPackage, CloudWatchMetric, CloudWatchPolicy, DEFAULT_JUPYTER_URL, DownloadSource,
@@ -93,6 +95,11 @@ pub struct Policy {
     /// the `service` control is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<ServicePolicy>,
+    /// What the notebook role's guardrail requires of the jobs, models and
+    /// endpoints a notebook creates (`lifecycle notebook-stack`), and what
+    /// `fleet summary --cross-check` flags. The instance never reads it.
+    #[serde(default)]
+    pub governance: GovernancePolicy,
 }
 
 fn default_user() -> AccountName {

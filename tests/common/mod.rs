@@ -4,6 +4,7 @@
 
 pub mod booted;
 pub mod bundle;
+pub mod iam;
 pub mod notebook;
 
 use std::collections::BTreeMap;

@@ -19,6 +19,8 @@ use crate::facts::{Facts, Notebook};
 use crate::policy::ReportSink;
 use crate::report::{ControlPlaneView, Report, Status};
 
+mod governance;
+
 /// Reports are small; anything larger in the bucket is not one of ours.
 const MAX_REPORT_BYTES: usize = 4 * 1024 * 1024;
 
@@ -123,6 +125,11 @@ pub struct CrossCheckRules {
     /// notebook that starts with another, or none, never runs nbwarden,
     /// whatever report sits under its name.
     pub lifecycle_config: String,
+    /// What the guardrail requires (`[governance]`): each notebook role
+    /// must carry it, and jobs run with a notebook's role must meet it.
+    pub governance: crate::policy::GovernancePolicy,
+    /// How many days back the jobs are listed.
+    pub job_days: u32,
 }
 
 impl Default for CrossCheckRules {
@@ -133,6 +140,8 @@ impl Default for CrossCheckRules {
             cost_tag: "cost-center".into(),
             regions: Vec::new(),
             lifecycle_config: crate::lifecycle::DEFAULT_CONFIG_NAME.into(),
+            governance: crate::policy::GovernancePolicy::default(),
+            job_days: 30,
         }
     }
 }
@@ -361,7 +370,27 @@ pub fn cross_check(aws: &Aws, rows: &mut Vec<Row>, rules: &CrossCheckRules) -> R
             ..Row::empty()
         });
     }
-    let access = access_view(aws, &fleet, &described, rules);
+    let mut access = access_view(aws, &fleet, &described, rules);
+    let since = SystemTime::now()
+        .checked_sub(Duration::from_secs(u64::from(rules.job_days) * 86_400))
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    let roles: Vec<governance::NotebookRole<'_>> = access
+        .iter()
+        .filter_map(|(key, (_, view))| {
+            Some(governance::NotebookRole {
+                key,
+                role_arn: view.role.as_deref()?,
+                owner: view.owner.as_deref(),
+            })
+        })
+        .collect();
+    let launched = governance::findings(aws, &roles, &rules.governance, &rules.owner_tag, since);
+    for (key, findings) in launched {
+        if let Some((_, view)) = access.get_mut(&key) {
+            view.findings.extend(findings);
+        }
+    }
     // Reports by notebook: a fleet has thousands of each.
     let reported: BTreeMap<NotebookKey, usize> = rows
         .iter()
@@ -422,6 +451,8 @@ pub fn cross_check(aws: &Aws, rows: &mut Vec<Row>, rules: &CrossCheckRules) -> R
 #[derive(Debug, Default)]
 struct AccessFindings {
     role_arn: Option<String>,
+    /// The role's ARN as SageMaker wrote it, for the calls that read it.
+    role: Option<String>,
     owner: Option<String>,
     cost: Option<String>,
     /// Tags and role sharing.
@@ -473,6 +504,7 @@ fn access_view(
             .ok();
         if let Some(seen) = &seen {
             view.role_arn = seen.role_arn.clone().map(|r| bounded(&r));
+            view.role = seen.role_arn.clone();
             view.settings = settings_findings(seen, rules);
             if let Some(role) = &seen.role_arn {
                 let me = format!("{region}/{name}");

@@ -1,0 +1,119 @@
+//! `[governance]`: what the notebook role's guardrail requires of the
+//! jobs, models and endpoints a notebook creates. Read by the per-notebook
+//! template (`lifecycle notebook-stack`) and by the fleet's cross-check;
+//! the instance itself never holds these rights to judge.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The `[governance]` section. Each requirement turns on the guardrail's
+/// statements that test its condition keys (SageMaker's own, as the
+/// service authorization reference lists them per action); the
+/// cross-check flags jobs run without it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GovernancePolicy {
+    /// Jobs, models and endpoint configurations run in the fleet's
+    /// subnets with the fleet's security groups (`sagemaker:VpcSubnets`,
+    /// `sagemaker:VpcSecurityGroupIds`).
+    #[serde(default = "yes")]
+    pub vpc: bool,
+    /// Volumes and outputs are encrypted with the fleet's job key
+    /// (`sagemaker:VolumeKmsKeyArn`, `sagemaker:OutputKmsKeyArn`).
+    #[serde(default = "yes")]
+    pub kms: bool,
+    /// Traffic between a job's containers is encrypted
+    /// (`sagemaker:InterContainerTrafficEncryption`).
+    #[serde(default = "yes")]
+    pub inter_container_encryption: bool,
+    /// Containers run without network access (`sagemaker:NetworkIsolation`):
+    /// off by default, since most training code fetches from the VPC.
+    #[serde(default)]
+    pub network_isolation: bool,
+    /// Everything a notebook creates carries the owner tag with the
+    /// notebook's owner (`aws:RequestTag/…`).
+    #[serde(default = "yes")]
+    pub owner_tag: bool,
+}
+
+impl Default for GovernancePolicy {
+    fn default() -> Self {
+        GovernancePolicy {
+            vpc: true,
+            kms: true,
+            inter_container_encryption: true,
+            network_isolation: false,
+            owner_tag: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One requirement of `[governance]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobCondition {
+    Vpc,
+    Kms,
+    InterContainerEncryption,
+    NetworkIsolation,
+    OwnerTag,
+}
+
+impl JobCondition {
+    /// The requirement an IAM condition key belongs to, if any.
+    pub fn of_key(key: &str) -> Option<JobCondition> {
+        Some(match key {
+            "sagemaker:VpcSubnets" | "sagemaker:VpcSecurityGroupIds" => JobCondition::Vpc,
+            "sagemaker:VolumeKmsKeyArn" | "sagemaker:OutputKmsKeyArn" => JobCondition::Kms,
+            "sagemaker:InterContainerTrafficEncryption" => JobCondition::InterContainerEncryption,
+            "sagemaker:NetworkIsolation" => JobCondition::NetworkIsolation,
+            k if k.starts_with("aws:RequestTag/") => JobCondition::OwnerTag,
+            _ => return None,
+        })
+    }
+}
+
+impl GovernancePolicy {
+    pub fn requires(&self, condition: JobCondition) -> bool {
+        match condition {
+            JobCondition::Vpc => self.vpc,
+            JobCondition::Kms => self.kms,
+            JobCondition::InterContainerEncryption => self.inter_container_encryption,
+            JobCondition::NetworkIsolation => self.network_isolation,
+            JobCondition::OwnerTag => self.owner_tag,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_condition_key_of_the_guardrail_belongs_to_one_requirement() {
+        let shipped: serde_json::Value =
+            serde_json::from_str(crate::cloudformation::NOTEBOOK_GUARDRAIL).expect("JSON");
+        let mut seen = Vec::new();
+        for st in shipped["Statement"].as_array().expect("statements") {
+            for (_, keys) in st["Condition"].as_object().into_iter().flatten() {
+                for key in keys.as_object().expect("keys").keys() {
+                    let c = JobCondition::of_key(key)
+                        .unwrap_or_else(|| panic!("{key} belongs to no requirement"));
+                    if !seen.contains(&c) {
+                        seen.push(c);
+                    }
+                }
+            }
+        }
+        assert_eq!(seen.len(), 5, "{seen:?}");
+        let off = GovernancePolicy {
+            network_isolation: false,
+            ..GovernancePolicy::default()
+        };
+        assert!(!off.requires(JobCondition::NetworkIsolation));
+        assert!(off.requires(JobCondition::Vpc));
+    }
+}

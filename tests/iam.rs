@@ -1,0 +1,374 @@
+//! The shipped IAM policies, evaluated request by request with a real IAM
+//! simulator (npm's @cloud-copilot/iam-simulate, as the templates deploy
+//! them) beside the broad `sagemaker:*` grant teams give notebooks and
+//! users: what a notebook launches keeps the fleet's VPC, keys and owner,
+//! and nobody reaches another user's notebook.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::iam::{actions_of, case, deployed, simulate};
+use common::*;
+use serde_json::{Value, json};
+
+const ACCOUNT: &str = "123456789012";
+const KEY: &str = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+const OTHER_KEY: &str =
+    "arn:aws:kms:eu-west-1:123456789012:key/0987dcba-09fe-87dc-65ba-ab0987654321";
+const ROLE: &str = "arn:aws:iam::123456789012:role/nbwarden/team-a";
+
+/// What a team grants a notebook role or its users beside ours.
+fn broad_grant() -> Value {
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sagemaker:*", "Resource": "*"}
+    ]})
+}
+
+/// The guardrail of `lifecycle notebook-stack` under `governance` (a
+/// `[governance]` body), as CloudFormation deploys it for notebook
+/// `team-a` of `ana`, jobs in subnet-a or subnet-b, the notebook's own
+/// security group, and KEY.
+fn deployed_guardrail(governance: &str) -> Value {
+    let dir = tempfile::tempdir().expect("tmp");
+    let policy = write_policy(
+        dir.path(),
+        &format!("version = 1\n[governance]\n{governance}"),
+    );
+    let out = nbwarden(&[
+        "--policy",
+        &policy.to_string_lossy(),
+        "lifecycle",
+        "notebook-stack",
+    ]);
+    assert_eq!(code(&out), 0, "{}", output_text(&out));
+    let template: Value = serde_yaml_ng::from_slice(&out.stdout).expect("YAML");
+    let guardrail = template["Resources"]["NotebookRole"]["Properties"]["Policies"]
+        .as_array()
+        .expect("policies")
+        .iter()
+        .find(|p| p["PolicyName"] == "nbwarden-guardrail")
+        .expect("the guardrail is on the notebook's role")["PolicyDocument"]
+        .clone();
+    let params: BTreeMap<&str, Value> = [
+        ("AWS::Region", json!("eu-west-1")),
+        ("AWS::AccountId", json!(ACCOUNT)),
+        ("NotebookName", json!("team-a")),
+        ("Owner", json!("ana")),
+        ("SubnetId", json!("subnet-nb")),
+        ("SecurityGroupIds", json!(["sg-nb"])),
+        ("JobSubnetIds", json!(["subnet-a", "subnet-b"])),
+        ("JobSecurityGroupIds", json!([""])),
+        ("JobKmsKeyArns", json!([KEY])),
+    ]
+    .into();
+    let conditions: BTreeMap<&str, bool> = [
+        ("JobSubnetIdsGiven", true),
+        ("JobSecurityGroupIdsGiven", false),
+    ]
+    .into();
+    deployed(&guardrail, &params, &conditions)
+}
+
+/// A governance key: its value in a governed request, and a value that
+/// breaks the rule.
+fn governed(key: &str) -> Option<(Value, Value)> {
+    Some(match key {
+        "sagemaker:VpcSubnets" => (
+            json!(["subnet-a", "subnet-b"]),
+            json!(["subnet-a", "subnet-public"]),
+        ),
+        "sagemaker:VpcSecurityGroupIds" => (json!(["sg-nb"]), json!(["sg-nb", "sg-open"])),
+        "sagemaker:VolumeKmsKeyArn" | "sagemaker:OutputKmsKeyArn" => (json!(KEY), json!(OTHER_KEY)),
+        "sagemaker:InterContainerTrafficEncryption" | "sagemaker:NetworkIsolation" => {
+            (json!("true"), json!("false"))
+        }
+        "aws:RequestTag/${TagKey}" => (json!("ana"), json!("mallory")),
+        _ => return None,
+    })
+}
+
+/// The context of a governed request for an action taking `keys`.
+fn governed_context(keys: &[String]) -> serde_json::Map<String, Value> {
+    let mut context = serde_json::Map::new();
+    for key in keys {
+        if let Some((good, _)) = governed(key) {
+            context.insert(context_key(key), good);
+        }
+    }
+    if keys.iter().any(|k| k == "aws:RequestTag/${TagKey}") {
+        context.insert("aws:TagKeys".into(), json!(["owner"]));
+    }
+    context
+}
+
+fn context_key(key: &str) -> String {
+    key.replace("${TagKey}", "owner")
+}
+
+/// Every action the service authorization reference lets a guardrail
+/// govern: a create or update taking one of the keys. A notebook role
+/// creates no notebook, Studio domain or user profile at all.
+fn governed_actions() -> BTreeMap<String, common::iam::Action> {
+    let outright = [
+        "CreateNotebookInstance",
+        "CreateDomain",
+        "UpdateDomain",
+        "CreateUserProfile",
+        "UpdateUserProfile",
+    ];
+    actions_of("sagemaker")
+        .into_iter()
+        .filter(|(name, a)| {
+            (name.starts_with("Create") || name.starts_with("Update"))
+                && !outright.contains(&name.as_str())
+                && a.keys
+                    .iter()
+                    .any(|k| k.starts_with("sagemaker:") && governed(k).is_some())
+        })
+        .collect()
+}
+
+/// With every requirement on, every job, model and endpoint a notebook
+/// can create is allowed with the fleet's subnets, security groups, key,
+/// encryption, isolation and owner, and denied without any one of them or
+/// with another value, although a broad `sagemaker:*` grant sits beside
+/// the guardrail. An update that leaves a setting out keeps it (allowed);
+/// one that changes it is denied. Which actions take which key comes from
+/// the simulator's own copy of the service authorization reference, so
+/// an action the guardrail forgot fails here.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs the loopback services (scripts/test)"
+)]
+fn the_guardrail_holds_every_job_to_the_fleets_vpc_keys_and_owner_beside_a_broad_grant() {
+    let guardrail = deployed_guardrail("network_isolation = true\n");
+    let grant = broad_grant();
+    let mut cases = Vec::new();
+    let mut expected = Vec::new();
+    let actions = governed_actions();
+    assert!(actions.contains_key("CreateTrainingJob") && actions.contains_key("CreateModel"));
+    for (name, action) in &actions {
+        let action_name = format!("sagemaker:{name}");
+        let context = governed_context(&action.keys);
+        let request = |context: serde_json::Map<String, Value>| {
+            case(
+                &[&grant, &guardrail],
+                ROLE,
+                &action_name,
+                &action.resource,
+                Value::Object(context),
+            )
+        };
+        cases.push(request(context.clone()));
+        expected.push((format!("{name}, governed"), "Allowed"));
+        // Tags are set at creation (and retagging is AddTags): an update's
+        // request tags are not the guardrail's concern.
+        let judged = |k: &&String| {
+            governed(k).is_some()
+                && !(name.starts_with("Update") && k.starts_with("aws:RequestTag/"))
+        };
+        for key in action.keys.iter().filter(judged) {
+            let k = context_key(key);
+            let mut without = context.clone();
+            without.remove(&k);
+            if key.starts_with("aws:RequestTag/") {
+                without.insert("aws:TagKeys".into(), json!([]));
+            }
+            cases.push(request(without));
+            let create = name.starts_with("Create");
+            expected.push((
+                format!("{name} without {k}"),
+                if create {
+                    "ExplicitlyDenied"
+                } else {
+                    "Allowed"
+                },
+            ));
+            let mut other = context.clone();
+            other.insert(k.clone(), governed(key).expect("governed").1);
+            cases.push(request(other));
+            expected.push((format!("{name} with another {k}"), "ExplicitlyDenied"));
+        }
+    }
+    let results = simulate(&cases);
+    let wrong: Vec<String> = expected
+        .iter()
+        .zip(&results)
+        .filter(|((_, want), got)| want != got)
+        .map(|((what, want), got)| format!("{what}: {got}, not {want}"))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{} of {}:\n{}",
+        wrong.len(),
+        results.len(),
+        wrong.join("\n")
+    );
+}
+
+/// `[governance]` decides what is rendered: with the VPC and network
+/// isolation off, a job outside any VPC and without isolation is allowed,
+/// while the keys and the owner still hold.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs the loopback services (scripts/test)"
+)]
+fn governance_turns_each_requirement_on_and_off() {
+    let guardrail = deployed_guardrail("vpc = false\n");
+    let grant = broad_grant();
+    let training = "arn:aws:sagemaker:eu-west-1:123456789012:training-job/j";
+    let job = |context: Value| {
+        case(
+            &[&grant, &guardrail],
+            ROLE,
+            "sagemaker:CreateTrainingJob",
+            training,
+            context,
+        )
+    };
+    let keys = json!({
+        "sagemaker:VolumeKmsKeyArn": KEY, "sagemaker:OutputKmsKeyArn": KEY,
+        "sagemaker:InterContainerTrafficEncryption": "true",
+        "aws:RequestTag/owner": "ana", "aws:TagKeys": ["owner"],
+    });
+    let mut no_key = keys.clone();
+    no_key
+        .as_object_mut()
+        .expect("object")
+        .remove("sagemaker:OutputKmsKeyArn");
+    let mut no_encryption = keys.clone();
+    no_encryption["sagemaker:InterContainerTrafficEncryption"] = json!("false");
+    assert_eq!(
+        simulate(&[job(keys), job(no_key), job(no_encryption)]),
+        ["Allowed", "ExplicitlyDenied", "ExplicitlyDenied"]
+    );
+}
+
+/// The notebook role opens, creates, starts, changes, deletes or retags
+/// no notebook, its own included, and stops only its own (the idle
+/// auto-stop), whatever grant sits beside the guardrail.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs the loopback services (scripts/test)"
+)]
+fn a_notebook_role_stops_its_own_notebook_and_touches_no_other() {
+    let guardrail = deployed_guardrail("");
+    let grant = broad_grant();
+    let own = "arn:aws:sagemaker:eu-west-1:123456789012:notebook-instance/team-a";
+    let other = "arn:aws:sagemaker:eu-west-1:123456789012:notebook-instance/team-b";
+    let mut cases = Vec::new();
+    let mut expected = Vec::new();
+    for (action, resource, want) in [
+        ("StopNotebookInstance", own, "Allowed"),
+        ("StopNotebookInstance", other, "ExplicitlyDenied"),
+        (
+            "CreatePresignedNotebookInstanceUrl",
+            own,
+            "ExplicitlyDenied",
+        ),
+        (
+            "CreatePresignedNotebookInstanceUrl",
+            other,
+            "ExplicitlyDenied",
+        ),
+        ("CreateNotebookInstance", other, "ExplicitlyDenied"),
+        ("UpdateNotebookInstance", own, "ExplicitlyDenied"),
+        ("StartNotebookInstance", other, "ExplicitlyDenied"),
+        ("DeleteNotebookInstance", other, "ExplicitlyDenied"),
+        ("AddTags", own, "ExplicitlyDenied"),
+        ("DeleteTags", other, "ExplicitlyDenied"),
+        (
+            "UpdateNotebookInstanceLifecycleConfig",
+            "arn:aws:sagemaker:eu-west-1:123456789012:notebook-instance-lifecycle-config/nbwarden",
+            "ExplicitlyDenied",
+        ),
+        (
+            "CreatePresignedDomainUrl",
+            "arn:aws:sagemaker:eu-west-1:123456789012:user-profile/d-1/u",
+            "ExplicitlyDenied",
+        ),
+    ] {
+        cases.push(case(
+            &[&grant, &guardrail],
+            ROLE,
+            &format!("sagemaker:{action}"),
+            resource,
+            json!({}),
+        ));
+        expected.push(format!("{action} on {resource}: {want}"));
+    }
+    let got: Vec<String> = simulate(&cases)
+        .iter()
+        .zip(&expected)
+        .map(|(r, e)| format!("{}: {r}", e.rsplit_once(": ").expect("want").0))
+        .collect();
+    assert_eq!(got, expected);
+}
+
+/// The users' access policy, beside a broad `sagemaker:*` grant: a user
+/// opens, starts, stops, deletes and retags their own notebook, never
+/// another owner's or an untagged one.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs the loopback services (scripts/test)"
+)]
+fn the_users_policy_keeps_each_user_off_other_users_notebooks() {
+    let text = std::fs::read_to_string(repo().join("packaging/iam-user-access-policy.json"))
+        .expect("policy");
+    let filled = text
+        .replace("OWNER_TAG_KEY", "owner")
+        .replace("COST_TAG_KEY", "cost-center")
+        .replace("VPCE_ID", "vpce-0a1b2c3d4e5f67890")
+        .replace("ACCOUNT", ACCOUNT)
+        .replace("REGION", "eu-west-1");
+    let access: Value = serde_json::from_str(&filled).expect("JSON");
+    let grant = broad_grant();
+    let user = "arn:aws:iam::123456789012:user/ana";
+    let notebook = "arn:aws:sagemaker:eu-west-1:123456789012:notebook-instance/nb";
+    let mut cases = Vec::new();
+    let mut expected = Vec::new();
+    for action in [
+        "StartNotebookInstance",
+        "StopNotebookInstance",
+        "DeleteNotebookInstance",
+        "AddTags",
+        "DeleteTags",
+        "CreatePresignedNotebookInstanceUrl",
+    ] {
+        for (whose, tag, want) in [
+            ("own", Some("ana"), "Allowed"),
+            ("another owner's", Some("bob"), "ExplicitlyDenied"),
+            ("untagged", None, "ExplicitlyDenied"),
+        ] {
+            let mut context = json!({
+                "aws:username": "ana",
+                "aws:SourceVpce": "vpce-0a1b2c3d4e5f67890",
+            });
+            if let Some(owner) = tag {
+                context["aws:ResourceTag/owner"] = json!(owner);
+            }
+            if action.ends_with("Tags") {
+                context["aws:TagKeys"] = json!(["project"]);
+            }
+            cases.push(case(
+                &[&grant, &access],
+                user,
+                &format!("sagemaker:{action}"),
+                notebook,
+                context,
+            ));
+            expected.push(format!("{action} on {whose}: {want}"));
+        }
+    }
+    let got: Vec<String> = simulate(&cases)
+        .iter()
+        .zip(&expected)
+        .map(|(r, e)| format!("{}: {r}", e.rsplit_once(": ").expect("want").0))
+        .collect();
+    assert_eq!(got, expected);
+}
