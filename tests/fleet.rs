@@ -75,6 +75,55 @@ fn findings_of(rows: &serde_json::Value, name: &str) -> String {
         .unwrap_or_else(|| panic!("{name} was not cross-checked: {rows:#}"))
 }
 
+/// The shipped guardrail with every placeholder filled for moto's account.
+fn filled_guardrail(without: &[&str]) -> String {
+    let text = std::fs::read_to_string(repo().join("packaging/iam-notebook-guardrail-policy.json"))
+        .expect("guardrail");
+    let mut policy: serde_json::Value = serde_json::from_str(
+        &text
+            .replace("JOB_SUBNET_IDS", "subnet-0a1b2c3d4e5f67890")
+            .replace("JOB_SECURITY_GROUP_IDS", "sg-0a1b2c3d4e5f67890")
+            .replace("JOB_KMS_KEY_ARNS", KEY_ARN)
+            .replace("OWNER_TAG_KEY", "owner")
+            .replace("NOTEBOOK_OWNER", "ana")
+            .replace("NOTEBOOK_ARN_NAME", "x")
+            .replace("REGION", "us-east-1")
+            .replace("ACCOUNT", "123456789012"),
+    )
+    .expect("JSON");
+    if let Some(statements) = policy["Statement"].as_array_mut() {
+        statements.retain(|st| !without.iter().any(|sid| st["Sid"] == *sid));
+    }
+    policy.to_string()
+}
+
+const KEY_ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+/// IAM roles in moto named as `roles`, each with `policy` inline as
+/// `nbwarden-guardrail` (none when empty), as the notebook stack makes them.
+fn make_roles(roles: &[&str], policy: &str) {
+    let script = r#"
+import boto3, sys
+iam = boto3.client("iam", endpoint_url=sys.argv[1], region_name="us-east-1",
+                   aws_access_key_id="testing", aws_secret_access_key="testing")
+trust = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"sagemaker.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+policy = sys.argv[2]
+for role in sys.argv[3:]:
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust)
+    if policy:
+        iam.put_role_policy(RoleName=role, PolicyName="nbwarden-guardrail", PolicyDocument=policy)
+"#;
+    let mut args = vec![policy];
+    args.extend_from_slice(roles);
+    let made = boto3(script, &args);
+    assert!(made.status.success(), "{}", output_text(&made));
+}
+
+/// Each role named carries the whole guardrail.
+fn make_guarded_roles(roles: &[&str]) {
+    make_roles(roles, &filled_guardrail(&[]));
+}
+
 /// The run says its report reached the bucket.
 fn assert_uploaded(report: &Report) {
     assert!(
@@ -322,6 +371,7 @@ for name, safe in zip(sys.argv[2::2], sys.argv[3::2]):
         ],
     );
     assert!(made.status.success(), "{}", output_text(&made));
+    make_guarded_roles(&[&honest, &open, &old, &silent]);
 
     // Honest runs on two safe notebooks upload real reports.
     let dir = tempfile::tempdir().expect("tmp");
@@ -389,6 +439,183 @@ s3.put_object(Bucket="nbwarden-reports", Key=base + old + "/latest.json", Body=j
         text.contains("CROSS-CHECK") && text.contains("flagged by the cross-check"),
         "{text}"
     );
+}
+
+/// What notebooks launch, held against `[governance]`: the training,
+/// processing and transform jobs run with a notebook's role that left the
+/// VPC, the KMS keys or the owner tag are findings naming the job, its role
+/// and (by the row) the notebook; the governed ones and another role's are
+/// not. A notebook role without the guardrail, or with part of it, is a
+/// finding of its own. `--policy` decides which requirements apply.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn the_cross_check_names_ungoverned_jobs_and_roles_without_the_guardrail() {
+    let tag = unique("gov");
+    let [guarded, bare, partial] = ["guarded", "bare", "partial"].map(|n| format!("{tag}-{n}"));
+    let prefix = format!("{tag}-reports");
+    let notebooks = r#"
+import boto3, sys
+sm = boto3.client("sagemaker", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+for name in sys.argv[2:]:
+    sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium",
+        RoleArn="arn:aws:iam::123456789012:role/nbwarden/" + name, LifecycleConfigName="nbwarden",
+        SubnetId="subnet-0a1b2c3d4e5f67890", SecurityGroupIds=["sg-0a1b2c3d4e5f67890"],
+        KmsKeyId="arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        DirectInternetAccess="Disabled", RootAccess="Disabled",
+        Tags=[{"Key": "owner", "Value": "ana"}, {"Key": "cost-center", "Value": "cc-1"}])
+"#;
+    let made = boto3(notebooks, &[&guarded, &bare, &partial]);
+    assert!(made.status.success(), "{}", output_text(&made));
+    make_guarded_roles(&[&guarded]);
+    make_roles(&[&bare], "");
+    make_roles(&[&partial], &filled_guardrail(&["DenyJobsOutsideAVpc"]));
+
+    // The guarded notebook's user starts jobs with its role, governed and
+    // not; someone else's role runs an ungoverned one too.
+    let jobs = r#"
+import boto3, sys
+sm = boto3.client("sagemaker", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+tag, role, other = sys.argv[2], sys.argv[3], sys.argv[4]
+key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+vpc = {"Subnets": ["subnet-0a1b2c3d4e5f67890"], "SecurityGroupIds": ["sg-0a1b2c3d4e5f67890"]}
+ana = [{"Key": "owner", "Value": "ana"}]
+image = {"TrainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/train:1", "TrainingInputMode": "File"}
+def train(name, role, governed, tags):
+    resources = {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10}
+    output = {"S3OutputPath": "s3://jobs/out"}
+    extra = {}
+    if governed:
+        resources["VolumeKmsKeyId"] = key
+        output["KmsKeyId"] = key
+        extra = dict(VpcConfig=vpc, EnableInterContainerTrafficEncryption=True)
+    sm.create_training_job(TrainingJobName=name, AlgorithmSpecification=image, RoleArn=role,
+        OutputDataConfig=output, ResourceConfig=resources,
+        StoppingCondition={"MaxRuntimeInSeconds": 3600}, Tags=tags, **extra)
+train(tag + "-governed-training", role, True, ana)
+train(tag + "-open-training", role, False, [])
+train(tag + "-others-training", other, False, [])
+sm.create_processing_job(ProcessingJobName=tag + "-open-processing", RoleArn=role,
+    AppSpecification={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/p:1"},
+    ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large",
+                                           "VolumeSizeInGB": 10, "VolumeKmsKeyId": key}},
+    ProcessingOutputConfig={"Outputs": [], "KmsKeyId": key},
+    NetworkConfig={"EnableInterContainerTrafficEncryption": True},
+    Tags=[{"Key": "owner", "Value": "mallory"}])
+# A transform job runs as its model's role.
+sm.create_model(ModelName=tag + "-model", ExecutionRoleArn=role,
+    PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/serve:1"})
+sm.create_transform_job(TransformJobName=tag + "-governed-transform", ModelName=tag + "-model",
+    TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://jobs/in"}}},
+    TransformOutput={"S3OutputPath": "s3://jobs/out", "KmsKeyId": key},
+    TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeKmsKeyId": key},
+    Tags=ana)
+sm.create_transform_job(TransformJobName=tag + "-keyless-transform", ModelName=tag + "-model",
+    TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://jobs/in"}}},
+    TransformOutput={"S3OutputPath": "s3://jobs/out"},
+    TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1}, Tags=ana)
+"#;
+    let role = format!("arn:aws:iam::123456789012:role/nbwarden/{guarded}");
+    let other = format!("arn:aws:iam::123456789012:role/{tag}-pipelines");
+    let made = boto3(jobs, &[&tag, &role, &other]);
+    assert!(made.status.success(), "{}", output_text(&made));
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let policy = write_policy(
+        dir.path(),
+        &format!(
+            "version = 1\n[verify.control_plane]\n\
+             [verify.report]\nbucket = \"{BUCKET}\"\nprefix = \"{prefix}\"\n"
+        ),
+    );
+    upload_honest_reports(&policy.to_string_lossy(), &[&guarded, &bare, &partial]);
+
+    let admin = sandbox("al2023");
+    let rows = flagged_rows(admin.path(), &prefix, &[]);
+    let named: Vec<String> = findings_of(&rows, &guarded)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(named.len(), 3, "{named:#?}");
+    let open = named
+        .iter()
+        .find(|f| f.contains(&format!("`{tag}-open-training`")))
+        .expect("the open training job is named");
+    assert!(
+        open.starts_with("training job") && open.contains(&role),
+        "{open}"
+    );
+    for lack in [
+        "ran outside the VPC",
+        "no volume KMS key",
+        "no output KMS key",
+        "inter-container traffic unencrypted",
+        "no owner tag `owner`",
+    ] {
+        assert!(open.contains(lack), "{lack}: {open}");
+    }
+    let processing = named
+        .iter()
+        .find(|f| f.contains(&format!("`{tag}-open-processing`")))
+        .expect("the open processing job is named");
+    assert!(processing.contains("ran outside the VPC"), "{processing}");
+    assert!(
+        processing.contains("owner tag `mallory` is not the notebook's owner `ana`"),
+        "{processing}"
+    );
+    let transform = named
+        .iter()
+        .find(|f| f.contains(&format!("`{tag}-keyless-transform`")))
+        .expect("the keyless transform job is named, by its model's role");
+    assert!(
+        transform.ends_with("no volume KMS key, no output KMS key"),
+        "{transform}"
+    );
+    // The governed jobs, and the one run with a role no notebook has.
+    let all = rows.to_string();
+    for unnamed in ["governed-training", "others-training", "governed-transform"] {
+        assert!(
+            !all.contains(&format!("{tag}-{unnamed}")),
+            "{unnamed}: {rows:#}"
+        );
+    }
+    assert!(
+        findings_of(&rows, &bare).contains("its role has no nbwarden guardrail"),
+        "{rows:#}"
+    );
+    assert_eq!(
+        findings_of(&rows, &partial),
+        "its role's guardrail lacks DenyJobsOutsideAVpc (lifecycle notebook-stack renders them)",
+        "{rows:#}"
+    );
+
+    // The fleet's [governance] decides what is required.
+    let lenient = write_policy(
+        dir.path(),
+        "version = 1\n[governance]\nvpc = false\ninter_container_encryption = false\nowner_tag = false\n",
+    );
+    let rows = flagged_rows(
+        admin.path(),
+        &prefix,
+        &["--policy", &lenient.to_string_lossy()],
+    );
+    let f = findings_of(&rows, &guarded);
+    for off in ["VPC", "inter-container", "owner"] {
+        assert!(!f.contains(off), "{off}: {f}");
+    }
+    for job in ["open-training", "keyless-transform"] {
+        assert!(
+            f.lines().any(|l| l.contains(&format!("`{tag}-{job}`"))
+                && l.ends_with("no volume KMS key, no output KMS key")),
+            "{job}: {f}"
+        );
+    }
+    // Without the VPC requirement, that statement is not asked of a role.
+    assert_eq!(findings_of(&rows, &partial), "", "{rows:#}");
 }
 
 /// What the notebook user can write under the report prefix cannot break
@@ -638,6 +865,17 @@ sm.stop_notebook_instance(NotebookInstanceName=tag + "-stopped")
 "#;
     let made = boto3(create, &[&tag]);
     assert!(made.status.success(), "{}", output_text(&made));
+    let shared = format!("{tag}-shared");
+    make_guarded_roles(&[
+        &good,
+        &untagged,
+        &cased,
+        &shared,
+        &open,
+        &unstarted,
+        &other_start,
+        &stopped,
+    ]);
     let dir = tempfile::tempdir().expect("tmp");
     let policy = write_policy(
         dir.path(),

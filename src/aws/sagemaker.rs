@@ -372,3 +372,20 @@ pub(super) fn xml_texts(xml: &str, name: &str) -> Vec<String> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::xml_texts;
+
+    #[test]
+    fn xml_texts_reads_members_and_entities_and_stops_at_broken_xml() {
+        let answer = "<R><PolicyNames><member>a&amp;b</member><member>c&#34;d</member></PolicyNames>\
+                      <IsTruncated>false</IsTruncated></R>";
+        assert_eq!(xml_texts(answer, "member"), ["a&b", "c\"d"]);
+        assert_eq!(xml_texts(answer, "IsTruncated"), ["false"]);
+        assert_eq!(
+            xml_texts("<R><member>x</member><member>y</oops>", "member"),
+            ["x"]
+        );
+    }
+}

@@ -53,6 +53,8 @@ pub struct JobSettings {
     pub name: String,
     pub arn: String,
     pub role_arn: String,
+    /// The model a transform job runs (its role is the model's).
+    pub model: String,
     pub vpc: Option<bool>,
     pub volume_key: bool,
     pub output_key: bool,
@@ -108,6 +110,7 @@ pub fn job_settings(kind: JobKind, d: &Value) -> JobSettings {
             .unwrap_or_default()
             .to_string(),
         role_arn: d["RoleArn"].as_str().unwrap_or_default().to_string(),
+        model: d["ModelName"].as_str().unwrap_or_default().to_string(),
         vpc,
         volume_key: present(volume),
         output_key: present(output),
@@ -327,7 +330,11 @@ fn jobs(
         let body = serde_json::json!({ format!("{api}JobName"): name });
         let described = aws.sagemaker_call(region, &format!("Describe{api}Job"), &body, name);
         // A job that cannot be described names no role: it is nobody's.
-        let job = job_settings(kind, &described.ok()?);
+        let mut job = job_settings(kind, &described.ok()?);
+        if kind == JobKind::Transform {
+            // A transform job runs as its model's execution role.
+            job.role_arn = model_role(aws, region, &job.model).unwrap_or_default();
+        }
         let tags = aws
             .sagemaker_tags_in(region, &job.arn)
             .map_err(|e| format!("{e:#}"));
@@ -336,4 +343,125 @@ fn jobs(
     .into_iter()
     .flatten()
     .collect()
+}
+
+/// The execution role of the model `name` (`DescribeModel`).
+fn model_role(aws: &Aws, region: &str, name: &str) -> Option<String> {
+    let body = serde_json::json!({ "ModelName": name });
+    let model = aws
+        .sagemaker_call(region, "DescribeModel", &body, name)
+        .ok()?;
+    model["ExecutionRoleArn"].as_str().map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped() -> Value {
+        guardrail_statements(&GovernancePolicy::default()).expect("guardrail")
+    }
+
+    fn held(document: Value) -> Vec<RolePolicy> {
+        vec![RolePolicy {
+            name: "arn:aws:iam::123456789012:policy/team".into(),
+            inline: false,
+            document,
+        }]
+    }
+
+    #[test]
+    fn a_guardrail_is_held_by_sid_effect_and_actions_in_any_case() {
+        let mut doc = shipped();
+        for st in doc["Statement"].as_array_mut().expect("statements") {
+            if let Some(actions) = st["Action"].as_array_mut() {
+                for a in actions.iter_mut() {
+                    *a = Value::String(a.as_str().expect("action").to_ascii_uppercase());
+                }
+            }
+        }
+        assert_eq!(
+            guardrail_findings(&held(doc.clone()), &GovernancePolicy::default()),
+            Vec::<String>::new()
+        );
+        // An Allow under the guardrail's Sid is no guardrail.
+        doc["Statement"][0]["Effect"] = "Allow".into();
+        let sid = doc["Statement"][0]["Sid"]
+            .as_str()
+            .expect("sid")
+            .to_string();
+        let found = guardrail_findings(&held(doc.clone()), &GovernancePolicy::default());
+        assert_eq!(found.len(), 1);
+        assert!(found[0].contains(&sid), "{found:?}");
+        // Fewer actions than shipped: not held either.
+        let mut fewer = shipped();
+        fewer["Statement"][1]["Action"] = serde_json::json!(["sagemaker:CreateTrainingJob"]);
+        assert_eq!(
+            guardrail_findings(&held(fewer), &GovernancePolicy::default()).len(),
+            1
+        );
+        // Nothing of it: one finding that says so.
+        let none = guardrail_findings(
+            &held(serde_json::json!({"Statement": []})),
+            &GovernancePolicy::default(),
+        );
+        assert!(none[0].contains("no nbwarden guardrail"), "{none:?}");
+    }
+
+    #[test]
+    fn each_kind_is_read_where_sagemaker_keeps_its_settings() {
+        let training = serde_json::json!({
+            "TrainingJobName": "t", "TrainingJobArn": "arn:t", "RoleArn": "arn:r",
+            "VpcConfig": {"Subnets": ["subnet-1"]},
+            "ResourceConfig": {"VolumeKmsKeyId": "k"}, "OutputDataConfig": {},
+            "EnableInterContainerTrafficEncryption": true,
+        });
+        let t = job_settings(JobKind::Training, &training);
+        assert_eq!(
+            (
+                t.vpc,
+                t.volume_key,
+                t.output_key,
+                t.inter_container,
+                t.isolation
+            ),
+            (Some(true), true, false, Some(true), Some(false))
+        );
+        let processing = serde_json::json!({
+            "ProcessingJobName": "p", "NetworkConfig": {"VpcConfig": {"Subnets": []}},
+            "ProcessingOutputConfig": {"KmsKeyId": "k"},
+        });
+        let p = job_settings(JobKind::Processing, &processing);
+        assert_eq!(
+            (p.vpc, p.volume_key, p.output_key),
+            (Some(false), false, true)
+        );
+        let transform = job_settings(JobKind::Transform, &serde_json::json!({"ModelName": "m"}));
+        assert_eq!((transform.vpc, transform.model.as_str()), (None, "m"));
+        let judged = job_findings(
+            &t,
+            Some("ana\u{1b}[2J"),
+            Some("ana"),
+            "owner",
+            &GovernancePolicy::default(),
+        )
+        .expect("findings");
+        assert!(
+            judged.contains("no output KMS key") && !judged.contains('\u{1b}'),
+            "{judged}"
+        );
+        assert_eq!(
+            job_findings(
+                &transform,
+                Some("ana"),
+                Some("ana"),
+                "owner",
+                &GovernancePolicy {
+                    kms: false,
+                    ..GovernancePolicy::default()
+                }
+            ),
+            None
+        );
+    }
 }
