@@ -101,6 +101,16 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
             );
             Ok(Verdict::Compliant)
         }
+        Command::Lifecycle {
+            command: LifecycleCommand::GuardrailScp(tags),
+        } => {
+            let scp = crate::cloudformation::guardrail_scp_template(
+                &tags.owner_tag_key,
+                &governance(g)?,
+            )?;
+            print!("{scp}");
+            Ok(Verdict::Compliant)
+        }
         Command::Fleet {
             command:
                 FleetCommand::Summary {

@@ -278,6 +278,115 @@ pub fn guardrail_statements(governance: &GovernancePolicy) -> Result<Value> {
     Ok(policy)
 }
 
+/// The largest service control policy AWS Organizations takes, in
+/// characters of its (compact) JSON.
+const SCP_LIMIT: usize = 5_120;
+
+/// What a list placeholder may grow to once deployed (six subnets or
+/// security groups, or three key ARNs), counted against [`SCP_LIMIT`].
+const SCP_LIST_ALLOWANCE: usize = 240;
+
+/// The guardrail's organisation-wide form: the same statements as service
+/// control policies on the accounts or OUs named, applied to every role
+/// under `/nbwarden/` (where the notebook stack puts them). An SCP cannot
+/// name each notebook, so the owner is the role's own owner tag and the
+/// statement that lets a role stop only its own notebook stays in the
+/// per-notebook guardrail. Statements are packed into as many policies as
+/// Organizations' size limit needs.
+pub fn guardrail_scp_template(owner_tag: &TagKey, governance: &GovernancePolicy) -> Result<String> {
+    let principal_owner = format!("${{aws:PrincipalTag/{}}}", owner_tag.as_str());
+    let fills = [
+        ("ACCOUNT", Fill::Text("*")),
+        ("JOB_SUBNET_IDS", Fill::List("JobSubnetIds")),
+        ("JOB_SECURITY_GROUP_IDS", Fill::List("JobSecurityGroupIds")),
+        ("JOB_KMS_KEY_ARNS", Fill::List("JobKmsKeyArns")),
+        ("OWNER_TAG_KEY", Fill::Text(owner_tag.as_str())),
+        ("NOTEBOOK_OWNER", Fill::Text(&principal_owner)),
+    ];
+    let guardrail = guardrail_statements(governance)?;
+    let mut chunks: Vec<(usize, Vec<Value>)> = Vec::new();
+    for st in guardrail["Statement"].as_array().into_iter().flatten() {
+        let text = st.to_string();
+        if text.contains("NOTEBOOK_ARN_NAME") {
+            continue;
+        }
+        let mut st = st.clone();
+        st["Condition"]["ArnLike"] =
+            json!({ "aws:PrincipalArn": "arn:aws:iam::*:role/nbwarden/*" });
+        let lists = [
+            "JOB_SUBNET_IDS",
+            "JOB_SECURITY_GROUP_IDS",
+            "JOB_KMS_KEY_ARNS",
+        ]
+        .iter()
+        .filter(|p| text.contains(*p))
+        .count();
+        let cost = st.to_string().len() + lists * SCP_LIST_ALLOWANCE + 1;
+        match chunks.last_mut() {
+            Some((used, statements)) if *used + cost <= SCP_LIMIT => {
+                *used += cost;
+                statements.push(st);
+            }
+            _ => chunks.push((40 + cost, vec![st])),
+        }
+    }
+    let mut resources = serde_json::Map::new();
+    for (i, (_, statements)) in chunks.iter().enumerate() {
+        let content = json!({ "Version": "2012-10-17", "Statement": statements });
+        resources.insert(
+            format!("NbwardenNotebookGuardrail{}", i + 1),
+            json!({
+                "Type": "AWS::Organizations::Policy",
+                "Properties": {
+                    "Name": { "Fn::Sub": format!("nbwarden-notebook-guardrail-{}-${{AWS::StackName}}", i + 1) },
+                    "Description": format!(
+                        "nbwarden {}: what roles under /nbwarden/ create keeps the fleet's VPC, keys and owner ({} of {})",
+                        crate::version::SHORT, i + 1, chunks.len()
+                    ),
+                    "Type": "SERVICE_CONTROL_POLICY",
+                    "Content": policy_document(&content.to_string(), &fills)?,
+                    "TargetIds": { "Ref": "TargetIds" },
+                }
+            }),
+        );
+    }
+    let mut parameters = json!({
+        "TargetIds": {
+            "Type": "CommaDelimitedList",
+            "Description": "The accounts (123456789012) or organizational units (ou-…) whose notebook roles the policies hold"
+        },
+        "JobSubnetIds": {
+            "Type": "CommaDelimitedList",
+            "Description": "The subnets jobs, models and endpoints of notebook roles may use"
+        },
+        "JobSecurityGroupIds": {
+            "Type": "CommaDelimitedList",
+            "Description": "The security groups they may use"
+        },
+        "JobKmsKeyArns": {
+            "Type": "CommaDelimitedList",
+            "Description": "The KMS key ARNs their volumes and outputs must use"
+        }
+    });
+    if !governance.vpc {
+        for p in ["JobSubnetIds", "JobSecurityGroupIds"] {
+            parameters.as_object_mut().map(|m| m.remove(p));
+        }
+    }
+    if !governance.kms {
+        parameters
+            .as_object_mut()
+            .map(|m| m.remove("JobKmsKeyArns"));
+    }
+    let template = json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": format!("nbwarden {}: the notebook role guardrail as service control policies (deploy in the management account)", crate::version::SHORT),
+        "Parameters": parameters,
+        "Resources": resources,
+    });
+    Ok(serde_yaml_ng::to_string(&template)?)
+}
+
 /// One stack per notebook: the notebook, a role of its own whose policy
 /// names that notebook only, its guardrail (`[governance]`), and its owner
 /// and cost tags.

@@ -9,6 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::iam::{actions_of, case, deployed, simulate};
+use common::notebook::assert_cfn_lint_clean;
 use common::*;
 use serde_json::{Value, json};
 
@@ -371,4 +372,116 @@ fn the_users_policy_keeps_each_user_off_other_users_notebooks() {
         .map(|(r, e)| format!("{}: {r}", e.rsplit_once(": ").expect("want").0))
         .collect();
     assert_eq!(got, expected);
+}
+
+/// The organisation-wide form: the SCP template passes cfn-lint, each
+/// policy fits Organizations' 5,120 characters with six subnets, six
+/// security groups and three keys, and, evaluated as SCPs beside a full
+/// grant, they hold every role under /nbwarden/ (its owner from the role's
+/// own tag) while a pipeline's role elsewhere is left alone.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs the loopback services (scripts/test)"
+)]
+fn the_guardrail_as_scps_holds_every_notebook_role_and_fits_organizations() {
+    let out = nbwarden(&["lifecycle", "guardrail-scp"]);
+    assert_eq!(code(&out), 0, "{}", output_text(&out));
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("scp.yaml");
+    std::fs::write(&path, &out.stdout).expect("write");
+    assert_cfn_lint_clean(&path);
+    let template: Value = serde_yaml_ng::from_slice(&out.stdout).expect("YAML");
+    let many = |prefix: &str, n: usize| -> Value {
+        json!(
+            (0..n)
+                .map(|i| format!("{prefix}-0a1b2c3d4e5f6789{i}"))
+                .collect::<Vec<_>>()
+        )
+    };
+    let wide: BTreeMap<&str, Value> = [
+        ("AWS::StackName", json!("guardrail")),
+        ("JobSubnetIds", many("subnet", 6)),
+        ("JobSecurityGroupIds", many("sg", 6)),
+        (
+            "JobKmsKeyArns",
+            json!([KEY, OTHER_KEY, KEY.replace("1234abcd", "5678abcd")]),
+        ),
+    ]
+    .into();
+    let contents = |params: &BTreeMap<&str, Value>| -> Vec<Value> {
+        template["Resources"]
+            .as_object()
+            .expect("resources")
+            .values()
+            .map(|r| {
+                assert_eq!(r["Type"], "AWS::Organizations::Policy");
+                assert_eq!(r["Properties"]["Type"], "SERVICE_CONTROL_POLICY");
+                deployed(&r["Properties"]["Content"], params, &BTreeMap::new())
+            })
+            .collect()
+    };
+    for scp in contents(&wide) {
+        let size = scp.to_string().len();
+        assert!(size <= 5_120, "{size} characters: {scp}");
+    }
+    let fleet: BTreeMap<&str, Value> = [
+        ("AWS::StackName", json!("guardrail")),
+        ("JobSubnetIds", json!(["subnet-a", "subnet-b"])),
+        ("JobSecurityGroupIds", json!(["sg-nb"])),
+        ("JobKmsKeyArns", json!([KEY])),
+    ]
+    .into();
+    let scps: Vec<Value> = contents(&fleet)
+        .into_iter()
+        .enumerate()
+        .map(|(i, policy)| json!({ "name": format!("guardrail{i}"), "policy": policy }))
+        .collect();
+    let full = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+    let job = |principal: &str, vpc: bool, owner: &str| {
+        let mut context = json!({
+            "sagemaker:VolumeKmsKeyArn": KEY, "sagemaker:OutputKmsKeyArn": KEY,
+            "sagemaker:InterContainerTrafficEncryption": "true",
+            "aws:RequestTag/owner": owner, "aws:TagKeys": ["owner"],
+            "aws:PrincipalTag/owner": "ana",
+        });
+        if vpc {
+            context["sagemaker:VpcSubnets"] = json!(["subnet-a"]);
+            context["sagemaker:VpcSecurityGroupIds"] = json!(["sg-nb"]);
+        }
+        let mut c = case(
+            &[&full],
+            principal,
+            "sagemaker:CreateTrainingJob",
+            "arn:aws:sagemaker:eu-west-1:123456789012:training-job/j",
+            context,
+        );
+        c["scp"] = json!(scps);
+        c
+    };
+    let pipeline = "arn:aws:iam::123456789012:role/pipelines";
+    let mut open_url = case(
+        &[&full],
+        ROLE,
+        "sagemaker:CreatePresignedNotebookInstanceUrl",
+        "arn:aws:sagemaker:eu-west-1:123456789012:notebook-instance/team-b",
+        json!({}),
+    );
+    open_url["scp"] = json!(scps);
+    assert_eq!(
+        simulate(&[
+            job(ROLE, true, "ana"),
+            job(ROLE, false, "ana"),
+            job(ROLE, true, "mallory"),
+            job(pipeline, false, "mallory"),
+            open_url,
+        ]),
+        [
+            "Allowed",
+            "ExplicitlyDenied",
+            "ExplicitlyDenied",
+            "Allowed",
+            "ExplicitlyDenied"
+        ]
+    );
 }

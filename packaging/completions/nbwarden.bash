@@ -49,6 +49,9 @@ _nbwarden() {
             nbwarden__subcmd__fleet,summary)
                 cmd="nbwarden__subcmd__fleet__subcmd__summary"
                 ;;
+            nbwarden__subcmd__lifecycle,guardrail-scp)
+                cmd="nbwarden__subcmd__lifecycle__subcmd__guardrail__subcmd__scp"
+                ;;
             nbwarden__subcmd__lifecycle,notebook-stack)
                 cmd="nbwarden__subcmd__lifecycle__subcmd__notebook__subcmd__stack"
                 ;;
@@ -251,12 +254,58 @@ _nbwarden() {
             return 0
             ;;
         nbwarden__subcmd__lifecycle)
-            opts="-v -q -h --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help render notebook-stack"
+            opts="-v -q -h --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help render notebook-stack guardrail-scp"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --policy-sha256)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --only)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "human json junit" -- "${cur}"))
+                    return 0
+                    ;;
+                --deadline)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nbwarden__subcmd__lifecycle__subcmd__guardrail__subcmd__scp)
+            opts="-v -q -h --owner-tag-key --cost-tag-key --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --owner-tag-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cost-tag-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --policy)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -118,6 +118,11 @@ pub enum LifecycleCommand {
     /// notebook creates the notebook, a role of its own (the notebook role
     /// policy, naming that notebook only) and its owner and cost tags.
     NotebookStack(TagKeyArgs),
+    /// Print the notebook role guardrail as service control policies (a
+    /// CloudFormation template for the organization's management
+    /// account): the organisation-wide form of the per-notebook guardrail,
+    /// holding every role under /nbwarden/ in the accounts or OUs named.
+    GuardrailScp(TagKeyArgs),
 }
 
 /// The tags the templates name: the users' access policy opens a notebook

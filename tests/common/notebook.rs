@@ -299,6 +299,17 @@ pub fn venv_tool(name: &str) -> Command {
     Command::new(format!("{}/bin/{name}", service("NBWARDEN_TEST_VENV")))
 }
 
+/// `cfn-lint` (from the services' venv) accepts the template at `path`.
+pub fn assert_cfn_lint_clean(path: &Path) {
+    let out = venv_tool("cfn-lint").arg(path).output().expect("cfn-lint");
+    assert!(
+        out.status.success(),
+        "cfn-lint {}: {}",
+        path.display(),
+        super::output_text(&out)
+    );
+}
+
 /// Names the sandbox's notebook `name` in moto's account and region, so
 /// that SageMaker calls about it reach a notebook made in moto.
 pub fn name_notebook(root: &Path, name: &str) {

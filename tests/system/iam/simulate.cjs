@@ -16,7 +16,9 @@ async function one(c) {
       principal: c.principal,
       action: c.action,
       resource: { resource: c.resource, accountId: account },
-      contextVariables: c.context || {},
+      // AWS sets aws:PrincipalArn on every signed request; the simulator
+      // leaves it to the caller.
+      contextVariables: { 'aws:PrincipalArn': c.principal, ...(c.context || {}) },
     },
     identityPolicies: c.identity,
     serviceControlPolicies: (c.scp || []).length
