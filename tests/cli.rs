@@ -938,3 +938,51 @@ fn help_names_the_policy_defaults() {
     );
     assert!(help.contains("/etc/nbwarden/lifecycle.env"), "{help}");
 }
+
+/// The templates and the cross-check read `[governance]` from a local
+/// policy file: a typo in it is exit 2 at its line and column, a remote
+/// source is refused with the fix, a missing file is exit 3, and nothing
+/// is printed for any of them.
+#[test]
+fn a_bad_governance_section_names_the_file_and_prints_no_template() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let typo = write_policy(dir.path(), "version = 1\n[governance]\nvcp = false\n");
+    let missing = dir.path().join("missing.toml");
+    for (args, want, says) in [
+        (
+            vec![
+                "--policy",
+                typo.to_str().expect("utf-8"),
+                "lifecycle",
+                "notebook-stack",
+            ],
+            2,
+            ":3:1",
+        ),
+        (
+            vec![
+                "--policy",
+                "s3://b/policy.toml",
+                "lifecycle",
+                "guardrail-scp",
+            ],
+            2,
+            "download it first",
+        ),
+        (
+            vec![
+                "--policy",
+                missing.to_str().expect("utf-8"),
+                "lifecycle",
+                "notebook-stack",
+            ],
+            3,
+            "cannot read policy file",
+        ),
+    ] {
+        let out = nbwarden(&args);
+        assert_eq!(code(&out), want, "{args:?}: {}", output_text(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty(), "{args:?}: {}", stdout(&out));
+    }
+}
