@@ -275,6 +275,18 @@ pub fn guardrail_statements(governance: &GovernancePolicy) -> Result<Value> {
             .filter_map(|k| JobCondition::of_key(k))
             .all(|c| governance.requires(c))
     });
+    // What no key governs is refused but for the actions the fleet allows.
+    let allowed: Vec<String> = governance
+        .allow_ungoverned
+        .iter()
+        .map(|a| a.action())
+        .collect();
+    for st in statements.iter_mut() {
+        if let Some(actions) = st["Action"].as_array_mut() {
+            actions.retain(|a| !allowed.iter().any(|x| a == x.as_str()));
+        }
+    }
+    statements.retain(|st| st["Action"].as_array().is_none_or(|a| !a.is_empty()));
     Ok(policy)
 }
 
@@ -303,7 +315,20 @@ pub fn guardrail_scp_template(owner_tag: &TagKey, governance: &GovernancePolicy)
         ("OWNER_TAG_KEY", Fill::Text(owner_tag.as_str())),
         ("NOTEBOOK_OWNER", Fill::Text(&principal_owner)),
     ];
-    let guardrail = guardrail_statements(governance)?;
+    let mut guardrail = guardrail_statements(governance)?;
+    if governance.owner_tag
+        && let Some(statements) = guardrail["Statement"].as_array_mut()
+    {
+        // A role under /nbwarden/ without an owner tag would compare the
+        // request's tag with nothing: it creates nothing.
+        statements.push(json!({
+            "Sid": "DenyCreatingFromARoleWithoutAnOwner",
+            "Effect": "Deny",
+            "Action": ["sagemaker:Create*"],
+            "Resource": "*",
+            "Condition": { "Null": { "aws:PrincipalTag/OWNER_TAG_KEY": "true" } }
+        }));
+    }
     let mut chunks: Vec<(usize, Vec<Value>)> = Vec::new();
     for st in guardrail["Statement"].as_array().into_iter().flatten() {
         let text = st.to_string();

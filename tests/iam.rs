@@ -107,25 +107,73 @@ fn context_key(key: &str) -> String {
     key.replace("${TagKey}", "owner")
 }
 
-/// Every action the service authorization reference lets a guardrail
-/// govern: a create or update taking one of the keys. A notebook role
-/// creates no notebook, Studio domain or user profile at all.
+/// What a notebook role never does, whatever it names: notebooks, Studio
+/// and presigned URLs (the red team reached another user's Studio space
+/// through `StartSession`).
+const OUTRIGHT: &[&str] = &[
+    "CreateNotebookInstance",
+    "CreatePresignedNotebookInstanceUrl",
+    "CreatePresignedDomainUrl",
+    "CreatePresignedMlflowTrackingServerUrl",
+    "CreatePresignedMlflowAppUrl",
+    "CreatePartnerAppPresignedUrl",
+    "CreateNotebookInstanceLifecycleConfig",
+    "UpdateNotebookInstanceLifecycleConfig",
+    "DeleteNotebookInstanceLifecycleConfig",
+    "CreateDomain",
+    "UpdateDomain",
+    "DeleteDomain",
+    "CreateUserProfile",
+    "UpdateUserProfile",
+    "DeleteUserProfile",
+    "CreateSpace",
+    "UpdateSpace",
+    "DeleteSpace",
+    "CreateApp",
+    "DeleteApp",
+    "StartSession",
+    "CreateStudioLifecycleConfig",
+    "DeleteStudioLifecycleConfig",
+];
+
+/// What starts code no condition key can hold to the VPC or the keys:
+/// refused unless `[governance] allow_ungoverned` names it (the red team
+/// ran containers of its choosing through each).
+const UNGOVERNED: &[&str] = &[
+    "CreateAIBenchmarkJob",
+    "CreateAIRecommendationJob",
+    "CreateCompilationJob",
+    "CreateEdgePackagingJob",
+    "CreateInferenceComponent",
+    "CreateInferenceRecommendationsJob",
+    "CreateOptimizationJob",
+    "CreatePipeline",
+    "RetryPipelineExecution",
+    "StartPipelineExecution",
+    "TrainHubModel",
+    "UpdateInferenceComponent",
+    "UpdatePipeline",
+];
+
+/// An update that replaces the whole configuration (the SDK copies the
+/// old settings into it): what it leaves out is gone, as in a create.
+fn replaces(name: &str) -> bool {
+    name.starts_with("Create") || name == "UpdateMonitoringSchedule"
+}
+
+/// Every action the guardrail judges by its request: a create or update
+/// taking one of the keys, or a create taking request tags (the owner).
 fn governed_actions() -> BTreeMap<String, common::iam::Action> {
-    let outright = [
-        "CreateNotebookInstance",
-        "CreateDomain",
-        "UpdateDomain",
-        "CreateUserProfile",
-        "UpdateUserProfile",
-    ];
     actions_of("sagemaker")
         .into_iter()
         .filter(|(name, a)| {
             (name.starts_with("Create") || name.starts_with("Update"))
-                && !outright.contains(&name.as_str())
-                && a.keys
-                    .iter()
-                    .any(|k| k.starts_with("sagemaker:") && governed(k).is_some())
+                && !OUTRIGHT.contains(&name.as_str())
+                && !UNGOVERNED.contains(&name.as_str())
+                && a.keys.iter().any(|k| {
+                    (k.starts_with("sagemaker:") && governed(k).is_some())
+                        || (name.starts_with("Create") && k == "aws:RequestTag/${TagKey}")
+                })
         })
         .collect()
 }
@@ -134,8 +182,10 @@ fn governed_actions() -> BTreeMap<String, common::iam::Action> {
 /// can create is allowed with the fleet's subnets, security groups, key,
 /// encryption, isolation and owner, and denied without any one of them or
 /// with another value, although a broad `sagemaker:*` grant sits beside
-/// the guardrail. An update that leaves a setting out keeps it (allowed);
-/// one that changes it is denied. Which actions take which key comes from
+/// the guardrail. An update that leaves a setting out keeps it (allowed),
+/// except one that replaces the whole configuration
+/// (`UpdateMonitoringSchedule`, the red team's way out of the VPC); one
+/// that changes it is denied. Everything created carries the owner. Which actions take which key comes from
 /// the simulator's own copy of the service authorization reference, so
 /// an action the guardrail forgot fails here.
 #[test]
@@ -178,10 +228,9 @@ fn the_guardrail_holds_every_job_to_the_fleets_vpc_keys_and_owner_beside_a_broad
                 without.insert("aws:TagKeys".into(), json!([]));
             }
             cases.push(request(without));
-            let create = name.starts_with("Create");
             expected.push((
                 format!("{name} without {k}"),
-                if create {
+                if replaces(name) {
                     "ExplicitlyDenied"
                 } else {
                     "Allowed"
@@ -246,6 +295,53 @@ fn governance_turns_each_requirement_on_and_off() {
         simulate(&[job(keys), job(no_key), job(no_encryption)]),
         ["Allowed", "ExplicitlyDenied", "ExplicitlyDenied"]
     );
+}
+
+/// Notebooks, Studio and presigned URLs are refused outright, and so is
+/// what no condition key governs, even with every governed setting in the
+/// request; `[governance] allow_ungoverned` lets exactly the actions it
+/// names through.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs the loopback services (scripts/test)"
+)]
+fn what_no_key_governs_is_refused_unless_the_fleet_allows_it() {
+    let grant = broad_grant();
+    let reference = actions_of("sagemaker");
+    let decisions = |guardrail: &Value| -> BTreeMap<&str, String> {
+        let names: Vec<&str> = OUTRIGHT.iter().chain(UNGOVERNED).copied().collect();
+        let cases: Vec<Value> = names
+            .iter()
+            .map(|name| {
+                let action = &reference[*name];
+                let context = Value::Object(governed_context(&action.keys));
+                case(
+                    &[&grant, guardrail],
+                    ROLE,
+                    &format!("sagemaker:{name}"),
+                    &action.resource,
+                    context,
+                )
+            })
+            .collect();
+        names.into_iter().zip(simulate(&cases)).collect()
+    };
+    let strict = decisions(&deployed_guardrail(""));
+    let allowed: Vec<_> = strict
+        .iter()
+        .filter(|(_, r)| *r != "ExplicitlyDenied")
+        .collect();
+    assert!(allowed.is_empty(), "{allowed:?}");
+    let pipelines = decisions(&deployed_guardrail(
+        "allow_ungoverned = [\"StartPipelineExecution\", \"CreatePipeline\"]\n",
+    ));
+    let allowed: Vec<&str> = pipelines
+        .iter()
+        .filter(|(_, r)| *r == "Allowed")
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(allowed, ["CreatePipeline", "StartPipelineExecution"]);
 }
 
 /// The notebook role opens, creates, starts, changes, deletes or retags
@@ -468,6 +564,13 @@ fn the_guardrail_as_scps_holds_every_notebook_role_and_fits_organizations() {
         json!({}),
     );
     open_url["scp"] = json!(scps);
+    // A role under /nbwarden/ made without an owner tag creates nothing
+    // (the red team's: its request tag was compared with nothing).
+    let mut untagged_role = job(ROLE, true, "mallory");
+    untagged_role["context"]
+        .as_object_mut()
+        .expect("context")
+        .remove("aws:PrincipalTag/owner");
     assert_eq!(
         simulate(&[
             job(ROLE, true, "ana"),
@@ -475,12 +578,14 @@ fn the_guardrail_as_scps_holds_every_notebook_role_and_fits_organizations() {
             job(ROLE, true, "mallory"),
             job(pipeline, false, "mallory"),
             open_url,
+            untagged_role,
         ]),
         [
             "Allowed",
             "ExplicitlyDenied",
             "ExplicitlyDenied",
             "Allowed",
+            "ExplicitlyDenied",
             "ExplicitlyDenied"
         ]
     );

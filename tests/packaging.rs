@@ -547,8 +547,9 @@ fn the_guardrail_is_rendered_per_governance_and_fits_the_role() {
     assert_eq!(
         guardrail_sids(&off),
         [
+            "DenyWhatNoConditionKeyGoverns",
             "DenyNotebooksAndStudioFromANotebook",
-            "DenyChangingAnyNotebook",
+            "DenyChangingNotebooksAndStudio",
             "DenyStoppingOtherNotebooks"
         ]
     );

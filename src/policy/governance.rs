@@ -34,6 +34,38 @@ pub struct GovernancePolicy {
     /// notebook's owner (`aws:RequestTag/…`).
     #[serde(default = "yes")]
     pub owner_tag: bool,
+    /// Actions that start code no condition key can hold to the VPC or the
+    /// keys (pipelines, compilation, inference components, …), which the
+    /// guardrail otherwise refuses: name those the fleet needs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_ungoverned: Vec<UngovernedAction>,
+}
+
+/// An action that runs code no SageMaker condition key governs: the
+/// guardrail's `DenyWhatNoConditionKeyGoverns` refuses each unless
+/// `allow_ungoverned` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum UngovernedAction {
+    CreateAIBenchmarkJob,
+    CreateAIRecommendationJob,
+    CreateCompilationJob,
+    CreateEdgePackagingJob,
+    CreateInferenceComponent,
+    CreateInferenceRecommendationsJob,
+    CreateOptimizationJob,
+    CreatePipeline,
+    RetryPipelineExecution,
+    StartPipelineExecution,
+    TrainHubModel,
+    UpdateInferenceComponent,
+    UpdatePipeline,
+}
+
+impl UngovernedAction {
+    /// Its IAM action name.
+    pub fn action(self) -> String {
+        format!("sagemaker:{self:?}")
+    }
 }
 
 impl Default for GovernancePolicy {
@@ -44,6 +76,7 @@ impl Default for GovernancePolicy {
             inter_container_encryption: true,
             network_isolation: false,
             owner_tag: true,
+            allow_ungoverned: Vec::new(),
         }
     }
 }
@@ -70,7 +103,9 @@ impl JobCondition {
             "sagemaker:VolumeKmsKeyArn" | "sagemaker:OutputKmsKeyArn" => JobCondition::Kms,
             "sagemaker:InterContainerTrafficEncryption" => JobCondition::InterContainerEncryption,
             "sagemaker:NetworkIsolation" => JobCondition::NetworkIsolation,
-            k if k.starts_with("aws:RequestTag/") => JobCondition::OwnerTag,
+            k if k.starts_with("aws:RequestTag/") || k.starts_with("aws:PrincipalTag/") => {
+                JobCondition::OwnerTag
+            }
             _ => return None,
         })
     }
@@ -115,5 +150,60 @@ mod tests {
         };
         assert!(!off.requires(JobCondition::NetworkIsolation));
         assert!(off.requires(JobCondition::Vpc));
+    }
+
+    #[test]
+    fn every_ungoverned_action_is_the_guardrails_and_can_be_allowed() {
+        use UngovernedAction::*;
+        let all = [
+            CreateAIBenchmarkJob,
+            CreateAIRecommendationJob,
+            CreateCompilationJob,
+            CreateEdgePackagingJob,
+            CreateInferenceComponent,
+            CreateInferenceRecommendationsJob,
+            CreateOptimizationJob,
+            CreatePipeline,
+            RetryPipelineExecution,
+            StartPipelineExecution,
+            TrainHubModel,
+            UpdateInferenceComponent,
+            UpdatePipeline,
+        ];
+        let denied = |g: &GovernancePolicy| -> Vec<String> {
+            let policy = crate::cloudformation::guardrail_statements(g).expect("guardrail");
+            policy["Statement"]
+                .as_array()
+                .expect("statements")
+                .iter()
+                .filter(|st| st["Sid"] == "DenyWhatNoConditionKeyGoverns")
+                .flat_map(|st| st["Action"].as_array().cloned().unwrap_or_default())
+                .filter_map(|a| a.as_str().map(str::to_string))
+                .collect()
+        };
+        let names: Vec<String> = all.iter().map(|a| a.action()).collect();
+        assert_eq!(denied(&GovernancePolicy::default()), names);
+        let pipelines = GovernancePolicy {
+            allow_ungoverned: vec![StartPipelineExecution, CreatePipeline],
+            ..GovernancePolicy::default()
+        };
+        let left = denied(&pipelines);
+        assert_eq!(left.len(), names.len() - 2);
+        assert!(
+            !left
+                .iter()
+                .any(|a| a.contains("Pipeline") && !a.contains("Retry") && !a.contains("Update"))
+        );
+        let everything = GovernancePolicy {
+            allow_ungoverned: all.to_vec(),
+            ..GovernancePolicy::default()
+        };
+        assert!(
+            denied(&everything).is_empty(),
+            "the statement goes when empty"
+        );
+        let bad: Result<GovernancePolicy, _> =
+            toml::from_str("allow_ungoverned = [\"DeleteDomain\"]");
+        assert!(bad.is_err());
     }
 }

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use governance::{GovernancePolicy, JobCondition};
+pub use governance::{GovernancePolicy, JobCondition, UngovernedAction};
 pub use load::{LoadError, LoadedPolicy, PolicyError, from_bytes, parse, parse_sha256, sha256_hex};
 pub use monitoring::{
     AgentPackage, CloudWatchMetric, CloudWatchPolicy, DEFAULT_JUPYTER_URL, DownloadSource,
