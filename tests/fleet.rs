@@ -75,8 +75,10 @@ fn findings_of(rows: &serde_json::Value, name: &str) -> String {
         .unwrap_or_else(|| panic!("{name} was not cross-checked: {rows:#}"))
 }
 
-/// The shipped guardrail with every placeholder filled for moto's account.
-fn filled_guardrail(without: &[&str]) -> String {
+/// The shipped guardrail as the notebook stack deploys it for `notebook`
+/// (owned by ana, in moto's account and region), less the statements
+/// `without` names.
+fn filled_guardrail(notebook: &str, without: &[&str]) -> String {
     let text = std::fs::read_to_string(repo().join("packaging/iam-notebook-guardrail-policy.json"))
         .expect("guardrail");
     let mut policy: serde_json::Value = serde_json::from_str(
@@ -86,7 +88,7 @@ fn filled_guardrail(without: &[&str]) -> String {
             .replace("JOB_KMS_KEY_ARNS", KEY_ARN)
             .replace("OWNER_TAG_KEY", "owner")
             .replace("NOTEBOOK_OWNER", "ana")
-            .replace("NOTEBOOK_ARN_NAME", "x")
+            .replace("NOTEBOOK_ARN_NAME", &notebook.to_ascii_lowercase())
             .replace("REGION", "us-east-1")
             .replace("ACCOUNT", "123456789012"),
     )
@@ -99,29 +101,31 @@ fn filled_guardrail(without: &[&str]) -> String {
 
 const KEY_ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
-/// IAM roles in moto named as `roles`, each with `policy` inline as
+/// IAM roles in moto, each `(name, policy)` with the policy inline as
 /// `nbwarden-guardrail` (none when empty), as the notebook stack makes them.
-fn make_roles(roles: &[&str], policy: &str) {
+fn make_roles(roles: &[(&str, String)]) {
     let script = r#"
 import boto3, sys
 iam = boto3.client("iam", endpoint_url=sys.argv[1], region_name="us-east-1",
                    aws_access_key_id="testing", aws_secret_access_key="testing")
 trust = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"sagemaker.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
-policy = sys.argv[2]
-for role in sys.argv[3:]:
+for role, policy in zip(sys.argv[2::2], sys.argv[3::2]):
     iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust)
     if policy:
         iam.put_role_policy(RoleName=role, PolicyName="nbwarden-guardrail", PolicyDocument=policy)
 "#;
-    let mut args = vec![policy];
-    args.extend_from_slice(roles);
+    let args: Vec<&str> = roles.iter().flat_map(|(r, p)| [*r, p.as_str()]).collect();
     let made = boto3(script, &args);
     assert!(made.status.success(), "{}", output_text(&made));
 }
 
-/// Each role named carries the whole guardrail.
-fn make_guarded_roles(roles: &[&str]) {
-    make_roles(roles, &filled_guardrail(&[]));
+/// Each notebook's role, named as the notebook, carries its whole guardrail.
+fn make_guarded_roles(notebooks: &[&str]) {
+    let roles: Vec<(&str, String)> = notebooks
+        .iter()
+        .map(|n| (*n, filled_guardrail(n, &[])))
+        .collect();
+    make_roles(&roles);
 }
 
 /// The run says its report reached the bucket.
@@ -442,11 +446,14 @@ s3.put_object(Bucket="nbwarden-reports", Key=base + old + "/latest.json", Body=j
 }
 
 /// What notebooks launch, held against `[governance]`: the training,
-/// processing and transform jobs run with a notebook's role that left the
-/// VPC, the KMS keys or the owner tag are findings naming the job, its role
-/// and (by the row) the notebook; the governed ones and another role's are
-/// not. A notebook role without the guardrail, or with part of it, is a
-/// finding of its own. `--policy` decides which requirements apply.
+/// processing and transform jobs run with a notebook's role, in any region
+/// the view lists, that left the VPC, the KMS keys or the owner tag are
+/// findings naming the job and its role on the notebook's row; the
+/// governed ones and another role's are not. A job whose role cannot be
+/// known (its model deleted) is a row of its own when it went ungoverned.
+/// A notebook role without the guardrail, with part of it, or with its
+/// statement ids over other contents is a finding of its own. `--policy`
+/// decides which requirements apply.
 #[test]
 #[cfg_attr(
     not(feature = "system-tier"),
@@ -454,7 +461,8 @@ s3.put_object(Bucket="nbwarden-reports", Key=base + old + "/latest.json", Body=j
 )]
 fn the_cross_check_names_ungoverned_jobs_and_roles_without_the_guardrail() {
     let tag = unique("gov");
-    let [guarded, bare, partial] = ["guarded", "bare", "partial"].map(|n| format!("{tag}-{n}"));
+    let [guarded, bare, partial, neutered] =
+        ["guarded", "bare", "partial", "neutered"].map(|n| format!("{tag}-{n}"));
     let prefix = format!("{tag}-reports");
     let notebooks = r#"
 import boto3, sys
@@ -468,24 +476,45 @@ for name in sys.argv[2:]:
         DirectInternetAccess="Disabled", RootAccess="Disabled",
         Tags=[{"Key": "owner", "Value": "ana"}, {"Key": "cost-center", "Value": "cc-1"}])
 "#;
-    let made = boto3(notebooks, &[&guarded, &bare, &partial]);
+    let made = boto3(notebooks, &[&guarded, &bare, &partial, &neutered]);
     assert!(made.status.success(), "{}", output_text(&made));
+    // The red team's neutered copy: every Sid, Deny and action, but a
+    // resource that is nothing.
+    let mut hollow: serde_json::Value =
+        serde_json::from_str(&filled_guardrail(&neutered, &[])).expect("JSON");
+    for st in hollow["Statement"].as_array_mut().expect("statements") {
+        let field = if st["NotResource"].is_null() {
+            "Resource"
+        } else {
+            "NotResource"
+        };
+        st[field] = "arn:aws:sagemaker:*:000000000000:nothing/*".into();
+    }
     make_guarded_roles(&[&guarded]);
-    make_roles(&[&bare], "");
-    make_roles(&[&partial], &filled_guardrail(&["DenyJobsOutsideAVpc"]));
+    make_roles(&[
+        (&bare, String::new()),
+        (
+            &partial,
+            filled_guardrail(&partial, &["DenyJobsOutsideAVpc"]),
+        ),
+        (&neutered, hollow.to_string()),
+    ]);
 
     // The guarded notebook's user starts jobs with its role, governed and
-    // not; someone else's role runs an ungoverned one too.
+    // not, here and in another region; someone else's role runs an
+    // ungoverned one too; a batch job's model is deleted after it ran.
     let jobs = r#"
 import boto3, sys
-sm = boto3.client("sagemaker", endpoint_url=sys.argv[1], region_name="us-east-1",
-                  aws_access_key_id="testing", aws_secret_access_key="testing")
 tag, role, other = sys.argv[2], sys.argv[3], sys.argv[4]
+def client(region):
+    return boto3.client("sagemaker", endpoint_url=sys.argv[1], region_name=region,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+sm = client("us-east-1")
 key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 vpc = {"Subnets": ["subnet-0a1b2c3d4e5f67890"], "SecurityGroupIds": ["sg-0a1b2c3d4e5f67890"]}
 ana = [{"Key": "owner", "Value": "ana"}]
 image = {"TrainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/train:1", "TrainingInputMode": "File"}
-def train(name, role, governed, tags):
+def train(sm, name, role, governed, tags):
     resources = {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10}
     output = {"S3OutputPath": "s3://jobs/out"}
     extra = {}
@@ -496,9 +525,10 @@ def train(name, role, governed, tags):
     sm.create_training_job(TrainingJobName=name, AlgorithmSpecification=image, RoleArn=role,
         OutputDataConfig=output, ResourceConfig=resources,
         StoppingCondition={"MaxRuntimeInSeconds": 3600}, Tags=tags, **extra)
-train(tag + "-governed-training", role, True, ana)
-train(tag + "-open-training", role, False, [])
-train(tag + "-others-training", other, False, [])
+train(sm, tag + "-governed-training", role, True, ana)
+train(sm, tag + "-open-training", role, False, [])
+train(sm, tag + "-others-training", other, False, [])
+train(client("eu-west-2"), tag + "-abroad-training", role, False, ana)
 sm.create_processing_job(ProcessingJobName=tag + "-open-processing", RoleArn=role,
     AppSpecification={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/p:1"},
     ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large",
@@ -506,18 +536,25 @@ sm.create_processing_job(ProcessingJobName=tag + "-open-processing", RoleArn=rol
     ProcessingOutputConfig={"Outputs": [], "KmsKeyId": key},
     NetworkConfig={"EnableInterContainerTrafficEncryption": True},
     Tags=[{"Key": "owner", "Value": "mallory"}])
-# A transform job runs as its model's role.
-sm.create_model(ModelName=tag + "-model", ExecutionRoleArn=role,
-    PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/serve:1"})
-sm.create_transform_job(TransformJobName=tag + "-governed-transform", ModelName=tag + "-model",
-    TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://jobs/in"}}},
-    TransformOutput={"S3OutputPath": "s3://jobs/out", "KmsKeyId": key},
-    TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeKmsKeyId": key},
-    Tags=ana)
-sm.create_transform_job(TransformJobName=tag + "-keyless-transform", ModelName=tag + "-model",
-    TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://jobs/in"}}},
-    TransformOutput={"S3OutputPath": "s3://jobs/out"},
-    TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1}, Tags=ana)
+# A transform job runs as its model's role, in its model's VPC.
+def transform(sm, name, model, keyed):
+    output = {"S3OutputPath": "s3://jobs/out"}
+    resources = {"InstanceType": "ml.m5.large", "InstanceCount": 1}
+    if keyed:
+        output["KmsKeyId"] = key
+        resources["VolumeKmsKeyId"] = key
+    sm.create_transform_job(TransformJobName=name, ModelName=model,
+        TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://jobs/in"}}},
+        TransformOutput=output, TransformResources=resources, Tags=ana)
+container = {"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/serve:1"}
+sm.create_model(ModelName=tag + "-model", ExecutionRoleArn=role, PrimaryContainer=container, VpcConfig=vpc)
+transform(sm, tag + "-governed-transform", tag + "-model", True)
+transform(sm, tag + "-keyless-transform", tag + "-model", False)
+away = client("sa-east-1")
+away.create_model(ModelName=tag + "-gone", ExecutionRoleArn=role, PrimaryContainer=container, VpcConfig=vpc)
+transform(away, tag + "-orphan-transform", tag + "-gone", False)
+transform(away, tag + "-tidy-transform", tag + "-gone", True)
+away.delete_model(ModelName=tag + "-gone")
 "#;
     let role = format!("arn:aws:iam::123456789012:role/nbwarden/{guarded}");
     let other = format!("arn:aws:iam::123456789012:role/{tag}-pipelines");
@@ -532,19 +569,26 @@ sm.create_transform_job(TransformJobName=tag + "-keyless-transform", ModelName=t
              [verify.report]\nbucket = \"{BUCKET}\"\nprefix = \"{prefix}\"\n"
         ),
     );
-    upload_honest_reports(&policy.to_string_lossy(), &[&guarded, &bare, &partial]);
+    upload_honest_reports(
+        &policy.to_string_lossy(),
+        &[&guarded, &bare, &partial, &neutered],
+    );
 
     let admin = sandbox("al2023");
-    let rows = flagged_rows(admin.path(), &prefix, &[]);
+    let regions = ["--region", "eu-west-2", "--region", "sa-east-1"];
+    let rows = flagged_rows(admin.path(), &prefix, &regions);
     let named: Vec<String> = findings_of(&rows, &guarded)
         .lines()
         .map(str::to_string)
         .collect();
-    assert_eq!(named.len(), 3, "{named:#?}");
-    let open = named
-        .iter()
-        .find(|f| f.contains(&format!("`{tag}-open-training`")))
-        .expect("the open training job is named");
+    assert_eq!(named.len(), 4, "{named:#?}");
+    let line = |job: &str| -> &String {
+        named
+            .iter()
+            .find(|f| f.contains(&format!("`{tag}-{job}`")))
+            .unwrap_or_else(|| panic!("{job} is not named: {named:#?}"))
+    };
+    let open = line("open-training");
     assert!(
         open.starts_with("training job") && open.contains(&role),
         "{open}"
@@ -558,38 +602,61 @@ sm.create_transform_job(TransformJobName=tag + "-keyless-transform", ModelName=t
     ] {
         assert!(open.contains(lack), "{lack}: {open}");
     }
-    let processing = named
-        .iter()
-        .find(|f| f.contains(&format!("`{tag}-open-processing`")))
-        .expect("the open processing job is named");
+    let processing = line("open-processing");
     assert!(processing.contains("ran outside the VPC"), "{processing}");
     assert!(
         processing.contains("owner tag `mallory` is not the notebook's owner `ana`"),
         "{processing}"
     );
-    let transform = named
-        .iter()
-        .find(|f| f.contains(&format!("`{tag}-keyless-transform`")))
-        .expect("the keyless transform job is named, by its model's role");
     assert!(
-        transform.ends_with("no volume KMS key, no output KMS key"),
-        "{transform}"
+        line("keyless-transform").ends_with("no volume KMS key, no output KMS key"),
+        "{named:#?}"
+    );
+    // Another region is the same role's.
+    assert!(
+        line("abroad-training").contains("ran outside the VPC"),
+        "{named:#?}"
     );
     // The governed jobs, and the one run with a role no notebook has.
     let all = rows.to_string();
-    for unnamed in ["governed-training", "others-training", "governed-transform"] {
+    for unnamed in [
+        "governed-training",
+        "others-training",
+        "governed-transform",
+        "tidy-transform",
+    ] {
         assert!(
             !all.contains(&format!("{tag}-{unnamed}")),
             "{unnamed}: {rows:#}"
         );
     }
+    // A job whose role is gone with its model, and went without the keys.
+    let orphan = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["notebook"] == "*" && r["region"] == "sa-east-1")
+        .unwrap_or_else(|| panic!("no row for sa-east-1's unknown jobs: {rows:#}"));
+    assert_eq!(orphan["problem"], "jobs not checked");
+    let orphan = orphan["cross_check"]["findings"].to_string();
+    assert!(
+        orphan.contains(&format!("`{tag}-orphan-transform`"))
+            && orphan.contains("no volume KMS key")
+            && orphan.contains("its model is gone"),
+        "{orphan}"
+    );
     assert!(
         findings_of(&rows, &bare).contains("its role has no nbwarden guardrail"),
         "{rows:#}"
     );
     assert_eq!(
         findings_of(&rows, &partial),
-        "its role's guardrail lacks DenyJobsOutsideAVpc (lifecycle notebook-stack renders them)",
+        "its role's guardrail lacks DenyJobsOutsideAVpc, or says them otherwise than for this \
+         notebook (the notebook stack renders them)",
+        "{rows:#}"
+    );
+    assert!(
+        findings_of(&rows, &neutered).contains("its role has no nbwarden guardrail"),
         "{rows:#}"
     );
 
@@ -598,11 +665,9 @@ sm.create_transform_job(TransformJobName=tag + "-keyless-transform", ModelName=t
         dir.path(),
         "version = 1\n[governance]\nvpc = false\ninter_container_encryption = false\nowner_tag = false\n",
     );
-    let rows = flagged_rows(
-        admin.path(),
-        &prefix,
-        &["--policy", &lenient.to_string_lossy()],
-    );
+    let mut args = vec!["--policy", lenient.to_str().expect("utf-8")];
+    args.extend_from_slice(&regions);
+    let rows = flagged_rows(admin.path(), &prefix, &args);
     let f = findings_of(&rows, &guarded);
     for off in ["VPC", "inter-container", "owner"] {
         assert!(!f.contains(off), "{off}: {f}");

@@ -165,25 +165,115 @@ pub fn job_findings(
     })
 }
 
-/// What of the guardrail `governance` asks for the role's policies lack:
-/// each statement must be there, a Deny under the same Sid covering at
-/// least the shipped actions (what to judge).
-pub fn guardrail_findings(policies: &[RolePolicy], governance: &GovernancePolicy) -> Vec<String> {
-    let Ok(expected) = guardrail_statements(governance) else {
+/// What one notebook's guardrail must say: the fixed placeholders of the
+/// shipped statements as the notebook stack fills them for it.
+#[derive(Debug, Clone)]
+pub struct Expected<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
+    pub notebook: &'a str,
+    pub owner_tag: &'a str,
+    /// Its owner tag's value; unknown (no tag, flagged apart), any value.
+    pub owner: Option<&'a str>,
+}
+
+/// The stack's parameters: any non-empty list of values stands for them.
+const LIST_PLACEHOLDERS: [&str; 3] = [
+    "JOB_SUBNET_IDS",
+    "JOB_SECURITY_GROUP_IDS",
+    "JOB_KMS_KEY_ARNS",
+];
+
+impl Expected<'_> {
+    fn filled(&self, text: &str) -> String {
+        let name = self.notebook.to_ascii_lowercase();
+        text.replace("NOTEBOOK_ARN_NAME", &name)
+            .replace("OWNER_TAG_KEY", self.owner_tag)
+            .replace("ACCOUNT", self.account)
+            .replace("REGION", self.region)
+    }
+
+    /// `held` says what `want` (a shipped value) says for this notebook.
+    fn same(&self, want: &Value, held: &Value) -> bool {
+        let one = |v: &Value| -> Option<String> {
+            match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Array(a) if a.len() == 1 => a[0].as_str().map(str::to_string),
+                _ => None,
+            }
+        };
+        let values = |v: &Value| -> Vec<String> {
+            match v {
+                Value::String(s) => vec![s.clone()],
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        match want {
+            Value::Null => held.is_null(),
+            Value::String(s) if s == "NOTEBOOK_OWNER" => match self.owner {
+                Some(owner) => one(held).as_deref() == Some(owner),
+                None => one(held).is_some_and(|h| !h.is_empty()),
+            },
+            Value::String(s) => one(held).as_deref() == Some(self.filled(s).as_str()),
+            Value::Array(items) => match items.as_slice() {
+                [Value::String(p)] if LIST_PLACEHOLDERS.contains(&p.as_str()) => {
+                    let held = values(held);
+                    !held.is_empty()
+                        && held.iter().all(|h| {
+                            !h.is_empty() && !LIST_PLACEHOLDERS.iter().any(|p| h.contains(p))
+                        })
+                }
+                [only] => self.same(only, held),
+                _ => {
+                    let held = values(held);
+                    held.len() == items.len()
+                        && items
+                            .iter()
+                            .all(|w| w.as_str().is_some_and(|w| held.contains(&self.filled(w))))
+                }
+            },
+            Value::Object(map) => held.as_object().is_some_and(|h| {
+                h.len() == map.len()
+                    && map
+                        .iter()
+                        .all(|(k, w)| h.get(&self.filled(k)).is_some_and(|x| self.same(w, x)))
+            }),
+            other => other == held,
+        }
+    }
+}
+
+/// A statement's actions, in lower case (IAM ignores their case).
+fn actions(st: &Value) -> BTreeSet<String> {
+    match &st["Action"] {
+        Value::String(a) => [a.to_ascii_lowercase()].into(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_ascii_lowercase)
+            .collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+/// What of the guardrail `governance` asks for the role's policies lack
+/// for this notebook: each shipped statement must be held by a Deny that
+/// covers at least its actions and says the same of resources and
+/// conditions, filled for the notebook (a statement with the right Sid
+/// but another resource or condition holds nothing). What to judge.
+pub fn guardrail_findings(
+    policies: &[RolePolicy],
+    governance: &GovernancePolicy,
+    expected: &Expected<'_>,
+) -> Vec<String> {
+    let Ok(shipped) = guardrail_statements(governance) else {
         return vec!["cannot read the shipped guardrail".into()];
     };
-    let actions = |st: &Value| -> BTreeSet<String> {
-        match &st["Action"] {
-            Value::String(a) => [a.to_ascii_lowercase()].into(),
-            Value::Array(a) => a
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_ascii_lowercase)
-                .collect(),
-            _ => BTreeSet::new(),
-        }
-    };
-    let found: Vec<&Value> = policies
+    let held: Vec<&Value> = policies
         .iter()
         .flat_map(|p| match &p.document["Statement"] {
             Value::Array(s) => s.iter().collect::<Vec<_>>(),
@@ -191,26 +281,31 @@ pub fn guardrail_findings(policies: &[RolePolicy], governance: &GovernancePolicy
             _ => Vec::new(),
         })
         .collect();
-    let mut missing = Vec::new();
-    for want in expected["Statement"].as_array().into_iter().flatten() {
-        let sid = want["Sid"].as_str().unwrap_or_default();
-        let held = found.iter().any(|st| {
-            st["Sid"] == sid && st["Effect"] == "Deny" && actions(st).is_superset(&actions(want))
-        });
-        if !held {
-            missing.push(sid.to_string());
-        }
-    }
+    let wanted = shipped["Statement"].as_array().cloned().unwrap_or_default();
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|want| {
+            !held.iter().any(|st| {
+                st["Effect"] == "Deny"
+                    && actions(st).is_superset(&actions(want))
+                    && ["Resource", "NotResource", "Condition"]
+                        .iter()
+                        .all(|k| expected.same(&want[*k], &st[*k]))
+            })
+        })
+        .map(|want| want["Sid"].as_str().unwrap_or_default())
+        .collect();
     if missing.is_empty() {
         Vec::new()
-    } else if missing.len() == expected["Statement"].as_array().map_or(0, Vec::len) {
+    } else if missing.len() == wanted.len() {
         vec![format!(
-            "its role has no nbwarden guardrail (inline policy `{GUARDRAIL_POLICY_NAME}`, \
-             lifecycle notebook-stack): what the notebook starts may leave the VPC and the keys"
+            "its role has no nbwarden guardrail (inline policy `{GUARDRAIL_POLICY_NAME}` of the \
+             notebook stack): what the notebook starts may leave the VPC and the keys"
         )]
     } else {
         vec![format!(
-            "its role's guardrail lacks {} (lifecycle notebook-stack renders them)",
+            "its role's guardrail lacks {}, or says them otherwise than for this notebook \
+             (the notebook stack renders them)",
             missing.join(", ")
         )]
     }
@@ -223,16 +318,26 @@ pub struct NotebookRole<'a> {
     pub owner: Option<&'a str>,
 }
 
+/// What the governance view found: findings on notebooks, and on regions
+/// (jobs whose role is not known, listings that failed): a gap is never
+/// silent.
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub notebooks: BTreeMap<NotebookKey, Vec<String>>,
+    pub regions: BTreeMap<String, Vec<String>>,
+}
+
 /// Each notebook's governance findings: its role's guardrail, and the jobs
-/// run with its role since `since_epoch` in the regions of `notebooks`.
+/// run with its role since `since_epoch` in every region of `regions`.
 pub fn findings(
     aws: &Aws,
     notebooks: &[NotebookRole<'_>],
+    regions: &BTreeSet<String>,
     governance: &GovernancePolicy,
     owner_tag: &str,
     since_epoch: u64,
-) -> BTreeMap<NotebookKey, Vec<String>> {
-    let mut out: BTreeMap<NotebookKey, Vec<String>> = BTreeMap::new();
+) -> Findings {
+    let mut out = Findings::default();
     // Roles, each read once however many notebooks share it.
     let roles: Vec<String> = notebooks
         .iter()
@@ -244,47 +349,57 @@ pub fn findings(
         let name = arn.rsplit('/').next().unwrap_or(arn);
         aws.iam_role_policies(name)
     });
-    let judged: BTreeMap<&str, Vec<String>> = roles
+    let policies: BTreeMap<&str, Result<Vec<RolePolicy>, String>> = roles
         .iter()
         .zip(read)
-        .map(|(arn, policies)| {
-            let findings = match policies {
-                Ok(p) => guardrail_findings(&p, governance),
-                Err(e) => vec![format!("cannot read its role's policies: {e:#}")],
-            };
-            (arn.as_str(), findings)
-        })
+        .map(|(arn, p)| (arn.as_str(), p.map_err(|e| format!("{e:#}"))))
         .collect();
     let mut by_role: BTreeMap<String, Vec<&NotebookRole<'_>>> = BTreeMap::new();
     for n in notebooks {
-        out.entry(n.key.clone())
+        let expected = Expected {
+            account: &n.key.0,
+            region: &n.key.1,
+            notebook: &n.key.2,
+            owner_tag,
+            owner: n.owner,
+        };
+        let found = match policies.get(n.role_arn) {
+            Some(Ok(p)) => guardrail_findings(p, governance, &expected),
+            Some(Err(e)) => vec![format!("cannot read its role's policies: {e}")],
+            None => Vec::new(),
+        };
+        out.notebooks
+            .entry(n.key.clone())
             .or_default()
-            .extend(judged.get(n.role_arn).into_iter().flatten().cloned());
+            .extend(found);
         by_role
             .entry(role_identity(n.role_arn))
             .or_default()
             .push(n);
     }
-    let regions: BTreeSet<&str> = notebooks.iter().map(|n| n.key.1.as_str()).collect();
     for region in regions {
         for kind in JobKind::ALL {
-            for (job, tags) in jobs(aws, region, kind, since_epoch, &mut out, notebooks) {
-                let Some(owners) = by_role.get(&role_identity(&job.role_arn)) else {
+            let rules = (governance, owner_tag);
+            for job in jobs(aws, region, kind, since_epoch, rules, &mut out) {
+                let Some(owners) = by_role.get(&role_identity(&job.settings.role_arn)) else {
                     continue;
                 };
-                for nb in owners.iter().filter(|n| n.key.1 == region) {
-                    let finding = match &tags {
+                for nb in owners {
+                    let finding = match &job.tags {
                         Err(e) => Some(format!(
-                            "{} job `{}`: cannot read its tags: {e}",
+                            "{} job `{}` in {region}: cannot read its tags: {e}",
                             kind.word(),
-                            printable(&bounded(&job.name))
+                            printable(&bounded(&job.settings.name))
                         )),
                         Ok(t) => {
                             let owner = t.get(owner_tag).map(String::as_str);
-                            job_findings(&job, owner, nb.owner, owner_tag, governance)
+                            job_findings(&job.settings, owner, nb.owner, owner_tag, governance)
                         }
                     };
-                    out.entry(nb.key.clone()).or_default().extend(finding);
+                    out.notebooks
+                        .entry(nb.key.clone())
+                        .or_default()
+                        .extend(finding);
                 }
             }
         }
@@ -292,17 +407,25 @@ pub fn findings(
     out
 }
 
-/// The jobs of `kind` created in `region` since `since_epoch`, described,
-/// with their tags; a listing that fails is a finding on every notebook of
-/// the region.
+/// One job as listed, described and tagged.
+struct Job {
+    settings: JobSettings,
+    tags: Result<crate::facts::Tags, String>,
+}
+
+/// The jobs of `kind` created in `region` since `since_epoch`, described
+/// (a transform job with its model's role and VPC), with their tags. A job
+/// that cannot be described, or whose model is gone, has no known role: it
+/// is a finding on the region when it could have been ungoverned, as is a
+/// listing that fails.
 fn jobs(
     aws: &Aws,
     region: &str,
     kind: JobKind,
     since_epoch: u64,
-    out: &mut BTreeMap<NotebookKey, Vec<String>>,
-    notebooks: &[NotebookRole<'_>],
-) -> Vec<(JobSettings, Result<crate::facts::Tags, String>)> {
+    (governance, owner_tag): (&GovernancePolicy, &str),
+    out: &mut Findings,
+) -> Vec<Job> {
     let api = kind.api();
     let listed = aws.sagemaker_list_all(
         region,
@@ -313,12 +436,10 @@ fn jobs(
     let listed = match listed {
         Ok(l) => l,
         Err(e) => {
-            for n in notebooks.iter().filter(|n| n.key.1 == region) {
-                out.entry(n.key.clone()).or_default().push(format!(
-                    "cannot list the {} jobs of {region}, so its jobs are not checked: {e:#}",
-                    kind.word()
-                ));
-            }
+            out.regions.entry(region.to_string()).or_default().push(format!(
+                "cannot list the {} jobs, so none run with a notebook's role here is checked: {e:#}",
+                kind.word()
+            ));
             return Vec::new();
         }
     };
@@ -326,40 +447,112 @@ fn jobs(
         .iter()
         .filter_map(|j| j[format!("{api}JobName")].as_str().map(str::to_string))
         .collect();
-    crate::parallel::map_with(FLEET_CALLS, &names, |name| {
+    let answers = crate::parallel::map_with(FLEET_CALLS, &names, |name| {
         let body = serde_json::json!({ format!("{api}JobName"): name });
-        let described = aws.sagemaker_call(region, &format!("Describe{api}Job"), &body, name);
-        // A job that cannot be described names no role: it is nobody's.
-        let mut job = job_settings(kind, &described.ok()?);
+        let described = aws
+            .sagemaker_call(region, &format!("Describe{api}Job"), &body, name)
+            .map_err(|e| format!("{e:#}"))?;
+        let mut settings = job_settings(kind, &described);
+        let mut model_gone = None;
         if kind == JobKind::Transform {
-            // A transform job runs as its model's execution role.
-            job.role_arn = model_role(aws, region, &job.model).unwrap_or_default();
+            // A transform job runs as its model, in its model's VPC.
+            match model_of(aws, region, &settings.model) {
+                Ok(model) => {
+                    settings.role_arn = model["ExecutionRoleArn"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    settings.vpc = Some(
+                        model["VpcConfig"]["Subnets"]
+                            .as_array()
+                            .is_some_and(|s| !s.is_empty()),
+                    );
+                }
+                Err(e) => model_gone = Some(format!("{e:#}")),
+            }
         }
         let tags = aws
-            .sagemaker_tags_in(region, &job.arn)
+            .sagemaker_tags_in(region, &settings.arn)
             .map_err(|e| format!("{e:#}"));
-        Some((job, tags))
-    })
-    .into_iter()
-    .flatten()
-    .collect()
+        Ok::<(Job, Option<String>), String>((Job { settings, tags }, model_gone))
+    });
+    let mut found = Vec::new();
+    for (name, answer) in names.iter().zip(answers) {
+        let unknown = |why: &str| {
+            format!(
+                "{} job `{}`: cannot tell whose it is: {}",
+                kind.word(),
+                printable(&bounded(name)),
+                printable(&bounded(why))
+            )
+        };
+        match answer {
+            Ok((job, None)) => found.push(job),
+            // Deleting a model after its batch job is common: only a job
+            // that went without what is required is worth a finding.
+            Ok((job, Some(why))) => {
+                let owner = job
+                    .tags
+                    .as_ref()
+                    .ok()
+                    .and_then(|t| t.get(owner_tag))
+                    .map(String::as_str);
+                if let Some(lacks) = job_findings(&job.settings, owner, None, owner_tag, governance)
+                {
+                    out.regions
+                        .entry(region.to_string())
+                        .or_default()
+                        .push(format!(
+                            "{lacks}; its model is gone, so its role is not known: {}",
+                            printable(&bounded(&why))
+                        ));
+                }
+            }
+            Err(why) => out
+                .regions
+                .entry(region.to_string())
+                .or_default()
+                .push(unknown(&why)),
+        }
+    }
+    found
 }
 
-/// The execution role of the model `name` (`DescribeModel`).
-fn model_role(aws: &Aws, region: &str, name: &str) -> Option<String> {
+/// The model `name` (`DescribeModel`).
+fn model_of(aws: &Aws, region: &str, name: &str) -> anyhow::Result<Value> {
     let body = serde_json::json!({ "ModelName": name });
-    let model = aws
-        .sagemaker_call(region, "DescribeModel", &body, name)
-        .ok()?;
-    model["ExecutionRoleArn"].as_str().map(str::to_string)
+    aws.sagemaker_call(region, "DescribeModel", &body, name)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn shipped() -> Value {
-        guardrail_statements(&GovernancePolicy::default()).expect("guardrail")
+    const NB: Expected<'static> = Expected {
+        account: "123456789012",
+        region: "us-east-1",
+        notebook: "Team-A",
+        owner_tag: "owner",
+        owner: Some("ana"),
+    };
+
+    /// The guardrail as the notebook stack deploys it for NB.
+    fn deployed() -> Value {
+        let text = guardrail_statements(&GovernancePolicy::default())
+            .expect("guardrail")
+            .to_string()
+            .replace("JOB_SUBNET_IDS", "subnet-1")
+            .replace("JOB_SECURITY_GROUP_IDS", "sg-1")
+            .replace(
+                "JOB_KMS_KEY_ARNS",
+                "arn:aws:kms:us-east-1:123456789012:key/k",
+            )
+            .replace("NOTEBOOK_OWNER", "ana")
+            .replace("NOTEBOOK_ARN_NAME", "team-a")
+            .replace("OWNER_TAG_KEY", "owner")
+            .replace("ACCOUNT", "123456789012")
+            .replace("REGION", "us-east-1");
+        serde_json::from_str(&text).expect("JSON")
     }
 
     fn held(document: Value) -> Vec<RolePolicy> {
@@ -370,41 +563,82 @@ mod tests {
         }]
     }
 
+    fn judged(document: Value) -> Vec<String> {
+        guardrail_findings(&held(document), &GovernancePolicy::default(), &NB)
+    }
+
     #[test]
-    fn a_guardrail_is_held_by_sid_effect_and_actions_in_any_case() {
-        let mut doc = shipped();
-        for st in doc["Statement"].as_array_mut().expect("statements") {
+    fn a_guardrail_is_held_by_what_its_statements_say_for_this_notebook() {
+        assert_eq!(judged(deployed()), Vec::<String>::new());
+        // Actions in another case, Sids renamed, one value as a string:
+        // the same policy to IAM.
+        let mut same = deployed();
+        for st in same["Statement"].as_array_mut().expect("statements") {
+            st["Sid"] = "Renamed".into();
             if let Some(actions) = st["Action"].as_array_mut() {
                 for a in actions.iter_mut() {
                     *a = Value::String(a.as_str().expect("action").to_ascii_uppercase());
                 }
             }
         }
-        assert_eq!(
-            guardrail_findings(&held(doc.clone()), &GovernancePolicy::default()),
-            Vec::<String>::new()
+        same["Statement"][4]["Condition"]["StringNotEquals"]["sagemaker:VolumeKmsKeyArn"] =
+            "arn:aws:kms:us-east-1:123456789012:key/k".into();
+        assert_eq!(judged(same), Vec::<String>::new());
+        // What says something else holds nothing (the red team's neutered
+        // copy with the right Sids): an Allow, fewer actions, another
+        // resource, another condition, a placeholder left in, another
+        // notebook's owner or name.
+        let broken: Vec<(usize, &str, Value)> = vec![
+            (0, "Effect", "Allow".into()),
+            (
+                1,
+                "Action",
+                serde_json::json!(["sagemaker:CreateTrainingJob"]),
+            ),
+            (
+                2,
+                "Resource",
+                "arn:aws:sagemaker:*:000000000000:nothing/*".into(),
+            ),
+            (
+                0,
+                "Condition",
+                serde_json::json!({"Null": {"sagemaker:VpcSubnets": "false"}}),
+            ),
+            (
+                4,
+                "Condition",
+                serde_json::json!({"StringNotEquals": {"sagemaker:VolumeKmsKeyArn": ["JOB_KMS_KEY_ARNS"]}}),
+            ),
+        ];
+        for (i, field, value) in broken {
+            let mut doc = deployed();
+            let sid = doc["Statement"][i]["Sid"]
+                .as_str()
+                .expect("sid")
+                .to_string();
+            doc["Statement"][i][field] = value;
+            let found = judged(doc);
+            assert_eq!(found.len(), 1, "{field}");
+            assert!(found[0].contains(&sid), "{field}: {found:?}");
+        }
+        let other = Expected {
+            owner: Some("bob"),
+            ..NB.clone()
+        };
+        let found = guardrail_findings(&held(deployed()), &GovernancePolicy::default(), &other);
+        assert!(
+            found[0].contains("DenyCreatingWithoutTheNotebooksOwner"),
+            "{found:?}"
         );
-        // An Allow under the guardrail's Sid is no guardrail.
-        doc["Statement"][0]["Effect"] = "Allow".into();
-        let sid = doc["Statement"][0]["Sid"]
-            .as_str()
-            .expect("sid")
-            .to_string();
-        let found = guardrail_findings(&held(doc.clone()), &GovernancePolicy::default());
-        assert_eq!(found.len(), 1);
-        assert!(found[0].contains(&sid), "{found:?}");
-        // Fewer actions than shipped: not held either.
-        let mut fewer = shipped();
-        fewer["Statement"][1]["Action"] = serde_json::json!(["sagemaker:CreateTrainingJob"]);
-        assert_eq!(
-            guardrail_findings(&held(fewer), &GovernancePolicy::default()).len(),
-            1
-        );
+        let elsewhere = Expected {
+            notebook: "team-b",
+            ..NB.clone()
+        };
+        let found = guardrail_findings(&held(deployed()), &GovernancePolicy::default(), &elsewhere);
+        assert!(found[0].contains("DenyStoppingOtherNotebooks"), "{found:?}");
         // Nothing of it: one finding that says so.
-        let none = guardrail_findings(
-            &held(serde_json::json!({"Statement": []})),
-            &GovernancePolicy::default(),
-        );
+        let none = judged(serde_json::json!({"Statement": []}));
         assert!(none[0].contains("no nbwarden guardrail"), "{none:?}");
     }
 

@@ -347,10 +347,10 @@ pub fn cross_check(aws: &Aws, rows: &mut Vec<Row>, rules: &CrossCheckRules) -> R
     regions.extend(rules.regions.iter().cloned());
     let mut fleet = Vec::new();
     let mut unlisted = Vec::new();
-    for region in regions {
-        match aws.sagemaker_list_notebooks(&region) {
+    for region in &regions {
+        match aws.sagemaker_list_notebooks(region) {
             Ok(listed) => fleet.extend(listed.into_iter().map(|nb| (region.clone(), nb))),
-            Err(e) => unlisted.push((region, format!("{e:#}"))),
+            Err(e) => unlisted.push((region.clone(), format!("{e:#}"))),
         }
     }
     // A region that cannot be listed is a row of its own: the summary still
@@ -385,11 +385,30 @@ pub fn cross_check(aws: &Aws, rows: &mut Vec<Row>, rules: &CrossCheckRules) -> R
             })
         })
         .collect();
-    let launched = governance::findings(aws, &roles, &rules.governance, &rules.owner_tag, since);
-    for (key, findings) in launched {
+    let launched = governance::findings(
+        aws,
+        &roles,
+        &regions,
+        &rules.governance,
+        &rules.owner_tag,
+        since,
+    );
+    for (key, findings) in launched.notebooks {
         if let Some((_, view)) = access.get_mut(&key) {
             view.findings.extend(findings);
         }
+    }
+    for (region, findings) in launched.regions {
+        rows.push(Row {
+            notebook: "*".into(),
+            region,
+            problem: Some("jobs not checked".into()),
+            cross_check: Some(CrossCheck {
+                findings,
+                ..CrossCheck::default()
+            }),
+            ..Row::empty()
+        });
     }
     // Reports by notebook: a fleet has thousands of each.
     let reported: BTreeMap<NotebookKey, usize> = rows
