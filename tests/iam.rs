@@ -26,11 +26,11 @@ fn broad_grant() -> Value {
     ]})
 }
 
-/// The guardrail of `lifecycle notebook-stack` under `governance` (a
-/// `[governance]` body), as CloudFormation deploys it for notebook
-/// `team-a` of `ana`, jobs in subnet-a or subnet-b, the notebook's own
-/// security group, and KEY.
-fn deployed_guardrail(governance: &str) -> Value {
+/// The notebook role's two inline policies of `lifecycle notebook-stack`
+/// under `governance` (a `[governance]` body), by name, as CloudFormation
+/// deploys them for notebook `team-a` of `ana`: jobs in subnet-a or
+/// subnet-b, the notebook's own security group, and KEY.
+fn deployed_role(governance: &str) -> BTreeMap<String, Value> {
     let dir = tempfile::tempdir().expect("tmp");
     let policy = write_policy(
         dir.path(),
@@ -44,13 +44,6 @@ fn deployed_guardrail(governance: &str) -> Value {
     ]);
     assert_eq!(code(&out), 0, "{}", output_text(&out));
     let template: Value = serde_yaml_ng::from_slice(&out.stdout).expect("YAML");
-    let guardrail = template["Resources"]["NotebookRole"]["Properties"]["Policies"]
-        .as_array()
-        .expect("policies")
-        .iter()
-        .find(|p| p["PolicyName"] == "nbwarden-guardrail")
-        .expect("the guardrail is on the notebook's role")["PolicyDocument"]
-        .clone();
     let params: BTreeMap<&str, Value> = [
         ("AWS::Region", json!("eu-west-1")),
         ("AWS::AccountId", json!(ACCOUNT)),
@@ -61,6 +54,17 @@ fn deployed_guardrail(governance: &str) -> Value {
         ("JobSubnetIds", json!(["subnet-a", "subnet-b"])),
         ("JobSecurityGroupIds", json!([""])),
         ("JobKmsKeyArns", json!([KEY])),
+        ("BundleBucket", json!("platform-bundles")),
+        ("BundlePrefix", json!("nbwarden/0.1.0")),
+        ("ParameterPath", json!("notebooks/team-a")),
+        (
+            "ParameterKeyId",
+            json!("1234abcd-12ab-34cd-56ef-1234567890ab"),
+        ),
+        ("CodeArtifactDomain", json!("platform")),
+        ("ReportBucket", json!("platform-reports")),
+        ("ReportPrefix", json!("reports")),
+        ("ReportKeyId", json!("0987dcba-09fe-87dc-65ba-ab0987654321")),
     ]
     .into();
     let conditions: BTreeMap<&str, bool> = [
@@ -68,7 +72,24 @@ fn deployed_guardrail(governance: &str) -> Value {
         ("JobSecurityGroupIdsGiven", false),
     ]
     .into();
-    deployed(&guardrail, &params, &conditions)
+    template["Resources"]["NotebookRole"]["Properties"]["Policies"]
+        .as_array()
+        .expect("policies")
+        .iter()
+        .map(|p| {
+            (
+                p["PolicyName"].as_str().expect("name").to_string(),
+                deployed(&p["PolicyDocument"], &params, &conditions),
+            )
+        })
+        .collect()
+}
+
+/// The guardrail on that role.
+fn deployed_guardrail(governance: &str) -> Value {
+    deployed_role(governance)
+        .remove("nbwarden-guardrail")
+        .expect("the guardrail is on the notebook's role")
 }
 
 /// A governance key: its value in a governed request, and a value that
@@ -589,4 +610,111 @@ fn the_guardrail_as_scps_holds_every_notebook_role_and_fits_organizations() {
             "ExplicitlyDenied"
         ]
     );
+}
+
+/// The notebook role's own policy, as the stack deploys it: this notebook,
+/// its variables, its report prefix and its keys through their services,
+/// nothing of another notebook's.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs the loopback services (scripts/test)"
+)]
+fn the_notebook_role_reaches_its_own_notebook_variables_and_reports_only() {
+    let role = deployed_role("");
+    let own = &role["nbwarden-notebook"];
+    let guardrail = &role["nbwarden-guardrail"];
+    let nb =
+        |name: &str| format!("arn:aws:sagemaker:eu-west-1:123456789012:notebook-instance/{name}");
+    let param = |name: &str| format!("arn:aws:ssm:eu-west-1:123456789012:parameter/{name}");
+    let report = |name: &str| {
+        format!("arn:aws:s3:::platform-reports/reports/123456789012/eu-west-1/{name}/latest.json")
+    };
+    let key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let via =
+        |service: &str| json!({ "kms:ViaService": format!("{service}.eu-west-1.amazonaws.com") });
+    let table: Vec<(&str, String, Value, &str)> = vec![
+        (
+            "sagemaker:DescribeNotebookInstance",
+            nb("team-a"),
+            json!({}),
+            "Allowed",
+        ),
+        (
+            "sagemaker:DescribeNotebookInstance",
+            nb("team-b"),
+            json!({}),
+            "ImplicitlyDenied",
+        ),
+        (
+            "sagemaker:StopNotebookInstance",
+            nb("team-a"),
+            json!({}),
+            "Allowed",
+        ),
+        (
+            "sagemaker:StopNotebookInstance",
+            nb("team-b"),
+            json!({}),
+            "ExplicitlyDenied",
+        ),
+        (
+            "ssm:GetParameter",
+            param("notebooks/team-a/vpc"),
+            json!({}),
+            "Allowed",
+        ),
+        (
+            "ssm:GetParameter",
+            param("notebooks/team-b/vpc"),
+            json!({}),
+            "ImplicitlyDenied",
+        ),
+        (
+            "ssm:GetParametersByPath",
+            param("notebooks/team-a"),
+            json!({}),
+            "Allowed",
+        ),
+        ("kms:Decrypt", key.to_string(), via("ssm"), "Allowed"),
+        (
+            "kms:Decrypt",
+            key.to_string(),
+            via("lambda"),
+            "ImplicitlyDenied",
+        ),
+        ("s3:PutObject", report("team-a"), json!({}), "Allowed"),
+        (
+            "s3:PutObject",
+            report("team-b"),
+            json!({}),
+            "ImplicitlyDenied",
+        ),
+    ];
+    // A KMS key answers to its key policy too: the default one, which
+    // leaves the account's IAM policies to decide.
+    let key_policy = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+        "Action": "kms:*", "Resource": "*"
+    }]});
+    let cases: Vec<Value> = table
+        .iter()
+        .map(|(action, resource, context, _)| {
+            let mut c = case(&[own, guardrail], ROLE, action, resource, context.clone());
+            if action.starts_with("kms:") {
+                c["resource_policy"] = key_policy.clone();
+            }
+            c
+        })
+        .collect();
+    let got: Vec<String> = simulate(&cases)
+        .into_iter()
+        .zip(&table)
+        .map(|(r, (a, res, _, _))| format!("{a} {res}: {r}"))
+        .collect();
+    let want: Vec<String> = table
+        .iter()
+        .map(|(a, res, _, w)| format!("{a} {res}: {w}"))
+        .collect();
+    assert_eq!(got, want);
 }

@@ -2,7 +2,7 @@
 // (a test-time tool, never shipped), installed by tests/system/services.
 // stdin: a JSON array of cases, each
 //   {identity: [{name, policy}], scp: [{name, policy}], principal, action,
-//    resource, context: {key: value or [values]}}
+//    resource, context: {key: value or [values]}, resource_policy}
 // stdout: a JSON array, one {result, errors} per case; `result` is
 // Allowed, ExplicitlyDenied or ImplicitlyDenied, or null with `errors`
 // when the simulator refused the request (an unknown action, a context key
@@ -26,6 +26,7 @@ async function one(c) {
          { orgIdentifier: account, policies: [{ name: 'FullAWSAccess', policy: FULL }, ...c.scp] }]
       : [],
     resourceControlPolicies: [],
+    resourcePolicy: c.resource_policy,
   };
   const answer = await runSimulation(simulation, {});
   if (answer.errors) return { result: null, errors: answer.errors };
