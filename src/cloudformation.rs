@@ -314,6 +314,12 @@ pub fn guardrail_scp_template(owner_tag: &TagKey, governance: &GovernancePolicy)
         ("JOB_KMS_KEY_ARNS", Fill::List("JobKmsKeyArns")),
         ("OWNER_TAG_KEY", Fill::Text(owner_tag.as_str())),
         ("NOTEBOOK_OWNER", Fill::Text(&principal_owner)),
+        // An SCP names no one role: roles under /nbwarden/ pass only such
+        // roles; passing another notebook's is refused by its own guardrail.
+        (
+            "NOTEBOOK_ROLE_ARN",
+            Fill::Text("arn:aws:iam::*:role/nbwarden/*"),
+        ),
     ];
     let mut guardrail = guardrail_statements(governance)?;
     if governance.owner_tag
@@ -432,6 +438,9 @@ pub fn notebook_template(
         ("JOB_KMS_KEY_ARNS", Fill::List("JobKmsKeyArns")),
         ("OWNER_TAG_KEY", Fill::Text(owner_tag.as_str())),
         ("NOTEBOOK_OWNER", Fill::Param("Owner")),
+        // The role's own ARN: the guardrail is a resource of its own, so
+        // it can name the role it is put on.
+        ("NOTEBOOK_ROLE_ARN", Fill::Param("NotebookRole.Arn")),
         ("NOTEBOOK_NAME", Fill::Param("NotebookName")),
         ("NOTEBOOK_ARN_NAME", Fill::Param("NotebookName")),
         ("BUNDLE_BUCKET", Fill::Param("BundleBucket")),
@@ -515,18 +524,27 @@ pub fn notebook_template(
                             "Action": "sts:AssumeRole"
                         }]
                     },
-                    // Inline: the guardrail lives and dies with the role, and
-                    // with every requirement on it is larger than a managed
-                    // policy may be (6,144 characters).
                     "Policies": [
                         { "PolicyName": "nbwarden-notebook", "PolicyDocument": role_policy },
-                        { "PolicyName": GUARDRAIL_POLICY_NAME, "PolicyDocument": guardrail },
                     ],
                     "Tags": tags.clone(),
                 }
             },
+            // Inline on the role: the guardrail lives and dies with it, and
+            // with every requirement on it is larger than a managed policy
+            // may be (6,144 characters). A resource of its own, so that it
+            // can name the role's ARN, and the notebook waits for it.
+            "NotebookGuardrail": {
+                "Type": "AWS::IAM::RolePolicy",
+                "Properties": {
+                    "PolicyName": GUARDRAIL_POLICY_NAME,
+                    "RoleName": { "Ref": "NotebookRole" },
+                    "PolicyDocument": guardrail,
+                }
+            },
             "Notebook": {
                 "Type": "AWS::SageMaker::NotebookInstance",
+                "DependsOn": "NotebookGuardrail",
                 "Properties": {
                     "NotebookInstanceName": { "Ref": "NotebookName" },
                     "InstanceType": { "Ref": "InstanceType" },

@@ -76,9 +76,9 @@ fn findings_of(rows: &serde_json::Value, name: &str) -> String {
 }
 
 /// The shipped guardrail as the notebook stack deploys it for `notebook`
-/// (owned by ana, in moto's account and region), less the statements
-/// `without` names.
-fn filled_guardrail(notebook: &str, without: &[&str]) -> String {
+/// with the role `role_arn` (owned by ana, in moto's account and region),
+/// less the statements `without` names.
+fn filled_guardrail(notebook: &str, role_arn: &str, without: &[&str]) -> String {
     let text = std::fs::read_to_string(repo().join("packaging/iam-notebook-guardrail-policy.json"))
         .expect("guardrail");
     let mut policy: serde_json::Value = serde_json::from_str(
@@ -88,6 +88,7 @@ fn filled_guardrail(notebook: &str, without: &[&str]) -> String {
             .replace("JOB_KMS_KEY_ARNS", KEY_ARN)
             .replace("OWNER_TAG_KEY", "owner")
             .replace("NOTEBOOK_OWNER", "ana")
+            .replace("NOTEBOOK_ROLE_ARN", &role_arn)
             .replace("NOTEBOOK_ARN_NAME", &notebook.to_ascii_lowercase())
             .replace("REGION", "us-east-1")
             .replace("ACCOUNT", "123456789012"),
@@ -119,13 +120,19 @@ for role, policy in zip(sys.argv[2::2], sys.argv[3::2]):
     assert!(made.status.success(), "{}", output_text(&made));
 }
 
-/// Each notebook's role, named as the notebook, carries its whole guardrail.
-fn make_guarded_roles(notebooks: &[&str]) {
+/// Each notebook's role, named as the notebook (its ARN under `path`, as
+/// the notebook names it), carries its whole guardrail.
+fn make_guarded_roles(path: &str, notebooks: &[&str]) {
     let roles: Vec<(&str, String)> = notebooks
         .iter()
-        .map(|n| (*n, filled_guardrail(n, &[])))
+        .map(|n| (*n, filled_guardrail(n, &role_arn(path, n), &[])))
         .collect();
     make_roles(&roles);
+}
+
+/// A role's ARN in moto's account.
+fn role_arn(path: &str, name: &str) -> String {
+    format!("arn:aws:iam::123456789012:role/{path}{name}")
 }
 
 /// The run says its report reached the bucket.
@@ -375,7 +382,7 @@ for name, safe in zip(sys.argv[2::2], sys.argv[3::2]):
         ],
     );
     assert!(made.status.success(), "{}", output_text(&made));
-    make_guarded_roles(&[&honest, &open, &old, &silent]);
+    make_guarded_roles("", &[&honest, &open, &old, &silent]);
 
     // Honest runs on two safe notebooks upload real reports.
     let dir = tempfile::tempdir().expect("tmp");
@@ -480,8 +487,12 @@ for name in sys.argv[2:]:
     assert!(made.status.success(), "{}", output_text(&made));
     // The red team's neutered copy: every Sid, Deny and action, but a
     // resource that is nothing.
-    let mut hollow: serde_json::Value =
-        serde_json::from_str(&filled_guardrail(&neutered, &[])).expect("JSON");
+    let mut hollow: serde_json::Value = serde_json::from_str(&filled_guardrail(
+        &neutered,
+        &role_arn("nbwarden/", &neutered),
+        &[],
+    ))
+    .expect("JSON");
     for st in hollow["Statement"].as_array_mut().expect("statements") {
         let field = if st["NotResource"].is_null() {
             "Resource"
@@ -490,12 +501,16 @@ for name in sys.argv[2:]:
         };
         st[field] = "arn:aws:sagemaker:*:000000000000:nothing/*".into();
     }
-    make_guarded_roles(&[&guarded]);
+    make_guarded_roles("nbwarden/", &[&guarded]);
     make_roles(&[
         (&bare, String::new()),
         (
             &partial,
-            filled_guardrail(&partial, &["DenyJobsOutsideAVpc"]),
+            filled_guardrail(
+                &partial,
+                &role_arn("nbwarden/", &partial),
+                &["DenyJobsOutsideAVpc"],
+            ),
         ),
         (&neutered, hollow.to_string()),
     ]);
@@ -931,16 +946,19 @@ sm.stop_notebook_instance(NotebookInstanceName=tag + "-stopped")
     let made = boto3(create, &[&tag]);
     assert!(made.status.success(), "{}", output_text(&made));
     let shared = format!("{tag}-shared");
-    make_guarded_roles(&[
-        &good,
-        &untagged,
-        &cased,
-        &shared,
-        &open,
-        &unstarted,
-        &other_start,
-        &stopped,
-    ]);
+    make_guarded_roles(
+        "",
+        &[
+            &good,
+            &untagged,
+            &cased,
+            &shared,
+            &open,
+            &unstarted,
+            &other_start,
+            &stopped,
+        ],
+    );
     let dir = tempfile::tempdir().expect("tmp");
     let policy = write_policy(
         dir.path(),

@@ -65,6 +65,7 @@ fn deployed_role(governance: &str) -> BTreeMap<String, Value> {
         ("ReportBucket", json!("platform-reports")),
         ("ReportPrefix", json!("reports")),
         ("ReportKeyId", json!("0987dcba-09fe-87dc-65ba-ab0987654321")),
+        ("NotebookRole.Arn", json!(ROLE)),
     ]
     .into();
     let conditions: BTreeMap<&str, bool> = [
@@ -72,10 +73,14 @@ fn deployed_role(governance: &str) -> BTreeMap<String, Value> {
         ("JobSecurityGroupIdsGiven", false),
     ]
     .into();
-    template["Resources"]["NotebookRole"]["Properties"]["Policies"]
+    let resources = &template["Resources"];
+    let guardrail = &resources["NotebookGuardrail"]["Properties"];
+    assert_eq!(guardrail["RoleName"], json!({ "Ref": "NotebookRole" }));
+    resources["NotebookRole"]["Properties"]["Policies"]
         .as_array()
         .expect("policies")
         .iter()
+        .chain([guardrail])
         .map(|p| {
             (
                 p["PolicyName"].as_str().expect("name").to_string(),
@@ -161,6 +166,12 @@ const OUTRIGHT: &[&str] = &[
 /// refused unless `[governance] allow_ungoverned` names it (the red team
 /// ran containers of its choosing through each).
 const UNGOVERNED: &[&str] = &[
+    "BatchAddClusterNodes",
+    "CreateAlgorithm",
+    "CreateCluster",
+    "CreateModelPackage",
+    "UpdateCluster",
+    "UpdateClusterSoftware",
     "CreateAIBenchmarkJob",
     "CreateAIRecommendationJob",
     "CreateCompilationJob",
@@ -223,7 +234,12 @@ fn the_guardrail_holds_every_job_to_the_fleets_vpc_keys_and_owner_beside_a_broad
     assert!(actions.contains_key("CreateTrainingJob") && actions.contains_key("CreateModel"));
     for (name, action) in &actions {
         let action_name = format!("sagemaker:{name}");
-        let context = governed_context(&action.keys);
+        let mut context = governed_context(&action.keys);
+        if !name.starts_with("Create") {
+            // Its own resource: an update of another owner's is refused
+            // whatever it says.
+            context.insert("aws:ResourceTag/owner".into(), json!("ana"));
+        }
         let request = |context: serde_json::Map<String, Value>| {
             case(
                 &[&grant, &guardrail],
@@ -376,48 +392,126 @@ fn what_no_key_governs_is_refused_unless_the_fleet_allows_it() {
 fn a_notebook_role_stops_its_own_notebook_and_touches_no_other() {
     let guardrail = deployed_guardrail("");
     let grant = broad_grant();
-    let own = "arn:aws:sagemaker:eu-west-1:123456789012:notebook-instance/team-a";
-    let other = "arn:aws:sagemaker:eu-west-1:123456789012:notebook-instance/team-b";
-    let mut cases = Vec::new();
-    let mut expected = Vec::new();
-    for (action, resource, want) in [
-        ("StopNotebookInstance", own, "Allowed"),
-        ("StopNotebookInstance", other, "ExplicitlyDenied"),
+    let arn =
+        |kind: &str, name: &str| format!("arn:aws:sagemaker:eu-west-1:123456789012:{kind}/{name}");
+    let (own, other) = (
+        arn("notebook-instance", "team-a"),
+        arn("notebook-instance", "team-b"),
+    );
+    let (ours, theirs) = (arn("endpoint", "ana-ep"), arn("endpoint", "bob-ep"));
+    let lifecycle = arn("notebook-instance-lifecycle-config", "nbwarden");
+    let profile = arn("user-profile", "d-1/u");
+    let job = arn("training-job", "bob-train");
+    // Whose each resource is: its owner tag.
+    let rows: Vec<(&str, &str, Option<&str>, &str)> = vec![
+        ("StopNotebookInstance", &own, Some("ana"), "Allowed"),
         (
-            "CreatePresignedNotebookInstanceUrl",
-            own,
+            "StopNotebookInstance",
+            &other,
+            Some("bob"),
+            "ExplicitlyDenied",
+        ),
+        (
+            "StopNotebookInstance",
+            &other,
+            Some("ana"),
             "ExplicitlyDenied",
         ),
         (
             "CreatePresignedNotebookInstanceUrl",
-            other,
+            &own,
+            Some("ana"),
             "ExplicitlyDenied",
         ),
-        ("CreateNotebookInstance", other, "ExplicitlyDenied"),
-        ("UpdateNotebookInstance", own, "ExplicitlyDenied"),
-        ("StartNotebookInstance", other, "ExplicitlyDenied"),
-        ("DeleteNotebookInstance", other, "ExplicitlyDenied"),
-        ("AddTags", own, "ExplicitlyDenied"),
-        ("DeleteTags", other, "ExplicitlyDenied"),
+        (
+            "CreatePresignedNotebookInstanceUrl",
+            &other,
+            Some("bob"),
+            "ExplicitlyDenied",
+        ),
+        ("CreateNotebookInstance", &other, None, "ExplicitlyDenied"),
+        (
+            "UpdateNotebookInstance",
+            &own,
+            Some("ana"),
+            "ExplicitlyDenied",
+        ),
+        (
+            "StartNotebookInstance",
+            &other,
+            Some("bob"),
+            "ExplicitlyDenied",
+        ),
+        (
+            "DeleteNotebookInstance",
+            &other,
+            Some("bob"),
+            "ExplicitlyDenied",
+        ),
+        ("AddTags", &own, Some("ana"), "ExplicitlyDenied"),
+        ("DeleteTags", &other, Some("bob"), "ExplicitlyDenied"),
         (
             "UpdateNotebookInstanceLifecycleConfig",
-            "arn:aws:sagemaker:eu-west-1:123456789012:notebook-instance-lifecycle-config/nbwarden",
+            &lifecycle,
+            None,
             "ExplicitlyDenied",
         ),
         (
             "CreatePresignedDomainUrl",
-            "arn:aws:sagemaker:eu-west-1:123456789012:user-profile/d-1/u",
+            &profile,
+            None,
             "ExplicitlyDenied",
         ),
-    ] {
+        // Another team's endpoint and jobs (round two: repointing bob's
+        // endpoint sent his traffic to ana's container).
+        ("UpdateEndpoint", &ours, Some("ana"), "Allowed"),
+        ("UpdateEndpoint", &theirs, Some("bob"), "ExplicitlyDenied"),
+        (
+            "UpdateEndpointWeightsAndCapacities",
+            &theirs,
+            Some("bob"),
+            "ExplicitlyDenied",
+        ),
+        ("DeleteEndpoint", &theirs, None, "ExplicitlyDenied"),
+        ("StopTrainingJob", &job, Some("bob"), "ExplicitlyDenied"),
+    ];
+    let mut cases = Vec::new();
+    let mut expected = Vec::new();
+    for (action, resource, owner, want) in &rows {
+        let context = owner.map_or(json!({}), |o| json!({ "aws:ResourceTag/owner": o }));
         cases.push(case(
             &[&grant, &guardrail],
             ROLE,
             &format!("sagemaker:{action}"),
             resource,
-            json!({}),
+            context,
         ));
-        expected.push(format!("{action} on {resource}: {want}"));
+        expected.push(format!("{action} on {resource} of {owner:?}: {want}"));
+    }
+    // It passes its own role to what it starts, and no other (round two:
+    // a job run as another role escaped the guardrail).
+    let pass_grant = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}
+    ]});
+    for (role, want) in [
+        (ROLE, "Allowed"),
+        (
+            "arn:aws:iam::123456789012:role/nbwarden/team-b",
+            "ExplicitlyDenied",
+        ),
+        (
+            "arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-ExecutionRole",
+            "ExplicitlyDenied",
+        ),
+    ] {
+        cases.push(case(
+            &[&pass_grant, &guardrail],
+            ROLE,
+            "iam:PassRole",
+            role,
+            json!({"iam:PassedToService": "sagemaker.amazonaws.com"}),
+        ));
+        expected.push(format!("iam:PassRole of {role}: {want}"));
     }
     let got: Vec<String> = simulate(&cases)
         .iter()
@@ -649,7 +743,7 @@ fn the_notebook_role_reaches_its_own_notebook_variables_and_reports_only() {
         (
             "sagemaker:StopNotebookInstance",
             nb("team-a"),
-            json!({}),
+            json!({"aws:ResourceTag/owner": "ana"}),
             "Allowed",
         ),
         (

@@ -186,6 +186,10 @@ const IAM_PLACEHOLDERS: &[(&str, &str)] = &[
         "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     ),
     ("NOTEBOOK_OWNER", "ana"),
+    (
+        "NOTEBOOK_ROLE_ARN",
+        "arn:aws:iam::123456789012:role/nbwarden/team-a-analysis",
+    ),
 ];
 
 /// Every string and key under `v`, depth first.
@@ -520,12 +524,15 @@ fn the_guardrail_is_rendered_per_governance_and_fits_the_role() {
         linted_template(dir.path(), name, &out)
     };
     let guardrail_sids = |template: &serde_json::Value| -> Vec<String> {
-        let policies = template["Resources"]["NotebookRole"]["Properties"]["Policies"]
-            .as_array()
-            .expect("policies");
-        assert_eq!(policies[1]["PolicyName"], "nbwarden-guardrail");
+        let guardrail = &template["Resources"]["NotebookGuardrail"];
+        assert_eq!(guardrail["Type"], "AWS::IAM::RolePolicy");
+        assert_eq!(guardrail["Properties"]["PolicyName"], "nbwarden-guardrail");
+        assert_eq!(
+            template["Resources"]["Notebook"]["DependsOn"], "NotebookGuardrail",
+            "the notebook starts only once its role is held"
+        );
         sids(
-            policies[1]["PolicyDocument"]["Statement"]
+            guardrail["Properties"]["PolicyDocument"]["Statement"]
                 .as_array()
                 .expect("statements"),
         )
@@ -548,9 +555,11 @@ fn the_guardrail_is_rendered_per_governance_and_fits_the_role() {
         guardrail_sids(&off),
         [
             "DenyWhatNoConditionKeyGoverns",
+            "DenyTouchingAnotherOwnersResources",
             "DenyNotebooksAndStudioFromANotebook",
             "DenyChangingNotebooksAndStudio",
-            "DenyStoppingOtherNotebooks"
+            "DenyStoppingOtherNotebooks",
+            "DenyPassingAnyRoleButItsOwn"
         ]
     );
     for p in ["JobSubnetIds", "JobSecurityGroupIds", "JobKmsKeyArns"] {
@@ -597,6 +606,11 @@ fn the_guardrail_is_rendered_per_governance_and_fits_the_role() {
         ("ReportBucket", "platform-nbwarden-reports".into()),
         ("ReportPrefix", "reports".into()),
         ("ReportKeyId", "0987dcba-09fe-87dc-65ba-ab0987654321".into()),
+        (
+            "NotebookRole.Arn",
+            "arn:aws:iam::123456789012:role/nbwarden/team-a-analysis-of-the-quart-A1B2C3D4E5F6"
+                .into(),
+        ),
     ]
     .into();
     let conditions = [
@@ -608,6 +622,7 @@ fn the_guardrail_is_rendered_per_governance_and_fits_the_role() {
         .as_array()
         .expect("policies")
         .iter()
+        .chain([&all["Resources"]["NotebookGuardrail"]["Properties"]])
         .map(|p| {
             let doc = common::iam::deployed(&p["PolicyDocument"], &params, &conditions);
             doc.to_string()

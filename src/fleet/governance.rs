@@ -175,6 +175,8 @@ pub struct Expected<'a> {
     pub owner_tag: &'a str,
     /// Its owner tag's value; unknown (no tag, flagged apart), any value.
     pub owner: Option<&'a str>,
+    /// Its role's ARN, the one role it may pass.
+    pub role_arn: &'a str,
 }
 
 /// The stack's parameters: any non-empty list of values stands for them.
@@ -187,7 +189,8 @@ const LIST_PLACEHOLDERS: [&str; 3] = [
 impl Expected<'_> {
     fn filled(&self, text: &str) -> String {
         let name = self.notebook.to_ascii_lowercase();
-        text.replace("NOTEBOOK_ARN_NAME", &name)
+        text.replace("NOTEBOOK_ROLE_ARN", self.role_arn)
+            .replace("NOTEBOOK_ARN_NAME", &name)
             .replace("OWNER_TAG_KEY", self.owner_tag)
             .replace("ACCOUNT", self.account)
             .replace("REGION", self.region)
@@ -362,6 +365,7 @@ pub fn findings(
             notebook: &n.key.2,
             owner_tag,
             owner: n.owner,
+            role_arn: n.role_arn,
         };
         let found = match policies.get(n.role_arn) {
             Some(Ok(p)) => guardrail_findings(p, governance, &expected),
@@ -534,6 +538,7 @@ mod tests {
         notebook: "Team-A",
         owner_tag: "owner",
         owner: Some("ana"),
+        role_arn: "arn:aws:iam::123456789012:role/nbwarden/team-a",
     };
 
     /// The guardrail as the notebook stack deploys it for NB.
@@ -548,6 +553,10 @@ mod tests {
                 "arn:aws:kms:us-east-1:123456789012:key/k",
             )
             .replace("NOTEBOOK_OWNER", "ana")
+            .replace(
+                "NOTEBOOK_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/nbwarden/team-a",
+            )
             .replace("NOTEBOOK_ARN_NAME", "team-a")
             .replace("OWNER_TAG_KEY", "owner")
             .replace("ACCOUNT", "123456789012")

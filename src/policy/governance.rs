@@ -35,8 +35,9 @@ pub struct GovernancePolicy {
     #[serde(default = "yes")]
     pub owner_tag: bool,
     /// Actions that start code no condition key can hold to the VPC or the
-    /// keys (pipelines, compilation, inference components, …), which the
-    /// guardrail otherwise refuses: name those the fleet needs.
+    /// keys (pipelines, compilation, inference components, algorithm and
+    /// model-package validation, HyperPod clusters, …), which the guardrail
+    /// otherwise refuses: name those the fleet needs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_ungoverned: Vec<UngovernedAction>,
 }
@@ -46,17 +47,23 @@ pub struct GovernancePolicy {
 /// `allow_ungoverned` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 pub enum UngovernedAction {
+    BatchAddClusterNodes,
     CreateAIBenchmarkJob,
     CreateAIRecommendationJob,
+    CreateAlgorithm,
+    CreateCluster,
     CreateCompilationJob,
     CreateEdgePackagingJob,
     CreateInferenceComponent,
     CreateInferenceRecommendationsJob,
+    CreateModelPackage,
     CreateOptimizationJob,
     CreatePipeline,
     RetryPipelineExecution,
     StartPipelineExecution,
     TrainHubModel,
+    UpdateCluster,
+    UpdateClusterSoftware,
     UpdateInferenceComponent,
     UpdatePipeline,
 }
@@ -135,6 +142,11 @@ mod tests {
         for st in shipped["Statement"].as_array().expect("statements") {
             for (_, keys) in st["Condition"].as_object().into_iter().flatten() {
                 for key in keys.as_object().expect("keys").keys() {
+                    // Another owner's resources stay out of reach whatever
+                    // the requirements.
+                    if key.starts_with("aws:ResourceTag/") {
+                        continue;
+                    }
                     let c = JobCondition::of_key(key)
                         .unwrap_or_else(|| panic!("{key} belongs to no requirement"));
                     if !seen.contains(&c) {
@@ -156,17 +168,23 @@ mod tests {
     fn every_ungoverned_action_is_the_guardrails_and_can_be_allowed() {
         use UngovernedAction::*;
         let all = [
+            BatchAddClusterNodes,
             CreateAIBenchmarkJob,
             CreateAIRecommendationJob,
+            CreateAlgorithm,
+            CreateCluster,
             CreateCompilationJob,
             CreateEdgePackagingJob,
             CreateInferenceComponent,
             CreateInferenceRecommendationsJob,
+            CreateModelPackage,
             CreateOptimizationJob,
             CreatePipeline,
             RetryPipelineExecution,
             StartPipelineExecution,
             TrainHubModel,
+            UpdateCluster,
+            UpdateClusterSoftware,
             UpdateInferenceComponent,
             UpdatePipeline,
         ];
