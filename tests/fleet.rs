@@ -88,7 +88,7 @@ fn filled_guardrail(notebook: &str, role_arn: &str, without: &[&str]) -> String 
             .replace("JOB_KMS_KEY_ARNS", KEY_ARN)
             .replace("OWNER_TAG_KEY", "owner")
             .replace("NOTEBOOK_OWNER", "ana")
-            .replace("NOTEBOOK_ROLE_ARN", &role_arn)
+            .replace("NOTEBOOK_ROLE_ARN", role_arn)
             .replace("NOTEBOOK_ARN_NAME", &notebook.to_ascii_lowercase())
             .replace("REGION", "us-east-1")
             .replace("ACCOUNT", "123456789012"),
