@@ -326,11 +326,11 @@ pub fn guardrail_scp_template(owner_tag: &TagKey, governance: &GovernancePolicy)
         && let Some(statements) = guardrail["Statement"].as_array_mut()
     {
         // A role under /nbwarden/ without an owner tag would compare the
-        // request's tag with nothing: it creates nothing.
+        // tags of what it creates and touches with nothing: it does nothing.
         statements.push(json!({
-            "Sid": "DenyCreatingFromARoleWithoutAnOwner",
+            "Sid": "DenyARoleWithoutAnOwner",
             "Effect": "Deny",
-            "Action": ["sagemaker:Create*"],
+            "Action": ["sagemaker:*"],
             "Resource": "*",
             "Condition": { "Null": { "aws:PrincipalTag/OWNER_TAG_KEY": "true" } }
         }));
@@ -474,7 +474,11 @@ pub fn notebook_template(
                 "ConstraintDescription": "lower-case letters, digits and hyphens: the role's policy names the notebook's ARN, which SageMaker writes in lower case",
                 "Description": "The notebook instance's name"
             },
-            "Owner": text("Who may open it: their IAM user name (the users' access policy compares the owner tag with it)"),
+            "Owner": {
+                "Type": "String",
+                "MinLength": 1,
+                "Description": "Who may open it: their IAM user name (the users' access policy compares the owner tag with it; the guardrail holds everything the notebook creates and touches to it)"
+            },
             "CostCenter": text("The cost-attribution tag's value"),
             "InstanceType": { "Type": "String", "Default": "ml.t3.medium", "Description": "The notebook's instance type" },
             "SubnetId": { "Type": "AWS::EC2::Subnet::Id", "Description": "A private subnet of the VPC" },

@@ -509,7 +509,7 @@ for name in sys.argv[2:]:
             filled_guardrail(
                 &partial,
                 &role_arn("nbwarden/", &partial),
-                &["DenyJobsOutsideAVpc"],
+                &["DenyJobsOutsideTheFleetsSubnets"],
             ),
         ),
         (&neutered, hollow.to_string()),
@@ -666,7 +666,7 @@ away.delete_model(ModelName=tag + "-gone")
     );
     assert_eq!(
         findings_of(&rows, &partial),
-        "its role's guardrail lacks DenyJobsOutsideAVpc, or says them otherwise than for this \
+        "its role's guardrail lacks DenyJobsOutsideTheFleetsSubnets, or says them otherwise than for this \
          notebook (the notebook stack renders them)",
         "{rows:#}"
     );

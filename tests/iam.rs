@@ -160,6 +160,10 @@ const OUTRIGHT: &[&str] = &[
     "StartSession",
     "CreateStudioLifecycleConfig",
     "DeleteStudioLifecycleConfig",
+    // Resource policies share what they cover with other accounts.
+    "PutLineageGroupPolicy",
+    "PutModelPackageGroupPolicy",
+    "PutResourcePolicy",
 ];
 
 /// What starts code no condition key can hold to the VPC or the keys:
@@ -352,7 +356,12 @@ fn what_no_key_governs_is_refused_unless_the_fleet_allows_it() {
             .iter()
             .map(|name| {
                 let action = &reference[*name];
-                let context = Value::Object(governed_context(&action.keys));
+                let mut context = governed_context(&action.keys);
+                if !name.starts_with("Create") {
+                    // Its own: the owner rule is not what is judged here.
+                    context.insert("aws:ResourceTag/owner".into(), json!("ana"));
+                }
+                let context = Value::Object(context);
                 case(
                     &[&grant, guardrail],
                     ROLE,
@@ -402,6 +411,9 @@ fn a_notebook_role_stops_its_own_notebook_and_touches_no_other() {
     let lifecycle = arn("notebook-instance-lifecycle-config", "nbwarden");
     let profile = arn("user-profile", "d-1/u");
     let job = arn("training-job", "bob-train");
+    let schedule = arn("monitoring-schedule", "bob-m");
+    let features = arn("feature-group", "bob-features");
+    let cluster = arn("cluster", "bob-hp");
     // Whose each resource is: its owner tag.
     let rows: Vec<(&str, &str, Option<&str>, &str)> = vec![
         ("StopNotebookInstance", &own, Some("ana"), "Allowed"),
@@ -474,6 +486,24 @@ fn a_notebook_role_stops_its_own_notebook_and_touches_no_other() {
         ),
         ("DeleteEndpoint", &theirs, None, "ExplicitlyDenied"),
         ("StopTrainingJob", &job, Some("bob"), "ExplicitlyDenied"),
+        ("StopTrainingJob", &job, Some("ana"), "Allowed"),
+        // Round three: other writes on another's resources, its data.
+        ("InvokeEndpoint", &theirs, Some("bob"), "ExplicitlyDenied"),
+        ("InvokeEndpoint", &ours, Some("ana"), "Allowed"),
+        (
+            "StartMonitoringSchedule",
+            &schedule,
+            Some("bob"),
+            "ExplicitlyDenied",
+        ),
+        ("PutRecord", &features, Some("bob"), "ExplicitlyDenied"),
+        ("GetRecord", &features, Some("bob"), "ExplicitlyDenied"),
+        (
+            "BatchDeleteClusterNodes",
+            &cluster,
+            Some("bob"),
+            "ExplicitlyDenied",
+        ),
     ];
     let mut cases = Vec::new();
     let mut expected = Vec::new();
@@ -487,6 +517,61 @@ fn a_notebook_role_stops_its_own_notebook_and_touches_no_other() {
             context,
         ));
         expected.push(format!("{action} on {resource} of {owner:?}: {want}"));
+    }
+    // Round three took another's resource by tagging it its own: a tag
+    // change on another's or an untagged resource, or of the owner tag in
+    // any case, is refused; other tags on its own, and tags set while
+    // creating (`sagemaker:TaggingAction`), are not.
+    let training = arn("training-job", "ana-new");
+    for (resource, owner, keys, creating, want) in [
+        (
+            &theirs,
+            Some("bob"),
+            vec!["owner"],
+            None,
+            "ExplicitlyDenied",
+        ),
+        (
+            &theirs,
+            Some("bob"),
+            vec!["project"],
+            None,
+            "ExplicitlyDenied",
+        ),
+        (
+            &arn("endpoint", "nobodys"),
+            None,
+            vec!["owner"],
+            None,
+            "ExplicitlyDenied",
+        ),
+        (&ours, Some("ana"), vec!["Owner"], None, "ExplicitlyDenied"),
+        (&ours, Some("ana"), vec!["project"], None, "Allowed"),
+        (
+            &training,
+            None,
+            vec!["owner"],
+            Some("CreateTrainingJob"),
+            "Allowed",
+        ),
+    ] {
+        let mut context = json!({ "aws:TagKeys": keys, "aws:RequestTag/owner": "ana" });
+        if let Some(o) = owner {
+            context["aws:ResourceTag/owner"] = json!(o);
+        }
+        if let Some(action) = creating {
+            context["sagemaker:TaggingAction"] = json!(action);
+        }
+        cases.push(case(
+            &[&grant, &guardrail],
+            ROLE,
+            "sagemaker:AddTags",
+            resource,
+            context,
+        ));
+        expected.push(format!(
+            "AddTags {keys:?} on {resource} of {owner:?}: {want}"
+        ));
     }
     // It passes its own role to what it starts, and no other (round two:
     // a job run as another role escaped the guardrail).
@@ -686,6 +771,16 @@ fn the_guardrail_as_scps_holds_every_notebook_role_and_fits_organizations() {
         .as_object_mut()
         .expect("context")
         .remove("aws:PrincipalTag/owner");
+    // Nor changes anything of another's (round three: its owner variable
+    // resolved to nothing, so no deny applied).
+    let mut untagged_update = case(
+        &[&full],
+        ROLE,
+        "sagemaker:UpdateEndpoint",
+        "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/bob-ep",
+        json!({"aws:ResourceTag/owner": "bob"}),
+    );
+    untagged_update["scp"] = json!(scps);
     assert_eq!(
         simulate(&[
             job(ROLE, true, "ana"),
@@ -694,12 +789,14 @@ fn the_guardrail_as_scps_holds_every_notebook_role_and_fits_organizations() {
             job(pipeline, false, "mallory"),
             open_url,
             untagged_role,
+            untagged_update,
         ]),
         [
             "Allowed",
             "ExplicitlyDenied",
             "ExplicitlyDenied",
             "Allowed",
+            "ExplicitlyDenied",
             "ExplicitlyDenied",
             "ExplicitlyDenied"
         ]
