@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::iam::{actions_of, case, deployed, simulate};
+use common::iam::{Decisions, actions_of, case, deployed, notebook_stack, simulate};
 use common::notebook::assert_cfn_lint_clean;
 use common::*;
 use serde_json::{Value, json};
@@ -32,16 +32,7 @@ fn broad_grant() -> Value {
 /// subnet-b, the notebook's own security group, and KEY.
 fn deployed_role(governance: &str) -> BTreeMap<String, Value> {
     let dir = tempfile::tempdir().expect("tmp");
-    let policy = write_policy(
-        dir.path(),
-        &format!("version = 1\n[governance]\n{governance}"),
-    );
-    let out = nbwarden(&[
-        "--policy",
-        &policy.to_string_lossy(),
-        "lifecycle",
-        "notebook-stack",
-    ]);
+    let out = notebook_stack(dir.path(), governance);
     assert_eq!(code(&out), 0, "{}", output_text(&out));
     let template: Value = serde_yaml_ng::from_slice(&out.stdout).expect("YAML");
     let params: BTreeMap<&str, Value> = [
@@ -232,8 +223,7 @@ fn governed_actions() -> BTreeMap<String, common::iam::Action> {
 fn the_guardrail_holds_every_job_to_the_fleets_vpc_keys_and_owner_beside_a_broad_grant() {
     let guardrail = deployed_guardrail("network_isolation = true\n");
     let grant = broad_grant();
-    let mut cases = Vec::new();
-    let mut expected = Vec::new();
+    let mut judged = Decisions::default();
     let actions = governed_actions();
     assert!(actions.contains_key("CreateTrainingJob") && actions.contains_key("CreateModel"));
     for (name, action) in &actions {
@@ -253,50 +243,40 @@ fn the_guardrail_holds_every_job_to_the_fleets_vpc_keys_and_owner_beside_a_broad
                 Value::Object(context),
             )
         };
-        cases.push(request(context.clone()));
-        expected.push((format!("{name}, governed"), "Allowed"));
+        judged.expect(
+            format!("{name}, governed"),
+            request(context.clone()),
+            "Allowed",
+        );
         // Tags are set at creation (and retagging is AddTags): an update's
         // request tags are not the guardrail's concern.
-        let judged = |k: &&String| {
+        let held = |k: &&String| {
             governed(k).is_some()
                 && !(name.starts_with("Update") && k.starts_with("aws:RequestTag/"))
         };
-        for key in action.keys.iter().filter(judged) {
+        for key in action.keys.iter().filter(held) {
             let k = context_key(key);
             let mut without = context.clone();
             without.remove(&k);
             if key.starts_with("aws:RequestTag/") {
                 without.insert("aws:TagKeys".into(), json!([]));
             }
-            cases.push(request(without));
-            expected.push((
-                format!("{name} without {k}"),
-                if replaces(name) {
-                    "ExplicitlyDenied"
-                } else {
-                    "Allowed"
-                },
-            ));
+            let want = if replaces(name) {
+                "ExplicitlyDenied"
+            } else {
+                "Allowed"
+            };
+            judged.expect(format!("{name} without {k}"), request(without), want);
             let mut other = context.clone();
             other.insert(k.clone(), governed(key).expect("governed").1);
-            cases.push(request(other));
-            expected.push((format!("{name} with another {k}"), "ExplicitlyDenied"));
+            judged.expect(
+                format!("{name} with another {k}"),
+                request(other),
+                "ExplicitlyDenied",
+            );
         }
     }
-    let results = simulate(&cases);
-    let wrong: Vec<String> = expected
-        .iter()
-        .zip(&results)
-        .filter(|((_, want), got)| want != got)
-        .map(|((what, want), got)| format!("{what}: {got}, not {want}"))
-        .collect();
-    assert!(
-        wrong.is_empty(),
-        "{} of {}:\n{}",
-        wrong.len(),
-        results.len(),
-        wrong.join("\n")
-    );
+    judged.assert_all();
 }
 
 /// `[governance]` decides what is rendered: with the VPC and network
@@ -505,18 +485,21 @@ fn a_notebook_role_stops_its_own_notebook_and_touches_no_other() {
             "ExplicitlyDenied",
         ),
     ];
-    let mut cases = Vec::new();
-    let mut expected = Vec::new();
+    let mut judged = Decisions::default();
     for (action, resource, owner, want) in &rows {
         let context = owner.map_or(json!({}), |o| json!({ "aws:ResourceTag/owner": o }));
-        cases.push(case(
+        let request = case(
             &[&grant, &guardrail],
             ROLE,
             &format!("sagemaker:{action}"),
             resource,
             context,
-        ));
-        expected.push(format!("{action} on {resource} of {owner:?}: {want}"));
+        );
+        judged.expect(
+            format!("{action} on {resource} of {owner:?}"),
+            request,
+            want,
+        );
     }
     // Round three took another's resource by tagging it its own: a tag
     // change on another's or an untagged resource, or of the owner tag in
@@ -562,16 +545,18 @@ fn a_notebook_role_stops_its_own_notebook_and_touches_no_other() {
         if let Some(action) = creating {
             context["sagemaker:TaggingAction"] = json!(action);
         }
-        cases.push(case(
+        let request = case(
             &[&grant, &guardrail],
             ROLE,
             "sagemaker:AddTags",
             resource,
             context,
-        ));
-        expected.push(format!(
-            "AddTags {keys:?} on {resource} of {owner:?}: {want}"
-        ));
+        );
+        judged.expect(
+            format!("AddTags {keys:?} on {resource} of {owner:?}"),
+            request,
+            want,
+        );
     }
     // It passes its own role to what it starts, and no other (round two:
     // a job run as another role escaped the guardrail).
@@ -589,21 +574,16 @@ fn a_notebook_role_stops_its_own_notebook_and_touches_no_other() {
             "ExplicitlyDenied",
         ),
     ] {
-        cases.push(case(
+        let request = case(
             &[&pass_grant, &guardrail],
             ROLE,
             "iam:PassRole",
             role,
             json!({"iam:PassedToService": "sagemaker.amazonaws.com"}),
-        ));
-        expected.push(format!("iam:PassRole of {role}: {want}"));
+        );
+        judged.expect(format!("iam:PassRole of {role}"), request, want);
     }
-    let got: Vec<String> = simulate(&cases)
-        .iter()
-        .zip(&expected)
-        .map(|(r, e)| format!("{}: {r}", e.rsplit_once(": ").expect("want").0))
-        .collect();
-    assert_eq!(got, expected);
+    judged.assert_all();
 }
 
 /// The users' access policy, beside a broad `sagemaker:*` grant: a user
@@ -627,8 +607,7 @@ fn the_users_policy_keeps_each_user_off_other_users_notebooks() {
     let grant = broad_grant();
     let user = "arn:aws:iam::123456789012:user/ana";
     let notebook = "arn:aws:sagemaker:eu-west-1:123456789012:notebook-instance/nb";
-    let mut cases = Vec::new();
-    let mut expected = Vec::new();
+    let mut judged = Decisions::default();
     for action in [
         "StartNotebookInstance",
         "StopNotebookInstance",
@@ -652,22 +631,17 @@ fn the_users_policy_keeps_each_user_off_other_users_notebooks() {
             if action.ends_with("Tags") {
                 context["aws:TagKeys"] = json!(["project"]);
             }
-            cases.push(case(
+            let request = case(
                 &[&grant, &access],
                 user,
                 &format!("sagemaker:{action}"),
                 notebook,
                 context,
-            ));
-            expected.push(format!("{action} on {whose}: {want}"));
+            );
+            judged.expect(format!("{action} on {whose}"), request, want);
         }
     }
-    let got: Vec<String> = simulate(&cases)
-        .iter()
-        .zip(&expected)
-        .map(|(r, e)| format!("{}: {r}", e.rsplit_once(": ").expect("want").0))
-        .collect();
-    assert_eq!(got, expected);
+    judged.assert_all();
 }
 
 /// The organisation-wide form: the SCP template passes cfn-lint, each
@@ -888,24 +862,13 @@ fn the_notebook_role_reaches_its_own_notebook_variables_and_reports_only() {
         "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
         "Action": "kms:*", "Resource": "*"
     }]});
-    let cases: Vec<Value> = table
-        .iter()
-        .map(|(action, resource, context, _)| {
-            let mut c = case(&[own, guardrail], ROLE, action, resource, context.clone());
-            if action.starts_with("kms:") {
-                c["resource_policy"] = key_policy.clone();
-            }
-            c
-        })
-        .collect();
-    let got: Vec<String> = simulate(&cases)
-        .into_iter()
-        .zip(&table)
-        .map(|(r, (a, res, _, _))| format!("{a} {res}: {r}"))
-        .collect();
-    let want: Vec<String> = table
-        .iter()
-        .map(|(a, res, _, w)| format!("{a} {res}: {w}"))
-        .collect();
-    assert_eq!(got, want);
+    let mut judged = Decisions::default();
+    for (action, resource, context, want) in &table {
+        let mut request = case(&[own, guardrail], ROLE, action, resource, context.clone());
+        if action.starts_with("kms:") {
+            request["resource_policy"] = key_policy.clone();
+        }
+        judged.expect(format!("{action} {resource}"), request, want);
+    }
+    judged.assert_all();
 }

@@ -511,16 +511,7 @@ fn the_guardrail_is_rendered_per_governance_and_fits_the_role() {
 
     let dir = tempfile::tempdir().expect("tmp");
     let stack = |governance: &str, name: &str| -> serde_json::Value {
-        let policy = write_policy(
-            dir.path(),
-            &format!("version = 1\n[governance]\n{governance}"),
-        );
-        let out = nbwarden(&[
-            "--policy",
-            &policy.to_string_lossy(),
-            "lifecycle",
-            "notebook-stack",
-        ]);
+        let out = common::iam::notebook_stack(dir.path(), governance);
         linted_template(dir.path(), name, &out)
     };
     let guardrail_sids = |template: &serde_json::Value| -> Vec<String> {

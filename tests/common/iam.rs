@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use serde_json::{Value, json};
 
 use super::notebook::service;
-use super::repo;
+use super::{nbwarden, repo, write_policy};
 
 /// One request to the simulator: `identity` policies (and `scp`, service
 /// control policies), the caller, the action on `resource`, the context.
@@ -188,4 +188,51 @@ pub fn deployed(
         }
         other => other.clone(),
     }
+}
+
+/// Requests, each with what it must come to, simulated at once.
+#[derive(Default)]
+pub struct Decisions {
+    cases: Vec<Value>,
+    expected: Vec<(String, String)>,
+}
+
+impl Decisions {
+    /// `request`, named `what`, must be decided `want`.
+    pub fn expect(&mut self, what: impl Into<String>, request: Value, want: &str) {
+        self.cases.push(request);
+        self.expected.push((what.into(), want.to_string()));
+    }
+
+    /// Every request decided otherwise than expected fails the test, all
+    /// of them listed.
+    pub fn assert_all(&self) {
+        let got = simulate(&self.cases);
+        let wrong: Vec<String> = self
+            .expected
+            .iter()
+            .zip(&got)
+            .filter(|((_, want), got)| want != *got)
+            .map(|((what, want), got)| format!("{what}: {got}, not {want}"))
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "{} of {}:\n{}",
+            wrong.len(),
+            got.len(),
+            wrong.join("\n")
+        );
+    }
+}
+
+/// `nbwarden --policy P lifecycle notebook-stack`, where P (written in
+/// `dir`) holds `governance` as its `[governance]` body.
+pub fn notebook_stack(dir: &std::path::Path, governance: &str) -> std::process::Output {
+    let policy = write_policy(dir, &format!("version = 1\n[governance]\n{governance}"));
+    nbwarden(&[
+        "--policy",
+        &policy.to_string_lossy(),
+        "lifecycle",
+        "notebook-stack",
+    ])
 }
