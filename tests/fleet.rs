@@ -453,7 +453,7 @@ s3.put_object(Bucket="nbwarden-reports", Key=base + old + "/latest.json", Body=j
 }
 
 /// What notebooks launch, held against `[governance]`: the training,
-/// processing and transform jobs run with a notebook's role, in any region
+/// processing and transform jobs and the models run with a notebook's role, in any region
 /// the view lists, that left the VPC, the KMS keys or the owner tag are
 /// findings naming the job and its role on the notebook's row; the
 /// governed ones and another role's are not. A job whose role cannot be
@@ -563,6 +563,8 @@ def transform(sm, name, model, keyed):
         TransformOutput=output, TransformResources=resources, Tags=ana)
 container = {"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/serve:1"}
 sm.create_model(ModelName=tag + "-model", ExecutionRoleArn=role, PrimaryContainer=container, VpcConfig=vpc)
+# A model its endpoints would run outside the VPC.
+sm.create_model(ModelName=tag + "-open-model", ExecutionRoleArn=role, PrimaryContainer=container)
 transform(sm, tag + "-governed-transform", tag + "-model", True)
 transform(sm, tag + "-keyless-transform", tag + "-model", False)
 away = client("sa-east-1")
@@ -596,7 +598,7 @@ away.delete_model(ModelName=tag + "-gone")
         .lines()
         .map(str::to_string)
         .collect();
-    assert_eq!(named.len(), 4, "{named:#?}");
+    assert_eq!(named.len(), 5, "{named:#?}");
     let line = |job: &str| -> &String {
         named
             .iter()
@@ -609,7 +611,7 @@ away.delete_model(ModelName=tag + "-gone")
         "{open}"
     );
     for lack in [
-        "ran outside the VPC",
+        "outside the VPC",
         "no volume KMS key",
         "no output KMS key",
         "inter-container traffic unencrypted",
@@ -618,7 +620,7 @@ away.delete_model(ModelName=tag + "-gone")
         assert!(open.contains(lack), "{lack}: {open}");
     }
     let processing = line("open-processing");
-    assert!(processing.contains("ran outside the VPC"), "{processing}");
+    assert!(processing.contains("outside the VPC"), "{processing}");
     assert!(
         processing.contains("owner tag `mallory` is not the notebook's owner `ana`"),
         "{processing}"
@@ -627,9 +629,13 @@ away.delete_model(ModelName=tag + "-gone")
         line("keyless-transform").ends_with("no volume KMS key, no output KMS key"),
         "{named:#?}"
     );
+    assert_eq!(
+        line("open-model"),
+        &format!("model `{tag}-open-model` (role {role}): outside the VPC (no VpcConfig)")
+    );
     // Another region is the same role's.
     assert!(
-        line("abroad-training").contains("ran outside the VPC"),
+        line("abroad-training").contains("outside the VPC"),
         "{named:#?}"
     );
     // The governed jobs, and the one run with a role no notebook has.

@@ -16,31 +16,49 @@ use crate::policy::GovernancePolicy;
 use super::{FLEET_CALLS, NotebookKey, bounded, printable, role_identity};
 
 /// The kinds of job the cross-check lists: those a notebook starts most,
-/// each with the fields its description keeps the settings in.
+/// and the models that endpoints and batch jobs run, each with the fields
+/// its description keeps the settings in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobKind {
     Training,
     Processing,
     Transform,
+    Model,
 }
 
 impl JobKind {
-    const ALL: [JobKind; 3] = [JobKind::Training, JobKind::Processing, JobKind::Transform];
+    const ALL: [JobKind; 4] = [
+        JobKind::Training,
+        JobKind::Processing,
+        JobKind::Transform,
+        JobKind::Model,
+    ];
 
     fn word(self) -> &'static str {
         match self {
-            JobKind::Training => "training",
-            JobKind::Processing => "processing",
-            JobKind::Transform => "transform",
+            JobKind::Training => "training job",
+            JobKind::Processing => "processing job",
+            JobKind::Transform => "transform job",
+            JobKind::Model => "model",
         }
     }
 
-    /// SageMaker's own spelling: `ListTrainingJobs`, `TrainingJobName`, …
+    /// SageMaker's own spelling: the resource's name in `ListTrainingJobs`,
+    /// `TrainingJobName`, `DescribeModel`, …
     fn api(self) -> &'static str {
         match self {
-            JobKind::Training => "Training",
-            JobKind::Processing => "Processing",
-            JobKind::Transform => "Transform",
+            JobKind::Training => "TrainingJob",
+            JobKind::Processing => "ProcessingJob",
+            JobKind::Transform => "TransformJob",
+            JobKind::Model => "Model",
+        }
+    }
+
+    /// The listing's field of summaries.
+    fn summaries(self) -> String {
+        match self {
+            JobKind::Model => "Models".into(),
+            _ => format!("{}Summaries", self.api()),
         }
     }
 }
@@ -56,64 +74,65 @@ pub struct JobSettings {
     /// The model a transform job runs (its role is the model's).
     pub model: String,
     pub vpc: Option<bool>,
-    pub volume_key: bool,
-    pub output_key: bool,
+    pub volume_key: Option<bool>,
+    pub output_key: Option<bool>,
     pub inter_container: Option<bool>,
     pub isolation: Option<bool>,
 }
 
 /// Where each kind keeps its settings (where to look).
 pub fn job_settings(kind: JobKind, d: &Value) -> JobSettings {
-    let present = |v: &Value| v.as_str().is_some_and(|s| !s.is_empty());
+    let present = |v: &Value| Some(v.as_str().is_some_and(|s| !s.is_empty()));
     let flag = |v: &Value| Some(v.as_bool().unwrap_or(false));
+    let subnets = |v: &Value| Some(v["Subnets"].as_array().is_some_and(|s| !s.is_empty()));
     let api = kind.api();
     let (vpc, volume, output, inter, isolation) = match kind {
         JobKind::Training => (
-            Some(
-                d["VpcConfig"]["Subnets"]
-                    .as_array()
-                    .is_some_and(|s| !s.is_empty()),
-            ),
-            &d["ResourceConfig"]["VolumeKmsKeyId"],
-            &d["OutputDataConfig"]["KmsKeyId"],
+            subnets(&d["VpcConfig"]),
+            present(&d["ResourceConfig"]["VolumeKmsKeyId"]),
+            present(&d["OutputDataConfig"]["KmsKeyId"]),
             flag(&d["EnableInterContainerTrafficEncryption"]),
             flag(&d["EnableNetworkIsolation"]),
         ),
         JobKind::Processing => (
-            Some(
-                d["NetworkConfig"]["VpcConfig"]["Subnets"]
-                    .as_array()
-                    .is_some_and(|s| !s.is_empty()),
-            ),
-            &d["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"],
-            &d["ProcessingOutputConfig"]["KmsKeyId"],
+            subnets(&d["NetworkConfig"]["VpcConfig"]),
+            present(&d["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"]),
+            present(&d["ProcessingOutputConfig"]["KmsKeyId"]),
             flag(&d["NetworkConfig"]["EnableInterContainerTrafficEncryption"]),
             flag(&d["NetworkConfig"]["EnableNetworkIsolation"]),
         ),
         // A transform job runs its model's containers in the model's VPC.
         JobKind::Transform => (
             None,
-            &d["TransformResources"]["VolumeKmsKeyId"],
-            &d["TransformOutput"]["KmsKeyId"],
+            present(&d["TransformResources"]["VolumeKmsKeyId"]),
+            present(&d["TransformOutput"]["KmsKeyId"]),
             None,
             None,
         ),
+        // A model's endpoints and batch jobs run in its VPC; their keys are
+        // the endpoint configuration's and the job's.
+        JobKind::Model => (
+            subnets(&d["VpcConfig"]),
+            None,
+            None,
+            None,
+            flag(&d["EnableNetworkIsolation"]),
+        ),
     };
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
     JobSettings {
         kind,
-        name: d[format!("{api}JobName")]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        arn: d[format!("{api}JobArn")]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        role_arn: d["RoleArn"].as_str().unwrap_or_default().to_string(),
-        model: d["ModelName"].as_str().unwrap_or_default().to_string(),
+        name: text(&d[format!("{api}Name")]),
+        arn: text(&d[format!("{api}Arn")]),
+        role_arn: text(if kind == JobKind::Model {
+            &d["ExecutionRoleArn"]
+        } else {
+            &d["RoleArn"]
+        }),
+        model: text(&d["ModelName"]),
         vpc,
-        volume_key: present(volume),
-        output_key: present(output),
+        volume_key: volume,
+        output_key: output,
         inter_container: inter,
         isolation,
     }
@@ -129,12 +148,12 @@ pub fn job_findings(
 ) -> Option<String> {
     let mut lacks = Vec::new();
     if governance.vpc && job.vpc == Some(false) {
-        lacks.push("ran outside the VPC (no VpcConfig)".to_string());
+        lacks.push("outside the VPC (no VpcConfig)".to_string());
     }
-    if governance.kms && !job.volume_key {
+    if governance.kms && job.volume_key == Some(false) {
         lacks.push("no volume KMS key".into());
     }
-    if governance.kms && !job.output_key {
+    if governance.kms && job.output_key == Some(false) {
         lacks.push("no output KMS key".into());
     }
     if governance.inter_container_encryption && job.inter_container == Some(false) {
@@ -156,7 +175,7 @@ pub fn job_findings(
     }
     (!lacks.is_empty()).then(|| {
         format!(
-            "{} job `{}` (role {}): {}",
+            "{} `{}` (role {}): {}",
             job.kind.word(),
             printable(&bounded(&job.name)),
             printable(&bounded(&job.role_arn)),
@@ -391,7 +410,7 @@ pub fn findings(
                 for nb in owners {
                     let finding = match &job.tags {
                         Err(e) => Some(format!(
-                            "{} job `{}` in {region}: cannot read its tags: {e}",
+                            "{} `{}` in {region}: cannot read its tags: {e}",
                             kind.word(),
                             printable(&bounded(&job.settings.name))
                         )),
@@ -433,28 +452,29 @@ fn jobs(
     let api = kind.api();
     let listed = aws.sagemaker_list_all(
         region,
-        &format!("List{api}Jobs"),
-        &format!("{api}JobSummaries"),
+        &format!("List{api}s"),
+        &kind.summaries(),
         serde_json::json!({ "CreationTimeAfter": since_epoch }),
     );
-    let listed = match listed {
-        Ok(l) => l,
-        Err(e) => {
-            out.regions.entry(region.to_string()).or_default().push(format!(
-                "cannot list the {} jobs, so none run with a notebook's role here is checked: {e:#}",
+    let listed =
+        match listed {
+            Ok(l) => l,
+            Err(e) => {
+                out.regions.entry(region.to_string()).or_default().push(format!(
+                "cannot list each {} here, so none with a notebook's role is checked: {e:#}",
                 kind.word()
             ));
-            return Vec::new();
-        }
-    };
+                return Vec::new();
+            }
+        };
     let names: Vec<String> = listed
         .iter()
-        .filter_map(|j| j[format!("{api}JobName")].as_str().map(str::to_string))
+        .filter_map(|j| j[format!("{api}Name")].as_str().map(str::to_string))
         .collect();
     let answers = crate::parallel::map_with(FLEET_CALLS, &names, |name| {
-        let body = serde_json::json!({ format!("{api}JobName"): name });
+        let body = serde_json::json!({ format!("{api}Name"): name });
         let described = aws
-            .sagemaker_call(region, &format!("Describe{api}Job"), &body, name)
+            .sagemaker_call(region, &format!("Describe{api}"), &body, name)
             .map_err(|e| format!("{e:#}"))?;
         let mut settings = job_settings(kind, &described);
         let mut model_gone = None;
@@ -484,7 +504,7 @@ fn jobs(
     for (name, answer) in names.iter().zip(answers) {
         let unknown = |why: &str| {
             format!(
-                "{} job `{}`: cannot tell whose it is: {}",
+                "{} `{}`: cannot tell whose it is: {}",
                 kind.word(),
                 printable(&bounded(name)),
                 printable(&bounded(why))
@@ -668,7 +688,7 @@ mod tests {
                 t.inter_container,
                 t.isolation
             ),
-            (Some(true), true, false, Some(true), Some(false))
+            (Some(true), Some(true), Some(false), Some(true), Some(false))
         );
         let processing = serde_json::json!({
             "ProcessingJobName": "p", "NetworkConfig": {"VpcConfig": {"Subnets": []}},
@@ -677,7 +697,32 @@ mod tests {
         let p = job_settings(JobKind::Processing, &processing);
         assert_eq!(
             (p.vpc, p.volume_key, p.output_key),
-            (Some(false), false, true)
+            (Some(false), Some(false), Some(true))
+        );
+        let model = job_settings(
+            JobKind::Model,
+            &serde_json::json!({"ModelName": "m", "ModelArn": "arn:m", "ExecutionRoleArn": "arn:r"}),
+        );
+        assert_eq!(
+            (
+                model.name.as_str(),
+                model.arn.as_str(),
+                model.role_arn.as_str()
+            ),
+            ("m", "arn:m", "arn:r")
+        );
+        assert_eq!((model.vpc, model.volume_key), (Some(false), None));
+        let found = job_findings(
+            &model,
+            Some("ana"),
+            Some("ana"),
+            "owner",
+            &GovernancePolicy::default(),
+        )
+        .expect("findings");
+        assert_eq!(
+            found,
+            "model `m` (role arn:r): outside the VPC (no VpcConfig)"
         );
         let transform = job_settings(JobKind::Transform, &serde_json::json!({"ModelName": "m"}));
         assert_eq!((transform.vpc, transform.model.as_str()), (None, "m"));
