@@ -562,13 +562,16 @@ def transform(sm, name, model, keyed):
         TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://jobs/in"}}},
         TransformOutput=output, TransformResources=resources, Tags=ana)
 container = {"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/serve:1"}
-sm.create_model(ModelName=tag + "-model", ExecutionRoleArn=role, PrimaryContainer=container, VpcConfig=vpc)
+sm.create_model(ModelName=tag + "-model", ExecutionRoleArn=role, PrimaryContainer=container,
+    VpcConfig=vpc, Tags=ana)
 # A model its endpoints would run outside the VPC.
-sm.create_model(ModelName=tag + "-open-model", ExecutionRoleArn=role, PrimaryContainer=container)
+sm.create_model(ModelName=tag + "-open-model", ExecutionRoleArn=role, PrimaryContainer=container,
+    Tags=ana)
 transform(sm, tag + "-governed-transform", tag + "-model", True)
 transform(sm, tag + "-keyless-transform", tag + "-model", False)
 away = client("sa-east-1")
-away.create_model(ModelName=tag + "-gone", ExecutionRoleArn=role, PrimaryContainer=container, VpcConfig=vpc)
+away.create_model(ModelName=tag + "-gone", ExecutionRoleArn=role, PrimaryContainer=container,
+    VpcConfig=vpc, Tags=ana)
 transform(away, tag + "-orphan-transform", tag + "-gone", False)
 transform(away, tag + "-tidy-transform", tag + "-gone", True)
 away.delete_model(ModelName=tag + "-gone")
