@@ -298,6 +298,39 @@ const SCP_LIMIT: usize = 5_120;
 /// security groups, or three key ARNs), counted against [`SCP_LIMIT`].
 const SCP_LIST_ALLOWANCE: usize = 240;
 
+/// The guardrail's statements as SCP statements, packed into policies that
+/// each fit [`SCP_LIMIT`] once deployed: each statement holds roles under
+/// `/nbwarden/` only; what names one notebook is left out.
+fn scp_chunks<'a>(statements: impl Iterator<Item = &'a Value>) -> Vec<(usize, Vec<Value>)> {
+    let mut chunks: Vec<(usize, Vec<Value>)> = Vec::new();
+    for st in statements {
+        let text = st.to_string();
+        if text.contains("NOTEBOOK_ARN_NAME") {
+            continue;
+        }
+        let mut st = st.clone();
+        st["Condition"]["ArnLike"] =
+            json!({ "aws:PrincipalArn": "arn:aws:iam::*:role/nbwarden/*" });
+        let lists = [
+            "JOB_SUBNET_IDS",
+            "JOB_SECURITY_GROUP_IDS",
+            "JOB_KMS_KEY_ARNS",
+        ]
+        .iter()
+        .filter(|p| text.contains(*p))
+        .count();
+        let cost = st.to_string().len() + lists * SCP_LIST_ALLOWANCE + 1;
+        match chunks.last_mut() {
+            Some((used, statements)) if *used + cost <= SCP_LIMIT => {
+                *used += cost;
+                statements.push(st);
+            }
+            _ => chunks.push((40 + cost, vec![st])),
+        }
+    }
+    chunks
+}
+
 /// The guardrail's organisation-wide form: the same statements as service
 /// control policies on the accounts or OUs named, applied to every role
 /// under `/nbwarden/` (where the notebook stack puts them). An SCP cannot
@@ -335,32 +368,7 @@ pub fn guardrail_scp_template(owner_tag: &TagKey, governance: &GovernancePolicy)
             "Condition": { "Null": { "aws:PrincipalTag/OWNER_TAG_KEY": "true" } }
         }));
     }
-    let mut chunks: Vec<(usize, Vec<Value>)> = Vec::new();
-    for st in guardrail["Statement"].as_array().into_iter().flatten() {
-        let text = st.to_string();
-        if text.contains("NOTEBOOK_ARN_NAME") {
-            continue;
-        }
-        let mut st = st.clone();
-        st["Condition"]["ArnLike"] =
-            json!({ "aws:PrincipalArn": "arn:aws:iam::*:role/nbwarden/*" });
-        let lists = [
-            "JOB_SUBNET_IDS",
-            "JOB_SECURITY_GROUP_IDS",
-            "JOB_KMS_KEY_ARNS",
-        ]
-        .iter()
-        .filter(|p| text.contains(*p))
-        .count();
-        let cost = st.to_string().len() + lists * SCP_LIST_ALLOWANCE + 1;
-        match chunks.last_mut() {
-            Some((used, statements)) if *used + cost <= SCP_LIMIT => {
-                *used += cost;
-                statements.push(st);
-            }
-            _ => chunks.push((40 + cost, vec![st])),
-        }
-    }
+    let chunks = scp_chunks(guardrail["Statement"].as_array().into_iter().flatten());
     let mut resources = serde_json::Map::new();
     for (i, (_, statements)) in chunks.iter().enumerate() {
         let content = json!({ "Version": "2012-10-17", "Statement": statements });

@@ -472,33 +472,7 @@ fn jobs(
         .filter_map(|j| j[format!("{api}Name")].as_str().map(str::to_string))
         .collect();
     let answers = crate::parallel::map_with(FLEET_CALLS, &names, |name| {
-        let body = serde_json::json!({ format!("{api}Name"): name });
-        let described = aws
-            .sagemaker_call(region, &format!("Describe{api}"), &body, name)
-            .map_err(|e| format!("{e:#}"))?;
-        let mut settings = job_settings(kind, &described);
-        let mut model_gone = None;
-        if kind == JobKind::Transform {
-            // A transform job runs as its model, in its model's VPC.
-            match model_of(aws, region, &settings.model) {
-                Ok(model) => {
-                    settings.role_arn = model["ExecutionRoleArn"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string();
-                    settings.vpc = Some(
-                        model["VpcConfig"]["Subnets"]
-                            .as_array()
-                            .is_some_and(|s| !s.is_empty()),
-                    );
-                }
-                Err(e) => model_gone = Some(format!("{e:#}")),
-            }
-        }
-        let tags = aws
-            .sagemaker_tags_in(region, &settings.arn)
-            .map_err(|e| format!("{e:#}"));
-        Ok::<(Job, Option<String>), String>((Job { settings, tags }, model_gone))
+        describe(aws, region, kind, name)
     });
     let mut found = Vec::new();
     for (name, answer) in names.iter().zip(answers) {
@@ -540,6 +514,38 @@ fn jobs(
         }
     }
     found
+}
+
+/// One listed job (or model) described, a transform job with its model's
+/// role and VPC, and tagged; with why its model is not known, if it is not.
+fn describe(
+    aws: &Aws,
+    region: &str,
+    kind: JobKind,
+    name: &str,
+) -> Result<(Job, Option<String>), String> {
+    let api = kind.api();
+    let body = serde_json::json!({ format!("{api}Name"): name });
+    let described = aws
+        .sagemaker_call(region, &format!("Describe{api}"), &body, name)
+        .map_err(|e| format!("{e:#}"))?;
+    let mut settings = job_settings(kind, &described);
+    let mut model_gone = None;
+    if kind == JobKind::Transform {
+        // A transform job runs as its model, in its model's VPC.
+        match model_of(aws, region, &settings.model) {
+            Ok(model) => {
+                let model = job_settings(JobKind::Model, &model);
+                settings.role_arn = model.role_arn;
+                settings.vpc = model.vpc;
+            }
+            Err(e) => model_gone = Some(format!("{e:#}")),
+        }
+    }
+    let tags = aws
+        .sagemaker_tags_in(region, &settings.arn)
+        .map_err(|e| format!("{e:#}"));
+    Ok((Job { settings, tags }, model_gone))
 }
 
 /// The model `name` (`DescribeModel`).

@@ -371,45 +371,7 @@ pub fn cross_check(aws: &Aws, rows: &mut Vec<Row>, rules: &CrossCheckRules) -> R
         });
     }
     let mut access = access_view(aws, &fleet, &described, rules);
-    let since = SystemTime::now()
-        .checked_sub(Duration::from_secs(u64::from(rules.job_days) * 86_400))
-        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs());
-    let roles: Vec<governance::NotebookRole<'_>> = access
-        .iter()
-        .filter_map(|(key, (_, view))| {
-            Some(governance::NotebookRole {
-                key,
-                role_arn: view.role.as_deref()?,
-                owner: view.owner.as_deref(),
-            })
-        })
-        .collect();
-    let launched = governance::findings(
-        aws,
-        &roles,
-        &regions,
-        &rules.governance,
-        &rules.owner_tag,
-        since,
-    );
-    for (key, findings) in launched.notebooks {
-        if let Some((_, view)) = access.get_mut(&key) {
-            view.findings.extend(findings);
-        }
-    }
-    for (region, findings) in launched.regions {
-        rows.push(Row {
-            notebook: "*".into(),
-            region,
-            problem: Some("jobs not checked".into()),
-            cross_check: Some(CrossCheck {
-                findings,
-                ..CrossCheck::default()
-            }),
-            ..Row::empty()
-        });
-    }
+    add_governance(aws, &mut access, &regions, rules, rows);
     // Reports by notebook: a fleet has thousands of each.
     let reported: BTreeMap<NotebookKey, usize> = rows
         .iter()
@@ -464,6 +426,57 @@ pub fn cross_check(aws: &Aws, rows: &mut Vec<Row>, rules: &CrossCheckRules) -> R
         });
     }
     Ok(())
+}
+
+/// What notebooks launch ([`governance`]): findings on each listed
+/// notebook's view, and a "jobs not checked" row for each region where
+/// something could not be attributed.
+fn add_governance(
+    aws: &Aws,
+    access: &mut BTreeMap<NotebookKey, (Option<String>, AccessFindings)>,
+    regions: &BTreeSet<String>,
+    rules: &CrossCheckRules,
+    rows: &mut Vec<Row>,
+) {
+    let since = SystemTime::now()
+        .checked_sub(Duration::from_secs(u64::from(rules.job_days) * 86_400))
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    let roles: Vec<governance::NotebookRole<'_>> = access
+        .iter()
+        .filter_map(|(key, (_, view))| {
+            Some(governance::NotebookRole {
+                key,
+                role_arn: view.role.as_deref()?,
+                owner: view.owner.as_deref(),
+            })
+        })
+        .collect();
+    let launched = governance::findings(
+        aws,
+        &roles,
+        regions,
+        &rules.governance,
+        &rules.owner_tag,
+        since,
+    );
+    for (key, findings) in launched.notebooks {
+        if let Some((_, view)) = access.get_mut(&key) {
+            view.findings.extend(findings);
+        }
+    }
+    for (region, findings) in launched.regions {
+        rows.push(Row {
+            notebook: "*".into(),
+            region,
+            problem: Some("jobs not checked".into()),
+            cross_check: Some(CrossCheck {
+                findings,
+                ..CrossCheck::default()
+            }),
+            ..Row::empty()
+        });
+    }
 }
 
 /// What the access view found for one listed notebook.
