@@ -1,6 +1,7 @@
 //! The command line: parses, calls the module that does the work, renders
 //! the result. A run's logic lives in `engine::run`, rendering in `report`.
 
+mod admin;
 pub mod args;
 
 use std::io::IsTerminal;
@@ -10,7 +11,7 @@ use clap::Parser;
 
 pub use args::{
     Cli, Command, FleetCommand, GlobalArgs, LifecycleCommand, PolicyCommand, ScriptFormat,
-    SudoCommand,
+    SudoCommand, SummaryArgs,
 };
 
 use crate::aws::Aws;
@@ -18,8 +19,8 @@ use crate::engine::{self, Mode, Purpose, RunSpec, Selection};
 use crate::exit::{Failure, Verdict};
 use crate::host::Host;
 use crate::policy::{self, LoadedPolicy, Policy};
-use crate::report::{OutputFormat, Report};
-use crate::{lifecycle, state, version};
+use crate::report::Report;
+use crate::{state, version};
 
 /// Parses arguments, runs the command, and returns its result. Help and
 /// `--version` exit here with 0; other argument errors become exit 2.
@@ -76,7 +77,8 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
         Command::Policy {
             command: PolicyCommand::Validate { file },
         } => {
-            let loaded = draft_policy(file)?;
+            let loaded = admin::draft_policy(file)?;
+            engine::check_policy(&loaded)?;
             println!(
                 "{}: valid policy (sha256 {})",
                 crate::report::visible(&loaded.source),
@@ -85,72 +87,8 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
             Ok(Verdict::Compliant)
         }
         Command::Monitor { once } => monitor(g, *once),
-        Command::Lifecycle {
-            command: LifecycleCommand::Render(render),
-        } => render_lifecycle(g, render),
-        Command::Lifecycle {
-            command: LifecycleCommand::NotebookStack(tags),
-        } => {
-            print!(
-                "{}",
-                crate::cloudformation::notebook_template(
-                    &tags.owner_tag_key,
-                    &tags.cost_tag_key,
-                    &governance(g)?
-                )?
-            );
-            Ok(Verdict::Compliant)
-        }
-        Command::Lifecycle {
-            command: LifecycleCommand::GuardrailScp(tags),
-        } => {
-            let scp = crate::cloudformation::guardrail_scp_template(
-                &tags.owner_tag_key,
-                &governance(g)?,
-            )?;
-            print!("{scp}");
-            Ok(Verdict::Compliant)
-        }
-        Command::Fleet {
-            command:
-                FleetCommand::Summary {
-                    bucket,
-                    prefix,
-                    cross_check,
-                    allow_root_access,
-                    owner_tag_key,
-                    cost_tag_key,
-                    regions,
-                    lifecycle_config,
-                    job_days,
-                    require_root_access_disabled: _,
-                },
-        } => {
-            let aws = Aws::new(Instant::now() + g.deadline);
-            let governance = governance(g)?;
-            let rules = cross_check.then(|| crate::fleet::CrossCheckRules {
-                allow_root_access: *allow_root_access,
-                owner_tag: owner_tag_key.as_str().to_string(),
-                cost_tag: cost_tag_key.as_str().to_string(),
-                regions: regions.clone(),
-                lifecycle_config: lifecycle_config.as_str().to_string(),
-                governance,
-                job_days: *job_days,
-            });
-            let rows = crate::fleet::summary(&aws, bucket, prefix, rules)?;
-            match g.output {
-                OutputFormat::Json => {
-                    let text = serde_json::to_string_pretty(&rows).unwrap_or_default();
-                    println!("{text}");
-                }
-                _ => print!("{}", crate::fleet::render_table(&rows)),
-            }
-            Ok(if rows.iter().any(crate::fleet::Row::flagged) {
-                Verdict::NotCompliant
-            } else {
-                Verdict::Compliant
-            })
-        }
+        Command::Lifecycle { command } => admin::lifecycle(g, command),
+        Command::Fleet { command } => admin::fleet(g, command),
         Command::Sudo {
             command: SudoCommand::Restore { user },
         } => {
@@ -231,69 +169,4 @@ fn monitor(g: &GlobalArgs, once: bool) -> Result<Verdict, Failure> {
     });
     println!("{round}");
     Ok(Verdict::Compliant)
-}
-
-fn render_lifecycle(g: &GlobalArgs, a: &args::RenderArgs) -> Result<Verdict, Failure> {
-    let options = lifecycle::RenderRequest {
-        bundle: &a.bundle,
-        checksums: a.checksums.as_deref(),
-        binary_sha256: &a.binary_sha256,
-        s3_endpoint_url: a.s3_endpoint_url.clone(),
-        policy: g.policy.as_ref().map(|p| p.to_string()),
-        policy_sha256: g.policy_sha256.clone(),
-        start_budget_s: a.start_budget,
-    }
-    .options()
-    .map_err(Failure::Usage)?;
-    let scripts = lifecycle::scripts(&options)?;
-    match a.format {
-        ScriptFormat::Files => {
-            for (path, chars) in lifecycle::write_scripts(&a.out, &scripts)? {
-                println!("{} ({chars} characters)", path.display());
-            }
-        }
-        ScriptFormat::Base64 => {
-            for (file, script) in &scripts {
-                println!("{file}: {}", lifecycle::base64(script));
-            }
-        }
-        ScriptFormat::Cloudformation => {
-            print!(
-                "{}",
-                crate::cloudformation::lifecycle_template(
-                    &a.name,
-                    &scripts[0].1,
-                    &scripts[1].1,
-                    &a.tags.owner_tag_key,
-                    &a.tags.cost_tag_key,
-                )?
-            );
-        }
-    }
-    Ok(Verdict::Compliant)
-}
-
-/// A policy file an admin command reads without obeying it (`policy
-/// validate`, the templates, the cross-check), so a draft may live
-/// anywhere; only apply, verify, plan and monitor require a root-owned file.
-fn draft_policy(file: &std::path::Path) -> Result<LoadedPolicy, Failure> {
-    let bytes = std::fs::read(file).map_err(|e| {
-        Failure::CannotEvaluate(anyhow::anyhow!(
-            "cannot read policy file {}: {e}",
-            file.display()
-        ))
-    })?;
-    Ok(policy::from_bytes(bytes, &file.display().to_string())?)
-}
-
-/// `[governance]` of the `--policy` file, or its defaults without one.
-fn governance(g: &GlobalArgs) -> Result<policy::GovernancePolicy, Failure> {
-    match &g.policy {
-        None => Ok(policy::GovernancePolicy::default()),
-        Some(policy::PolicySource::File(file)) => Ok(draft_policy(file)?.policy.governance),
-        Some(other) => Err(Failure::Usage(format!(
-            "--policy {other}: the templates and the cross-check read [governance] from a local \
-             file; download it first"
-        ))),
-    }
 }

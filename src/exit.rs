@@ -1,7 +1,8 @@
 //! The one place where outcomes and failures become process exit codes.
 //!
 //! DESIGN.md fixes the contract: 0 compliant, 1 not compliant, 2 bad usage or
-//! invalid policy (nothing was changed), 3 could not evaluate or apply.
+//! invalid policy (nothing was changed), 3 could not evaluate or apply; the
+//! fleet view adds 4, nothing to judge (no report where it looked).
 
 use std::process::ExitCode;
 
@@ -11,6 +12,7 @@ pub const COMPLIANT: u8 = 0;
 pub const NOT_COMPLIANT: u8 = 1;
 pub const USAGE: u8 = 2;
 pub const CANNOT_EVALUATE: u8 = 3;
+pub const NOTHING_FOUND: u8 = 4;
 
 /// Why a command could not produce a verdict.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +26,10 @@ pub enum Failure {
     /// I/O, a missing tool, an unreadable root, a timeout.
     #[error("{0:#}")]
     CannotEvaluate(#[from] anyhow::Error),
+    /// The fleet view found no report where it looked: a mistyped bucket
+    /// or prefix must not read as a compliant fleet.
+    #[error("{0}")]
+    NothingFound(String),
 }
 
 impl From<LoadError> for Failure {
@@ -69,6 +75,7 @@ impl Failure {
         match self {
             Failure::Usage(_) | Failure::InvalidPolicy(_) => USAGE,
             Failure::CannotEvaluate(_) => CANNOT_EVALUATE,
+            Failure::NothingFound(_) => NOTHING_FOUND,
         }
     }
 }
@@ -91,6 +98,7 @@ mod tests {
         assert_eq!(Failure::Usage("x".into()).code(), 2);
         assert_eq!(Failure::CannotEvaluate(anyhow::anyhow!("io")).code(), 3);
         assert_eq!(Verdict::Incomplete.code(), 3);
+        assert_eq!(Failure::NothingFound("s3://b/p/".into()).code(), 4);
         for code in [0, 1, 3] {
             assert_eq!(Verdict::from_code(code).map(Verdict::code), Some(code));
         }

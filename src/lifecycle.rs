@@ -328,6 +328,15 @@ impl RenderRequest<'_> {
                     .into(),
             );
         }
+        if let Some(policy) = &self.policy
+            && !["s3://", "ssm:", "/"].iter().any(|p| policy.starts_with(p))
+        {
+            return Err(format!(
+                "--policy {policy}: the scripts run on the notebook, where a relative path \
+                 names nothing you meant; give s3://BUCKET/KEY, ssm:/NAME or an absolute path \
+                 on the instance"
+            ));
+        }
         Ok(Options {
             bundle: bundle.to_string(),
             policy: self
@@ -396,6 +405,33 @@ mod tests {
             assert!(script.starts_with("#!/bin/bash\n"));
         }
         assert!(on_start(&o).contains(&format!("sha_x86_64='{}'", "ab".repeat(32))));
+    }
+
+    /// A relative `--policy` used to be rendered as written: on the
+    /// instance it names a file under whatever directory the start runs in.
+    #[test]
+    fn a_relative_policy_path_is_refused_an_absolute_one_kept() {
+        let request = |policy: &str| {
+            RenderRequest {
+                bundle: "s3://b/nbwarden/1",
+                checksums: None,
+                binary_sha256: &[format!("x86_64={}", "ab".repeat(32))],
+                s3_endpoint_url: None,
+                policy: Some(policy.to_string()),
+                policy_sha256: None,
+                start_budget_s: 240,
+            }
+            .options()
+        };
+        let err = request("config/policy.toml").expect_err("relative");
+        assert!(err.contains("relative path"), "{err}");
+        for kept in [
+            "/etc/nbwarden/policy.toml",
+            "s3://b/p.toml",
+            "ssm:/nbwarden/policy",
+        ] {
+            assert_eq!(request(kept).expect(kept).policy, kept);
+        }
     }
 
     #[test]

@@ -70,20 +70,32 @@ fn the_checker_sees_a_side_door() {
 
 #[test]
 fn the_cli_only_parses_calls_and_renders() {
-    let cli = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cli.rs"))
-        .expect("cli.rs");
-    let lines = cli.lines().count();
-    assert!(lines < 300, "src/cli.rs has {lines} lines");
-    for engine_logic in [
-        "RunLock",
-        "observe_boot",
-        "save_manifest",
-        "fleet::upload",
-        "preflight",
-    ] {
-        assert!(
-            !cli.contains(engine_logic),
-            "src/cli.rs uses {engine_logic}"
-        );
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = vec![src.join("cli.rs")];
+    files.extend(sources(&src.join("cli")));
+    assert!(
+        files.len() >= 3,
+        "cli.rs, cli/args.rs, cli/admin.rs: {files:?}"
+    );
+    for file in files {
+        let cli = std::fs::read_to_string(&file).expect("cli source");
+        let lines = cli.lines().count();
+        // The dispatcher stays short; the argument definitions and the
+        // admin commands' glue have room for their doc comments.
+        let limit = if file.ends_with("cli.rs") { 300 } else { 400 };
+        assert!(lines < limit, "{} has {lines} lines", file.display());
+        for engine_logic in [
+            "RunLock",
+            "observe_boot",
+            "save_manifest",
+            "fleet::upload",
+            "preflight",
+        ] {
+            assert!(
+                !cli.contains(engine_logic),
+                "{} uses {engine_logic}",
+                file.display()
+            );
+        }
     }
 }

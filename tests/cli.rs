@@ -204,7 +204,7 @@ fn bad_usage_exits_2() {
     );
     assert_eq!(code(&out), 2);
     assert!(
-        stderr(&out).contains("known controls: sudo, packages, variables"),
+        stderr(&out).contains("possible values: sudo, packages, variables"),
         "{}",
         stderr(&out)
     );
@@ -923,6 +923,102 @@ for path in sys.argv[3:]:
     );
 }
 
+/// What editors (taplo, under Even Better TOML) and CI (check-jsonschema)
+/// run on a policy accept the example with the shipped schema (taplo used
+/// to report about 2,000 "is not a regex" errors: `\0` in two patterns),
+/// follow its `#:schema` line, and refuse a wrong value and an unknown key.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs the services' venv and npm tools (scripts/test)"
+)]
+fn taplo_and_check_jsonschema_accept_the_example_and_refuse_mistakes() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // Beside the schema, as the README tells administrators to keep it.
+    std::fs::copy(
+        repo().join("config/policy.schema.json"),
+        dir.path().join("policy.schema.json"),
+    )
+    .expect("schema");
+    let example =
+        std::fs::read_to_string(repo().join("config/policy.example.toml")).expect("example");
+    assert!(
+        example.starts_with("#:schema ./policy.schema.json"),
+        "the directive"
+    );
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    };
+    let cases = [
+        (write("example.toml", &example), true),
+        (
+            write(
+                "wrong-type.toml",
+                &example.replacen("user = \"ec2-user\"", "user = 5", 1),
+            ),
+            false,
+        ),
+        (
+            write(
+                "unknown-key.toml",
+                &example.replacen("version = 1", "version = 1\nbogus = 1", 1),
+            ),
+            false,
+        ),
+        (
+            write(
+                "user-path.toml",
+                "#:schema ./policy.schema.json\nversion = 1\n[variables]\njson_path = \"/home/ec2-user/v.json\"\n",
+            ),
+            false,
+        ),
+    ];
+    assert!(
+        example.contains("user = \"ec2-user\""),
+        "the example names its user"
+    );
+    let taplo = std::path::Path::new(&common::notebook::service("NBWARDEN_TEST_IAM_NODE_PATH"))
+        .join(".bin/taplo");
+    let venv = common::notebook::service("NBWARDEN_TEST_VENV");
+    let schema = dir.path().join("policy.schema.json");
+    for (file, valid) in &cases {
+        // taplo through the file's own `#:schema` line.
+        let out = std::process::Command::new(&taplo)
+            .args(["lint", "--no-auto-config", "--colors", "never"])
+            .arg(file)
+            .env("RUST_LOG", "error")
+            .output()
+            .expect("taplo");
+        assert_eq!(
+            out.status.success(),
+            *valid,
+            "taplo on {}: {}",
+            file.display(),
+            output_text(&out)
+        );
+        assert!(
+            !stderr(&out).contains("is not a \"regex\""),
+            "{}",
+            output_text(&out)
+        );
+        let out = std::process::Command::new(format!("{venv}/bin/check-jsonschema"))
+            .args(["--color", "never", "--schemafile"])
+            .arg(&schema)
+            .arg(file)
+            .output()
+            .expect("check-jsonschema");
+        assert_eq!(
+            out.status.success(),
+            *valid,
+            "check-jsonschema on {}: {}",
+            file.display(),
+            output_text(&out)
+        );
+    }
+}
+
 /// `--help` states the policy's real defaults, `lifecycle render`'s too.
 #[test]
 fn help_names_the_policy_defaults() {
@@ -985,4 +1081,62 @@ fn a_bad_governance_section_names_the_file_and_prints_no_template() {
         assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
         assert!(stdout(&out).is_empty(), "{args:?}: {}", stdout(&out));
     }
+}
+
+/// `policy validate` used to call valid a policy every run refuses (no
+/// control on): it now applies the runs' own rule, from the same code.
+#[test]
+fn policy_validate_refuses_what_every_run_refuses() {
+    let root = sandbox("al2023");
+    let dir = tempfile::tempdir().expect("tmp");
+    let nothing_on = write_policy(dir.path(), "version = 1\nuser = \"ec2-user\"\n");
+    let validate = nbwarden(&["policy", "validate", nothing_on.to_str().expect("utf8")]);
+    let verify = run_on("verify", root.path(), &nothing_on, &[]);
+    for out in [&validate, &verify] {
+        assert_eq!(code(out), 2, "{}", output_text(out));
+        assert!(
+            stderr(out).contains("nothing would be checked"),
+            "{}",
+            stderr(out)
+        );
+    }
+    assert!(stdout(&validate).is_empty(), "{}", stdout(&validate));
+    let one_on = write_policy(dir.path(), "version = 1\n[sudo]\n");
+    let out = nbwarden(&["policy", "validate", one_on.to_str().expect("utf8")]);
+    assert_eq!(code(&out), 0, "{}", output_text(&out));
+    assert!(stdout(&out).contains("valid policy"), "{}", stdout(&out));
+}
+
+/// In a root without `/proc` (an image build's chroot) every file used to
+/// fail on its own line ("cannot read the capabilities of …: ENOENT"): one
+/// line now says what is missing, and nothing is changed.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "needs root: a mount namespace hides /proc (scripts/test, or --features system-tier as root)"
+)]
+fn without_proc_one_line_says_to_mount_it() {
+    let root = sandbox("al2023");
+    let before = snapshot(root.path(), &[]);
+    let hide = "mount -t tmpfs none /proc && exec \"$@\"";
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", hide, "sh"])
+        .arg(env!("CARGO_BIN_EXE_nbwarden"))
+        .args(["apply", "--root"])
+        .arg(root.path())
+        .arg("--policy")
+        .arg(example_policy_path())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("unshare");
+    assert_eq!(code(&out), 3, "{}", output_text(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("/proc is not mounted"), "{err}");
+    assert!(err.contains("mount -t proc proc /proc"), "{err}");
+    assert_same(
+        &before,
+        &snapshot(root.path(), &[]),
+        "changed without /proc",
+    );
 }

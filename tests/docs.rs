@@ -190,6 +190,35 @@ fn every_subcommand_has_a_page() {
     }
 }
 
+/// `--only` completes the control ids (it used to complete file names), in
+/// every shell, and lists every id the registry knows.
+#[test]
+fn only_completes_the_control_ids() {
+    let files = generated();
+    let ids = nbwarden::controls::known_ids();
+    assert!(ids.len() > 10, "{ids:?}");
+    for file in ["nbwarden.bash", "_nbwarden", "nbwarden.fish"] {
+        let text = String::from_utf8(
+            files[&PathBuf::from(format!("packaging/completions/{file}"))].clone(),
+        )
+        .expect("utf8");
+        for id in &ids {
+            assert!(text.contains(id), "{file} does not complete --only {id}");
+        }
+    }
+    let bash = String::from_utf8(files[Path::new("packaging/completions/nbwarden.bash")].clone())
+        .expect("utf8");
+    let only = bash
+        .split("--only)")
+        .nth(1)
+        .and_then(|s| s.split(";;").next())
+        .unwrap_or("");
+    assert!(
+        only.contains(&ids.join(" ")),
+        "bash completes --only with: {only}"
+    );
+}
+
 /// The hand-written sections cover what the code reads: every environment
 /// variable and every file the lifecycle path names.
 #[test]

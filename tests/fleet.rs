@@ -52,7 +52,18 @@ fn flagged_rows(admin: &std::path::Path, prefix: &str, extra: &[&str]) -> serde_
     args.extend_from_slice(extra);
     let out = summary(admin, prefix, &args);
     assert_eq!(code(&out), 1, "{}", output_text(&out));
-    common::json(&out)
+    rows_of(&out)
+}
+
+/// The rows of a summary's JSON, which carries its format's version.
+fn rows_of(out: &std::process::Output) -> serde_json::Value {
+    let view = common::json(out);
+    assert_eq!(
+        view["schema_version"],
+        nbwarden::fleet::FLEET_SCHEMA_VERSION,
+        "{view:#}"
+    );
+    view["notebooks"].clone()
 }
 
 /// The row for `name` in a summary's JSON rows.
@@ -319,7 +330,9 @@ print("ok")
         &[],
     );
     assert_eq!(code(&out), 1, "some notebooks fail: {}", stderr(&out));
-    let rows: Vec<nbwarden::fleet::Row> = serde_json::from_slice(&out.stdout).expect("fleet rows");
+    let view: nbwarden::fleet::FleetView = serde_json::from_slice(&out.stdout).expect("fleet view");
+    assert_eq!(view.source, format!("s3://{BUCKET}/{prefix}/"));
+    let rows = view.notebooks;
     assert_eq!(rows.len(), 1100);
     let failing: Vec<&nbwarden::fleet::Row> = rows.iter().filter(|r| r.exit_code != 0).collect();
     assert_eq!(failing.len(), 100);
@@ -341,6 +354,37 @@ print("ok")
         "{}",
         stdout(&table)
     );
+
+    // JUnit for the dashboards: one case per notebook, the failing ones
+    // failed (it used to print the table).
+    let junit = summary(root.path(), &prefix, &["--output", "junit"]);
+    assert_eq!(code(&junit), 1, "{}", stderr(&junit));
+    let xml = stdout(&junit);
+    assert!(xml.starts_with("<?xml"), "{xml:.200}");
+    assert_eq!(xml.matches("<testcase ").count(), 1100);
+    assert!(
+        xml.contains("tests=\"1100\" failures=\"100\" errors=\"0\""),
+        "{xml:.400}"
+    );
+
+    // A mistyped prefix finds nothing: its own exit code and message, never
+    // a green "0 notebook(s)".
+    for output in ["human", "json", "junit"] {
+        let typo = summary(
+            root.path(),
+            &format!("{prefix}-typo"),
+            &["--output", output],
+        );
+        assert_eq!(code(&typo), 4, "{}", output_text(&typo));
+        assert!(stdout(&typo).is_empty(), "{}", stdout(&typo));
+        assert!(
+            stderr(&typo).contains(&format!(
+                "no reports found under s3://{BUCKET}/{prefix}-typo/"
+            )),
+            "{}",
+            stderr(&typo)
+        );
+    }
 }
 
 /// The notebook user holds the instance role, so it can overwrite its own
@@ -595,7 +639,7 @@ away.delete_model(ModelName=tag + "-gone")
     );
 
     let admin = sandbox("al2023");
-    let regions = ["--region", "eu-west-2", "--region", "sa-east-1"];
+    let regions = ["--regions", "eu-west-2,sa-east-1"];
     let rows = flagged_rows(admin.path(), &prefix, &regions);
     let named: Vec<String> = findings_of(&rows, &guarded)
         .lines()
@@ -780,7 +824,7 @@ s3.put_object(Bucket="nbwarden-reports", Key=base + "huge/latest.json", Body=b" 
         &prefix,
         &["--cross-check", "--output", "json"],
     );
-    let rows = common::json(&json);
+    let rows = rows_of(&json);
     let rows = rows.as_array().expect("rows");
     let findings = |row: &serde_json::Value| row["cross_check"]["findings"].to_string();
     let open_row = rows
@@ -1059,7 +1103,7 @@ sm.stop_notebook_instance(NotebookInstanceName=tag + "-stopped")
             "json",
         ],
     );
-    let rows = common::json(&lenient);
+    let rows = rows_of(&lenient);
     assert!(
         !findings_of(&rows, &other_start).contains("lifecycle"),
         "{rows:#}"
@@ -1101,18 +1145,18 @@ sm.create_notebook_instance(NotebookInstanceName=sys.argv[2], InstanceType="ml.t
         &[&elsewhere],
     );
     assert!(made.status.success(), "{}", output_text(&made));
-    let without = common::json(&summary(
+    let without = rows_of(&summary(
         admin.path(),
         &prefix,
         &["--cross-check", "--output", "json"],
     ));
     assert!(!without.to_string().contains(&elsewhere), "{without:#}");
-    let with = common::json(&summary(
+    let with = rows_of(&summary(
         admin.path(),
         &prefix,
         &[
             "--cross-check",
-            "--region",
+            "--regions",
             "ap-southeast-2",
             "--output",
             "json",
@@ -1126,7 +1170,7 @@ sm.create_notebook_instance(NotebookInstanceName=sys.argv[2], InstanceType="ml.t
     let bad = summary(
         admin.path(),
         &prefix,
-        &["--cross-check", "--region", "mars-1"],
+        &["--cross-check", "--regions", "mars-1"],
     );
     assert_eq!(code(&bad), 2, "{}", output_text(&bad));
 }
@@ -1172,7 +1216,7 @@ s3.put_object(Bucket=sys.argv[2], Key=sys.argv[3] + "/123456789012/us-east-1/nb-
         ],
         &[("AWS_ENDPOINT_URL_S3", proxy.url.as_str())],
     );
-    let rows = common::json(&out);
+    let rows = rows_of(&out);
     assert_eq!(code(&out), 1, "{}", output_text(&out));
     let problem = row_of(&rows, "nb-stall")["problem"]
         .as_str()

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -1008,6 +1009,40 @@ fn the_rpm_is_lint_clean_with_fhs_paths_scriptlets_and_generated_docs() {
         assert!(
             scripts.matches(unit).count() >= 2,
             "{unit} is not preset and disabled by the scriptlets: {scripts}"
+        );
+    }
+    // An upgrade ($1 = 1) restarts the running units on the new binary; a
+    // removal ($1 = 0) only reloads. The scriptlet runs as rpm would run
+    // it, with a systemctl on PATH that records its arguments.
+    let postun = scripts
+        .split("postuninstall scriptlet")
+        .nth(1)
+        .and_then(|rest| rest.split_once('\n'))
+        .map(|(_, body)| body.split("\n\n").next().unwrap_or(body).to_string())
+        .expect("postuninstall scriptlet");
+    let stub = tempfile::tempdir().expect("tmp");
+    let log = stub.path().join("calls");
+    let systemctl = stub.path().join("systemctl");
+    std::fs::write(
+        &systemctl,
+        format!("#!/bin/sh\necho \"$*\" >> {}\n", log.display()),
+    )
+    .expect("stub");
+    std::fs::set_permissions(&systemctl, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    for (arg, restarts) in [("1", true), ("0", false)] {
+        let _ = std::fs::remove_file(&log);
+        let status = Command::new("sh")
+            .args(["-c", &postun, "postun", arg])
+            .env("PATH", format!("{}:/usr/bin:/bin", stub.path().display()))
+            .status()
+            .expect("sh");
+        assert!(status.success(), "postun {arg}: {postun}");
+        let calls = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(calls.contains("daemon-reload"), "postun {arg}: {calls}");
+        assert_eq!(
+            calls.contains("try-restart") && calls.contains("nbwarden-monitor.service"),
+            restarts,
+            "postun {arg}: {calls}"
         );
     }
     let requires = query(&["-qpR"]);

@@ -93,7 +93,7 @@ _nbwarden() {
                     return 0
                     ;;
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -131,7 +131,7 @@ _nbwarden() {
                     return 0
                     ;;
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -169,7 +169,7 @@ _nbwarden() {
                     return 0
                     ;;
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -188,7 +188,7 @@ _nbwarden() {
             return 0
             ;;
         nbwarden__subcmd__fleet__subcmd__summary)
-            opts="-v -q -h --bucket --prefix --cross-check --allow-root-access --owner-tag-key --cost-tag-key --lifecycle-config --region --job-days --require-root-access-disabled --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help"
+            opts="-v -q -h --bucket --prefix --profile --region --cross-check --allow-root-access --owner-tag-key --cost-tag-key --lifecycle-config --regions --job-days --require-root-access-disabled --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -199,6 +199,14 @@ _nbwarden() {
                     return 0
                     ;;
                 --prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -214,7 +222,7 @@ _nbwarden() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --region)
+                --regions)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -235,7 +243,7 @@ _nbwarden() {
                     return 0
                     ;;
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -273,7 +281,7 @@ _nbwarden() {
                     return 0
                     ;;
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -319,7 +327,7 @@ _nbwarden() {
                     return 0
                     ;;
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -365,7 +373,7 @@ _nbwarden() {
                     return 0
                     ;;
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -443,7 +451,7 @@ _nbwarden() {
                     return 0
                     ;;
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -481,7 +489,7 @@ _nbwarden() {
                     return 0
                     ;;
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -519,7 +527,7 @@ _nbwarden() {
                     return 0
                     ;;
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -557,7 +565,7 @@ _nbwarden() {
                     return 0
                     ;;
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -595,7 +603,7 @@ _nbwarden() {
                     return 0
                     ;;
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -633,7 +641,7 @@ _nbwarden() {
                     return 0
                     ;;
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -671,7 +679,7 @@ _nbwarden() {
                     return 0
                     ;;
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -709,7 +717,7 @@ _nbwarden() {
                     return 0
                     ;;
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -751,7 +759,7 @@ _nbwarden() {
                     return 0
                     ;;
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -789,7 +797,7 @@ _nbwarden() {
                     return 0
                     ;;
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -827,7 +835,7 @@ _nbwarden() {
                     return 0
                     ;;
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
                     return 0
                     ;;
                 --output)

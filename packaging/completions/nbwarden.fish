@@ -27,7 +27,20 @@ end
 complete -c nbwarden -n "__fish_nbwarden_needs_command" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_needs_command" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
 complete -c nbwarden -n "__fish_nbwarden_needs_command" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
-complete -c nbwarden -n "__fish_nbwarden_needs_command" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_needs_command" -l only -d 'Run only these controls (comma-separated ids; shells complete them)' -r -f -a "sudo\t''
+packages\t''
+variables\t''
+git\t''
+environment\t''
+jupyter\t''
+agents\t''
+cloudwatch\t''
+permissions\t''
+boot-exec\t''
+egress\t''
+control-plane\t''
+rpm\t''
+service\t''"
 complete -c nbwarden -n "__fish_nbwarden_needs_command" -l output -d 'Report format on stdout' -r -f -a "human\t''
 json\t''
 junit\t''"
@@ -49,7 +62,20 @@ complete -c nbwarden -n "__fish_nbwarden_needs_command" -f -a "version" -d 'Prin
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand apply" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand apply" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand apply" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand apply" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand apply" -l only -d 'Run only these controls (comma-separated ids; shells complete them)' -r -f -a "sudo\t''
+packages\t''
+variables\t''
+git\t''
+environment\t''
+jupyter\t''
+agents\t''
+cloudwatch\t''
+permissions\t''
+boot-exec\t''
+egress\t''
+control-plane\t''
+rpm\t''
+service\t''"
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand apply" -l output -d 'Report format on stdout' -r -f -a "human\t''
 json\t''
 junit\t''"
@@ -60,7 +86,20 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand apply" -s h -l help -d
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand verify" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand verify" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand verify" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand verify" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand verify" -l only -d 'Run only these controls (comma-separated ids; shells complete them)' -r -f -a "sudo\t''
+packages\t''
+variables\t''
+git\t''
+environment\t''
+jupyter\t''
+agents\t''
+cloudwatch\t''
+permissions\t''
+boot-exec\t''
+egress\t''
+control-plane\t''
+rpm\t''
+service\t''"
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand verify" -l output -d 'Report format on stdout' -r -f -a "human\t''
 json\t''
 junit\t''"
@@ -71,7 +110,20 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand verify" -s h -l help -
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand plan" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand plan" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand plan" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand plan" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand plan" -l only -d 'Run only these controls (comma-separated ids; shells complete them)' -r -f -a "sudo\t''
+packages\t''
+variables\t''
+git\t''
+environment\t''
+jupyter\t''
+agents\t''
+cloudwatch\t''
+permissions\t''
+boot-exec\t''
+egress\t''
+control-plane\t''
+rpm\t''
+service\t''"
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand plan" -l output -d 'Report format on stdout' -r -f -a "human\t''
 json\t''
 junit\t''"
@@ -82,7 +134,20 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand plan" -s h -l help -d 
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand status" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand status" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand status" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand status" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand status" -l only -d 'Run only these controls (comma-separated ids; shells complete them)' -r -f -a "sudo\t''
+packages\t''
+variables\t''
+git\t''
+environment\t''
+jupyter\t''
+agents\t''
+cloudwatch\t''
+permissions\t''
+boot-exec\t''
+egress\t''
+control-plane\t''
+rpm\t''
+service\t''"
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand status" -l output -d 'Report format on stdout' -r -f -a "human\t''
 json\t''
 junit\t''"
@@ -94,7 +159,20 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand status" -s h -l help -
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and not __fish_seen_subcommand_from validate schema" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and not __fish_seen_subcommand_from validate schema" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and not __fish_seen_subcommand_from validate schema" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and not __fish_seen_subcommand_from validate schema" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and not __fish_seen_subcommand_from validate schema" -l only -d 'Run only these controls (comma-separated ids; shells complete them)' -r -f -a "sudo\t''
+packages\t''
+variables\t''
+git\t''
+environment\t''
+jupyter\t''
+agents\t''
+cloudwatch\t''
+permissions\t''
+boot-exec\t''
+egress\t''
+control-plane\t''
+rpm\t''
+service\t''"
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and not __fish_seen_subcommand_from validate schema" -l output -d 'Report format on stdout' -r -f -a "human\t''
 json\t''
 junit\t''"
@@ -107,7 +185,20 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and not __fish
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from validate" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from validate" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from validate" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from validate" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from validate" -l only -d 'Run only these controls (comma-separated ids; shells complete them)' -r -f -a "sudo\t''
+packages\t''
+variables\t''
+git\t''
+environment\t''
+jupyter\t''
+agents\t''
+cloudwatch\t''
+permissions\t''
+boot-exec\t''
+egress\t''
+control-plane\t''
+rpm\t''
+service\t''"
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from validate" -l output -d 'Report format on stdout' -r -f -a "human\t''
 json\t''
 junit\t''"
@@ -118,7 +209,20 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_see
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from schema" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from schema" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from schema" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from schema" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from schema" -l only -d 'Run only these controls (comma-separated ids; shells complete them)' -r -f -a "sudo\t''
+packages\t''
+variables\t''
+git\t''
+environment\t''
+jupyter\t''
+agents\t''
+cloudwatch\t''
+permissions\t''
+boot-exec\t''
+egress\t''
+control-plane\t''
+rpm\t''
+service\t''"
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_seen_subcommand_from schema" -l output -d 'Report format on stdout' -r -f -a "human\t''
 json\t''
 junit\t''"
@@ -129,7 +233,20 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand policy; and __fish_see
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand monitor" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand monitor" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand monitor" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand monitor" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand monitor" -l only -d 'Run only these controls (comma-separated ids; shells complete them)' -r -f -a "sudo\t''
+packages\t''
+variables\t''
+git\t''
+environment\t''
+jupyter\t''
+agents\t''
+cloudwatch\t''
+permissions\t''
+boot-exec\t''
+egress\t''
+control-plane\t''
+rpm\t''
+service\t''"
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand monitor" -l output -d 'Report format on stdout' -r -f -a "human\t''
 json\t''
 junit\t''"
@@ -141,7 +258,20 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand monitor" -s h -l help 
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp" -l only -d 'Run only these controls (comma-separated ids; shells complete them)' -r -f -a "sudo\t''
+packages\t''
+variables\t''
+git\t''
+environment\t''
+jupyter\t''
+agents\t''
+cloudwatch\t''
+permissions\t''
+boot-exec\t''
+egress\t''
+control-plane\t''
+rpm\t''
+service\t''"
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp" -l output -d 'Report format on stdout' -r -f -a "human\t''
 json\t''
 junit\t''"
@@ -163,11 +293,24 @@ cloudformation\t''"
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l name -d 'The lifecycle configuration\'s name (CloudFormation): 1 to 63 letters, digits and hyphens' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l owner-tag-key -d 'The tag naming who may open a notebook (compared with the user\'s name)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l cost-tag-key -d 'The cost-attribution tag' -r
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l start-budget -d 'The whole on-start script\'s time budget (download, apply, verify), inside SageMaker\'s 5 minutes; from 30s to 280s' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l start-budget -d 'The whole on-start script\'s time budget, inside SageMaker\'s 5 minutes (from 30s to 280s): the download gets a quarter of it at most, apply (whose checks are the start\'s verdict) what is left less 15s' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l only -d 'Run only these controls (comma-separated ids; shells complete them)' -r -f -a "sudo\t''
+packages\t''
+variables\t''
+git\t''
+environment\t''
+jupyter\t''
+agents\t''
+cloudwatch\t''
+permissions\t''
+boot-exec\t''
+egress\t''
+control-plane\t''
+rpm\t''
+service\t''"
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l output -d 'Report format on stdout' -r -f -a "human\t''
 json\t''
 junit\t''"
@@ -180,7 +323,20 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from notebook-stack" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from notebook-stack" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from notebook-stack" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from notebook-stack" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from notebook-stack" -l only -d 'Run only these controls (comma-separated ids; shells complete them)' -r -f -a "sudo\t''
+packages\t''
+variables\t''
+git\t''
+environment\t''
+jupyter\t''
+agents\t''
+cloudwatch\t''
+permissions\t''
+boot-exec\t''
+egress\t''
+control-plane\t''
+rpm\t''
+service\t''"
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from notebook-stack" -l output -d 'Report format on stdout' -r -f -a "human\t''
 json\t''
 junit\t''"
@@ -193,7 +349,20 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from guardrail-scp" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from guardrail-scp" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from guardrail-scp" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from guardrail-scp" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from guardrail-scp" -l only -d 'Run only these controls (comma-separated ids; shells complete them)' -r -f -a "sudo\t''
+packages\t''
+variables\t''
+git\t''
+environment\t''
+jupyter\t''
+agents\t''
+cloudwatch\t''
+permissions\t''
+boot-exec\t''
+egress\t''
+control-plane\t''
+rpm\t''
+service\t''"
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from guardrail-scp" -l output -d 'Report format on stdout' -r -f -a "human\t''
 json\t''
 junit\t''"
@@ -204,7 +373,20 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -l only -d 'Run only these controls (comma-separated ids; shells complete them)' -r -f -a "sudo\t''
+packages\t''
+variables\t''
+git\t''
+environment\t''
+jupyter\t''
+agents\t''
+cloudwatch\t''
+permissions\t''
+boot-exec\t''
+egress\t''
+control-plane\t''
+rpm\t''
+service\t''"
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -l output -d 'Report format on stdout' -r -f -a "human\t''
 json\t''
 junit\t''"
@@ -212,18 +394,33 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -s h -l help -d 'Print help'
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -f -a "summary" -d 'Every notebook\'s latest report: which fail, which controls, since when. Exits 1 when any notebook is not compliant (or, with --cross-check, is flagged)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -f -a "summary" -d 'Every notebook\'s latest report: which fail, which controls, since when. Exits 1 when any notebook is not compliant (or, with --cross-check, is flagged), 4 when no report was found under the prefix'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l bucket -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l prefix -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l profile -d 'The AWS profile to use, as `aws --profile` (IAM Identity Center, credential_process, assumed roles) [default: AWS_PROFILE, else the default chain]' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l region -d 'The region of your calls, as `aws --region` [default: AWS_REGION, else the profile\'s]. With --cross-check its notebooks are listed' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l owner-tag-key -d 'With --cross-check: the tag naming a notebook\'s owner' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l cost-tag-key -d 'With --cross-check: the cost-attribution tag' -r
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l lifecycle-config -d 'With --cross-check: the fleet\'s lifecycle configuration (as `lifecycle render --name`); a notebook that starts with another, or none, never runs nbwarden and is flagged' -r
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l region -d 'With --cross-check: also list the notebooks of this region (repeatable), besides those the reports name and your own' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l lifecycle-config -d 'With --cross-check: the fleet\'s lifecycle configurations (as `lifecycle render --name`; comma-separated or repeated, such as the fleet\'s and a canary\'s); a notebook that starts with another, or none, never runs nbwarden and is flagged' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l regions -d 'With --cross-check: also list the notebooks of these regions (comma-separated or repeated), besides those the reports name and your own' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l job-days -d 'With --cross-check: how many days back to list the training, processing and transform jobs run with a notebook\'s role (each is judged against `[governance]` of --policy, else its defaults)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l only -d 'Run only these controls (comma-separated ids; shells complete them)' -r -f -a "sudo\t''
+packages\t''
+variables\t''
+git\t''
+environment\t''
+jupyter\t''
+agents\t''
+cloudwatch\t''
+permissions\t''
+boot-exec\t''
+egress\t''
+control-plane\t''
+rpm\t''
+service\t''"
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen_subcommand_from summary" -l output -d 'Report format on stdout' -r -f -a "human\t''
 json\t''
 junit\t''"
@@ -237,7 +434,20 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and __fish_seen
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and not __fish_seen_subcommand_from restore" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and not __fish_seen_subcommand_from restore" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and not __fish_seen_subcommand_from restore" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and not __fish_seen_subcommand_from restore" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and not __fish_seen_subcommand_from restore" -l only -d 'Run only these controls (comma-separated ids; shells complete them)' -r -f -a "sudo\t''
+packages\t''
+variables\t''
+git\t''
+environment\t''
+jupyter\t''
+agents\t''
+cloudwatch\t''
+permissions\t''
+boot-exec\t''
+egress\t''
+control-plane\t''
+rpm\t''
+service\t''"
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and not __fish_seen_subcommand_from restore" -l output -d 'Report format on stdout' -r -f -a "human\t''
 json\t''
 junit\t''"
@@ -250,7 +460,20 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and __fish_seen_
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and __fish_seen_subcommand_from restore" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and __fish_seen_subcommand_from restore" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and __fish_seen_subcommand_from restore" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and __fish_seen_subcommand_from restore" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and __fish_seen_subcommand_from restore" -l only -d 'Run only these controls (comma-separated ids; shells complete them)' -r -f -a "sudo\t''
+packages\t''
+variables\t''
+git\t''
+environment\t''
+jupyter\t''
+agents\t''
+cloudwatch\t''
+permissions\t''
+boot-exec\t''
+egress\t''
+control-plane\t''
+rpm\t''
+service\t''"
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and __fish_seen_subcommand_from restore" -l output -d 'Report format on stdout' -r -f -a "human\t''
 json\t''
 junit\t''"
@@ -261,7 +484,20 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and __fish_seen_
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand version" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand version" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand version" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand version" -l only -d 'Run only these controls (comma-separated ids)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand version" -l only -d 'Run only these controls (comma-separated ids; shells complete them)' -r -f -a "sudo\t''
+packages\t''
+variables\t''
+git\t''
+environment\t''
+jupyter\t''
+agents\t''
+cloudwatch\t''
+permissions\t''
+boot-exec\t''
+egress\t''
+control-plane\t''
+rpm\t''
+service\t''"
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand version" -l output -d 'Report format on stdout' -r -f -a "human\t''
 json\t''
 junit\t''"

@@ -86,6 +86,10 @@ pub struct Aws {
     connecting: Mutex<()>,
     /// The thread whose waits the report counts (the one that made this).
     owner: ThreadId,
+    /// The administrator's `--profile` and `--region`, as the AWS CLI
+    /// takes them; `None`: the default chain decides.
+    profile: Option<String>,
+    region: Option<String>,
 }
 
 struct Connected {
@@ -184,6 +188,20 @@ impl Aws {
             inner: OnceLock::new(),
             connecting: Mutex::new(()),
             owner: std::thread::current().id(),
+            profile: None,
+            region: None,
+        }
+    }
+
+    /// The clients of an admin command on the administrator's machine: the
+    /// shared config's `profile` (SSO, `credential_process`, assumed roles:
+    /// the SDK's whole chain) and `region` when given, as `aws --profile P
+    /// --region R` would use them.
+    pub fn admin(deadline: Instant, profile: Option<String>, region: Option<String>) -> Aws {
+        Aws {
+            profile,
+            region,
+            ..Aws::new(deadline)
         }
     }
 
@@ -225,18 +243,16 @@ impl Aws {
         let config = rt.block_on(async {
             tokio::time::timeout(
                 left.min(CALL_TIMEOUT),
-                aws_config::defaults(BehaviorVersion::latest())
-                    .timeout_config(timeouts)
-                    .retry_config(retry_config())
-                    .load(),
+                self.loader().timeout_config(timeouts).load(),
             )
             .await
         });
         let config = config.map_err(|_| anyhow!("loading the AWS configuration timed out"))?;
         if config.region().is_none() {
             bail!(
-                "no AWS region: set AWS_REGION, or let nbwarden reach the instance metadata \
-                 service (IMDSv2) to learn it"
+                "no AWS region: pass --region (admin commands), set AWS_REGION or the \
+                 profile's region, or let nbwarden reach the instance metadata service \
+                 (IMDSv2) to learn it"
             );
         }
         let connected = Connected {
@@ -248,6 +264,20 @@ impl Aws {
         };
         connected.count_wait(started.elapsed());
         Ok(self.inner.get_or_init(|| connected))
+    }
+
+    /// The configuration loader: the default chain, the administrator's
+    /// profile and region over it, the one retry policy.
+    fn loader(&self) -> aws_config::ConfigLoader {
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config());
+        if let Some(profile) = &self.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(region) = &self.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        loader
     }
 
     pub fn region(&self) -> Result<String> {

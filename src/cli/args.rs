@@ -15,7 +15,7 @@ use crate::version;
     version = version::SHORT,
     about = "Hardens a SageMaker notebook instance before Jupyter is exposed, and proves it",
     after_help = "Exit codes: 0 compliant, 1 not compliant, 2 bad usage or invalid policy, \
-                  3 could not evaluate or apply."
+                  3 could not evaluate or apply, 4 (fleet summary) no report found."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -38,8 +38,15 @@ pub struct GlobalArgs {
     /// Operate on the tree at DIR instead of `/` (tests, image building).
     #[arg(long, global = true, default_value = "/", value_name = "DIR")]
     pub root: PathBuf,
-    /// Run only these controls (comma-separated ids).
-    #[arg(long, global = true, value_delimiter = ',', value_name = "ID")]
+    /// Run only these controls (comma-separated ids; shells complete them).
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        value_name = "ID",
+        value_parser = clap::builder::PossibleValuesParser::new(crate::controls::known_ids()),
+        hide_possible_values = true
+    )]
     pub only: Vec<String>,
     /// Report format on stdout.
     #[arg(long, global = true, value_enum, default_value = "human")]
@@ -164,8 +171,10 @@ pub struct RenderArgs {
     /// The tags of the users' access policy (CloudFormation).
     #[command(flatten)]
     pub tags: TagKeyArgs,
-    /// The whole on-start script's time budget (download, apply,
-    /// verify), inside SageMaker's 5 minutes; from 30s to 280s.
+    /// The whole on-start script's time budget, inside SageMaker's 5
+    /// minutes (from 30s to 280s): the download gets a quarter of it at
+    /// most, apply (whose checks are the start's verdict) what is left
+    /// less 15s.
     #[arg(long, default_value = "240s", value_name = "DURATION", value_parser = parse_start_budget)]
     pub start_budget: u32,
 }
@@ -215,71 +224,86 @@ pub enum ScriptFormat {
 pub enum FleetCommand {
     /// Every notebook's latest report: which fail, which controls, since when.
     /// Exits 1 when any notebook is not compliant (or, with --cross-check,
-    /// is flagged).
-    Summary {
-        #[arg(long)]
-        bucket: String,
-        #[arg(long, default_value = "nbwarden")]
-        prefix: String,
-        /// Hold each report against what SageMaker tells your own
-        /// credentials (DescribeNotebookInstance: KMS key, direct internet
-        /// access, root access, status, last change; ListNotebookInstances;
-        /// ListTags): flags reports that disagree, that are from an earlier
-        /// start, notebooks in service with no report, and every notebook
-        /// without an owner or cost tag, sharing its role with another, or
-        /// with direct internet or root access. Reports are written with the
-        /// notebook's role, which its user holds too.
-        #[arg(long)]
-        cross_check: bool,
-        /// With --cross-check: do not flag RootAccess Enabled.
-        #[arg(long, requires = "cross_check")]
-        allow_root_access: bool,
-        /// With --cross-check: the tag naming a notebook's owner.
-        #[arg(
-            long,
-            default_value = "owner",
-            value_name = "KEY",
-            requires = "cross_check"
-        )]
-        owner_tag_key: crate::cloudformation::TagKey,
-        /// With --cross-check: the cost-attribution tag.
-        #[arg(
-            long,
-            default_value = "cost-center",
-            value_name = "KEY",
-            requires = "cross_check"
-        )]
-        cost_tag_key: crate::cloudformation::TagKey,
-        /// With --cross-check: the fleet's lifecycle configuration (as
-        /// `lifecycle render --name`); a notebook that starts with another,
-        /// or none, never runs nbwarden and is flagged.
-        #[arg(
-            long,
-            default_value = crate::lifecycle::DEFAULT_CONFIG_NAME,
-            value_name = "NAME",
-            requires = "cross_check"
-        )]
-        lifecycle_config: crate::lifecycle::LifecycleConfigName,
-        /// With --cross-check: also list the notebooks of this region
-        /// (repeatable), besides those the reports name and your own.
-        #[arg(long = "region", value_name = "REGION", requires = "cross_check", value_parser = parse_region)]
-        regions: Vec<String>,
-        /// With --cross-check: how many days back to list the training,
-        /// processing and transform jobs run with a notebook's role (each is
-        /// judged against `[governance]` of --policy, else its defaults).
-        #[arg(
-            long,
-            default_value_t = 30,
-            value_name = "DAYS",
-            requires = "cross_check",
-            value_parser = clap::value_parser!(u32).range(1..=365)
-        )]
-        job_days: u32,
-        /// Root access is flagged by default now; kept so that scripts
-        /// written for earlier versions still run.
-        #[arg(long, hide = true, requires = "cross_check")]
-        require_root_access_disabled: bool,
-    },
+    /// is flagged), 4 when no report was found under the prefix.
+    Summary(SummaryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    #[arg(long)]
+    pub bucket: String,
+    #[arg(long, default_value = "nbwarden")]
+    pub prefix: String,
+    /// The AWS profile to use, as `aws --profile` (IAM Identity Center,
+    /// credential_process, assumed roles) [default: AWS_PROFILE, else the
+    /// default chain].
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// The region of your calls, as `aws --region` [default: AWS_REGION,
+    /// else the profile's]. With --cross-check its notebooks are listed.
+    #[arg(long, value_name = "REGION", value_parser = parse_region)]
+    pub region: Option<String>,
+    /// Hold each report against what SageMaker tells your own
+    /// credentials (DescribeNotebookInstance: KMS key, direct internet
+    /// access, root access, status, last change; ListNotebookInstances;
+    /// ListTags): flags reports that disagree, that are from an earlier
+    /// start, notebooks in service with no report, and every notebook
+    /// without an owner or cost tag, sharing its role with another, or
+    /// with direct internet or root access. Reports are written with the
+    /// notebook's role, which its user holds too.
+    #[arg(long)]
+    pub cross_check: bool,
+    /// With --cross-check: do not flag RootAccess Enabled.
+    #[arg(long, requires = "cross_check")]
+    pub allow_root_access: bool,
+    /// With --cross-check: the tag naming a notebook's owner.
+    #[arg(
+        long,
+        default_value = "owner",
+        value_name = "KEY",
+        requires = "cross_check"
+    )]
+    pub owner_tag_key: crate::cloudformation::TagKey,
+    /// With --cross-check: the cost-attribution tag.
+    #[arg(
+        long,
+        default_value = "cost-center",
+        value_name = "KEY",
+        requires = "cross_check"
+    )]
+    pub cost_tag_key: crate::cloudformation::TagKey,
+    /// With --cross-check: the fleet's lifecycle configurations (as
+    /// `lifecycle render --name`; comma-separated or repeated, such as the
+    /// fleet's and a canary's); a notebook that starts with another, or
+    /// none, never runs nbwarden and is flagged.
+    #[arg(
+        long,
+        default_value = crate::lifecycle::DEFAULT_CONFIG_NAME,
+        value_name = "NAME",
+        value_delimiter = ',',
+        requires = "cross_check"
+    )]
+    pub lifecycle_config: Vec<crate::lifecycle::LifecycleConfigName>,
+    /// With --cross-check: also list the notebooks of these regions
+    /// (comma-separated or repeated), besides those the reports name and
+    /// your own.
+    #[arg(long, value_name = "REGION", value_delimiter = ',', requires = "cross_check", value_parser = parse_region)]
+    pub regions: Vec<String>,
+    /// With --cross-check: how many days back to list the training,
+    /// processing and transform jobs run with a notebook's role (each is
+    /// judged against `[governance]` of --policy, else its defaults).
+    #[arg(
+        long,
+        default_value_t = 30,
+        value_name = "DAYS",
+        requires = "cross_check",
+        value_parser = clap::value_parser!(u32).range(1..=365)
+    )]
+    pub job_days: u32,
+    /// Root access is flagged by default now; kept so that scripts
+    /// written for earlier versions still run.
+    #[arg(long, hide = true, requires = "cross_check")]
+    pub require_root_access_disabled: bool,
 }
 
 #[derive(Debug, Subcommand)]

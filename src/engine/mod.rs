@@ -13,7 +13,7 @@ pub use desired::{
     Action, ActionOutcome, ActionState, DesiredState, FileState, ManagedFile, Membership, Probe,
     ProbeResult,
 };
-pub use run::{Purpose, RunSpec, Selection, check_only, run};
+pub use run::{Purpose, RunSpec, Selection, check_only, check_policy, run};
 
 use crate::host::{FileSnapshot, Host, accounts};
 use crate::policy::Policy;

@@ -12,7 +12,7 @@ use crate::controls;
 use crate::exit::{Failure, Verdict};
 use crate::facts::Facts;
 use crate::host::Host;
-use crate::policy::{LoadedPolicy, OnFailure, Severity};
+use crate::policy::{LoadedPolicy, OnFailure, Policy, Severity};
 use crate::report::{ControlReport, HostFacts, PolicyRef, Report, SCHEMA_VERSION, Summary};
 use crate::state;
 use crate::version;
@@ -83,6 +83,41 @@ pub fn check_only(only: &[String]) -> Result<(), Failure> {
     Ok(())
 }
 
+type Built<'r> = Vec<(&'r controls::Entry, Option<Box<dyn Control>>)>;
+
+/// The registry's controls `only` selects (all without it), each built
+/// from the policy (`None`: its section is absent, so it is off).
+fn build_selected<'r>(policy: &Policy, only: &[String]) -> Built<'r> {
+    controls::REGISTRY
+        .iter()
+        .filter(|e| only.is_empty() || only.iter().any(|id| id == e.info.id))
+        .map(|e| (e, e.build(policy)))
+        .collect()
+}
+
+/// A run in which no control is on proves nothing: saying "compliant"
+/// would be the verdict's worst kind of lie.
+fn require_a_control(built: &Built<'_>, source: &str) -> Result<(), Failure> {
+    if built.iter().any(|(_, c)| c.is_some()) {
+        return Ok(());
+    }
+    let off: Vec<String> = built
+        .iter()
+        .map(|(e, _)| format!("[{}]", e.info.section))
+        .collect();
+    Err(Failure::Usage(format!(
+        "policy {source}: none of the selected controls is turned on (no {} section), so \
+         nothing would be checked; add the sections to check, for example [sudo]",
+        off.join(", ")
+    )))
+}
+
+/// What `policy validate` checks beyond parsing: the rules every run
+/// applies before it reads the host, from the same code.
+pub fn check_policy(policy: &LoadedPolicy) -> Result<(), Failure> {
+    require_a_control(&build_selected(&policy.policy, &[]), &policy.source)
+}
+
 /// Runs `spec` to its report. Errors are what prevents a verdict: a policy
 /// the host contradicts (exit 2, nothing changed), a lock or a record that
 /// cannot be taken (exit 3).
@@ -93,11 +128,7 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Report, Failure> {
     match &spec.selection {
         Selection::Policy { only } => {
             check_only(only)?;
-            built = controls::REGISTRY
-                .iter()
-                .filter(|e| only.is_empty() || only.iter().any(|id| id == e.info.id))
-                .map(|e| (e, e.build(policy)))
-                .collect();
+            built = build_selected(policy, only);
             admin = Vec::new();
         }
         Selection::Admin(control) => {
@@ -105,22 +136,8 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Report, Failure> {
             admin = vec![*control];
         }
     }
-    // A run in which no control is on proves nothing: saying "compliant"
-    // would be the verdict's worst kind of lie.
-    if admin.is_empty()
-        && matches!(spec.purpose, Purpose::Verdict | Purpose::Scoped)
-        && built.iter().all(|(_, c)| c.is_none())
-    {
-        let off: Vec<String> = built
-            .iter()
-            .map(|(e, _)| format!("[{}]", e.info.section))
-            .collect();
-        return Err(Failure::Usage(format!(
-            "policy {}: none of the selected controls is turned on (no {} section), so \
-             nothing would be checked; add the sections to check, for example [sudo]",
-            spec.policy.source,
-            off.join(", ")
-        )));
+    if admin.is_empty() && matches!(spec.purpose, Purpose::Verdict | Purpose::Scoped) {
+        require_a_control(&built, &spec.policy.source)?;
     }
     let facts = Facts::live(spec.host, spec.aws);
     let ctx = Context {

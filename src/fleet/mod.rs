@@ -20,6 +20,9 @@ use crate::policy::ReportSink;
 use crate::report::{ControlPlaneView, Report, Status};
 
 mod governance;
+mod view;
+
+pub use view::{FLEET_SCHEMA_VERSION, FleetView};
 
 /// Reports are small; anything larger in the bucket is not one of ours.
 const MAX_REPORT_BYTES: usize = 4 * 1024 * 1024;
@@ -121,10 +124,11 @@ pub struct CrossCheckRules {
     /// Regions to list besides those the reports name and the caller's
     /// own: a notebook in a region with no report is seen only so.
     pub regions: Vec<String>,
-    /// The fleet's lifecycle configuration (`lifecycle render --name`): a
-    /// notebook that starts with another, or none, never runs nbwarden,
-    /// whatever report sits under its name.
-    pub lifecycle_config: String,
+    /// The fleet's lifecycle configurations (`lifecycle render --name`;
+    /// several during a staged roll-out, such as a canary): a notebook that
+    /// starts with another, or none, never runs nbwarden, whatever report
+    /// sits under its name.
+    pub lifecycle_configs: Vec<String>,
     /// What the guardrail requires (`[governance]`): each notebook role
     /// must carry it, and jobs run with a notebook's role must meet it.
     pub governance: crate::policy::GovernancePolicy,
@@ -139,7 +143,7 @@ impl Default for CrossCheckRules {
             owner_tag: "owner".into(),
             cost_tag: "cost-center".into(),
             regions: Vec::new(),
-            lifecycle_config: crate::lifecycle::DEFAULT_CONFIG_NAME.into(),
+            lifecycle_configs: vec![crate::lifecycle::DEFAULT_CONFIG_NAME.into()],
             governance: crate::policy::GovernancePolicy::default(),
             job_days: 30,
         }
@@ -621,12 +625,12 @@ fn settings_findings(
     let truth = ControlPlaneView::from(seen);
     let mut findings = Vec::new();
     match seen.notebook_instance_lifecycle_config_name.as_deref() {
-        Some(name) if name == rules.lifecycle_config => {}
+        Some(name) if rules.lifecycle_configs.iter().any(|c| c == name) => {}
         Some(name) => findings.push(format!(
             "SageMaker says it starts with lifecycle configuration `{}`, not the fleet's `{}` \
-             (--lifecycle-config names it): nbwarden may never run there",
+             (--lifecycle-config names them): nbwarden may never run there",
             printable(&bounded(name)),
-            rules.lifecycle_config
+            rules.lifecycle_configs.join("`, `")
         )),
         None => findings.push(
             "SageMaker says it has no lifecycle configuration: nbwarden never runs there".into(),
@@ -1058,10 +1062,23 @@ mod tests {
             "{other:?}"
         );
         let theirs = CrossCheckRules {
-            lifecycle_config: "team-setup".into(),
+            lifecycle_configs: vec!["team-setup".into()],
             ..CrossCheckRules::default()
         };
         assert!(judge(&row, &seen, &theirs).findings.is_empty());
+        // A staged roll-out: the fleet's configuration and its canary.
+        let staged = CrossCheckRules {
+            lifecycle_configs: vec!["nbwarden".into(), "nbwarden-canary".into()],
+            ..CrossCheckRules::default()
+        };
+        assert!(
+            judge(&row, &seen, &staged)
+                .findings
+                .iter()
+                .any(|f| f.contains("not the fleet's `nbwarden`, `nbwarden-canary`"))
+        );
+        seen.notebook_instance_lifecycle_config_name = Some("nbwarden-canary".into());
+        assert!(judge(&row, &seen, &staged).findings.is_empty());
     }
 
     #[test]

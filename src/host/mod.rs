@@ -46,6 +46,17 @@ pub struct Host {
 impl Host {
     /// Opens the tree at `root`. Fails when it is not a readable directory.
     pub fn open(root: &Path) -> Result<Host> {
+        // Files are opened through /proc/self/fd (so no path the user could
+        // swap is followed twice), and processes, mounts and capabilities
+        // are read from /proc: without it every control would fail on its
+        // own line (an image build's chroot often lacks it).
+        if !Path::new("/proc/self/fd").is_dir() {
+            anyhow::bail!(
+                "/proc is not mounted where nbwarden runs: it reads files through /proc/self/fd \
+                 and processes, mounts and capabilities from /proc; mount it first (mount -t \
+                 proc proc /proc, inside the chroot when building an image)"
+            );
+        }
         let root = std::fs::canonicalize(root)
             .with_context(|| format!("cannot use {} as the root", root.display()))?;
         let tree = safe_file::Tree::open(&root)?;

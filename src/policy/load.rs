@@ -192,6 +192,11 @@ fn hint_for(message: &str) -> String {
                 and write lists as [\"a\", \"b\"]"
             .to_string();
     }
+    if message.starts_with("invalid value: integer") {
+        return "write a whole number in the range the message gives (counts, sizes and \
+                times here are never negative; see `nbwarden policy schema`)"
+            .to_string();
+    }
     if message.contains("did not match any variant") {
         return "a value is either a string or a list of strings".to_string();
     }
@@ -239,6 +244,17 @@ mod tests {
         let e = err("version = 1\nuser = 5\n");
         assert_eq!((e.line, e.column), (2, 8));
         assert!(e.message.contains("invalid type"), "{}", e.message);
+    }
+
+    /// A negative count used to get a hint about TOML's syntax, which was
+    /// right.
+    #[test]
+    fn a_negative_count_gets_a_hint_about_its_range() {
+        let e = err("version = 1\n[verify.egress]\ntimeout_ms = -5\n");
+        assert_eq!((e.line, e.column), (3, 14));
+        assert!(e.message.contains("-5"), "{}", e.message);
+        assert!(e.hint.contains("never negative"), "{}", e.hint);
+        assert!(!e.hint.contains("TOML syntax"), "{}", e.hint);
     }
 
     #[test]

@@ -162,7 +162,7 @@ impl JsonSchema for AbsPath {
         "AbsPath".into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "string", "pattern": "^/[^\\0]+$" })
+        json_schema!({ "type": "string", "pattern": "^/[^\\x00]+$" })
     }
 }
 
@@ -237,7 +237,7 @@ impl JsonSchema for RootPath {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "string",
-            "pattern": "^/(?!(home|tmp|var/tmp|dev/shm|run/user|mnt|media|proc|dev/fd)(/|$))[^\\0]+$",
+            "pattern": "^/(?!(home|tmp|var/tmp|dev/shm|run/user|mnt|media|proc|dev/fd)(/|$))[^\\x00]+$",
             "description": "An absolute path outside every place the notebook user can write (/home, /tmp, /var/tmp, /dev/shm, /run/user, /mnt, /media)."
         })
     }

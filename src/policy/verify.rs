@@ -4,7 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::values::AbsPath;
+use super::values::{AbsPath, HostPort};
 
 /// The `[verify]` section.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -131,10 +131,10 @@ pub struct EgressCheck {
     /// `host:port` that must not be reachable (the public package index,
     /// public addresses).
     #[serde(default)]
-    pub must_fail: Vec<String>,
+    pub must_fail: Vec<HostPort>,
     /// `host:port` that must be reachable (the mirror, VPC endpoints).
     #[serde(default)]
-    pub must_succeed: Vec<String>,
+    pub must_succeed: Vec<HostPort>,
     /// Per-connection timeout; probes run concurrently.
     #[serde(default = "default_egress_timeout")]
     pub timeout_ms: u32,
@@ -215,4 +215,36 @@ pub struct ControlPlaneCheck {
 
 fn yes() -> bool {
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::policy::parse;
+
+    /// A typo in an egress target used to validate and then be reported
+    /// "blocked, as required": it is refused at load, where it is written.
+    #[test]
+    fn egress_targets_are_host_and_port_located_where_written() {
+        for (target, says) in [
+            ("pypi.org", "has no port"),
+            ("pypi.org:99999", "is not a port"),
+            ("pypi.org:0", "is not a port"),
+            ("pypi .org:443", "is not a host name"),
+            (":443", "is not a host name"),
+        ] {
+            let text = format!("version = 1\n[verify.egress]\nmust_fail = [\"{target}\"]\n");
+            let e = parse(&text, "p.toml").expect_err(target);
+            assert_eq!(
+                (e.file.as_str(), e.line, e.column),
+                ("p.toml", 3, 13),
+                "{target}"
+            );
+            assert!(e.message.contains(says), "{target}: {}", e.message);
+            assert!(e.hint.contains("pypi.org:443"), "{target}: {}", e.hint);
+        }
+        let ok = "version = 1\n[verify.egress]\nmust_fail = [\"pypi.org:443\", \"[2600::1]:443\"]\nmust_succeed = [\"10.0.0.5:8080\"]\n";
+        let policy = parse(ok, "p.toml").expect("valid targets");
+        let egress = policy.verify.egress.expect("egress");
+        assert_eq!(egress.must_fail[1].as_str(), "[2600::1]:443");
+    }
 }

@@ -57,8 +57,13 @@ impl Probe for Connect {
             .check
             .must_fail
             .iter()
-            .map(|t| (t.clone(), false))
-            .chain(self.check.must_succeed.iter().map(|t| (t.clone(), true)))
+            .map(|t| (t.as_str().to_string(), false))
+            .chain(
+                self.check
+                    .must_succeed
+                    .iter()
+                    .map(|t| (t.as_str().to_string(), true)),
+            )
             .collect();
         let handles: Vec<_> = targets
             .into_iter()
