@@ -12,6 +12,8 @@ use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
 use crate::lifecycle::LifecycleConfigName;
+
+mod yaml;
 use crate::policy::{GovernancePolicy, JobCondition};
 
 /// The notebook role's policy, as shipped in the bundle (`iam/`).
@@ -254,7 +256,7 @@ pub fn lifecycle_template(
             }
         }
     });
-    Ok(serde_yaml_ng::to_string(&template)?)
+    yaml::to_yaml(&template)
 }
 
 /// The guardrail's statements that `governance` asks for: a statement that
@@ -423,7 +425,51 @@ pub fn guardrail_scp_template(owner_tag: &TagKey, governance: &GovernancePolicy)
         "Parameters": parameters,
         "Resources": resources,
     });
-    Ok(serde_yaml_ng::to_string(&template)?)
+    yaml::to_yaml(&template)
+}
+
+/// The notebook role's statements that serve a feature a fleet may not
+/// use, by Sid, and the parameter that turns them on: an empty parameter
+/// drops them (`Fn::If` with `AWS::NoValue`) rather than granting
+/// `parameter//*` or `key/`.
+pub const OPTIONAL_STATEMENTS: &[(&str, &[&str])] = &[
+    (
+        "ParameterPath",
+        &["ReadNotebookVariablesByName", "ReadNotebookVariablesByPath"],
+    ),
+    ("ParameterKeyArn", &["DecryptSecureStringVariables"]),
+    (
+        "CodeArtifactDomain",
+        &["CodeArtifactTokenForPip", "CodeArtifactBearerToken"],
+    ),
+    (
+        "ReportBucket",
+        &[
+            "WriteThisNotebooksFleetReports",
+            "ListThisNotebooksFleetReports",
+        ],
+    ),
+    ("ReportKeyArn", &["EncryptThisNotebooksFleetReports"]),
+];
+
+/// Wraps each optional statement of `policy` in its parameter's condition.
+fn only_when_given(policy: &mut Value) {
+    let Some(statements) = policy["Statement"].as_array_mut() else {
+        return;
+    };
+    for statement in statements.iter_mut() {
+        let sid = statement["Sid"].as_str().unwrap_or_default();
+        if let Some((param, _)) = OPTIONAL_STATEMENTS
+            .iter()
+            .find(|(_, sids)| sids.contains(&sid))
+        {
+            *statement = json!({ "Fn::If": [
+                format!("{param}Given"),
+                statement.clone(),
+                { "Ref": "AWS::NoValue" }
+            ] });
+        }
+    }
 }
 
 /// One stack per notebook: the notebook, a role of its own whose policy
@@ -435,6 +481,17 @@ pub fn notebook_template(
     governance: &GovernancePolicy,
 ) -> Result<String> {
     let text = |description: &str| json!({ "Type": "String", "Description": description });
+    let optional =
+        |description: &str| json!({ "Type": "String", "Default": "", "Description": description });
+    let key_arn = |description: &str| {
+        json!({
+            "Type": "String",
+            "Default": "",
+            "AllowedPattern": "^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+)?$",
+            "ConstraintDescription": "a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID): KMS authorizes a key by its ARN, never by an alias or a bare id",
+            "Description": description
+        })
+    };
     // Jobs run in the notebook's own subnet and security groups unless the
     // stack names others.
     let job_subnets = json!({ "Fn::If": ["JobSubnetIdsGiven", { "Ref": "JobSubnetIds" }, [{ "Ref": "SubnetId" }]] });
@@ -454,18 +511,20 @@ pub fn notebook_template(
         ("BUNDLE_BUCKET", Fill::Param("BundleBucket")),
         ("BUNDLE_PREFIX", Fill::Param("BundlePrefix")),
         ("PARAMETER_PATH", Fill::Param("ParameterPath")),
-        ("PARAMETER_KEY_ID", Fill::Param("ParameterKeyId")),
+        ("PARAMETER_KEY_ARN", Fill::Param("ParameterKeyArn")),
         ("CODEARTIFACT_DOMAIN", Fill::Param("CodeArtifactDomain")),
         ("REPORT_BUCKET", Fill::Param("ReportBucket")),
         ("REPORT_PREFIX", Fill::Param("ReportPrefix")),
-        ("REPORT_KEY_ID", Fill::Param("ReportKeyId")),
+        ("REPORT_KEY_ARN", Fill::Param("ReportKeyArn")),
     ]);
-    let role_policy = policy_document(NOTEBOOK_ROLE_POLICY, &fills)?;
+    let mut role_policy = policy_document(NOTEBOOK_ROLE_POLICY, &fills)?;
+    only_when_given(&mut role_policy);
     let guardrail = policy_document(
         &serde_json::to_string(&guardrail_statements(governance)?)?,
         &fills,
     )?;
     let given = |list: &str| json!({ "Fn::Not": [{ "Fn::Equals": [{ "Fn::Join": ["", { "Ref": list }] }, ""] }] });
+    let text_given = |name: &str| json!({ "Fn::Not": [{ "Fn::Equals": [{ "Ref": name }, ""] }] });
     let tags = json!([
         { "Key": owner_tag.as_str(), "Value": { "Ref": "Owner" } },
         { "Key": cost_tag.as_str(), "Value": { "Ref": "CostCenter" } },
@@ -495,12 +554,18 @@ pub fn notebook_template(
             "LifecycleConfigName": { "Type": "String", "Default": "nbwarden", "Description": "The fleet's lifecycle configuration (the shared template's output)" },
             "BundleBucket": text("The bucket of nbwarden's bundle"),
             "BundlePrefix": text("The bundle's prefix, without slashes at either end (nbwarden/0.1.0)"),
-            "ParameterPath": text("The SSM path of the notebook variables, without slashes at either end"),
-            "ParameterKeyId": text("The KMS key id of the SecureString variables"),
-            "CodeArtifactDomain": text("The CodeArtifact domain of the package mirror"),
-            "ReportBucket": text("The bucket of the fleet reports"),
-            "ReportPrefix": text("The fleet reports' prefix, without slashes at either end"),
-            "ReportKeyId": text("The KMS key id of the fleet reports' bucket"),
+            "ParameterPath": optional("The SSM path of the notebook variables ([variables] from SSM), without slashes at either end; empty: none"),
+            "ParameterKeyArn": key_arn("The ARN of the KMS key of the SecureString variables; empty: none"),
+            "CodeArtifactDomain": optional("The CodeArtifact domain of the package mirror ([packages.codeartifact]); empty: none"),
+            "ReportBucket": optional("The bucket of the fleet reports ([verify.report]); empty: no reports"),
+            "ReportPrefix": { "Type": "String", "Default": "nbwarden", "Description": "The fleet reports' prefix, without slashes at either end ([verify.report] prefix)" },
+            "ReportKeyArn": key_arn("The ARN of the KMS key of the fleet reports' bucket; empty: the bucket's own encryption"),
+            "PlatformIdentifier": {
+                "Type": "String",
+                "Default": "notebook-al2023-v1",
+                "AllowedValues": ["notebook-al2023-v1", "notebook-al2-v3", "notebook-al2-v2"],
+                "Description": "The notebook's platform (Amazon Linux and JupyterLab version)"
+            },
             "JobSubnetIds": {
                 "Type": "CommaDelimitedList",
                 "Default": "",
@@ -518,7 +583,12 @@ pub fn notebook_template(
         },
         "Conditions": {
             "JobSubnetIdsGiven": given("JobSubnetIds"),
-            "JobSecurityGroupIdsGiven": given("JobSecurityGroupIds")
+            "JobSecurityGroupIdsGiven": given("JobSecurityGroupIds"),
+            "ParameterPathGiven": text_given("ParameterPath"),
+            "ParameterKeyArnGiven": text_given("ParameterKeyArn"),
+            "CodeArtifactDomainGiven": text_given("CodeArtifactDomain"),
+            "ReportBucketGiven": text_given("ReportBucket"),
+            "ReportKeyArnGiven": text_given("ReportKeyArn")
         },
         "Resources": {
             "NotebookRole": {
@@ -566,6 +636,10 @@ pub fn notebook_template(
                     "KmsKeyId": { "Ref": "VolumeKmsKeyId" },
                     "DirectInternetAccess": "Disabled",
                     "RootAccess": "Disabled",
+                    // IMDSv1 answers any process on the instance without a
+                    // token: the notebook user's code included.
+                    "InstanceMetadataServiceConfiguration": { "MinimumInstanceMetadataServiceVersion": "2" },
+                    "PlatformIdentifier": { "Ref": "PlatformIdentifier" },
                     "LifecycleConfigName": { "Ref": "LifecycleConfigName" },
                     "Tags": tags,
                 }
@@ -591,14 +665,7 @@ pub fn notebook_template(
             c.remove(&format!("{name}Given"));
         }
     }
-    if template["Conditions"]
-        .as_object()
-        .is_some_and(|c| c.is_empty())
-        && let Some(t) = template.as_object_mut()
-    {
-        t.remove("Conditions");
-    }
-    Ok(serde_yaml_ng::to_string(&template)?)
+    yaml::to_yaml(&template)
 }
 
 #[cfg(test)]
@@ -611,6 +678,24 @@ mod tests {
         f.push(("OWNER_TAG_KEY", Fill::Text("owner")));
         f.push(("COST_TAG_KEY", Fill::Text("cost-center")));
         f
+    }
+
+    /// Each optional statement is one the shipped policy has: a renamed Sid
+    /// must not leave a statement granted without its parameter.
+    #[test]
+    fn every_optional_statement_is_in_the_shipped_policy() {
+        let policy: Value = serde_json::from_str(NOTEBOOK_ROLE_POLICY).expect("policy");
+        let sids: Vec<&str> = policy["Statement"]
+            .as_array()
+            .expect("statements")
+            .iter()
+            .filter_map(|st| st["Sid"].as_str())
+            .collect();
+        for (_, optional) in OPTIONAL_STATEMENTS {
+            for sid in *optional {
+                assert!(sids.contains(sid), "{sid}");
+            }
+        }
     }
 
     #[test]

@@ -49,19 +49,27 @@ fn deployed_role(governance: &str) -> BTreeMap<String, Value> {
         ("BundlePrefix", json!("nbwarden/0.1.0")),
         ("ParameterPath", json!("notebooks/team-a")),
         (
-            "ParameterKeyId",
-            json!("1234abcd-12ab-34cd-56ef-1234567890ab"),
+            "ParameterKeyArn",
+            json!("arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
         ),
         ("CodeArtifactDomain", json!("platform")),
         ("ReportBucket", json!("platform-reports")),
         ("ReportPrefix", json!("reports")),
-        ("ReportKeyId", json!("0987dcba-09fe-87dc-65ba-ab0987654321")),
+        (
+            "ReportKeyArn",
+            json!("arn:aws:kms:eu-west-1:123456789012:key/0987dcba-09fe-87dc-65ba-ab0987654321"),
+        ),
         ("NotebookRole.Arn", json!(ROLE)),
     ]
     .into();
     let conditions: BTreeMap<&str, bool> = [
         ("JobSubnetIdsGiven", true),
         ("JobSecurityGroupIdsGiven", false),
+        ("ParameterPathGiven", true),
+        ("ParameterKeyArnGiven", true),
+        ("CodeArtifactDomainGiven", true),
+        ("ReportBucketGiven", true),
+        ("ReportKeyArnGiven", true),
     ]
     .into();
     let resources = &template["Resources"];

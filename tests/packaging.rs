@@ -172,11 +172,17 @@ const IAM_PLACEHOLDERS: &[(&str, &str)] = &[
     ("BUNDLE_BUCKET", "platform-nbwarden"),
     ("BUNDLE_PREFIX", "nbwarden/0.1.0"),
     ("PARAMETER_PATH", "notebooks/team-a"),
-    ("PARAMETER_KEY_ID", "1234abcd-12ab-34cd-56ef-1234567890ab"),
+    (
+        "PARAMETER_KEY_ARN",
+        "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    ),
     ("CODEARTIFACT_DOMAIN", "platform"),
     ("REPORT_BUCKET", "platform-nbwarden-reports"),
     ("REPORT_PREFIX", "reports"),
-    ("REPORT_KEY_ID", "0987dcba-09fe-87dc-65ba-ab0987654321"),
+    (
+        "REPORT_KEY_ARN",
+        "arn:aws:kms:eu-west-1:123456789012:key/0987dcba-09fe-87dc-65ba-ab0987654321",
+    ),
     ("OWNER_TAG_KEY", "owner"),
     ("COST_TAG_KEY", "cost-center"),
     ("VPCE_ID", "vpce-0a1b2c3d4e5f67890"),
@@ -258,7 +264,14 @@ fn shipped_policy(file: &str) -> (String, Vec<serde_json::Value>) {
 fn sids(statements: &[serde_json::Value]) -> Vec<String> {
     statements
         .iter()
-        .map(|st| st["Sid"].as_str().expect("Sid").to_string())
+        // An optional statement is wrapped in its parameter's `Fn::If`.
+        .map(|st| {
+            st["Sid"]
+                .as_str()
+                .or_else(|| st["Fn::If"][1]["Sid"].as_str())
+                .expect("Sid")
+                .to_string()
+        })
         .collect()
 }
 
@@ -490,6 +503,120 @@ fn the_notebook_stack_gives_each_notebook_a_role_naming_it_alone() {
     assert!(stderr(&bad).contains("--cost-tag-key"), "{}", stderr(&bad));
 }
 
+/// The templates deploy as administrators deploy them: read by a YAML 1.1
+/// reader (PyYAML: moto, many deploy scripts) they mean what nbwarden
+/// wrote (an unquoted `2010-09-09` used to become a date, and moto failed
+/// the stack), and moto's CloudFormation creates both stacks from the
+/// required parameters alone, every other one optional. The notebook is
+/// IMDSv2-only, and its role's optional statements follow their
+/// parameters.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs the loopback services (scripts/test)"
+)]
+fn the_templates_read_the_same_in_yaml_1_1_and_deploy_with_only_required_parameters() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let lifecycle = render(dir.path(), &["--format", "cloudformation"]);
+    let notebook = nbwarden(&["lifecycle", "notebook-stack"]);
+    let scp = nbwarden(&["lifecycle", "guardrail-scp"]);
+    let mut files = Vec::new();
+    for (name, out) in [
+        ("lifecycle", &lifecycle),
+        ("notebook", &notebook),
+        ("scp", &scp),
+    ] {
+        let template = linted_template(dir.path(), &format!("{name}.yaml"), out);
+        let json = dir.path().join(format!("{name}.json"));
+        std::fs::write(&json, template.to_string()).expect("json");
+        files.push(dir.path().join(format!("{name}.yaml")));
+        files.push(json);
+    }
+    let template: serde_json::Value = serde_yaml_ng::from_slice(&notebook.stdout).expect("YAML");
+    let required: Vec<&str> = template["Parameters"]
+        .as_object()
+        .expect("parameters")
+        .iter()
+        .filter(|(_, p)| p.get("Default").is_none())
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(
+        required,
+        [
+            "BundleBucket",
+            "BundlePrefix",
+            "CostCenter",
+            "JobKmsKeyArns",
+            "NotebookName",
+            "Owner",
+            "SecurityGroupIds",
+            "SubnetId",
+            "VolumeKmsKeyId"
+        ],
+        "what a notebook stack cannot do without"
+    );
+    let props = &template["Resources"]["Notebook"]["Properties"];
+    assert_eq!(
+        props["InstanceMetadataServiceConfiguration"]["MinimumInstanceMetadataServiceVersion"],
+        "2"
+    );
+    assert_eq!(
+        props["PlatformIdentifier"],
+        serde_json::json!({ "Ref": "PlatformIdentifier" })
+    );
+    let script = r#"
+import ast, boto3, json, sys, yaml
+ep, files = sys.argv[1], sys.argv[2:]
+for yml, js in zip(files[0::2], files[1::2]):
+    if yaml.safe_load(open(yml)) != json.load(open(js)):
+        print("DIFFERS", yml)
+kw = dict(endpoint_url=ep, region_name="eu-west-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+cf, iam = boto3.client("cloudformation", **kw), boto3.client("iam", **kw)
+key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+stacks = {
+    files[0]: {"NotebookVpcEndpointIds": "vpce-0a1b2c3d4e5f67890"},
+    files[2]: {"NotebookName": "team-a", "Owner": "ana", "CostCenter": "cc-1", "SubnetId": "subnet-0a1b2c3d",
+               "SecurityGroupIds": "sg-0a1b2c3d", "VolumeKmsKeyId": key, "BundleBucket": "b",
+               "BundlePrefix": "nbwarden/0.1.0", "JobKmsKeyArns": key},
+}
+tag = str(abs(hash(ep + files[0])) % 10**8)
+for i, (path, params) in enumerate(stacks.items()):
+    name = f"nbw-{tag}-{i}"
+    cf.create_stack(StackName=name, TemplateBody=open(path).read(), Capabilities=["CAPABILITY_IAM"],
+                    Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()])
+    print("STATUS", cf.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"])
+    for r in cf.describe_stack_resources(StackName=name)["StackResources"]:
+        if r.get("ResourceType") == "AWS::IAM::Role":
+            doc = iam.get_role_policy(RoleName=r["PhysicalResourceId"], PolicyName="nbwarden-notebook")["PolicyDocument"]
+            # moto keeps a CloudFormation policy as Python's repr, and AWS::NoValue as None.
+            doc = doc if isinstance(doc, dict) else ast.literal_eval(doc)
+            print("VERSION", repr(doc["Version"]))
+            print("SIDS", " ".join(s["Sid"] for s in doc["Statement"] if s))
+"#;
+    let mut args: Vec<&str> = Vec::new();
+    let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    args.extend(paths.iter().map(String::as_str));
+    let out = common::notebook::boto3(script, &args);
+    assert!(out.status.success(), "{}", output_text(&out));
+    let text = stdout(&out);
+    assert!(!text.contains("DIFFERS"), "{text}");
+    assert_eq!(text.matches("STATUS CREATE_COMPLETE").count(), 2, "{text}");
+    assert!(
+        text.contains("VERSION '2012-10-17'"),
+        "a string, not a date: {text}"
+    );
+    let sids = text
+        .lines()
+        .find_map(|l| l.strip_prefix("SIDS "))
+        .unwrap_or_else(|| panic!("the role's policy: {text}"));
+    assert!(sids.contains("ReadAndStopThisNotebookOnly"), "{sids}");
+    for (_, optional) in nbwarden::cloudformation::OPTIONAL_STATEMENTS {
+        for sid in *optional {
+            assert!(!sids.contains(sid), "{sid} without its parameter: {sids}");
+        }
+    }
+}
+
 /// The guardrail on each notebook's role: its placeholders are the
 /// templates' and GUIDE.md explains them, parliament finds nothing in it,
 /// `[governance]` decides which statements are rendered (and which
@@ -558,8 +685,8 @@ fn the_guardrail_is_rendered_per_governance_and_fits_the_role() {
     for p in ["JobSubnetIds", "JobSecurityGroupIds", "JobKmsKeyArns"] {
         assert!(default["Parameters"][p].is_object(), "{p}");
         assert!(off["Parameters"][p].is_null(), "{p}");
+        assert!(off["Conditions"][format!("{p}Given")].is_null(), "{p}");
     }
-    assert!(off["Conditions"].is_null());
 
     let all = stack("network_isolation = true\n", "all.yaml");
     let list = |prefix: &str| -> serde_json::Value {
@@ -591,14 +718,11 @@ fn the_guardrail_is_rendered_per_governance_and_fits_the_role() {
         ("BundleBucket", "platform-nbwarden-bundles".into()),
         ("BundlePrefix", "nbwarden/0.1.0".into()),
         ("ParameterPath", "notebooks/team-a".into()),
-        (
-            "ParameterKeyId",
-            "1234abcd-12ab-34cd-56ef-1234567890ab".into(),
-        ),
+        ("ParameterKeyArn", key("1234abcd").into()),
         ("CodeArtifactDomain", "platform".into()),
         ("ReportBucket", "platform-nbwarden-reports".into()),
         ("ReportPrefix", "reports".into()),
-        ("ReportKeyId", "0987dcba-09fe-87dc-65ba-ab0987654321".into()),
+        ("ReportKeyArn", key("0987dcba").into()),
         (
             "NotebookRole.Arn",
             "arn:aws:iam::123456789012:role/nbwarden/team-a-analysis-of-the-quart-A1B2C3D4E5F6"
@@ -609,6 +733,11 @@ fn the_guardrail_is_rendered_per_governance_and_fits_the_role() {
     let conditions = [
         ("JobSubnetIdsGiven", true),
         ("JobSecurityGroupIdsGiven", true),
+        ("ParameterPathGiven", true),
+        ("ParameterKeyArnGiven", true),
+        ("CodeArtifactDomainGiven", true),
+        ("ReportBucketGiven", true),
+        ("ReportKeyArnGiven", true),
     ]
     .into();
     let inline: usize = all["Resources"]["NotebookRole"]["Properties"]["Policies"]

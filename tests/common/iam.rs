@@ -152,6 +152,10 @@ pub fn deployed(
             .unwrap_or_else(|| panic!("no value for parameter {name}"))
     };
     match v {
+        // CloudFormation drops a list element that comes to `AWS::NoValue`.
+        Value::Object(m) if m.len() == 1 && m.get("Ref").is_some_and(|r| r == "AWS::NoValue") => {
+            Value::Null
+        }
         Value::Object(m) if m.len() == 1 && m.contains_key("Ref") => {
             param(m["Ref"].as_str().expect("Ref"))
         }
@@ -183,9 +187,12 @@ pub fn deployed(
                 .map(|(k, x)| (k.clone(), deployed(x, params, conditions)))
                 .collect(),
         ),
-        Value::Array(a) => {
-            Value::Array(a.iter().map(|x| deployed(x, params, conditions)).collect())
-        }
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| deployed(x, params, conditions))
+                .filter(|x| !x.is_null())
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
