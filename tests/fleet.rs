@@ -6,6 +6,7 @@
 mod common;
 
 use std::net::TcpListener;
+use std::process::Command;
 
 use common::notebook::{boto3, name_notebook, run_aws};
 use common::*;
@@ -1226,4 +1227,95 @@ s3.put_object(Bucket=sys.argv[2], Key=sys.argv[3] + "/123456789012/us-east-1/nb-
         problem.contains("the body did not arrive within"),
         "{rows:#}"
     );
+}
+
+/// An administrator signed in through IAM Identity Center (`aws sso login`)
+/// or with a `credential_process` profile reaches the fleet with
+/// `--profile`, as `aws --profile` would: the SDK's SSO provider reads the
+/// sign-in's cached token and trades it at the portal (a loopback stand-in
+/// that records the call), the process provider runs the helper. Both used
+/// to fail with "requires cargo feature(s) enabled: sso". When the portal
+/// cannot be reached, the error says to sign in, not to check VPC endpoints.
+#[test]
+#[cfg_attr(
+    not(feature = "system-tier"),
+    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
+)]
+fn sso_and_credential_process_profiles_reach_the_fleet() {
+    let home = tempfile::tempdir().expect("home");
+    let aws = home.path().join(".aws");
+    std::fs::create_dir_all(aws.join("sso/cache")).expect("dirs");
+    let helper = home.path().join("creds.sh");
+    let ran = home.path().join("helper-ran");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\ntouch {}\necho '{{\"Version\":1,\"AccessKeyId\":\"AKIAPROCESS\",\"SecretAccessKey\":\"s\"}}'\n",
+            ran.display()
+        ),
+    )
+    .expect("helper");
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    std::fs::write(
+        aws.join("config"),
+        format!(
+            "[profile sso-admin]\nsso_session = corp\nsso_account_id = 123456789012\n\
+             sso_role_name = FleetReader\nregion = us-east-1\n\n\
+             [sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n\
+             sso_region = us-east-1\nsso_registration_scopes = sso:account:access\n\n\
+             [profile helper]\ncredential_process = {}\nregion = us-east-1\n",
+            helper.display()
+        ),
+    )
+    .expect("config");
+    // What `aws sso login` caches: the file is named by the session's sha1.
+    let session = Command::new("sh")
+        .args(["-c", "printf corp | sha1sum | cut -c1-40"])
+        .output()
+        .expect("sha1sum");
+    std::fs::write(
+        aws.join(format!("sso/cache/{}.json", stdout(&session).trim())),
+        r#"{"accessToken":"signed-in-token","expiresAt":"2099-01-01T00:00:00Z","region":"us-east-1","startUrl":"https://corp.awsapps.com/start"}"#,
+    )
+    .expect("token");
+    let port = common::booted::free_port();
+    let log = home.path().join("portal.log");
+    let mut cmd = Command::new(format!("{}/bin/python", common::notebook::service("NBWARDEN_TEST_VENV")));
+    cmd.arg(repo().join("tests/system/sso_standin.py"))
+        .arg(port.to_string())
+        .arg(&log);
+    let portal = LoopbackServer::spawn(cmd, port);
+    let portal_url = format!("http://127.0.0.1:{port}");
+    let home_dir = home.path().to_str().expect("utf8");
+    let admin = sandbox("al2023");
+    let empty = unique("sso-nothing");
+    let with_env = |profile: &str| {
+        run_aws(
+            admin.path(),
+            &["fleet", "summary", "--bucket", BUCKET, "--prefix", &empty, "--profile", profile],
+            &[("HOME", home_dir), ("AWS_ENDPOINT_URL_SSO", &portal_url)],
+        )
+    };
+    // Exit 4 (no reports under an empty prefix): S3 answered the profile's
+    // credentials; a credential failure would be exit 3.
+    let out = with_env("sso-admin");
+    assert_eq!(code(&out), 4, "{}", output_text(&out));
+    let calls = std::fs::read_to_string(&log).expect("the portal was called");
+    assert!(
+        calls.contains(r#""path": "/federation/credentials", "role": "FleetReader", "account": "123456789012", "token": "signed-in-token""#),
+        "{calls}"
+    );
+    let out = with_env("helper");
+    assert_eq!(code(&out), 4, "{}", output_text(&out));
+    assert!(ran.exists(), "the credential_process helper ran");
+
+    drop(portal);
+    let out = with_env("sso-admin");
+    assert_eq!(code(&out), 3, "{}", output_text(&out));
+    let err = stderr(&out);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.contains("no usable AWS credentials"), "{err}");
+    assert!(last.contains("aws sso login --profile"), "{err}");
+    assert!(!last.contains("VPC endpoint"), "{err}");
 }

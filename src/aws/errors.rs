@@ -43,6 +43,20 @@ where
         SdkError::TimeoutError(_) => anyhow::anyhow!(
             "{what} timed out: the {service} endpoint (or its VPC endpoint) did not answer in time"
         ),
+        // The credential provider's failure reaches here as the request's:
+        // no endpoint or DNS fix helps, a sign-in does.
+        SdkError::DispatchFailure(d)
+            if d
+                .as_connector_error()
+                .is_some_and(|e| chain(e).contains("loading credentials")) =>
+        {
+            anyhow::anyhow!(
+                "{what} failed: no usable AWS credentials ({}); for an admin command sign in \
+                 (aws sso login --profile NAME) and pass --profile NAME, or set AWS_PROFILE or \
+                 AWS_ACCESS_KEY_ID; on a notebook, check the instance role (IMDSv2)",
+                d.as_connector_error().map(|e| chain(e)).unwrap_or_default()
+            )
+        }
         SdkError::DispatchFailure(d) => {
             let kind = if d.is_timeout() {
                 "timed out connecting"

@@ -248,6 +248,12 @@ impl Aws {
             .await
         });
         let config = config.map_err(|_| anyhow!("loading the AWS configuration timed out"))?;
+        if let (None, Some(profile)) = (config.region(), &self.profile) {
+            bail!(
+                "no AWS region for --profile {profile}: pass --region, or check that the AWS \
+                 config file (~/.aws/config, AWS_CONFIG_FILE) has [profile {profile}] with a region"
+            );
+        }
         if config.region().is_none() {
             bail!(
                 "no AWS region: pass --region (admin commands), set AWS_REGION or the \
@@ -272,7 +278,14 @@ impl Aws {
         let mut loader =
             aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config());
         if let Some(profile) = &self.profile {
-            loader = loader.profile_name(profile);
+            // As `aws --profile`: the profile's credentials even where
+            // AWS_ACCESS_KEY_ID is set (the default chain reads it first).
+            let credentials = aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .profile_name(profile)
+                .build();
+            loader = loader
+                .profile_name(profile)
+                .credentials_provider(credentials);
         }
         if let Some(region) = &self.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
