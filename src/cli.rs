@@ -7,8 +7,6 @@ pub mod args;
 use std::io::IsTerminal;
 use std::time::Instant;
 
-use clap::Parser;
-
 pub use args::{
     Cli, Command, FleetCommand, GlobalArgs, LifecycleCommand, PolicyCommand, ScriptFormat,
     SudoCommand, SummaryArgs,
@@ -25,7 +23,10 @@ use crate::{state, version};
 /// Parses arguments, runs the command, and returns its result. Help and
 /// `--version` exit here with 0; other argument errors become exit 2.
 pub fn main() -> Result<Verdict, Failure> {
-    let cli = match Cli::try_parse() {
+    let parsed = shaped(<Cli as clap::CommandFactory>::command())
+        .try_get_matches()
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
             let _ = e.print();
@@ -48,6 +49,38 @@ pub fn main() -> Result<Verdict, Failure> {
         );
     }
     result
+}
+
+/// `cmd` as it is parsed and documented: the runs' options are global
+/// (accepted before or after any command), but a command's help and man
+/// page list only those it reads. Hidden ones are still accepted: each is
+/// given to those commands as a hidden copy before clap propagates the
+/// global ones (which skips a command that has the argument already).
+pub fn shaped(mut cmd: clap::Command) -> clap::Command {
+    let not_a_run = ["root", "only"];
+    let reads_nothing = [
+        "root",
+        "only",
+        "policy",
+        "policy_sha256",
+        "deadline",
+        "output",
+    ];
+    for (name, hidden) in [
+        ("lifecycle", &not_a_run[..]),
+        ("fleet", &not_a_run[..]),
+        ("policy", &reads_nothing[..]),
+        ("version", &reads_nothing[..]),
+    ] {
+        let copies: Vec<clap::Arg> = cmd
+            .get_arguments()
+            .filter(|a| hidden.contains(&a.get_id().as_str()))
+            .map(|a| a.clone().hide(true))
+            .collect();
+        cmd = cmd.mut_subcommand(name, |c| c.args(copies));
+    }
+    cmd.build();
+    cmd
 }
 
 fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {

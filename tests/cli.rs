@@ -37,6 +37,36 @@ fn plan_prints_diffs_and_changes_nothing() {
         &snapshot(root.path(), &[]),
         "plan must not touch the root",
     );
+    // Its words: `change` for what apply would change (it used to say
+    // `fail`), `skip` for a control whose checks plan does not run (it used
+    // to say `pass`), never `fail`.
+    let json = run_on(
+        "plan",
+        root.path(),
+        Path::new(example_policy_path()),
+        &["--output", "json"],
+    );
+    let report = read_report(&json);
+    assert!(report.summary.change > 0, "{report:#?}");
+    for c in &report.controls {
+        assert_ne!(c.status, nbwarden::report::Status::Fail, "{c:#?}");
+        assert_eq!(
+            c.status == nbwarden::report::Status::Change,
+            !c.changes.is_empty(),
+            "{c:#?}"
+        );
+    }
+    assert!(
+        report
+            .controls
+            .iter()
+            .any(|c| c.status == nbwarden::report::Status::Skip
+                && c.evidence
+                    .iter()
+                    .any(|e| e.contains("not run: plan makes none"))),
+        "{:#?}",
+        report.controls
+    );
 }
 
 #[test]
@@ -283,7 +313,7 @@ fn json_and_junit_reports_describe_the_run() {
         &["--output", "json"],
     );
     let r = read_report(&out);
-    assert_eq!(r.schema_version, 1);
+    assert_eq!(r.schema_version, nbwarden::report::SCHEMA_VERSION);
     assert_eq!(r.command, Mode::Apply);
     assert_eq!(r.host.os.distro, nbwarden::host::Distro::AmazonLinux2023);
     assert_eq!(r.exit_code, 0);

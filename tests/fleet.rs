@@ -16,9 +16,19 @@ const BUCKET: &str = "nbwarden-reports";
 /// `fleet summary` over `prefix` as an administrator (from `admin`, an
 /// empty root), with `extra` arguments.
 fn summary(admin: &std::path::Path, prefix: &str, extra: &[&str]) -> std::process::Output {
+    summary_in(admin, prefix, extra, &[])
+}
+
+/// [`summary`] with `env` set too.
+fn summary_in(
+    admin: &std::path::Path,
+    prefix: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
     let mut args = vec!["fleet", "summary", "--bucket", BUCKET, "--prefix", prefix];
     args.extend_from_slice(extra);
-    run_aws(admin, &args, &[])
+    run_aws(admin, &args, env)
 }
 
 /// Honest verify runs of `notebooks` (each in a fresh root, named as it)
@@ -323,13 +333,7 @@ print("ok")
     let out = boto3(script, &[&prefix, &template_path.to_string_lossy()]);
     assert!(out.status.success(), "{}", output_text(&out));
 
-    let out = run_aws(
-        root.path(),
-        &[
-            "fleet", "summary", "--bucket", BUCKET, "--prefix", &prefix, "--output", "json",
-        ],
-        &[],
-    );
+    let out = summary(root.path(), &prefix, &["--output", "json"]);
     assert_eq!(code(&out), 1, "some notebooks fail: {}", stderr(&out));
     let view: nbwarden::fleet::FleetView = serde_json::from_slice(&out.stdout).expect("fleet view");
     assert_eq!(view.source, format!("s3://{BUCKET}/{prefix}/"));
@@ -345,11 +349,7 @@ print("ok")
     assert_eq!(failing[0].account, "123456789012");
     assert!(!failing[0].failing.is_empty());
 
-    let table = run_aws(
-        root.path(),
-        &["fleet", "summary", "--bucket", BUCKET, "--prefix", &prefix],
-        &[],
-    );
+    let table = summary(root.path(), &prefix, &[]);
     assert!(
         stdout(&table).contains("1100 notebook(s), 100 not compliant"),
         "{}",
@@ -471,8 +471,8 @@ s3.put_object(Bucket="nbwarden-reports", Key=base + old + "/latest.json", Body=j
     assert_eq!(row(&honest)["cross_check"]["status"], "InService");
     let open_findings = findings(&open);
     for expected in [
-        "DirectInternetAccess: the report says Disabled, SageMaker says Enabled",
-        "RootAccess: the report says Disabled, SageMaker says Enabled",
+        "DirectInternetAccess: SageMaker says Enabled, the report says Disabled",
+        "RootAccess: SageMaker says Enabled, the report says Disabled",
         "KmsKeyId",
     ] {
         assert!(
@@ -1201,20 +1201,10 @@ s3.put_object(Bucket=sys.argv[2], Key=sys.argv[3] + "/123456789012/us-east-1/nb-
     assert!(put.status.success(), "{}", output_text(&put));
     let proxy = common::notebook::FaultProxy::start("tricklebody:30");
     let admin = sandbox("al2023");
-    let out = run_aws(
+    let out = summary_in(
         admin.path(),
-        &[
-            "fleet",
-            "summary",
-            "--bucket",
-            BUCKET,
-            "--prefix",
-            &prefix,
-            "--deadline",
-            "8s",
-            "--output",
-            "json",
-        ],
+        &prefix,
+        &["--deadline", "8s", "--output", "json"],
         &[("AWS_ENDPOINT_URL_S3", proxy.url.as_str())],
     );
     let rows = rows_of(&out);
@@ -1281,7 +1271,10 @@ fn sso_and_credential_process_profiles_reach_the_fleet() {
     .expect("token");
     let port = common::booted::free_port();
     let log = home.path().join("portal.log");
-    let mut cmd = Command::new(format!("{}/bin/python", common::notebook::service("NBWARDEN_TEST_VENV")));
+    let mut cmd = Command::new(format!(
+        "{}/bin/python",
+        common::notebook::service("NBWARDEN_TEST_VENV")
+    ));
     cmd.arg(repo().join("tests/system/sso_standin.py"))
         .arg(port.to_string())
         .arg(&log);
@@ -1291,9 +1284,10 @@ fn sso_and_credential_process_profiles_reach_the_fleet() {
     let admin = sandbox("al2023");
     let empty = unique("sso-nothing");
     let with_env = |profile: &str| {
-        run_aws(
+        summary_in(
             admin.path(),
-            &["fleet", "summary", "--bucket", BUCKET, "--prefix", &empty, "--profile", profile],
+            &empty,
+            &["--profile", profile],
             &[("HOME", home_dir), ("AWS_ENDPOINT_URL_SSO", &portal_url)],
         )
     };

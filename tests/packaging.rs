@@ -520,11 +520,21 @@ fn the_templates_read_the_same_in_yaml_1_1_and_deploy_with_only_required_paramet
     let lifecycle = render(dir.path(), &["--format", "cloudformation"]);
     let notebook = nbwarden(&["lifecycle", "notebook-stack"]);
     let scp = nbwarden(&["lifecycle", "guardrail-scp"]);
+    // Tag keys that YAML 1.1 reads as numbers unless quoted.
+    let numeric_tags = nbwarden(&[
+        "lifecycle",
+        "notebook-stack",
+        "--owner-tag-key",
+        "1_000",
+        "--cost-tag-key",
+        "0b1_0",
+    ]);
     let mut files = Vec::new();
     for (name, out) in [
         ("lifecycle", &lifecycle),
         ("notebook", &notebook),
         ("scp", &scp),
+        ("numeric-tags", &numeric_tags),
     ] {
         let template = linted_template(dir.path(), &format!("{name}.yaml"), out);
         let json = dir.path().join(format!("{name}.json"));
@@ -1277,5 +1287,64 @@ fn the_bundle_is_complete_checksummed_and_reproducible() {
     assert!(
         start.contains(&format!("sha_x86_64='{bin_sum}'")),
         "the script pins the bundled binary"
+    );
+    // Without policy=FILE the script loads BUNDLE/policy.toml unpinned, and
+    // the bundle says so; with it, the policy ships and is pinned.
+    assert!(start.contains("policy_sha256=''"), "{start}");
+    let bundle = |out_dir: &Path, policy: &Path| {
+        Command::new(repo().join("scripts/bundle"))
+            .args(["s3://nbwarden-bundles/nbwarden/0.1.0"])
+            .arg(out_dir)
+            .arg(&bin)
+            .arg(format!("policy={}", policy.display()))
+            .output()
+            .expect("bundle")
+    };
+    let pinned_dir = dir.path().join("pinned");
+    let example = Path::new(example_policy_path());
+    let out = bundle(&pinned_dir, example);
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(!stderr(&out).contains("unpinned"), "{}", stderr(&out));
+    let x = Command::new("tar")
+        .args(["xzf", stdout(&out).trim(), "-C"])
+        .arg(&pinned_dir)
+        .status()
+        .expect("tar");
+    assert!(x.success());
+    let pinned = pinned_dir.join("nbwarden-0.1.0");
+    assert_eq!(
+        std::fs::read(pinned.join("policy.toml")).expect("shipped policy"),
+        std::fs::read(example).expect("example")
+    );
+    let sum = Command::new("sha256sum")
+        .arg(example)
+        .output()
+        .expect("sum");
+    let sum = stdout(&sum)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let start = std::fs::read_to_string(pinned.join("lifecycle/on-start.sh")).expect("script");
+    assert!(start.contains(&format!("policy_sha256='{sum}'")), "{start}");
+    let unpinned = Command::new(repo().join("scripts/bundle"))
+        .args(["s3://nbwarden-bundles/nbwarden/0.1.0"])
+        .arg(dir.path().join("unpinned"))
+        .arg(&bin)
+        .output()
+        .expect("bundle");
+    assert!(
+        stderr(&unpinned).contains("unpinned: pass policy=FILE"),
+        "{}",
+        output_text(&unpinned)
+    );
+    // A policy every start would refuse stops the bundle.
+    let bad = write_policy(dir.path(), "version = 1\n");
+    let out = bundle(&dir.path().join("bad"), &bad);
+    assert!(!out.status.success(), "{}", output_text(&out));
+    assert!(
+        stderr(&out).contains("nothing would be checked"),
+        "{}",
+        output_text(&out)
     );
 }

@@ -74,7 +74,7 @@ _nbwarden() {
 
     case "${cmd}" in
         nbwarden)
-            opts="-v -q -h -V --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help --version apply verify plan status policy monitor lifecycle fleet sudo version"
+            opts="-v -q -h -V --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help --version apply verify plan status monitor sudo lifecycle fleet policy version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -150,26 +150,26 @@ _nbwarden() {
             return 0
             ;;
         nbwarden__subcmd__fleet)
-            opts="-v -q -h --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help summary"
+            opts="-v -q -h --root --only --policy --policy-sha256 --output --deadline --verbose --quiet --help summary"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --policy)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --policy-sha256)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --only)
                     COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
+                    return 0
+                    ;;
+                --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --policy-sha256)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -188,7 +188,7 @@ _nbwarden() {
             return 0
             ;;
         nbwarden__subcmd__fleet__subcmd__summary)
-            opts="-v -q -h --bucket --prefix --profile --region --cross-check --allow-root-access --owner-tag-key --cost-tag-key --lifecycle-config --regions --job-days --require-root-access-disabled --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help"
+            opts="-v -q -h --bucket --prefix --profile --region --cross-check --allow-root-access --owner-tag-key --cost-tag-key --lifecycle-config --regions --job-days --require-root-access-disabled --root --only --policy --policy-sha256 --output --deadline --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -230,20 +230,20 @@ _nbwarden() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --policy)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --policy-sha256)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --only)
                     COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
+                    return 0
+                    ;;
+                --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --policy-sha256)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -262,26 +262,26 @@ _nbwarden() {
             return 0
             ;;
         nbwarden__subcmd__lifecycle)
-            opts="-v -q -h --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help render notebook-stack guardrail-scp"
+            opts="-v -q -h --root --only --policy --policy-sha256 --output --deadline --verbose --quiet --help render notebook-stack guardrail-scp"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --policy)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --policy-sha256)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --only)
                     COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
+                    return 0
+                    ;;
+                --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --policy-sha256)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -300,7 +300,7 @@ _nbwarden() {
             return 0
             ;;
         nbwarden__subcmd__lifecycle__subcmd__guardrail__subcmd__scp)
-            opts="-v -q -h --owner-tag-key --cost-tag-key --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help"
+            opts="-v -q -h --owner-tag-key --cost-tag-key --root --only --policy --policy-sha256 --output --deadline --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -314,20 +314,20 @@ _nbwarden() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --policy)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --policy-sha256)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --only)
                     COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
+                    return 0
+                    ;;
+                --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --policy-sha256)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -346,7 +346,7 @@ _nbwarden() {
             return 0
             ;;
         nbwarden__subcmd__lifecycle__subcmd__notebook__subcmd__stack)
-            opts="-v -q -h --owner-tag-key --cost-tag-key --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help"
+            opts="-v -q -h --owner-tag-key --cost-tag-key --root --only --policy --policy-sha256 --output --deadline --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -360,20 +360,20 @@ _nbwarden() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --policy)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --policy-sha256)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --only)
                     COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
+                    return 0
+                    ;;
+                --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --policy-sha256)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -392,7 +392,7 @@ _nbwarden() {
             return 0
             ;;
         nbwarden__subcmd__lifecycle__subcmd__render)
-            opts="-v -q -h --bundle --checksums --binary-sha256 --s3-endpoint-url --out --format --name --owner-tag-key --cost-tag-key --start-budget --policy --policy-sha256 --root --only --output --deadline --verbose --quiet --help"
+            opts="-v -q -h --bundle --checksums --binary-sha256 --s3-endpoint-url --out --format --name --owner-tag-key --cost-tag-key --start-budget --root --only --policy --policy-sha256 --output --deadline --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -438,20 +438,20 @@ _nbwarden() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --policy)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --policy-sha256)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --only)
                     COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
+                    return 0
+                    ;;
+                --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --policy-sha256)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --output)

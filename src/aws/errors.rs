@@ -46,8 +46,7 @@ where
         // The credential provider's failure reaches here as the request's:
         // no endpoint or DNS fix helps, a sign-in does.
         SdkError::DispatchFailure(d)
-            if d
-                .as_connector_error()
+            if d.as_connector_error()
                 .is_some_and(|e| chain(e).contains("loading credentials")) =>
         {
             anyhow::anyhow!(

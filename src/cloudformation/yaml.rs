@@ -76,7 +76,42 @@ fn needs_quotes_in_yaml_1_1(value: &str) -> bool {
         "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE", "false",
         "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF",
     ];
-    BOOLS.contains(&value) || value == "=" || is_date(value) || is_sexagesimal(value)
+    BOOLS.contains(&value)
+        || value == "="
+        || is_date(value)
+        || is_sexagesimal(value)
+        || is_number_1_1(value)
+}
+
+/// YAML 1.1's integers and floats that 1.2 reads as text: digits with
+/// underscores (`1_000`), binary (`0b1_0`), hexadecimal with underscores,
+/// a float with underscores (`1_0.5`). What 1.2 reads as a number too
+/// (`5`, `+10`, `0x1F`) is one: serde quotes such a string itself.
+fn is_number_1_1(value: &str) -> bool {
+    let body = value.strip_prefix(['-', '+']).unwrap_or(value);
+    if !body.contains('_') && !body.starts_with("0b") {
+        return false;
+    }
+    let digits = |s: &str, ok: fn(u8) -> bool| {
+        !s.is_empty() && s.bytes().all(|b| ok(b) || b == b'_') && s.bytes().any(ok)
+    };
+    if let Some(bin) = body.strip_prefix("0b") {
+        return digits(bin, |b| b == b'0' || b == b'1');
+    }
+    if let Some(hex) = body.strip_prefix("0x") {
+        return digits(hex, |b| b.is_ascii_hexdigit());
+    }
+    let (whole, fraction) = match body.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (body, None),
+    };
+    let fraction_ok = fraction.is_none_or(|f| {
+        let mantissa = f.split(['e', 'E']).next().unwrap_or(f);
+        mantissa.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+    });
+    body.starts_with(|c: char| c.is_ascii_digit())
+        && digits(whole, |b| b.is_ascii_digit())
+        && fraction_ok
 }
 
 /// `YYYY-M-D`, alone or followed by a time: YAML 1.1's timestamp.
@@ -157,6 +192,13 @@ mod tests {
             "1:30",
             "-2:05:00.5",
             "=",
+            "1_000",
+            "0b1_0",
+            "0x_1F",
+            "0_7",
+            "+1_0",
+            "1_0.5",
+            "1._",
         ] {
             assert!(needs_quotes_in_yaml_1_1(quoted), "{quoted}");
         }
@@ -168,6 +210,15 @@ mod tests {
             "1:60",
             "yesno",
             "'x'",
+            "owner",
+            "cost-center",
+            "_1",
+            "1_a",
+            "0x",
+            "sg-0a1b",
+            "5",
+            "+10",
+            "0x1F",
         ] {
             assert!(!needs_quotes_in_yaml_1_1(plain), "{plain}");
         }

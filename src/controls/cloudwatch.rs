@@ -212,6 +212,7 @@ impl Probe for OthersKept {
             .collect();
         Ok(ProbeResult {
             passed: !others.is_empty(),
+            skipped: false,
             evidence: if others.is_empty() {
                 format!(
                     "no configuration other than ours in {}: SageMaker's logs are not shipped",

@@ -355,6 +355,7 @@ impl Probe for RootGit {
         let Some(git) = host.find_program(GIT) else {
             return Ok(ProbeResult {
                 passed: true,
+                skipped: false,
                 evidence: "no git in the system: root has no git to turn".into(),
                 details: Vec::new(),
             });
@@ -380,6 +381,7 @@ impl Probe for RootGit {
         });
         Ok(ProbeResult {
             passed: details.is_empty(),
+            skipped: false,
             evidence: format!(
                 "root's git: {} setting(s) from {} file(s); {} safe.directory entr(ies), {} finding(s)",
                 all.len(),

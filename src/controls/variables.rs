@@ -443,6 +443,7 @@ impl Probe for Coverage {
         }
         Ok(ProbeResult {
             passed: failed.is_empty(),
+            skipped: false,
             evidence: if failed.is_empty() {
                 format!("{} environment(s), {sites} site-packages", envs.len())
             } else {
@@ -481,18 +482,13 @@ impl Probe for ImportCheck {
 
     fn check(&self, host: &Host) -> Result<ProbeResult> {
         if self.pythons.is_empty() {
-            return Ok(ProbeResult {
-                passed: true,
-                evidence: "no python found to import with".into(),
-                details: Vec::new(),
-            });
+            return Ok(ProbeResult::skipped("no python found to import with"));
         }
         if host.euid() != 0 && !(host.is_live() && host.euid() == self.user.uid) {
-            return Ok(ProbeResult {
-                passed: true,
-                evidence: format!("not checked: importing as {} needs root", self.user.name),
-                details: Vec::new(),
-            });
+            return Ok(ProbeResult::skipped(format!(
+                "not checked: importing as {} needs root",
+                self.user.name
+            )));
         }
         let script = format!(
             "import json, {m} as m; print(json.dumps({{k: getattr(m, k) for k in m.__all__}}))",
@@ -552,6 +548,7 @@ impl Probe for ImportCheck {
         }
         Ok(ProbeResult {
             passed: failed == 0,
+            skipped: false,
             evidence: if failed == 0 {
                 format!(
                     "{} python(s) import it as {}",

@@ -77,10 +77,27 @@ pub struct Membership {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeResult {
     pub passed: bool,
+    /// Nothing was checked: the check does not apply here (no RPM
+    /// database, no Python to import with) or could not be made (the
+    /// mirror did not answer a probe that is only tried). Neither a pass
+    /// nor a failure; a control whose every check is skipped is `skip`.
+    pub skipped: bool,
     /// What was observed, in one line, for the report (never a secret).
     pub evidence: String,
     /// Further observations, one report line each.
     pub details: Vec<String>,
+}
+
+impl ProbeResult {
+    /// A check that was not made, and why.
+    pub fn skipped(why: impl Into<String>) -> ProbeResult {
+        ProbeResult {
+            passed: true,
+            skipped: true,
+            evidence: why.into(),
+            details: Vec::new(),
+        }
+    }
 }
 
 /// A live, read-only check of the host (for example `sudo -l -U ec2-user`).

@@ -136,6 +136,12 @@ struct InProgress {
     /// after the user's code has run.
     exposed: Vec<ManagedFile>,
     managed_files: usize,
+    /// Files and actions judged: what the control checked besides probes.
+    judged: usize,
+    /// Live checks made, and those that could not be (not applicable, or
+    /// plan, which makes none).
+    probes_made: usize,
+    probes_skipped: usize,
     spent: std::time::Duration,
 }
 
@@ -152,6 +158,9 @@ fn start_control(mode: Mode, ctx: &Context<'_>, control: &dyn Control) -> InProg
         probes: Vec::new(),
         exposed: Vec::new(),
         managed_files: 0,
+        judged: 0,
+        probes_made: 0,
+        probes_skipped: 0,
         spent: std::time::Duration::ZERO,
     };
     if started >= ctx.deadline {
@@ -163,10 +172,14 @@ fn start_control(mode: Mode, ctx: &Context<'_>, control: &dyn Control) -> InProg
                 probes,
                 exposed,
                 managed_files,
+                judged,
+                not_run,
             }) => {
                 run.probes = probes;
                 run.exposed = exposed;
                 run.managed_files = managed_files;
+                run.judged = judged;
+                run.probes_skipped = not_run;
             }
             Err(e) => {
                 run.report.status = Status::Error;
@@ -207,6 +220,17 @@ impl InProgress {
                     break;
                 }
             };
+            if outcome.skipped {
+                self.probes_skipped += 1;
+                self.report.evidence.push(format!(
+                    "{}: skipped: {}",
+                    probe.describe(),
+                    outcome.evidence
+                ));
+                self.report.evidence.extend(outcome.details);
+                continue;
+            }
+            self.probes_made += 1;
             let verdict = if outcome.passed { "ok" } else { "FAILED" };
             self.report.evidence.push(format!(
                 "{}: {verdict}: {}",
@@ -242,6 +266,14 @@ impl InProgress {
 
     fn finish(mut self) -> ControlReport {
         let report = &mut self.report;
+        // Nothing was judged and no live check was made: not a pass.
+        if report.status == Status::Pass
+            && self.judged == 0
+            && self.probes_made == 0
+            && self.probes_skipped > 0
+        {
+            report.status = Status::Skip;
+        }
         if report.status == Status::Pass && report.evidence.is_empty() {
             report
                 .evidence
@@ -297,6 +329,10 @@ struct Converged {
     /// Managed files in directories the user can change.
     exposed: Vec<ManagedFile>,
     managed_files: usize,
+    /// Files and actions judged.
+    judged: usize,
+    /// Live checks not run (plan makes none).
+    not_run: usize,
 }
 
 /// Converges (apply) or judges (plan, verify) the control's files and
@@ -353,18 +389,26 @@ fn converge(
             report.status = if pending.is_empty() && actions.is_empty() {
                 Status::Pass
             } else {
-                Status::Fail
+                Status::Change
             };
             report.changes = pending.into_iter().map(|p| p.change).collect();
             report.changes.extend(actions.into_iter().map(|(_, c)| c));
             if report.changes.is_empty() {
                 report.evidence.push("nothing to change".into());
             }
-            // plan only shows changes: no live checks.
+            // plan only shows changes: its live checks are not run.
+            if !probes.is_empty() {
+                report.evidence.push(format!(
+                    "{} live check(s) not run: plan makes none (verify does)",
+                    probes.len()
+                ));
+            }
             return Ok(Converged {
+                not_run: probes.len(),
                 probes: Vec::new(),
                 exposed: Vec::new(),
                 managed_files: desired.files.len(),
+                judged: desired.files.len() + desired.actions.len(),
             });
         }
         Mode::Verify => {
@@ -440,6 +484,7 @@ fn converge(
     }
 
     let managed_files = desired.files.len();
+    let judged = managed_files + desired.actions.len();
     // What verify already reports as drift is not judged twice; what apply
     // wrote is, as the user's code may replace it.
     let drifted: Vec<&str> = match mode {
@@ -460,6 +505,8 @@ fn converge(
         probes,
         exposed,
         managed_files,
+        judged,
+        not_run: 0,
     })
 }
 
@@ -706,6 +753,7 @@ mod tests {
                 .any(|l| l.starts_with("wheel:") && l.ends_with("ec2-user"));
             Ok(ProbeResult {
                 passed: !found,
+                skipped: false,
                 evidence: format!("wheel line lists ec2-user: {found}"),
                 details: Vec::new(),
             })
@@ -745,6 +793,7 @@ mod tests {
             self.log.borrow_mut().push(self.name);
             Ok(ProbeResult {
                 passed: true,
+                skipped: false,
                 evidence: "ran".into(),
                 details: Vec::new(),
             })
@@ -795,7 +844,68 @@ mod tests {
             log.borrow_mut().clear();
             let plan = run_controls(Mode::Plan, ctx, &[&first]);
             assert!(log.borrow().is_empty(), "plan made live checks");
-            assert_eq!(plan[0].status, Status::Pass);
+            // Checks plan did not run are not a pass (they used to be).
+            assert_eq!(plan[0].status, Status::Skip);
+            assert!(
+                plan[0]
+                    .evidence
+                    .iter()
+                    .any(|e| e.contains("2 live check(s) not run")),
+                "{:?}",
+                plan[0].evidence
+            );
+        });
+    }
+
+    /// A check that does not apply here (no RPM database, no Python).
+    struct NotApplicable;
+    impl Probe for NotApplicable {
+        fn describe(&self) -> String {
+            "rpm -V".into()
+        }
+        fn check(&self, _: &Host) -> Result<ProbeResult> {
+            Ok(ProbeResult::skipped("not an RPM system: nothing to verify"))
+        }
+    }
+
+    struct SkippedChecks(bool);
+    impl Control for SkippedChecks {
+        fn info(&self) -> &'static ControlInfo {
+            const INFO: ControlInfo = info("skipped", "checks that do not apply");
+            &INFO
+        }
+        fn desired(&self, _: &Context<'_>) -> Result<DesiredState> {
+            let files = if self.0 {
+                vec![ManagedFile::root_owned("/etc/hostname", b"nb\n", 0o644)]
+            } else {
+                Vec::new()
+            };
+            Ok(DesiredState {
+                files,
+                probes: vec![Box::new(NotApplicable)],
+                ..DesiredState::default()
+            })
+        }
+    }
+
+    /// A control that checked nothing (its only check does not apply) is
+    /// `skip`, not `pass` as it used to be; with files judged it is what
+    /// they are, its skipped check named in the evidence.
+    #[test]
+    fn a_control_whose_checks_do_not_apply_is_skipped_not_passed() {
+        with_host(|_, ctx| {
+            let alone = run_control(Mode::Verify, ctx, &SkippedChecks(false));
+            assert_eq!(alone.status, Status::Skip, "{alone:?}");
+            assert_eq!(
+                alone.evidence,
+                ["rpm -V: skipped: not an RPM system: nothing to verify"]
+            );
+            let with_files = run_control(Mode::Verify, ctx, &SkippedChecks(true));
+            assert_ne!(with_files.status, Status::Skip, "{with_files:?}");
+            assert!(
+                with_files.evidence.iter().any(|e| e.contains("skipped")),
+                "{with_files:?}"
+            );
         });
     }
 
@@ -846,7 +956,8 @@ mod tests {
     fn memberships_become_edits_of_group_and_gshadow_and_probes_confirm() {
         with_host(|dir, ctx| {
             let plan = run_control(Mode::Plan, ctx, &LeaveWheel);
-            assert_eq!(plan.status, Status::Fail);
+            // "Would change", not "fail" as plan used to say.
+            assert_eq!(plan.status, Status::Change);
             assert_eq!(plan.changes.len(), 2);
             let gshadow_diff = plan.changes[1].diff.as_deref().unwrap_or_default();
             assert!(

@@ -303,6 +303,8 @@ fn latest_keys(aws: &Aws, bucket: &str, base: &str) -> Result<(Vec<String>, Vec<
 /// report is what its notebook's user may have written.
 const MAX_FAILING_IDS: usize = 32;
 const MAX_FIELD_CHARS: usize = 96;
+/// Characters of a row's problem (serde's error with what it quotes).
+const MAX_PROBLEM_CHARS: usize = 400;
 
 fn bounded(text: &str) -> String {
     shortened(text, MAX_FIELD_CHARS, MAX_FIELD_CHARS)
@@ -735,11 +737,13 @@ fn judge(
                 ),
                 ("RootAccess", &claimed.root_access, &truth.root_access),
             ] {
+                // SageMaker's word first, the report's (which its user may
+                // have written, at any length) bounded and last.
                 if said != is {
                     check.findings.push(format!(
-                        "{field}: the report says {}, SageMaker says {}",
-                        shown(said),
-                        shown(is)
+                        "{field}: SageMaker says {}, the report says {}",
+                        shown(is),
+                        bounded(shown(said))
                     ));
                 }
             }
@@ -837,7 +841,14 @@ fn row(rel: &str, body: Result<Vec<u8>>) -> Row {
             }
             row.failing_since = r.failing_since.as_deref().map(bounded);
         }
-        Err(e) => row.problem = Some(format!("unreadable report: {e:#}")),
+        // serde's message quotes what it could not read: bounded.
+        Err(e) => {
+            row.problem = Some(shortened(
+                &format!("unreadable report: {e:#}"),
+                MAX_PROBLEM_CHARS,
+                MAX_PROBLEM_CHARS,
+            ))
+        }
     }
     row
 }
@@ -1228,7 +1239,7 @@ mod tests {
         let text = forged.findings.join("\n");
         for field in [
             "KmsKeyId",
-            "DirectInternetAccess: the report says Disabled, SageMaker says Enabled",
+            "DirectInternetAccess: SageMaker says Enabled, the report says Disabled",
             "RootAccess",
             "no KMS key",
         ] {

@@ -3,10 +3,10 @@
 
 use std::fmt::Write;
 
-use quick_xml::escape::escape;
 use serde::{Deserialize, Serialize};
 
-use super::{Row, printable};
+use super::Row;
+use crate::report::junit::{xml_lines, xml_text};
 
 /// Version of the fleet JSON format. Bump on any incompatible change.
 /// Version 1 was a bare array of rows (before `schema_version`).
@@ -72,7 +72,9 @@ impl FleetView {
             if let Some(c) = &r.cross_check {
                 lines.extend(c.findings.iter().map(|f| format!("cross-check: {f}")));
             }
-            let body = xml_text(&lines.join("\n"));
+            // Each item one line: a newline in what a user wrote is
+            // escaped, never a line of its own.
+            let body = xml_lines(lines.iter().map(String::as_str));
             match &r.problem {
                 Some(problem) => {
                     let _ = write!(
@@ -109,14 +111,6 @@ pub fn source(bucket: &str, prefix: &str) -> String {
     }
 }
 
-/// Text a notebook's user may have written, as XML 1.0 may hold it: one
-/// printable line per line (no control characters, which XML forbids),
-/// escaped.
-fn xml_text(text: &str) -> String {
-    let lines: Vec<String> = text.lines().map(printable).collect();
-    escape(lines.join("\n").as_str()).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,7 +122,7 @@ mod tests {
         bad.account = "111122223333".into();
         bad.region = "eu-west-1".into();
         bad.exit_code = 1;
-        bad.failing = vec!["sudo".into()];
+        bad.failing = vec!["sudo\u{fffe}".into(), "x\n\ncross-check: none".into()];
         bad.cross_check = Some(CrossCheck {
             findings: vec!["report says \u{1b}[2Jcompliant & more".into()],
             ..CrossCheck::default()
@@ -165,6 +159,16 @@ mod tests {
         assert!(xml.contains("name=\"nb-&lt;bad&gt;\""), "{xml}");
         assert!(xml.contains("cross-check: report says"), "{xml}");
         assert!(!xml.contains('\u{1b}'), "no control characters: {xml}");
+        // XML 1.0 forbids U+FFFE; a newline a user wrote forges no line.
+        assert!(
+            !xml.contains('\u{fffe}') && xml.contains("sudo\\u{fffe}"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("failing: x\\x0a\\x0across-check: none"),
+            "{xml}"
+        );
+        assert!(!xml.contains("\ncross-check: none"), "{xml}");
         assert!(xml.contains("<error message=\"not ACCOUNT/REGION/NOTEBOOK/latest.json\">"));
         let mut reader = quick_xml::Reader::from_str(&xml);
         loop {

@@ -19,6 +19,7 @@ fn status_color(status: Status) -> &'static str {
     match status {
         Status::Pass | Status::Fixed => "32",
         Status::Fail | Status::Error => "31",
+        Status::Change => "33",
         Status::Skip => "2",
     }
 }
@@ -119,10 +120,26 @@ pub fn render(r: &Report, color: bool) -> String {
         1 => "NOT COMPLIANT",
         _ => "INCOMPLETE",
     };
+    let pending = if r.command == Mode::Plan {
+        format!("{} change, ", s.change)
+    } else {
+        String::new()
+    };
+    // `status` shows an earlier run: the line says when its verdict was made.
     let _ = writeln!(
         out,
-        "\n{} pass, {} fixed, {} fail, {} error, {} skip; {} change(s) in {}ms: {} (exit {})",
-        s.pass, s.fixed, s.fail, s.error, s.skip, s.changes, r.duration_ms, verdict, r.exit_code
+        "\n{} pass, {} fixed, {pending}{} fail, {} error, {} skip; {} change(s) in {}ms: {} \
+         (exit {}), finished {}",
+        s.pass,
+        s.fixed,
+        s.fail,
+        s.error,
+        s.skip,
+        s.changes,
+        r.duration_ms,
+        verdict,
+        r.exit_code,
+        visible(&r.finished_at)
     );
     out
 }
@@ -143,7 +160,7 @@ mod tests {
             assert!(text.contains(id), "{id} missing from\n{text}");
         }
         assert!(text.contains("cannot read /etc/pip.conf"));
-        assert!(text.contains("INCOMPLETE (exit 3)"));
+        assert!(text.contains("INCOMPLETE (exit 3), finished 2026-01-01T00:00:00.010Z"));
         assert!(!text.contains('\x1b'), "no colour when asked for none");
     }
 

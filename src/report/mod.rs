@@ -2,7 +2,7 @@
 //! state file is a copy of it.
 
 mod human;
-mod junit;
+pub(crate) mod junit;
 pub(crate) mod visible;
 
 pub use visible::{visible, visible_lines};
@@ -13,14 +13,18 @@ use crate::exit::Verdict;
 use crate::host::OsInfo;
 
 /// Version of the JSON report format. Bump on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
     Fixed,
+    /// `plan`: apply would change this control's files or actions.
+    Change,
     Fail,
+    /// Nothing was judged: the control is off, does not apply here, or
+    /// its checks were not run (plan).
     Skip,
     Error,
 }
@@ -30,6 +34,7 @@ impl Status {
         match self {
             Status::Pass => "pass",
             Status::Fixed => "fixed",
+            Status::Change => "change",
             Status::Fail => "fail",
             Status::Skip => "skip",
             Status::Error => "error",
@@ -151,11 +156,15 @@ pub struct Summary {
     pub total: usize,
     pub pass: usize,
     pub fixed: usize,
+    /// `plan`: controls apply would change.
+    #[serde(default)]
+    pub change: usize,
     pub fail: usize,
     pub skip: usize,
     pub error: usize,
     pub changes: usize,
-    /// Failures and errors of blocking controls: these decide the verdict.
+    /// Failures (for plan, pending changes) and errors of blocking
+    /// controls: these decide the verdict.
     #[serde(default)]
     pub blocking_fail: usize,
     #[serde(default)]
@@ -251,13 +260,15 @@ impl Summary {
             match c.status {
                 Status::Pass => s.pass += 1,
                 Status::Fixed => s.fixed += 1,
+                Status::Change => s.change += 1,
                 Status::Fail => s.fail += 1,
                 Status::Skip => s.skip += 1,
                 Status::Error => s.error += 1,
             }
             if c.blocking {
                 match c.status {
-                    Status::Fail => s.blocking_fail += 1,
+                    // A pending change is what makes plan exit 1.
+                    Status::Fail | Status::Change => s.blocking_fail += 1,
                     Status::Error => s.blocking_error += 1,
                     _ => {}
                 }
@@ -395,7 +406,7 @@ pub(crate) mod tests {
         let back: Report = serde_json::from_str(&text).expect("parses");
         assert_eq!(back, r);
         let v: serde_json::Value = serde_json::from_str(&text).expect("json");
-        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["schema_version"], SCHEMA_VERSION);
         assert_eq!(v["controls"][1]["status"], "fail");
     }
 }

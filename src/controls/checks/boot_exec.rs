@@ -971,6 +971,7 @@ impl Probe for Scan {
         findings.retain(|f| seen.insert(f.clone()));
         Ok(ProbeResult {
             passed: findings.is_empty(),
+            skipped: false,
             evidence: format!(
                 "{} finding(s) in {units} unit file(s) and {scripts} hook file(s) ({})",
                 findings.len(),

@@ -85,6 +85,7 @@ impl Probe for Judge {
                 let named = self.named_requirements();
                 return Ok(ProbeResult {
                     passed: named.is_empty(),
+                    skipped: false,
                     evidence: if named.is_empty() {
                         "not checked: the role may not call DescribeNotebookInstance".into()
                     } else {
@@ -193,6 +194,7 @@ impl Probe for Judge {
         details.extend(failed.iter().map(|f| format!("required: {f}")));
         Ok(ProbeResult {
             passed: failed.is_empty(),
+            skipped: false,
             evidence: if failed.is_empty() {
                 "the control plane reports the required settings".into()
             } else {

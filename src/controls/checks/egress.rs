@@ -96,6 +96,7 @@ impl Probe for Connect {
         }
         Ok(ProbeResult {
             passed: bad == 0,
+            skipped: false,
             evidence: format!("{bad} of {} connection(s) not as required", details.len()),
             details,
         })

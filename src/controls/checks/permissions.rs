@@ -212,6 +212,7 @@ impl Probe for Walk {
         }
         Ok(ProbeResult {
             passed: findings.is_empty() && cut_short.is_none(),
+            skipped: false,
             evidence: format!("{} finding(s) in {seen} entries", findings.len()),
             details,
         })

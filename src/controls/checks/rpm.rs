@@ -77,11 +77,7 @@ impl Probe for Verify {
 
     fn check(&self, host: &Host) -> Result<ProbeResult> {
         let Some(rpm) = host.find_program(RPM) else {
-            return Ok(ProbeResult {
-                passed: true,
-                evidence: "not an RPM system: skipped".into(),
-                details: Vec::new(),
-            });
+            return Ok(ProbeResult::skipped("not an RPM system: nothing to verify"));
         };
         let mut details = Vec::new();
         for pkg in &self.packages {
@@ -99,6 +95,7 @@ impl Probe for Verify {
         }
         Ok(ProbeResult {
             passed: details.is_empty(),
+            skipped: false,
             evidence: format!(
                 "{} package(s) verified, {} finding(s)",
                 self.packages.len(),

@@ -258,6 +258,7 @@ impl Probe for Barrier {
         };
         Ok(ProbeResult {
             passed: open.is_empty() || self.enforce == Enforce::Default,
+            skipped: false,
             evidence,
             details,
         })

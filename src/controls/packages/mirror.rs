@@ -69,13 +69,15 @@ impl Probe for Mirror {
                     Ok(code) => format!("answered HTTP {code}"),
                     Err(e) => format!("did not answer within {INDEX_TIMEOUT:?}: {e:#}"),
                 };
+                if !required {
+                    return Ok(ProbeResult::skipped(format!(
+                        "the index {why}; live checks not run (probe = \"auto\")"
+                    )));
+                }
                 return Ok(ProbeResult {
-                    passed: !required,
-                    evidence: if required {
-                        format!("the index {why}")
-                    } else {
-                        format!("the index {why}; live checks skipped (probe = \"auto\")")
-                    },
+                    passed: false,
+                    skipped: false,
+                    evidence: format!("the index {why}"),
                     details: Vec::new(),
                 });
             }
@@ -83,6 +85,7 @@ impl Probe for Mirror {
         let (Some(package), Some(env)) = (&self.pip.probe_package, &self.env) else {
             return Ok(ProbeResult {
                 passed: true,
+                skipped: false,
                 evidence: "the index answers (set probe_package for a download as the user)".into(),
                 details: Vec::new(),
             });
@@ -163,6 +166,7 @@ impl Probe for Mirror {
         };
         Ok(ProbeResult {
             passed,
+            skipped: false,
             evidence,
             details: Vec::new(),
         })

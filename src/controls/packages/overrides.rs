@@ -1114,6 +1114,7 @@ impl Probe for Overrides {
         };
         Ok(ProbeResult {
             passed,
+            skipped: false,
             evidence,
             details: lines,
         })

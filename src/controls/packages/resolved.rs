@@ -980,6 +980,7 @@ impl Probe for Resolved {
         };
         Ok(ProbeResult {
             passed: v.findings.is_empty() || warn,
+            skipped: false,
             evidence,
             details,
         })

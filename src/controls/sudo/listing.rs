@@ -177,6 +177,7 @@ pub fn judge(text: &str, allowed: &[String]) -> Result<ProbeResult> {
         }
         return Ok(ProbeResult {
             passed: false,
+            skipped: false,
             evidence: "sudo lets the user choose the environment of a command it runs as root \
                        (sudo VAR=... COMMAND): LD_PRELOAD alone makes that root"
                 .into(),
@@ -186,6 +187,7 @@ pub fn judge(text: &str, allowed: &[String]) -> Result<ProbeResult> {
     if text.contains("a password is required") {
         return Ok(ProbeResult {
             passed: true,
+            skipped: false,
             evidence: "sudo -n -l: a password is required, so no passwordless rule applies; \
                        rules that need a password are listed only to root"
                 .into(),
@@ -195,6 +197,7 @@ pub fn judge(text: &str, allowed: &[String]) -> Result<ProbeResult> {
     let Some(commands) = listed(text) else {
         return Ok(ProbeResult {
             passed: true,
+            skipped: false,
             evidence: "sudo says the user is not allowed to run sudo".into(),
             details: Vec::new(),
         });
@@ -209,6 +212,7 @@ pub fn judge(text: &str, allowed: &[String]) -> Result<ProbeResult> {
     if extra.is_empty() {
         Ok(ProbeResult {
             passed: true,
+            skipped: false,
             evidence: format!("sudo lists only: {}", commands.join("; ")),
             details: Vec::new(),
         })
@@ -216,6 +220,7 @@ pub fn judge(text: &str, allowed: &[String]) -> Result<ProbeResult> {
         Ok(ProbeResult {
             details: Vec::new(),
             passed: false,
+            skipped: false,
             evidence: format!(
                 "sudo still grants: {}",
                 extra

@@ -420,6 +420,7 @@ impl Probe for SudoProof {
         let Some(sudo) = host.find_program(SUDO) else {
             return Ok(ProbeResult {
                 passed: true,
+                skipped: false,
                 evidence: "sudo is not installed: nothing grants root through it".into(),
                 details: Vec::new(),
             });
