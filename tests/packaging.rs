@@ -527,7 +527,7 @@ fn the_templates_read_the_same_in_yaml_1_1_and_deploy_with_only_required_paramet
         "--owner-tag-key",
         "1_000",
         "--cost-tag-key",
-        "0b1_0",
+        ".5_0",
     ]);
     let mut files = Vec::new();
     for (name, out) in [

@@ -84,34 +84,22 @@ fn needs_quotes_in_yaml_1_1(value: &str) -> bool {
 }
 
 /// YAML 1.1's integers and floats that 1.2 reads as text: digits with
-/// underscores (`1_000`), binary (`0b1_0`), hexadecimal with underscores,
-/// a float with underscores (`1_0.5`). What 1.2 reads as a number too
-/// (`5`, `+10`, `0x1F`) is one: serde quotes such a string itself.
+/// underscores (`1_000`, `.5_0`), binary (`0b1_0`, and `0b_`, which a 1.1
+/// reader fails on), hexadecimal with underscores, a float with
+/// underscores or a leading dot. Quoting a text that only looks like one
+/// changes nothing; what serde writes unquoted as a number never has an
+/// underscore, a leading dot or `0b` (serde quotes such strings itself when
+/// 1.2 reads them as numbers).
 fn is_number_1_1(value: &str) -> bool {
     let body = value.strip_prefix(['-', '+']).unwrap_or(value);
-    if !body.contains('_') && !body.starts_with("0b") {
-        return false;
-    }
-    let digits = |s: &str, ok: fn(u8) -> bool| {
-        !s.is_empty() && s.bytes().all(|b| ok(b) || b == b'_') && s.bytes().any(ok)
-    };
-    if let Some(bin) = body.strip_prefix("0b") {
-        return digits(bin, |b| b == b'0' || b == b'1');
-    }
-    if let Some(hex) = body.strip_prefix("0x") {
-        return digits(hex, |b| b.is_ascii_hexdigit());
-    }
-    let (whole, fraction) = match body.split_once('.') {
-        Some((w, f)) => (w, Some(f)),
-        None => (body, None),
-    };
-    let fraction_ok = fraction.is_none_or(|f| {
-        let mantissa = f.split(['e', 'E']).next().unwrap_or(f);
-        mantissa.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+    let numeric = body.bytes().all(|b| {
+        b.is_ascii_hexdigit() || matches!(b, b'_' | b'.' | b'x' | b'X' | b'o' | b':' | b'+' | b'-')
     });
-    body.starts_with(|c: char| c.is_ascii_digit())
-        && digits(whole, |b| b.is_ascii_digit())
-        && fraction_ok
+    body.starts_with("0b")
+        || (body.starts_with('.') && body[1..].starts_with(|c: char| c.is_ascii_digit()))
+        || (numeric
+            && body.contains('_')
+            && body.starts_with(|c: char| c.is_ascii_digit() || c == '.'))
 }
 
 /// `YYYY-M-D`, alone or followed by a time: YAML 1.1's timestamp.
@@ -199,6 +187,11 @@ mod tests {
             "+1_0",
             "1_0.5",
             "1._",
+            ".5_0",
+            ".1_2e+3",
+            "0b_",
+            "0x_",
+            ".5",
         ] {
             assert!(needs_quotes_in_yaml_1_1(quoted), "{quoted}");
         }
@@ -213,7 +206,6 @@ mod tests {
             "owner",
             "cost-center",
             "_1",
-            "1_a",
             "0x",
             "sg-0a1b",
             "5",
