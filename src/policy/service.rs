@@ -24,7 +24,7 @@ pub struct ServicePolicy {
     /// How often the drift check runs once started, e.g. "1h" or "20m"
     /// (each run is delayed by up to a quarter of it, at most 5 minutes, so
     /// a fleet does not call AWS at the same second).
-    /// At least "5m".
+    /// At least "1m".
     #[serde(default = "default_verify_every", deserialize_with = "verify_period")]
     pub verify_every: HumanDuration,
     /// Remount `/proc` with `hidepid=invisible` at every apply, so the
@@ -57,16 +57,18 @@ fn default_verify_every() -> HumanDuration {
     HumanDuration::fixed("1h", DEFAULT_VERIFY_EVERY)
 }
 
-/// The shortest `verify_every`: each check re-reads the system drive and
-/// calls AWS, and a fleet's checks share its accounts' API rates.
-pub const MIN_VERIFY_EVERY: Duration = Duration::from_secs(300);
+/// The shortest `verify_every`: systemd's timers are only accurate to a
+/// minute by default, and each check re-reads the system drive and calls
+/// AWS (a fleet's checks share its accounts' API rates): a shorter period is
+/// a loop, not a schedule.
+pub const MIN_VERIFY_EVERY: Duration = Duration::from_secs(60);
 
 fn verify_period<'de, D: Deserializer<'de>>(d: D) -> Result<HumanDuration, D::Error> {
     let period = HumanDuration::deserialize(d)?;
     if period.duration() < MIN_VERIFY_EVERY {
         return Err(serde::de::Error::custom(format!(
-            "verify_every = {:?} is shorter than 5m: every check re-reads the system drive and \
-             calls AWS, and a fleet's checks share its accounts' API rates{HINT}write \"5m\" or \
+            "verify_every = {:?} is shorter than 1m: every check re-reads the system drive and \
+             calls AWS, and a fleet's checks share its accounts' API rates{HINT}write \"1m\" or \
              longer (the default is \"1h\")",
             String::from(period)
         )));
@@ -79,18 +81,18 @@ mod tests {
     use crate::policy::parse;
 
     #[test]
-    fn verify_every_below_five_minutes_is_refused_where_written() {
+    fn verify_every_below_a_minute_is_refused_where_written() {
         let text = |every: &str| format!("version = 1\n[service]\nverify_every = \"{every}\"\n");
-        for short in ["1s", "4m 59s"] {
+        for short in ["1s", "59s"] {
             let e = parse(&text(short), "p.toml").expect_err(short);
             assert_eq!((e.line, e.column), (3, 16), "{short}");
-            assert!(e.message.contains("shorter than 5m"), "{}", e.message);
-            assert!(e.hint.contains("\"5m\" or longer"), "{}", e.hint);
+            assert!(e.message.contains("shorter than 1m"), "{}", e.message);
+            assert!(e.hint.contains("\"1m\" or longer"), "{}", e.hint);
         }
-        let ok = parse(&text("5m"), "p.toml").expect("5m");
+        let ok = parse(&text("1m"), "p.toml").expect("1m");
         assert_eq!(
             ok.service.map(|s| s.verify_every.duration().as_secs()),
-            Some(300)
+            Some(60)
         );
     }
 }
