@@ -46,14 +46,25 @@ where
         // The credential provider's failure reaches here as the request's:
         // no endpoint or DNS fix helps, a sign-in does.
         SdkError::DispatchFailure(d)
-            if d.as_connector_error()
-                .is_some_and(|e| chain(e).contains("loading credentials")) =>
+            if d.as_connector_error().is_some_and(|e| {
+                let text = chain(e);
+                text.contains("loading credentials") || text.contains("credentials provider")
+            }) =>
         {
+            let text = d.as_connector_error().map(|e| chain(e)).unwrap_or_default();
+            // The on-instance release is built without the admin's
+            // providers (cargo feature `admin-credentials`).
+            let build = if text.contains("cargo feature") {
+                "; this nbwarden is the on-instance build, without IAM Identity Center and \
+                 credential_process: run admin commands from a default build (cargo install \
+                 --path .)"
+            } else {
+                ""
+            };
             anyhow::anyhow!(
-                "{what} failed: no usable AWS credentials ({}); for an admin command sign in \
-                 (aws sso login --profile NAME) and pass --profile NAME, or set AWS_PROFILE or \
-                 AWS_ACCESS_KEY_ID; on a notebook, check the instance role (IMDSv2)",
-                d.as_connector_error().map(|e| chain(e)).unwrap_or_default()
+                "{what} failed: no usable AWS credentials ({text}){build}; for an admin command \
+                 sign in (aws sso login --profile NAME) and pass --profile NAME, or set \
+                 AWS_PROFILE or AWS_ACCESS_KEY_ID; on a notebook, check the instance role (IMDSv2)"
             )
         }
         SdkError::DispatchFailure(d) => {
