@@ -13,12 +13,14 @@ pub use args::{
 };
 
 use crate::aws::Aws;
+use crate::base::verdict::Verdict;
+use crate::base::version;
 use crate::engine::{self, Mode, Purpose, RunSpec, Selection};
-use crate::exit::{Failure, Verdict};
+use crate::exit::Failure;
 use crate::host::Host;
 use crate::policy::{self, LoadedPolicy, Policy};
 use crate::report::Report;
-use crate::{state, version};
+use crate::state;
 
 /// Parses arguments, runs the command, and returns its result. Help and
 /// `--version` exit here with 0; other argument errors become exit 2.

@@ -218,7 +218,7 @@ pub fn lifecycle_template(
     let access = policy_document(USER_ACCESS_POLICY, &fills)?;
     let template = json!({
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": format!("nbwarden {} lifecycle configuration and notebook user access", crate::version::SHORT),
+        "Description": format!("nbwarden {} lifecycle configuration and notebook user access", crate::base::version::SHORT),
         "Parameters": {
             "NotebookVpcEndpointIds": {
                 "Type": "CommaDelimitedList",
@@ -382,7 +382,7 @@ pub fn guardrail_scp_template(owner_tag: &TagKey, governance: &GovernancePolicy)
                     "Name": { "Fn::Sub": format!("nbwarden-notebook-guardrail-{}-${{AWS::StackName}}", i + 1) },
                     "Description": format!(
                         "nbwarden {}: what roles under /nbwarden/ create keeps the fleet's VPC, keys and owner ({} of {})",
-                        crate::version::SHORT, i + 1, chunks.len()
+                        crate::base::version::SHORT, i + 1, chunks.len()
                     ),
                     "Type": "SERVICE_CONTROL_POLICY",
                     "Content": policy_document(&content.to_string(), &fills)?,
@@ -421,7 +421,7 @@ pub fn guardrail_scp_template(owner_tag: &TagKey, governance: &GovernancePolicy)
     }
     let template = json!({
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": format!("nbwarden {}: the notebook role guardrail as service control policies (deploy in the management account)", crate::version::SHORT),
+        "Description": format!("nbwarden {}: the notebook role guardrail as service control policies (deploy in the management account)", crate::base::version::SHORT),
         "Parameters": parameters,
         "Resources": resources,
     });
@@ -531,7 +531,7 @@ pub fn notebook_template(
     ]);
     let mut template = json!({
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": format!("nbwarden {}: one notebook instance with a role of its own", crate::version::SHORT),
+        "Description": format!("nbwarden {}: one notebook instance with a role of its own", crate::base::version::SHORT),
         "Parameters": {
             "NotebookName": {
                 "Type": "String",

@@ -6,13 +6,8 @@
 
 use std::process::ExitCode;
 
+use crate::base::verdict::{CANNOT_EVALUATE, NOTHING_FOUND, USAGE, Verdict};
 use crate::policy::{LoadError, PolicyError};
-
-pub const COMPLIANT: u8 = 0;
-pub const NOT_COMPLIANT: u8 = 1;
-pub const USAGE: u8 = 2;
-pub const CANNOT_EVALUATE: u8 = 3;
-pub const NOTHING_FOUND: u8 = 4;
 
 /// Why a command could not produce a verdict.
 #[derive(Debug, thiserror::Error)]
@@ -38,34 +33,6 @@ impl From<LoadError> for Failure {
             LoadError::Invalid(e) => Failure::InvalidPolicy(e),
             LoadError::Refused(why) => Failure::Usage(why),
             LoadError::Unreadable(e) => Failure::CannotEvaluate(e),
-        }
-    }
-}
-
-/// What a command that ran to the end concluded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Compliant,
-    NotCompliant,
-    /// The run finished but some control could not be evaluated or applied.
-    Incomplete,
-}
-
-impl Verdict {
-    pub fn code(self) -> u8 {
-        match self {
-            Verdict::Compliant => COMPLIANT,
-            Verdict::NotCompliant => NOT_COMPLIANT,
-            Verdict::Incomplete => CANNOT_EVALUATE,
-        }
-    }
-
-    pub fn from_code(code: u8) -> Option<Verdict> {
-        match code {
-            COMPLIANT => Some(Verdict::Compliant),
-            NOT_COMPLIANT => Some(Verdict::NotCompliant),
-            CANNOT_EVALUATE => Some(Verdict::Incomplete),
-            _ => None,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! DESIGN.md (in shared/) for the shape.
 
 pub mod aws;
+pub mod base;
 pub mod cli;
 pub mod cloudformation;
 pub mod controls;
@@ -15,11 +16,9 @@ pub mod host;
 pub mod lifecycle;
 pub mod logging;
 pub mod monitor;
-pub mod parallel;
 pub mod policy;
 pub mod report;
 pub mod state;
-pub mod version;
 
 #[cfg(test)]
 mod test_support;

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
+use crate::base::paths::{ENV_FILE, START_MARK};
+
 /// SageMaker's limit on each script (characters, before base64).
 pub const MAX_SCRIPT_CHARS: usize = 16_384;
 /// Patterns that security tooling flags in lifecycle scripts.
@@ -27,12 +29,6 @@ pub const FORBIDDEN: &[&str] = &[
 /// after 300 s, and apply needs a share of its own.
 pub const MIN_BUDGET_S: u64 = 30;
 pub const MAX_BUDGET_S: u64 = 280;
-/// Where `on-start.sh` records the policy it ran with, for the units and
-/// for an administrator's `verify`, `plan` or `apply` in a terminal.
-pub const ENV_FILE: &str = "/etc/nbwarden/lifecycle.env";
-/// The start marker `on-start.sh` leaves while it runs (its PID), so that
-/// `status --wait` waits for the whole start, not one run of it.
-pub const START_MARK: &str = "/run/nbwarden/start.pid";
 /// The machines SageMaker runs notebooks on.
 pub const ARCHES: &[&str] = &["x86_64", "aarch64"];
 
@@ -239,7 +235,7 @@ impl std::str::FromStr for LifecycleConfigName {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        if !crate::facts::is_sagemaker_name(text) {
+        if !crate::base::names::is_sagemaker_name(text) {
             return Err(format!(
                 "{text:?} is not a lifecycle configuration name: SageMaker takes 1 to {} letters, \
                  digits and hyphens, starting and ending with a letter or digit (like nbwarden-prod)",
@@ -316,7 +312,7 @@ impl RenderRequest<'_> {
             binaries.insert(arch.to_string(), sha.to_ascii_lowercase());
         }
         for (arch, sha) in &binaries {
-            if !ARCHES.contains(&arch.as_str()) || crate::policy::parse_sha256(sha).is_err() {
+            if !ARCHES.contains(&arch.as_str()) || crate::base::digest::parse_sha256(sha).is_err() {
                 return Err(format!(
                     "binary checksum {arch}={sha}: expected x86_64 or aarch64 and 64 hex digits"
                 ));
@@ -347,7 +343,7 @@ impl RenderRequest<'_> {
             binaries,
             s3_endpoint_url: self.s3_endpoint_url.clone(),
             start_budget_s: self.start_budget_s,
-            version: crate::version::SHORT.to_string(),
+            version: crate::base::version::SHORT.to_string(),
         })
     }
 }

@@ -158,7 +158,7 @@ fn start_in_progress(host: &Host) -> Result<Option<u32>> {
     if !host.is_live() {
         return Ok(None);
     }
-    let Some(text) = host.read_text(Path::new(crate::lifecycle::START_MARK))? else {
+    let Some(text) = host.read_text(Path::new(crate::base::paths::START_MARK))? else {
         return Ok(None);
     };
     let mut fields = text.split_whitespace();

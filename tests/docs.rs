@@ -282,8 +282,8 @@ fn the_hand_written_sections_cover_what_the_code_reads() {
     );
     wanted.extend(
         [
-            nbwarden::lifecycle::ENV_FILE,
-            nbwarden::lifecycle::START_MARK,
+            nbwarden::base::paths::ENV_FILE,
+            nbwarden::base::paths::START_MARK,
         ]
         .map(String::from),
     );

@@ -208,7 +208,7 @@ impl Aws {
     fn remaining(&self) -> Result<Duration> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(crate::host::command::DeadlineReached(
+            return Err(crate::base::deadline::DeadlineReached(
                 "before an AWS call could start".into(),
             )
             .into());

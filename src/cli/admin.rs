@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use super::args::{self, FleetCommand, GlobalArgs, LifecycleCommand, ScriptFormat};
 use crate::aws::Aws;
-use crate::exit::{Failure, Verdict};
+use crate::base::verdict::Verdict;
+use crate::exit::Failure;
 use crate::fleet::FleetView;
 use crate::policy::{self, LoadedPolicy};
 use crate::report::OutputFormat;

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::policy::{PolicySource, parse_sha256};
+use crate::base::digest::parse_sha256;
+use crate::base::version;
+use crate::policy::PolicySource;
 use crate::report::OutputFormat;
-use crate::version;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -199,7 +200,7 @@ fn parse_endpoint_url(text: &str) -> Result<String, String> {
 
 /// `--region`: a region's name, as AWS spells them (`eu-west-1`).
 fn parse_region(text: &str) -> Result<String, String> {
-    if crate::facts::is_region(text) {
+    if crate::base::names::is_region(text) {
         Ok(text.to_string())
     } else {
         Err(format!("{text:?} is not a region: write it like eu-west-1"))

@@ -101,7 +101,7 @@ impl Control for Environment {
             "/etc/systemd/system/{}.service.d/nbwarden-environment.conf",
             p.jupyter_unit
         );
-        let sha256 = crate::policy::sha256_hex(format!("{env}{drop_in}").as_bytes());
+        let sha256 = crate::base::digest::sha256_hex(format!("{env}{drop_in}").as_bytes());
         Ok(DesiredState {
             files: vec![
                 ManagedFile::root_owned(p.profile_path.as_path(), profile(&values), 0o644),

@@ -113,7 +113,7 @@ impl Control for Jupyter {
             files,
             actions: vec![Box::new(Restart {
                 unit: self.policy.unit.clone(),
-                sha256: crate::policy::sha256_hex(all.as_bytes()),
+                sha256: crate::base::digest::sha256_hex(all.as_bytes()),
                 receipt: RECEIPT,
                 reload_units: false,
             })],

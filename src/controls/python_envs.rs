@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::host::command::deadline_passed;
+use crate::base::deadline::deadline_passed;
 use crate::host::{EntryKind, Host, Name};
 use crate::policy::Policy;
 

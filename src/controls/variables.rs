@@ -15,9 +15,9 @@ use anyhow::{Context as _, Result, bail};
 use serde_json::{Map, Value};
 
 use super::python_envs;
+use crate::base::deadline::DeadlineReached;
 use crate::engine::{Context, Control, DesiredState, FileState, ManagedFile, Probe, ProbeResult};
 use crate::facts::RemoteInput;
-use crate::host::command::DeadlineReached;
 use crate::host::{EntryKind, Host, Ownership, User};
 use crate::policy::{Fact, VariableSource, VariableValue, VariablesPolicy};
 
@@ -515,7 +515,7 @@ impl Probe for ImportCheck {
         let (first, rest) = self.pythons.split_at(1);
         let mut proofs: Vec<Proof> = first.iter().map(prove).collect();
         if crate::host::command::confined_runs_are_isolated() {
-            proofs.extend(crate::parallel::map(rest, prove));
+            proofs.extend(crate::base::parallel::map(rest, prove));
         } else {
             proofs.extend(rest.iter().map(prove));
         }

@@ -530,7 +530,7 @@ fn manifest_entry(control: &str, file: &ManagedFile) -> crate::report::ManagedEn
             // The manifest is world-readable: a secret's digest would let
             // anyone confirm a guess of it.
             sha256: (!file.sensitive && own.mode & 0o004 != 0)
-                .then(|| crate::policy::sha256_hex(content)),
+                .then(|| crate::base::digest::sha256_hex(content)),
             mode: Some(format!("{:04o}", own.mode)),
             owner: Some(format!("{}:{}", own.uid, own.gid)),
         },

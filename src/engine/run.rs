@@ -8,14 +8,15 @@ use std::time::{Instant, SystemTime};
 
 use super::{Context, Control, Mode, run_controls};
 use crate::aws::Aws;
+use crate::base::verdict::Verdict;
+use crate::base::version;
 use crate::controls;
-use crate::exit::{Failure, Verdict};
+use crate::exit::Failure;
 use crate::facts::Facts;
 use crate::host::Host;
 use crate::policy::{LoadedPolicy, OnFailure, Policy, Severity};
 use crate::report::{ControlReport, HostFacts, PolicyRef, Report, SCHEMA_VERSION, Summary};
 use crate::state;
-use crate::version;
 
 /// What one run is asked to do.
 pub struct RunSpec<'a> {
@@ -165,7 +166,7 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Report, Failure> {
         })?;
     }
     // No program a control runs may outlive the run.
-    crate::host::command::set_deadline(Some(spec.deadline));
+    crate::base::deadline::set_deadline(Some(spec.deadline));
     let started = Instant::now();
     let _lock = lock(spec)?;
     let started_at = SystemTime::now();

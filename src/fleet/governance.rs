@@ -367,7 +367,7 @@ pub fn findings(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let read = crate::parallel::map_with(FLEET_CALLS, &roles, |arn| {
+    let read = crate::base::parallel::map_with(FLEET_CALLS, &roles, |arn| {
         let name = arn.rsplit('/').next().unwrap_or(arn);
         aws.iam_role_policies(name)
     });
@@ -471,7 +471,7 @@ fn jobs(
         .iter()
         .filter_map(|j| j[format!("{api}Name")].as_str().map(str::to_string))
         .collect();
-    let answers = crate::parallel::map_with(FLEET_CALLS, &names, |name| {
+    let answers = crate::base::parallel::map_with(FLEET_CALLS, &names, |name| {
         describe(aws, region, kind, name)
     });
     let mut found = Vec::new();

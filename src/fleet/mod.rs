@@ -263,7 +263,7 @@ pub fn summary(
 /// how large or slow the view is. A level that names no real account,
 /// region or notebook becomes a row that says so, and is not walked.
 fn latest_keys(aws: &Aws, bucket: &str, base: &str) -> Result<(Vec<String>, Vec<Row>)> {
-    use crate::facts::{is_account_id, is_region, is_sagemaker_name};
+    use crate::base::names::{is_account_id, is_region, is_sagemaker_name};
     let mut keys = Vec::new();
     let mut strays = Vec::new();
     let checks: [fn(&str) -> bool; 3] = [is_account_id, is_region, is_sagemaker_name];
@@ -333,7 +333,8 @@ fn shortened(text: &str, limit: usize, keep: usize) -> String {
 /// say which notebooks lack a report.
 pub fn cross_check(aws: &Aws, rows: &mut Vec<Row>, rules: &CrossCheckRules) -> Result<()> {
     let mut described = BTreeMap::new();
-    let checked = crate::parallel::map_with(FLEET_CALLS, rows, |row| check_row(aws, row, rules));
+    let checked =
+        crate::base::parallel::map_with(FLEET_CALLS, rows, |row| check_row(aws, row, rules));
     for (row, (check, seen)) in rows.iter_mut().zip(checked) {
         row.cross_check = Some(check);
         if let Some(seen) = seen {
@@ -512,7 +513,7 @@ fn access_view(
 ) -> BTreeMap<NotebookKey, (Option<String>, AccessFindings)> {
     // SageMaker's answers first, several at a time; then what they mean,
     // in the listing's order.
-    let answers = crate::parallel::map_with(FLEET_CALLS, fleet, |(region, listed)| {
+    let answers = crate::base::parallel::map_with(FLEET_CALLS, fleet, |(region, listed)| {
         let (Some(name), Some(arn)) = (
             &listed.notebook_instance_name,
             &listed.notebook_instance_arn,
@@ -792,7 +793,7 @@ fn judge(
 /// (relative to the prefix) and that object's bytes. A report that cannot
 /// be read counts as failing (exit 3) and says why.
 fn row(rel: &str, body: Result<Vec<u8>>) -> Row {
-    use crate::facts::{is_account_id, is_region, is_sagemaker_name};
+    use crate::base::names::{is_account_id, is_region, is_sagemaker_name};
     let parts: Vec<&str> = rel.split('/').collect();
     let (account, region, notebook) = match parts.as_slice() {
         // Only a key that names a real account, region and notebook is

@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use nix::libc;
 
+use crate::base::deadline::{DeadlineReached, current_deadline, within_deadline};
+
 /// Where nbwarden looks for a helper given by name. `/usr/local` is left
 /// out: a helper root runs comes with the distribution.
 pub const SYSTEM_DIRS: &[&str] = &["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
@@ -110,55 +112,6 @@ impl<'a> Invocation<'a> {
             pid_namespace: true,
         }
     }
-}
-
-/// The run's deadline, set once by whoever owns the run: no program
-/// outlives it, whatever timeout its caller asked for.
-static DEADLINE: Mutex<Option<Instant>> = Mutex::new(None);
-
-/// Bounds every later program by `deadline` (`None`: only their timeouts).
-pub fn set_deadline(deadline: Option<Instant>) {
-    if let Ok(mut d) = DEADLINE.lock() {
-        *d = deadline;
-    }
-}
-
-fn current_deadline() -> Option<Instant> {
-    DEADLINE.lock().ok().and_then(|d| *d)
-}
-
-/// The run's deadline, not the work, ended a check: it stopped a program
-/// or request from starting, or cut it short. What the check was to prove
-/// is unproven (an error, exit 3), never failed or passed.
-#[derive(Debug, thiserror::Error)]
-#[error("the run's deadline passed {0}")]
-pub struct DeadlineReached(pub String);
-
-impl DeadlineReached {
-    /// Whether `e`, or an error it wraps, is the deadline's.
-    pub fn caused(e: &anyhow::Error) -> bool {
-        e.chain().any(|c| c.is::<DeadlineReached>())
-    }
-}
-
-/// `timeout`, shortened to what is left before the run's deadline; an
-/// error when nothing is left, so `what` is never started.
-pub fn within_deadline(timeout: Duration, what: &str) -> Result<Duration> {
-    match current_deadline() {
-        None => Ok(timeout),
-        Some(d) => {
-            let left = d.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(DeadlineReached(format!("before {what} could start")).into());
-            }
-            Ok(timeout.min(left))
-        }
-    }
-}
-
-/// Whether the run's deadline has come.
-pub fn deadline_passed() -> bool {
-    current_deadline().is_some_and(|d| Instant::now() >= d)
 }
 
 /// Runs `program` with `args`, a minimal fixed environment and no stdin.
@@ -845,7 +798,7 @@ mod tests {
             "sleep 1; echo alive".to_string(),
             format!("(setsid sh -c '{marker}' >/dev/null 2>&1 &) ; echo left"),
         ];
-        let outs = crate::parallel::map_with(2, &scripts, |script| {
+        let outs = crate::base::parallel::map_with(2, &scripts, |script| {
             let args = ["-c", script.as_str()];
             run_invocation(&Invocation {
                 user: Some(Identity {

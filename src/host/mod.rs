@@ -286,7 +286,10 @@ impl Host {
             argv.extend(timer_args.iter().map(String::as_str));
             argv.push("--timer-property=RandomizedDelaySec=5min");
         }
-        let env_file = format!("--property=EnvironmentFile=-{}", crate::lifecycle::ENV_FILE);
+        let env_file = format!(
+            "--property=EnvironmentFile=-{}",
+            crate::base::paths::ENV_FILE
+        );
         argv.extend(["--property=Type=oneshot", &env_file, "--", &exe]);
         argv.extend_from_slice(args);
         let out = self.run("systemd-run", &argv, Duration::from_secs(20))?;

@@ -8,7 +8,8 @@
 use std::time::{Duration, Instant};
 
 use crate::aws::Aws;
-use crate::exit::{Failure, Verdict};
+use crate::base::verdict::Verdict;
+use crate::exit::Failure;
 use crate::host::Host;
 use crate::policy::{LoadedPolicy, MonitoringPolicy};
 use crate::state::{self, MonitorRecord};

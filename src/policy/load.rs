@@ -1,11 +1,11 @@
 //! Reading a policy and turning TOML/serde errors into `file:line:column`
 //! errors with a hint.
 
-use sha2::{Digest, Sha256};
 use std::fmt;
 
 use super::Policy;
 use super::values::HINT;
+use crate::base::digest::sha256_hex;
 
 /// A policy, with where it came from and the digest of its exact bytes.
 #[derive(Debug, Clone)]
@@ -80,15 +80,6 @@ impl fmt::Display for PolicyError {
     }
 }
 
-/// A sha256 given as text (a pin, a checksum): 64 hex digits, lowercased.
-pub fn parse_sha256(s: &str) -> Result<String, String> {
-    if s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()) {
-        Ok(s.to_ascii_lowercase())
-    } else {
-        Err("expected 64 hexadecimal digits".into())
-    }
-}
-
 /// Parses policy bytes read from `label` (a path or a URI).
 pub fn from_bytes(bytes: Vec<u8>, label: &str) -> Result<LoadedPolicy, LoadError> {
     let text = String::from_utf8(bytes.clone()).map_err(|e| {
@@ -107,14 +98,6 @@ pub fn from_bytes(bytes: Vec<u8>, label: &str) -> Result<LoadedPolicy, LoadError
         source: label.to_string(),
         sha256: sha256_hex(&bytes),
     })
-}
-
-/// Lowercase hex sha256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Parses policy text; `file` names it in errors.

@@ -21,7 +21,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use governance::{GovernancePolicy, JobCondition, UngovernedAction};
-pub use load::{LoadError, LoadedPolicy, PolicyError, from_bytes, parse, parse_sha256, sha256_hex};
+pub use load::{LoadError, LoadedPolicy, PolicyError, from_bytes, parse};
 pub use monitoring::{
     AgentPackage, CloudWatchMetric, CloudWatchPolicy, DEFAULT_JUPYTER_URL, DownloadSource,
     IdlePolicy, MonitoringPolicy, PackageKind,

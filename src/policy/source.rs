@@ -7,8 +7,9 @@ use std::str::FromStr;
 
 use anyhow::{Context, anyhow};
 
-use super::load::{LoadError, LoadedPolicy, from_bytes, parse_sha256, sha256_hex};
+use super::load::{LoadError, LoadedPolicy, from_bytes};
 use crate::aws::Aws;
+use crate::base::digest::{parse_sha256, sha256_hex};
 use crate::host::Host;
 
 /// Policies are small; a larger object is a mistake or an attack.
@@ -102,7 +103,7 @@ pub fn resolve(
     pin: Option<&str>,
     host: &Host,
 ) -> Result<(PolicySource, Option<String>), LoadError> {
-    use crate::lifecycle::ENV_FILE;
+    use crate::base::paths::ENV_FILE;
     let default = || {
         (
             PolicySource::File(DEFAULT_POLICY.into()),

@@ -9,7 +9,7 @@ pub use visible::{visible, visible_lines};
 
 use serde::{Deserialize, Serialize};
 
-use crate::exit::Verdict;
+use crate::base::verdict::Verdict;
 use crate::host::OsInfo;
 
 /// Version of the JSON report format. Bump on any incompatible change.

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::base::deadline::{DeadlineReached, deadline_passed, within_deadline};
 use crate::engine::{Probe, ProbeResult};
-use crate::host::command::{DeadlineReached, deadline_passed, within_deadline};
 use crate::host::{Host, User};
 use crate::policy::{PipPolicy, ProbeMode};
 

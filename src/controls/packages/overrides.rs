@@ -29,8 +29,8 @@ use anyhow::{Result, bail};
 
 use super::super::python_envs;
 use super::{conda, pip, sightings, uv};
+use crate::base::deadline::deadline_passed;
 use crate::engine::{Probe, ProbeResult};
-use crate::host::command::deadline_passed;
 use crate::host::{EntryKind, Host};
 use crate::policy::{OnOverride, PackagesPolicy};
 
