@@ -15,10 +15,11 @@ pub use args::{
 use crate::aws::Aws;
 use crate::base::verdict::Verdict;
 use crate::base::version;
-use crate::engine::{self, Mode, Purpose, RunSpec, Selection};
+use crate::engine::{self, Purpose, RunSpec, Selection};
 use crate::exit::Failure;
 use crate::host::Host;
 use crate::policy::{self, LoadedPolicy, Policy};
+use crate::report::Mode;
 use crate::report::Report;
 use crate::state;
 

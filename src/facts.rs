@@ -11,7 +11,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::aws::{Aws, Parameter};
+use crate::aws::{Aws, NotebookDescription, Parameter, Tags};
 use crate::host::Host;
 use crate::policy::NotebookField;
 
@@ -73,54 +73,27 @@ impl Notebook {
     }
 }
 
-/// `DescribeNotebookInstance`'s answer: the fields nbwarden reads. The
-/// API may add more, which are ignored; absent ones are `None`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct NotebookDescription {
-    pub notebook_instance_name: Option<String>,
-    pub notebook_instance_arn: Option<String>,
-    pub notebook_instance_status: Option<String>,
-    /// Seconds since the epoch, as the JSON API sends timestamps.
-    pub last_modified_time: Option<f64>,
-    pub subnet_id: Option<String>,
-    #[serde(default)]
-    pub security_groups: Vec<String>,
-    pub kms_key_id: Option<String>,
-    pub direct_internet_access: Option<String>,
-    pub root_access: Option<String>,
-    pub role_arn: Option<String>,
-    pub instance_type: Option<String>,
-    /// The lifecycle configuration run at each start: without the fleet's,
-    /// nbwarden never runs there.
-    pub notebook_instance_lifecycle_config_name: Option<String>,
-}
-
-impl NotebookDescription {
-    /// A field as a policy variable's value; `None` when not reported.
-    pub fn field(&self, field: NotebookField) -> Option<Value> {
-        let text = |v: &Option<String>| v.clone().map(Value::String);
-        match field {
-            NotebookField::SubnetId => text(&self.subnet_id),
-            NotebookField::SecurityGroups => Some(Value::Array(
-                self.security_groups
-                    .iter()
-                    .cloned()
-                    .map(Value::String)
-                    .collect(),
-            ))
-            .filter(|_| !self.security_groups.is_empty()),
-            NotebookField::KmsKeyId => text(&self.kms_key_id),
-            NotebookField::DirectInternetAccess => text(&self.direct_internet_access),
-            NotebookField::RootAccess => text(&self.root_access),
-            NotebookField::RoleArn => text(&self.role_arn),
-            NotebookField::InstanceType => text(&self.instance_type),
-        }
+/// A field of the notebook's description as a policy variable's value;
+/// `None` when not reported.
+pub fn notebook_field(d: &NotebookDescription, field: NotebookField) -> Option<Value> {
+    let text = |v: &Option<String>| v.clone().map(Value::String);
+    match field {
+        NotebookField::SubnetId => text(&d.subnet_id),
+        NotebookField::SecurityGroups => Some(Value::Array(
+            d.security_groups
+                .iter()
+                .cloned()
+                .map(Value::String)
+                .collect(),
+        ))
+        .filter(|_| !d.security_groups.is_empty()),
+        NotebookField::KmsKeyId => text(&d.kms_key_id),
+        NotebookField::DirectInternetAccess => text(&d.direct_internet_access),
+        NotebookField::RootAccess => text(&d.root_access),
+        NotebookField::RoleArn => text(&d.role_arn),
+        NotebookField::InstanceType => text(&d.instance_type),
     }
 }
-
-/// A notebook's tags, key to value.
-pub type Tags = BTreeMap<String, String>;
 
 /// A remote input a control will read, named ahead so that it can be
 /// fetched while earlier controls do local work (`Control::remote_inputs`).
@@ -353,14 +326,14 @@ mod tests {
         )
         .expect("the API's JSON");
         assert_eq!(
-            d.field(NotebookField::SecurityGroups),
+            notebook_field(&d, NotebookField::SecurityGroups),
             Some(serde_json::json!(["sg-1", "sg-2"]))
         );
         assert_eq!(
-            d.field(NotebookField::SubnetId),
+            notebook_field(&d, NotebookField::SubnetId),
             Some(Value::from("subnet-1"))
         );
-        assert_eq!(d.field(NotebookField::KmsKeyId), None);
+        assert_eq!(notebook_field(&d, NotebookField::KmsKeyId), None);
     }
 
     #[test]

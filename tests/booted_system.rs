@@ -14,7 +14,7 @@ use common::booted::{Booted, LIFECYCLE_LIMIT};
 use common::bundle::Publish;
 use common::notebook::{boto3, service};
 use common::{AsText, Report, Status, output_text, unique};
-use nbwarden::engine::Mode;
+use nbwarden::report::Mode;
 
 /// One booted notebook at a time: they share two cores with everything else.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use common::*;
-use nbwarden::engine::Mode;
+use nbwarden::report::Mode;
 
 const STATE: &str = "var/lib/nbwarden";
 

@@ -87,7 +87,7 @@ fn the_rendered_on_start_hardens_the_instance() {
     .expect("a report");
     assert_eq!(
         (recorded.command, recorded.exit_code),
-        (nbwarden::engine::Mode::Apply, 0)
+        (nbwarden::report::Mode::Apply, 0)
     );
     assert!(
         recorded

@@ -176,7 +176,7 @@ fn apply_and_verify_in_the_root_survive_a_stop_start() {
     let status = nb.nbwarden(&["status", "--output", "json"]);
     assert_eq!(code(&status), 0, "{}", output_text(&status));
     let report = common::read_report(&status);
-    assert_eq!(report.command, nbwarden::engine::Mode::Verify);
+    assert_eq!(report.command, nbwarden::report::Mode::Verify);
     assert_eq!(report.host.os.id, "debian");
     assert_eq!(report.host.os.distro, nbwarden::host::Distro::Other);
 }

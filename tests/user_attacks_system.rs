@@ -229,7 +229,7 @@ if os.fork() == 0:
     let status = nb.nbwarden(&["status", "--output", "json"]);
     assert_eq!(
         read_report(&status).command,
-        nbwarden::engine::Mode::Verify,
+        nbwarden::report::Mode::Verify,
         "{}",
         output_text(&status)
     );

@@ -25,6 +25,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 pub use codeartifact::CodeArtifactToken;
 pub use errors::describe;
 pub use iam::RolePolicy;
+pub use sagemaker::{NotebookDescription, Tags};
 
 /// Checks an instance id from IMDS before it names anything (it becomes
 /// part of the fleet report's S3 key): `i-` and 8 or 17 hex digits.

@@ -4,12 +4,41 @@
 
 use std::time::SystemTime;
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context, Result, anyhow};
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
+use serde::Deserialize;
 
 use super::{Aws, errors};
+
+/// `DescribeNotebookInstance`'s answer: the fields nbwarden reads. The
+/// API may add more, which are ignored; absent ones are `None`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NotebookDescription {
+    pub notebook_instance_name: Option<String>,
+    pub notebook_instance_arn: Option<String>,
+    pub notebook_instance_status: Option<String>,
+    /// Seconds since the epoch, as the JSON API sends timestamps.
+    pub last_modified_time: Option<f64>,
+    pub subnet_id: Option<String>,
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    pub kms_key_id: Option<String>,
+    pub direct_internet_access: Option<String>,
+    pub root_access: Option<String>,
+    pub role_arn: Option<String>,
+    pub instance_type: Option<String>,
+    /// The lifecycle configuration run at each start: without the fleet's,
+    /// nbwarden never runs there.
+    pub notebook_instance_lifecycle_config_name: Option<String>,
+}
+
+/// A notebook's tags, key to value.
+pub type Tags = BTreeMap<String, String>;
 
 impl Aws {
     fn sagemaker_endpoint(&self, region: &str) -> String {
@@ -20,10 +49,7 @@ impl Aws {
     }
 
     /// `DescribeNotebookInstance` for `name`, in this connection's region.
-    pub fn sagemaker_describe_notebook(
-        &self,
-        name: &str,
-    ) -> Result<crate::facts::NotebookDescription> {
+    pub fn sagemaker_describe_notebook(&self, name: &str) -> Result<NotebookDescription> {
         self.sagemaker_describe_notebook_in(&self.region()?, name)
     }
 
@@ -33,7 +59,7 @@ impl Aws {
         &self,
         region: &str,
         name: &str,
-    ) -> Result<crate::facts::NotebookDescription> {
+    ) -> Result<NotebookDescription> {
         let body = serde_json::json!({ "NotebookInstanceName": name });
         let answer = self.sagemaker_call(region, "DescribeNotebookInstance", &body, name)?;
         serde_json::from_value(answer).with_context(|| {
@@ -43,10 +69,7 @@ impl Aws {
 
     /// Every notebook instance in `region` (`ListNotebookInstances`, all
     /// pages): name, status and ARN.
-    pub fn sagemaker_list_notebooks(
-        &self,
-        region: &str,
-    ) -> Result<Vec<crate::facts::NotebookDescription>> {
+    pub fn sagemaker_list_notebooks(&self, region: &str) -> Result<Vec<NotebookDescription>> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -56,13 +79,11 @@ impl Aws {
             }
             let page = self.sagemaker_call(region, "ListNotebookInstances", &body, region)?;
             let listed = page["NotebookInstances"].clone();
-            let listed: Vec<crate::facts::NotebookDescription> = serde_json::from_value(
-                if listed.is_null() {
-                    serde_json::Value::Array(Vec::new())
-                } else {
-                    listed
-                },
-            )
+            let listed: Vec<NotebookDescription> = serde_json::from_value(if listed.is_null() {
+                serde_json::Value::Array(Vec::new())
+            } else {
+                listed
+            })
             .with_context(|| {
                 format!(
                     "SageMaker ListNotebookInstances in {region}: the answer has unexpected types"
@@ -106,13 +127,13 @@ impl Aws {
     }
 
     /// The tags of a resource (`ListTags`, all pages) as key → value.
-    pub fn sagemaker_tags(&self, arn: &str) -> Result<crate::facts::Tags> {
+    pub fn sagemaker_tags(&self, arn: &str) -> Result<Tags> {
         self.sagemaker_tags_in(&self.region()?, arn)
     }
 
     /// `ListTags` in `region` (the fleet view asks in every region).
-    pub fn sagemaker_tags_in(&self, region: &str, arn: &str) -> Result<crate::facts::Tags> {
-        let mut tags = crate::facts::Tags::new();
+    pub fn sagemaker_tags_in(&self, region: &str, arn: &str) -> Result<Tags> {
+        let mut tags = Tags::new();
         let mut token: Option<String> = None;
         loop {
             let mut body = serde_json::json!({ "ResourceArn": arn });

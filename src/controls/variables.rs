@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use super::python_envs;
 use crate::base::deadline::DeadlineReached;
 use crate::engine::{Context, Control, DesiredState, FileState, ManagedFile, Probe, ProbeResult};
-use crate::facts::RemoteInput;
+use crate::facts::{RemoteInput, notebook_field};
 use crate::host::{EntryKind, Host, Ownership, User};
 use crate::policy::{Fact, VariableSource, VariableValue, VariablesPolicy};
 
@@ -138,7 +138,8 @@ impl Variables {
             };
             let (value, secure) = match (&var.source, value) {
                 (VariableSource::Notebook(field), _) => {
-                    let v = ctx.facts.description()?.field(*field).with_context(|| {
+                    let description = ctx.facts.description()?;
+                    let v = notebook_field(description, *field).with_context(|| {
                         format!(
                             "variable {name}: DescribeNotebookInstance has no {}",
                             field.key()

@@ -17,29 +17,7 @@ pub use run::{Purpose, RunSpec, Selection, check_only, check_policy, run};
 
 use crate::host::{FileSnapshot, Host, accounts};
 use crate::policy::Policy;
-use crate::report::{Change, ChangeAction, ControlReport, Status};
-
-/// How a run treats differences between the host and the desired state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Report what `apply` would change; touch nothing.
-    Plan,
-    /// Converge, then check.
-    Apply,
-    /// Check only; touch nothing.
-    Verify,
-}
-
-impl Mode {
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Plan => "plan",
-            Mode::Apply => "apply",
-            Mode::Verify => "verify",
-        }
-    }
-}
+use crate::report::{Change, ChangeAction, ControlReport, Mode, Status};
 
 /// What controls may look at while declaring their state.
 pub struct Context<'a> {

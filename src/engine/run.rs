@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
-use super::{Context, Control, Mode, run_controls};
+use super::{Context, Control, run_controls};
 use crate::aws::Aws;
 use crate::base::verdict::Verdict;
 use crate::base::version;
@@ -15,6 +15,7 @@ use crate::exit::Failure;
 use crate::facts::Facts;
 use crate::host::Host;
 use crate::policy::{LoadedPolicy, OnFailure, Policy, Severity};
+use crate::report::Mode;
 use crate::report::{ControlReport, HostFacts, PolicyRef, Report, SCHEMA_VERSION, Summary};
 use crate::state;
 

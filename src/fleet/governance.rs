@@ -433,7 +433,7 @@ pub fn findings(
 /// One job as listed, described and tagged.
 struct Job {
     settings: JobSettings,
-    tags: Result<crate::facts::Tags, String>,
+    tags: Result<crate::aws::Tags, String>,
 }
 
 /// The jobs of `kind` created in `region` since `since_epoch`, described

@@ -507,8 +507,8 @@ type NotebookKey = (String, String, String);
 /// leaves access open, keyed by account, region and name.
 fn access_view(
     aws: &Aws,
-    fleet: &[(String, crate::facts::NotebookDescription)],
-    described: &BTreeMap<(String, String), crate::facts::NotebookDescription>,
+    fleet: &[(String, crate::aws::NotebookDescription)],
+    described: &BTreeMap<(String, String), crate::aws::NotebookDescription>,
     rules: &CrossCheckRules,
 ) -> BTreeMap<NotebookKey, (Option<String>, AccessFindings)> {
     // SageMaker's answers first, several at a time; then what they mean,
@@ -622,7 +622,7 @@ fn access_view(
 
 /// What SageMaker's settings leave open, whatever a report says.
 fn settings_findings(
-    seen: &crate::facts::NotebookDescription,
+    seen: &crate::aws::NotebookDescription,
     rules: &CrossCheckRules,
 ) -> Vec<String> {
     let truth = ControlPlaneView::from(seen);
@@ -679,7 +679,7 @@ fn check_row(
     aws: &Aws,
     row: &Row,
     rules: &CrossCheckRules,
-) -> (CrossCheck, Option<crate::facts::NotebookDescription>) {
+) -> (CrossCheck, Option<crate::aws::NotebookDescription>) {
     let mut check = CrossCheck::default();
     if row.account.is_empty() || row.region.is_empty() {
         check.findings.push(
@@ -701,11 +701,7 @@ fn check_row(
 }
 
 /// A report's claims against SageMaker's description of its notebook.
-fn judge(
-    row: &Row,
-    seen: &crate::facts::NotebookDescription,
-    rules: &CrossCheckRules,
-) -> CrossCheck {
+fn judge(row: &Row, seen: &crate::aws::NotebookDescription, rules: &CrossCheckRules) -> CrossCheck {
     let mut check = CrossCheck {
         status: seen.notebook_instance_status.clone(),
         ..CrossCheck::default()
@@ -1033,8 +1029,8 @@ mod tests {
         row("111122223333/eu-west-1/nb1/latest.json", Ok(bytes))
     }
 
-    fn described(view: ControlPlaneView, modified: u64) -> crate::facts::NotebookDescription {
-        crate::facts::NotebookDescription {
+    fn described(view: ControlPlaneView, modified: u64) -> crate::aws::NotebookDescription {
+        crate::aws::NotebookDescription {
             notebook_instance_name: Some("nb1".into()),
             notebook_instance_arn: Some(
                 "arn:aws:sagemaker:eu-west-1:111122223333:notebook-instance/nb1".into(),

@@ -16,10 +16,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::aws::Aws;
-use crate::engine::{self, Mode, Purpose, RunSpec, Selection};
+use crate::engine::{self, Purpose, RunSpec, Selection};
 use crate::facts::Facts;
 use crate::host::Host;
 use crate::policy::{DEFAULT_JUPYTER_URL, IdlePolicy, LoadedPolicy, MonitoringPolicy};
+use crate::report::Mode;
 use crate::report::Status;
 
 /// Stable ids of the monitor's events, for log queries and alarms.

@@ -2,8 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{Report, Status, visible, visible_lines};
-use crate::engine::Mode;
+use super::{Mode, Report, Status, visible, visible_lines};
 
 const RESET: &str = "\x1b[0m";
 

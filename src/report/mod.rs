@@ -12,6 +12,28 @@ use serde::{Deserialize, Serialize};
 use crate::base::verdict::Verdict;
 use crate::host::OsInfo;
 
+/// How a run treats differences between the host and the desired state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Report what `apply` would change; touch nothing.
+    Plan,
+    /// Converge, then check.
+    Apply,
+    /// Check only; touch nothing.
+    Verify,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Plan => "plan",
+            Mode::Apply => "apply",
+            Mode::Verify => "verify",
+        }
+    }
+}
+
 /// Version of the JSON report format. Bump on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 2;
 
@@ -175,7 +197,7 @@ pub struct Summary {
 pub struct Report {
     pub schema_version: u32,
     pub nbwarden_version: String,
-    pub command: crate::engine::Mode,
+    pub command: Mode,
     pub started_at: String,
     pub finished_at: String,
     pub duration_ms: u64,
@@ -218,8 +240,8 @@ pub struct ControlPlaneView {
     pub root_access: Option<String>,
 }
 
-impl From<&crate::facts::NotebookDescription> for ControlPlaneView {
-    fn from(d: &crate::facts::NotebookDescription) -> Self {
+impl From<&crate::aws::NotebookDescription> for ControlPlaneView {
+    fn from(d: &crate::aws::NotebookDescription) -> Self {
         ControlPlaneView {
             kms_key_id: d.kms_key_id.clone(),
             direct_internet_access: d.direct_internet_access.clone(),
@@ -341,7 +363,7 @@ pub(crate) mod tests {
         Report {
             schema_version: SCHEMA_VERSION,
             nbwarden_version: "0.0.0".into(),
-            command: crate::engine::Mode::Apply,
+            command: Mode::Apply,
             started_at: "2026-01-01T00:00:00.000Z".into(),
             finished_at: "2026-01-01T00:00:00.010Z".into(),
             duration_ms: 10,

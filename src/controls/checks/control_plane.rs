@@ -10,8 +10,8 @@ use crate::engine::ControlInfo;
 use anyhow::Result;
 
 use super::Check;
+use crate::aws::{NotebookDescription, Tags};
 use crate::engine::{Probe, ProbeResult};
-use crate::facts::{NotebookDescription, Tags};
 use crate::host::Host;
 use crate::policy::ControlPlaneCheck;
 
