@@ -1,5 +1,5 @@
 //! The command line: parses, calls the module that does the work, renders
-//! the result. A run's logic lives in `engine::run`, rendering in `report`.
+//! the result. A run's logic lives in `run::run`, rendering in `report`.
 
 mod admin;
 pub mod args;
@@ -15,13 +15,13 @@ pub use args::{
 use crate::aws::Aws;
 use crate::base::verdict::Verdict;
 use crate::base::version;
-use crate::engine::{self, Purpose, RunSpec, Selection};
-use crate::exit::Failure;
 use crate::host::Host;
 use crate::policy::{self, LoadedPolicy, Policy};
 use crate::report::Mode;
 use crate::report::Report;
-use crate::state;
+use crate::run::exit::Failure;
+use crate::run::record;
+use crate::run::{self, Purpose, RunSpec, Selection};
 
 /// Parses arguments, runs the command, and returns its result. Help and
 /// `--version` exit here with 0; other argument errors become exit 2.
@@ -89,17 +89,17 @@ pub fn shaped(mut cmd: clap::Command) -> clap::Command {
 fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
     let g = &cli.global;
     match &cli.command {
-        Command::Apply => run(Mode::Apply, g),
-        Command::Verify => run(Mode::Verify, g),
-        Command::Plan => run(Mode::Plan, g),
+        Command::Apply => run_command(Mode::Apply, g),
+        Command::Verify => run_command(Mode::Verify, g),
+        Command::Plan => run_command(Mode::Plan, g),
         Command::Status { wait } => {
             let host = Host::open(&g.root)?;
-            let report = state::last_verdict(&host, wait.then_some(g.deadline))?;
+            let report = record::last_verdict(&host, wait.then_some(g.deadline))?;
             render(g, &report);
             Verdict::from_code(report.exit_code).ok_or_else(|| {
                 Failure::CannotEvaluate(anyhow::anyhow!(
                     "{} records exit code {}, which no run produces",
-                    state::LAST_RUN,
+                    record::LAST_RUN,
                     report.exit_code
                 ))
             })
@@ -114,7 +114,7 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
             command: PolicyCommand::Validate { file },
         } => {
             let loaded = admin::draft_policy(file)?;
-            engine::check_policy(&loaded)?;
+            run::check_policy(&loaded)?;
             println!(
                 "{}: valid policy (sha256 {})",
                 crate::report::visible(&loaded.source),
@@ -133,7 +133,7 @@ fn dispatch(cli: &Cli) -> Result<Verdict, Failure> {
             let policy = LoadedPolicy::for_admin_command("nbwarden sudo restore")?;
             let deadline = Instant::now() + g.deadline;
             let aws = Aws::new(deadline);
-            let report = engine::run(&RunSpec {
+            let report = run::run(&RunSpec {
                 mode: Mode::Apply,
                 host: &host,
                 aws: &aws,
@@ -158,13 +158,13 @@ fn load_policy(g: &GlobalArgs, host: &Host, aws: &Aws) -> Result<LoadedPolicy, F
     Ok(source.load(pin.as_deref(), aws)?)
 }
 
-fn run(mode: Mode, g: &GlobalArgs) -> Result<Verdict, Failure> {
-    engine::check_only(&g.only)?;
+fn run_command(mode: Mode, g: &GlobalArgs) -> Result<Verdict, Failure> {
+    run::check_only(&g.only)?;
     let deadline = Instant::now() + g.deadline;
     let aws = Aws::new(deadline);
     let host = Host::open(&g.root)?;
     let policy = load_policy(g, &host, &aws)?;
-    let report = engine::run(&RunSpec {
+    let report = run::run(&RunSpec {
         mode,
         host: &host,
         aws: &aws,
@@ -185,7 +185,7 @@ fn render(g: &GlobalArgs, report: &Report) -> Verdict {
 }
 
 fn monitor(g: &GlobalArgs, once: bool) -> Result<Verdict, Failure> {
-    engine::check_only(&g.only)?;
+    run::check_only(&g.only)?;
     let host = Host::open(&g.root)?;
     let aws = Aws::new(Instant::now() + g.deadline);
     let load = || load_policy(g, &host, &aws);

@@ -9,7 +9,6 @@ pub mod cloudformation;
 pub mod controls;
 pub mod download;
 pub mod engine;
-pub mod exit;
 pub mod facts;
 pub mod fleet;
 pub mod host;
@@ -18,7 +17,7 @@ pub mod logging;
 pub mod monitor;
 pub mod policy;
 pub mod report;
-pub mod state;
+pub mod run;
 
 #[cfg(test)]
 mod test_support;

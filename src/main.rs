@@ -3,5 +3,5 @@ fn main() -> std::process::ExitCode {
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();
     let result = nbwarden::cli::main();
-    nbwarden::exit::exit_code(&result)
+    nbwarden::run::exit::exit_code(&result)
 }

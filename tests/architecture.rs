@@ -1,6 +1,6 @@
 //! The shape DESIGN.md asks for, checked on the source: controls, checks,
 //! the monitor and the engine touch the managed root only through `Host`,
-//! and the CLI stays a thin layer over `engine::run`.
+//! and the CLI stays a thin layer over `run::run`.
 
 use std::path::{Path, PathBuf};
 

@@ -6,10 +6,10 @@ use std::time::Instant;
 use super::args::{self, FleetCommand, GlobalArgs, LifecycleCommand, ScriptFormat};
 use crate::aws::Aws;
 use crate::base::verdict::Verdict;
-use crate::exit::Failure;
 use crate::fleet::FleetView;
 use crate::policy::{self, LoadedPolicy};
 use crate::report::OutputFormat;
+use crate::run::exit::Failure;
 use crate::{cloudformation, lifecycle};
 
 pub fn lifecycle(g: &GlobalArgs, command: &LifecycleCommand) -> Result<Verdict, Failure> {

@@ -8,12 +8,12 @@ use crate::engine::ControlInfo;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 
 use crate::engine::{
     Action, ActionOutcome, ActionState, Context, Control, DesiredState, FileState, ManagedFile,
 };
-use crate::host::Host;
+use crate::host::{Host, Ownership};
 use crate::policy::{Policy, ServicePolicy};
 
 pub static INFO: ControlInfo = ControlInfo {
@@ -396,7 +396,7 @@ fn monitor_behind(
     wanted: &MonitorWanted,
     main_pid: u32,
     replaced: bool,
-    record: Option<&crate::state::MonitorRecord>,
+    record: Option<&MonitorRecord>,
 ) -> Option<String> {
     if replaced {
         return Some(format!(
@@ -551,7 +551,7 @@ impl Units {
             return Ok(None);
         }
         let replaced = host.runs_replaced_program(state.main_pid)?.unwrap_or(false);
-        let record = crate::state::load_monitor(host)?;
+        let record = load_monitor(host)?;
         Ok(monitor_behind(
             wanted,
             state.main_pid,
@@ -711,6 +711,33 @@ impl Action for Units {
     }
 }
 
+/// What the running monitor loaded: `apply` restarts a monitor whose
+/// policy or binary is not the one it applies.
+const MONITOR: &str = "/var/lib/nbwarden/monitor.json";
+
+/// The monitor's record of what it runs, written at its start and when it
+/// takes a new policy.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MonitorRecord {
+    pub pid: u32,
+    pub policy_source: String,
+    pub policy_sha256: String,
+}
+
+pub fn save_monitor(host: &Host, record: &MonitorRecord) -> Result<()> {
+    let mut text = serde_json::to_vec_pretty(record).context("cannot serialize the record")?;
+    text.push(b'\n');
+    host.write(Path::new(MONITOR), &text, Ownership::root(0o644), None)
+}
+
+/// The monitor's record; `None` when there is none or it cannot be read
+/// (an older monitor wrote none: it is then taken as stale).
+pub fn load_monitor(host: &Host) -> Result<Option<MonitorRecord>> {
+    Ok(host
+        .read_text(Path::new(MONITOR))?
+        .and_then(|t| serde_json::from_str(&t).ok()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -730,7 +757,7 @@ mod tests {
             policy_sha256: "new".into(),
             binary: LIFECYCLE_BINARY,
         };
-        let record = |pid: u32, sha: &str| crate::state::MonitorRecord {
+        let record = |pid: u32, sha: &str| MonitorRecord {
             pid,
             policy_source: "s3://b/p.toml".into(),
             policy_sha256: sha.into(),

@@ -2,7 +2,6 @@
 //! reporting exist once, here, for every control.
 
 mod desired;
-mod run;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -13,7 +12,6 @@ pub use desired::{
     Action, ActionOutcome, ActionState, DesiredState, FileState, ManagedFile, Membership, Probe,
     ProbeResult,
 };
-pub use run::{Purpose, RunSpec, Selection, check_only, check_policy, run};
 
 use crate::host::{FileSnapshot, Host, accounts};
 use crate::policy::Policy;

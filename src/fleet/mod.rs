@@ -11,85 +11,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 use crate::aws::Aws;
-use crate::facts::{Facts, Notebook};
-use crate::policy::ReportSink;
 use crate::report::{ControlPlaneView, Report, Status};
 
 mod governance;
 mod view;
 
 pub use view::{FLEET_SCHEMA_VERSION, FleetView};
-
-/// Reports are small; anything larger in the bucket is not one of ours.
-const MAX_REPORT_BYTES: usize = 4 * 1024 * 1024;
-
-fn base(sink: &ReportSink, nb: &Notebook) -> String {
-    let prefix = sink.prefix.trim_matches('/');
-    let parts: Vec<&str> = [prefix, &nb.account, &nb.region, &nb.name]
-        .into_iter()
-        .filter(|p| !p.is_empty())
-        .collect();
-    parts.join("/")
-}
-
-/// Uploads `report` (with `failing_since` carried over from the previous
-/// latest report) and returns a line for the report's `upload` field. Never
-/// fails the run: errors come back as text.
-pub fn upload(facts: &Facts<'_>, aws: &Aws, sink: &ReportSink, report: &mut Report) -> String {
-    match try_upload(facts, aws, sink, report) {
-        Ok(uri) => format!("uploaded to {uri}"),
-        Err(e) => format!("upload failed: {e:#}"),
-    }
-}
-
-fn try_upload(
-    facts: &Facts<'_>,
-    aws: &Aws,
-    sink: &ReportSink,
-    report: &mut Report,
-) -> Result<String> {
-    let base = base(sink, facts.notebook()?);
-    let latest_key = format!("{base}/latest.json");
-    if report.exit_code != 0 {
-        // The previous report only carries `failing_since` over: one that
-        // cannot be read (denied, too large, not a report; the notebook
-        // user can write it) never stops this report's upload.
-        let previous = match aws.s3_object_optional(&sink.bucket, &latest_key, MAX_REPORT_BYTES) {
-            Ok(Some(bytes)) => serde_json::from_slice::<Report>(&bytes).ok(),
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!("the previous fleet report is not used: {e:#}");
-                None
-            }
-        };
-        // Carried over only as a real time no later than this run's start:
-        // the previous report is the user's to write.
-        let now = report.started_at.clone();
-        let earlier = |t: &String| match (
-            humantime::parse_rfc3339_weak(t),
-            humantime::parse_rfc3339_weak(&now),
-        ) {
-            (Ok(then), Ok(start)) => then <= start,
-            _ => false,
-        };
-        report.failing_since = previous
-            .filter(|p| p.exit_code != 0)
-            .and_then(|p| p.failing_since.filter(earlier).or(Some(p.started_at)))
-            .filter(earlier)
-            .or(Some(now));
-    }
-    let body = serde_json::to_vec_pretty(&report).context("cannot serialize the report")?;
-    let stamp = report.started_at.replace(':', "-");
-    let key = format!("{base}/{stamp}.json");
-    let kms = sink.kms_key_id.as_deref();
-    aws.s3_put(&sink.bucket, &key, body.clone(), kms)?;
-    aws.s3_put(&sink.bucket, &latest_key, body, kms)?;
-    Ok(format!("s3://{}/{key}", sink.bucket))
-}
 
 /// The control that checks SageMaker's settings of the notebook.
 const CONTROL_PLANE: &str = "control-plane";
@@ -242,10 +173,15 @@ pub fn summary(
     let (keys, mut strays) = latest_keys(aws, bucket, &list_prefix)?;
     // Each report becomes its row as it arrives: only rows are kept.
     let mut slots: Vec<Option<Row>> = vec![None; keys.len()];
-    aws.s3_objects(bucket, &keys, MAX_REPORT_BYTES, |i, body| {
-        let key = &keys[i];
-        slots[i] = Some(row(key.strip_prefix(&list_prefix).unwrap_or(key), body));
-    })?;
+    aws.s3_objects(
+        bucket,
+        &keys,
+        crate::run::upload::MAX_REPORT_BYTES,
+        |i, body| {
+            let key = &keys[i];
+            slots[i] = Some(row(key.strip_prefix(&list_prefix).unwrap_or(key), body));
+        },
+    )?;
     let mut rows: Vec<Row> = slots.into_iter().flatten().collect();
     rows.append(&mut strays);
     if let Some(rules) = cross_check {
@@ -958,27 +894,6 @@ pub fn render_table(rows: &[Row]) -> String {
 mod tests {
     use super::*;
     use crate::report::ControlReport;
-
-    fn notebook() -> Notebook {
-        Notebook::parse(
-            r#"{"ResourceArn":"arn:aws:sagemaker:eu-west-1:111122223333:notebook-instance/nb1","ResourceName":"nb1"}"#,
-        )
-        .expect("metadata")
-    }
-
-    #[test]
-    fn reports_are_keyed_by_account_region_and_notebook() {
-        let sink = |prefix: &str| ReportSink {
-            bucket: "b".into(),
-            prefix: prefix.into(),
-            kms_key_id: None,
-        };
-        assert_eq!(
-            base(&sink("/fleet/"), &notebook()),
-            "fleet/111122223333/eu-west-1/nb1"
-        );
-        assert_eq!(base(&sink(""), &notebook()), "111122223333/eu-west-1/nb1");
-    }
 
     #[test]
     fn a_row_lists_failing_controls_and_an_unreadable_report_fails() {

@@ -16,12 +16,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::aws::Aws;
-use crate::engine::{self, Purpose, RunSpec, Selection};
 use crate::facts::Facts;
 use crate::host::Host;
 use crate::policy::{DEFAULT_JUPYTER_URL, IdlePolicy, LoadedPolicy, MonitoringPolicy};
 use crate::report::Mode;
 use crate::report::Status;
+use crate::run::{self, Purpose, RunSpec, Selection};
 
 /// Stable ids of the monitor's events, for log queries and alarms.
 pub const EVENT_DRIFT: &str = "nbwarden.monitor.drift";
@@ -202,7 +202,7 @@ pub fn round(spec: &RoundSpec<'_>) -> Round {
 
 /// Verifies every selected control; re-applies those that fail when asked.
 fn drift_round(spec: &RoundSpec<'_>, aws: &Aws) -> Vec<Drift> {
-    let report = engine::run(&RunSpec {
+    let report = run::run(&RunSpec {
         mode: Mode::Verify,
         host: spec.host,
         aws,
@@ -337,7 +337,7 @@ fn reapply(spec: &RoundSpec<'_>, aws: &Aws, id: &str) -> String {
     };
     if !in_unit {
         let only = [id.to_string()];
-        let fixed = engine::run(&RunSpec {
+        let fixed = run::run(&RunSpec {
             mode: Mode::Apply,
             host,
             aws,

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use crate::aws::Aws;
 use crate::base::verdict::Verdict;
-use crate::exit::Failure;
+use crate::controls::service::MonitorRecord;
 use crate::host::Host;
 use crate::policy::{LoadedPolicy, MonitoringPolicy};
-use crate::state::{self, MonitorRecord};
+use crate::run::exit::Failure;
 
 use super::watch::{self, Between};
 use super::{EVENT_ERROR, RoundSpec, round};
@@ -64,7 +64,7 @@ pub fn monitoring_of(policy: &LoadedPolicy) -> Result<MonitoringPolicy, Failure>
 /// Leaves what this process runs where `apply` looks (a failure is said,
 /// and `apply` then restarts the monitor: the record is not its own).
 fn record(host: &Host, policy: &LoadedPolicy) {
-    let saved = state::save_monitor(
+    let saved = crate::controls::service::save_monitor(
         host,
         &MonitorRecord {
             pid: std::process::id(),

@@ -29,7 +29,7 @@ impl LoadedPolicy {
 }
 
 /// Why a policy could not be loaded. The CLI maps each to its exit code
-/// (`exit::Failure`): invalid and refused are 2, unreadable is 3.
+/// (`run::exit::Failure`): invalid and refused are 2, unreadable is 3.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The policy does not parse or validate.

@@ -3,21 +3,24 @@
 //! boot record, the manifest, the fleet upload and the state file. The CLI,
 //! the monitor and `sudo restore` all come through [`run`].
 
+pub mod exit;
+pub mod record;
+pub mod upload;
+
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
-use super::{Context, Control, run_controls};
 use crate::aws::Aws;
 use crate::base::verdict::Verdict;
 use crate::base::version;
 use crate::controls;
-use crate::exit::Failure;
+use crate::engine::{Context, Control, run_controls};
 use crate::facts::Facts;
 use crate::host::Host;
 use crate::policy::{LoadedPolicy, OnFailure, Policy, Severity};
 use crate::report::Mode;
 use crate::report::{ControlReport, HostFacts, PolicyRef, Report, SCHEMA_VERSION, Summary};
-use crate::state;
+use exit::Failure;
 
 /// What one run is asked to do.
 pub struct RunSpec<'a> {
@@ -176,7 +179,7 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Report, Failure> {
     // before recording (killed, out of memory) is not mistaken for the last
     // verdict still holding; an admin command's start does the same.
     if records && unseats_the_verdict(spec) {
-        state::mark_run_started(spec.host, started_at)
+        record::mark_run_started(spec.host, started_at)
             .map_err(|e| Failure::CannotEvaluate(e.context("cannot record the run's start")))?;
     }
     let blocks_start = policy.verify.on_failure == OnFailure::Fail;
@@ -251,7 +254,7 @@ fn unseats_the_verdict(spec: &RunSpec<'_>) -> bool {
         Purpose::Verdict | Purpose::Admin => true,
         Purpose::Scoped => {
             spec.mode == Mode::Apply
-                && state::load(spec.host)
+                && record::load(spec.host)
                     .ok()
                     .flatten()
                     .is_some_and(|last| last.policy.sha256 != spec.policy.sha256)
@@ -263,13 +266,13 @@ fn unseats_the_verdict(spec: &RunSpec<'_>) -> bool {
 /// plan changes nothing, so it needs no lock and may run beside a run. An
 /// admin without root may verify; the lock is only courtesy towards a
 /// concurrent apply then.
-fn lock(spec: &RunSpec<'_>) -> Result<Option<state::RunLock>, Failure> {
+fn lock(spec: &RunSpec<'_>) -> Result<Option<record::RunLock>, Failure> {
     Ok(match spec.mode {
         Mode::Plan => None,
-        Mode::Verify if spec.host.euid() != 0 => state::RunLock::acquire(spec.host, spec.deadline)
+        Mode::Verify if spec.host.euid() != 0 => record::RunLock::acquire(spec.host, spec.deadline)
             .inspect_err(|e| tracing::warn!("verifying without the run lock: {e:#}"))
             .ok(),
-        Mode::Apply | Mode::Verify => Some(state::RunLock::acquire(spec.host, spec.deadline)?),
+        Mode::Apply | Mode::Verify => Some(record::RunLock::acquire(spec.host, spec.deadline)?),
     })
 }
 
@@ -320,7 +323,7 @@ fn record(spec: &RunSpec<'_>, facts: &Facts<'_>, report: &mut Report) {
                 .map(|u| PathBuf::from(&u.home))
         });
         let complete = Verdict::from_code(report.exit_code) != Some(Verdict::Incomplete);
-        match state::observe_boot(
+        match record::observe_boot(
             host,
             home.as_deref(),
             facts.instance_id_if_connected(),
@@ -335,21 +338,21 @@ fn record(spec: &RunSpec<'_>, facts: &Facts<'_>, report: &mut Report) {
                 .iter()
                 .flat_map(|c| c.managed.clone())
                 .collect();
-            if let Err(e) = state::save_manifest(host, report, &entries) {
-                tracing::warn!("could not write {}: {e:#}", state::MANIFEST);
+            if let Err(e) = record::save_manifest(host, report, &entries) {
+                tracing::warn!("could not write {}: {e:#}", record::MANIFEST);
             }
         }
         if let Some(sink) = &spec.policy.policy.verify.report {
-            let outcome = crate::fleet::upload(facts, spec.aws, sink, report);
+            let outcome = upload::upload(facts, spec.aws, sink, report);
             tracing::info!("{outcome}");
-            report.upload = Some(outcome);
+            report.upload = Some(outcome.to_string());
         }
     }
     // Recording is bookkeeping: an admin without root can still verify.
     if host.euid() == 0
-        && let Err(e) = state::save(host, report)
+        && let Err(e) = record::save(host, report)
     {
-        tracing::warn!("could not record this run in {}: {e:#}", state::LAST_RUN);
+        tracing::warn!("could not record this run in {}: {e:#}", record::LAST_RUN);
     }
 }
 
@@ -437,7 +440,7 @@ mod tests {
         assert_eq!(report.exit_code, 0);
         // Only root's runs speak for the instance.
         let host = Host::open(dir.path()).expect("host");
-        let recorded = state::load(&host).expect("readable");
+        let recorded = record::load(&host).expect("readable");
         assert_eq!(recorded.is_some(), is_root());
         assert_eq!(
             dir.path().join("var/lib/nbwarden/manifest.json").exists(),
@@ -530,7 +533,7 @@ mod tests {
             Purpose::Scoped,
         )
         .expect("scoped");
-        assert!(state::last_verdict(&host, None).is_ok());
+        assert!(record::last_verdict(&host, None).is_ok());
         // Another policy: it no longer does.
         let other = policy("version = 1\n[variables.values.A]\nvalue = \"c\"\n");
         run_with(
@@ -541,7 +544,7 @@ mod tests {
             Purpose::Scoped,
         )
         .expect("scoped");
-        let err = state::last_verdict(&host, None).expect_err("unseated");
+        let err = record::last_verdict(&host, None).expect_err("unseated");
         assert!(format!("{err:#}").contains("no longer stands"), "{err:#}");
     }
 
@@ -614,14 +617,14 @@ mod tests {
         // Recording needs root (the suite runs as root).
         if is_root() {
             verdict(dir.path());
-            assert!(state::last_verdict(&host, None).is_ok());
+            assert!(record::last_verdict(&host, None).is_ok());
         }
         let report = restore(dir.path());
         assert_eq!(report.controls.len(), 1);
         if !is_root() {
             return;
         }
-        let err = state::last_verdict(&host, None).expect_err("no longer stands");
+        let err = record::last_verdict(&host, None).expect_err("no longer stands");
         assert!(format!("{err:#}").contains("no longer stands"), "{err:#}");
         // The manifest is still the last apply's, not the restore's.
         let manifest = std::fs::read_to_string(dir.path().join("var/lib/nbwarden/manifest.json"))

@@ -26,33 +26,6 @@ const LOCK: &str = "/var/lib/nbwarden/run.lock";
 /// started, written before it runs.
 const RUN_STARTED: &str = "/var/lib/nbwarden/run-started";
 
-/// What the running monitor loaded: `apply` restarts a monitor whose
-/// policy or binary is not the one it applies.
-const MONITOR: &str = "/var/lib/nbwarden/monitor.json";
-
-/// The monitor's record of what it runs, written at its start and when it
-/// takes a new policy.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct MonitorRecord {
-    pub pid: u32,
-    pub policy_source: String,
-    pub policy_sha256: String,
-}
-
-pub fn save_monitor(host: &Host, record: &MonitorRecord) -> Result<()> {
-    let mut text = serde_json::to_vec_pretty(record).context("cannot serialize the record")?;
-    text.push(b'\n');
-    host.write(Path::new(MONITOR), &text, Ownership::root(0o644), None)
-}
-
-/// The monitor's record; `None` when there is none or it cannot be read
-/// (an older monitor wrote none: it is then taken as stale).
-pub fn load_monitor(host: &Host) -> Result<Option<MonitorRecord>> {
-    Ok(host
-        .read_text(Path::new(MONITOR))?
-        .and_then(|t| serde_json::from_str(&t).ok()))
-}
-
 /// Held for the whole of an apply or verify.
 pub struct RunLock {
     _lock: Flock<std::fs::File>,
