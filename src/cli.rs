@@ -3,6 +3,7 @@
 
 mod admin;
 pub mod args;
+mod logging;
 
 use std::io::IsTerminal;
 use std::time::Instant;
@@ -40,7 +41,7 @@ pub fn main() -> Result<Verdict, Failure> {
             return Err(Failure::Usage("invalid arguments".into()));
         }
     };
-    crate::logging::init(cli.global.verbosity());
+    logging::init(cli.global.verbosity());
     let result = dispatch(&cli);
     if let Err(failure) = &result {
         // A usage failure from clap was already printed above.

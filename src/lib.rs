@@ -5,15 +5,12 @@
 pub mod aws;
 pub mod base;
 pub mod cli;
-pub mod cloudformation;
 pub mod controls;
-pub mod download;
 pub mod engine;
 pub mod facts;
 pub mod fleet;
 pub mod host;
 pub mod lifecycle;
-pub mod logging;
 pub mod monitor;
 pub mod policy;
 pub mod report;

@@ -620,7 +620,7 @@ for i, (path, params) in enumerate(stacks.items()):
         .find_map(|l| l.strip_prefix("SIDS "))
         .unwrap_or_else(|| panic!("the role's policy: {text}"));
     assert!(sids.contains("ReadAndStopThisNotebookOnly"), "{sids}");
-    for (_, optional) in nbwarden::cloudformation::OPTIONAL_STATEMENTS {
+    for (_, optional) in nbwarden::lifecycle::cloudformation::OPTIONAL_STATEMENTS {
         for sid in *optional {
             assert!(!sids.contains(sid), "{sid} without its parameter: {sids}");
         }

@@ -7,10 +7,10 @@ use super::args::{self, FleetCommand, GlobalArgs, LifecycleCommand, ScriptFormat
 use crate::aws::Aws;
 use crate::base::verdict::Verdict;
 use crate::fleet::FleetView;
+use crate::lifecycle::{self, cloudformation};
 use crate::policy::{self, LoadedPolicy};
 use crate::report::OutputFormat;
 use crate::run::exit::Failure;
-use crate::{cloudformation, lifecycle};
 
 pub fn lifecycle(g: &GlobalArgs, command: &LifecycleCommand) -> Result<Verdict, Failure> {
     match command {

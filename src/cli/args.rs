@@ -140,10 +140,10 @@ pub struct TagKeyArgs {
     /// The tag naming who may open a notebook (compared with the user's
     /// name).
     #[arg(long, default_value = "owner", value_name = "KEY")]
-    pub owner_tag_key: crate::cloudformation::TagKey,
+    pub owner_tag_key: crate::lifecycle::cloudformation::TagKey,
     /// The cost-attribution tag.
     #[arg(long, default_value = "cost-center", value_name = "KEY")]
-    pub cost_tag_key: crate::cloudformation::TagKey,
+    pub cost_tag_key: crate::lifecycle::cloudformation::TagKey,
 }
 
 #[derive(Debug, Args)]
@@ -264,7 +264,7 @@ pub struct SummaryArgs {
         value_name = "KEY",
         requires = "cross_check"
     )]
-    pub owner_tag_key: crate::cloudformation::TagKey,
+    pub owner_tag_key: crate::lifecycle::cloudformation::TagKey,
     /// With --cross-check: the cost-attribution tag.
     #[arg(
         long,
@@ -272,7 +272,7 @@ pub struct SummaryArgs {
         value_name = "KEY",
         requires = "cross_check"
     )]
-    pub cost_tag_key: crate::cloudformation::TagKey,
+    pub cost_tag_key: crate::lifecycle::cloudformation::TagKey,
     /// With --cross-check: the fleet's lifecycle configurations (as
     /// `lifecycle render --name`; comma-separated or repeated, such as the
     /// fleet's and a canary's); a notebook that starts with another, or

@@ -306,7 +306,7 @@ impl Action for Install {
         let budget_end = Instant::now() + self.0.install_timeout;
         let budget = || budget_end.saturating_duration_since(Instant::now());
         let file = self.download_path();
-        let size = crate::download::fetch_pinned(
+        let size = super::download::fetch_pinned(
             host,
             ctx.aws,
             &self.0.source,

@@ -5,6 +5,7 @@ mod agents;
 mod block;
 pub mod checks;
 mod cloudwatch;
+mod download;
 mod environment;
 mod git;
 mod jupyter;

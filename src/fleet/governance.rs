@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::aws::{Aws, RolePolicy};
-use crate::cloudformation::{GUARDRAIL_POLICY_NAME, guardrail_statements};
+use crate::lifecycle::cloudformation::{GUARDRAIL_POLICY_NAME, guardrail_statements};
 use crate::policy::GovernancePolicy;
 
 use super::{FLEET_CALLS, NotebookKey, bounded, printable, role_identity};

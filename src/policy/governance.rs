@@ -137,7 +137,8 @@ mod tests {
     #[test]
     fn every_condition_key_of_the_guardrail_belongs_to_one_requirement() {
         let shipped: serde_json::Value =
-            serde_json::from_str(crate::cloudformation::NOTEBOOK_GUARDRAIL).expect("JSON");
+            serde_json::from_str(crate::lifecycle::cloudformation::NOTEBOOK_GUARDRAIL)
+                .expect("JSON");
         let mut seen = Vec::new();
         for st in shipped["Statement"].as_array().expect("statements") {
             for (_, keys) in st["Condition"].as_object().into_iter().flatten() {
@@ -192,7 +193,8 @@ mod tests {
             UpdatePipeline,
         ];
         let denied = |g: &GovernancePolicy| -> Vec<String> {
-            let policy = crate::cloudformation::guardrail_statements(g).expect("guardrail");
+            let policy =
+                crate::lifecycle::cloudformation::guardrail_statements(g).expect("guardrail");
             policy["Statement"]
                 .as_array()
                 .expect("statements")

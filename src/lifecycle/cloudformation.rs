@@ -17,13 +17,14 @@ mod yaml;
 use crate::policy::{GovernancePolicy, JobCondition};
 
 /// The notebook role's policy, as shipped in the bundle (`iam/`).
-pub const NOTEBOOK_ROLE_POLICY: &str = include_str!("../packaging/iam-notebook-role-policy.json");
+pub const NOTEBOOK_ROLE_POLICY: &str =
+    include_str!("../../packaging/iam-notebook-role-policy.json");
 /// The policy for the people who open notebooks, as shipped in the bundle.
-pub const USER_ACCESS_POLICY: &str = include_str!("../packaging/iam-user-access-policy.json");
+pub const USER_ACCESS_POLICY: &str = include_str!("../../packaging/iam-user-access-policy.json");
 /// The notebook role's guardrail, as shipped in the bundle: deny-only
 /// statements on what a notebook creates, rendered per `[governance]`.
 pub const NOTEBOOK_GUARDRAIL: &str =
-    include_str!("../packaging/iam-notebook-guardrail-policy.json");
+    include_str!("../../packaging/iam-notebook-guardrail-policy.json");
 /// The inline policy the guardrail becomes on each notebook's role; the
 /// cross-check looks for it under this name.
 pub const GUARDRAIL_POLICY_NAME: &str = "nbwarden-guardrail";

@@ -7,6 +7,8 @@
 //! and no proof is made twice. Every script is checked against SageMaker's limits and the
 //! patterns security tooling flags.
 
+pub mod cloudformation;
+
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
