@@ -116,7 +116,7 @@ fn render_lifecycle(g: &GlobalArgs, a: &args::RenderArgs) -> Result<(), Failure>
 /// validate`, the templates, the cross-check), so a draft may live
 /// anywhere; only apply, verify, plan and monitor require a root-owned file.
 pub fn draft_policy(file: &std::path::Path) -> Result<LoadedPolicy, Failure> {
-    let bytes = std::fs::read(file).map_err(|e| {
+    let bytes = crate::host::local::read(file).map_err(|e| {
         Failure::CannotEvaluate(anyhow::anyhow!(
             "cannot read policy file {}: {e}",
             file.display()

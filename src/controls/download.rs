@@ -4,7 +4,7 @@
 //! broken download leaves nothing behind.
 
 use std::cell::RefCell;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
@@ -32,7 +32,7 @@ pub fn fetch_pinned(
 ) -> Result<u64> {
     let hasher = RefCell::new(Sha256::new());
     let mut size = 0u64;
-    let mut fill = |file: &mut std::fs::File| -> Result<()> {
+    let mut fill = |file: &mut dyn std::io::Write| -> Result<()> {
         let mut sink = |chunk: &[u8]| -> Result<()> {
             hasher.borrow_mut().update(chunk);
             file.write_all(chunk)

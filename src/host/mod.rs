@@ -4,6 +4,8 @@
 
 pub mod accounts;
 pub mod command;
+pub mod local;
+mod lock;
 pub mod mounts;
 pub mod net;
 pub mod os;
@@ -18,6 +20,7 @@ use anyhow::{Context, Result};
 
 pub use accounts::{Accounts, Group, User};
 pub use command::CommandOutput;
+pub use lock::{HeldLock, LockKind, Locked};
 pub use mounts::Mount;
 pub use os::{Distro, OsInfo};
 pub use safe_file::{
@@ -113,7 +116,7 @@ impl Host {
         &self,
         path: &Path,
         own: Ownership,
-        fill: &mut dyn FnMut(&mut std::fs::File) -> Result<()>,
+        fill: &mut dyn FnMut(&mut dyn std::io::Write) -> Result<()>,
         check: Option<CandidateCheck<'_>>,
     ) -> Result<()> {
         self.tree.write_with(path, own, fill, check)
@@ -456,10 +459,6 @@ impl Host {
                 Err(e) => return Err(e).with_context(|| format!("cannot lock {PWD_LOCK}")),
             }
         }
-    }
-
-    pub(crate) fn open_lock(&self, path: &Path, create: bool) -> Result<Option<std::fs::File>> {
-        self.tree.open_lock(path, create, false)
     }
 
     /// Users and groups of the root, from its own files.

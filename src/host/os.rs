@@ -90,9 +90,57 @@ pub fn hostname() -> String {
         .unwrap_or_default()
 }
 
+/// The kernel's id of this boot; `None` when it cannot be read. Read from
+/// the machine, not the managed root.
+pub fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// What the machine's `/proc` says of a process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProcessSeen {
+    /// `/proc` hides other users' processes (`hidepid`): nothing can be told.
+    Hidden,
+    /// No such process.
+    Gone,
+    /// Running; its start time in clock ticks since boot (`stat`'s field
+    /// 22), which tells it from a later process given the same PID.
+    Started(String),
+}
+
+/// Looks `pid` up in the machine's `/proc`.
+pub fn process(pid: u32) -> ProcessSeen {
+    if !std::path::Path::new("/proc/1").exists() {
+        return ProcessSeen::Hidden;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return ProcessSeen::Gone;
+    };
+    // Field 22, counted after the command name, which may hold spaces.
+    match stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(19))
+    {
+        Some(start) => ProcessSeen::Started(start.to_string()),
+        None => ProcessSeen::Hidden,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn this_process_is_seen_started_and_a_free_pid_gone() {
+        assert!(matches!(
+            process(std::process::id()),
+            ProcessSeen::Started(_)
+        ));
+        // Above the kernel's largest pid_max (2^22).
+        assert_eq!(process(5_000_000), ProcessSeen::Gone);
+    }
 
     #[test]
     fn tells_amazon_linux_versions_apart() {

@@ -421,7 +421,7 @@ impl Tree {
         &self,
         path: &Path,
         own: Ownership,
-        fill: &mut dyn FnMut(&mut std::fs::File) -> Result<()>,
+        fill: &mut dyn FnMut(&mut dyn std::io::Write) -> Result<()>,
         check: Option<CandidateCheck<'_>>,
     ) -> Result<()> {
         let parent = self

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 
 use crate::base::paths::{ENV_FILE, START_MARK};
+use crate::host::local;
 
 /// SageMaker's limit on each script (characters, before base64).
 pub const MAX_SCRIPT_CHARS: usize = 16_384;
@@ -302,7 +303,7 @@ impl RenderRequest<'_> {
         }
         let mut binaries = match self.checksums {
             Some(file) => parse_checksums(
-                &std::fs::read_to_string(file)
+                &local::read_text(file)
                     .map_err(|e| format!("--checksums {}: {e}", file.display()))?,
             ),
             None => BTreeMap::new(),
@@ -362,15 +363,9 @@ pub fn scripts(o: &Options) -> Result<[(&'static str, String); 2]> {
 /// Writes the scripts into `dir` (created when missing), executable.
 /// Returns each path and its length in characters.
 pub fn write_scripts(dir: &Path, scripts: &[(&str, String)]) -> Result<Vec<(PathBuf, usize)>> {
-    use anyhow::Context as _;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut written = Vec::new();
     for (file, script) in scripts {
-        let path = dir.join(file);
-        std::fs::write(&path, script)
-            .and_then(|_| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        let path = local::write_executable(dir, file, script)?;
         written.push((path, script.chars().count()));
     }
     Ok(written)

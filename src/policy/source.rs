@@ -10,7 +10,7 @@ use anyhow::{Context, anyhow};
 use super::load::{LoadError, LoadedPolicy, from_bytes};
 use crate::aws::Aws;
 use crate::base::digest::{parse_sha256, sha256_hex};
-use crate::host::Host;
+use crate::host::{Host, local};
 
 /// Policies are small; a larger object is a mistake or an attack.
 const MAX_POLICY_BYTES: usize = 1024 * 1024;
@@ -65,7 +65,7 @@ impl PolicySource {
         let bytes = match self {
             PolicySource::File(path) => {
                 trusted_policy_file(path)?;
-                std::fs::read(path)
+                local::read(path)
                     .with_context(|| format!("cannot read policy file {}", path.display()))?
             }
             PolicySource::S3 { bucket, key } => aws
@@ -149,13 +149,13 @@ pub fn resolve(
 /// change (or reach through a link or directory someone else controls) is
 /// refused, exit 2, before it is read.
 fn trusted_policy_file(path: &std::path::Path) -> Result<(), LoadError> {
-    if !nix::unistd::geteuid().is_root() {
+    if !local::running_as_root() {
         return Ok(());
     }
     let absolute = std::env::current_dir()
         .map(|d| d.join(path))
         .unwrap_or_else(|_| path.to_path_buf());
-    if !absolute.exists() {
+    if !local::exists(&absolute) {
         // Reading it reports the missing file.
         return Ok(());
     }

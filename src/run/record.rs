@@ -6,10 +6,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
 
-use crate::host::{Host, Ownership};
+use crate::host::os::{self, ProcessSeen};
+use crate::host::{HeldLock, Host, LockKind, Locked, Ownership};
 use crate::report::{ManagedEntry, Report, RunContext, RunKind};
 
 pub const STATE_DIR: &str = "/var/lib/nbwarden";
@@ -28,39 +27,16 @@ const RUN_STARTED: &str = "/var/lib/nbwarden/run-started";
 
 /// Held for the whole of an apply or verify.
 pub struct RunLock {
-    _lock: Flock<std::fs::File>,
-}
-
-fn poll_lock(
-    file: std::fs::File,
-    arg: FlockArg,
-    deadline: Instant,
-) -> Result<Option<Flock<std::fs::File>>> {
-    let mut file = file;
-    loop {
-        match Flock::lock(file, arg) {
-            Ok(lock) => return Ok(Some(lock)),
-            Err((f, Errno::EWOULDBLOCK)) => {
-                if Instant::now() >= deadline {
-                    return Ok(None);
-                }
-                file = f;
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err((_, e)) => return Err(e).context("cannot lock the run lock"),
-        }
-    }
+    _lock: HeldLock,
 }
 
 impl RunLock {
     /// Takes the run lock, waiting until `deadline` for another run to end.
     pub fn acquire(host: &Host, deadline: Instant) -> Result<RunLock> {
-        let file = host
-            .open_lock(Path::new(LOCK), true)?
-            .context("cannot create the run lock")?;
-        match poll_lock(file, FlockArg::LockExclusiveNonblock, deadline)? {
-            Some(lock) => Ok(RunLock { _lock: lock }),
-            None => bail!(
+        match host.lock(Path::new(LOCK), LockKind::Exclusive, deadline)? {
+            Locked::Held(lock) => Ok(RunLock { _lock: lock }),
+            Locked::Absent => bail!("cannot create the run lock {LOCK}"),
+            Locked::Busy => bail!(
                 "another nbwarden run holds {}{LOCK} and did not finish before the deadline",
                 host.root().display()
             ),
@@ -139,23 +115,17 @@ fn start_in_progress(host: &Host) -> Result<Option<u32>> {
         return Ok(None);
     };
     let started = fields.next();
-    // With /proc mounted hidepid, root's processes are invisible to the
-    // user: a mark then means a start in progress (it is removed at the
-    // script's exit, and /run is emptied at boot).
-    if !Path::new("/proc/1").exists() {
-        return Ok(Some(pid));
-    }
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    Ok(match os::process(pid) {
+        // With /proc mounted hidepid, root's processes are invisible to
+        // the user: a mark then means a start in progress (it is removed
+        // at the script's exit, and /run is emptied at boot).
+        ProcessSeen::Hidden => Some(pid),
         // A start that was killed left its mark: nothing runs.
-        return Ok(None);
-    };
-    // Field 22, counted after the command name, which may hold spaces.
-    let now_started = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().nth(19));
-    Ok(match (started, now_started) {
-        (Some(a), Some(b)) if a != b => None,
-        _ => Some(pid),
+        ProcessSeen::Gone => None,
+        ProcessSeen::Started(now) => match started {
+            Some(recorded) if recorded != now => None,
+            _ => Some(pid),
+        },
     })
 }
 
@@ -216,12 +186,9 @@ pub fn wait_idle(host: &Host, timeout: Duration) -> Result<()> {
     if host.euid() != 0 {
         return Ok(());
     }
-    let Some(file) = host.open_lock(Path::new(LOCK), false)? else {
-        return Ok(());
-    };
-    match poll_lock(file, FlockArg::LockSharedNonblock, deadline)? {
-        Some(_) => Ok(()),
-        None => bail!("a run still holds the lock after {timeout:?}"),
+    match host.lock(Path::new(LOCK), LockKind::Shared, deadline)? {
+        Locked::Held(_) | Locked::Absent => Ok(()),
+        Locked::Busy => bail!("a run still holds the lock after {timeout:?}"),
     }
 }
 
@@ -236,9 +203,7 @@ pub fn observe_boot(
     complete: bool,
 ) -> Result<RunContext> {
     let boot_id = if host.is_live() {
-        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| "unknown".into())
+        os::boot_id().unwrap_or_else(|| "unknown".into())
     } else {
         "unknown (not the live system)".into()
     };

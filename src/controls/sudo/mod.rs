@@ -19,6 +19,7 @@ use anyhow::{Context as _, Result, bail};
 use crate::engine::{
     Context, Control, DesiredState, FileState, ManagedFile, Membership, Probe, ProbeResult,
 };
+use crate::host::local::is_permission_denied;
 use crate::host::{Accounts, Host, Ownership};
 use crate::policy::SudoPolicy;
 use sudoers::{Grant, Sudoers, Via};
@@ -222,14 +223,6 @@ fn comment_out(text: &str, spans: &[(usize, usize)], marker: &str) -> String {
         out.push_str(line);
     }
     out
-}
-
-fn is_permission_denied(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<nix::errno::Errno>() == Some(&nix::errno::Errno::EACCES)
-            || c.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
-    })
 }
 
 impl Control for Sudo {
