@@ -10,6 +10,7 @@ pub mod mounts;
 pub mod net;
 pub mod os;
 pub mod safe_file;
+pub mod stat;
 pub mod trust;
 pub mod watch;
 
@@ -23,9 +24,8 @@ pub use command::CommandOutput;
 pub use lock::{HeldLock, LockKind, Locked};
 pub use mounts::Mount;
 pub use os::{Distro, OsInfo};
-pub use safe_file::{
-    BoundedListing, CandidateCheck, EntryKind, FileSnapshot, FsUsage, Name, Ownership, Stat,
-};
+pub use safe_file::{BoundedListing, CandidateCheck, FileSnapshot, FsUsage, Name, Ownership};
+pub use stat::{EntryKind, Stat};
 pub use watch::{Added, DirWatch};
 
 /// The account files' lock; see [`Host::lock_user_database`]. Released

@@ -22,6 +22,8 @@ use nix::fcntl::{AtFlags, OFlag, openat, readlinkat, renameat};
 use nix::sys::stat::{FileStat, Mode, SFlag, fchmod, fstat, fstatat, mkdirat};
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fsync, unlinkat};
 
+use super::stat::{EntryKind, Stat, writable_by_others};
+
 /// Larger files are refused: nothing nbwarden manages or reads is this big,
 /// and a user-planted huge file must not exhaust memory.
 pub const MAX_READ_BYTES: u64 = 16 * 1024 * 1024;
@@ -35,26 +37,6 @@ pub struct FileSnapshot {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
-}
-
-/// The type of a directory entry, as `lstat` sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryKind {
-    File,
-    Dir,
-    Symlink,
-    Other,
-}
-
-impl EntryKind {
-    fn of(st: &FileStat) -> EntryKind {
-        match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
-            SFlag::S_IFREG => EntryKind::File,
-            SFlag::S_IFDIR => EntryKind::Dir,
-            SFlag::S_IFLNK => EntryKind::Symlink,
-            _ => EntryKind::Other,
-        }
-    }
 }
 
 /// A directory entry's name, byte for byte: a name that is not UTF-8 is
@@ -122,25 +104,6 @@ impl PartialEq<String> for Name {
     }
 }
 
-/// An entry's type, permission bits and owner, as `lstat` sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stat {
-    pub kind: EntryKind,
-    /// Permission bits (`0o7777` mask: setuid, setgid and sticky included).
-    pub mode: u32,
-    pub uid: u32,
-    pub gid: u32,
-    /// A character device's (major, minor) numbers: `(1, 3)` is the
-    /// kernel's null device.
-    pub char_device: Option<(u64, u64)>,
-    /// Hard links: a directory's is 2 plus its subdirectories on the
-    /// filesystems that count them (ext4, xfs), 1 where they are not
-    /// counted (btrfs).
-    pub links: u64,
-    /// Size in bytes (a sparse file's apparent size).
-    pub size: u64,
-}
-
 /// A directory's entries read up to a bound, kinds from the directory
 /// itself (`d_type`; a stat only where the filesystem gives none).
 #[derive(Debug, Default)]
@@ -148,52 +111,6 @@ pub struct BoundedListing {
     pub entries: Vec<(Name, EntryKind)>,
     /// Every entry was read (false: the bound stopped the read).
     pub complete: bool,
-}
-
-fn char_device(mode: u32, rdev: u64) -> Option<(u64, u64)> {
-    (SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits()) == SFlag::S_IFCHR).then(|| {
-        (
-            nix::sys::stat::major(rdev as nix::sys::stat::dev_t),
-            nix::sys::stat::minor(rdev as nix::sys::stat::dev_t),
-        )
-    })
-}
-
-impl Stat {
-    pub(crate) fn of(st: &FileStat) -> Stat {
-        Stat {
-            kind: EntryKind::of(st),
-            mode: st.st_mode & 0o7777,
-            uid: st.st_uid,
-            gid: st.st_gid,
-            char_device: char_device(st.st_mode, st.st_rdev),
-            links: st.st_nlink,
-            size: st.st_size as u64,
-        }
-    }
-
-    pub(crate) fn from_metadata(m: &std::fs::Metadata) -> Stat {
-        use std::os::unix::fs::MetadataExt;
-        let t = m.file_type();
-        let kind = if t.is_symlink() {
-            EntryKind::Symlink
-        } else if t.is_dir() {
-            EntryKind::Dir
-        } else if t.is_file() {
-            EntryKind::File
-        } else {
-            EntryKind::Other
-        };
-        Stat {
-            kind,
-            mode: m.mode() & 0o7777,
-            uid: m.uid(),
-            gid: m.gid(),
-            char_device: char_device(m.mode(), m.rdev()),
-            links: m.nlink(),
-            size: m.size(),
-        }
-    }
 }
 
 /// How full a file system is.
@@ -262,7 +179,7 @@ impl Tree {
     }
 
     fn is_trusted(&self, st: &FileStat) -> bool {
-        super::trust::writable_by_others(&Stat::of(st), self.euid).is_none()
+        writable_by_others(&Stat::of(st), self.euid).is_none()
     }
 
     /// Opens the directory holding `path` (absolute, inside the root).

@@ -9,26 +9,11 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use super::safe_file::{EntryKind, Stat};
+use super::stat::{EntryKind, Stat, writable_by_others};
 
 use anyhow::{Result, bail};
 
 const MAX_LINK_HOPS: usize = 32;
-
-/// Why an entry cannot be trusted, or `None` when it can: owned by root
-/// or `euid`, not writable by others or by a group other than root's.
-pub fn writable_by_others(st: &Stat, euid: u32) -> Option<String> {
-    if st.uid != 0 && st.uid != euid {
-        return Some(format!("is owned by uid {}", st.uid));
-    }
-    if st.mode & 0o002 != 0 {
-        return Some("is writable by everyone".into());
-    }
-    if st.mode & 0o020 != 0 && st.gid != 0 {
-        return Some(format!("is writable by group {}", st.gid));
-    }
-    None
-}
 
 fn sticky_root_dir(st: &Stat) -> bool {
     st.kind == EntryKind::Dir && st.uid == 0 && st.mode & 0o1000 != 0

@@ -670,7 +670,7 @@ impl Scan {
         // Root's own rule, with nbwarden's uid taken as root: a unit file
         // is judged for what it is, whoever runs the check.
         if let Ok(Some(st)) = host.stat(file)
-            && crate::host::trust::writable_by_others(&st, 0).is_some()
+            && crate::host::stat::writable_by_others(&st, 0).is_some()
         {
             out.push(format!(
                 "{} is itself writable by someone other than root",
