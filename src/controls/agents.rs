@@ -206,7 +206,7 @@ impl Install {
         let Some(unit) = &self.0.service else {
             return Ok(None);
         };
-        host.run_in_root("systemctl", &["enable", unit.as_str()], timeout)?
+        host.systemctl(&["enable", unit.as_str()], timeout)?
             .checked(&format!("`systemctl enable {}`", unit.as_str()))?;
         if !host.systemd_runs()? {
             return Ok(Some(format!(
@@ -215,12 +215,8 @@ impl Install {
             )));
         }
         // Never wait for an agent's start: it must not hold up Jupyter.
-        host.run_in_root(
-            "systemctl",
-            &["--no-block", "start", unit.as_str()],
-            timeout,
-        )?
-        .checked(&format!("`systemctl --no-block start {}`", unit.as_str()))?;
+        host.systemctl(&["--no-block", "start", unit.as_str()], timeout)?
+            .checked(&format!("`systemctl --no-block start {}`", unit.as_str()))?;
         Ok(Some(format!("{} enabled and started", unit.as_str())))
     }
 

@@ -152,11 +152,10 @@ impl Action for Restart {
         let host = ctx.host;
         let what = if host.systemd_runs()? {
             if self.reload_units {
-                host.run_in_root("systemctl", &["daemon-reload"], SYSTEMCTL_TIMEOUT)?
+                host.systemctl(&["daemon-reload"], SYSTEMCTL_TIMEOUT)?
                     .checked("`systemctl daemon-reload`")?;
             }
-            host.run_in_root(
-                "systemctl",
+            host.systemctl(
                 &["--no-block", "try-restart", &self.unit],
                 SYSTEMCTL_TIMEOUT,
             )?

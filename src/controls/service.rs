@@ -506,7 +506,7 @@ const SYSTEMCTL_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn systemctl(host: &Host, args: &[&str]) -> Result<String> {
     let out = host
-        .run_in_root("systemctl", args, SYSTEMCTL_TIMEOUT)?
+        .systemctl(args, SYSTEMCTL_TIMEOUT)?
         .checked(&format!("`systemctl {}`", args.join(" ")))?;
     Ok(out.stdout)
 }

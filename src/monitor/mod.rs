@@ -365,11 +365,7 @@ fn reapply(spec: &RoundSpec<'_>, aws: &Aws, id: &str) -> String {
     }
     let unit = crate::controls::service::reapply_unit(id);
     match host
-        .run_in_root(
-            "systemctl",
-            &["--no-block", "start", &unit],
-            Duration::from_secs(20),
-        )
+        .systemctl(&["--no-block", "start", &unit], Duration::from_secs(20))
         .and_then(|out| out.checked(&format!("systemctl start {unit}")))
     {
         Ok(_) => {

@@ -182,8 +182,7 @@ impl Action for RefreshTimer {
                 "systemd does not run here: the next apply refreshes a due token".into(),
             ));
         }
-        let out = host.run_in_root(
-            "systemctl",
+        let out = host.systemctl(
             &["is-active", &format!("{TIMER}.timer")],
             std::time::Duration::from_secs(10),
         )?;
@@ -198,15 +197,11 @@ impl Action for RefreshTimer {
         let host = ctx.host;
         let timeout = std::time::Duration::from_secs(20);
         let installed = host
-            .run_in_root("systemctl", &["cat", &format!("{TIMER}.timer")], timeout)?
+            .systemctl(&["cat", &format!("{TIMER}.timer")], timeout)?
             .success();
         if installed {
-            host.run_in_root(
-                "systemctl",
-                &["--no-block", "start", &format!("{TIMER}.timer")],
-                timeout,
-            )?
-            .checked(&format!("starting {TIMER}.timer"))?;
+            host.systemctl(&["--no-block", "start", &format!("{TIMER}.timer")], timeout)?
+                .checked(&format!("starting {TIMER}.timer"))?;
             return Ok(ActionOutcome::Done(format!(
                 "started the installed {TIMER}.timer"
             )));
