@@ -3,6 +3,7 @@
 //! thousand notebooks (several pages), and the cross-check that catches a
 //! report the notebook user forged with the instance role.
 
+#[macro_use]
 mod common;
 
 use std::net::TcpListener;
@@ -168,48 +169,44 @@ fn assert_uploaded(report: &Report) {
     );
 }
 
-#[test]
-#[cfg_attr(
-    not(feature = "system-tier"),
-    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
-)]
-fn reports_are_uploaded_with_kms_and_failing_since_survives_until_fixed() {
-    let root = sandbox("al2023");
-    let open = TcpListener::bind("127.0.0.1:0").expect("listener");
-    let port = open.local_addr().expect("addr").port();
-    let prefix = unique("up");
-    let dir = tempfile::tempdir().expect("tmp");
-    let failing = write_policy(
-        dir.path(),
-        &format!(
-            "version = 1\n[verify.egress]\nmust_fail = [\"127.0.0.1:{port}\"]\n\
-             [verify.report]\nbucket = \"{BUCKET}\"\nprefix = \"{prefix}\"\nkms_key_id = \"alias/nbwarden-reports\"\n"
-        ),
-    );
-    let failing = failing.to_string_lossy().into_owned();
-    let first = run_aws(
-        root.path(),
-        &["verify", "--policy", &failing, "--output", "json"],
-        &[],
-    );
-    assert_eq!(code(&first), 1, "{}", output_text(&first));
-    let first = read_report(&first);
-    let base = format!("{prefix}/111122223333/eu-west-1/demo-notebook");
-    assert!(
-        first
-            .upload
-            .as_deref()
-            .is_some_and(|u| u.starts_with(&format!("uploaded to s3://{BUCKET}/{base}/"))),
-        "{first:#?}"
-    );
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    let second = read_report(&run_aws(
-        root.path(),
-        &["verify", "--policy", &failing, "--output", "json"],
-        &[],
-    ));
+system_test! {
+    fn reports_are_uploaded_with_kms_and_failing_since_survives_until_fixed() {
+        let root = sandbox("al2023");
+        let open = TcpListener::bind("127.0.0.1:0").expect("listener");
+        let port = open.local_addr().expect("addr").port();
+        let prefix = unique("up");
+        let dir = tempfile::tempdir().expect("tmp");
+        let failing = write_policy(
+            dir.path(),
+            &format!(
+                "version = 1\n[verify.egress]\nmust_fail = [\"127.0.0.1:{port}\"]\n\
+                 [verify.report]\nbucket = \"{BUCKET}\"\nprefix = \"{prefix}\"\nkms_key_id = \"alias/nbwarden-reports\"\n"
+            ),
+        );
+        let failing = failing.to_string_lossy().into_owned();
+        let first = run_aws(
+            root.path(),
+            &["verify", "--policy", &failing, "--output", "json"],
+            &[],
+        );
+        assert_eq!(code(&first), 1, "{}", output_text(&first));
+        let first = read_report(&first);
+        let base = format!("{prefix}/111122223333/eu-west-1/demo-notebook");
+        assert!(
+            first
+                .upload
+                .as_deref()
+                .is_some_and(|u| u.starts_with(&format!("uploaded to s3://{BUCKET}/{base}/"))),
+            "{first:#?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let second = read_report(&run_aws(
+            root.path(),
+            &["verify", "--policy", &failing, "--output", "json"],
+            &[],
+        ));
 
-    let script = r#"
+        let script = r#"
 import boto3, json, sys
 s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
                   aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -219,102 +216,96 @@ head = s3.head_object(Bucket="nbwarden-reports", Key=base + "/latest.json")
 latest = json.loads(s3.get_object(Bucket="nbwarden-reports", Key=base + "/latest.json")["Body"].read())
 print(json.dumps({"keys": keys, "sse": head.get("ServerSideEncryption"), "kms": head.get("SSEKMSKeyId"), "latest": latest}))
 "#;
-    let out = boto3(script, &[&base]);
-    assert!(out.status.success(), "{}", output_text(&out));
-    let s3 = common::json(&out);
-    let latest: Report =
-        serde_json::from_value(s3["latest"].clone()).expect("latest.json is a report");
-    assert_eq!(
-        s3["keys"].as_array().map(Vec::len),
-        Some(3),
-        "two reports and latest.json: {s3:#?}"
-    );
-    assert_eq!(s3["sse"], "aws:kms");
-    assert!(
-        s3["kms"]
-            .as_str()
-            .is_some_and(|k| k.contains("nbwarden-reports")),
-        "{s3:#?}"
-    );
-    assert_eq!(latest.started_at, second.started_at);
-    assert_eq!(
-        latest.failing_since,
-        Some(first.started_at),
-        "failing since the first failure"
-    );
+        let out = boto3(script, &[&base]);
+        assert!(out.status.success(), "{}", output_text(&out));
+        let s3 = common::json(&out);
+        let latest: Report =
+            serde_json::from_value(s3["latest"].clone()).expect("latest.json is a report");
+        assert_eq!(
+            s3["keys"].as_array().map(Vec::len),
+            Some(3),
+            "two reports and latest.json: {s3:#?}"
+        );
+        assert_eq!(s3["sse"], "aws:kms");
+        assert!(
+            s3["kms"]
+                .as_str()
+                .is_some_and(|k| k.contains("nbwarden-reports")),
+            "{s3:#?}"
+        );
+        assert_eq!(latest.started_at, second.started_at);
+        assert_eq!(
+            latest.failing_since,
+            Some(first.started_at),
+            "failing since the first failure"
+        );
 
-    // Fixed: the next report is compliant and carries no failing_since.
-    drop(open);
-    let fixed = read_report(&run_aws(
-        root.path(),
-        &["verify", "--policy", &failing, "--output", "json"],
-        &[],
-    ));
-    assert_eq!(fixed.exit_code, 0, "{fixed:#?}");
-    assert!(fixed.failing_since.is_none(), "{fixed:#?}");
+        // Fixed: the next report is compliant and carries no failing_since.
+        drop(open);
+        let fixed = read_report(&run_aws(
+            root.path(),
+            &["verify", "--policy", &failing, "--output", "json"],
+            &[],
+        ));
+        assert_eq!(fixed.exit_code, 0, "{fixed:#?}");
+        assert!(fixed.failing_since.is_none(), "{fixed:#?}");
+    }
 }
 
-#[test]
-#[cfg_attr(
-    not(feature = "system-tier"),
-    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
-)]
-fn a_failed_upload_is_reported_and_changes_no_verdict() {
-    let root = sandbox("al2023");
-    let dir = tempfile::tempdir().expect("tmp");
-    let policy = write_policy(
-        dir.path(),
-        "version = 1\n[variables.values.A]\nvalue = \"b\"\n[verify.report]\nbucket = \"no-such-bucket-here\"\n",
-    );
-    let out = run_aws(
-        root.path(),
-        &[
-            "apply",
-            "--policy",
-            &policy.to_string_lossy(),
-            "--output",
-            "json",
-        ],
-        &[],
-    );
-    assert_eq!(code(&out), 0, "{}", output_text(&out));
-    let r = read_report(&out);
-    assert!(
-        r.upload
-            .as_deref()
-            .is_some_and(|u| u.starts_with("upload failed") && u.contains("NoSuchBucket")),
-        "{r:#?}"
-    );
+system_test! {
+    fn a_failed_upload_is_reported_and_changes_no_verdict() {
+        let root = sandbox("al2023");
+        let dir = tempfile::tempdir().expect("tmp");
+        let policy = write_policy(
+            dir.path(),
+            "version = 1\n[variables.values.A]\nvalue = \"b\"\n[verify.report]\nbucket = \"no-such-bucket-here\"\n",
+        );
+        let out = run_aws(
+            root.path(),
+            &[
+                "apply",
+                "--policy",
+                &policy.to_string_lossy(),
+                "--output",
+                "json",
+            ],
+            &[],
+        );
+        assert_eq!(code(&out), 0, "{}", output_text(&out));
+        let r = read_report(&out);
+        assert!(
+            r.upload
+                .as_deref()
+                .is_some_and(|u| u.starts_with("upload failed") && u.contains("NoSuchBucket")),
+            "{r:#?}"
+        );
+    }
 }
 
-#[test]
-#[cfg_attr(
-    not(feature = "system-tier"),
-    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
-)]
-fn the_summary_pages_through_more_than_a_thousand_notebooks() {
-    let root = sandbox("al2023");
-    let dir = tempfile::tempdir().expect("tmp");
-    let policy = write_policy(
-        dir.path(),
-        "version = 1\n[variables.values.A]\nvalue = \"b\"\n",
-    );
-    let template = run_aws(
-        root.path(),
-        &[
-            "apply",
-            "--policy",
-            &policy.to_string_lossy(),
-            "--output",
-            "json",
-        ],
-        &[],
-    );
-    assert_eq!(code(&template), 0);
-    let template_path = dir.path().join("report.json");
-    std::fs::write(&template_path, &template.stdout).expect("template");
-    let prefix = unique("fleet");
-    let script = r#"
+system_test! {
+    fn the_summary_pages_through_more_than_a_thousand_notebooks() {
+        let root = sandbox("al2023");
+        let dir = tempfile::tempdir().expect("tmp");
+        let policy = write_policy(
+            dir.path(),
+            "version = 1\n[variables.values.A]\nvalue = \"b\"\n",
+        );
+        let template = run_aws(
+            root.path(),
+            &[
+                "apply",
+                "--policy",
+                &policy.to_string_lossy(),
+                "--output",
+                "json",
+            ],
+            &[],
+        );
+        assert_eq!(code(&template), 0);
+        let template_path = dir.path().join("report.json");
+        std::fs::write(&template_path, &template.stdout).expect("template");
+        let prefix = unique("fleet");
+        let script = r#"
 import boto3, json, sys, copy
 s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
                   aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -330,82 +321,79 @@ for i in range(1100):
     s3.put_object(Bucket="nbwarden-reports", Key=key.replace("latest.json", "2026-01-01T00-00-00Z.json"), Body=b"{}")
 print("ok")
 "#;
-    let out = boto3(script, &[&prefix, &template_path.to_string_lossy()]);
-    assert!(out.status.success(), "{}", output_text(&out));
+        let out = boto3(script, &[&prefix, &template_path.to_string_lossy()]);
+        assert!(out.status.success(), "{}", output_text(&out));
 
-    let out = summary(root.path(), &prefix, &["--output", "json"]);
-    assert_eq!(code(&out), 1, "some notebooks fail: {}", stderr(&out));
-    let view: nbwarden::fleet::FleetView = serde_json::from_slice(&out.stdout).expect("fleet view");
-    assert_eq!(view.source, format!("s3://{BUCKET}/{prefix}/"));
-    let rows = view.notebooks;
-    assert_eq!(rows.len(), 1100);
-    let failing: Vec<&nbwarden::fleet::Row> = rows.iter().filter(|r| r.exit_code != 0).collect();
-    assert_eq!(failing.len(), 100);
-    assert_eq!(rows[0].exit_code, 1, "failing notebooks first");
-    assert_eq!(
-        failing[0].failing_since.as_deref(),
-        Some("2026-01-01T00:00:00.000Z")
-    );
-    assert_eq!(failing[0].account, "123456789012");
-    assert!(!failing[0].failing.is_empty());
-
-    let table = summary(root.path(), &prefix, &[]);
-    assert!(
-        stdout(&table).contains("1100 notebook(s), 100 not compliant"),
-        "{}",
-        stdout(&table)
-    );
-
-    // JUnit for the dashboards: one case per notebook, the failing ones
-    // failed (it used to print the table).
-    let junit = summary(root.path(), &prefix, &["--output", "junit"]);
-    assert_eq!(code(&junit), 1, "{}", stderr(&junit));
-    let xml = stdout(&junit);
-    assert!(xml.starts_with("<?xml"), "{xml:.200}");
-    assert_eq!(xml.matches("<testcase ").count(), 1100);
-    assert!(
-        xml.contains("tests=\"1100\" failures=\"100\" errors=\"0\""),
-        "{xml:.400}"
-    );
-
-    // A mistyped prefix finds nothing: its own exit code and message, never
-    // a green "0 notebook(s)".
-    for output in ["human", "json", "junit"] {
-        let typo = summary(
-            root.path(),
-            &format!("{prefix}-typo"),
-            &["--output", output],
+        let out = summary(root.path(), &prefix, &["--output", "json"]);
+        assert_eq!(code(&out), 1, "some notebooks fail: {}", stderr(&out));
+        let view: nbwarden::fleet::FleetView = serde_json::from_slice(&out.stdout).expect("fleet view");
+        assert_eq!(view.source, format!("s3://{BUCKET}/{prefix}/"));
+        let rows = view.notebooks;
+        assert_eq!(rows.len(), 1100);
+        let failing: Vec<&nbwarden::fleet::Row> = rows.iter().filter(|r| r.exit_code != 0).collect();
+        assert_eq!(failing.len(), 100);
+        assert_eq!(rows[0].exit_code, 1, "failing notebooks first");
+        assert_eq!(
+            failing[0].failing_since.as_deref(),
+            Some("2026-01-01T00:00:00.000Z")
         );
-        assert_eq!(code(&typo), 4, "{}", output_text(&typo));
-        assert!(stdout(&typo).is_empty(), "{}", stdout(&typo));
+        assert_eq!(failing[0].account, "123456789012");
+        assert!(!failing[0].failing.is_empty());
+
+        let table = summary(root.path(), &prefix, &[]);
         assert!(
-            stderr(&typo).contains(&format!(
-                "no reports found under s3://{BUCKET}/{prefix}-typo/"
-            )),
+            stdout(&table).contains("1100 notebook(s), 100 not compliant"),
             "{}",
-            stderr(&typo)
+            stdout(&table)
         );
+
+        // JUnit for the dashboards: one case per notebook, the failing ones
+        // failed (it used to print the table).
+        let junit = summary(root.path(), &prefix, &["--output", "junit"]);
+        assert_eq!(code(&junit), 1, "{}", stderr(&junit));
+        let xml = stdout(&junit);
+        assert!(xml.starts_with("<?xml"), "{xml:.200}");
+        assert_eq!(xml.matches("<testcase ").count(), 1100);
+        assert!(
+            xml.contains("tests=\"1100\" failures=\"100\" errors=\"0\""),
+            "{xml:.400}"
+        );
+
+        // A mistyped prefix finds nothing: its own exit code and message, never
+        // a green "0 notebook(s)".
+        for output in ["human", "json", "junit"] {
+            let typo = summary(
+                root.path(),
+                &format!("{prefix}-typo"),
+                &["--output", output],
+            );
+            assert_eq!(code(&typo), 4, "{}", output_text(&typo));
+            assert!(stdout(&typo).is_empty(), "{}", stdout(&typo));
+            assert!(
+                stderr(&typo).contains(&format!(
+                    "no reports found under s3://{BUCKET}/{prefix}-typo/"
+                )),
+                "{}",
+                stderr(&typo)
+            );
+        }
     }
 }
 
-/// The notebook user holds the instance role, so it can overwrite its own
-/// notebook's `latest.json`. Plain `fleet summary` believes a forged
-/// report; `--cross-check` holds every report against SageMaker (moto)
-/// with the administrator's credentials and flags the forgery, a stale
-/// report and a notebook in service with no report.
-#[test]
-#[cfg_attr(
-    not(feature = "system-tier"),
-    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
-)]
-fn the_cross_check_flags_forged_stale_and_missing_reports() {
-    let tag = unique("xc");
-    let honest = format!("{tag}-honest");
-    let open = format!("{tag}-open");
-    let old = format!("{tag}-old");
-    let silent = format!("{tag}-silent");
-    let prefix = format!("{tag}-reports");
-    let create = r#"
+system_test! {
+    /// The notebook user holds the instance role, so it can overwrite its own
+    /// notebook's `latest.json`. Plain `fleet summary` believes a forged
+    /// report; `--cross-check` holds every report against SageMaker (moto)
+    /// with the administrator's credentials and flags the forgery, a stale
+    /// report and a notebook in service with no report.
+    fn the_cross_check_flags_forged_stale_and_missing_reports() {
+        let tag = unique("xc");
+        let honest = format!("{tag}-honest");
+        let open = format!("{tag}-open");
+        let old = format!("{tag}-old");
+        let silent = format!("{tag}-silent");
+        let prefix = format!("{tag}-reports");
+        let create = r#"
 import boto3, sys
 sm = boto3.client("sagemaker", endpoint_url=sys.argv[1], region_name="us-east-1",
                   aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -420,30 +408,30 @@ for name, safe in zip(sys.argv[2::2], sys.argv[3::2]):
         SubnetId="subnet-0a1b2c3d4e5f67890", SecurityGroupIds=["sg-0a1b2c3d4e5f67890"],
         Tags=[{"Key": "owner", "Value": "ana"}, {"Key": "cost-center", "Value": "cc-1"}], **extra)
 "#;
-    let made = boto3(
-        create,
-        &[
-            &honest, "safe", &open, "open", &old, "safe", &silent, "safe",
-        ],
-    );
-    assert!(made.status.success(), "{}", output_text(&made));
-    make_guarded_roles("", &[&honest, &open, &old, &silent]);
+        let made = boto3(
+            create,
+            &[
+                &honest, "safe", &open, "open", &old, "safe", &silent, "safe",
+            ],
+        );
+        assert!(made.status.success(), "{}", output_text(&made));
+        make_guarded_roles("", &[&honest, &open, &old, &silent]);
 
-    // Honest runs on two safe notebooks upload real reports.
-    let dir = tempfile::tempdir().expect("tmp");
-    let policy = write_policy(
-        dir.path(),
-        &format!(
-            "version = 1\n[verify.control_plane]\nrequire_root_access_disabled = true\n\
-             [verify.report]\nbucket = \"{BUCKET}\"\nprefix = \"{prefix}\"\n"
-        ),
-    );
-    let policy = policy.to_string_lossy().into_owned();
-    upload_honest_reports(&policy, &[&honest, &old]);
+        // Honest runs on two safe notebooks upload real reports.
+        let dir = tempfile::tempdir().expect("tmp");
+        let policy = write_policy(
+            dir.path(),
+            &format!(
+                "version = 1\n[verify.control_plane]\nrequire_root_access_disabled = true\n\
+                 [verify.report]\nbucket = \"{BUCKET}\"\nprefix = \"{prefix}\"\n"
+            ),
+        );
+        let policy = policy.to_string_lossy().into_owned();
+        upload_honest_reports(&policy, &[&honest, &old]);
 
-    // The users: the open notebook's copies the honest report over its
-    // own; the old notebook's puts back a report from hours ago.
-    let forge = r#"
+        // The users: the open notebook's copies the honest report over its
+        // own; the old notebook's puts back a report from hours ago.
+        let forge = r#"
 import boto3, json, sys
 s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
                   aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -456,67 +444,64 @@ report["started_at"] = "2026-01-01T00:00:00.000Z"
 report["finished_at"] = "2026-01-01T00:00:05.000Z"
 s3.put_object(Bucket="nbwarden-reports", Key=base + old + "/latest.json", Body=json.dumps(report))
 "#;
-    let forged = boto3(forge, &[&prefix, &honest, &open, &old]);
-    assert!(forged.status.success(), "{}", output_text(&forged));
+        let forged = boto3(forge, &[&prefix, &honest, &open, &old]);
+        assert!(forged.status.success(), "{}", output_text(&forged));
 
-    let admin = sandbox("al2023");
-    // Without the cross-check, every report says compliant: fooled.
-    let plain = summary(admin.path(), &prefix, &["--output", "json"]);
-    assert_eq!(code(&plain), 0, "{}", output_text(&plain));
+        let admin = sandbox("al2023");
+        // Without the cross-check, every report says compliant: fooled.
+        let plain = summary(admin.path(), &prefix, &["--output", "json"]);
+        assert_eq!(code(&plain), 0, "{}", output_text(&plain));
 
-    let rows = flagged_rows(admin.path(), &prefix, &[]);
-    let row = |name: &str| row_of(&rows, name).clone();
-    let findings = |name: &str| findings_of(&rows, name);
-    assert_eq!(findings(&honest), "", "{rows:#}");
-    assert_eq!(row(&honest)["cross_check"]["status"], "InService");
-    let open_findings = findings(&open);
-    for expected in [
-        "DirectInternetAccess: SageMaker says Enabled, the report says Disabled",
-        "RootAccess: SageMaker says Enabled, the report says Disabled",
-        "KmsKeyId",
-    ] {
+        let rows = flagged_rows(admin.path(), &prefix, &[]);
+        let row = |name: &str| row_of(&rows, name).clone();
+        let findings = |name: &str| findings_of(&rows, name);
+        assert_eq!(findings(&honest), "", "{rows:#}");
+        assert_eq!(row(&honest)["cross_check"]["status"], "InService");
+        let open_findings = findings(&open);
+        for expected in [
+            "DirectInternetAccess: SageMaker says Enabled, the report says Disabled",
+            "RootAccess: SageMaker says Enabled, the report says Disabled",
+            "KmsKeyId",
+        ] {
+            assert!(
+                open_findings.contains(expected),
+                "{expected}: {open_findings}"
+            );
+        }
+        assert!(findings(&old).starts_with("stale:"), "{}", findings(&old));
         assert!(
-            open_findings.contains(expected),
-            "{expected}: {open_findings}"
+            findings(&silent).contains("no report under this prefix"),
+            "{rows:#}"
+        );
+        assert_eq!(row(&silent)["exit_code"], 3);
+
+        // The table says the same to a person.
+        let table = summary(admin.path(), &prefix, &["--cross-check"]);
+        assert_eq!(code(&table), 1);
+        let text = stdout(&table);
+        assert!(
+            text.contains("CROSS-CHECK") && text.contains("flagged by the cross-check"),
+            "{text}"
         );
     }
-    assert!(findings(&old).starts_with("stale:"), "{}", findings(&old));
-    assert!(
-        findings(&silent).contains("no report under this prefix"),
-        "{rows:#}"
-    );
-    assert_eq!(row(&silent)["exit_code"], 3);
-
-    // The table says the same to a person.
-    let table = summary(admin.path(), &prefix, &["--cross-check"]);
-    assert_eq!(code(&table), 1);
-    let text = stdout(&table);
-    assert!(
-        text.contains("CROSS-CHECK") && text.contains("flagged by the cross-check"),
-        "{text}"
-    );
 }
 
-/// What notebooks launch, held against `[governance]`: the training,
-/// processing and transform jobs and the models run with a notebook's role, in any region
-/// the view lists, that left the VPC, the KMS keys or the owner tag are
-/// findings naming the job and its role on the notebook's row; the
-/// governed ones and another role's are not. A job whose role cannot be
-/// known (its model deleted) is a row of its own when it went ungoverned.
-/// A notebook role without the guardrail, with part of it, or with its
-/// statement ids over other contents is a finding of its own. `--policy`
-/// decides which requirements apply.
-#[test]
-#[cfg_attr(
-    not(feature = "system-tier"),
-    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
-)]
-fn the_cross_check_names_ungoverned_jobs_and_roles_without_the_guardrail() {
-    let tag = unique("gov");
-    let [guarded, bare, partial, neutered] =
-        ["guarded", "bare", "partial", "neutered"].map(|n| format!("{tag}-{n}"));
-    let prefix = format!("{tag}-reports");
-    let notebooks = r#"
+system_test! {
+    /// What notebooks launch, held against `[governance]`: the training,
+    /// processing and transform jobs and the models run with a notebook's role, in any region
+    /// the view lists, that left the VPC, the KMS keys or the owner tag are
+    /// findings naming the job and its role on the notebook's row; the
+    /// governed ones and another role's are not. A job whose role cannot be
+    /// known (its model deleted) is a row of its own when it went ungoverned.
+    /// A notebook role without the guardrail, with part of it, or with its
+    /// statement ids over other contents is a finding of its own. `--policy`
+    /// decides which requirements apply.
+    fn the_cross_check_names_ungoverned_jobs_and_roles_without_the_guardrail() {
+        let tag = unique("gov");
+        let [guarded, bare, partial, neutered] =
+            ["guarded", "bare", "partial", "neutered"].map(|n| format!("{tag}-{n}"));
+        let prefix = format!("{tag}-reports");
+        let notebooks = r#"
 import boto3, sys
 sm = boto3.client("sagemaker", endpoint_url=sys.argv[1], region_name="us-east-1",
                   aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -528,42 +513,42 @@ for name in sys.argv[2:]:
         DirectInternetAccess="Disabled", RootAccess="Disabled",
         Tags=[{"Key": "owner", "Value": "ana"}, {"Key": "cost-center", "Value": "cc-1"}])
 "#;
-    let made = boto3(notebooks, &[&guarded, &bare, &partial, &neutered]);
-    assert!(made.status.success(), "{}", output_text(&made));
-    // The red team's neutered copy: every Sid, Deny and action, but a
-    // resource that is nothing.
-    let mut hollow: serde_json::Value = serde_json::from_str(&filled_guardrail(
-        &neutered,
-        &role_arn("nbwarden/", &neutered),
-        &[],
-    ))
-    .expect("JSON");
-    for st in hollow["Statement"].as_array_mut().expect("statements") {
-        let field = if st["NotResource"].is_null() {
-            "Resource"
-        } else {
-            "NotResource"
-        };
-        st[field] = "arn:aws:sagemaker:*:000000000000:nothing/*".into();
-    }
-    make_guarded_roles("nbwarden/", &[&guarded]);
-    make_roles(&[
-        (&bare, String::new()),
-        (
-            &partial,
-            filled_guardrail(
+        let made = boto3(notebooks, &[&guarded, &bare, &partial, &neutered]);
+        assert!(made.status.success(), "{}", output_text(&made));
+        // The red team's neutered copy: every Sid, Deny and action, but a
+        // resource that is nothing.
+        let mut hollow: serde_json::Value = serde_json::from_str(&filled_guardrail(
+            &neutered,
+            &role_arn("nbwarden/", &neutered),
+            &[],
+        ))
+        .expect("JSON");
+        for st in hollow["Statement"].as_array_mut().expect("statements") {
+            let field = if st["NotResource"].is_null() {
+                "Resource"
+            } else {
+                "NotResource"
+            };
+            st[field] = "arn:aws:sagemaker:*:000000000000:nothing/*".into();
+        }
+        make_guarded_roles("nbwarden/", &[&guarded]);
+        make_roles(&[
+            (&bare, String::new()),
+            (
                 &partial,
-                &role_arn("nbwarden/", &partial),
-                &["DenyJobsOutsideTheFleetsSubnets"],
+                filled_guardrail(
+                    &partial,
+                    &role_arn("nbwarden/", &partial),
+                    &["DenyJobsOutsideTheFleetsSubnets"],
+                ),
             ),
-        ),
-        (&neutered, hollow.to_string()),
-    ]);
+            (&neutered, hollow.to_string()),
+        ]);
 
-    // The guarded notebook's user starts jobs with its role, governed and
-    // not, here and in another region; someone else's role runs an
-    // ungoverned one too; a batch job's model is deleted after it ran.
-    let jobs = r#"
+        // The guarded notebook's user starts jobs with its role, governed and
+        // not, here and in another region; someone else's role runs an
+        // ungoverned one too; a batch job's model is deleted after it ran.
+        let jobs = r#"
 import boto3, sys
 tag, role, other = sys.argv[2], sys.argv[3], sys.argv[4]
 def client(region):
@@ -621,171 +606,168 @@ transform(away, tag + "-orphan-transform", tag + "-gone", False)
 transform(away, tag + "-tidy-transform", tag + "-gone", True)
 away.delete_model(ModelName=tag + "-gone")
 "#;
-    let role = format!("arn:aws:iam::123456789012:role/nbwarden/{guarded}");
-    let other = format!("arn:aws:iam::123456789012:role/{tag}-pipelines");
-    let made = boto3(jobs, &[&tag, &role, &other]);
-    assert!(made.status.success(), "{}", output_text(&made));
+        let role = format!("arn:aws:iam::123456789012:role/nbwarden/{guarded}");
+        let other = format!("arn:aws:iam::123456789012:role/{tag}-pipelines");
+        let made = boto3(jobs, &[&tag, &role, &other]);
+        assert!(made.status.success(), "{}", output_text(&made));
 
-    let dir = tempfile::tempdir().expect("tmp");
-    let policy = write_policy(
-        dir.path(),
-        &format!(
-            "version = 1\n[verify.control_plane]\n\
-             [verify.report]\nbucket = \"{BUCKET}\"\nprefix = \"{prefix}\"\n"
-        ),
-    );
-    upload_honest_reports(
-        &policy.to_string_lossy(),
-        &[&guarded, &bare, &partial, &neutered],
-    );
+        let dir = tempfile::tempdir().expect("tmp");
+        let policy = write_policy(
+            dir.path(),
+            &format!(
+                "version = 1\n[verify.control_plane]\n\
+                 [verify.report]\nbucket = \"{BUCKET}\"\nprefix = \"{prefix}\"\n"
+            ),
+        );
+        upload_honest_reports(
+            &policy.to_string_lossy(),
+            &[&guarded, &bare, &partial, &neutered],
+        );
 
-    let admin = sandbox("al2023");
-    let regions = ["--regions", "eu-west-2,sa-east-1"];
-    let rows = flagged_rows(admin.path(), &prefix, &regions);
-    let named: Vec<String> = findings_of(&rows, &guarded)
-        .lines()
-        .map(str::to_string)
-        .collect();
-    assert_eq!(named.len(), 5, "{named:#?}");
-    let line = |job: &str| -> &String {
-        named
+        let admin = sandbox("al2023");
+        let regions = ["--regions", "eu-west-2,sa-east-1"];
+        let rows = flagged_rows(admin.path(), &prefix, &regions);
+        let named: Vec<String> = findings_of(&rows, &guarded)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(named.len(), 5, "{named:#?}");
+        let line = |job: &str| -> &String {
+            named
+                .iter()
+                .find(|f| f.contains(&format!("`{tag}-{job}`")))
+                .unwrap_or_else(|| panic!("{job} is not named: {named:#?}"))
+        };
+        let open = line("open-training");
+        assert!(
+            open.starts_with("training job") && open.contains(&role),
+            "{open}"
+        );
+        for lack in [
+            "outside the VPC",
+            "no volume KMS key",
+            "no output KMS key",
+            "inter-container traffic unencrypted",
+            "no owner tag `owner`",
+        ] {
+            assert!(open.contains(lack), "{lack}: {open}");
+        }
+        let processing = line("open-processing");
+        assert!(processing.contains("outside the VPC"), "{processing}");
+        assert!(
+            processing.contains("owner tag `mallory` is not the notebook's owner `ana`"),
+            "{processing}"
+        );
+        assert!(
+            line("keyless-transform").ends_with("no volume KMS key, no output KMS key"),
+            "{named:#?}"
+        );
+        assert_eq!(
+            line("open-model"),
+            &format!("model `{tag}-open-model` (role {role}): outside the VPC (no VpcConfig)")
+        );
+        // Another region is the same role's.
+        assert!(
+            line("abroad-training").contains("outside the VPC"),
+            "{named:#?}"
+        );
+        // The governed jobs, and the one run with a role no notebook has.
+        let all = rows.to_string();
+        for unnamed in [
+            "governed-training",
+            "others-training",
+            "governed-transform",
+            "tidy-transform",
+        ] {
+            assert!(
+                !all.contains(&format!("{tag}-{unnamed}")),
+                "{unnamed}: {rows:#}"
+            );
+        }
+        // A job whose role is gone with its model, and went without the keys.
+        let orphan = rows
+            .as_array()
+            .expect("rows")
             .iter()
-            .find(|f| f.contains(&format!("`{tag}-{job}`")))
-            .unwrap_or_else(|| panic!("{job} is not named: {named:#?}"))
-    };
-    let open = line("open-training");
-    assert!(
-        open.starts_with("training job") && open.contains(&role),
-        "{open}"
-    );
-    for lack in [
-        "outside the VPC",
-        "no volume KMS key",
-        "no output KMS key",
-        "inter-container traffic unencrypted",
-        "no owner tag `owner`",
-    ] {
-        assert!(open.contains(lack), "{lack}: {open}");
-    }
-    let processing = line("open-processing");
-    assert!(processing.contains("outside the VPC"), "{processing}");
-    assert!(
-        processing.contains("owner tag `mallory` is not the notebook's owner `ana`"),
-        "{processing}"
-    );
-    assert!(
-        line("keyless-transform").ends_with("no volume KMS key, no output KMS key"),
-        "{named:#?}"
-    );
-    assert_eq!(
-        line("open-model"),
-        &format!("model `{tag}-open-model` (role {role}): outside the VPC (no VpcConfig)")
-    );
-    // Another region is the same role's.
-    assert!(
-        line("abroad-training").contains("outside the VPC"),
-        "{named:#?}"
-    );
-    // The governed jobs, and the one run with a role no notebook has.
-    let all = rows.to_string();
-    for unnamed in [
-        "governed-training",
-        "others-training",
-        "governed-transform",
-        "tidy-transform",
-    ] {
+            .find(|r| r["notebook"] == "*" && r["region"] == "sa-east-1")
+            .unwrap_or_else(|| panic!("no row for sa-east-1's unknown jobs: {rows:#}"));
+        assert_eq!(orphan["problem"], "jobs not checked");
+        let orphan = orphan["cross_check"]["findings"].to_string();
         assert!(
-            !all.contains(&format!("{tag}-{unnamed}")),
-            "{unnamed}: {rows:#}"
+            orphan.contains(&format!("`{tag}-orphan-transform`"))
+                && orphan.contains("no volume KMS key")
+                && orphan.contains("its model is gone"),
+            "{orphan}"
         );
-    }
-    // A job whose role is gone with its model, and went without the keys.
-    let orphan = rows
-        .as_array()
-        .expect("rows")
-        .iter()
-        .find(|r| r["notebook"] == "*" && r["region"] == "sa-east-1")
-        .unwrap_or_else(|| panic!("no row for sa-east-1's unknown jobs: {rows:#}"));
-    assert_eq!(orphan["problem"], "jobs not checked");
-    let orphan = orphan["cross_check"]["findings"].to_string();
-    assert!(
-        orphan.contains(&format!("`{tag}-orphan-transform`"))
-            && orphan.contains("no volume KMS key")
-            && orphan.contains("its model is gone"),
-        "{orphan}"
-    );
-    assert!(
-        findings_of(&rows, &bare).contains("its role has no nbwarden guardrail"),
-        "{rows:#}"
-    );
-    assert_eq!(
-        findings_of(&rows, &partial),
-        "its role's guardrail lacks DenyJobsOutsideTheFleetsSubnets, or says them otherwise than for this \
-         notebook (the notebook stack renders them)",
-        "{rows:#}"
-    );
-    assert!(
-        findings_of(&rows, &neutered).contains("its role has no nbwarden guardrail"),
-        "{rows:#}"
-    );
+        assert!(
+            findings_of(&rows, &bare).contains("its role has no nbwarden guardrail"),
+            "{rows:#}"
+        );
+        assert_eq!(
+            findings_of(&rows, &partial),
+            "its role's guardrail lacks DenyJobsOutsideTheFleetsSubnets, or says them otherwise than for this \
+             notebook (the notebook stack renders them)",
+            "{rows:#}"
+        );
+        assert!(
+            findings_of(&rows, &neutered).contains("its role has no nbwarden guardrail"),
+            "{rows:#}"
+        );
 
-    // The fleet's [governance] decides what is required.
-    let lenient = write_policy(
-        dir.path(),
-        "version = 1\n[governance]\nvpc = false\ninter_container_encryption = false\nowner_tag = false\n",
-    );
-    let mut args = vec!["--policy", lenient.to_str().expect("utf-8")];
-    args.extend_from_slice(&regions);
-    let rows = flagged_rows(admin.path(), &prefix, &args);
-    let f = findings_of(&rows, &guarded);
-    for off in ["VPC", "inter-container", "owner"] {
-        assert!(!f.contains(off), "{off}: {f}");
-    }
-    for job in ["open-training", "keyless-transform"] {
-        assert!(
-            f.lines().any(|l| l.contains(&format!("`{tag}-{job}`"))
-                && l.ends_with("no volume KMS key, no output KMS key")),
-            "{job}: {f}"
+        // The fleet's [governance] decides what is required.
+        let lenient = write_policy(
+            dir.path(),
+            "version = 1\n[governance]\nvpc = false\ninter_container_encryption = false\nowner_tag = false\n",
         );
+        let mut args = vec!["--policy", lenient.to_str().expect("utf-8")];
+        args.extend_from_slice(&regions);
+        let rows = flagged_rows(admin.path(), &prefix, &args);
+        let f = findings_of(&rows, &guarded);
+        for off in ["VPC", "inter-container", "owner"] {
+            assert!(!f.contains(off), "{off}: {f}");
+        }
+        for job in ["open-training", "keyless-transform"] {
+            assert!(
+                f.lines().any(|l| l.contains(&format!("`{tag}-{job}`"))
+                    && l.ends_with("no volume KMS key, no output KMS key")),
+                "{job}: {f}"
+            );
+        }
+        // Without the VPC requirement, that statement is not asked of a role.
+        assert_eq!(findings_of(&rows, &partial), "", "{rows:#}");
     }
-    // Without the VPC requirement, that statement is not asked of a role.
-    assert_eq!(findings_of(&rows, &partial), "", "{rows:#}");
 }
 
-/// What the notebook user can write under the report prefix cannot break
-/// the administrator's view: a key holding a control character, a huge
-/// object, terminal escapes in a field, a report that says nothing about
-/// the control plane of an open notebook. And a huge previous report does
-/// not stop root's upload on the instance.
-#[test]
-#[cfg_attr(
-    not(feature = "system-tier"),
-    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
-)]
-fn what_the_user_writes_cannot_break_the_fleet_view() {
-    let tag = unique("xu");
-    let open = format!("{tag}-open");
-    let prefix = format!("{tag}-reports");
-    // A real report, to plant edited copies of.
-    let sample_root = sandbox("al2023");
-    let dir = tempfile::tempdir().expect("tmp");
-    let plain = write_policy(
-        dir.path(),
-        "version = 1\n[variables.values.A]\nvalue = \"b\"\n",
-    );
-    let sample = run_aws(
-        sample_root.path(),
-        &[
-            "apply",
-            "--policy",
-            &plain.to_string_lossy(),
-            "--output",
-            "json",
-        ],
-        &[],
-    );
-    assert_eq!(code(&sample), 0, "{}", output_text(&sample));
-    let plant = r#"
+system_test! {
+    /// What the notebook user can write under the report prefix cannot break
+    /// the administrator's view: a key holding a control character, a huge
+    /// object, terminal escapes in a field, a report that says nothing about
+    /// the control plane of an open notebook. And a huge previous report does
+    /// not stop root's upload on the instance.
+    fn what_the_user_writes_cannot_break_the_fleet_view() {
+        let tag = unique("xu");
+        let open = format!("{tag}-open");
+        let prefix = format!("{tag}-reports");
+        // A real report, to plant edited copies of.
+        let sample_root = sandbox("al2023");
+        let dir = tempfile::tempdir().expect("tmp");
+        let plain = write_policy(
+            dir.path(),
+            "version = 1\n[variables.values.A]\nvalue = \"b\"\n",
+        );
+        let sample = run_aws(
+            sample_root.path(),
+            &[
+                "apply",
+                "--policy",
+                &plain.to_string_lossy(),
+                "--output",
+                "json",
+            ],
+            &[],
+        );
+        assert_eq!(code(&sample), 0, "{}", output_text(&sample));
+        let plant = r#"
 import boto3, json, sys
 url, prefix, open_, sample = sys.argv[1:5]
 sm = boto3.client("sagemaker", endpoint_url=url, region_name="us-east-1",
@@ -809,98 +791,98 @@ s3.put_object(Bucket="nbwarden-reports", Key=base + open_ + "/x\u0001y/latest.js
 s3.put_object(Bucket="nbwarden-reports", Key=base + "x\u0001y/latest.json", Body=b"{}")
 s3.put_object(Bucket="nbwarden-reports", Key=base + "huge/latest.json", Body=b" " * (5 * 1024 * 1024))
 "#;
-    let planted = boto3(plant, &[&prefix, &open, &stdout(&sample)]);
-    assert!(planted.status.success(), "{}", output_text(&planted));
+        let planted = boto3(plant, &[&prefix, &open, &stdout(&sample)]);
+        assert!(planted.status.success(), "{}", output_text(&planted));
 
-    let admin = sandbox("al2023");
-    let table = summary(admin.path(), &prefix, &["--cross-check"]);
-    assert_eq!(code(&table), 1, "{}", output_text(&table));
-    let text = stdout(&table);
-    assert!(
-        !text.contains('\u{1b}') && !text.contains('\u{1}'),
-        "{text:?}"
-    );
-    let json = summary(
-        admin.path(),
-        &prefix,
-        &["--cross-check", "--output", "json"],
-    );
-    let rows = rows_of(&json);
-    let rows = rows.as_array().expect("rows");
-    let findings = |row: &serde_json::Value| row["cross_check"]["findings"].to_string();
-    let open_row = rows
-        .iter()
-        .find(|r| r["notebook"] == open.as_str())
-        .unwrap_or_else(|| panic!("{rows:#?}"));
-    let open_rows = rows
-        .iter()
-        .filter(|r| {
-            r["notebook"]
-                .as_str()
-                .is_some_and(|n| n.contains(open.as_str()))
-        })
-        .count();
-    assert_eq!(
-        open_rows, 1,
-        "what the user put below its report is not listed: {rows:#?}"
-    );
-    for expected in [
-        "DirectInternetAccess is Enabled",
-        "no KMS key",
-        "in the future",
-    ] {
+        let admin = sandbox("al2023");
+        let table = summary(admin.path(), &prefix, &["--cross-check"]);
+        assert_eq!(code(&table), 1, "{}", output_text(&table));
+        let text = stdout(&table);
         assert!(
-            findings(open_row).contains(expected),
-            "{expected}: {open_row:#}"
+            !text.contains('\u{1b}') && !text.contains('\u{1}'),
+            "{text:?}"
         );
-    }
-    let odd = rows
-        .iter()
-        .find(|r| r["notebook"].as_str().is_some_and(|n| n.contains('\u{1}')))
-        .unwrap_or_else(|| panic!("the control-character key is listed: {rows:#?}"));
-    assert!(findings(odd).contains("names no notebook"), "{odd:#}");
-    assert_eq!(odd["problem"], "not ACCOUNT/REGION/NOTEBOOK/latest.json");
-    let huge = rows
-        .iter()
-        .find(|r| r["notebook"].as_str().is_some_and(|n| n.ends_with("huge")))
-        .unwrap_or_else(|| panic!("{rows:#?}"));
-    assert!(
-        huge["problem"]
-            .as_str()
-            .is_some_and(|p| p.contains("larger than")),
-        "{huge:#}"
-    );
+        let json = summary(
+            admin.path(),
+            &prefix,
+            &["--cross-check", "--output", "json"],
+        );
+        let rows = rows_of(&json);
+        let rows = rows.as_array().expect("rows");
+        let findings = |row: &serde_json::Value| row["cross_check"]["findings"].to_string();
+        let open_row = rows
+            .iter()
+            .find(|r| r["notebook"] == open.as_str())
+            .unwrap_or_else(|| panic!("{rows:#?}"));
+        let open_rows = rows
+            .iter()
+            .filter(|r| {
+                r["notebook"]
+                    .as_str()
+                    .is_some_and(|n| n.contains(open.as_str()))
+            })
+            .count();
+        assert_eq!(
+            open_rows, 1,
+            "what the user put below its report is not listed: {rows:#?}"
+        );
+        for expected in [
+            "DirectInternetAccess is Enabled",
+            "no KMS key",
+            "in the future",
+        ] {
+            assert!(
+                findings(open_row).contains(expected),
+                "{expected}: {open_row:#}"
+            );
+        }
+        let odd = rows
+            .iter()
+            .find(|r| r["notebook"].as_str().is_some_and(|n| n.contains('\u{1}')))
+            .unwrap_or_else(|| panic!("the control-character key is listed: {rows:#?}"));
+        assert!(findings(odd).contains("names no notebook"), "{odd:#}");
+        assert_eq!(odd["problem"], "not ACCOUNT/REGION/NOTEBOOK/latest.json");
+        let huge = rows
+            .iter()
+            .find(|r| r["notebook"].as_str().is_some_and(|n| n.ends_with("huge")))
+            .unwrap_or_else(|| panic!("{rows:#?}"));
+        assert!(
+            huge["problem"]
+                .as_str()
+                .is_some_and(|p| p.contains("larger than")),
+            "{huge:#}"
+        );
 
-    // On the instance: a failing run whose previous report is huge still
-    // uploads its own.
-    let root = sandbox("al2023");
-    name_notebook(root.path(), "huge");
-    let listening = TcpListener::bind("127.0.0.1:0").expect("listener");
-    let port = listening.local_addr().expect("addr").port();
-    let policy = write_policy(
-        dir.path(),
-        &format!(
-            "version = 1\n[verify.egress]\nmust_fail = [\"127.0.0.1:{port}\"]\n\
-             [verify.report]\nbucket = \"{BUCKET}\"\nprefix = \"{prefix}\"\n"
-        ),
-    );
-    let run = run_aws(
-        root.path(),
-        &[
-            "verify",
-            "--policy",
-            &policy.to_string_lossy(),
-            "--output",
-            "json",
-        ],
-        &[],
-    );
-    assert_eq!(code(&run), 1, "{}", output_text(&run));
-    let report = read_report(&run);
-    assert_uploaded(&report);
-    // The user rewrites its previous report to say it has failed since
-    // 2099: root's next report keeps only a real, earlier time.
-    let forge = r#"
+        // On the instance: a failing run whose previous report is huge still
+        // uploads its own.
+        let root = sandbox("al2023");
+        name_notebook(root.path(), "huge");
+        let listening = TcpListener::bind("127.0.0.1:0").expect("listener");
+        let port = listening.local_addr().expect("addr").port();
+        let policy = write_policy(
+            dir.path(),
+            &format!(
+                "version = 1\n[verify.egress]\nmust_fail = [\"127.0.0.1:{port}\"]\n\
+                 [verify.report]\nbucket = \"{BUCKET}\"\nprefix = \"{prefix}\"\n"
+            ),
+        );
+        let run = run_aws(
+            root.path(),
+            &[
+                "verify",
+                "--policy",
+                &policy.to_string_lossy(),
+                "--output",
+                "json",
+            ],
+            &[],
+        );
+        assert_eq!(code(&run), 1, "{}", output_text(&run));
+        let report = read_report(&run);
+        assert_uploaded(&report);
+        // The user rewrites its previous report to say it has failed since
+        // 2099: root's next report keeps only a real, earlier time.
+        let forge = r#"
 import boto3, json, sys
 s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
                   aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -909,62 +891,59 @@ r = json.loads(s3.get_object(Bucket="nbwarden-reports", Key=key)["Body"].read())
 r["failing_since"] = "2099-01-01T00:00:00Z"
 s3.put_object(Bucket="nbwarden-reports", Key=key, Body=json.dumps(r))
 "#;
-    let forged = boto3(forge, &[&prefix]);
-    assert!(forged.status.success(), "{}", output_text(&forged));
-    let again = read_report(&run_aws(
-        root.path(),
-        &[
-            "verify",
-            "--policy",
-            &policy.to_string_lossy(),
-            "--output",
-            "json",
-        ],
-        &[],
-    ));
-    assert_eq!(
-        again.failing_since.as_deref(),
-        Some(report.started_at.as_str()),
-        "failing since the first real failure, not the forged time: {again:#?}"
-    );
+        let forged = boto3(forge, &[&prefix]);
+        assert!(forged.status.success(), "{}", output_text(&forged));
+        let again = read_report(&run_aws(
+            root.path(),
+            &[
+                "verify",
+                "--policy",
+                &policy.to_string_lossy(),
+                "--output",
+                "json",
+            ],
+            &[],
+        ));
+        assert_eq!(
+            again.failing_since.as_deref(),
+            Some(report.started_at.as_str()),
+            "failing since the first real failure, not the forged time: {again:#?}"
+        );
+    }
 }
 
-/// The access view of `--cross-check` (issue 21), from the control plane
-/// with the administrator's credentials: a notebook without owner or cost
-/// tag, two notebooks sharing one role, and one with direct internet and
-/// root access are flagged, as rows of their own when they have no report;
-/// a tagged notebook with its own role and an honest report is not.
-#[test]
-#[cfg_attr(
-    not(feature = "system-tier"),
-    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
-)]
-fn the_cross_check_flags_untagged_notebooks_shared_roles_and_open_access() {
-    let tag = unique("acc");
-    let [
-        good,
-        untagged,
-        cased,
-        shared_a,
-        shared_b,
-        open,
-        unstarted,
-        other_start,
-        stopped,
-    ] = [
-        "good",
-        "untagged",
-        "cased",
-        "shared-a",
-        "shared-b",
-        "open",
-        "unstarted",
-        "other-start",
-        "stopped",
-    ]
-    .map(|n| format!("{tag}-{n}"));
-    let prefix = format!("{tag}-reports");
-    let create = r#"
+system_test! {
+    /// The access view of `--cross-check` (issue 21), from the control plane
+    /// with the administrator's credentials: a notebook without owner or cost
+    /// tag, two notebooks sharing one role, and one with direct internet and
+    /// root access are flagged, as rows of their own when they have no report;
+    /// a tagged notebook with its own role and an honest report is not.
+    fn the_cross_check_flags_untagged_notebooks_shared_roles_and_open_access() {
+        let tag = unique("acc");
+        let [
+            good,
+            untagged,
+            cased,
+            shared_a,
+            shared_b,
+            open,
+            unstarted,
+            other_start,
+            stopped,
+        ] = [
+            "good",
+            "untagged",
+            "cased",
+            "shared-a",
+            "shared-b",
+            "open",
+            "unstarted",
+            "other-start",
+            "stopped",
+        ]
+        .map(|n| format!("{tag}-{n}"));
+        let prefix = format!("{tag}-reports");
+        let create = r#"
 import boto3, sys
 sm = boto3.client("sagemaker", endpoint_url=sys.argv[1], region_name="us-east-1",
                   aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -997,319 +976,314 @@ for name, role_name, its_tags, settings in [
 # Stopped, without a report: what its next start would run still matters.
 sm.stop_notebook_instance(NotebookInstanceName=tag + "-stopped")
 "#;
-    let made = boto3(create, &[&tag]);
-    assert!(made.status.success(), "{}", output_text(&made));
-    let shared = format!("{tag}-shared");
-    make_guarded_roles(
-        "",
-        &[
-            &good,
-            &untagged,
-            &cased,
-            &shared,
-            &open,
-            &unstarted,
-            &other_start,
-            &stopped,
-        ],
-    );
-    let dir = tempfile::tempdir().expect("tmp");
-    let policy = write_policy(
-        dir.path(),
-        &format!(
-            "version = 1\n[verify.control_plane]\n\
-             [verify.report]\nbucket = \"{BUCKET}\"\nprefix = \"{prefix}\"\n"
-        ),
-    );
-    upload_honest_reports(&policy.to_string_lossy(), &[&good, &unstarted]);
-
-    let admin = sandbox("al2023");
-    let rows = flagged_rows(admin.path(), &prefix, &[]);
-    assert_eq!(findings_of(&rows, &good), "", "{rows:#}");
-    let good_row = row_of(&rows, &good);
-    assert_eq!(good_row["cross_check"]["owner"], "ana");
-    assert_eq!(good_row["cross_check"]["cost"], "cc-1");
-    assert_eq!(
-        good_row["cross_check"]["role_arn"],
-        format!("arn:aws:iam::123456789012:role/{good}")
-    );
-
-    let untagged_findings = findings_of(&rows, &untagged);
-    assert!(
-        untagged_findings.contains("no owner tag `owner`"),
-        "{untagged_findings}"
-    );
-    assert!(
-        untagged_findings.contains("no cost tag `cost-center`"),
-        "{untagged_findings}"
-    );
-    assert!(!untagged_findings.contains("shared"), "{untagged_findings}");
-    let cased_findings = findings_of(&rows, &cased);
-    assert!(
-        cased_findings.contains("tag `OWNER` differs from `owner` only in case"),
-        "{cased_findings}"
-    );
-    for (me, other) in [(&shared_a, &shared_b), (&shared_b, &shared_a)] {
-        let f = findings_of(&rows, me);
-        assert!(
-            f.contains(&format!(
-                "its role is shared with 1 other notebook(s) (us-east-1/{other})"
-            )),
-            "{me}: {f}"
+        let made = boto3(create, &[&tag]);
+        assert!(made.status.success(), "{}", output_text(&made));
+        let shared = format!("{tag}-shared");
+        make_guarded_roles(
+            "",
+            &[
+                &good,
+                &untagged,
+                &cased,
+                &shared,
+                &open,
+                &unstarted,
+                &other_start,
+                &stopped,
+            ],
         );
-        assert!(!f.contains("owner tag"), "{me}: {f}");
-    }
-    let open_findings = findings_of(&rows, &open);
-    for expected in ["DirectInternetAccess is Enabled", "RootAccess is Enabled"] {
-        assert!(
-            open_findings.contains(expected),
-            "{expected}: {open_findings}"
+        let dir = tempfile::tempdir().expect("tmp");
+        let policy = write_policy(
+            dir.path(),
+            &format!(
+                "version = 1\n[verify.control_plane]\n\
+                 [verify.report]\nbucket = \"{BUCKET}\"\nprefix = \"{prefix}\"\n"
+            ),
         );
-    }
-    // A notebook without the fleet's lifecycle configuration is flagged,
-    // even with an honest-looking report of its own.
-    assert_eq!(
-        findings_of(&rows, &unstarted),
-        "SageMaker says it has no lifecycle configuration: nbwarden never runs there",
-        "{rows:#}"
-    );
-    assert!(
-        findings_of(&rows, &other_start)
-            .contains("lifecycle configuration `team-setup`, not the fleet's `nbwarden`"),
-        "{rows:#}"
-    );
-    assert_eq!(
-        row_of(&rows, &stopped)["problem"],
-        "no report (not in service)",
-        "{rows:#}"
-    );
-    assert!(
-        findings_of(&rows, &stopped).contains("no lifecycle configuration"),
-        "{rows:#}"
-    );
+        upload_honest_reports(&policy.to_string_lossy(), &[&good, &unstarted]);
 
-    // Root access allowed, another owner tag and another lifecycle
-    // configuration: what changes is exactly what those options name.
-    let lenient = summary(
-        admin.path(),
-        &prefix,
-        &[
-            "--cross-check",
-            "--allow-root-access",
-            "--owner-tag-key",
-            "team-owner",
-            "--lifecycle-config",
-            "team-setup",
-            "--output",
-            "json",
-        ],
-    );
-    let rows = rows_of(&lenient);
-    assert!(
-        !findings_of(&rows, &other_start).contains("lifecycle"),
-        "{rows:#}"
-    );
-    assert!(
-        findings_of(&rows, &good).contains("`nbwarden`, not the fleet's `team-setup`"),
-        "{rows:#}"
-    );
-    let open_findings = findings_of(&rows, &open);
-    assert!(!open_findings.contains("RootAccess"), "{open_findings}");
-    assert!(
-        open_findings.contains("DirectInternetAccess is Enabled"),
-        "{open_findings}"
-    );
-    assert!(
-        findings_of(&rows, &good).contains("no owner tag `team-owner`"),
-        "{rows:#}"
-    );
-    let table = summary(admin.path(), &prefix, &["--cross-check"]);
-    assert_eq!(code(&table), 1);
-    assert!(
-        stdout(&table)
-            .lines()
-            .any(|l| l.starts_with("    ! its role is shared")),
-        "{}",
-        stdout(&table)
-    );
+        let admin = sandbox("al2023");
+        let rows = flagged_rows(admin.path(), &prefix, &[]);
+        assert_eq!(findings_of(&rows, &good), "", "{rows:#}");
+        let good_row = row_of(&rows, &good);
+        assert_eq!(good_row["cross_check"]["owner"], "ana");
+        assert_eq!(good_row["cross_check"]["cost"], "cc-1");
+        assert_eq!(
+            good_row["cross_check"]["role_arn"],
+            format!("arn:aws:iam::123456789012:role/{good}")
+        );
 
-    // A notebook in a region no report names is listed only when asked for.
-    let elsewhere = format!("{tag}-elsewhere");
-    let made = boto3(
-        r#"
+        let untagged_findings = findings_of(&rows, &untagged);
+        assert!(
+            untagged_findings.contains("no owner tag `owner`"),
+            "{untagged_findings}"
+        );
+        assert!(
+            untagged_findings.contains("no cost tag `cost-center`"),
+            "{untagged_findings}"
+        );
+        assert!(!untagged_findings.contains("shared"), "{untagged_findings}");
+        let cased_findings = findings_of(&rows, &cased);
+        assert!(
+            cased_findings.contains("tag `OWNER` differs from `owner` only in case"),
+            "{cased_findings}"
+        );
+        for (me, other) in [(&shared_a, &shared_b), (&shared_b, &shared_a)] {
+            let f = findings_of(&rows, me);
+            assert!(
+                f.contains(&format!(
+                    "its role is shared with 1 other notebook(s) (us-east-1/{other})"
+                )),
+                "{me}: {f}"
+            );
+            assert!(!f.contains("owner tag"), "{me}: {f}");
+        }
+        let open_findings = findings_of(&rows, &open);
+        for expected in ["DirectInternetAccess is Enabled", "RootAccess is Enabled"] {
+            assert!(
+                open_findings.contains(expected),
+                "{expected}: {open_findings}"
+            );
+        }
+        // A notebook without the fleet's lifecycle configuration is flagged,
+        // even with an honest-looking report of its own.
+        assert_eq!(
+            findings_of(&rows, &unstarted),
+            "SageMaker says it has no lifecycle configuration: nbwarden never runs there",
+            "{rows:#}"
+        );
+        assert!(
+            findings_of(&rows, &other_start)
+                .contains("lifecycle configuration `team-setup`, not the fleet's `nbwarden`"),
+            "{rows:#}"
+        );
+        assert_eq!(
+            row_of(&rows, &stopped)["problem"],
+            "no report (not in service)",
+            "{rows:#}"
+        );
+        assert!(
+            findings_of(&rows, &stopped).contains("no lifecycle configuration"),
+            "{rows:#}"
+        );
+
+        // Root access allowed, another owner tag and another lifecycle
+        // configuration: what changes is exactly what those options name.
+        let lenient = summary(
+            admin.path(),
+            &prefix,
+            &[
+                "--cross-check",
+                "--allow-root-access",
+                "--owner-tag-key",
+                "team-owner",
+                "--lifecycle-config",
+                "team-setup",
+                "--output",
+                "json",
+            ],
+        );
+        let rows = rows_of(&lenient);
+        assert!(
+            !findings_of(&rows, &other_start).contains("lifecycle"),
+            "{rows:#}"
+        );
+        assert!(
+            findings_of(&rows, &good).contains("`nbwarden`, not the fleet's `team-setup`"),
+            "{rows:#}"
+        );
+        let open_findings = findings_of(&rows, &open);
+        assert!(!open_findings.contains("RootAccess"), "{open_findings}");
+        assert!(
+            open_findings.contains("DirectInternetAccess is Enabled"),
+            "{open_findings}"
+        );
+        assert!(
+            findings_of(&rows, &good).contains("no owner tag `team-owner`"),
+            "{rows:#}"
+        );
+        let table = summary(admin.path(), &prefix, &["--cross-check"]);
+        assert_eq!(code(&table), 1);
+        assert!(
+            stdout(&table)
+                .lines()
+                .any(|l| l.starts_with("    ! its role is shared")),
+            "{}",
+            stdout(&table)
+        );
+
+        // A notebook in a region no report names is listed only when asked for.
+        let elsewhere = format!("{tag}-elsewhere");
+        let made = boto3(
+            r#"
 import boto3, sys
 sm = boto3.client("sagemaker", endpoint_url=sys.argv[1], region_name="ap-southeast-2",
                   aws_access_key_id="testing", aws_secret_access_key="testing")
 sm.create_notebook_instance(NotebookInstanceName=sys.argv[2], InstanceType="ml.t3.medium",
     RoleArn="arn:aws:iam::123456789012:role/" + sys.argv[2])
 "#,
-        &[&elsewhere],
-    );
-    assert!(made.status.success(), "{}", output_text(&made));
-    let without = rows_of(&summary(
-        admin.path(),
-        &prefix,
-        &["--cross-check", "--output", "json"],
-    ));
-    assert!(!without.to_string().contains(&elsewhere), "{without:#}");
-    let with = rows_of(&summary(
-        admin.path(),
-        &prefix,
-        &[
-            "--cross-check",
-            "--regions",
-            "ap-southeast-2",
-            "--output",
-            "json",
-        ],
-    ));
-    let f = findings_of(&with, &elsewhere);
-    assert!(
-        f.contains("no report under this prefix") && f.contains("no owner tag"),
-        "{f}"
-    );
-    let bad = summary(
-        admin.path(),
-        &prefix,
-        &["--cross-check", "--regions", "mars-1"],
-    );
-    assert_eq!(code(&bad), 2, "{}", output_text(&bad));
+            &[&elsewhere],
+        );
+        assert!(made.status.success(), "{}", output_text(&made));
+        let without = rows_of(&summary(
+            admin.path(),
+            &prefix,
+            &["--cross-check", "--output", "json"],
+        ));
+        assert!(!without.to_string().contains(&elsewhere), "{without:#}");
+        let with = rows_of(&summary(
+            admin.path(),
+            &prefix,
+            &[
+                "--cross-check",
+                "--regions",
+                "ap-southeast-2",
+                "--output",
+                "json",
+            ],
+        ));
+        let f = findings_of(&with, &elsewhere);
+        assert!(
+            f.contains("no report under this prefix") && f.contains("no owner tag"),
+            "{f}"
+        );
+        let bad = summary(
+            admin.path(),
+            &prefix,
+            &["--cross-check", "--regions", "mars-1"],
+        );
+        assert_eq!(code(&bad), 2, "{}", output_text(&bad));
+    }
 }
 
-/// An S3 body that trickles in after its headers, just fast enough for the
-/// SDK's stalled-stream check: the SDK's operation timeout ends with the
-/// headers, so the read itself is bounded (by the call's 20 s and the
-/// run's deadline), and the report becomes a row that says why instead of
-/// a view that waits as long as the body takes.
-#[test]
-#[cfg_attr(
-    not(feature = "system-tier"),
-    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
-)]
-fn a_report_body_that_trickles_is_a_row_not_a_hang() {
-    let prefix = unique("stall");
-    let put = boto3(
-        r#"
+system_test! {
+    /// An S3 body that trickles in after its headers, just fast enough for the
+    /// SDK's stalled-stream check: the SDK's operation timeout ends with the
+    /// headers, so the read itself is bounded (by the call's 20 s and the
+    /// run's deadline), and the report becomes a row that says why instead of
+    /// a view that waits as long as the body takes.
+    fn a_report_body_that_trickles_is_a_row_not_a_hang() {
+        let prefix = unique("stall");
+        let put = boto3(
+            r#"
 import boto3, sys
 s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
                   aws_access_key_id="testing", aws_secret_access_key="testing")
 s3.put_object(Bucket=sys.argv[2], Key=sys.argv[3] + "/123456789012/us-east-1/nb-stall/latest.json",
               Body=b'{"exit_code": 0, "controls": [], "padding": "' + b"x" * 4096 + b'"}')
 "#,
-        &[BUCKET, &prefix],
-    );
-    assert!(put.status.success(), "{}", output_text(&put));
-    let proxy = common::notebook::FaultProxy::start("tricklebody:30");
-    let admin = sandbox("al2023");
-    let out = summary_in(
-        admin.path(),
-        &prefix,
-        &["--deadline", "8s", "--output", "json"],
-        &[("AWS_ENDPOINT_URL_S3", proxy.url.as_str())],
-    );
-    let rows = rows_of(&out);
-    assert_eq!(code(&out), 1, "{}", output_text(&out));
-    let problem = row_of(&rows, "nb-stall")["problem"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    assert!(
-        problem.contains("the body did not arrive within"),
-        "{rows:#}"
-    );
+            &[BUCKET, &prefix],
+        );
+        assert!(put.status.success(), "{}", output_text(&put));
+        let proxy = common::notebook::FaultProxy::start("tricklebody:30");
+        let admin = sandbox("al2023");
+        let out = summary_in(
+            admin.path(),
+            &prefix,
+            &["--deadline", "8s", "--output", "json"],
+            &[("AWS_ENDPOINT_URL_S3", proxy.url.as_str())],
+        );
+        let rows = rows_of(&out);
+        assert_eq!(code(&out), 1, "{}", output_text(&out));
+        let problem = row_of(&rows, "nb-stall")["problem"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            problem.contains("the body did not arrive within"),
+            "{rows:#}"
+        );
+    }
 }
 
-/// An administrator signed in through IAM Identity Center (`aws sso login`)
-/// or with a `credential_process` profile reaches the fleet with
-/// `--profile`, as `aws --profile` would: the SDK's SSO provider reads the
-/// sign-in's cached token and trades it at the portal (a loopback stand-in
-/// that records the call), the process provider runs the helper. Both used
-/// to fail with "requires cargo feature(s) enabled: sso". When the portal
-/// cannot be reached, the error says to sign in, not to check VPC endpoints.
-#[test]
-#[cfg_attr(
-    not(feature = "system-tier"),
-    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
-)]
-fn sso_and_credential_process_profiles_reach_the_fleet() {
-    let home = tempfile::tempdir().expect("home");
-    let aws = home.path().join(".aws");
-    std::fs::create_dir_all(aws.join("sso/cache")).expect("dirs");
-    let helper = home.path().join("creds.sh");
-    let ran = home.path().join("helper-ran");
-    std::fs::write(
-        &helper,
-        format!(
-            "#!/bin/sh\ntouch {}\necho '{{\"Version\":1,\"AccessKeyId\":\"AKIAPROCESS\",\"SecretAccessKey\":\"s\"}}'\n",
-            ran.display()
-        ),
-    )
-    .expect("helper");
-    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
-    std::fs::write(
-        aws.join("config"),
-        format!(
-            "[profile sso-admin]\nsso_session = corp\nsso_account_id = 123456789012\n\
-             sso_role_name = FleetReader\nregion = us-east-1\n\n\
-             [sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n\
-             sso_region = us-east-1\nsso_registration_scopes = sso:account:access\n\n\
-             [profile helper]\ncredential_process = {}\nregion = us-east-1\n",
-            helper.display()
-        ),
-    )
-    .expect("config");
-    // What `aws sso login` caches: the file is named by the session's sha1.
-    let session = Command::new("sh")
-        .args(["-c", "printf corp | sha1sum | cut -c1-40"])
-        .output()
-        .expect("sha1sum");
-    std::fs::write(
-        aws.join(format!("sso/cache/{}.json", stdout(&session).trim())),
-        r#"{"accessToken":"signed-in-token","expiresAt":"2099-01-01T00:00:00Z","region":"us-east-1","startUrl":"https://corp.awsapps.com/start"}"#,
-    )
-    .expect("token");
-    let port = common::booted::free_port();
-    let log = home.path().join("portal.log");
-    let mut cmd = Command::new(format!(
-        "{}/bin/python",
-        common::notebook::service("NBWARDEN_TEST_VENV")
-    ));
-    cmd.arg(repo().join("tests/system/sso_standin.py"))
-        .arg(port.to_string())
-        .arg(&log);
-    let portal = LoopbackServer::spawn(cmd, port);
-    let portal_url = format!("http://127.0.0.1:{port}");
-    let home_dir = home.path().to_str().expect("utf8");
-    let admin = sandbox("al2023");
-    let empty = unique("sso-nothing");
-    let with_env = |profile: &str| {
-        summary_in(
-            admin.path(),
-            &empty,
-            &["--profile", profile],
-            &[("HOME", home_dir), ("AWS_ENDPOINT_URL_SSO", &portal_url)],
+system_test! {
+    /// An administrator signed in through IAM Identity Center (`aws sso login`)
+    /// or with a `credential_process` profile reaches the fleet with
+    /// `--profile`, as `aws --profile` would: the SDK's SSO provider reads the
+    /// sign-in's cached token and trades it at the portal (a loopback stand-in
+    /// that records the call), the process provider runs the helper. Both used
+    /// to fail with "requires cargo feature(s) enabled: sso". When the portal
+    /// cannot be reached, the error says to sign in, not to check VPC endpoints.
+    fn sso_and_credential_process_profiles_reach_the_fleet() {
+        let home = tempfile::tempdir().expect("home");
+        let aws = home.path().join(".aws");
+        std::fs::create_dir_all(aws.join("sso/cache")).expect("dirs");
+        let helper = home.path().join("creds.sh");
+        let ran = home.path().join("helper-ran");
+        std::fs::write(
+            &helper,
+            format!(
+                "#!/bin/sh\ntouch {}\necho '{{\"Version\":1,\"AccessKeyId\":\"AKIAPROCESS\",\"SecretAccessKey\":\"s\"}}'\n",
+                ran.display()
+            ),
         )
-    };
-    // Exit 4 (no reports under an empty prefix): S3 answered the profile's
-    // credentials; a credential failure would be exit 3.
-    let out = with_env("sso-admin");
-    assert_eq!(code(&out), 4, "{}", output_text(&out));
-    let calls = std::fs::read_to_string(&log).expect("the portal was called");
-    assert!(
-        calls.contains(r#""path": "/federation/credentials", "role": "FleetReader", "account": "123456789012", "token": "signed-in-token""#),
-        "{calls}"
-    );
-    let out = with_env("helper");
-    assert_eq!(code(&out), 4, "{}", output_text(&out));
-    assert!(ran.exists(), "the credential_process helper ran");
+        .expect("helper");
+        std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        std::fs::write(
+            aws.join("config"),
+            format!(
+                "[profile sso-admin]\nsso_session = corp\nsso_account_id = 123456789012\n\
+                 sso_role_name = FleetReader\nregion = us-east-1\n\n\
+                 [sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n\
+                 sso_region = us-east-1\nsso_registration_scopes = sso:account:access\n\n\
+                 [profile helper]\ncredential_process = {}\nregion = us-east-1\n",
+                helper.display()
+            ),
+        )
+        .expect("config");
+        // What `aws sso login` caches: the file is named by the session's sha1.
+        let session = Command::new("sh")
+            .args(["-c", "printf corp | sha1sum | cut -c1-40"])
+            .output()
+            .expect("sha1sum");
+        std::fs::write(
+            aws.join(format!("sso/cache/{}.json", stdout(&session).trim())),
+            r#"{"accessToken":"signed-in-token","expiresAt":"2099-01-01T00:00:00Z","region":"us-east-1","startUrl":"https://corp.awsapps.com/start"}"#,
+        )
+        .expect("token");
+        let port = common::booted::free_port();
+        let log = home.path().join("portal.log");
+        let mut cmd = Command::new(format!(
+            "{}/bin/python",
+            common::notebook::service("NBWARDEN_TEST_VENV")
+        ));
+        cmd.arg(repo().join("tests/system/sso_standin.py"))
+            .arg(port.to_string())
+            .arg(&log);
+        let portal = LoopbackServer::spawn(cmd, port);
+        let portal_url = format!("http://127.0.0.1:{port}");
+        let home_dir = home.path().to_str().expect("utf8");
+        let admin = sandbox("al2023");
+        let empty = unique("sso-nothing");
+        let with_env = |profile: &str| {
+            summary_in(
+                admin.path(),
+                &empty,
+                &["--profile", profile],
+                &[("HOME", home_dir), ("AWS_ENDPOINT_URL_SSO", &portal_url)],
+            )
+        };
+        // Exit 4 (no reports under an empty prefix): S3 answered the profile's
+        // credentials; a credential failure would be exit 3.
+        let out = with_env("sso-admin");
+        assert_eq!(code(&out), 4, "{}", output_text(&out));
+        let calls = std::fs::read_to_string(&log).expect("the portal was called");
+        assert!(
+            calls.contains(r#""path": "/federation/credentials", "role": "FleetReader", "account": "123456789012", "token": "signed-in-token""#),
+            "{calls}"
+        );
+        let out = with_env("helper");
+        assert_eq!(code(&out), 4, "{}", output_text(&out));
+        assert!(ran.exists(), "the credential_process helper ran");
 
-    drop(portal);
-    let out = with_env("sso-admin");
-    assert_eq!(code(&out), 3, "{}", output_text(&out));
-    let err = stderr(&out);
-    let last = err.lines().last().unwrap_or_default();
-    assert!(last.contains("no usable AWS credentials"), "{err}");
-    assert!(last.contains("aws sso login --profile"), "{err}");
-    assert!(!last.contains("VPC endpoint"), "{err}");
+        drop(portal);
+        let out = with_env("sso-admin");
+        assert_eq!(code(&out), 3, "{}", output_text(&out));
+        let err = stderr(&out);
+        let last = err.lines().last().unwrap_or_default();
+        assert!(last.contains("no usable AWS credentials"), "{err}");
+        assert!(last.contains("aws sso login --profile"), "{err}");
+        assert!(!last.contains("VPC endpoint"), "{err}");
+    }
 }

@@ -2,6 +2,7 @@
 //! test makes a private /run in a mount namespace, binds a datagram socket
 //! where journald's would be, runs nbwarden, and reads what arrived.
 
+#[macro_use]
 mod common;
 
 use std::process::Command;
@@ -48,73 +49,70 @@ reader.join()
 print(json.dumps({"code": run.returncode, "stderr": run.stderr.decode(), "grams": grams}))
 "#;
 
-#[test]
-#[cfg_attr(
-    not(feature = "system-tier"),
-    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
-)]
-fn logs_go_to_journald_when_its_socket_exists() {
-    assert!(
-        is_root(),
-        "needs root for a mount namespace: run scripts/test as root"
-    );
-    let root = sandbox("al2023");
-    let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c"])
-        .arg("mount -t tmpfs tmpfs /run && exec python3 -c \"$0\" \"$@\"")
-        .arg(LISTENER)
-        .arg(env!("CARGO_BIN_EXE_nbwarden"))
-        .args(["apply", "--root"])
-        .arg(root.path())
-        .args(["--policy", example_policy_path()])
-        .output()
-        .expect("unshare");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("listener JSON");
-    assert_eq!(result["code"], 0, "{result}");
-    let grams = result["grams"].as_array().expect("grams");
-    let with_message = |m: &str| -> Vec<&serde_json::Value> {
-        grams.iter().filter(|g| g["MESSAGE"] == m).collect()
-    };
-    let started = with_message("control started");
-    let finished = with_message("control finished");
-    // One start and one end per control of the example policy.
-    let enabled = [
-        "sudo",
-        "packages",
-        "variables",
-        "permissions",
-        "boot-exec",
-        "egress",
-        "rpm",
-        "service",
-    ];
-    assert_eq!(
-        (started.len(), finished.len()),
-        (enabled.len(), enabled.len()),
-        "{grams:?}"
-    );
-    let end = finished
-        .iter()
-        .find(|g| g["F_CONTROL"] == "variables")
-        .expect("variables finished");
-    assert_eq!(end["SYSLOG_IDENTIFIER"], "nbwarden", "{end}");
-    assert_eq!(end["F_CONTROL"], "variables", "{end}");
-    assert_eq!(end["F_STATUS"], "fixed", "{end}");
-    assert!(
-        end["F_DURATION_MS"]
-            .as_str()
-            .is_some_and(|d| d.parse::<u64>().is_ok()),
-        "{end}"
-    );
-    // stderr is not the journal here (no JOURNAL_STREAM), so it has them too.
-    assert!(
-        result["stderr"]
-            .as_str()
-            .is_some_and(|e| e.contains("control finished"))
-    );
+system_test! {
+    fn logs_go_to_journald_when_its_socket_exists() {
+        assert!(
+            is_root(),
+            "needs root for a mount namespace: run scripts/test as root"
+        );
+        let root = sandbox("al2023");
+        let out = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg("mount -t tmpfs tmpfs /run && exec python3 -c \"$0\" \"$@\"")
+            .arg(LISTENER)
+            .arg(env!("CARGO_BIN_EXE_nbwarden"))
+            .args(["apply", "--root"])
+            .arg(root.path())
+            .args(["--policy", example_policy_path()])
+            .output()
+            .expect("unshare");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("listener JSON");
+        assert_eq!(result["code"], 0, "{result}");
+        let grams = result["grams"].as_array().expect("grams");
+        let with_message = |m: &str| -> Vec<&serde_json::Value> {
+            grams.iter().filter(|g| g["MESSAGE"] == m).collect()
+        };
+        let started = with_message("control started");
+        let finished = with_message("control finished");
+        // One start and one end per control of the example policy.
+        let enabled = [
+            "sudo",
+            "packages",
+            "variables",
+            "permissions",
+            "boot-exec",
+            "egress",
+            "rpm",
+            "service",
+        ];
+        assert_eq!(
+            (started.len(), finished.len()),
+            (enabled.len(), enabled.len()),
+            "{grams:?}"
+        );
+        let end = finished
+            .iter()
+            .find(|g| g["F_CONTROL"] == "variables")
+            .expect("variables finished");
+        assert_eq!(end["SYSLOG_IDENTIFIER"], "nbwarden", "{end}");
+        assert_eq!(end["F_CONTROL"], "variables", "{end}");
+        assert_eq!(end["F_STATUS"], "fixed", "{end}");
+        assert!(
+            end["F_DURATION_MS"]
+                .as_str()
+                .is_some_and(|d| d.parse::<u64>().is_ok()),
+            "{end}"
+        );
+        // stderr is not the journal here (no JOURNAL_STREAM), so it has them too.
+        assert!(
+            result["stderr"]
+                .as_str()
+                .is_some_and(|e| e.contains("control finished"))
+        );
+    }
 }

@@ -2,6 +2,7 @@
 //! moto's SageMaker: busy kernels keep the notebook running, an idle one
 //! (in UTC) stops it, dry-run only says so; metrics come out as EMF.
 
+#[macro_use]
 mod common;
 
 use std::process::Command;
@@ -70,124 +71,118 @@ fn monitor(root: &std::path::Path, policy: &std::path::Path) -> serde_json::Valu
     serde_json::from_str(stdout(&out).lines().last().unwrap_or_default()).expect("round JSON")
 }
 
-#[test]
-#[cfg_attr(
-    not(feature = "system-tier"),
-    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
-)]
-fn a_busy_kernel_keeps_the_notebook_and_an_idle_one_stops_it() {
-    let name = format!(
-        "idle-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or_default()
-    );
-    assert_eq!(state(&name, true), "InService");
-    let root = sandbox("al2023");
-    std::fs::write(
-        root.path().join("opt/ml/metadata/resource-metadata.json"),
-        format!(r#"{{"ResourceArn":"arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/{name}","ResourceName":"{name}"}}"#),
-    )
-    .expect("metadata");
-    std::fs::create_dir_all(root.path().join("etc/nbwarden")).expect("mkdir");
-    std::fs::write(
-        root.path().join("etc/nbwarden/jupyter-token"),
-        service("NBWARDEN_TEST_JUPYTER_TOKEN"),
-    )
-    .expect("token");
-    let dir = tempfile::tempdir().expect("tmp");
-    let base = service("NBWARDEN_TEST_JUPYTER_URL");
-    let write = |dry: bool| {
-        write_policy(
-            dir.path(),
-            &format!(
-                "version = 1\n[monitoring]\n[monitoring.idle]\nafter = \"3s\"\njupyter_url = \"{base}\"\n\
-                 token_file = \"/etc/nbwarden/jupyter-token\"\ndry_run = {dry}\n"
-            ),
+system_test! {
+    fn a_busy_kernel_keeps_the_notebook_and_an_idle_one_stops_it() {
+        let name = format!(
+            "idle-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or_default()
+        );
+        assert_eq!(state(&name, true), "InService");
+        let root = sandbox("al2023");
+        std::fs::write(
+            root.path().join("opt/ml/metadata/resource-metadata.json"),
+            format!(r#"{{"ResourceArn":"arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/{name}","ResourceName":"{name}"}}"#),
         )
-    };
+        .expect("metadata");
+        std::fs::create_dir_all(root.path().join("etc/nbwarden")).expect("mkdir");
+        std::fs::write(
+            root.path().join("etc/nbwarden/jupyter-token"),
+            service("NBWARDEN_TEST_JUPYTER_TOKEN"),
+        )
+        .expect("token");
+        let dir = tempfile::tempdir().expect("tmp");
+        let base = service("NBWARDEN_TEST_JUPYTER_URL");
+        let write = |dry: bool| {
+            write_policy(
+                dir.path(),
+                &format!(
+                    "version = 1\n[monitoring]\n[monitoring.idle]\nafter = \"3s\"\njupyter_url = \"{base}\"\n\
+                     token_file = \"/etc/nbwarden/jupyter-token\"\ndry_run = {dry}\n"
+                ),
+            )
+        };
 
-    // A kernel that runs for a while: busy is never idle.
-    let venv = service("NBWARDEN_TEST_VENV");
-    let exec = Command::new(format!("{venv}/bin/python"))
-        .args([
-            "-c",
-            EXECUTE,
-            &base,
-            &service("NBWARDEN_TEST_JUPYTER_TOKEN"),
-            "import time; time.sleep(5)",
-        ])
-        .output()
-        .expect("python");
-    assert!(exec.status.success(), "{}", output_text(&exec));
-    let kernel = stdout(&exec).trim().to_string();
-    let busy = monitor(root.path(), &write(false));
-    assert_eq!(busy["idle"]["idle"], false, "{busy}");
-    assert!(
-        busy["idle"]["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains(&kernel) && r.contains("busy")),
-        "{busy}"
-    );
-    assert_eq!(state(&name, false), "InService");
+        // A kernel that runs for a while: busy is never idle.
+        let venv = service("NBWARDEN_TEST_VENV");
+        let exec = Command::new(format!("{venv}/bin/python"))
+            .args([
+                "-c",
+                EXECUTE,
+                &base,
+                &service("NBWARDEN_TEST_JUPYTER_TOKEN"),
+                "import time; time.sleep(5)",
+            ])
+            .output()
+            .expect("python");
+        assert!(exec.status.success(), "{}", output_text(&exec));
+        let kernel = stdout(&exec).trim().to_string();
+        let busy = monitor(root.path(), &write(false));
+        assert_eq!(busy["idle"]["idle"], false, "{busy}");
+        assert!(
+            busy["idle"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains(&kernel) && r.contains("busy")),
+            "{busy}"
+        );
+        assert_eq!(state(&name, false), "InService");
 
-    // Once it finished and nothing happened for longer than `after`.
-    std::thread::sleep(std::time::Duration::from_secs(9));
-    let dry = monitor(root.path(), &write(true));
-    assert_eq!(dry["idle"]["idle"], true, "{dry}");
-    assert_eq!(dry["idle"]["action"], format!("would stop {name}"));
-    assert_eq!(state(&name, false), "InService", "dry-run must not stop");
+        // Once it finished and nothing happened for longer than `after`.
+        std::thread::sleep(std::time::Duration::from_secs(9));
+        let dry = monitor(root.path(), &write(true));
+        assert_eq!(dry["idle"]["idle"], true, "{dry}");
+        assert_eq!(dry["idle"]["action"], format!("would stop {name}"));
+        assert_eq!(state(&name, false), "InService", "dry-run must not stop");
 
-    let stop = monitor(root.path(), &write(false));
-    assert_eq!(stop["idle"]["action"], format!("stopped {name}"), "{stop}");
-    assert!(matches!(
-        state(&name, false).as_str(),
-        "Stopping" | "Stopped"
-    ));
+        let stop = monitor(root.path(), &write(false));
+        assert_eq!(stop["idle"]["action"], format!("stopped {name}"), "{stop}");
+        assert!(matches!(
+            state(&name, false).as_str(),
+            "Stopping" | "Stopped"
+        ));
 
-    // Metrics: EMF lines, in the round and in the metrics file.
-    let cpu = &stop["metrics"][0];
-    assert_eq!(cpu["NotebookInstanceName"], name.as_str());
-    assert!(
-        cpu["CPUUtilization"].is_number() && cpu["MemoryUtilization"].is_number(),
-        "{cpu}"
-    );
-    let file = std::fs::read_to_string(root.path().join("var/log/nbwarden/metrics.log"))
-        .expect("metrics file");
-    assert!(file.lines().count() >= 3, "{file}");
-    let _ = Command::new("curl")
-        .args([
-            "-s",
-            "-X",
-            "DELETE",
-            &format!(
-                "{base}/api/kernels/{kernel}?token={}",
-                service("NBWARDEN_TEST_JUPYTER_TOKEN")
-            ),
-        ])
-        .status();
+        // Metrics: EMF lines, in the round and in the metrics file.
+        let cpu = &stop["metrics"][0];
+        assert_eq!(cpu["NotebookInstanceName"], name.as_str());
+        assert!(
+            cpu["CPUUtilization"].is_number() && cpu["MemoryUtilization"].is_number(),
+            "{cpu}"
+        );
+        let file = std::fs::read_to_string(root.path().join("var/log/nbwarden/metrics.log"))
+            .expect("metrics file");
+        assert!(file.lines().count() >= 3, "{file}");
+        let _ = Command::new("curl")
+            .args([
+                "-s",
+                "-X",
+                "DELETE",
+                &format!(
+                    "{base}/api/kernels/{kernel}?token={}",
+                    service("NBWARDEN_TEST_JUPYTER_TOKEN")
+                ),
+            ])
+            .status();
+    }
 }
 
-#[test]
-#[cfg_attr(
-    not(feature = "system-tier"),
-    ignore = "system tier: needs root, the loopback services and the static binary (scripts/test)"
-)]
-fn without_jupyter_the_notebook_is_never_stopped() {
-    let root = sandbox("al2023");
-    let dir = tempfile::tempdir().expect("tmp");
-    let policy = write_policy(
-        dir.path(),
-        "version = 1\n[monitoring]\n[monitoring.idle]\nafter = \"1s\"\njupyter_url = \"http://127.0.0.1:9/\"\n",
-    );
-    let round = monitor(root.path(), &policy);
-    assert_eq!(round["idle"]["idle"], false);
-    assert_eq!(round["idle"]["action"], "none");
-    assert!(
-        round["idle"]["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("did not answer")),
-        "{round}"
-    );
+system_test! {
+    fn without_jupyter_the_notebook_is_never_stopped() {
+        let root = sandbox("al2023");
+        let dir = tempfile::tempdir().expect("tmp");
+        let policy = write_policy(
+            dir.path(),
+            "version = 1\n[monitoring]\n[monitoring.idle]\nafter = \"1s\"\njupyter_url = \"http://127.0.0.1:9/\"\n",
+        );
+        let round = monitor(root.path(), &policy);
+        assert_eq!(round["idle"]["idle"], false);
+        assert_eq!(round["idle"]["action"], "none");
+        assert!(
+            round["idle"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("did not answer")),
+            "{round}"
+        );
+    }
 }

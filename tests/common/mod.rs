@@ -2,6 +2,27 @@
 //! script as the README's demo, the built binary, and tree snapshots.
 #![allow(dead_code)]
 
+/// A test of the system tier: it runs as root against the loopback
+/// services, the Debian roots and the static binary, so a plain
+/// `cargo test` lists it as ignored, with why, instead of failing or
+/// passing without running (`scripts/test` builds with
+/// `--features system-tier`). A first literal gives a narrower reason.
+#[allow(unused_macros)]
+macro_rules! system_test {
+    ($(#[$meta:meta])* fn $name:ident() $body:block) => {
+        system_test! {
+            "system tier: needs root, the loopback services and the static binary (scripts/test)";
+            $(#[$meta])* fn $name() $body
+        }
+    };
+    ($why:literal; $(#[$meta:meta])* fn $name:ident() $body:block) => {
+        $(#[$meta])*
+        #[test]
+        #[cfg_attr(not(feature = "system-tier"), ignore = $why)]
+        fn $name() $body
+    };
+}
+
 pub mod booted;
 pub mod bundle;
 pub mod iam;
