@@ -129,7 +129,7 @@ enum Source<'a> {
 /// The facts of one run, each fetched at most once (lazily) and shared by
 /// every control. A failed fetch is remembered too: a second control asking
 /// gets the same error instead of a second call. They may be fetched ahead
-/// on another thread (`Control::prefetch`); asking for one in flight waits
+/// on another thread (`Control::remote_inputs`, fetched by `run::run`); asking for one in flight waits
 /// for that fetch rather than making a second.
 pub struct Facts<'a> {
     source: Source<'a>,

@@ -78,7 +78,8 @@ pub enum ParameterKind {
 
 /// Clients are built on first use: a run whose policy needs no AWS never
 /// touches the network. Shared by the run's thread and the one that fetches
-/// remote inputs ahead of the controls (`Control::prefetch`).
+/// remote inputs ahead of the controls (`Control::remote_inputs`, fetched by
+/// `run::run`).
 pub struct Aws {
     deadline: Instant,
     inner: OnceLock<Connected>,

@@ -211,6 +211,8 @@ impl Aws {
         }
     }
 
+    // Long: one signed request's whole life (sign, send, read within the deadline, classify the
+    // answer), kept together so the deadline arithmetic is in one place.
     fn signed_attempt(&self, call: &SignedCall<'_>) -> Result<serde_json::Value, Attempt> {
         let c = self.connected().map_err(Attempt::Final)?;
         let region = &call.region;

@@ -146,6 +146,8 @@ impl Found {
     /// and the project files on the way. An environment's own tree is not
     /// searched further, but the base install's `envs/` is; `.git` is not
     /// searched. The walk ends at the run's deadline too, saying where.
+    // Long: the bounded walk over environments: its limits, the deadline and the skip rules
+    // read as one loop.
     pub fn walk(&mut self, host: &Host, start: &Path, bounds: Bounds) {
         let started = Instant::now();
         let mut queue = VecDeque::from([(start.to_path_buf(), 0)]);

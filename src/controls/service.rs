@@ -191,6 +191,7 @@ impl Control for Service {
     fn info(&self) -> &'static ControlInfo {
         &INFO
     }
+    // Long: the units, their drop-ins and the monitor's restart rule declared together.
     fn desired(&self, ctx: &Context<'_>) -> Result<DesiredState> {
         let mut notes = Vec::new();
         let binary = match installed_binary(ctx.host)? {

@@ -64,6 +64,7 @@ impl Variables {
     }
 
     /// Every variable's value, fetched and checked; secrets apart.
+    // Long: one arm per variable source (value, SSM, SSM path, fact, notebook field, tag).
     fn resolve(&self, ctx: &Context<'_>) -> Result<(Map<String, Value>, Map<String, Value>)> {
         let ssm_names = self.ssm_names();
         let params: BTreeMap<String, crate::aws::Parameter> = if ssm_names.is_empty() {
@@ -235,6 +236,7 @@ impl Control for Variables {
         wanted
     }
 
+    // Long: the variables file's three renderings (shell, Python, JSON) declared together.
     fn desired(&self, ctx: &Context<'_>) -> Result<DesiredState> {
         let host = ctx.host;
         let (open, secret) = self.resolve(ctx)?;
@@ -481,6 +483,7 @@ impl Probe for ImportCheck {
         true
     }
 
+    // Long: one proof per variable source, each with its own evidence.
     fn check(&self, host: &Host) -> Result<ProbeResult> {
         if self.pythons.is_empty() {
             return Ok(ProbeResult::skipped("no python found to import with"));

@@ -314,6 +314,8 @@ struct Converged {
 /// Converges (apply) or judges (plan, verify) the control's files and
 /// actions, and hands back its probes, run later by the caller, and its
 /// files in directories the user can change, judged again after them.
+// Long: the plan/apply/verify state machine for one control, kept in one place so every control
+// converges the same way.
 fn converge(
     mode: Mode,
     ctx: &Context<'_>,

@@ -267,6 +267,8 @@ fn shortened(text: &str, limit: usize, keep: usize) -> String {
 /// in service without a report, and others with such findings, get a row
 /// of their own. Only a failed listing is an error: the caller cannot then
 /// say which notebooks lack a report.
+// Long: the cross-check's steps per region (describe, judge, list the unreported) share the
+// region's answers.
 pub fn cross_check(aws: &Aws, rows: &mut Vec<Row>, rules: &CrossCheckRules) -> Result<()> {
     let mut described = BTreeMap::new();
     let checked =
@@ -441,6 +443,7 @@ type NotebookKey = (String, String, String);
 
 /// Every listed notebook's role, owner and cost tags, and what of them
 /// leaves access open, keyed by account, region and name.
+// Long: one finding per governance rule, each with its own wording.
 fn access_view(
     aws: &Aws,
     fleet: &[(String, crate::aws::NotebookDescription)],
@@ -637,6 +640,7 @@ fn check_row(
 }
 
 /// A report's claims against SageMaker's description of its notebook.
+// Long: one comparison per field a report claims, each with its own finding.
 fn judge(row: &Row, seen: &crate::aws::NotebookDescription, rules: &CrossCheckRules) -> CrossCheck {
     let mut check = CrossCheck {
         status: seen.notebook_instance_status.clone(),

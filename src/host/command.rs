@@ -490,6 +490,8 @@ fn bounded_reader(
 }
 
 /// Runs one [`Invocation`].
+// Long: the confined child's setup (namespaces, credentials, limits, deadline) must happen in
+// this order in one place.
 pub fn run_invocation(inv: &Invocation<'_>) -> Result<CommandOutput> {
     let shown = std::iter::once(inv.program)
         .chain(inv.args.iter().copied())

@@ -185,6 +185,8 @@ impl Tree {
     /// Opens the directory holding `path` (absolute, inside the root).
     /// `create` makes missing directories (0755, owned by us). Returns
     /// `None` when a directory is missing and `create` is false.
+    // Long: the descent to a parent directory, one component at a time, with the trust rule at
+    // each step.
     pub(crate) fn parent(&self, path: &Path, create: bool) -> Result<Option<ParentDir>> {
         let mut parts = components(path)?;
         let name = parts

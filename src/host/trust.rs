@@ -51,6 +51,7 @@ fn parts(path: &Path) -> impl Iterator<Item = std::ffi::OsString> + '_ {
 
 /// The walk behind [`check`], with `weak` saying why an entry (or a link
 /// in a sticky directory) cannot be trusted.
+// Long: the trust walk: every component, link and hop judged by the one rule.
 pub fn check_with(
     root: &Path,
     path: &Path,

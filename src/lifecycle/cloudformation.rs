@@ -341,6 +341,7 @@ fn scp_chunks<'a>(statements: impl Iterator<Item = &'a Value>) -> Vec<(usize, Ve
 /// statement that lets a role stop only its own notebook stays in the
 /// per-notebook guardrail. Statements are packed into as many policies as
 /// Organizations' size limit needs.
+// Long: mostly template data: the SCP's statements as written.
 pub fn guardrail_scp_template(owner_tag: &TagKey, governance: &GovernancePolicy) -> Result<String> {
     let principal_owner = format!("${{aws:PrincipalTag/{}}}", owner_tag.as_str());
     let fills = [
@@ -476,6 +477,7 @@ fn only_when_given(policy: &mut Value) {
 /// One stack per notebook: the notebook, a role of its own whose policy
 /// names that notebook only, its guardrail (`[governance]`), and its owner
 /// and cost tags.
+// Long: mostly template data: the notebook stack's resources as written.
 pub fn notebook_template(
     owner_tag: &TagKey,
     cost_tag: &TagKey,

@@ -23,6 +23,7 @@ fn status_color(status: Status) -> &'static str {
     }
 }
 
+// Long: the human table's sections, in the order they are printed.
 pub fn render(r: &Report, color: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(

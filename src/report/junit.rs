@@ -31,6 +31,7 @@ pub(crate) fn xml_lines<'a>(items: impl IntoIterator<Item = &'a str>) -> String 
         .join("\n")
 }
 
+// Long: the JUnit document's elements, in the order they are written.
 pub fn render(report: &Report) -> String {
     let s = &report.summary;
     // Advisory failures are skipped cases; pending changes (plan) fail.

@@ -126,6 +126,8 @@ pub fn check_policy(policy: &LoadedPolicy) -> Result<(), Failure> {
 /// Runs `spec` to its report. Errors are what prevents a verdict: a policy
 /// the host contradicts (exit 2, nothing changed), a lock or a record that
 /// cannot be taken (exit 3).
+// Long: a whole run's steps in the order DESIGN.md gives them (selection, preflight, lock,
+// deadline, controls, verdict, record, upload).
 pub fn run(spec: &RunSpec<'_>) -> Result<Report, Failure> {
     let policy = &spec.policy.policy;
     let built: Vec<(&controls::Entry, Option<Box<dyn Control>>)>;

@@ -729,6 +729,8 @@ impl Scan {
     /// directory that has it (`/etc` before `/run` before `/usr/lib`), then
     /// its drop-ins by file name (a drop-in in an earlier directory hides
     /// one of the same name in a later one).
+    // Long: one pass over systemd's unit search path, each directory's rules (drop-ins,
+    // aliases, masks) beside the walk that finds them.
     fn unit_files(&self, host: &Host, out: &mut Vec<String>) -> Vec<Vec<(PathBuf, EntryKind)>> {
         let mut mains: BTreeMap<String, (PathBuf, EntryKind)> = BTreeMap::new();
         let mut dropins: BTreeMap<String, BTreeMap<Name, (PathBuf, EntryKind)>> = BTreeMap::new();

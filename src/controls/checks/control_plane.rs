@@ -76,6 +76,7 @@ impl Probe for Judge {
         "DescribeNotebookInstance".into()
     }
 
+    // Long: one comparison per SageMaker setting, each with its own evidence and wording.
     fn check(&self, _host: &Host) -> Result<ProbeResult> {
         let nb = match &self.answer {
             Ok(v) => v,

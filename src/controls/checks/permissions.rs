@@ -70,6 +70,8 @@ impl Probe for Walk {
         "file permissions".into()
     }
 
+    // Long: one walk over the policy's paths with each rule's verdict beside the entry it
+    // judges.
     fn check(&self, host: &Host) -> Result<ProbeResult> {
         let started = Instant::now();
         let limit = Duration::from_secs(u64::from(self.check.time_limit_s));

@@ -146,6 +146,8 @@ impl Probe for Barrier {
         "mirror".into()
     }
 
+    // Long: the barrier's proof is a sequence (resolve, connect, compare) whose steps share the
+    // evidence they build.
     fn check(&self, host: &Host) -> Result<ProbeResult> {
         let mut open: Vec<String> = Vec::new();
         let mut details = Vec::new();

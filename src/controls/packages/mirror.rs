@@ -58,6 +58,8 @@ impl Probe for Mirror {
         true
     }
 
+    // Long: the mirror probe's steps (index, pip's own resolution, the deadline) share one
+    // piece of evidence.
     fn check(&self, host: &Host) -> Result<ProbeResult> {
         let required = self.mode == ProbeMode::Required;
         match index_answers(host, &self.pip) {

@@ -80,6 +80,8 @@ impl Control for Packages {
         super::require_user(ctx, &self.user)
     }
 
+    // Long: the declaration of every client's file (pip, conda, uv, pipx, poetry, pdm), one
+    // block each.
     fn desired(&self, ctx: &Context<'_>) -> Result<DesiredState> {
         let host = ctx.host;
         let mut state = DesiredState::default();

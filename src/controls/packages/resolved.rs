@@ -539,6 +539,7 @@ fn channel_url(v: &serde_json::Value) -> Option<String> {
 
 /// What conda's resolved configuration shows: findings, and the proxies it
 /// would use (`proxy_servers`).
+// Long: conda's answers judged field by field, each with its own finding.
 fn judge_conda(
     label: &str,
     answer: &Result<serde_json::Value, String>,
@@ -801,6 +802,8 @@ impl Resolved {
     }
 
     /// Each kernel spec's interpreter, with the spec's environment.
+    // Long: one bounded conversation with each kernel (start, ask, read, stop), kept in one
+    // place so its deadline is.
     fn ask_kernels(
         &self,
         host: &Host,
