@@ -10,7 +10,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::text::{bounded, printable};
-use super::{NotebookKey, Row, governance};
+use super::{FLEET_CALLS, NotebookKey, Row, arn_account, governance, role_identity};
 use crate::aws::Aws;
 use crate::report::ControlPlaneView;
 
@@ -62,11 +62,6 @@ impl Default for CrossCheckRules {
         }
     }
 }
-
-/// How many SageMaker calls the cross-check makes at once: enough to hide
-/// each call's round trip behind the others', few enough to stay within
-/// SageMaker's request rates (a throttled call is retried with backoff).
-pub(super) const FLEET_CALLS: usize = 8;
 
 /// What the cross-check found for one notebook.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
@@ -423,19 +418,6 @@ pub(super) fn settings_findings(
         ));
     }
     findings
-}
-
-/// Which IAM role an ARN names: its account and its name, whatever the
-/// path and in any case, since IAM keeps role names unique regardless of
-/// case (`role/a/Nb` and `role/nb` are one role).
-pub(super) fn role_identity(arn: &str) -> String {
-    let name = arn.rsplit('/').next().unwrap_or(arn);
-    format!("{}:{}", arn_account(arn), name.to_ascii_lowercase())
-}
-
-/// The account field of an ARN (`arn:aws:sagemaker:REGION:ACCOUNT:…`).
-pub(super) fn arn_account(arn: &str) -> &str {
-    arn.split(':').nth(4).unwrap_or_default()
 }
 
 pub(super) fn shown(v: &Option<String>) -> &str {

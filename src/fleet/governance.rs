@@ -13,9 +13,8 @@ use crate::aws::{Aws, RolePolicy};
 use crate::lifecycle::cloudformation::{GUARDRAIL_POLICY_NAME, guardrail_statements};
 use crate::policy::GovernancePolicy;
 
-use super::NotebookKey;
-use super::cross_check::{FLEET_CALLS, role_identity};
 use super::text::{bounded, printable};
+use super::{FLEET_CALLS, NotebookKey, role_identity};
 
 /// The kinds of job the cross-check lists: those a notebook starts most,
 /// and the models that endpoints and batch jobs run, each with the fields

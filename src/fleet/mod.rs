@@ -89,6 +89,24 @@ impl Row {
 
 type NotebookKey = (String, String, String);
 
+/// How many SageMaker calls the cross-check makes at once: enough to hide
+/// each call's round trip behind the others', few enough to stay within
+/// SageMaker's request rates (a throttled call is retried with backoff).
+const FLEET_CALLS: usize = 8;
+
+/// Which IAM role an ARN names: its account and its name, whatever the
+/// path and in any case, since IAM keeps role names unique regardless of
+/// case (`role/a/Nb` and `role/nb` are one role).
+fn role_identity(arn: &str) -> String {
+    let name = arn.rsplit('/').next().unwrap_or(arn);
+    format!("{}:{}", arn_account(arn), name.to_ascii_lowercase())
+}
+
+/// The account field of an ARN (`arn:aws:sagemaker:REGION:ACCOUNT:…`).
+fn arn_account(arn: &str) -> &str {
+    arn.split(':').nth(4).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, SystemTime};
