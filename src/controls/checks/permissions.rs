@@ -65,13 +65,108 @@ fn links_to_null_device(host: &Host, link: &Path) -> bool {
             .is_some_and(|m| m.char_device == Some((1, 3)) && m.uid == 0)
 }
 
+impl Walk {
+    /// What is wrong with a link: it is what it leads to.
+    fn judge_link(&self, host: &Host, inside: &Path) -> Option<String> {
+        // systemd masks a unit with a link to /dev/null, the
+        // root's own device: nothing is read from it or
+        // written through it, so it is no user's place.
+        if links_to_null_device(host, inside) {
+            return None;
+        }
+        // A link is what it leads to: a root-owned link to the
+        // user's file hands that file root's place.
+        let user_gids = &self.user_gids;
+        let weak = |m: &Stat| -> Option<String> {
+            if m.uid >= LOGIN_ID_MIN {
+                return Some(format!("is owned by uid {}", m.uid));
+            }
+            if m.mode & 0o002 != 0 {
+                return Some("is writable by everyone".into());
+            }
+            let g = m.gid;
+            (m.mode & 0o020 != 0 && g != 0 && (g >= LOGIN_ID_MIN || user_gids.contains(&g)))
+                .then(|| format!("is writable by group {g}"))
+        };
+        host.check_trusted_with(inside, &weak).err().map(|e| {
+            format!(
+                "{} is a link to a place the notebook user can change: {e:#}",
+                inside.display()
+            )
+        })
+    }
+
+    /// What is wrong with one entry that is not a link: an owner, group or
+    /// mode that lets the notebook user change it, or a privilege (setuid,
+    /// setgid, file capabilities) the policy does not allow.
+    fn judge_entry(
+        &self,
+        host: &Host,
+        inside: &Path,
+        meta: &Stat,
+        allowed: &[&Path],
+    ) -> Vec<String> {
+        let mut findings = Vec::new();
+        let mode = meta.mode;
+        let (is_dir, is_file) = (meta.kind == EntryKind::Dir, meta.kind == EntryKind::File);
+        if meta.uid >= LOGIN_ID_MIN {
+            findings.push(format!(
+                "{} is owned by uid {}, a login user, who can change it",
+                inside.display(),
+                meta.uid
+            ));
+        }
+        if mode & 0o020 != 0
+            && meta.gid != 0
+            && (meta.gid >= LOGIN_ID_MIN || self.user_gids.contains(&meta.gid))
+        {
+            findings.push(format!(
+                "{} is writable by group {}, which the notebook user is in or could be",
+                inside.display(),
+                meta.gid
+            ));
+        }
+        if mode & 0o002 != 0 {
+            let kind = if is_dir { "directory" } else { "file" };
+            findings.push(format!(
+                "world-writable {kind} {} ({:04o})",
+                inside.display(),
+                mode & 0o7777
+            ));
+        }
+        if is_file && mode & 0o6000 != 0 && !allowed.contains(&inside) {
+            let bits = if mode & 0o4000 != 0 {
+                "setuid"
+            } else {
+                "setgid"
+            };
+            findings.push(format!(
+                "{bits} {} (owner {}, {:04o}) is not in setuid_allow",
+                inside.display(),
+                meta.uid,
+                mode & 0o7777
+            ));
+        }
+        if is_file && !allowed.contains(&inside) {
+            match host.has_capabilities(inside) {
+                Ok(false) => {}
+                Ok(true) => findings.push(format!(
+                    "{} carries file capabilities (security.capability) and is not in \
+                     setuid_allow",
+                    inside.display()
+                )),
+                Err(e) => findings.push(format!("{e:#}")),
+            }
+        }
+        findings
+    }
+}
+
 impl Probe for Walk {
     fn describe(&self) -> String {
         "file permissions".into()
     }
 
-    // Long: one walk over the policy's paths with each rule's verdict beside the entry it
-    // judges.
     fn check(&self, host: &Host) -> Result<ProbeResult> {
         let started = Instant::now();
         let limit = Duration::from_secs(u64::from(self.check.time_limit_s));
@@ -106,87 +201,11 @@ impl Probe for Walk {
                     }
                 };
                 if meta.kind == EntryKind::Symlink {
-                    // systemd masks a unit with a link to /dev/null, the
-                    // root's own device: nothing is read from it or
-                    // written through it, so it is no user's place.
-                    if links_to_null_device(host, &inside) {
-                        continue;
-                    }
-                    // A link is what it leads to: a root-owned link to the
-                    // user's file hands that file root's place.
-                    let user_gids = &self.user_gids;
-                    let weak = |m: &Stat| -> Option<String> {
-                        if m.uid >= LOGIN_ID_MIN {
-                            return Some(format!("is owned by uid {}", m.uid));
-                        }
-                        if m.mode & 0o002 != 0 {
-                            return Some("is writable by everyone".into());
-                        }
-                        let g = m.gid;
-                        (m.mode & 0o020 != 0
-                            && g != 0
-                            && (g >= LOGIN_ID_MIN || user_gids.contains(&g)))
-                        .then(|| format!("is writable by group {g}"))
-                    };
-                    if let Err(e) = host.check_trusted_with(&inside, &weak) {
-                        findings.push(format!(
-                            "{} is a link to a place the notebook user can change: {e:#}",
-                            inside.display()
-                        ));
-                    }
+                    findings.extend(self.judge_link(host, &inside));
                     continue;
                 }
-                let mode = meta.mode;
-                let (is_dir, is_file) = (meta.kind == EntryKind::Dir, meta.kind == EntryKind::File);
-                if meta.uid >= LOGIN_ID_MIN {
-                    findings.push(format!(
-                        "{} is owned by uid {}, a login user, who can change it",
-                        inside.display(),
-                        meta.uid
-                    ));
-                }
-                if mode & 0o020 != 0
-                    && meta.gid != 0
-                    && (meta.gid >= LOGIN_ID_MIN || self.user_gids.contains(&meta.gid))
-                {
-                    findings.push(format!(
-                        "{} is writable by group {}, which the notebook user is in or could be",
-                        inside.display(),
-                        meta.gid
-                    ));
-                }
-                if mode & 0o002 != 0 {
-                    let kind = if is_dir { "directory" } else { "file" };
-                    findings.push(format!(
-                        "world-writable {kind} {} ({:04o})",
-                        inside.display(),
-                        mode & 0o7777
-                    ));
-                }
-                if is_file && mode & 0o6000 != 0 && !allowed.contains(&inside.as_path()) {
-                    let bits = if mode & 0o4000 != 0 {
-                        "setuid"
-                    } else {
-                        "setgid"
-                    };
-                    findings.push(format!(
-                        "{bits} {} (owner {}, {:04o}) is not in setuid_allow",
-                        inside.display(),
-                        meta.uid,
-                        mode & 0o7777
-                    ));
-                }
-                if is_file && !allowed.contains(&inside.as_path()) {
-                    match host.has_capabilities(&inside) {
-                        Ok(false) => {}
-                        Ok(true) => findings.push(format!(
-                            "{} carries file capabilities (security.capability) and is not in \
-                             setuid_allow",
-                            inside.display()
-                        )),
-                        Err(e) => findings.push(format!("{e:#}")),
-                    }
-                }
+                findings.extend(self.judge_entry(host, &inside, &meta, &allowed));
+                let is_dir = meta.kind == EntryKind::Dir;
                 if is_dir {
                     match host.list(&inside) {
                         Ok(Some(entries)) => {
