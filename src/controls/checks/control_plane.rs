@@ -76,71 +76,99 @@ impl Probe for Judge {
         "DescribeNotebookInstance".into()
     }
 
-    // Long: one comparison per SageMaker setting, each with its own evidence and wording.
     fn check(&self, _host: &Host) -> Result<ProbeResult> {
         let nb = match &self.answer {
             Ok(v) => v,
-            // The settings nbwarden asks for by default are said to be
-            // unchecked; what the policy names explicitly is not proven.
-            Err(e) if e.contains("AccessDenied") => {
-                let named = self.named_requirements();
-                return Ok(ProbeResult {
-                    passed: named.is_empty(),
-                    skipped: false,
-                    evidence: if named.is_empty() {
-                        "not checked: the role may not call DescribeNotebookInstance".into()
-                    } else {
-                        format!(
-                            "not proven: the role may not call DescribeNotebookInstance, which {} \
-                             need",
-                            named.join(", ")
-                        )
-                    },
-                    details: vec![e.clone()],
-                });
-            }
+            Err(e) if e.contains("AccessDenied") => return Ok(self.denied(e)),
             Err(e) => anyhow::bail!("{e}"),
         };
+        let mut details = shown_settings(nb);
+        let mut failed = self.failed_settings(nb);
+        match &self.tags {
+            None => {}
+            Some(Ok(tags)) => {
+                details.push(format!(
+                    "Tags: {}",
+                    tags.keys()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                failed.extend(self.missing_tags(tags));
+            }
+            // Unlike the description, required tags that cannot be read
+            // are not proven: the check fails rather than pass unseen.
+            Some(Err(e)) => failed.push(format!("the tags could not be read: {e}")),
+        }
+        details.extend(failed.iter().map(|f| format!("required: {f}")));
+        Ok(ProbeResult {
+            passed: failed.is_empty(),
+            skipped: false,
+            evidence: if failed.is_empty() {
+                "the control plane reports the required settings".into()
+            } else {
+                failed.join("; ")
+            },
+            details,
+        })
+    }
+}
+
+/// The settings as SageMaker reported them, for the report's details.
+fn shown_settings(nb: &NotebookDescription) -> Vec<String> {
+    let or = |v: &Option<String>, none: &'static str| {
+        v.clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| none.to_string())
+    };
+    vec![
+        format!(
+            "KmsKeyId: {}",
+            or(&nb.kms_key_id, "(none: the AWS managed key)")
+        ),
+        format!(
+            "DirectInternetAccess: {}",
+            or(&nb.direct_internet_access, "(not reported)")
+        ),
+        format!("RootAccess: {}", or(&nb.root_access, "(not reported)")),
+        format!("SubnetId: {}", nb.subnet_id.clone().unwrap_or_default()),
+        format!("SecurityGroups: {}", nb.security_groups.join(", ")),
+    ]
+}
+
+impl Judge {
+    /// With DescribeNotebookInstance denied: the settings nbwarden asks
+    /// for by default are said to be unchecked; what the policy names
+    /// explicitly is not proven.
+    fn denied(&self, e: &str) -> ProbeResult {
+        let named = self.named_requirements();
+        ProbeResult {
+            passed: named.is_empty(),
+            skipped: false,
+            evidence: if named.is_empty() {
+                "not checked: the role may not call DescribeNotebookInstance".into()
+            } else {
+                format!(
+                    "not proven: the role may not call DescribeNotebookInstance, which {} need",
+                    named.join(", ")
+                )
+            },
+            details: vec![e.to_string()],
+        }
+    }
+
+    /// Each required setting the description does not meet.
+    fn failed_settings(&self, nb: &NotebookDescription) -> Vec<String> {
         let field = |v: &Option<String>| v.clone().unwrap_or_default();
-        let kms = field(&nb.kms_key_id);
-        let internet = field(&nb.direct_internet_access);
-        let root = field(&nb.root_access);
-        let mut details = vec![
-            format!(
-                "KmsKeyId: {}",
-                if kms.is_empty() {
-                    "(none: the AWS managed key)"
-                } else {
-                    &kms
-                }
-            ),
-            format!(
-                "DirectInternetAccess: {}",
-                if internet.is_empty() {
-                    "(not reported)"
-                } else {
-                    &internet
-                }
-            ),
-            format!(
-                "RootAccess: {}",
-                if root.is_empty() {
-                    "(not reported)"
-                } else {
-                    &root
-                }
-            ),
-            format!("SubnetId: {}", field(&nb.subnet_id)),
-        ];
-        details.push(format!("SecurityGroups: {}", nb.security_groups.join(", ")));
         let mut failed: Vec<String> = Vec::new();
-        if self.check.require_customer_kms_key && kms.is_empty() {
+        if self.check.require_customer_kms_key && field(&nb.kms_key_id).is_empty() {
             failed.push("no customer KMS key on the ML volume".into());
         }
-        if self.check.require_no_direct_internet && internet != "Disabled" {
+        if self.check.require_no_direct_internet && field(&nb.direct_internet_access) != "Disabled"
+        {
             failed.push("direct internet access is not Disabled".into());
         }
-        if self.check.require_root_access_disabled && root != "Disabled" {
+        if self.check.require_root_access_disabled && field(&nb.root_access) != "Disabled" {
             failed.push("root access is not Disabled".into());
         }
         let subnets = &self.check.allowed_subnets;
@@ -167,41 +195,19 @@ impl Probe for Judge {
                 failed.push("no security group reported".into());
             }
         }
-        match &self.tags {
-            None => {}
-            Some(Ok(tags)) => {
-                let missing: Vec<&str> = self
-                    .check
-                    .required_tags
-                    .iter()
-                    .filter(|k| tags.get(*k).is_none_or(|v| v.trim().is_empty()))
-                    .map(String::as_str)
-                    .collect();
-                details.push(format!(
-                    "Tags: {}",
-                    tags.keys()
-                        .map(String::as_str)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-                if !missing.is_empty() {
-                    failed.push(format!("no value for the tag(s) {}", missing.join(", ")));
-                }
-            }
-            // Unlike the description, required tags that cannot be read
-            // are not proven: the check fails rather than pass unseen.
-            Some(Err(e)) => failed.push(format!("the tags could not be read: {e}")),
-        }
-        details.extend(failed.iter().map(|f| format!("required: {f}")));
-        Ok(ProbeResult {
-            passed: failed.is_empty(),
-            skipped: false,
-            evidence: if failed.is_empty() {
-                "the control plane reports the required settings".into()
-            } else {
-                failed.join("; ")
-            },
-            details,
-        })
+        failed
+    }
+
+    /// The required tags without a value, as one finding (none when all
+    /// have one).
+    fn missing_tags(&self, tags: &Tags) -> Option<String> {
+        let missing: Vec<&str> = self
+            .check
+            .required_tags
+            .iter()
+            .filter(|k| tags.get(*k).is_none_or(|v| v.trim().is_empty()))
+            .map(String::as_str)
+            .collect();
+        (!missing.is_empty()).then(|| format!("no value for the tag(s) {}", missing.join(", ")))
     }
 }
