@@ -19,7 +19,7 @@ use crate::base::deadline::DeadlineReached;
 use crate::engine::{Context, Control, DesiredState, FileState, ManagedFile, Probe, ProbeResult};
 use crate::facts::{RemoteInput, notebook_field};
 use crate::host::{EntryKind, Host, Ownership, User};
-use crate::policy::{Fact, VariableSource, VariableValue, VariablesPolicy};
+use crate::policy::{Fact, Variable, VariableSource, VariableValue, VariablesPolicy};
 
 pub static INFO: ControlInfo = ControlInfo {
     id: "variables",
@@ -64,7 +64,6 @@ impl Variables {
     }
 
     /// Every variable's value, fetched and checked; secrets apart.
-    // Long: one arm per variable source (value, SSM, SSM path, fact, notebook field, tag).
     fn resolve(&self, ctx: &Context<'_>) -> Result<(Map<String, Value>, Map<String, Value>)> {
         let ssm_names = self.ssm_names();
         let params: BTreeMap<String, crate::aws::Parameter> = if ssm_names.is_empty() {
@@ -80,104 +79,8 @@ impl Variables {
         let mut secret = Map::new();
         for (name, var) in &self.policy.values {
             let name = name.as_str();
-            let (value, secure) = match &var.source {
-                VariableSource::Literal(v) => (literal(v), false),
-                VariableSource::Ssm(param) => {
-                    let p = params
-                        .get(param)
-                        .with_context(|| format!("variable {name}: SSM did not return {param}"))?;
-                    let value = if p.kind == ParameterKind::StringList {
-                        Value::Array(
-                            p.value
-                                .split(',')
-                                .map(|s| Value::String(s.to_string()))
-                                .collect(),
-                        )
-                    } else {
-                        Value::String(p.value.clone())
-                    };
-                    (value, p.kind == ParameterKind::SecureString)
-                }
-                VariableSource::SsmPath(path) => {
-                    let found = ctx.facts.ssm_parameters_by_path(path)?;
-                    if found.is_empty() {
-                        bail!("variable {name}: no SSM parameters below {path}");
-                    }
-                    let base = path.trim_end_matches('/');
-                    let secure = found.iter().any(|p| p.kind == ParameterKind::SecureString);
-                    let map: Map<String, Value> = found
-                        .into_iter()
-                        .map(|p| {
-                            let key = p
-                                .name
-                                .strip_prefix(base)
-                                .unwrap_or(&p.name)
-                                .trim_start_matches('/')
-                                .to_string();
-                            (key, Value::String(p.value))
-                        })
-                        .collect();
-                    (Value::Object(map), secure)
-                }
-                VariableSource::Fact(fact) => {
-                    let value = match fact {
-                        Fact::InstanceId => ctx.facts.instance_id()?.to_string(),
-                        other => {
-                            let nb = ctx.facts.notebook()?;
-                            match other {
-                                Fact::Region => nb.region.clone(),
-                                Fact::Account => nb.account.clone(),
-                                Fact::NotebookName => nb.name.clone(),
-                                _ => nb.arn.clone(),
-                            }
-                        }
-                    };
-                    (Value::String(value), false)
-                }
-                // Read below from the run's facts.
-                VariableSource::Notebook(_) | VariableSource::Tag(_) => (Value::Null, false),
-            };
-            let (value, secure) = match (&var.source, value) {
-                (VariableSource::Notebook(field), _) => {
-                    let description = ctx.facts.description()?;
-                    let v = notebook_field(description, *field).with_context(|| {
-                        format!(
-                            "variable {name}: DescribeNotebookInstance has no {}",
-                            field.key()
-                        )
-                    })?;
-                    (v, false)
-                }
-                (VariableSource::Tag(tag), _) => {
-                    let v = ctx.facts.tags()?.get(tag).with_context(|| {
-                        format!("variable {name}: the notebook has no tag {tag:?}")
-                    })?;
-                    (Value::String(v.clone()), false)
-                }
-                (_, v) => (v, secure),
-            };
-            if secure && !var.secret {
-                bail!(
-                    "variable {name} comes from a SecureString; set `secret = true` so it is kept \
-                     out of world-readable files (nothing was written)"
-                );
-            }
-            for item in strings(&value) {
-                var.kind.check(item).map_err(|e| {
-                    let shown = if var.secret {
-                        "(secret value)".to_string()
-                    } else {
-                        format!("{item:?}")
-                    };
-                    anyhow::anyhow!(
-                        "variable {name}: {shown} fails its kind check: {}; nothing was written",
-                        e.split(crate::policy::HINT)
-                            .next()
-                            .unwrap_or(&e)
-                            .replace(&format!("{item:?}"), "the value")
-                    )
-                })?;
-            }
+            let (value, secure) = Self::value_of(name, var, &params, ctx)?;
+            Self::judge_value(name, var, &value, secure)?;
             if var.secret {
                 secret.insert(name.to_string(), value);
             } else {
@@ -185,6 +88,116 @@ impl Variables {
             }
         }
         Ok((open, secret))
+    }
+
+    /// A variable's value, read from where its source says, and whether
+    /// it came from a SecureString.
+    fn value_of(
+        name: &str,
+        var: &Variable,
+        params: &BTreeMap<String, crate::aws::Parameter>,
+        ctx: &Context<'_>,
+    ) -> Result<(Value, bool)> {
+        Ok(match &var.source {
+            VariableSource::Literal(v) => (literal(v), false),
+            VariableSource::Ssm(param) => {
+                let p = params
+                    .get(param)
+                    .with_context(|| format!("variable {name}: SSM did not return {param}"))?;
+                let value = if p.kind == ParameterKind::StringList {
+                    Value::Array(
+                        p.value
+                            .split(',')
+                            .map(|s| Value::String(s.to_string()))
+                            .collect(),
+                    )
+                } else {
+                    Value::String(p.value.clone())
+                };
+                (value, p.kind == ParameterKind::SecureString)
+            }
+            VariableSource::SsmPath(path) => {
+                let found = ctx.facts.ssm_parameters_by_path(path)?;
+                if found.is_empty() {
+                    bail!("variable {name}: no SSM parameters below {path}");
+                }
+                let base = path.trim_end_matches('/');
+                let secure = found.iter().any(|p| p.kind == ParameterKind::SecureString);
+                let map: Map<String, Value> = found
+                    .into_iter()
+                    .map(|p| {
+                        let key = p
+                            .name
+                            .strip_prefix(base)
+                            .unwrap_or(&p.name)
+                            .trim_start_matches('/')
+                            .to_string();
+                        (key, Value::String(p.value))
+                    })
+                    .collect();
+                (Value::Object(map), secure)
+            }
+            VariableSource::Fact(fact) => {
+                let value = match fact {
+                    Fact::InstanceId => ctx.facts.instance_id()?.to_string(),
+                    other => {
+                        let nb = ctx.facts.notebook()?;
+                        match other {
+                            Fact::Region => nb.region.clone(),
+                            Fact::Account => nb.account.clone(),
+                            Fact::NotebookName => nb.name.clone(),
+                            _ => nb.arn.clone(),
+                        }
+                    }
+                };
+                (Value::String(value), false)
+            }
+            VariableSource::Notebook(field) => {
+                let description = ctx.facts.description()?;
+                let v = notebook_field(description, *field).with_context(|| {
+                    format!(
+                        "variable {name}: DescribeNotebookInstance has no {}",
+                        field.key()
+                    )
+                })?;
+                (v, false)
+            }
+            VariableSource::Tag(tag) => {
+                let v =
+                    ctx.facts.tags()?.get(tag).with_context(|| {
+                        format!("variable {name}: the notebook has no tag {tag:?}")
+                    })?;
+                (Value::String(v.clone()), false)
+            }
+        })
+    }
+
+    /// Refuses a value its variable may not hold: a SecureString not
+    /// marked secret, or an item that fails the variable's kind.
+    fn judge_value(name: &str, var: &Variable, value: &Value, secure: bool) -> Result<()> {
+        if secure && !var.secret {
+            bail!(
+                "variable {name} comes from a SecureString; set `secret = true` so it is kept \
+                 out of world-readable files (nothing was written)"
+            );
+        }
+        for item in strings(value) {
+            var.kind.check(item).map_err(|e| {
+                let shown = if var.secret {
+                    "(secret value)".to_string()
+                } else {
+                    format!("{item:?}")
+                };
+                anyhow::anyhow!(
+                    "variable {name}: {shown} fails its kind check: {}; nothing was written",
+                    e.split(crate::policy::HINT)
+                        .next()
+                        .unwrap_or(&e)
+                        .replace(&format!("{item:?}"), "the value")
+                )
+            })?;
+        }
+        Ok(())
     }
 }
 
