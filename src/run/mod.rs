@@ -126,8 +126,6 @@ pub fn check_policy(policy: &LoadedPolicy) -> Result<(), Failure> {
 /// Runs `spec` to its report. Errors are what prevents a verdict: a policy
 /// the host contradicts (exit 2, nothing changed), a lock or a record that
 /// cannot be taken (exit 3).
-// Long: a whole run's steps in the order DESIGN.md gives them (selection, preflight, lock,
-// deadline, controls, verdict, record, upload).
 pub fn run(spec: &RunSpec<'_>) -> Result<Report, Failure> {
     let policy = &spec.policy.policy;
     let built: Vec<(&controls::Entry, Option<Box<dyn Control>>)>;
@@ -185,15 +183,45 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Report, Failure> {
             .map_err(|e| Failure::CannotEvaluate(e.context("cannot record the run's start")))?;
     }
     let blocks_start = policy.verify.on_failure == OnFailure::Fail;
+    let reports = run_selected(spec.mode, &ctx, &facts, &built, &admin, blocks_start);
+    let mut report = build_report(spec, started, started_at, reports);
+    report.control_plane = facts
+        .description_if_fetched()
+        .map(crate::report::ControlPlaneView::from);
+    match spec.purpose {
+        Purpose::Verdict if spec.mode != Mode::Plan => record(spec, &facts, &mut report),
+        Purpose::Scoped | Purpose::Admin if spec.mode != Mode::Plan => tracing::info!(
+            "a run limited to some controls or an admin command is not recorded as the \
+             instance's verdict"
+        ),
+        _ => {}
+    }
+    Ok(report)
+}
+
+/// Runs the selected controls (`built`, those the policy turns on, and an
+/// admin command's), one report per registry entry in order (an entry the
+/// policy leaves off is reported skipped) and the admin's last.
+fn run_selected(
+    mode: Mode,
+    ctx: &Context<'_>,
+    facts: &Facts<'_>,
+    built: &[(&controls::Entry, Option<Box<dyn Control>>)],
+    admin: &[&dyn Control],
+    blocks_start: bool,
+) -> Vec<ControlReport> {
     // The AWS waits overlap local work: what the controls will read from
     // SSM and SageMaker is fetched on a second thread while the first
     // controls (sudo, packages: local files and programs) run. A control
     // asking for an input still in flight waits for that fetch.
-    let wanted: Vec<crate::facts::RemoteInput> =
-        selected.iter().flat_map(|c| c.remote_inputs()).collect();
-    let reports: Vec<ControlReport> = std::thread::scope(|scope| {
+    let wanted: Vec<crate::facts::RemoteInput> = built
+        .iter()
+        .filter_map(|(_, c)| c.as_deref())
+        .chain(admin.iter().copied())
+        .flat_map(|c| c.remote_inputs())
+        .collect();
+    std::thread::scope(|scope| {
         if !wanted.is_empty() {
-            let facts = &facts;
             let wanted = &wanted;
             // Without a thread (a cgroup's task limit), each control
             // fetches what it reads itself.
@@ -209,7 +237,7 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Report, Failure> {
             .chain(admin.iter().copied())
             .collect();
         // One report per active control, in the order given.
-        let mut done = run_controls(spec.mode, &ctx, &active).into_iter();
+        let mut done = run_controls(mode, ctx, &active).into_iter();
         let mut reports: Vec<ControlReport> = built
             .iter()
             .map(|(entry, control)| {
@@ -231,20 +259,7 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Report, Failure> {
             reports.push(report);
         }
         reports
-    });
-    let mut report = build_report(spec, started, started_at, reports);
-    report.control_plane = facts
-        .description_if_fetched()
-        .map(crate::report::ControlPlaneView::from);
-    match spec.purpose {
-        Purpose::Verdict if spec.mode != Mode::Plan => record(spec, &facts, &mut report),
-        Purpose::Scoped | Purpose::Admin if spec.mode != Mode::Plan => tracing::info!(
-            "a run limited to some controls or an admin command is not recorded as the \
-             instance's verdict"
-        ),
-        _ => {}
-    }
-    Ok(report)
+    })
 }
 
 /// Whether the last recorded verdict stops standing when this run starts:
