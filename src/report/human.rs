@@ -23,7 +23,9 @@ fn status_color(status: Status) -> &'static str {
     }
 }
 
-// Long: the human table's sections, in the order they are printed.
+/// The report as a table: a header line, one row per control (failing
+/// ones with their evidence below), the diffs plan and verify show, and
+/// the verdict's line.
 pub fn render(r: &Report, color: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -34,6 +36,14 @@ pub fn render(r: &Report, color: bool) -> String {
         visible(&r.host.os.pretty_name),
         visible(&r.policy.source)
     );
+    control_rows(&mut out, r, color);
+    diffs(&mut out, r, color);
+    verdict_line(&mut out, r);
+    out
+}
+
+/// One row per control, failing ones with their evidence below.
+fn control_rows(out: &mut String, r: &Report, color: bool) {
     let id_width = r
         .controls
         .iter()
@@ -78,6 +88,10 @@ pub fn render(r: &Report, color: bool) -> String {
             }
         }
     }
+}
+
+/// The changes' diffs, under plan (what would change) and verify (drift).
+fn diffs(out: &mut String, r: &Report, color: bool) {
     let show_diffs = r.command == Mode::Plan || r.command == Mode::Verify;
     for c in &r.controls {
         for ch in &c.changes {
@@ -113,6 +127,11 @@ pub fn render(r: &Report, color: bool) -> String {
             }
         }
     }
+}
+
+/// The counts, the verdict and when it was made (`status` shows an
+/// earlier run).
+fn verdict_line(out: &mut String, r: &Report) {
     let s = &r.summary;
     let verdict = match r.exit_code {
         0 => "compliant",
@@ -141,7 +160,6 @@ pub fn render(r: &Report, color: bool) -> String {
         r.exit_code,
         visible(&r.finished_at)
     );
-    out
 }
 
 fn first_line(s: &str) -> &str {
