@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use quick_xml::escape::escape;
 
-use super::{Report, Status};
+use super::{ControlReport, Report, Status};
 
 /// One item of text for XML 1.0, from whatever its writer put in it: what
 /// a terminal acts on is escaped ([`super::visible`], newlines too, so an
@@ -31,7 +31,6 @@ pub(crate) fn xml_lines<'a>(items: impl IntoIterator<Item = &'a str>) -> String 
         .join("\n")
 }
 
-// Long: the JUnit document's elements, in the order they are written.
 pub fn render(report: &Report) -> String {
     let s = &report.summary;
     // Advisory failures are skipped cases; pending changes (plan) fail.
@@ -43,7 +42,6 @@ pub fn render(report: &Report) -> String {
     let failures = s.blocking_fail;
     let errors = s.blocking_error;
     let skipped = s.skip + advisory;
-    let secs = |ms: u64| format!("{:.3}", ms as f64 / 1000.0);
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let suite = format!("nbwarden {}", report.command.name());
     let _ = writeln!(
@@ -68,65 +66,76 @@ pub fn render(report: &Report) -> String {
         xml_text(&report.host.hostname)
     );
     for c in &report.controls {
-        let _ = write!(
-            x,
-            "    <testcase classname=\"nbwarden.{}\" name=\"{}\" time=\"{}\">",
-            escape(report.command.name()),
-            escape(&c.id),
-            secs(c.duration_ms)
-        );
-        let mut details = c.evidence.clone();
-        details.extend(
-            c.changes
-                .iter()
-                .map(|ch| format!("{}: {}", ch.path, ch.detail)),
-        );
-        let body = xml_lines(details.iter().map(String::as_str));
-        match c.status {
-            // Advisory: reported, never a failure of a run that exits 0.
-            Status::Fail | Status::Error if !c.blocking => {
-                let _ = write!(
-                    x,
-                    "\n      <skipped message=\"advisory ({}, does not block): {}\"/>\n      <system-out>{body}</system-out>\n    ",
-                    c.status.as_str(),
-                    escape(&c.title)
-                );
-            }
-            Status::Change => {
-                let _ = write!(
-                    x,
-                    "\n      <failure message=\"apply would change {}\">{body}</failure>\n    ",
-                    escape(&c.title)
-                );
-            }
-            Status::Fail => {
-                let _ = write!(
-                    x,
-                    "\n      <failure message=\"{} is not compliant\">{body}</failure>\n    ",
-                    escape(&c.title)
-                );
-            }
-            Status::Error => {
-                let msg = c.error.clone().unwrap_or_default();
-                let _ = write!(
-                    x,
-                    "\n      <error message=\"{}\">{body}</error>\n    ",
-                    xml_text(&msg)
-                );
-            }
-            Status::Skip => {
-                let _ = write!(x, "\n      <skipped message=\"{body}\"/>\n    ");
-            }
-            Status::Pass | Status::Fixed => {
-                if !body.is_empty() {
-                    let _ = write!(x, "\n      <system-out>{body}</system-out>\n    ");
-                }
-            }
-        }
-        x.push_str("</testcase>\n");
+        testcase(&mut x, report.command.name(), c);
     }
     x.push_str("  </testsuite>\n</testsuites>\n");
     x
+}
+
+/// Milliseconds as JUnit's seconds.
+fn secs(ms: u64) -> String {
+    format!("{:.3}", ms as f64 / 1000.0)
+}
+
+/// One control as a test case: advisory failures are skipped cases,
+/// pending changes (plan) and failures are failures.
+fn testcase(x: &mut String, command: &str, c: &ControlReport) {
+    let _ = write!(
+        x,
+        "    <testcase classname=\"nbwarden.{}\" name=\"{}\" time=\"{}\">",
+        escape(command),
+        escape(&c.id),
+        secs(c.duration_ms)
+    );
+    let mut details = c.evidence.clone();
+    details.extend(
+        c.changes
+            .iter()
+            .map(|ch| format!("{}: {}", ch.path, ch.detail)),
+    );
+    let body = xml_lines(details.iter().map(String::as_str));
+    match c.status {
+        // Advisory: reported, never a failure of a run that exits 0.
+        Status::Fail | Status::Error if !c.blocking => {
+            let _ = write!(
+                x,
+                "\n      <skipped message=\"advisory ({}, does not block): {}\"/>\n      <system-out>{body}</system-out>\n    ",
+                c.status.as_str(),
+                escape(&c.title)
+            );
+        }
+        Status::Change => {
+            let _ = write!(
+                x,
+                "\n      <failure message=\"apply would change {}\">{body}</failure>\n    ",
+                escape(&c.title)
+            );
+        }
+        Status::Fail => {
+            let _ = write!(
+                x,
+                "\n      <failure message=\"{} is not compliant\">{body}</failure>\n    ",
+                escape(&c.title)
+            );
+        }
+        Status::Error => {
+            let msg = c.error.clone().unwrap_or_default();
+            let _ = write!(
+                x,
+                "\n      <error message=\"{}\">{body}</error>\n    ",
+                xml_text(&msg)
+            );
+        }
+        Status::Skip => {
+            let _ = write!(x, "\n      <skipped message=\"{body}\"/>\n    ");
+        }
+        Status::Pass | Status::Fixed => {
+            if !body.is_empty() {
+                let _ = write!(x, "\n      <system-out>{body}</system-out>\n    ");
+            }
+        }
+    }
+    x.push_str("</testcase>\n");
 }
 
 #[cfg(test)]
