@@ -54,6 +54,86 @@ pub struct Sudo {
 }
 
 impl Sudo {
+    /// Without root, sudoers cannot be read: nothing is proven about sudo.
+    /// Group membership is still judged, from the world-readable
+    /// /etc/group.
+    fn unprovable(&self, host: &Host) -> Result<DesiredState> {
+        let mut state = DesiredState::default();
+        let accounts = host.accounts()?;
+        let leave = self.groups_to_leave(&accounts, "", &[]);
+        state.probes.push(Box::new(Unprovable {
+            why: format!(
+                "cannot read {MAIN} as uid {}, so no sudo grant is proven absent; run verify \
+                 as root for a verdict",
+                host.euid()
+            ),
+            groups: leave.into_iter().collect(),
+            user: self.user.clone(),
+        }));
+        Ok(state)
+    }
+
+    /// The sudoers files as they must be for the grants that `remaining`
+    /// still gives: a drop-in holding only this user's rules is moved to
+    /// the backup, other files get those rules commented out, and the
+    /// main file carries the deny block when no drop-in directory is
+    /// loaded.
+    fn edited_files(
+        &self,
+        tree: &Sudoers,
+        remaining: &[&Grant],
+        drop_in_loaded: bool,
+    ) -> Result<Vec<ManagedFile>> {
+        let mut by_file: BTreeMap<&Path, Vec<&Grant>> = BTreeMap::new();
+        for g in remaining {
+            by_file.entry(g.file.as_path()).or_default().push(g);
+        }
+        let marker = marker(&self.user);
+        let mut files = Vec::new();
+        let mut moves = Vec::new();
+        for file in &tree.files {
+            let here = by_file
+                .get(file.path.as_path())
+                .cloned()
+                .unwrap_or_default();
+            let is_main = file.path == Path::new(MAIN);
+            // Without a loaded drop-in directory the main file carries the deny block.
+            let carries_block = is_main && !drop_in_loaded;
+            if here.is_empty() && !carries_block {
+                continue;
+            }
+            let rules = file
+                .lines
+                .iter()
+                .filter(|l| matches!(l.kind, sudoers::LineKind::Rule { .. }))
+                .count();
+            let only_this_user =
+                here.len() == rules && here.iter().all(|g| matches!(g.via, Via::User | Via::Uid));
+            if file.drop_in && only_this_user {
+                let name = file.path.file_name().context("drop-in without a name")?;
+                let backup = Path::new(BACKUP_DIR).join("sudoers.d").join(name);
+                moves.push(ManagedFile::root_owned(backup, file.text.clone(), 0o400));
+                moves.push(ManagedFile::absent(&file.path));
+                continue;
+            }
+            let spans: Vec<(usize, usize)> = here.iter().map(|g| (g.first, g.last)).collect();
+            let mut edited = comment_out(&file.text, &spans, &marker);
+            if carries_block {
+                edited = without_block(&edited);
+                if !edited.ends_with('\n') && !edited.is_empty() {
+                    edited.push('\n');
+                }
+                edited.push_str(&format!(
+                    "{BLOCK_BEGIN}\n{}{BLOCK_END}\n",
+                    self.deny_rules()
+                ));
+            }
+            files.push(sudoers_file(&file.path, edited));
+        }
+        files.extend(moves);
+        Ok(files)
+    }
+
     pub fn new(policy: SudoPolicy, user: &str) -> Self {
         Sudo {
             policy,
@@ -246,21 +326,7 @@ impl Control for Sudo {
         let tree = match Sudoers::load(host, Path::new(MAIN)) {
             Ok(tree) => tree,
             Err(e) if host.euid() != 0 && is_permission_denied(&e) => {
-                // Without root, sudoers cannot be read: nothing is proven
-                // about sudo. Group membership is still judged, from the
-                // world-readable /etc/group.
-                let accounts = host.accounts()?;
-                let leave = self.groups_to_leave(&accounts, "", &[]);
-                state.probes.push(Box::new(Unprovable {
-                    why: format!(
-                        "cannot read {MAIN} as uid {}, so no sudo grant is proven absent; run \
-                         verify as root for a verdict",
-                        host.euid()
-                    ),
-                    groups: leave.into_iter().collect(),
-                    user: self.user.clone(),
-                }));
-                return Ok(state);
+                return self.unprovable(host);
             }
             Err(e) => return Err(e.context("cannot read sudoers")),
         };
@@ -298,52 +364,9 @@ impl Control for Sudo {
                 .files
                 .push(sudoers_file(DENY_DROP_IN, self.deny_drop_in()));
         }
-        let mut by_file: BTreeMap<&Path, Vec<&Grant>> = BTreeMap::new();
-        for g in &remaining {
-            by_file.entry(g.file.as_path()).or_default().push(g);
-        }
-        let marker = marker(&self.user);
-        let mut moves = Vec::new();
-        for file in &tree.files {
-            let here = by_file
-                .get(file.path.as_path())
-                .cloned()
-                .unwrap_or_default();
-            let is_main = file.path == Path::new(MAIN);
-            // Without a loaded drop-in directory the main file carries the deny block.
-            let carries_block = is_main && !drop_in_loaded;
-            if here.is_empty() && !carries_block {
-                continue;
-            }
-            let rules = file
-                .lines
-                .iter()
-                .filter(|l| matches!(l.kind, sudoers::LineKind::Rule { .. }))
-                .count();
-            let only_this_user =
-                here.len() == rules && here.iter().all(|g| matches!(g.via, Via::User | Via::Uid));
-            if file.drop_in && only_this_user {
-                let name = file.path.file_name().context("drop-in without a name")?;
-                let backup = Path::new(BACKUP_DIR).join("sudoers.d").join(name);
-                moves.push(ManagedFile::root_owned(backup, file.text.clone(), 0o400));
-                moves.push(ManagedFile::absent(&file.path));
-                continue;
-            }
-            let spans: Vec<(usize, usize)> = here.iter().map(|g| (g.first, g.last)).collect();
-            let mut edited = comment_out(&file.text, &spans, &marker);
-            if carries_block {
-                edited = without_block(&edited);
-                if !edited.ends_with('\n') && !edited.is_empty() {
-                    edited.push('\n');
-                }
-                edited.push_str(&format!(
-                    "{BLOCK_BEGIN}\n{}{BLOCK_END}\n",
-                    self.deny_rules()
-                ));
-            }
-            state.files.push(sudoers_file(&file.path, edited));
-        }
-        state.files.extend(moves);
+        state
+            .files
+            .extend(self.edited_files(&tree, &remaining, drop_in_loaded)?);
 
         if !leave.is_empty() {
             let previous = host
