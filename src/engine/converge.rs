@@ -39,8 +39,6 @@ pub(super) struct Converged {
 /// Converges (apply) or judges (plan, verify) the control's files and
 /// actions, and hands back its probes, run later by the caller, and its
 /// files in directories the user can change, judged again after them.
-// Long: the plan/apply/verify state machine for one control, kept in one place so every control
-// converges the same way.
 pub(super) fn converge(
     mode: Mode,
     ctx: &Context<'_>,
@@ -58,54 +56,12 @@ pub(super) fn converge(
         .iter()
         .map(|f| manifest_entry(control.id(), f))
         .collect();
-    let mut pending = Vec::new();
-    for file in &desired.files {
-        let current = ctx.host.read(&file.path)?;
-        if let Some(change) = difference(file, current.as_ref()) {
-            pending.push(Pending {
-                file,
-                change,
-                before: current,
-            });
-        }
-    }
-    let mut actions = Vec::new();
-    for action in &desired.actions {
-        match action.state(ctx.host)? {
-            ActionState::Done(why) => report
-                .evidence
-                .push(format!("{}: as desired: {why}", action.target())),
-            // apply does the work itself (the unit it was handed to runs
-            // apply); plan and verify do not count it as drift.
-            ActionState::HandedOff(why) if mode == Mode::Apply => {
-                actions.push((action.as_ref(), run_change(&**action, why)))
-            }
-            ActionState::HandedOff(why) => report
-                .evidence
-                .push(format!("{}: in progress: {why}", action.target())),
-            ActionState::Needed(why) => actions.push((action.as_ref(), run_change(&**action, why))),
-        }
-    }
+    let pending = pending_files(ctx.host, &desired.files)?;
+    let actions = action_changes(mode, ctx, &desired.actions, report)?;
 
     match mode {
         Mode::Plan => {
-            report.status = if pending.is_empty() && actions.is_empty() {
-                Status::Pass
-            } else {
-                Status::Change
-            };
-            report.changes = pending.into_iter().map(|p| p.change).collect();
-            report.changes.extend(actions.into_iter().map(|(_, c)| c));
-            if report.changes.is_empty() {
-                report.evidence.push("nothing to change".into());
-            }
-            // plan only shows changes: its live checks are not run.
-            if !probes.is_empty() {
-                report.evidence.push(format!(
-                    "{} live check(s) not run: plan makes none (verify does)",
-                    probes.len()
-                ));
-            }
+            record_plan(report, pending, actions, probes.len());
             return Ok(Converged {
                 not_run: probes.len(),
                 probes: Vec::new(),
@@ -114,76 +70,8 @@ pub(super) fn converge(
                 judged: desired.files.len() + desired.actions.len(),
             });
         }
-        Mode::Verify => {
-            if !pending.is_empty() || !actions.is_empty() {
-                report.status = Status::Fail;
-            }
-            report.changes = pending.into_iter().map(|p| p.change).collect();
-            report.changes.extend(actions.into_iter().map(|(_, c)| c));
-            for c in &report.changes {
-                report
-                    .evidence
-                    .push(format!("drift: {} ({})", c.path, c.detail));
-            }
-        }
-        Mode::Apply => {
-            let mut accounts_lock = None;
-            for p in &pending {
-                // The account files are written under shadow-utils' lock, as
-                // `useradd` or `gpasswd` write them, and only if nobody
-                // changed them since the edit was computed from them.
-                if accounts_lock.is_none()
-                    && GROUP_FILES.iter().any(|g| p.file.path == Path::new(g))
-                {
-                    accounts_lock = Some(ctx.host.lock_user_database(USER_DATABASE_WAIT)?);
-                    for q in pending
-                        .iter()
-                        .filter(|q| GROUP_FILES.iter().any(|g| q.file.path == Path::new(g)))
-                    {
-                        if ctx.host.read(&q.file.path)? != q.before {
-                            bail!(
-                                "{} changed while nbwarden prepared its edit (another tool edited \
-                                 the user database); it was not written: run apply again",
-                                q.file.path.display()
-                            );
-                        }
-                    }
-                }
-                apply_file(ctx.host, p.file)?;
-                // Confirm by reading back what is now on disk.
-                let now = ctx.host.read(&p.file.path)?;
-                if let Some(left) = difference(p.file, now.as_ref()) {
-                    bail!(
-                        "{} still differs after writing it: {}",
-                        left.path,
-                        left.detail
-                    );
-                }
-            }
-            let changed = !pending.is_empty() || !actions.is_empty();
-            report.changes = pending.into_iter().map(|p| p.change).collect();
-            for (action, change) in actions {
-                let outcome = action
-                    .perform(ctx)
-                    .with_context(|| format!("{} failed", action.target()))?;
-                match outcome {
-                    ActionOutcome::Done(what) => {
-                        // Confirm by looking again, as for files.
-                        if let ActionState::Needed(why) = action.state(ctx.host)? {
-                            bail!("{} still needed after running it: {why}", action.target());
-                        }
-                        report.evidence.push(format!("{}: {what}", action.target()));
-                    }
-                    ActionOutcome::HandedOff(what) => {
-                        report
-                            .evidence
-                            .push(format!("{}: handed off: {what}", action.target()));
-                    }
-                }
-                report.changes.push(change);
-            }
-            report.status = if changed { Status::Fixed } else { Status::Pass };
-        }
+        Mode::Verify => record_drift(report, pending, actions),
+        Mode::Apply => apply(ctx, pending, actions, report)?,
     }
 
     let managed_files = desired.files.len();
@@ -211,6 +99,49 @@ pub(super) fn converge(
         judged,
         not_run: 0,
     })
+}
+
+/// plan: the changes apply would make, and the live checks plan does not run.
+fn record_plan(
+    report: &mut ControlReport,
+    pending: Vec<Pending<'_>>,
+    actions: Vec<(&dyn Action, Change)>,
+    probes: usize,
+) {
+    report.status = if pending.is_empty() && actions.is_empty() {
+        Status::Pass
+    } else {
+        Status::Change
+    };
+    report.changes = pending.into_iter().map(|p| p.change).collect();
+    report.changes.extend(actions.into_iter().map(|(_, c)| c));
+    if report.changes.is_empty() {
+        report.evidence.push("nothing to change".into());
+    }
+    // plan only shows changes: its live checks are not run.
+    if probes > 0 {
+        report.evidence.push(format!(
+            "{probes} live check(s) not run: plan makes none (verify does)"
+        ));
+    }
+}
+
+/// verify: every pending change is drift, and fails the control.
+fn record_drift(
+    report: &mut ControlReport,
+    pending: Vec<Pending<'_>>,
+    actions: Vec<(&dyn Action, Change)>,
+) {
+    if !pending.is_empty() || !actions.is_empty() {
+        report.status = Status::Fail;
+    }
+    report.changes = pending.into_iter().map(|p| p.change).collect();
+    report.changes.extend(actions.into_iter().map(|(_, c)| c));
+    for c in &report.changes {
+        report
+            .evidence
+            .push(format!("drift: {} ({})", c.path, c.detail));
+    }
 }
 
 pub(super) fn run_change(action: &dyn Action, why: String) -> Change {
@@ -309,4 +240,114 @@ pub(super) fn membership_edits(host: &Host, wanted: &[Membership]) -> Result<Vec
         });
     }
     Ok(files)
+}
+
+/// Reads each desired file and keeps those that differ.
+fn pending_files<'a>(host: &Host, files: &'a [ManagedFile]) -> Result<Vec<Pending<'a>>> {
+    let mut pending = Vec::new();
+    for file in files {
+        let current = host.read(&file.path)?;
+        if let Some(change) = difference(file, current.as_ref()) {
+            pending.push(Pending {
+                file,
+                change,
+                before: current,
+            });
+        }
+    }
+    Ok(pending)
+}
+
+/// Asks each action whether it is needed; records in the evidence those
+/// that are not (or are in progress elsewhere) and returns the rest with
+/// the change each would make.
+fn action_changes<'a>(
+    mode: Mode,
+    ctx: &Context<'_>,
+    wanted: &'a [Box<dyn Action>],
+    report: &mut ControlReport,
+) -> Result<Vec<(&'a dyn Action, Change)>> {
+    let mut actions = Vec::new();
+    for action in wanted {
+        match action.state(ctx.host)? {
+            ActionState::Done(why) => report
+                .evidence
+                .push(format!("{}: as desired: {why}", action.target())),
+            // apply does the work itself (the unit it was handed to runs
+            // apply); plan and verify do not count it as drift.
+            ActionState::HandedOff(why) if mode == Mode::Apply => {
+                actions.push((action.as_ref(), run_change(&**action, why)))
+            }
+            ActionState::HandedOff(why) => report
+                .evidence
+                .push(format!("{}: in progress: {why}", action.target())),
+            ActionState::Needed(why) => actions.push((action.as_ref(), run_change(&**action, why))),
+        }
+    }
+    Ok(actions)
+}
+
+/// Writes the pending files (the account files under shadow-utils' lock)
+/// and performs the actions, confirming each by looking again.
+fn apply(
+    ctx: &Context<'_>,
+    pending: Vec<Pending<'_>>,
+    actions: Vec<(&dyn Action, Change)>,
+    report: &mut ControlReport,
+) -> Result<()> {
+    let mut accounts_lock = None;
+    for p in &pending {
+        // The account files are written under shadow-utils' lock, as
+        // `useradd` or `gpasswd` write them, and only if nobody
+        // changed them since the edit was computed from them.
+        if accounts_lock.is_none() && GROUP_FILES.iter().any(|g| p.file.path == Path::new(g)) {
+            accounts_lock = Some(ctx.host.lock_user_database(USER_DATABASE_WAIT)?);
+            for q in pending
+                .iter()
+                .filter(|q| GROUP_FILES.iter().any(|g| q.file.path == Path::new(g)))
+            {
+                if ctx.host.read(&q.file.path)? != q.before {
+                    bail!(
+                        "{} changed while nbwarden prepared its edit (another tool edited \
+                         the user database); it was not written: run apply again",
+                        q.file.path.display()
+                    );
+                }
+            }
+        }
+        apply_file(ctx.host, p.file)?;
+        // Confirm by reading back what is now on disk.
+        let now = ctx.host.read(&p.file.path)?;
+        if let Some(left) = difference(p.file, now.as_ref()) {
+            bail!(
+                "{} still differs after writing it: {}",
+                left.path,
+                left.detail
+            );
+        }
+    }
+    let changed = !pending.is_empty() || !actions.is_empty();
+    report.changes = pending.into_iter().map(|p| p.change).collect();
+    for (action, change) in actions {
+        let outcome = action
+            .perform(ctx)
+            .with_context(|| format!("{} failed", action.target()))?;
+        match outcome {
+            ActionOutcome::Done(what) => {
+                // Confirm by looking again, as for files.
+                if let ActionState::Needed(why) = action.state(ctx.host)? {
+                    bail!("{} still needed after running it: {why}", action.target());
+                }
+                report.evidence.push(format!("{}: {what}", action.target()));
+            }
+            ActionOutcome::HandedOff(what) => {
+                report
+                    .evidence
+                    .push(format!("{}: handed off: {what}", action.target()));
+            }
+        }
+        report.changes.push(change);
+    }
+    report.status = if changed { Status::Fixed } else { Status::Pass };
+    Ok(())
 }
