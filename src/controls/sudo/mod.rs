@@ -314,8 +314,6 @@ impl Control for Sudo {
         super::require_user(ctx, &self.user)
     }
 
-    // Long: the sudoers files, the group memberships and the restore record declared together,
-    // in the order they are applied.
     fn desired(&self, ctx: &Context<'_>) -> Result<DesiredState> {
         let host = ctx.host;
         let mut state = DesiredState::default();
