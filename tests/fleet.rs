@@ -385,7 +385,8 @@ system_test! {
     /// notebook's `latest.json`. Plain `fleet summary` believes a forged
     /// report; `--cross-check` holds every report against SageMaker (moto)
     /// with the administrator's credentials and flags the forgery, a stale
-    /// report and a notebook in service with no report.
+    /// report and a notebook in service with no report, and publishes each
+    /// as its Security Hub finding, archived once it no longer holds.
     fn the_cross_check_flags_forged_stale_and_missing_reports() {
         let tag = unique("xc");
         let honest = format!("{tag}-honest");
@@ -483,7 +484,100 @@ s3.put_object(Bucket="nbwarden-reports", Key=base + old + "/latest.json", Body=j
             text.contains("CROSS-CHECK") && text.contains("flagged by the cross-check"),
             "{text}"
         );
+
+        // And to Security Hub: each untrusted report is a finding of its
+        // notebook, valid by botocore's own model of BatchImportFindings.
+        let first = publish(admin.path(), &prefix);
+        let id = |name: &str| format!("nbwarden/123456789012/us-east-1/{name}/cross-check");
+        assert!(!first.contains_key(&id(&honest)), "{first:#?}");
+        for (name, says) in [
+            (&open, "DirectInternetAccess: SageMaker says Enabled"),
+            (&old, "stale:"),
+            (&silent, "no report under this prefix"),
+        ] {
+            let f = &first[&id(name)];
+            assert_eq!(
+                (f["RecordState"].as_str(), f["Compliance"]["Status"].as_str()),
+                (Some("ACTIVE"), Some("FAILED")),
+                "{name}: {f:#}"
+            );
+            assert!(f["Description"].as_str().is_some_and(|d| d.contains(says)), "{name}: {f:#}");
+            assert_eq!(f["Resources"][0]["Type"], "AwsSageMakerNotebookInstance");
+        }
+
+        // A re-run updates the same findings (their first sighting kept),
+        // and archives the one that no longer holds: the silent notebook
+        // reports honestly now.
+        upload_honest_reports(&policy, &[&silent]);
+        let second = publish(admin.path(), &prefix);
+        // (Other tests' notebooks share moto's account: only this one's count.)
+        let ours = |found: &std::collections::BTreeMap<String, serde_json::Value>| {
+            found
+                .keys()
+                .filter(|k| k.contains(&format!("/{tag}-")))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ours(&second), ours(&first), "a re-run adds no finding");
+        assert_eq!(ours(&first).len(), 3, "{first:#?}");
+        for key in ours(&second) {
+            assert_eq!(second[&key]["CreatedAt"], first[&key]["CreatedAt"], "{key}");
+        }
+        let archived = &second[&id(&silent)];
+        assert_eq!(
+            (archived["RecordState"].as_str(), archived["Compliance"]["Status"].as_str()),
+            (Some("ARCHIVED"), Some("PASSED")),
+            "{archived:#}"
+        );
+        assert_eq!(second[&id(&open)]["RecordState"], "ACTIVE");
     }
+}
+
+/// `fleet summary --cross-check --security-hub` over `prefix` (which flags
+/// something, exit 1), then every nbwarden finding of that fleet view in
+/// Security Hub (moto), each checked against botocore's model of
+/// `BatchImportFindings`: by id.
+fn publish(
+    admin: &std::path::Path,
+    prefix: &str,
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let out = summary(admin, prefix, &["--cross-check", "--security-hub"]);
+    assert_eq!(code(&out), 1, "{}", output_text(&out));
+    assert!(
+        stderr(&out).contains("security hub: "),
+        "{}",
+        output_text(&out)
+    );
+    let read = r#"
+import boto3, json, sys
+from botocore.validate import ParamValidator
+sh = boto3.client("securityhub", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+source = "s3://nbwarden-reports/" + sys.argv[2] + "/"
+found, token = [], None
+while True:
+    page = sh.get_findings(**({"NextToken": token} if token else {}))
+    found += [f for f in page["Findings"] if f.get("GeneratorId", "").startswith("nbwarden/")
+              and f.get("ProductFields", {}).get("nbwarden/Source") == source]
+    token = page.get("NextToken")
+    if not token:
+        break
+shape = sh.meta.service_model.operation_model("BatchImportFindings").input_shape
+report = ParamValidator().validate({"Findings": found}, shape)
+if report.has_errors():
+    sys.exit("not valid ASFF: " + report.generate_report())
+print(json.dumps(found))
+"#;
+    let listed = boto3(read, &[prefix]);
+    assert!(listed.status.success(), "{}", output_text(&listed));
+    let found: Vec<serde_json::Value> =
+        serde_json::from_slice(&listed.stdout).expect("findings as JSON");
+    let mut by_id = std::collections::BTreeMap::new();
+    for f in found {
+        let id = f["Id"].as_str().expect("an id").to_string();
+        assert!(by_id.insert(id.clone(), f).is_none(), "{id} twice");
+    }
+    by_id
 }
 
 system_test! {

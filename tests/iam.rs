@@ -849,6 +849,21 @@ system_test! {
                 json!({}),
                 "ImplicitlyDenied",
             ),
+            // Security Hub stays the administrator's: a notebook that could
+            // import or update findings could write or archive any
+            // resource's, its own failing ones first.
+            (
+                "securityhub:BatchImportFindings",
+                "arn:aws:securityhub:eu-west-1:123456789012:product/123456789012/default".into(),
+                json!({}),
+                "ImplicitlyDenied",
+            ),
+            (
+                "securityhub:BatchUpdateFindings",
+                "arn:aws:securityhub:eu-west-1:123456789012:hub/default".into(),
+                json!({}),
+                "ImplicitlyDenied",
+            ),
         ];
         // A KMS key answers to its key policy too: the default one, which
         // leaves the account's IAM policies to decide.

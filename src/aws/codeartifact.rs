@@ -21,10 +21,10 @@ impl Aws {
         duration_s: u64,
     ) -> Result<CodeArtifactToken> {
         let region = self.region()?;
-        let endpoint = std::env::var("AWS_ENDPOINT_URL_CODEARTIFACT")
-            .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-            .map(|u| u.trim_end_matches('/').to_string())
-            .unwrap_or_else(|_| format!("https://codeartifact.{region}.amazonaws.com"));
+        let endpoint = super::endpoint(
+            "CODEARTIFACT",
+            format!("https://codeartifact.{region}.amazonaws.com"),
+        );
         let mut url = url::Url::parse(&format!("{endpoint}/v1/authorization-token"))
             .with_context(|| format!("bad CodeArtifact endpoint {endpoint}"))?;
         url.query_pairs_mut()

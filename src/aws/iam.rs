@@ -21,10 +21,8 @@ const MAX_PAGES: usize = 20;
 
 impl Aws {
     fn iam_endpoint() -> String {
-        std::env::var("AWS_ENDPOINT_URL_IAM")
-            .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-            .map(|u| format!("{}/", u.trim_end_matches('/')))
-            .unwrap_or_else(|_| "https://iam.amazonaws.com/".to_string())
+        let base = super::endpoint("IAM", "https://iam.amazonaws.com".into());
+        format!("{base}/")
     }
 
     /// One IAM action; the answer's XML text.

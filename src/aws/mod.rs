@@ -11,6 +11,7 @@ mod codeartifact;
 mod errors;
 mod iam;
 mod sagemaker;
+mod securityhub;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -26,6 +27,18 @@ pub use codeartifact::CodeArtifactToken;
 pub use errors::describe;
 pub use iam::RolePolicy;
 pub use sagemaker::{NotebookDescription, Tags};
+pub use securityhub::{
+    Compliance, Finding, IMPORT_BATCH, ProviderFields, Resource as FindingResource, Severity,
+};
+
+/// A service's endpoint, without a trailing slash: `AWS_ENDPOINT_URL_<SERVICE>`,
+/// else `AWS_ENDPOINT_URL` (as the SDK reads them), else `default`.
+fn endpoint(service: &str, default: String) -> String {
+    std::env::var(format!("AWS_ENDPOINT_URL_{service}"))
+        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+        .map(|u| u.trim_end_matches('/').to_string())
+        .unwrap_or(default)
+}
 
 /// Checks an instance id from IMDS before it names anything (it becomes
 /// part of the fleet report's S3 key): `i-` and 8 or 17 hex digits.

@@ -42,10 +42,11 @@ pub type Tags = BTreeMap<String, String>;
 
 impl Aws {
     fn sagemaker_endpoint(&self, region: &str) -> String {
-        std::env::var("AWS_ENDPOINT_URL_SAGEMAKER")
-            .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-            .map(|u| format!("{}/", u.trim_end_matches('/')))
-            .unwrap_or_else(|_| format!("https://api.sagemaker.{region}.amazonaws.com/"))
+        let base = super::endpoint(
+            "SAGEMAKER",
+            format!("https://api.sagemaker.{region}.amazonaws.com"),
+        );
+        format!("{base}/")
     }
 
     /// `DescribeNotebookInstance` for `name`, in this connection's region.

@@ -67,6 +67,17 @@ pub fn fleet(g: &GlobalArgs, command: &FleetCommand) -> Result<Verdict, Failure>
         OutputFormat::Junit => print!("{}", view.junit()),
         OutputFormat::Human => print!("{}", crate::fleet::render_table(&view.notebooks)),
     }
+    if a.security_hub {
+        let published = crate::fleet::publish_to_security_hub(&aws, &view.notebooks, &view.source)
+            .map_err(|e| e.context("publishing to Security Hub (the summary above stands)"))?;
+        eprintln!(
+            "security hub: {} finding(s) active, {} archived",
+            published.active, published.archived
+        );
+        for skipped in &published.not_published {
+            eprintln!("security hub: not published: {skipped}");
+        }
+    }
     Ok(if view.notebooks.iter().any(crate::fleet::Row::flagged) {
         Verdict::NotCompliant
     } else {

@@ -301,6 +301,14 @@ pub struct SummaryArgs {
         value_parser = clap::value_parser!(u32).range(1..=365)
     )]
     pub job_days: u32,
+    /// With --cross-check: publish the result to Security Hub in your
+    /// account and region (BatchImportFindings): one finding per notebook
+    /// and failing control, one per notebook whose report the control
+    /// plane contradicts or that has none; findings of earlier runs that
+    /// no longer hold are archived. Only your own account's notebooks are
+    /// published (Security Hub takes a finding only from its account).
+    #[arg(long, requires = "cross_check")]
+    pub security_hub: bool,
     /// Root access is flagged by default now; kept so that scripts
     /// written for earlier versions still run.
     #[arg(long, hide = true, requires = "cross_check")]

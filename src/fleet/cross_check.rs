@@ -20,6 +20,9 @@ use crate::report::ControlPlaneView;
 /// 5 minutes. A report older than that is from an earlier start.
 pub const START_GRACE: Duration = Duration::from_secs(10 * 60);
 
+/// The problem of a region's row when its notebooks could not be listed.
+pub(super) const NOT_LISTED: &str = "notebooks not listed";
+
 /// How far an instance's clock may run ahead of the administrator's.
 pub(super) const CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
 
@@ -130,7 +133,7 @@ pub fn cross_check(aws: &Aws, rows: &mut Vec<Row>, rules: &CrossCheckRules) -> R
         rows.push(Row {
             notebook: "*".into(),
             region,
-            problem: Some("notebooks not listed".into()),
+            problem: Some(NOT_LISTED.into()),
             cross_check: Some(CrossCheck {
                 findings: vec![format!(
                     "cannot list the notebooks here, so notebooks without a report are not \

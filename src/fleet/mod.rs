@@ -2,7 +2,8 @@
 //! `s3://BUCKET/PREFIX/ACCOUNT/REGION/NOTEBOOK/TIMESTAMP.json` and
 //! `…/latest.json` (`run::upload`); `nbwarden fleet summary` reads every
 //! `latest.json` (`summary`), holds it against the control plane
-//! (`cross_check`, `governance`) and shows it (`table`, `view`).
+//! (`cross_check`, `governance`), shows it (`table`, `view`) and publishes
+//! it to Security Hub (`security_hub`).
 //!
 //! A report is written with the notebook's role, which the notebook user's
 //! kernels hold too, so the user can replace it. `--cross-check` therefore
@@ -17,12 +18,14 @@ use crate::report::ControlPlaneView;
 
 mod cross_check;
 mod governance;
+mod security_hub;
 mod summary;
 mod table;
 mod text;
 mod view;
 
 pub use cross_check::{CrossCheck, CrossCheckRules, START_GRACE};
+pub use security_hub::{Publication, publish as publish_to_security_hub};
 pub use summary::summary;
 pub use table::render_table;
 pub use view::{FLEET_SCHEMA_VERSION, FleetView};
