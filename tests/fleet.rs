@@ -13,6 +13,8 @@ use common::notebook::{boto3, name_notebook, run_aws};
 use common::*;
 
 const BUCKET: &str = "nbwarden-reports";
+/// moto's default account: the caller's, and the organization's management account.
+const ACCOUNT: &str = "123456789012";
 
 /// `fleet summary` over `prefix` as an administrator (from `admin`, an
 /// empty root), with `extra` arguments.
@@ -534,9 +536,8 @@ s3.put_object(Bucket="nbwarden-reports", Key=base + old + "/latest.json", Body=j
 }
 
 /// `fleet summary --cross-check --security-hub` over `prefix` (which flags
-/// something, exit 1), then every nbwarden finding of that fleet view in
-/// Security Hub (moto), each checked against botocore's model of
-/// `BatchImportFindings`: by id.
+/// something, exit 1), then the findings of that fleet view in the
+/// caller's Security Hub ([`security_hub_findings`]).
 fn publish(
     admin: &std::path::Path,
     prefix: &str,
@@ -544,15 +545,32 @@ fn publish(
     let out = summary(admin, prefix, &["--cross-check", "--security-hub"]);
     assert_eq!(code(&out), 1, "{}", output_text(&out));
     assert!(
-        stderr(&out).contains("security hub: "),
+        stderr(&out).contains("security hub ("),
         "{}",
         output_text(&out)
     );
+    security_hub_findings(prefix, None)
+}
+
+/// Every nbwarden finding of the fleet view `prefix` in Security Hub
+/// (moto), of the caller's account or, given one, of `account` (through
+/// the fleet reader role), each checked against botocore's model of
+/// `BatchImportFindings`: by id.
+fn security_hub_findings(
+    prefix: &str,
+    account: Option<&str>,
+) -> std::collections::BTreeMap<String, serde_json::Value> {
     let read = r#"
 import boto3, json, sys
 from botocore.validate import ParamValidator
-sh = boto3.client("securityhub", endpoint_url=sys.argv[1], region_name="us-east-1",
-                  aws_access_key_id="testing", aws_secret_access_key="testing")
+kw = dict(endpoint_url=sys.argv[1], region_name="us-east-1",
+          aws_access_key_id="testing", aws_secret_access_key="testing")
+if len(sys.argv) > 3:
+    role = "arn:aws:iam::" + sys.argv[3] + ":role/nbwarden-fleet-reader"
+    c = boto3.client("sts", **kw).assume_role(RoleArn=role, RoleSessionName="test")["Credentials"]
+    kw.update(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+              aws_session_token=c["SessionToken"])
+sh = boto3.client("securityhub", **kw)
 source = "s3://nbwarden-reports/" + sys.argv[2] + "/"
 found, token = [], None
 while True:
@@ -568,7 +586,9 @@ if report.has_errors():
     sys.exit("not valid ASFF: " + report.generate_report())
 print(json.dumps(found))
 "#;
-    let listed = boto3(read, &[prefix]);
+    let mut args = vec![prefix];
+    args.extend(account);
+    let listed = boto3(read, &args);
     assert!(listed.status.success(), "{}", output_text(&listed));
     let found: Vec<serde_json::Value> =
         serde_json::from_slice(&listed.stdout).expect("findings as JSON");
@@ -578,6 +598,160 @@ print(json.dumps(found))
         assert!(by_id.insert(id.clone(), f).is_none(), "{id} twice");
     }
     by_id
+}
+
+system_test! {
+    /// `--accounts organization`: every account of the organization (moto's
+    /// Organizations), each reached through the fleet reader role (STS) and
+    /// judged with its own answers. A stale report in the management
+    /// account, a report copied into a member account, a member's notebook
+    /// without one: each is flagged in its account's row and published to
+    /// that account's own Security Hub. An account whose role cannot be
+    /// assumed is a row of its own.
+    fn every_account_of_the_organization_is_cross_checked_and_published_in_its_own_hub() {
+        let tag = unique("org");
+        let (honest, old, copied, silent) = (
+            format!("{tag}-m"),
+            format!("{tag}-s"),
+            format!("{tag}-b"),
+            format!("{tag}-c"),
+        );
+        let prefix = format!("{tag}-reports");
+        let setup = r#"
+import boto3, json, sys
+e, tag = sys.argv[1], sys.argv[2]
+kw = dict(endpoint_url=e, region_name="us-east-1", aws_access_key_id="testing",
+          aws_secret_access_key="testing")
+org = boto3.client("organizations", **kw)
+try:
+    org.create_organization(FeatureSet="ALL")
+except org.exceptions.AlreadyInOrganizationException:
+    pass
+members = [org.create_account(Email=tag + n + "@example.com", AccountName=tag + n)
+           ["CreateAccountStatus"]["AccountId"] for n in ("-b", "-c")]
+def notebook(account, name, **extra):
+    c = boto3.client("sts", **kw).assume_role(
+        RoleArn="arn:aws:iam::" + account + ":role/nbwarden-fleet-reader",
+        RoleSessionName="setup")["Credentials"]
+    sm = boto3.client("sagemaker", endpoint_url=e, region_name="us-east-1",
+                      aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+                      aws_session_token=c["SessionToken"])
+    sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium",
+        RoleArn="arn:aws:iam::" + account + ":role/" + name, LifecycleConfigName="nbwarden",
+        Tags=[{"Key": "owner", "Value": "ana"}, {"Key": "cost-center", "Value": "cc-1"}], **extra)
+key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+safe = dict(KmsKeyId=key, DirectInternetAccess="Disabled", RootAccess="Disabled")
+for name in (tag + "-m", tag + "-s"):
+    notebook("123456789012", name, **safe)
+notebook(members[0], tag + "-b", DirectInternetAccess="Enabled", RootAccess="Enabled")
+notebook(members[1], tag + "-c", **safe)
+print(json.dumps(members))
+"#;
+        let made = boto3(setup, &[&tag]);
+        assert!(made.status.success(), "{}", output_text(&made));
+        let members: Vec<String> = serde_json::from_slice(&made.stdout).expect("accounts");
+        let (b, c) = (&members[0], &members[1]);
+        make_guarded_roles("", &[&honest, &old]);
+
+        let dir = tempfile::tempdir().expect("tmp");
+        let policy = write_policy(
+            dir.path(),
+            &format!(
+                "version = 1\n[verify.control_plane]\nrequire_root_access_disabled = true\n\
+                 [verify.report]\nbucket = \"{BUCKET}\"\nprefix = \"{prefix}\"\n"
+            ),
+        );
+        upload_honest_reports(&policy.to_string_lossy(), &[&honest, &old]);
+        // The management account's stale report; the honest one copied
+        // into member B's notebook (whose user writes its own prefix).
+        let forge = r#"
+import boto3, json, sys
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+prefix, honest, old, b, copied = sys.argv[2:7]
+mine = prefix + "/123456789012/us-east-1/"
+good = s3.get_object(Bucket="nbwarden-reports", Key=mine + honest + "/latest.json")["Body"].read()
+s3.put_object(Bucket="nbwarden-reports", Key=prefix + "/" + b + "/us-east-1/" + copied + "/latest.json",
+              Body=good)
+report = json.loads(s3.get_object(Bucket="nbwarden-reports", Key=mine + old + "/latest.json")["Body"].read())
+report["started_at"] = "2026-01-01T00:00:00.000Z"
+report["finished_at"] = "2026-01-01T00:00:05.000Z"
+s3.put_object(Bucket="nbwarden-reports", Key=mine + old + "/latest.json", Body=json.dumps(report))
+"#;
+        let forged = boto3(forge, &[&prefix, &honest, &old, b, &copied]);
+        assert!(forged.status.success(), "{}", output_text(&forged));
+
+        let admin = sandbox("al2023");
+        let out = summary(
+            admin.path(),
+            &prefix,
+            &[
+                "--cross-check",
+                "--accounts",
+                "organization",
+                "--security-hub",
+                "--output",
+                "json",
+            ],
+        );
+        assert_eq!(code(&out), 1, "{}", output_text(&out));
+        let rows = rows_of(&out);
+        assert_eq!(findings_of(&rows, &honest), "", "{rows:#}");
+        assert!(findings_of(&rows, &old).starts_with("stale:"), "{rows:#}");
+        assert_eq!(row_of(&rows, &copied)["account"], b.as_str());
+        assert!(
+            findings_of(&rows, &copied)
+                .contains("DirectInternetAccess: SageMaker says Enabled, the report says Disabled"),
+            "{rows:#}"
+        );
+        assert_eq!(row_of(&rows, &silent)["account"], c.as_str());
+        assert!(
+            findings_of(&rows, &silent).contains("no report under this prefix"),
+            "{rows:#}"
+        );
+
+        // Each finding is in its own account's Security Hub, and only there.
+        let id = |account: &str, name: &str| format!("nbwarden/{account}/us-east-1/{name}/cross-check");
+        let own = security_hub_findings(&prefix, None);
+        assert!(own.contains_key(&id(ACCOUNT, &old)), "{own:#?}");
+        assert!(!own.contains_key(&id(ACCOUNT, &honest)), "{own:#?}");
+        assert!(!own.keys().any(|k| k.contains(b.as_str()) || k.contains(c.as_str())), "{own:#?}");
+        for (account, name) in [(b, &copied), (c, &silent)] {
+            let theirs = security_hub_findings(&prefix, Some(account));
+            let f = theirs
+                .get(&id(account, name))
+                .unwrap_or_else(|| panic!("{name} in {account}: {theirs:#?}"));
+            assert_eq!(f["AwsAccountId"], account.as_str());
+            assert_eq!(f["RecordState"], "ACTIVE");
+        }
+
+        // An account whose role cannot be assumed (STS does not answer):
+        // a row that says so, and its reports are not taken as checked.
+        let closed = TcpListener::bind("127.0.0.1:0").expect("port");
+        let sts = format!("http://{}", closed.local_addr().expect("addr"));
+        drop(closed);
+        let out = summary_in(
+            admin.path(),
+            &prefix,
+            &["--cross-check", "--accounts", b, "--output", "json"],
+            &[("AWS_ENDPOINT_URL_STS", &sts)],
+        );
+        assert_eq!(code(&out), 1, "{}", output_text(&out));
+        let rows = rows_of(&out);
+        let unreached = rows
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["notebook"] == "*" && r["account"] == b.as_str()))
+            .unwrap_or_else(|| panic!("no row for account {b}: {rows:#}"));
+        assert_eq!(unreached["problem"], "account not reached", "{unreached:#}");
+        assert!(
+            findings_of(&rows, &copied).contains("not reached"),
+            "{rows:#}"
+        );
+        assert!(
+            findings_of(&rows, &honest).contains("not among --accounts"),
+            "{rows:#}"
+        );
+    }
 }
 
 system_test! {

@@ -882,3 +882,62 @@ system_test! {
         judged.assert_all();
     }
 }
+
+system_test! {
+    "system tier: needs the loopback services (scripts/test)";
+    /// The role `fleet summary --accounts` assumes in each account: it
+    /// reads that account's notebooks, jobs and role policies, and imports
+    /// and reads that account's own findings; it changes nothing else,
+    /// reads no report or object, and reaches no other account.
+    fn the_fleet_reader_role_reads_its_account_and_imports_its_own_findings_only() {
+        let text = std::fs::read_to_string(repo().join("packaging/iam-fleet-reader-policy.json"))
+            .expect("policy");
+        let reader: Value =
+            serde_json::from_str(&text.replace("ACCOUNT", ACCOUNT)).expect("JSON");
+        let principal = "arn:aws:iam::123456789012:role/nbwarden-fleet-reader";
+        let nb = |account: &str| {
+            format!("arn:aws:sagemaker:eu-west-1:{account}:notebook-instance/team-a")
+        };
+        let product = |account: &str| {
+            format!("arn:aws:securityhub:eu-west-1:{account}:product/{account}/default")
+        };
+        let hub = "arn:aws:securityhub:eu-west-1:123456789012:hub/default";
+        let table: Vec<(&str, String, &str)> = vec![
+            ("sagemaker:ListNotebookInstances", "*".into(), "Allowed"),
+            ("sagemaker:DescribeNotebookInstance", nb(ACCOUNT), "Allowed"),
+            ("sagemaker:ListTags", nb(ACCOUNT), "Allowed"),
+            (
+                "sagemaker:DescribeNotebookInstance",
+                nb("444455556666"),
+                "ImplicitlyDenied",
+            ),
+            ("sagemaker:StopNotebookInstance", nb(ACCOUNT), "ImplicitlyDenied"),
+            (
+                "sagemaker:CreatePresignedNotebookInstanceUrl",
+                nb(ACCOUNT),
+                "ImplicitlyDenied",
+            ),
+            ("iam:GetRolePolicy", ROLE.into(), "Allowed"),
+            ("iam:PutRolePolicy", ROLE.into(), "ImplicitlyDenied"),
+            ("securityhub:BatchImportFindings", product(ACCOUNT), "Allowed"),
+            (
+                "securityhub:BatchImportFindings",
+                product("444455556666"),
+                "ImplicitlyDenied",
+            ),
+            ("securityhub:GetFindings", hub.into(), "Allowed"),
+            ("securityhub:BatchUpdateFindings", hub.into(), "ImplicitlyDenied"),
+            (
+                "s3:GetObject",
+                "arn:aws:s3:::platform-reports/reports/x/latest.json".into(),
+                "ImplicitlyDenied",
+            ),
+        ];
+        let mut judged = Decisions::default();
+        for (action, resource, want) in &table {
+            let request = case(&[&reader], principal, action, resource, json!({}));
+            judged.expect(format!("{action} {resource}"), request, want);
+        }
+        judged.assert_all();
+    }
+}

@@ -827,6 +827,38 @@ system_test! {
     }
 }
 
+system_test! {
+    /// The role `fleet summary --accounts` assumes in each account reads
+    /// notebooks, jobs, models and role policies, and imports and reads only
+    /// that account's own findings: no other write, and parliament finds
+    /// nothing in it.
+    fn the_fleet_reader_role_reads_and_publishes_its_own_findings_only() {
+        let (text, statements) = shipped_policy("iam-fleet-reader-policy.json");
+        assert_known_placeholders(&statements);
+        for st in &statements {
+            assert_eq!(st["Effect"], "Allow", "{st}");
+            for action in st["Action"].as_array().expect("actions") {
+                let action = action.as_str().expect("action");
+                let name = action.split(':').nth(1).expect("service:Action");
+                assert!(
+                    ["List", "Describe", "Get"].iter().any(|p| name.starts_with(p))
+                        || action == "securityhub:BatchImportFindings",
+                    "{action} is neither a read nor the import of findings"
+                );
+            }
+        }
+        let import = statements
+            .iter()
+            .find(|st| st["Action"] == serde_json::json!(["securityhub:BatchImportFindings"]))
+            .expect("the import");
+        assert_eq!(
+            import["Resource"],
+            "arn:aws:securityhub:*:ACCOUNT:product/ACCOUNT/default"
+        );
+        assert_parliament_finds_nothing(&text);
+    }
+}
+
 /// `policy` (a shipped IAM policy) with every placeholder filled in.
 fn filled_in(policy: &str) -> String {
     let mut filled = policy.to_string();
@@ -1061,6 +1093,7 @@ system_test! {
             "/usr/share/nbwarden/iam-notebook-role-policy.json".into(),
             "/usr/share/nbwarden/iam-user-access-policy.json".into(),
             "/usr/share/nbwarden/iam-notebook-guardrail-policy.json".into(),
+            "/usr/share/nbwarden/iam-fleet-reader-policy.json".into(),
             "/usr/share/doc/nbwarden/GUIDE.md".into(),
             "/usr/share/bash-completion/completions/nbwarden".into(),
             "/usr/share/zsh/site-functions/_nbwarden".into(),
@@ -1219,6 +1252,7 @@ system_test! {
             "iam/notebook-role-policy.json",
             "iam/user-access-policy.json",
             "iam/notebook-guardrail-policy.json",
+            "iam/fleet-reader-policy.json",
             "GUIDE.md",
         ] {
             assert!(root.join(f).is_file(), "{f} missing");

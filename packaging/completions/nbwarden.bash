@@ -188,7 +188,7 @@ _nbwarden() {
             return 0
             ;;
         nbwarden__subcmd__fleet__subcmd__summary)
-            opts="-v -q -h --bucket --prefix --profile --region --cross-check --allow-root-access --owner-tag-key --cost-tag-key --lifecycle-config --regions --job-days --security-hub --require-root-access-disabled --root --only --policy --policy-sha256 --output --deadline --verbose --quiet --help"
+            opts="-v -q -h --bucket --prefix --profile --region --cross-check --allow-root-access --owner-tag-key --cost-tag-key --lifecycle-config --regions --job-days --accounts --role-name --security-hub --require-root-access-disabled --root --only --policy --policy-sha256 --output --deadline --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -227,6 +227,14 @@ _nbwarden() {
                     return 0
                     ;;
                 --job-days)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --accounts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --role-name)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

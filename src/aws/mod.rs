@@ -7,6 +7,7 @@
 //! `AWS_EC2_METADATA_SERVICE_ENDPOINT`, which is how tests reach moto and a
 //! local IMDS.
 
+mod accounts;
 mod codeartifact;
 mod errors;
 mod iam;
@@ -105,6 +106,9 @@ pub struct Aws {
     /// takes them; `None`: the default chain decides.
     profile: Option<String>,
     region: Option<String>,
+    /// An assumed role's credentials ([`Aws::assume`]), used instead of
+    /// the default chain.
+    assumed: Option<aws_credential_types::Credentials>,
 }
 
 struct Connected {
@@ -205,6 +209,7 @@ impl Aws {
             owner: std::thread::current().id(),
             profile: None,
             region: None,
+            assumed: None,
         }
     }
 
@@ -304,6 +309,9 @@ impl Aws {
         }
         if let Some(region) = &self.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        if let Some(credentials) = &self.assumed {
+            loader = loader.credentials_provider(credentials.clone());
         }
         loader
     }

@@ -1,15 +1,15 @@
-//! Security Hub's `BatchImportFindings` and `GetFindings` (restJson1), and
-//! STS's `GetCallerIdentity` (query protocol), through the one signed call:
+//! Security Hub's `BatchImportFindings` and `GetFindings` (restJson1),
+//! through the one signed call:
 //! the administrator's fleet view publishes its findings with these. The
 //! notebook role is never granted them (see the README).
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::Aws;
-use super::sagemaker::{SignedCall, xml_texts};
+use super::sagemaker::SignedCall;
 
 /// `BatchImportFindings` takes at most 100 findings a call.
 pub const IMPORT_BATCH: usize = 100;
@@ -189,31 +189,5 @@ impl Aws {
             }
         }
         bail!("SecurityHub GetFindings in {region}: more than {MAX_PAGES} pages")
-    }
-
-    /// The account of the caller's credentials (STS `GetCallerIdentity`).
-    pub fn caller_account(&self) -> Result<String> {
-        let region = self.region()?;
-        let base = super::endpoint("STS", format!("https://sts.{region}.amazonaws.com"));
-        let answer = self.signed_call(&SignedCall {
-            service: "sts",
-            product: "STS",
-            operation: "GetCallerIdentity",
-            resource: "the caller",
-            region,
-            url: format!("{base}/"),
-            headers: vec![(
-                "content-type",
-                "application/x-www-form-urlencoded; charset=utf-8".into(),
-            )],
-            body: b"Action=GetCallerIdentity&Version=2011-06-15".to_vec(),
-            xml: true,
-        })?;
-        let xml = answer.as_str().unwrap_or_default();
-        xml_texts(xml, "Account")
-            .into_iter()
-            .next()
-            .filter(|a| crate::base::names::is_account_id(a))
-            .context("STS GetCallerIdentity: the answer names no account")
     }
 }

@@ -52,7 +52,20 @@ pub fn fleet(g: &GlobalArgs, command: &FleetCommand) -> Result<Verdict, Failure>
         governance,
         job_days: a.job_days,
     });
-    let rows = crate::fleet::summary(&aws, &a.bucket, &a.prefix, rules)?;
+    let accounts = match a.accounts.as_slice() {
+        [] => None,
+        [one] if one == "organization" => Some(crate::fleet::Accounts::Organization),
+        many if many.iter().any(|x| x == "organization") => {
+            return Err(Failure::Usage(
+                "--accounts takes `organization` or account ids, not both".into(),
+            ));
+        }
+        ids => Some(crate::fleet::Accounts::Listed(ids.to_vec())),
+    };
+    let reached = accounts
+        .map(|list| crate::fleet::reach(&aws, &list, &a.role_name))
+        .transpose()?;
+    let rows = crate::fleet::summary(&aws, &a.bucket, &a.prefix, rules, reached.as_deref())?;
     let view = FleetView::new(&a.bucket, &a.prefix, rows);
     if view.notebooks.is_empty() {
         return Err(Failure::NothingFound(format!(
@@ -68,15 +81,14 @@ pub fn fleet(g: &GlobalArgs, command: &FleetCommand) -> Result<Verdict, Failure>
         OutputFormat::Human => print!("{}", crate::fleet::render_table(&view.notebooks)),
     }
     if a.security_hub {
-        let published = crate::fleet::publish_to_security_hub(&aws, &view.notebooks, &view.source)
-            .map_err(|e| e.context("publishing to Security Hub (the summary above stands)"))?;
-        eprintln!(
-            "security hub: {} finding(s) active, {} archived",
-            published.active, published.archived
-        );
-        for skipped in &published.not_published {
-            eprintln!("security hub: not published: {skipped}");
-        }
+        let targets: Vec<&Aws> = match &reached {
+            Some(accounts) => accounts
+                .iter()
+                .filter_map(|a| a.aws.as_ref().ok())
+                .collect(),
+            None => vec![&aws],
+        };
+        publish(&targets, &view)?;
     }
     Ok(if view.notebooks.iter().any(crate::fleet::Row::flagged) {
         Verdict::NotCompliant
@@ -146,4 +158,34 @@ fn governance(g: &GlobalArgs) -> Result<policy::GovernancePolicy, Failure> {
              file; download it first"
         ))),
     }
+}
+
+/// The view's findings, into each target account's Security Hub: every
+/// account is tried; any failure is exit 3 after all were.
+fn publish(targets: &[&Aws], view: &FleetView) -> Result<(), Failure> {
+    let mut failed = Vec::new();
+    for aws in targets {
+        match crate::fleet::publish_to_security_hub(aws, &view.notebooks, &view.source) {
+            Ok(published) => {
+                eprintln!(
+                    "security hub ({}): {} finding(s) active, {} archived",
+                    published.account, published.active, published.archived
+                );
+                // Another account's rows are published by that account's run.
+                if targets.len() == 1 {
+                    for skipped in &published.not_published {
+                        eprintln!("security hub: not published: {skipped}");
+                    }
+                }
+            }
+            Err(e) => failed.push(format!("{e:#}")),
+        }
+    }
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::CannotEvaluate(anyhow::anyhow!(
+        "publishing to Security Hub failed (the summary above stands): {}",
+        failed.join("; ")
+    )))
 }

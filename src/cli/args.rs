@@ -207,6 +207,31 @@ fn parse_region(text: &str) -> Result<String, String> {
     }
 }
 
+/// `--accounts`: `organization`, or an account id.
+fn parse_account(text: &str) -> Result<String, String> {
+    if text == "organization" || crate::base::names::is_account_id(text) {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "{text:?} is not an account: write `organization` or twelve digits"
+        ))
+    }
+}
+
+/// `--role-name`: an IAM role name (with no path).
+fn parse_role_name(text: &str) -> Result<String, String> {
+    let fits = !text.is_empty()
+        && text.len() <= 64
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    if fits {
+        Ok(text.to_string())
+    } else {
+        Err(format!("{text:?} is not an IAM role name"))
+    }
+}
+
 /// `--start-budget`: whole seconds, leaving room for SageMaker's own steps.
 fn parse_start_budget(text: &str) -> Result<u32, String> {
     let d = humantime::parse_duration(text)
@@ -301,12 +326,31 @@ pub struct SummaryArgs {
         value_parser = clap::value_parser!(u32).range(1..=365)
     )]
     pub job_days: u32,
+    /// With --cross-check: reach these accounts (`organization`: every
+    /// active account of your organization, from ListAccounts; or account
+    /// ids, comma-separated or repeated) by assuming --role-name in each,
+    /// and cross-check each account's notebooks with its own answers. An
+    /// account that cannot be reached is a row of its own.
+    #[arg(long, value_name = "organization|ID", value_delimiter = ',', requires = "cross_check", value_parser = parse_account)]
+    pub accounts: Vec<String>,
+    /// With --accounts: the role assumed in each account (see
+    /// packaging/iam-fleet-reader-policy.json).
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = crate::fleet::DEFAULT_ROLE_NAME,
+        requires = "accounts",
+        value_parser = parse_role_name
+    )]
+    pub role_name: String,
     /// With --cross-check: publish the result to Security Hub in your
     /// account and region (BatchImportFindings): one finding per notebook
     /// and failing control, one per notebook whose report the control
     /// plane contradicts or that has none; findings of earlier runs that
-    /// no longer hold are archived. Only your own account's notebooks are
-    /// published (Security Hub takes a finding only from its account).
+    /// no longer hold are archived. Each account's notebooks go to that
+    /// account's Security Hub (with --accounts, through its role; else only
+    /// your own account's: Security Hub takes a finding only from its
+    /// account).
     #[arg(long, requires = "cross_check")]
     pub security_hub: bool,
     /// Root access is flagged by default now; kept so that scripts

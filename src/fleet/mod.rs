@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::report::ControlPlaneView;
 
+mod accounts;
 mod cross_check;
 mod governance;
 mod security_hub;
@@ -24,6 +25,7 @@ mod table;
 mod text;
 mod view;
 
+pub use accounts::{Account, Accounts, DEFAULT_ROLE_NAME, reach};
 pub use cross_check::{CrossCheck, CrossCheckRules, START_GRACE};
 pub use security_hub::{Publication, publish as publish_to_security_hub};
 pub use summary::summary;
@@ -103,6 +105,17 @@ const FLEET_CALLS: usize = 8;
 fn role_identity(arn: &str) -> String {
     let name = arn.rsplit('/').next().unwrap_or(arn);
     format!("{}:{}", arn_account(arn), name.to_ascii_lowercase())
+}
+
+/// The partition of a region's ARNs.
+fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
 }
 
 /// The account field of an ARN (`arn:aws:sagemaker:REGION:ACCOUNT:…`).

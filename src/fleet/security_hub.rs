@@ -14,9 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
 
-use super::Row;
 use super::cross_check::NOT_LISTED;
 use super::text::{printable, shortened};
+use super::{Row, partition};
 use crate::aws::{Aws, Compliance, Finding, FindingResource, ProviderFields, Severity};
 
 /// Every nbwarden finding's generator starts so.
@@ -33,6 +33,8 @@ const MAX_DESCRIPTION: usize = 1024;
 /// What a publication did.
 #[derive(Debug, Default, PartialEq)]
 pub struct Publication {
+    /// The account published to.
+    pub account: String,
     /// Findings imported that hold now (new or updated).
     pub active: usize,
     /// Findings of earlier runs archived.
@@ -86,6 +88,7 @@ pub fn publish(aws: &Aws, rows: &[Row], source: &str) -> Result<Publication> {
         &target.now,
     );
     let publication = Publication {
+        account: target.account.clone(),
         active: wanted.len(),
         archived: archive.len(),
         not_published,
@@ -237,16 +240,6 @@ fn finding(
             types: vec!["Software and Configuration Checks/AWS Security Best Practices".into()],
         }),
         product_fields: BTreeMap::from([(SOURCE_FIELD.to_string(), target.source.clone())]),
-    }
-}
-
-fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
     }
 }
 

@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 
+use super::accounts::{Account, cross_check_accounts};
 use super::cross_check::{CrossCheckRules, cross_check};
 use super::text::{MAX_FAILING_IDS, MAX_FIELD_CHARS, MAX_PROBLEM_CHARS, bounded, shortened};
 use super::{CONTROL_PLANE, Claims, Row};
@@ -9,12 +10,15 @@ use crate::aws::Aws;
 use crate::report::{Report, Status};
 
 /// Reads every `latest.json` under the prefix (all pages); with
-/// `cross_check`, holds each against the control plane (see [`cross_check`]).
+/// `cross_check`, holds each against the control plane (see [`cross_check`]),
+/// with the caller's credentials or, given `accounts`, each account's own
+/// (see [`cross_check_accounts`]).
 pub fn summary(
     aws: &Aws,
     bucket: &str,
     prefix: &str,
     cross_check: Option<CrossCheckRules>,
+    accounts: Option<&[Account]>,
 ) -> Result<Vec<Row>> {
     let prefix = prefix.trim_matches('/');
     let list_prefix = if prefix.is_empty() {
@@ -36,8 +40,10 @@ pub fn summary(
     )?;
     let mut rows: Vec<Row> = slots.into_iter().flatten().collect();
     rows.append(&mut strays);
-    if let Some(rules) = cross_check {
-        self::cross_check(aws, &mut rows, &rules)?;
+    match (cross_check, accounts) {
+        (Some(rules), Some(accounts)) => rows = cross_check_accounts(rows, accounts, &rules)?,
+        (Some(rules), None) => self::cross_check(aws, &mut rows, &rules)?,
+        (None, _) => {}
     }
     // Flagged notebooks first, then by name.
     rows.sort_by(|a, b| (b.flagged(), &a.notebook).cmp(&(a.flagged(), &b.notebook)));
