@@ -106,45 +106,52 @@ impl Aws {
     }
 
     /// Imports `findings` into Security Hub in `region`, at most
-    /// [`IMPORT_BATCH`] a call; a finding Security Hub refuses is an error
-    /// that names it (the others of its batch are in).
+    /// [`IMPORT_BATCH`] a call. Every batch is sent whatever an earlier one
+    /// met: a finding Security Hub refuses (or a batch that fails) is an
+    /// error at the end that names it, and never keeps the others out.
     pub fn securityhub_import(&self, region: &str, findings: &[Finding]) -> Result<usize> {
         let mut imported = 0;
+        let mut refused = Vec::new();
         for batch in findings.chunks(IMPORT_BATCH) {
-            let answer = self.securityhub_call(
+            let answer = match self.securityhub_call(
                 region,
                 "BatchImportFindings",
                 "/findings/import",
                 &serde_json::json!({ "Findings": batch }),
-            )?;
+            ) {
+                Ok(answer) => answer,
+                Err(e) => {
+                    refused.push(format!("a batch of {}: {e:#}", batch.len()));
+                    continue;
+                }
+            };
             let failed = answer["FailedFindings"]
                 .as_array()
                 .cloned()
                 .unwrap_or_default();
             let failed_count = answer["FailedCount"]
                 .as_u64()
-                .unwrap_or(failed.len() as u64);
-            if failed_count > 0 {
-                let named: Vec<String> = failed
-                    .iter()
-                    .take(5)
-                    .map(|f| {
-                        format!(
-                            "{}: {} {}",
-                            f["Id"].as_str().unwrap_or("?"),
-                            f["ErrorCode"].as_str().unwrap_or("?"),
-                            f["ErrorMessage"].as_str().unwrap_or("")
-                        )
-                    })
-                    .collect();
-                bail!(
-                    "SecurityHub BatchImportFindings in {region}: {failed_count} of {} finding(s) \
-                     refused ({}); {imported} imported before this batch",
-                    batch.len(),
-                    named.join("; ")
-                );
+                .unwrap_or(failed.len() as u64) as usize;
+            refused.extend(failed.iter().take(5).map(|f| {
+                format!(
+                    "{}: {} {}",
+                    f["Id"].as_str().unwrap_or("?"),
+                    f["ErrorCode"].as_str().unwrap_or("?"),
+                    f["ErrorMessage"].as_str().unwrap_or("")
+                )
+            }));
+            if failed_count > 5 {
+                refused.push(format!("and {} more", failed_count - 5));
             }
-            imported += batch.len();
+            imported += batch.len().saturating_sub(failed_count);
+        }
+        if !refused.is_empty() {
+            bail!(
+                "SecurityHub BatchImportFindings in {region}: {imported} of {} finding(s) \
+                 imported; refused: {}",
+                findings.len(),
+                refused.join("; ")
+            );
         }
         Ok(imported)
     }
