@@ -122,3 +122,14 @@ if (out / "fleet.json").exists():
         print(f"- `--cross-check` over {c['reports']:,} reports ({c['notebooks_listed']:,} notebooks listed, "
               f"a DescribeNotebookInstance and a ListTags each): median {c['wall_ms_median']:.0f} ms "
               f"(min {c['wall_ms_min']:.0f}, max {c['wall_ms_max']:.0f}, {c['runs']} runs)")
+if (out / "fleet-scale.json").exists():
+    scale = json.loads((out / "fleet-scale.json").read_text())
+    print()
+    print("## fleet summary at scale (loopback S3 stand-in, bench/fleet_scale.py)\n")
+    print("| reports | median ms | min ms | max ms | µs per report | peak RSS MiB | runs |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in scale:
+        print(f"| {r['reports']:,} | {r['wall_ms_median']:.0f} | {r['wall_ms_min']:.0f} | "
+              f"{r['wall_ms_max']:.0f} | {r['us_per_report_median']:.0f} | "
+              f"{r['peak_rss_kib_max'] / 1024:.1f} | {r['runs']} |")
+    print("\n- target: peak RSS <= 150 MB at 100,000 reports, time linear in the reports")
