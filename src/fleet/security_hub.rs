@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Result;
 
 use super::cross_check::NOT_LISTED;
-use super::text::{printable, shortened};
+use super::text::{clipped_bytes, printable};
 use super::{Row, partition};
 use crate::aws::{Aws, Compliance, Finding, FindingResource, ProviderFields, Severity};
 
@@ -26,7 +26,7 @@ pub const GENERATOR_PREFIX: &str = "nbwarden/";
 /// came from: a run archives only its own view's findings.
 pub const SOURCE_FIELD: &str = "nbwarden/Source";
 
-/// ASFF's limits on a title and a description.
+/// ASFF's limits on a title and a description, in bytes.
 const MAX_TITLE: usize = 256;
 const MAX_DESCRIPTION: usize = 1024;
 
@@ -68,7 +68,11 @@ pub fn publish(aws: &Aws, rows: &[Row], source: &str) -> Result<Publication> {
     let active: Vec<Finding> = aws
         .securityhub_active_findings(&target.region, &target.account, GENERATOR_PREFIX)?
         .into_iter()
-        .filter(|f| f.product_fields.get(SOURCE_FIELD) == Some(&target.source))
+        // Another region's, aggregated here, is that region's to update.
+        .filter(|f| {
+            f.product_fields.get(SOURCE_FIELD) == Some(&target.source)
+                && f.product_arn == product_arn(&target)
+        })
         .collect();
     let (mut wanted, not_published) = findings(rows, &target);
     // A finding keeps the time it was first seen.
@@ -81,12 +85,7 @@ pub fn publish(aws: &Aws, rows: &[Row], source: &str) -> Result<Publication> {
             f.created_at = created.to_string();
         }
     }
-    let archive = no_longer_held(
-        &active,
-        &wanted,
-        &covered(rows, &target.account),
-        &target.now,
-    );
+    let archive = no_longer_held(&active, &wanted, rows, &target);
     let publication = Publication {
         account: target.account.clone(),
         active: wanted.len(),
@@ -122,6 +121,9 @@ pub fn findings(rows: &[Row], target: &Target) -> (Vec<Finding>, Vec<String>) {
         }
         out.extend(row_findings(row, target));
     }
+    // Two control ids the report spells apart may clean to one id.
+    let mut seen = BTreeSet::new();
+    out.retain(|f| seen.insert(f.id.clone()));
     (out, skipped)
 }
 
@@ -155,6 +157,15 @@ fn row_findings(row: &Row, target: &Target) -> Vec<Finding> {
         .chain(row.cross_check.iter().flat_map(|c| c.findings.iter()))
         .map(|f| printable(f))
         .collect();
+    let mut said = said;
+    if said.is_empty() && out.is_empty() && row.exit_code != 0 {
+        said.push(format!(
+            "the last run ({} at {}) exited {} without naming a failing control",
+            printable(&row.command),
+            printable(&row.finished_at),
+            row.exit_code
+        ));
+    }
     if !said.is_empty() {
         out.push(finding(
             row,
@@ -201,13 +212,7 @@ fn finding(
             "nbwarden/{}/{}/{}/{what}",
             row.account, row.region, row.notebook
         ),
-        product_arn: format!(
-            "arn:{}:securityhub:{}:{}:product/{}/default",
-            partition(&target.region),
-            target.region,
-            target.account,
-            target.account
-        ),
+        product_arn: product_arn(target),
         generator_id: format!(
             "{GENERATOR_PREFIX}{}",
             what.split('/').next().unwrap_or(what)
@@ -215,8 +220,8 @@ fn finding(
         aws_account_id: row.account.clone(),
         created_at: target.now.clone(),
         updated_at: target.now.clone(),
-        title: shortened(&title, MAX_TITLE, MAX_TITLE - 3),
-        description: shortened(&description, MAX_DESCRIPTION, MAX_DESCRIPTION - 3),
+        title: clipped_bytes(&title, MAX_TITLE),
+        description: clipped_bytes(&description, MAX_DESCRIPTION),
         resources: vec![FindingResource {
             kind: "AwsSageMakerNotebookInstance".into(),
             // SageMaker writes a notebook's ARN with its name in lower case.
@@ -243,6 +248,18 @@ fn finding(
     }
 }
 
+/// The default product of `target`'s account and region: the only one
+/// its findings are imported under.
+fn product_arn(target: &Target) -> String {
+    format!(
+        "arn:{}:securityhub:{}:{}:product/{}/default",
+        partition(&target.region),
+        target.region,
+        target.account,
+        target.account
+    )
+}
+
 /// The regions of `account` this run looked at whole: a finding there
 /// that the run did not make again no longer holds. A region whose
 /// notebooks could not be listed is not among them.
@@ -260,32 +277,60 @@ fn covered(rows: &[Row], account: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// The `active` findings not made again in `wanted`, in a covered region,
-/// as archived and passed.
+/// A row that shows its notebook safe: its report read, compliant, and
+/// nothing the cross-check found.
+fn clean(row: &Row) -> bool {
+    !row.flagged() && row.problem.is_none() && row.failing.is_empty()
+}
+
+/// The `active` findings not made again in `wanted` that no longer hold:
+/// those of a notebook whose row is clean now (compliant, and nothing the
+/// cross-check found), archived as passed; and those of a notebook with no
+/// row at all in a region the run looked at whole (deleted, or stopped
+/// without a report), archived as not available. A notebook whose row is
+/// flagged keeps every earlier finding active: a report that cannot be
+/// read, or that the control plane contradicts, clears nothing.
 fn no_longer_held(
     active: &[Finding],
     wanted: &[Finding],
-    covered: &BTreeSet<String>,
-    now: &str,
+    rows: &[Row],
+    target: &Target,
 ) -> Vec<Finding> {
     let made: BTreeSet<&str> = wanted.iter().map(|f| f.id.as_str()).collect();
+    let by_notebook: BTreeMap<(&str, &str), &Row> = rows
+        .iter()
+        .filter(|r| r.account == target.account)
+        .map(|r| ((r.region.as_str(), r.notebook.as_str()), r))
+        .collect();
+    let covered = covered(rows, &target.account);
     active
         .iter()
         .filter(|f| !made.contains(f.id.as_str()))
-        .filter(|f| {
-            f.resources.iter().any(|r| {
-                r.region
-                    .as_ref()
-                    .is_some_and(|region| covered.contains(region))
+        .filter_map(|f| {
+            // nbwarden/ACCOUNT/REGION/NOTEBOOK/…
+            let mut parts = f.id.split('/').skip(1);
+            let (Some(account), Some(region), Some(notebook)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                return None;
+            };
+            if account != target.account {
+                return None;
+            }
+            let status = match by_notebook.get(&(region, notebook)) {
+                Some(row) if clean(row) => "PASSED",
+                Some(_) => return None,
+                None if covered.contains(region) => "NOT_AVAILABLE",
+                None => return None,
+            };
+            Some(Finding {
+                updated_at: target.now.clone(),
+                record_state: Some("ARCHIVED".into()),
+                compliance: Some(Compliance {
+                    status: status.into(),
+                }),
+                ..f.clone()
             })
-        })
-        .map(|f| Finding {
-            updated_at: now.to_string(),
-            record_state: Some("ARCHIVED".into()),
-            compliance: Some(Compliance {
-                status: "PASSED".into(),
-            }),
-            ..f.clone()
         })
         .collect()
 }
@@ -382,41 +427,51 @@ mod tests {
     }
 
     #[test]
-    fn only_findings_of_covered_regions_that_no_longer_hold_are_archived() {
-        let rows = [row("111122223333", "nb1", &["sudo"], &[])];
+    fn only_a_clean_row_or_a_notebook_gone_from_a_listed_region_archives() {
+        let clean = row("111122223333", "nb1", &[], &[]);
+        // The red team's first attack: an unreadable report (or one the
+        // control plane contradicts) must not clear the notebook's sudo.
+        let unreadable = Row {
+            problem: Some("unreadable report: missing field".into()),
+            ..row("111122223333", "nb2", &[], &[])
+        };
+        let rows = [clean, unreadable];
         let (wanted, _) = findings(&rows, &target());
-        let old = |id: &str, region: &str| Finding {
+        let old = |id: &str| Finding {
             id: id.into(),
-            resources: vec![FindingResource {
-                region: Some(region.into()),
-                ..wanted[0].resources[0].clone()
-            }],
             ..wanted[0].clone()
         };
         let active = [
-            old(
-                "nbwarden/111122223333/eu-west-1/nb1/control/sudo",
-                "eu-west-1",
-            ),
-            old(
-                "nbwarden/111122223333/eu-west-1/nb1/control/git",
-                "eu-west-1",
-            ),
-            old(
-                "nbwarden/111122223333/us-east-1/nb9/control/git",
-                "us-east-1",
-            ),
+            old("nbwarden/111122223333/eu-west-1/nb1/control/sudo"),
+            old("nbwarden/111122223333/eu-west-1/nb2/control/sudo"),
+            old("nbwarden/111122223333/eu-west-1/nb3/control/git"),
+            old("nbwarden/111122223333/us-east-1/nb9/control/git"),
+            old("nbwarden/444455556666/eu-west-1/nb1/control/git"),
         ];
-        let regions = covered(&rows, "111122223333");
-        let archived = no_longer_held(&active, &wanted, &regions, "later");
-        assert_eq!(archived.len(), 1, "{archived:?}");
+        let archived = no_longer_held(&active, &wanted, &rows, &target());
+        let got: Vec<(&str, &str)> = archived
+            .iter()
+            .map(|f| {
+                assert_eq!(f.record_state.as_deref(), Some("ARCHIVED"));
+                assert_eq!(f.updated_at, target().now);
+                (
+                    f.id.as_str(),
+                    f.compliance.as_ref().map_or("", |c| c.status.as_str()),
+                )
+            })
+            .collect();
         assert_eq!(
-            archived[0].id,
-            "nbwarden/111122223333/eu-west-1/nb1/control/git"
+            got,
+            [
+                ("nbwarden/111122223333/eu-west-1/nb1/control/sudo", "PASSED"),
+                (
+                    "nbwarden/111122223333/eu-west-1/nb3/control/git",
+                    "NOT_AVAILABLE"
+                ),
+            ]
         );
-        assert_eq!(archived[0].record_state.as_deref(), Some("ARCHIVED"));
-        assert_eq!(archived[0].updated_at, "later");
-        // A region whose notebooks could not be listed archives nothing.
+        // A region whose notebooks could not be listed: a notebook gone
+        // from it is not known to be gone.
         let mut unlisted = rows.to_vec();
         unlisted.push(Row {
             notebook: "*".into(),
@@ -424,6 +479,38 @@ mod tests {
             problem: Some(NOT_LISTED.into()),
             ..Row::empty()
         });
-        assert!(covered(&unlisted, "111122223333").is_empty());
+        let archived = no_longer_held(&active, &wanted, &unlisted, &target());
+        assert_eq!(archived.len(), 1, "{archived:?}");
+    }
+
+    #[test]
+    fn a_failed_run_is_a_finding_even_without_a_failing_control_and_ids_are_unique() {
+        let mut failed = row("111122223333", "nb1", &["a/b", "a b", "a_b"], &[]);
+        let (found, _) = findings(&[failed.clone()], &target());
+        assert_eq!(found.len(), 1, "one id for the three spellings: {found:?}");
+        failed.failing.clear();
+        failed.exit_code = 3;
+        let (found, _) = findings(&[failed], &target());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].description.contains("exited 3"), "{found:?}");
+    }
+
+    #[test]
+    fn texts_fit_security_hubs_limits_in_bytes() {
+        let wide = "\u{1f600}".repeat(300);
+        let rows = [row("111122223333", "nb1", &[], &[wide.as_str()])];
+        let (found, _) = findings(&rows, &target());
+        assert!(
+            found[0].description.len() <= MAX_DESCRIPTION,
+            "{}",
+            found[0].description.len()
+        );
+        assert!(found[0].description.is_ascii(), "escaped, not passed on");
+        let cut = clipped_bytes(&"\u{e9}".repeat(600), MAX_DESCRIPTION);
+        assert!(
+            cut.len() <= MAX_DESCRIPTION && cut.ends_with("..."),
+            "{}",
+            cut.len()
+        );
     }
 }

@@ -26,21 +26,36 @@ pub(super) fn shortened(text: &str, limit: usize, keep: usize) -> String {
     }
 }
 
-/// `text` as one terminal line ([`crate::report::visible`]: what the
-/// terminal would act on escaped) with every run of spaces made one: a row's
-/// fields come from objects the notebook user can write, and must not move
-/// the administrator's cursor, hide lines, turn text around or push what
-/// follows out of sight.
+/// `text` as one terminal line: everything but printable ASCII escaped
+/// (`\x1b` for an ASCII control, `\u{202e}` for the rest: control, bidi,
+/// zero-width, filler and other invisible characters alike) and every run
+/// of spaces made one. A row's fields come from objects the notebook user
+/// can write, and must not move the administrator's cursor, hide lines,
+/// turn text around, blank a value out or push what follows out of sight.
 pub(super) fn printable(text: &str) -> String {
-    let shown = crate::report::visible(text.trim_matches(' '));
-    let mut out = String::with_capacity(shown.len());
-    for c in shown.chars() {
-        if c == ' ' && out.ends_with(' ') {
-            continue;
+    let mut out = String::with_capacity(text.len());
+    for c in text.trim_matches(' ').chars() {
+        match c {
+            ' ' if out.ends_with(' ') => {}
+            ' '..='~' => out.push(c),
+            c if c.is_ascii() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
         }
-        out.push(c);
     }
     out
+}
+
+/// At most `bytes` bytes of UTF-8 of `text`, cut at a character and marked
+/// when cut (Security Hub's limits are in bytes).
+pub(super) fn clipped_bytes(text: &str, bytes: usize) -> String {
+    if text.len() <= bytes {
+        return text.to_string();
+    }
+    let mut end = bytes.saturating_sub(3);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
 }
 
 /// At most `chars` characters of `text`, marked when cut.
