@@ -919,6 +919,11 @@ system_test! {
             ),
             ("iam:GetRolePolicy", ROLE.into(), "Allowed"),
             ("iam:PutRolePolicy", ROLE.into(), "ImplicitlyDenied"),
+            (
+                "iam:GetPolicyVersion",
+                "arn:aws:iam::aws:policy/AmazonSageMakerFullAccess".into(),
+                "Allowed",
+            ),
             ("securityhub:BatchImportFindings", product(ACCOUNT), "Allowed"),
             (
                 "securityhub:BatchImportFindings",
