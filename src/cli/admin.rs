@@ -76,7 +76,9 @@ pub fn fleet(g: &GlobalArgs, command: &FleetCommand) -> Result<Verdict, Failure>
         )));
     }
     match g.output {
-        OutputFormat::Json => print!("{}", view.json()),
+        OutputFormat::Json => view
+            .write_json(&mut std::io::stdout().lock())
+            .map_err(|e| Failure::CannotEvaluate(anyhow::anyhow!("cannot write the view: {e}")))?,
         OutputFormat::Junit => print!("{}", view.junit()),
         OutputFormat::Human => print!("{}", crate::fleet::render_table(&view.notebooks)),
     }

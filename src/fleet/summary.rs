@@ -26,27 +26,35 @@ pub fn summary(
     } else {
         format!("{prefix}/")
     };
-    let (keys, mut strays) = latest_keys(aws, bucket, &list_prefix)?;
-    // Each report becomes its row as it arrives: only rows are kept.
-    let mut slots: Vec<Option<Row>> = vec![None; keys.len()];
+    let (keys, strays) = latest_keys(aws, bucket, &list_prefix)?;
+    // Each report becomes its row as it arrives: only rows are kept, in
+    // one vector (the order is set by the sort below).
+    let mut rows: Vec<Row> = Vec::with_capacity(keys.len() + strays.len());
     aws.s3_objects(
         bucket,
         &keys,
         crate::run::upload::MAX_REPORT_BYTES,
         |i, body| {
             let key = &keys[i];
-            slots[i] = Some(row(key.strip_prefix(&list_prefix).unwrap_or(key), body));
+            rows.push(row(key.strip_prefix(&list_prefix).unwrap_or(key), body));
         },
     )?;
-    let mut rows: Vec<Row> = slots.into_iter().flatten().collect();
-    rows.append(&mut strays);
+    drop(keys);
+    rows.extend(strays);
     match (cross_check, accounts) {
         (Some(rules), Some(accounts)) => rows = cross_check_accounts(rows, accounts, &rules)?,
         (Some(rules), None) => self::cross_check(aws, &mut rows, &rules)?,
         (None, _) => {}
     }
-    // Flagged notebooks first, then by name.
-    rows.sort_by(|a, b| (b.flagged(), &a.notebook).cmp(&(a.flagged(), &b.notebook)));
+    // Flagged notebooks first, then by name, account and region.
+    rows.sort_by(|a, b| {
+        (b.flagged(), &a.notebook, &a.account, &a.region).cmp(&(
+            a.flagged(),
+            &b.notebook,
+            &b.account,
+            &b.region,
+        ))
+    });
     Ok(rows)
 }
 
