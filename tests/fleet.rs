@@ -34,6 +34,19 @@ fn summary_in(
     run_aws(admin, &args, env)
 }
 
+/// A policy (written in `dir`) that checks the control plane, root access
+/// included, and uploads each report under `prefix`: its path.
+fn reporting_policy(dir: &std::path::Path, prefix: &str) -> String {
+    let policy = write_policy(
+        dir,
+        &format!(
+            "version = 1\n[verify.control_plane]\nrequire_root_access_disabled = true\n\
+             [verify.report]\nbucket = \"{BUCKET}\"\nprefix = \"{prefix}\"\n"
+        ),
+    );
+    policy.to_string_lossy().into_owned()
+}
+
 /// Honest verify runs of `notebooks` (each in a fresh root, named as it)
 /// under `policy`, each uploading its report.
 fn upload_honest_reports(policy: &str, notebooks: &[&str]) {
@@ -422,14 +435,7 @@ for name, safe in zip(sys.argv[2::2], sys.argv[3::2]):
 
         // Honest runs on two safe notebooks upload real reports.
         let dir = tempfile::tempdir().expect("tmp");
-        let policy = write_policy(
-            dir.path(),
-            &format!(
-                "version = 1\n[verify.control_plane]\nrequire_root_access_disabled = true\n\
-                 [verify.report]\nbucket = \"{BUCKET}\"\nprefix = \"{prefix}\"\n"
-            ),
-        );
-        let policy = policy.to_string_lossy().into_owned();
+        let policy = reporting_policy(dir.path(), &prefix);
         upload_honest_reports(&policy, &[&honest, &old]);
 
         // The users: the open notebook's copies the honest report over its
@@ -654,14 +660,8 @@ print(json.dumps(members))
         make_guarded_roles("", &[&honest, &old]);
 
         let dir = tempfile::tempdir().expect("tmp");
-        let policy = write_policy(
-            dir.path(),
-            &format!(
-                "version = 1\n[verify.control_plane]\nrequire_root_access_disabled = true\n\
-                 [verify.report]\nbucket = \"{BUCKET}\"\nprefix = \"{prefix}\"\n"
-            ),
-        );
-        upload_honest_reports(&policy.to_string_lossy(), &[&honest, &old]);
+        let policy = reporting_policy(dir.path(), &prefix);
+        upload_honest_reports(&policy, &[&honest, &old]);
         // The management account's stale report; the honest one copied
         // into member B's notebook (whose user writes its own prefix).
         let forge = r#"

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result, bail};
 
 use super::Aws;
-use super::sagemaker::{SignedCall, xml_texts};
+use super::sagemaker::{QueryApi, SignedCall, xml_texts};
 
 /// How many pages of `ListAccounts` (20 each) are read before giving up.
 const MAX_PAGES: usize = 1_000;
@@ -22,27 +22,14 @@ impl Aws {
     fn sts_call(&self, action: &str, params: &[(&str, &str)], resource: &str) -> Result<String> {
         let region = self.region()?;
         let base = super::endpoint("STS", format!("https://sts.{region}.amazonaws.com"));
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("Action", action)
-            .append_pair("Version", "2011-06-15");
-        for (k, v) in params {
-            form.append_pair(k, v);
-        }
-        let answer = self.signed_call(&SignedCall {
+        let api = QueryApi {
             service: "sts",
             product: "STS",
-            operation: action,
-            resource,
+            version: "2011-06-15",
             region,
             url: format!("{base}/"),
-            headers: vec![(
-                "content-type",
-                "application/x-www-form-urlencoded; charset=utf-8".into(),
-            )],
-            body: form.finish().into_bytes(),
-            xml: true,
-        })?;
-        Ok(answer.as_str().unwrap_or_default().to_string())
+        };
+        self.query_call(&api, action, params, resource)
     }
 
     /// The account of the caller's credentials (`GetCallerIdentity`).

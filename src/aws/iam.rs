@@ -5,7 +5,7 @@
 use anyhow::{Context, Result, bail};
 
 use super::Aws;
-use super::sagemaker::{SignedCall, xml_texts};
+use super::sagemaker::{QueryApi, xml_texts};
 
 /// One policy on a role: its name, whether it is inline, and its document.
 #[derive(Debug, Clone)]
@@ -27,27 +27,14 @@ impl Aws {
 
     /// One IAM action; the answer's XML text.
     fn iam_call(&self, action: &str, params: &[(&str, &str)], resource: &str) -> Result<String> {
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("Action", action)
-            .append_pair("Version", "2010-05-08");
-        for (k, v) in params {
-            form.append_pair(k, v);
-        }
-        let answer = self.signed_call(&SignedCall {
+        let api = QueryApi {
             service: "iam",
             product: "IAM",
-            operation: action,
-            resource,
+            version: "2010-05-08",
             region: "us-east-1".into(),
             url: Self::iam_endpoint(),
-            headers: vec![(
-                "content-type",
-                "application/x-www-form-urlencoded; charset=utf-8".into(),
-            )],
-            body: form.finish().into_bytes(),
-            xml: true,
-        })?;
-        Ok(answer.as_str().unwrap_or_default().to_string())
+        };
+        self.query_call(&api, action, params, resource)
     }
 
     /// Every page of a listing: the `element` texts of each.

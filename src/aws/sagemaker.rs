@@ -328,6 +328,49 @@ impl Aws {
     }
 }
 
+/// A service of the query protocol (IAM, STS): a form body, an XML answer.
+pub(super) struct QueryApi<'a> {
+    pub service: &'a str,
+    pub product: &'a str,
+    pub version: &'a str,
+    pub region: String,
+    pub url: String,
+}
+
+impl Aws {
+    /// One query-protocol action (`Action`, `Version` and `params` as a
+    /// form); the answer's XML text.
+    pub(super) fn query_call(
+        &self,
+        api: &QueryApi<'_>,
+        action: &str,
+        params: &[(&str, &str)],
+        resource: &str,
+    ) -> Result<String> {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("Action", action)
+            .append_pair("Version", api.version);
+        for (k, v) in params {
+            form.append_pair(k, v);
+        }
+        let answer = self.signed_call(&SignedCall {
+            service: api.service,
+            product: api.product,
+            operation: action,
+            resource,
+            region: api.region.clone(),
+            url: api.url.clone(),
+            headers: vec![(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8".into(),
+            )],
+            body: form.finish().into_bytes(),
+            xml: true,
+        })?;
+        Ok(answer.as_str().unwrap_or_default().to_string())
+    }
+}
+
 /// How one attempt of a signed call ended when it did not succeed.
 enum Attempt {
     Retryable(anyhow::Error),
