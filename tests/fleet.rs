@@ -1555,3 +1555,221 @@ system_test! {
         assert!(!last.contains("VPC endpoint"), "{err}");
     }
 }
+
+/// The fleet's Athena template as `lifecycle fleet-athena` prints it,
+/// written in `dir`, cfn-lint clean.
+fn athena_template(dir: &std::path::Path) -> std::path::PathBuf {
+    let out = Command::new(env!("CARGO_BIN_EXE_nbwarden"))
+        .args(["lifecycle", "fleet-athena"])
+        .output()
+        .expect("nbwarden");
+    assert_eq!(code(&out), 0, "{}", output_text(&out));
+    let path = dir.join("fleet-athena.yaml");
+    std::fs::write(&path, &out.stdout).expect("write template");
+    common::notebook::assert_cfn_lint_clean(&path);
+    path
+}
+
+/// The rows of each named query of `template`, run on DuckDB over the
+/// records under `prefix` as Athena's tables would read them
+/// (tests/system/athena.py says what runs and what stands in).
+fn athena_rows(template: &std::path::Path, prefix: &str) -> serde_json::Value {
+    let venv = common::notebook::service("NBWARDEN_TEST_VENV");
+    let out = Command::new(format!("{venv}/bin/python"))
+        .arg(repo().join("tests/system/athena.py"))
+        .arg(common::notebook::service("NBWARDEN_TEST_MOTO_URL"))
+        .arg(template)
+        .args([BUCKET, prefix])
+        .output()
+        .expect("python");
+    assert!(out.status.success(), "{}", output_text(&out));
+    common::json(&out)
+}
+
+/// What the notebook user (or a lost write) does to the records under a
+/// prefix, with the notebook role's reach: `garble NB` (the latest record
+/// and latest.json), `age NB DAYS` (both finished that long ago), `lose NB`
+/// (the latest record), `plant ATTACKER VICTIM` (a failing record for
+/// VICTIM inside ATTACKER's history folder, where its role may write).
+const TAMPER: &str = r#"
+import boto3, datetime, json, sys
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+bucket, prefix, op, nb = sys.argv[2:6]
+where = "123456789012/us-east-1"
+record = f"{prefix}/latest/{where}/{nb}.json"
+report = f"{prefix}/{where}/{nb}/latest.json"
+if op == "garble":
+    for key in (record, report):
+        s3.put_object(Bucket=bucket, Key=key, Body=b'{"exit_code": 0, "failing": [\n"sudo"]}\n')
+elif op == "age":
+    then = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=int(sys.argv[6]))
+    stamp = then.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    for key in (record, report):
+        body = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        body["finished_at"] = stamp
+        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(body).encode() + b"\n")
+elif op == "lose":
+    s3.delete_object(Bucket=bucket, Key=record)
+elif op == "plant":
+    victim = sys.argv[6]
+    day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    key = f"{prefix}/history/dt={day}/{where}/{nb}/history/dt={day}/{where}/{victim}/forged.json"
+    line = {"exit_code": 1, "started_at": started, "failing": ["sudo"], "notebook": victim}
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(line).encode() + b"\n", IfNoneMatch="*")
+"#;
+
+/// The named query's rows as (account, region, notebook, then `fields`),
+/// with NULL as an empty text.
+fn query_rows(answers: &serde_json::Value, query: &str, fields: &[&str]) -> Vec<Vec<String>> {
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut rows: Vec<Vec<String>> = answers[query]
+        .as_array()
+        .unwrap_or_else(|| panic!("no query {query}: {answers:#}"))
+        .iter()
+        .map(|r| {
+            ["account", "region", "notebook"]
+                .iter()
+                .chain(fields)
+                .map(|f| text(&r[*f]))
+                .collect()
+        })
+        .collect();
+    rows.sort_by(|a, b| a[2].cmp(&b[2]));
+    rows
+}
+
+system_test! {
+    /// Each run also writes its one-line record for Athena. The shipped
+    /// template's named queries, parsed as Trino SQL and run on DuckDB
+    /// over those records as the template's tables read them, give the
+    /// rows `fleet summary` gives in Rust over the same runs: not compliant
+    /// now, failing since (from the history, not from what the latest
+    /// record says) and without a current report. A record the notebook
+    /// user planted for another notebook inside its own history folder,
+    /// where its role may write, is never taken for that notebook.
+    fn the_athena_queries_give_the_rows_the_fleet_summary_gives() {
+        let prefix = unique("athena");
+        let dir = tempfile::tempdir().expect("tmp");
+        // Passing and failing: egress that must fail, to a closed port and
+        // to an open one.
+        let policy = |port: u16| {
+            let dir = tempfile::tempdir().expect("tmp");
+            let path = write_policy(
+                dir.path(),
+                &format!(
+                    "version = 1\n[verify.egress]\nmust_fail = [\"127.0.0.1:{port}\"]\n\
+                     [verify.report]\nbucket = \"{BUCKET}\"\nprefix = \"{prefix}\"\n"
+                ),
+            );
+            (path.to_string_lossy().into_owned(), dir)
+        };
+        let open = TcpListener::bind("127.0.0.1:0").expect("listener");
+        let closed = TcpListener::bind("127.0.0.1:0").expect("listener");
+        let (passing, _p) = policy(closed.local_addr().expect("addr").port());
+        drop(closed);
+        let (failing, _f) = policy(open.local_addr().expect("addr").port());
+        let run = |name: &str, policy: &str, want: i32| -> Report {
+            let root = sandbox("al2023");
+            name_notebook(root.path(), name);
+            let out = run_aws(root.path(), &["verify", "--policy", policy, "--output", "json"], &[]);
+            assert_eq!(code(&out), want, "{name}: {}", output_text(&out));
+            let report = read_report(&out);
+            assert_uploaded(&report);
+            report
+        };
+        let tamper = |args: &[&str]| {
+            let mut all = vec![BUCKET, prefix.as_str()];
+            all.extend_from_slice(args);
+            let out = boto3(TAMPER, &all);
+            assert!(out.status.success(), "{args:?}: {}", output_text(&out));
+        };
+        run("ath-pass", &passing, 0);
+        let first = run("ath-fail", &failing, 1);
+        run("ath-fail", &failing, 1);
+        run("ath-fixed", &failing, 1);
+        run("ath-fixed", &passing, 0);
+        run("ath-garbled", &passing, 0);
+        tamper(&["garble", "ath-garbled"]);
+        run("ath-stale", &passing, 0);
+        tamper(&["age", "ath-stale", "3"]);
+        run("ath-lost", &passing, 0);
+        tamper(&["lose", "ath-lost"]);
+        tamper(&["plant", "ath-fail", "ath-pass"]);
+
+        let rust = rows_of(&summary(dir.path(), &prefix, &["--output", "json"]));
+        let rust = rust.as_array().expect("rows");
+        assert_eq!(rust.len(), 6, "one row a notebook, none for the records' folders: {rust:#?}");
+        let template = athena_template(dir.path());
+        let athena = athena_rows(&template, &prefix);
+        let field = |r: &serde_json::Value, f: &str| match &r[f] {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            other => other.to_string(),
+        };
+        let expected = |keep: &dyn Fn(&serde_json::Value) -> bool, fields: &[&str]| {
+            let mut rows: Vec<Vec<String>> = rust
+                .iter()
+                .filter(|r| keep(r))
+                .map(|r| {
+                    ["account", "region", "notebook"]
+                        .iter()
+                        .chain(fields)
+                        .map(|f| field(r, f))
+                        .collect()
+                })
+                .collect();
+            rows.sort_by(|a, b| a[2].cmp(&b[2]));
+            rows
+        };
+        let names = |rows: &[Vec<String>]| rows.iter().map(|r| r[2].clone()).collect::<Vec<_>>();
+
+        // Not compliant now: the failing notebook and the garbled record.
+        let fields = ["exit_code", "failing", "failing_since"];
+        let now = query_rows(&athena, "NotCompliantNowQuery", &fields);
+        assert_eq!(names(&now), ["ath-fail", "ath-garbled"], "{athena:#}");
+        assert_eq!(now, expected(&|r| r["exit_code"] != 0, &fields), "{athena:#}");
+
+        // Failing since: from the history, the first of the failing runs;
+        // the planted record makes ath-pass no failing notebook.
+        let since = query_rows(&athena, "FailingSinceQuery", &["failing_since"]);
+        assert_eq!(names(&since), ["ath-fail"], "{athena:#}");
+        assert_eq!(since[0][3], first.started_at);
+        assert_eq!(
+            since,
+            expected(&|r| r["exit_code"] == 1 && !r["failing_since"].is_null(), &["failing_since"]),
+            "{athena:#}"
+        );
+
+        // Without a current report: the notebooks `fleet summary` shows
+        // with no readable finish time or one more than a day old, and the
+        // notebook whose latest record is gone though its history is there
+        // (its latest.json, which `fleet summary` reads, is not).
+        let not_current = |r: &serde_json::Value| {
+            r["finished_at"]
+                .as_str()
+                .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+                .is_none_or(|t| {
+                    t.elapsed()
+                        .is_ok_and(|age| age > std::time::Duration::from_secs(86_400))
+                })
+        };
+        let without = query_rows(&athena, "WithoutAReportQuery", &[]);
+        let mut want = expected(&not_current, &[]);
+        want.push(vec!["123456789012".into(), "us-east-1".into(), "ath-lost".into()]);
+        want.sort_by(|a, b| a[2].cmp(&b[2]));
+        assert_eq!(names(&without), ["ath-garbled", "ath-lost", "ath-stale"], "{athena:#}");
+        assert_eq!(without, want, "{athena:#}");
+        drop(open);
+    }
+}

@@ -789,6 +789,12 @@ system_test! {
         let report = |name: &str| {
             format!("arn:aws:s3:::platform-reports/reports/123456789012/eu-west-1/{name}/latest.json")
         };
+        let record = |folder: &str, rest: &str| {
+            format!("arn:aws:s3:::platform-reports/reports/{folder}123456789012/eu-west-1/{rest}")
+        };
+        let day = "dt=2026-12-06";
+        let history = format!("history/{day}/");
+        let once = json!({ "s3:if-none-match": "*" });
         let key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
         let via =
             |service: &str| json!({ "kms:ViaService": format!("{service}.eu-west-1.amazonaws.com") });
@@ -848,6 +854,24 @@ system_test! {
                 report("team-b"),
                 json!({}),
                 "ImplicitlyDenied",
+            ),
+            // Athena's records: its own latest record, replaced each run;
+            // its history only where no object is yet (If-None-Match: *),
+            // so no earlier run is ever rewritten.
+            ("s3:PutObject", record("latest/", "team-a.json"), json!({}), "Allowed"),
+            ("s3:PutObject", record("latest/", "team-b.json"), json!({}), "ImplicitlyDenied"),
+            ("s3:PutObject", record(&history, "team-a/r.json"), once.clone(), "Allowed"),
+            ("s3:PutObject", record(&history, "team-a/r.json"), json!({}), "ImplicitlyDenied"),
+            ("s3:PutObject", record(&history, "team-b/r.json"), once.clone(), "ImplicitlyDenied"),
+            // A `*` in an S3 ARN spans `/`: team-a may write a key that
+            // ends in team-b's folder, inside its own. The queries
+            // therefore take a record only at exactly its own depth
+            // (tests/fleet.rs plants one).
+            (
+                "s3:PutObject",
+                record(&history, &format!("team-a/history/{day}/123456789012/eu-west-1/team-b/r.json")),
+                once.clone(),
+                "Allowed",
             ),
             // Security Hub stays the administrator's: a notebook that could
             // import or update findings could write or archive any

@@ -801,18 +801,29 @@ system_test! {
         // Fleet reports: this notebook's prefix only, with the name as the
         // report keys spell it; listing only there (without it S3 answers a
         // missing key with 403, not 404).
-        for action in ["s3:PutObject", "s3:ListBucket"] {
-            let statements = with_action(action);
-            assert_eq!(statements.len(), 1, "{action}");
-            let scope = format!(
-                "{}{}",
-                statements[0]["Resource"], statements[0]["Condition"]
-            );
-            assert!(
-                scope.contains("/REGION/NOTEBOOK_NAME/*"),
-                "{action}: {scope}"
-            );
+        // Athena's records: exactly its own latest record, and its history
+        // only where no object is yet (If-None-Match), never replaced.
+        let puts = with_action("s3:PutObject");
+        assert_eq!(puts.len(), 3, "{puts:#?}");
+        for (i, ends) in [
+            "/REGION/NOTEBOOK_NAME/*",
+            "/latest/ACCOUNT/REGION/NOTEBOOK_NAME.json",
+            "/history/*/ACCOUNT/REGION/NOTEBOOK_NAME/*",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let resource = puts[i]["Resource"][0].as_str().unwrap_or_default();
+            assert!(resource.ends_with(ends), "{resource}");
         }
+        assert_eq!(
+            puts[2]["Condition"],
+            serde_json::json!({"Null": {"s3:if-none-match": "false"}})
+        );
+        let lists = with_action("s3:ListBucket");
+        assert_eq!(lists.len(), 1, "{lists:#?}");
+        let scope = format!("{}{}", lists[0]["Resource"], lists[0]["Condition"]);
+        assert!(scope.contains("/REGION/NOTEBOOK_NAME/*"), "{scope}");
         // Every KMS key only through the service that needs it.
         for action in ["kms:Decrypt", "kms:GenerateDataKey"] {
             for st in with_action(action) {
@@ -1244,6 +1255,10 @@ system_test! {
             "cloudformation/lifecycle.yaml",
             "cloudformation/notebook.yaml",
             "cloudformation/guardrail-scp.yaml",
+            "cloudformation/fleet-athena.yaml",
+            "athena/not-compliant-now.sql",
+            "athena/failing-since.sql",
+            "athena/without-a-report.sql",
             "systemd/nbwarden-verify.service",
             "man/nbwarden.8",
             "man/nbwarden-lifecycle-render.8",
@@ -1271,6 +1286,7 @@ system_test! {
         common::notebook::assert_cfn_lint_clean(&root.join("cloudformation/lifecycle.yaml"));
         common::notebook::assert_cfn_lint_clean(&root.join("cloudformation/notebook.yaml"));
         common::notebook::assert_cfn_lint_clean(&root.join("cloudformation/guardrail-scp.yaml"));
+        common::notebook::assert_cfn_lint_clean(&root.join("cloudformation/fleet-athena.yaml"));
         let unit = std::fs::read_to_string(root.join("systemd/nbwarden-verify.service")).expect("unit");
         assert!(
             unit.contains("ExecStart=/usr/local/bin/nbwarden verify"),

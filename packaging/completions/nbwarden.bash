@@ -49,6 +49,9 @@ _nbwarden() {
             nbwarden__subcmd__fleet,summary)
                 cmd="nbwarden__subcmd__fleet__subcmd__summary"
                 ;;
+            nbwarden__subcmd__lifecycle,fleet-athena)
+                cmd="nbwarden__subcmd__lifecycle__subcmd__fleet__subcmd__athena"
+                ;;
             nbwarden__subcmd__lifecycle,guardrail-scp)
                 cmd="nbwarden__subcmd__lifecycle__subcmd__guardrail__subcmd__scp"
                 ;;
@@ -270,8 +273,46 @@ _nbwarden() {
             return 0
             ;;
         nbwarden__subcmd__lifecycle)
-            opts="-v -q -h --root --only --policy --policy-sha256 --output --deadline --verbose --quiet --help render notebook-stack guardrail-scp"
+            opts="-v -q -h --root --only --policy --policy-sha256 --output --deadline --verbose --quiet --help render notebook-stack guardrail-scp fleet-athena"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --only)
+                    COMPREPLY=($(compgen -W "sudo packages variables git environment jupyter agents cloudwatch permissions boot-exec egress control-plane rpm service" -- "${cur}"))
+                    return 0
+                    ;;
+                --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --policy-sha256)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "human json junit" -- "${cur}"))
+                    return 0
+                    ;;
+                --deadline)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nbwarden__subcmd__lifecycle__subcmd__fleet__subcmd__athena)
+            opts="-v -q -h --root --only --policy --policy-sha256 --output --deadline --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

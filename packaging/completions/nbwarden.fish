@@ -231,8 +231,8 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and __fish_seen_
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and __fish_seen_subcommand_from restore" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and __fish_seen_subcommand_from restore" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand sudo; and __fish_seen_subcommand_from restore" -s h -l help -d 'Print help'
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp" -l only -d 'Run only these controls (comma-separated ids; shells complete them)' -r -f -a "sudo\t''
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp fleet-athena" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp fleet-athena" -l only -d 'Run only these controls (comma-separated ids; shells complete them)' -r -f -a "sudo\t''
 packages\t''
 variables\t''
 git\t''
@@ -246,18 +246,19 @@ egress\t''
 control-plane\t''
 rpm\t''
 service\t''"
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp" -l output -d 'Report format on stdout' -r -f -a "human\t''
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp fleet-athena" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp fleet-athena" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp fleet-athena" -l output -d 'Report format on stdout' -r -f -a "human\t''
 json\t''
 junit\t''"
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp" -s h -l help -d 'Print help'
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp" -f -a "render" -d 'Write on-create.sh and on-start.sh for a bundle in S3 (or print their base64 content, or a CloudFormation resource). `--policy` is the policy the scripts load [default: BUNDLE/policy.toml]'
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp" -f -a "notebook-stack" -d 'Print the per-notebook CloudFormation template: one stack per notebook creates the notebook, a role of its own (the notebook role policy, naming that notebook only) and its owner and cost tags'
-complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp" -f -a "guardrail-scp" -d 'Print the notebook role guardrail as service control policies (a CloudFormation template for the organization\'s management account): the organisation-wide form of the per-notebook guardrail, holding every role under /nbwarden/ in the accounts or OUs named'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp fleet-athena" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp fleet-athena" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp fleet-athena" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp fleet-athena" -s h -l help -d 'Print help'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp fleet-athena" -f -a "render" -d 'Write on-create.sh and on-start.sh for a bundle in S3 (or print their base64 content, or a CloudFormation resource). `--policy` is the policy the scripts load [default: BUNDLE/policy.toml]'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp fleet-athena" -f -a "notebook-stack" -d 'Print the per-notebook CloudFormation template: one stack per notebook creates the notebook, a role of its own (the notebook role policy, naming that notebook only) and its owner and cost tags'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp fleet-athena" -f -a "guardrail-scp" -d 'Print the notebook role guardrail as service control policies (a CloudFormation template for the organization\'s management account): the organisation-wide form of the per-notebook guardrail, holding every role under /nbwarden/ in the accounts or OUs named'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and not __fish_seen_subcommand_from render notebook-stack guardrail-scp fleet-athena" -f -a "fleet-athena" -d 'Print the fleet\'s Athena template (for the account of the reports\' bucket): a Glue database with the tables `latest_reports` and `report_history` (projected by day, no crawler) over the record each run writes, and the named queries "not compliant now", "failing since" and "without a current report"'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l bundle -d 'The bundle\'s location: s3://BUCKET/PREFIX/VERSION' -r
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l checksums -d 'The bundle\'s SHA256SUMS (lines `HEX  bin/nbwarden-ARCH`)' -r -F
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from render" -l binary-sha256 -d 'A binary\'s sha256 as ARCH=HEX (repeatable), instead of --checksums' -r
@@ -346,6 +347,30 @@ complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from guardrail-scp" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from guardrail-scp" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from guardrail-scp" -s h -l help -d 'Print help'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from fleet-athena" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from fleet-athena" -l only -d 'Run only these controls (comma-separated ids; shells complete them)' -r -f -a "sudo\t''
+packages\t''
+variables\t''
+git\t''
+environment\t''
+jupyter\t''
+agents\t''
+cloudwatch\t''
+permissions\t''
+boot-exec\t''
+egress\t''
+control-plane\t''
+rpm\t''
+service\t''"
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from fleet-athena" -l policy -d 'The policy: a file, s3://BUCKET/KEY, or ssm:/PARAMETER/NAME [default: the one /etc/nbwarden/lifecycle.env names, else /etc/nbwarden/policy.toml; for `lifecycle render`, the policy the scripts load: BUNDLE/policy.toml]' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from fleet-athena" -l policy-sha256 -d 'Refuse the policy unless its bytes have this sha256 (hex)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from fleet-athena" -l output -d 'Report format on stdout' -r -f -a "human\t''
+json\t''
+junit\t''"
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from fleet-athena" -l deadline -d 'Time budget of the whole run (e.g. 90s, 4m)' -r
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from fleet-athena" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from fleet-athena" -s q -l quiet -d 'Less log output on stderr (-q warnings, -qq errors only)'
+complete -c nbwarden -n "__fish_nbwarden_using_subcommand lifecycle; and __fish_seen_subcommand_from fleet-athena" -s h -l help -d 'Print help'
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -l root -d 'Operate on the tree at DIR instead of `/` (tests, image building)' -r -F
 complete -c nbwarden -n "__fish_nbwarden_using_subcommand fleet; and not __fish_seen_subcommand_from summary" -l only -d 'Run only these controls (comma-separated ids; shells complete them)' -r -f -a "sudo\t''
 packages\t''

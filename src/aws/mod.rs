@@ -518,6 +518,30 @@ impl Aws {
         body: Vec<u8>,
         kms_key: Option<&str>,
     ) -> Result<()> {
+        self.put_object(bucket, key, body, kms_key, false)
+    }
+
+    /// [`Aws::s3_put`] only where no object is yet (`If-None-Match: *`):
+    /// what was written is never replaced, and a policy can require it
+    /// (the `s3:if-none-match` condition key) so the writer cannot either.
+    pub fn s3_put_new(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        kms_key: Option<&str>,
+    ) -> Result<()> {
+        self.put_object(bucket, key, body, kms_key, true)
+    }
+
+    fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        kms_key: Option<&str>,
+        only_new: bool,
+    ) -> Result<()> {
         let (c, client) = self.s3()?;
         let resource = format!("s3://{bucket}/{key}");
         let mut req = client
@@ -526,6 +550,9 @@ impl Aws {
             .key(key)
             .content_type("application/json")
             .body(body.into());
+        if only_new {
+            req = req.if_none_match("*");
+        }
         if let Some(k) = kms_key {
             req = req
                 .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)

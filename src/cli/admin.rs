@@ -27,6 +27,7 @@ pub fn lifecycle(g: &GlobalArgs, command: &LifecycleCommand) -> Result<Verdict, 
             "{}",
             cloudformation::guardrail_scp_template(&tags.owner_tag_key, &governance(g)?)?
         ),
+        LifecycleCommand::FleetAthena => print!("{}", cloudformation::athena_template()?),
     }
     Ok(Verdict::Compliant)
 }

@@ -131,6 +131,12 @@ pub enum LifecycleCommand {
     /// account): the organisation-wide form of the per-notebook guardrail,
     /// holding every role under /nbwarden/ in the accounts or OUs named.
     GuardrailScp(TagKeyArgs),
+    /// Print the fleet's Athena template (for the account of the reports'
+    /// bucket): a Glue database with the tables `latest_reports` and
+    /// `report_history` (projected by day, no crawler) over the record
+    /// each run writes, and the named queries "not compliant now",
+    /// "failing since" and "without a current report".
+    FleetAthena,
 }
 
 /// The tags the templates name: the users' access policy opens a notebook

@@ -8,6 +8,7 @@ use super::text::{MAX_FAILING_IDS, MAX_FIELD_CHARS, MAX_PROBLEM_CHARS, bounded, 
 use super::{CONTROL_PLANE, Claims, Row};
 use crate::aws::Aws;
 use crate::report::{Report, Status};
+use crate::run::upload::{HISTORY_RECORDS, LATEST_RECORDS};
 
 /// Reads every `latest.json` under the prefix (all pages); with
 /// `cross_check`, holds each against the control plane (see [`cross_check`]),
@@ -78,6 +79,10 @@ pub(super) fn latest_keys(aws: &Aws, bucket: &str, base: &str) -> Result<(Vec<St
                     .strip_prefix(parent.as_str())
                     .unwrap_or(&child)
                     .trim_end_matches('/');
+                // The Athena records' folders are not notebooks' reports.
+                if depth == 0 && [LATEST_RECORDS, HISTORY_RECORDS].contains(&name) {
+                    continue;
+                }
                 if !valid(name) {
                     strays.push(Row {
                         notebook: child

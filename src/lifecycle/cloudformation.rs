@@ -13,8 +13,10 @@ use serde_json::{Value, json};
 
 use crate::lifecycle::LifecycleConfigName;
 
+mod athena;
 mod yaml;
 use crate::policy::{GovernancePolicy, JobCondition};
+pub use athena::{HISTORY_TABLE, LATEST_TABLE, NAMED_QUERIES, athena_template};
 
 /// The notebook role's policy, as shipped in the bundle (`iam/`).
 pub const NOTEBOOK_ROLE_POLICY: &str =
@@ -448,6 +450,8 @@ pub const OPTIONAL_STATEMENTS: &[(&str, &[&str])] = &[
         "ReportBucket",
         &[
             "WriteThisNotebooksFleetReports",
+            "WriteThisNotebooksLatestRecord",
+            "AddToThisNotebooksHistoryNeverReplace",
             "ListThisNotebooksFleetReports",
         ],
     ),

@@ -3,6 +3,7 @@
 
 mod human;
 pub(crate) mod junit;
+pub mod record;
 pub(crate) mod visible;
 
 pub use visible::{visible, visible_lines};

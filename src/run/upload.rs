@@ -1,6 +1,10 @@
 //! The fleet upload at the end of a run: the report goes to
 //! `s3://BUCKET/PREFIX/ACCOUNT/REGION/NOTEBOOK/TIMESTAMP.json` and
-//! `…/latest.json`, where `nbwarden fleet summary` reads it.
+//! `…/latest.json`, where `nbwarden fleet summary` reads it; its one-line
+//! record (`report::record`) goes where the fleet's Athena tables read:
+//! `PREFIX/latest/ACCOUNT/REGION/NOTEBOOK.json`, replaced each run, and
+//! `PREFIX/history/dt=DAY/ACCOUNT/REGION/NOTEBOOK/TIMESTAMP.json`, written
+//! once and never replaced.
 
 use std::fmt;
 
@@ -10,17 +14,51 @@ use crate::aws::Aws;
 use crate::facts::{Facts, Notebook};
 use crate::policy::ReportSink;
 use crate::report::Report;
+use crate::report::record::Record;
 
 /// Reports are small; anything larger in the bucket is not one of ours.
 pub const MAX_REPORT_BYTES: usize = 4 * 1024 * 1024;
 
-fn base(sink: &ReportSink, nb: &Notebook) -> String {
-    let prefix = sink.prefix.trim_matches('/');
-    let parts: Vec<&str> = [prefix, &nb.account, &nb.region, &nb.name]
-        .into_iter()
-        .filter(|p| !p.is_empty())
-        .collect();
+/// The folder under the prefix of each notebook's latest record, and that
+/// of the records' history (neither is an account id, so neither is ever
+/// taken for a notebook's reports).
+pub const LATEST_RECORDS: &str = "latest";
+pub const HISTORY_RECORDS: &str = "history";
+
+fn joined(parts: &[&str]) -> String {
+    let parts: Vec<&str> = parts.iter().copied().filter(|p| !p.is_empty()).collect();
     parts.join("/")
+}
+
+fn base(sink: &ReportSink, nb: &Notebook) -> String {
+    joined(&[
+        sink.prefix.trim_matches('/'),
+        &nb.account,
+        &nb.region,
+        &nb.name,
+    ])
+}
+
+/// Where a run's record goes: its notebook's latest, and its place in the
+/// history, in the day (UTC) the run started.
+fn record_keys(
+    sink: &ReportSink,
+    nb: &Notebook,
+    started_at: &str,
+    stamp: &str,
+) -> (String, String) {
+    let prefix = sink.prefix.trim_matches('/');
+    let latest = joined(&[prefix, LATEST_RECORDS, &nb.account, &nb.region, &nb.name]);
+    let day = format!("dt={}", started_at.get(..10).unwrap_or("0000-00-00"));
+    let history = joined(&[
+        prefix,
+        HISTORY_RECORDS,
+        &day,
+        &nb.account,
+        &nb.region,
+        &nb.name,
+    ]);
+    (format!("{latest}.json"), format!("{history}/{stamp}.json"))
 }
 
 /// What became of a run's fleet upload. It never fails the run; the
@@ -56,7 +94,8 @@ fn try_upload(
     sink: &ReportSink,
     report: &mut Report,
 ) -> Result<String> {
-    let base = base(sink, facts.notebook()?);
+    let nb = facts.notebook()?;
+    let base = base(sink, nb);
     let latest_key = format!("{base}/latest.json");
     if report.exit_code != 0 {
         // The previous report only carries `failing_since` over: one that
@@ -92,6 +131,12 @@ fn try_upload(
     let kms = sink.kms_key_id.as_deref();
     aws.s3_put(&sink.bucket, &key, body.clone(), kms)?;
     aws.s3_put(&sink.bucket, &latest_key, body, kms)?;
+    // The record: history first, so a latest record always has its run
+    // in the history.
+    let line = Record::of(report, &nb.account, &nb.region, &nb.name).line();
+    let (latest_record, history_record) = record_keys(sink, nb, &report.started_at, &stamp);
+    aws.s3_put_new(&sink.bucket, &history_record, line.clone(), kms)?;
+    aws.s3_put(&sink.bucket, &latest_record, line, kms)?;
     Ok(format!("s3://{}/{key}", sink.bucket))
 }
 
@@ -118,5 +163,17 @@ mod tests {
             "fleet/111122223333/eu-west-1/nb1"
         );
         assert_eq!(base(&sink(""), &notebook()), "111122223333/eu-west-1/nb1");
+        assert_eq!(
+            record_keys(
+                &sink("/fleet/"),
+                &notebook(),
+                "2026-12-06T10:00:00.000Z",
+                "S"
+            ),
+            (
+                "fleet/latest/111122223333/eu-west-1/nb1.json".to_string(),
+                "fleet/history/dt=2026-12-06/111122223333/eu-west-1/nb1/S.json".to_string()
+            )
+        );
     }
 }
