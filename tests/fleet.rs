@@ -1588,9 +1588,11 @@ fn athena_rows(template: &std::path::Path, prefix: &str) -> serde_json::Value {
 
 /// What the notebook user (or a lost write) does to the records under a
 /// prefix, with the notebook role's reach: `garble NB` (the latest record
-/// and latest.json), `age NB DAYS` (both finished that long ago), `lose NB`
-/// (the latest record), `plant ATTACKER VICTIM` (a failing record for
-/// VICTIM inside ATTACKER's history folder, where its role may write).
+/// and latest.json), `age NB DAYS` (both finished that long ago; negative:
+/// in the future), `lose NB` (the latest record), `empty NB` (the latest
+/// record made empty), `plant ATTACKER VICTIM` (a failing record for
+/// VICTIM inside ATTACKER's history folder, where its role may write),
+/// `poison NB` (a history record with a list for its exit code).
 const TAMPER: &str = r#"
 import boto3, datetime, json, sys
 s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
@@ -1611,6 +1613,14 @@ elif op == "age":
         s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(body).encode() + b"\n")
 elif op == "lose":
     s3.delete_object(Bucket=bucket, Key=record)
+elif op == "empty":
+    s3.put_object(Bucket=bucket, Key=record, Body=b"")
+elif op == "poison":
+    day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    key = f"{prefix}/history/dt={day}/{where}/{nb}/poison.json"
+    line = {"exit_code": [0], "started_at": started}
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(line).encode() + b"\n", IfNoneMatch="*")
 elif op == "plant":
     victim = sys.argv[6]
     day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
@@ -1698,13 +1708,18 @@ system_test! {
         tamper(&["garble", "ath-garbled"]);
         run("ath-stale", &passing, 0);
         tamper(&["age", "ath-stale", "3"]);
+        run("ath-future", &passing, 0);
+        tamper(&["age", "ath-future", "-3"]);
         run("ath-lost", &passing, 0);
         tamper(&["lose", "ath-lost"]);
+        run("ath-empty", &passing, 0);
+        tamper(&["empty", "ath-empty"]);
         tamper(&["plant", "ath-fail", "ath-pass"]);
+        tamper(&["poison", "ath-fail"]);
 
         let rust = rows_of(&summary(dir.path(), &prefix, &["--output", "json"]));
         let rust = rust.as_array().expect("rows");
-        assert_eq!(rust.len(), 6, "one row a notebook, none for the records' folders: {rust:#?}");
+        assert_eq!(rust.len(), 8, "one row a notebook, none for the records' folders: {rust:#?}");
         let template = athena_template(dir.path());
         let athena = athena_rows(&template, &prefix);
         let field = |r: &serde_json::Value, f: &str| match &r[f] {
@@ -1734,11 +1749,24 @@ system_test! {
         };
         let names = |rows: &[Vec<String>]| rows.iter().map(|r| r[2].clone()).collect::<Vec<_>>();
 
-        // Not compliant now: the failing notebook and the garbled record.
+        // Not compliant now: the failing notebook and the garbled record,
+        // as `fleet summary` has them, and the two notebooks whose latest
+        // record is gone or empty though they ran (their latest.json,
+        // which `fleet summary` reads, is intact).
         let fields = ["exit_code", "failing", "failing_since"];
         let now = query_rows(&athena, "NotCompliantNowQuery", &fields);
-        assert_eq!(names(&now), ["ath-fail", "ath-garbled"], "{athena:#}");
-        assert_eq!(now, expected(&|r| r["exit_code"] != 0, &fields), "{athena:#}");
+        assert_eq!(
+            names(&now),
+            ["ath-empty", "ath-fail", "ath-garbled", "ath-lost"],
+            "{athena:#}"
+        );
+        let no_record = |name: &str| {
+            ["123456789012", "us-east-1", name, "3", "", ""].map(String::from).to_vec()
+        };
+        let mut want = expected(&|r| r["exit_code"] != 0, &fields);
+        want.extend([no_record("ath-empty"), no_record("ath-lost")]);
+        want.sort_by(|a, b| a[2].cmp(&b[2]));
+        assert_eq!(now, want, "{athena:#}");
 
         // Failing since: from the history, the first of the failing runs;
         // the planted record makes ath-pass no failing notebook.
@@ -1752,23 +1780,29 @@ system_test! {
         );
 
         // Without a current report: the notebooks `fleet summary` shows
-        // with no readable finish time or one more than a day old, and the
-        // notebook whose latest record is gone though its history is there
-        // (its latest.json, which `fleet summary` reads, is not).
+        // with no readable finish time, one more than a day old or more
+        // than 5 minutes ahead, and those whose latest record is gone or
+        // empty though their history is there.
         let not_current = |r: &serde_json::Value| {
             r["finished_at"]
                 .as_str()
                 .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
-                .is_none_or(|t| {
-                    t.elapsed()
-                        .is_ok_and(|age| age > std::time::Duration::from_secs(86_400))
+                .is_none_or(|t| match t.elapsed() {
+                    Ok(age) => age > std::time::Duration::from_secs(86_400),
+                    Err(ahead) => ahead.duration() > std::time::Duration::from_secs(300),
                 })
         };
         let without = query_rows(&athena, "WithoutAReportQuery", &[]);
         let mut want = expected(&not_current, &[]);
-        want.push(vec!["123456789012".into(), "us-east-1".into(), "ath-lost".into()]);
+        for name in ["ath-empty", "ath-lost"] {
+            want.push(["123456789012", "us-east-1", name].map(String::from).to_vec());
+        }
         want.sort_by(|a, b| a[2].cmp(&b[2]));
-        assert_eq!(names(&without), ["ath-garbled", "ath-lost", "ath-stale"], "{athena:#}");
+        assert_eq!(
+            names(&without),
+            ["ath-empty", "ath-future", "ath-garbled", "ath-lost", "ath-stale"],
+            "{athena:#}"
+        );
         assert_eq!(without, want, "{athena:#}");
         drop(open);
     }

@@ -863,10 +863,25 @@ system_test! {
             ("s3:PutObject", record(&history, "team-a/r.json"), once.clone(), "Allowed"),
             ("s3:PutObject", record(&history, "team-a/r.json"), json!({}), "ImplicitlyDenied"),
             ("s3:PutObject", record(&history, "team-b/r.json"), once.clone(), "ImplicitlyDenied"),
-            // A `*` in an S3 ARN spans `/`: team-a may write a key that
-            // ends in team-b's folder, inside its own. The queries
-            // therefore take a record only at exactly its own depth
-            // (tests/fleet.rs plants one).
+            // The day is `dt=????-??-??`, one character each: a `*` there
+            // would span `/`, and team-a could write inside team-b's
+            // folder (and into any day's partition, any number of times).
+            (
+                "s3:PutObject",
+                record(&history, "team-b/x/123456789012/eu-west-1/team-a/r.json"),
+                once.clone(),
+                "ImplicitlyDenied",
+            ),
+            (
+                "s3:PutObject",
+                "arn:aws:s3:::platform-reports/reports/history/x/123456789012/eu-west-1/team-a/r.json".to_string(),
+                once.clone(),
+                "ImplicitlyDenied",
+            ),
+            // Its own folder's trailing `*` still spans `/`: team-a may
+            // write a key there that ends like team-b's. The queries
+            // take a record only at exactly its own depth (tests/fleet.rs
+            // plants one).
             (
                 "s3:PutObject",
                 record(&history, &format!("team-a/history/{day}/123456789012/eu-west-1/team-b/r.json")),

@@ -808,7 +808,7 @@ system_test! {
         for (i, ends) in [
             "/REGION/NOTEBOOK_NAME/*",
             "/latest/ACCOUNT/REGION/NOTEBOOK_NAME.json",
-            "/history/*/ACCOUNT/REGION/NOTEBOOK_NAME/*",
+            "/history/dt=????-??-??/ACCOUNT/REGION/NOTEBOOK_NAME/*",
         ]
         .iter()
         .enumerate()

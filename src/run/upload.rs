@@ -131,12 +131,16 @@ fn try_upload(
     let kms = sink.kms_key_id.as_deref();
     aws.s3_put(&sink.bucket, &key, body.clone(), kms)?;
     aws.s3_put(&sink.bucket, &latest_key, body, kms)?;
-    // The record: history first, so a latest record always has its run
-    // in the history.
+    // The record: its run in the history, then the notebook's latest.
     let line = Record::of(report, &nb.account, &nb.region, &nb.name).line();
-    let (latest_record, history_record) = record_keys(sink, nb, &report.started_at, &stamp);
-    aws.s3_put_new(&sink.bucket, &history_record, line.clone(), kms)?;
-    aws.s3_put(&sink.bucket, &latest_record, line, kms)?;
+    // The history key carries a random part: no one who watches the
+    // reports' folder can take it first (If-None-Match would then refuse
+    // this run's record). Both are written whatever became of the other.
+    let run = format!("{stamp}-{}", crate::host::random_hex());
+    let (latest_record, history_record) = record_keys(sink, nb, &report.started_at, &run);
+    let history = aws.s3_put_new(&sink.bucket, &history_record, line.clone(), kms);
+    let latest = aws.s3_put(&sink.bucket, &latest_record, line, kms);
+    history.and(latest)?;
     Ok(format!("s3://{}/{key}", sink.bucket))
 }
 

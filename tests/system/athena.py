@@ -26,7 +26,7 @@ import duckdb
 import sqlglot
 import yaml
 
-GLUE_TO_DUCKDB = {"string": "VARCHAR", "int": "INTEGER", "array<string>": "VARCHAR[]"}
+GLUE_TO_DUCKDB = {"string": "VARCHAR", "array<string>": "VARCHAR[]"}
 
 
 def load_template(path):
@@ -41,12 +41,13 @@ def fill(text, bucket, prefix):
 
 
 def typed(value, glue_type):
-    """A value as the SerDe gives it for a column: NULL when the JSON holds
-    another type."""
+    """A value as the SerDe gives it for a column: a string column takes
+    any JSON value as its text (a number as its digits), an array column
+    NULL for anything but an array of strings (`use.null.for.invalid.data`)."""
     if glue_type == "string":
-        return value if isinstance(value, str) else None
-    if glue_type == "int":
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
+        if value is None or isinstance(value, str):
+            return value
+        return json.dumps(value, separators=(",", ":"))
     if glue_type == "array<string>":
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return value
@@ -72,7 +73,9 @@ def projected_days(parameters, today):
     start, end = parameters["projection.dt.range"].split(",")
     assert end == "NOW" and start.startswith("NOW-") and start.endswith("YEARS"), start
     years = int(start[len("NOW-"):-len("YEARS")])
-    first = today.replace(year=today.year - years)
+    # 29 February has no day of its own a year before: the 28th.
+    first = (today - datetime.timedelta(days=1) if (today.month, today.day) == (2, 29)
+             else today).replace(year=today.year - years)
     days = set()
     day = first
     while day <= today:
@@ -104,6 +107,9 @@ def main():
         for page in paginator.paginate(Bucket=bucket, Prefix=folder):
             for obj in page.get("Contents", []):
                 key = obj["Key"]
+                # Athena skips files whose name starts with _ or .
+                if key.rsplit("/", 1)[-1][:1] in ("_", "."):
+                    continue
                 extra = []
                 if partitions:
                     # Projection reads PREFIX/history/dt=DAY/ of each day in

@@ -32,16 +32,20 @@ pub const NAMED_QUERIES: &[(&str, &str, &str, &str)] = &[
 pub const LATEST_TABLE: &str = "latest_reports";
 pub const HISTORY_TABLE: &str = "report_history";
 
-/// The record's columns (`report::record::Record`) as Glue types.
+/// The record's columns (`report::record::Record`) as Glue types. The
+/// numbers are read as strings, which the SerDe gives whatever the JSON
+/// holds there, and the queries take only digits for a number: a record
+/// with a list where a number goes would otherwise fail the query for
+/// the whole fleet.
 const COLUMNS: &[(&str, &str)] = &[
-    ("schema_version", "int"),
+    ("schema_version", "string"),
     ("account", "string"),
     ("region", "string"),
     ("notebook", "string"),
     ("command", "string"),
     ("started_at", "string"),
     ("finished_at", "string"),
-    ("exit_code", "int"),
+    ("exit_code", "string"),
     ("failing", "array<string>"),
     ("failing_since", "string"),
     ("nbwarden_version", "string"),
@@ -81,11 +85,15 @@ fn table(name: &str, description: &str, folder: &str, partitioned: bool) -> Valu
             "Location": { "Fn::Sub": format!("s3://${{ReportBucket}}/${{ReportPrefix}}/{folder}/") },
             "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
             "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-            // A record the notebook user garbled is a row of nulls (the
-            // queries count it as unreadable), not a failed query.
+            // A record the notebook user garbled, or a value of another
+            // type than its column's, is NULL (the queries count it as
+            // unreadable), not a failed query.
             "SerdeInfo": {
                 "SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe",
-                "Parameters": { "ignore.malformed.json": "true" }
+                "Parameters": {
+                    "ignore.malformed.json": "true",
+                    "use.null.for.invalid.data": "true"
+                }
             }
         },
     });
