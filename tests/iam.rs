@@ -863,6 +863,19 @@ system_test! {
             ("s3:PutObject", record(&history, "team-a/r.json"), once.clone(), "Allowed"),
             ("s3:PutObject", record(&history, "team-a/r.json"), json!({}), "ImplicitlyDenied"),
             ("s3:PutObject", record(&history, "team-b/r.json"), once.clone(), "ImplicitlyDenied"),
+            // Only .json (Athena decompresses a .gz by its name, and a
+            // record that is not one would fail the query), and no
+            // customer-provided key (Athena could not read it).
+            ("s3:PutObject", record(&history, "team-a/r.gz"), once.clone(), "ImplicitlyDenied"),
+            (
+                "s3:PutObject",
+                record(&history, "team-a/r.json"),
+                json!({
+                    "s3:if-none-match": "*",
+                    "s3:x-amz-server-side-encryption-customer-algorithm": "AES256"
+                }),
+                "ImplicitlyDenied",
+            ),
             // The day is `dt=????-??-??`, one character each: a `*` there
             // would span `/`, and team-a could write inside team-b's
             // folder (and into any day's partition, any number of times).
@@ -917,6 +930,44 @@ system_test! {
                 request["resource_policy"] = key_policy.clone();
             }
             judged.expect(format!("{action} {resource}"), request, want);
+        }
+        judged.assert_all();
+    }
+}
+
+system_test! {
+    "system tier: needs the loopback services (scripts/test)";
+    /// The reader role's trust, as shipped: the administrator's role that
+    /// runs the fleet view may assume it from its own account; no other
+    /// role of that account (a notebook's), and no other account, may.
+    fn only_the_fleet_views_role_may_assume_the_reader_role() {
+        let text =
+            std::fs::read_to_string(repo().join("packaging/iam-fleet-reader-trust-policy.json"))
+                .expect("policy");
+        let trust: Value = serde_json::from_str(
+            &text
+                .replace("ADMIN_ACCOUNT", ACCOUNT)
+                .replace("ADMIN_ROLE", "nbwarden-fleet-admin"),
+        )
+        .expect("JSON");
+        // The caller's own side: its identity may assume any reader role.
+        let caller = json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "sts:AssumeRole",
+            "Resource": "arn:aws:iam::*:role/nbwarden-fleet-reader"
+        }]});
+        let member = "444455556666";
+        let reader = format!("arn:aws:iam::{member}:role/nbwarden-fleet-reader");
+        let mut judged = Decisions::default();
+        for (principal, want) in [
+            ("arn:aws:iam::123456789012:role/nbwarden-fleet-admin", "Allowed"),
+            ("arn:aws:iam::123456789012:role/nbwarden/nb-team-a", "ImplicitlyDenied"),
+            ("arn:aws:iam::123456789012:role/nbwarden-fleet-admin-x", "ImplicitlyDenied"),
+            ("arn:aws:iam::777788889999:role/nbwarden-fleet-admin", "ImplicitlyDenied"),
+        ] {
+            let mut request = case(&[&caller], principal, "sts:AssumeRole", &reader, json!({}));
+            request["resource_policy"] = trust.clone();
+            request["resource_account"] = json!(member);
+            judged.expect(format!("{principal} assumes the reader"), request, want);
         }
         judged.assert_all();
     }

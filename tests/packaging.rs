@@ -178,6 +178,8 @@ const IAM_PLACEHOLDERS: &[(&str, &str)] = &[
         "REPORT_KEY_ARN",
         "arn:aws:kms:eu-west-1:123456789012:key/0987dcba-09fe-87dc-65ba-ab0987654321",
     ),
+    ("ADMIN_ACCOUNT", "111122223333"),
+    ("ADMIN_ROLE", "nbwarden-fleet-admin"),
     ("OWNER_TAG_KEY", "owner"),
     ("COST_TAG_KEY", "cost-center"),
     ("VPCE_ID", "vpce-0a1b2c3d4e5f67890"),
@@ -808,7 +810,7 @@ system_test! {
         for (i, ends) in [
             "/REGION/NOTEBOOK_NAME/*",
             "/latest/ACCOUNT/REGION/NOTEBOOK_NAME.json",
-            "/history/dt=????-??-??/ACCOUNT/REGION/NOTEBOOK_NAME/*",
+            "/history/dt=????-??-??/ACCOUNT/REGION/NOTEBOOK_NAME/*.json",
         ]
         .iter()
         .enumerate()
@@ -818,7 +820,10 @@ system_test! {
         }
         assert_eq!(
             puts[2]["Condition"],
-            serde_json::json!({"Null": {"s3:if-none-match": "false"}})
+            serde_json::json!({"Null": {
+                "s3:if-none-match": "false",
+                "s3:x-amz-server-side-encryption-customer-algorithm": "true"
+            }})
         );
         let lists = with_action("s3:ListBucket");
         assert_eq!(lists.len(), 1, "{lists:#?}");
@@ -868,6 +873,26 @@ system_test! {
         );
         assert_parliament_finds_nothing(&text);
     }
+}
+
+/// The reader role's trust: the one action `sts:AssumeRole`, from the
+/// administrator's account, for the role that runs the fleet view
+/// only, its placeholders known and explained in the GUIDE.
+#[test]
+fn the_fleet_reader_role_trusts_the_fleet_views_role_only() {
+    let (text, statements) = shipped_policy("iam-fleet-reader-trust-policy.json");
+    assert_known_placeholders(&statements);
+    assert_eq!(statements.len(), 1, "{statements:#?}");
+    let st = &statements[0];
+    assert_eq!(st["Action"], "sts:AssumeRole");
+    assert_eq!(st["Principal"]["AWS"], "arn:aws:iam::ADMIN_ACCOUNT:root");
+    assert_eq!(
+        st["Condition"]["ArnLike"]["aws:PrincipalArn"],
+        "arn:aws:iam::ADMIN_ACCOUNT:role/ADMIN_ROLE"
+    );
+    // parliament reads identity policies only (it wants a Resource);
+    // what this trust allows, tests/iam.rs asks the IAM simulator.
+    assert!(filled_in(&text).contains("arn:aws:iam::111122223333:role/nbwarden-fleet-admin"));
 }
 
 /// `policy` (a shipped IAM policy) with every placeholder filled in.
@@ -1105,6 +1130,7 @@ system_test! {
             "/usr/share/nbwarden/iam-user-access-policy.json".into(),
             "/usr/share/nbwarden/iam-notebook-guardrail-policy.json".into(),
             "/usr/share/nbwarden/iam-fleet-reader-policy.json".into(),
+            "/usr/share/nbwarden/iam-fleet-reader-trust-policy.json".into(),
             "/usr/share/doc/nbwarden/GUIDE.md".into(),
             "/usr/share/bash-completion/completions/nbwarden".into(),
             "/usr/share/zsh/site-functions/_nbwarden".into(),
@@ -1268,6 +1294,7 @@ system_test! {
             "iam/user-access-policy.json",
             "iam/notebook-guardrail-policy.json",
             "iam/fleet-reader-policy.json",
+            "iam/fleet-reader-trust-policy.json",
             "GUIDE.md",
         ] {
             assert!(root.join(f).is_file(), "{f} missing");

@@ -13,7 +13,7 @@ WITH runs AS (
     regexp_extract(key, '^dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/([0-9]{12})/([a-z0-9-]+)/([A-Za-z0-9-]{1,63})/[^/]+\.json$', 2) AS region,
     regexp_extract(key, '^dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/([0-9]{12})/([a-z0-9-]+)/([A-Za-z0-9-]{1,63})/[^/]+\.json$', 3) AS notebook,
     started_at,
-    CASE WHEN regexp_like(exit_code, '^[0-9]{1,3}$') THEN CAST(exit_code AS integer) END AS exit_code
+    CASE WHEN regexp_like(exit_code, '^[0-9]{1,3}$') THEN try_cast(exit_code AS integer) END AS exit_code
   FROM (
     SELECT
       substr("$path", length('s3://${ReportBucket}/${ReportPrefix}/history/') + 1) AS key,

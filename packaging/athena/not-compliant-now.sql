@@ -9,7 +9,7 @@
 WITH records AS (
   SELECT
     substr("$path", length('s3://${ReportBucket}/${ReportPrefix}/latest/') + 1) AS key,
-    CASE WHEN regexp_like(exit_code, '^[0-9]{1,3}$') THEN CAST(exit_code AS integer) END AS exit_code,
+    CASE WHEN regexp_like(exit_code, '^[0-9]{1,3}$') THEN try_cast(exit_code AS integer) END AS exit_code,
     failing,
     failing_since,
     finished_at,

@@ -142,12 +142,7 @@ pub(super) fn row(rel: &str, body: Result<Vec<u8>>) -> Row {
             row.command = r.command.name().to_string();
             row.finished_at = bounded(&r.finished_at);
             row.exit_code = r.exit_code;
-            let failing: Vec<&str> = r
-                .controls
-                .iter()
-                .filter(|c| matches!(c.status, Status::Fail | Status::Error))
-                .map(|c| c.id.as_str())
-                .collect();
+            let failing: Vec<&str> = r.failing_ids().collect();
             row.failing = failing
                 .iter()
                 .take(MAX_FAILING_IDS)

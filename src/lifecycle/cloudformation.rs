@@ -451,7 +451,7 @@ pub const OPTIONAL_STATEMENTS: &[(&str, &[&str])] = &[
         &[
             "WriteThisNotebooksFleetReports",
             "WriteThisNotebooksLatestRecord",
-            "AddToThisNotebooksHistoryNeverReplace",
+            "AppendToThisNotebooksHistory",
             "ListThisNotebooksFleetReports",
         ],
     ),

@@ -335,6 +335,15 @@ impl Report {
             OutputFormat::Junit => junit::render(self),
         }
     }
+
+    /// The ids of the controls that failed or could not be evaluated: what
+    /// the fleet's views list as failing.
+    pub fn failing_ids(&self) -> impl Iterator<Item = &str> {
+        self.controls
+            .iter()
+            .filter(|c| matches!(c.status, Status::Fail | Status::Error))
+            .map(|c| c.id.as_str())
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use super::{Report, Status};
+use super::Report;
 
 /// Version of the record's columns (the Glue table's). Bump on any
 /// incompatible change.
@@ -40,12 +40,7 @@ impl<'a> Record<'a> {
             started_at: &report.started_at,
             finished_at: &report.finished_at,
             exit_code: report.exit_code,
-            failing: report
-                .controls
-                .iter()
-                .filter(|c| matches!(c.status, Status::Fail | Status::Error))
-                .map(|c| c.id.as_str())
-                .collect(),
+            failing: report.failing_ids().collect(),
             failing_since: report.failing_since.as_deref(),
             nbwarden_version: &report.nbwarden_version,
         }
@@ -64,7 +59,7 @@ impl<'a> Record<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::ControlReport;
+    use crate::report::{ControlReport, Status};
 
     #[test]
     fn a_record_is_one_line_whatever_the_texts_hold() {

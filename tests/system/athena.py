@@ -51,17 +51,23 @@ def typed(value, glue_type):
     if glue_type == "array<string>":
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return value
+        # The SerDe takes a lone string for a one-element array.
+        if isinstance(value, str):
+            return [value]
         return None
     raise SystemExit(f"no stand-in for the Glue type {glue_type}")
 
 
 def rows_of(body, columns):
-    for line in body.decode("utf-8", "replace").split("\n"):
-        if not line.strip():
-            continue
+    lines = body.decode("utf-8", "replace").split("\n")
+    # A final newline ends the last line; it does not start another.
+    if lines and lines[-1] == "":
+        lines.pop()
+    for line in lines:
+        # A blank line is a row of NULLs, as Trino's reader makes it.
         try:
-            record = json.loads(line)
-        except ValueError:
+            record = json.loads(line) if line.strip() else None
+        except (ValueError, RecursionError):
             record = None
         if not isinstance(record, dict):
             yield [None] * len(columns)

@@ -92,7 +92,10 @@ fn table(name: &str, description: &str, folder: &str, partitioned: bool) -> Valu
                 "SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe",
                 "Parameters": {
                     "ignore.malformed.json": "true",
-                    "use.null.for.invalid.data": "true"
+                    "use.null.for.invalid.data": "true",
+                    // `EXIT_CODE` is not `exit_code`: a record shows in
+                    // Athena what it shows to any other JSON reader.
+                    "case.insensitive": "false"
                 }
             }
         },

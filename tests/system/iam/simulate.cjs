@@ -2,7 +2,8 @@
 // (a test-time tool, never shipped), installed by tests/system/services.
 // stdin: a JSON array of cases, each
 //   {identity: [{name, policy}], scp: [{name, policy}], principal, action,
-//    resource, context: {key: value or [values]}, resource_policy}
+//    resource, resource_account (default: the principal's),
+//    context: {key: value or [values]}, resource_policy}
 // stdout: a JSON array, one {result, errors} per case; `result` is
 // Allowed, ExplicitlyDenied or ImplicitlyDenied, or null with `errors`
 // when the simulator refused the request (an unknown action, a context key
@@ -15,7 +16,8 @@ async function one(c) {
     request: {
       principal: c.principal,
       action: c.action,
-      resource: { resource: c.resource, accountId: account },
+      // The resource's own account (a role trusted across accounts) when given.
+      resource: { resource: c.resource, accountId: c.resource_account || account },
       // AWS sets aws:PrincipalArn on every signed request; the simulator
       // leaves it to the caller.
       contextVariables: { 'aws:PrincipalArn': c.principal, ...(c.context || {}) },
