@@ -80,6 +80,14 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+class Server(ThreadingHTTPServer):
+    # socketserver's listen backlog is 5: when more test runs than that
+    # connect at once, the kernel drops the rest's SYNs, and the SDK's 1 s
+    # connect timeout fails their credentials (seen in CI under load).
+    request_queue_size = 128
+    daemon_threads = True
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
@@ -87,7 +95,7 @@ def main():
     args = ap.parse_args()
     with open(args.seed) as f:
         Handler.paths = metadata(json.load(f))
-    ThreadingHTTPServer(("127.0.0.1", args.port), Handler).serve_forever()
+    Server(("127.0.0.1", args.port), Handler).serve_forever()
 
 
 if __name__ == "__main__":
