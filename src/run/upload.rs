@@ -3,7 +3,7 @@
 //! `…/latest.json`, where `nbwarden fleet summary` reads it; its one-line
 //! record (`report::record`) goes where the fleet's Athena tables read:
 //! `PREFIX/latest/ACCOUNT/REGION/NOTEBOOK.json`, replaced each run, and
-//! `PREFIX/history/dt=DAY/ACCOUNT/REGION/NOTEBOOK/TIMESTAMP.json`, written
+//! `PREFIX/history/dt=DAY/ACCOUNT/REGION/NOTEBOOK/TIMESTAMP-RANDOM.json`, written
 //! once and never replaced.
 
 use std::fmt;
